@@ -1,0 +1,166 @@
+/**
+ * Wire protocol v1: the frame codec shared by the client and the reference server.
+ * docs/protocol.md is the normative description; this file must stay in step with it.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * Close codes. 1000 and 4000–4499 mean "do not reconnect", except the three
+ * retryable 44xx codes named in {@link isRetryableClose}; every other code means "reconnect".
+ */
+export const CloseCode = {
+  /** Deliberate close by either side. Do not reconnect. */
+  NORMAL: 1000,
+  /** Server shutting down or restarting. Reconnect. */
+  GOING_AWAY: 1001,
+  /** Connection lost without a close frame (browser-reported). Reconnect. */
+  ABNORMAL: 1006,
+  /** A frame the peer could not parse or that broke the protocol. Do not reconnect. */
+  PROTOCOL_ERROR: 4400,
+  /** Token missing, expired or refused. Reconnect after asking `auth` for a fresh token (bounded). */
+  UNAUTHORIZED: 4401,
+  /** Origin not allowed, or the application refused the client. Do not reconnect. */
+  FORBIDDEN: 4403,
+  /** No protocol version in common. Do not reconnect. */
+  UNSUPPORTED_VERSION: 4406,
+  /** Heartbeat deadline missed (either side). Reconnect. */
+  TIMEOUT: 4408,
+  /** A frame larger than the peer's maximum. Do not reconnect. */
+  TOO_LARGE: 4413,
+  /** Too many sessions or requests. Reconnect, with backoff. */
+  RATE_LIMITED: 4429,
+  /** Server-side failure. Reconnect. */
+  SERVER_ERROR: 4500,
+} as const;
+
+export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** The one rule deciding whether a close code allows another attempt. */
+export function isRetryableClose(code: number): boolean {
+  if (code === CloseCode.UNAUTHORIZED || code === CloseCode.TIMEOUT || code === CloseCode.RATE_LIMITED) return true;
+  return !(code === CloseCode.NORMAL || (code >= 4000 && code < 4500));
+}
+
+export type TransportName = 'websocket' | 'sse' | 'fetch-stream' | 'long-poll';
+
+/** Client → server, first frame on every connection. */
+export interface HelloFrame {
+  t: 'hello';
+  /** Protocol versions the client speaks. */
+  v: number[];
+  /** Session to resume, with its secret key. */
+  sid?: string;
+  key?: string;
+  /** Highest server sequence number received contiguously (0: none). */
+  a: number;
+  /** Credential from the `auth` option. Never put in a URL. */
+  token?: string;
+}
+
+/** Server → client, first frame on every connection. */
+export interface WelcomeFrame {
+  t: 'welcome';
+  v: number;
+  sid: string;
+  key: string;
+  /** True when the requested session was resumed; false for a new session. */
+  resumed: boolean;
+  /** Highest client sequence number the server received contiguously. */
+  a: number;
+  /** Server ping interval in ms. */
+  hb: number;
+  /** Largest frame the server accepts, in bytes of UTF-8. */
+  max: number;
+  transports: TransportName[];
+}
+
+/** Data, in either direction: d[i] has sequence number s + i. */
+export interface MessageFrame {
+  t: 'msg';
+  s: number;
+  d: unknown[];
+  a?: number;
+}
+
+export interface AckFrame {
+  t: 'ack';
+  a: number;
+}
+
+export interface PingFrame {
+  t: 'ping';
+  a?: number;
+}
+
+export interface PongFrame {
+  t: 'pong';
+  a?: number;
+}
+
+/** Sent before a deliberate close so HTTP transports, which have no close code, learn it too. */
+export interface CloseFrame {
+  t: 'close';
+  code: number;
+  reason: string;
+}
+
+export type Frame = HelloFrame | WelcomeFrame | MessageFrame | AckFrame | PingFrame | PongFrame | CloseFrame;
+
+const isNat = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0;
+const isStr = (s: unknown): s is string => typeof s === 'string';
+
+/**
+ * Parses and validates one frame. Returns a string describing the problem instead of throwing,
+ * so callers on both sides turn bad input into a typed error or a 4400 close, never a crash.
+ */
+export function decodeFrame(text: string): Frame | string {
+  let f: any;
+  try {
+    f = JSON.parse(text);
+  } catch {
+    return 'frame is not valid JSON';
+  }
+  if (f === null || typeof f !== 'object' || Array.isArray(f)) return 'frame is not a JSON object';
+  if ('a' in f && f.t !== 'hello' && f.a !== undefined && !isNat(f.a)) return 'ack "a" is not a non-negative integer';
+  switch (f.t) {
+    case 'msg':
+      return isNat(f.s) && f.s > 0 && Array.isArray(f.d) && f.d.length > 0 ? f : 'msg frame needs "s" >= 1 and a non-empty "d" array';
+    case 'ack':
+      return isNat(f.a) ? f : 'ack frame needs "a"';
+    case 'ping':
+    case 'pong':
+      return f;
+    case 'close':
+      return isNat(f.code) && isStr(f.reason) ? f : 'close frame needs "code" and "reason"';
+    case 'welcome':
+      return isNat(f.v) && isStr(f.sid) && isStr(f.key) && typeof f.resumed === 'boolean' && isNat(f.a) && isNat(f.hb) && isNat(f.max) && Array.isArray(f.transports)
+        ? f
+        : 'welcome frame is missing a field';
+    case 'hello':
+      return Array.isArray(f.v) && isNat(f.a) && (f.sid === undefined || isStr(f.sid)) && (f.key === undefined || isStr(f.key)) && (f.token === undefined || isStr(f.token))
+        ? f
+        : 'hello frame is missing a field';
+    default:
+      return `unknown frame type ${JSON.stringify(String(f.t)).slice(0, 40)}`;
+  }
+}
+
+/**
+ * Builds a msg frame from payloads that are already JSON text, so each message is
+ * serialised once (when sent) and a batch costs one string join.
+ */
+export function encodeMessages(seq: number, jsonPayloads: string[], ack?: number): string {
+  return `{"t":"msg","s":${seq},"d":[${jsonPayloads.join(',')}]${ack === undefined ? '' : `,"a":${ack}`}}`;
+}
+
+/** UTF-8 byte length without allocating, for size limits. */
+export function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // 2-byte chars add 1, 3-byte chars add 2, and each half of a 4-byte surrogate pair adds 1.
+    if (c > 0x7f) n += c > 0x7ff && (c < 0xd800 || c > 0xdfff) ? 2 : 1;
+  }
+  return n;
+}
