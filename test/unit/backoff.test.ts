@@ -1,0 +1,129 @@
+import { describe, it, expect } from 'vitest';
+import { backoffDelay, shouldRetry, defaultReconnect, MAX_AUTH_FAILURES, type ReconnectOptions } from '../../src/backoff';
+import { RealtimeError } from '../../src/errors';
+
+/** Deterministic PRNG in [0, 1), so the spread test is reproducible. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const opts = (o: Partial<ReconnectOptions> = {}): ReconnectOptions => ({ ...defaultReconnect, ...o });
+const ALMOST_ONE = 1 - 1e-9;
+const fixed = (x: number) => () => x;
+
+describe('backoffDelay (full jitter)', () => {
+  it('random()=0 gives a delay of 0 at any attempt', () => {
+    for (const attempt of [0, 1, 5, 20]) expect(backoffDelay(attempt, opts(), fixed(0))).toBe(0);
+  });
+
+  it('random() just below 1 gives just below min(maxDelay, initialDelay·factor^attempt)', () => {
+    const o = opts({ initialDelay: 1000, factor: 2, maxDelay: 30000 });
+    expect(backoffDelay(0, o, fixed(ALMOST_ONE))).toBe(999);
+    expect(backoffDelay(1, o, fixed(ALMOST_ONE))).toBe(1999);
+    expect(backoffDelay(3, o, fixed(ALMOST_ONE))).toBe(7999);
+    expect(backoffDelay(4, o, fixed(ALMOST_ONE))).toBe(15999);
+  });
+
+  it('the upper bound grows by factor with each attempt (fixed random 0.5)', () => {
+    const o = opts({ initialDelay: 100, factor: 3, maxDelay: 1e9 });
+    const delays = [0, 1, 2, 3, 4].map((a) => backoffDelay(a, o, fixed(0.5)));
+    expect(delays).toEqual([50, 150, 450, 1350, 4050]);
+  });
+
+  it('the upper bound is capped by maxDelay at high attempts', () => {
+    const o = opts({ initialDelay: 1000, factor: 2, maxDelay: 30000 });
+    expect(backoffDelay(5, o, fixed(ALMOST_ONE))).toBe(29999); // 32000 uncapped
+    expect(backoffDelay(50, o, fixed(ALMOST_ONE))).toBe(29999);
+    expect(backoffDelay(50, o, fixed(0.5))).toBe(15000);
+  });
+
+  it('over many seeded draws the delays spread across the whole range [0, cap), not near the cap', () => {
+    const random = mulberry32(42);
+    const cap = 30000;
+    const o = opts({ initialDelay: 1000, factor: 2, maxDelay: cap });
+    const delays = Array.from({ length: 10000 }, () => backoffDelay(10, o, random));
+    const min = Math.min(...delays);
+    const max = Math.max(...delays);
+    expect(min).toBeGreaterThanOrEqual(0);
+    expect(min).toBeLessThan(cap * 0.01);
+    expect(max).toBeLessThan(cap);
+    expect(max).toBeGreaterThan(cap * 0.99);
+    // Every tenth of the range gets a share close to 10%.
+    const buckets = new Array(10).fill(0);
+    for (const d of delays) buckets[Math.floor((d / cap) * 10)]++;
+    for (const b of buckets) {
+      expect(b).toBeGreaterThan(800);
+      expect(b).toBeLessThan(1200);
+    }
+    expect(delays.every(Number.isInteger)).toBe(true);
+  });
+});
+
+describe('shouldRetry', () => {
+  const r = fixed(0.5);
+
+  it.each([1000, 4400, 4403, 4406, 4413])('fatal close %i gives a connection-refused error with the closeCode', (code) => {
+    const d = shouldRetry(code, 'bye', 0, 0, opts(), r);
+    expect('error' in d).toBe(true);
+    if (!('error' in d)) return;
+    expect(d.error).toBeInstanceOf(RealtimeError);
+    expect(d.error.code).toBe('connection-refused');
+    expect(d.error.closeCode).toBe(code);
+    expect(d.error.message).toContain(String(code));
+    expect(d.error.message).toContain('connect()');
+  });
+
+  it('fatal close is refused even when reconnect is off', () => {
+    const d = shouldRetry(4403, '', 0, 0, false, r);
+    expect('error' in d && d.error.code).toBe('connection-refused');
+  });
+
+  it.each([1001, 1006, 4408, 4429, 4500])('retryable close %i gives a backoff delay', (code) => {
+    const d = shouldRetry(code, '', 2, 0, opts({ initialDelay: 1000, factor: 2 }), r);
+    expect(d).toEqual({ delay: 2000 }); // 0.5 · 1000 · 2²
+  });
+
+  it('4401 retries while authFailures < MAX_AUTH_FAILURES, then gives unauthorized', () => {
+    for (let n = 0; n < MAX_AUTH_FAILURES; n++) {
+      expect(shouldRetry(4401, 'bad token', 0, n, opts(), r)).toHaveProperty('delay');
+    }
+    const d = shouldRetry(4401, 'bad token', 0, MAX_AUTH_FAILURES, opts(), r);
+    expect('error' in d).toBe(true);
+    if (!('error' in d)) return;
+    expect(d.error.code).toBe('unauthorized');
+    expect(d.error.closeCode).toBe(4401);
+    expect(d.error.message).toContain('auth');
+  });
+
+  it('maxAttempts reached gives reconnect-failed with the closeCode', () => {
+    const o = opts({ maxAttempts: 3 });
+    expect(shouldRetry(1006, '', 2, 0, o, r)).toHaveProperty('delay');
+    const d = shouldRetry(1006, '', 3, 0, o, r);
+    expect('error' in d).toBe(true);
+    if (!('error' in d)) return;
+    expect(d.error.code).toBe('reconnect-failed');
+    expect(d.error.closeCode).toBe(1006);
+    expect(d.error.message).toContain('3');
+    expect(d.error.message).toContain('connect()');
+  });
+
+  it('reconnect false on a retryable close gives reconnect-failed', () => {
+    const d = shouldRetry(1001, 'restart', 0, 0, false, r);
+    expect('error' in d).toBe(true);
+    if (!('error' in d)) return;
+    expect(d.error.code).toBe('reconnect-failed');
+    expect(d.error.closeCode).toBe(1001);
+    expect(d.error.message).toContain('connect()');
+  });
+
+  it('default maxAttempts (Infinity) never gives up on a retryable close', () => {
+    expect(shouldRetry(1006, '', 1e6, 0, opts(), r)).toEqual({ delay: 15000 });
+  });
+});

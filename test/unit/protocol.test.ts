@@ -1,0 +1,123 @@
+import { describe, it, expect } from 'vitest';
+import { decodeFrame, encodeMessages, utf8Length, isRetryableClose, CloseCode } from '../../src/protocol';
+
+const welcome = { t: 'welcome', v: 1, sid: 's1', key: 'k1', resumed: false, a: 0, hb: 25000, max: 65536, transports: ['websocket', 'sse'] };
+
+describe('decodeFrame: valid frames', () => {
+  it.each([
+    ['hello (minimal)', { t: 'hello', v: [1], a: 0 }],
+    ['hello (resume with token)', { t: 'hello', v: [1], sid: 's', key: 'k', a: 4, token: 'tok' }],
+    ['welcome', welcome],
+    ['msg', { t: 'msg', s: 1, d: [{ x: 1 }, 'two', null] }],
+    ['msg with ack', { t: 'msg', s: 7, d: [1], a: 3 }],
+    ['ack', { t: 'ack', a: 0 }],
+    ['ping', { t: 'ping' }],
+    ['ping with ack', { t: 'ping', a: 5 }],
+    ['pong', { t: 'pong', a: 2 }],
+    ['close', { t: 'close', code: 1000, reason: '' }],
+  ])('accepts %s', (_name, frame) => {
+    expect(decodeFrame(JSON.stringify(frame))).toEqual(frame);
+  });
+});
+
+describe('decodeFrame: invalid input returns a string, never throws', () => {
+  it.each([
+    ['invalid JSON', '{"t":"msg",'],
+    ['empty text', ''],
+    ['a number', '42'],
+    ['a string', '"msg"'],
+    ['null', 'null'],
+    ['an array', '[{"t":"ping"}]'],
+    ['unknown type', '{"t":"bogus"}'],
+    ['missing type', '{"a":1}'],
+    ['msg with s=0', '{"t":"msg","s":0,"d":[1]}'],
+    ['msg with negative s', '{"t":"msg","s":-1,"d":[1]}'],
+    ['msg with fractional s', '{"t":"msg","s":1.5,"d":[1]}'],
+    ['msg with empty d', '{"t":"msg","s":1,"d":[]}'],
+    ['msg with d not an array', '{"t":"msg","s":1,"d":{"0":1}}'],
+    ['msg with negative ack', '{"t":"msg","s":1,"d":[1],"a":-1}'],
+    ['msg with fractional ack', '{"t":"msg","s":1,"d":[1],"a":0.5}'],
+    ['ack with negative a', '{"t":"ack","a":-1}'],
+    ['ack with fractional a', '{"t":"ack","a":2.5}'],
+    ['ack without a', '{"t":"ack"}'],
+    ['ack with string a', '{"t":"ack","a":"3"}'],
+    ['ping with negative ack', '{"t":"ping","a":-3}'],
+    ['close without reason', '{"t":"close","code":1000}'],
+    ['hello without a', '{"t":"hello","v":[1]}'],
+    ['hello with numeric token', '{"t":"hello","v":[1],"a":0,"token":5}'],
+  ])('%s', (_name, text) => {
+    let out: unknown;
+    expect(() => (out = decodeFrame(text))).not.toThrow();
+    expect(typeof out).toBe('string');
+    expect((out as string).length).toBeGreaterThan(0);
+  });
+
+  it.each(['v', 'sid', 'key', 'resumed', 'a', 'hb', 'max', 'transports'])('welcome missing %s', (field) => {
+    const f: Record<string, unknown> = { ...welcome };
+    delete f[field];
+    expect(decodeFrame(JSON.stringify(f))).toBe('welcome frame is missing a field');
+  });
+
+  it('unknown type message names the type, truncated', () => {
+    expect(decodeFrame('{"t":"nope"}')).toContain('"nope"');
+    expect((decodeFrame(JSON.stringify({ t: 'x'.repeat(500) })) as string).length).toBeLessThan(80);
+  });
+});
+
+describe('encodeMessages', () => {
+  const payloads = [{ a: 1 }, 'héllo', [1, 2], null, 3.5];
+  const json = payloads.map((p) => JSON.stringify(p));
+
+  it('round-trips through decodeFrame without ack', () => {
+    const text = encodeMessages(5, json);
+    const f = decodeFrame(text);
+    expect(f).toEqual({ t: 'msg', s: 5, d: payloads });
+    expect(f).not.toHaveProperty('a');
+  });
+
+  it('round-trips through decodeFrame with ack (including ack 0)', () => {
+    expect(decodeFrame(encodeMessages(1, json, 9))).toEqual({ t: 'msg', s: 1, d: payloads, a: 9 });
+    expect(decodeFrame(encodeMessages(1, ['"x"'], 0))).toEqual({ t: 'msg', s: 1, d: ['x'], a: 0 });
+  });
+
+  it('produces the same text as JSON.stringify of the frame', () => {
+    expect(encodeMessages(2, json, 1)).toBe(JSON.stringify({ t: 'msg', s: 2, d: payloads, a: 1 }));
+  });
+});
+
+describe('utf8Length', () => {
+  it.each([
+    ['empty', ''],
+    ['ASCII', 'hello, world {"t":1}'],
+    ['2-byte (é, ß, Ω)', 'éßΩ'],
+    ['3-byte (CJK, €)', '日本語€'],
+    ['emoji (surrogate pairs)', '😀🎉👍🏽'],
+    ['mixed', 'a é 日 😀 z\u007f\u0080\u07ff\u0800\uffff'],
+    ['boundary code points', '\u007f\u0080\u07ff\u0800\ud7ff\ue000\uffff\u{10000}\u{10ffff}'],
+  ])('%s equals Buffer.byteLength', (_name, s) => {
+    expect(utf8Length(s)).toBe(Buffer.byteLength(s, 'utf8'));
+  });
+});
+
+describe('isRetryableClose', () => {
+  it.each([
+    [CloseCode.NORMAL, false],
+    [CloseCode.GOING_AWAY, true],
+    [CloseCode.ABNORMAL, true],
+    [1011, true],
+    [CloseCode.PROTOCOL_ERROR, false],
+    [CloseCode.UNAUTHORIZED, true],
+    [CloseCode.FORBIDDEN, false],
+    [CloseCode.UNSUPPORTED_VERSION, false],
+    [CloseCode.TIMEOUT, true],
+    [CloseCode.TOO_LARGE, false],
+    [CloseCode.RATE_LIMITED, true],
+    [CloseCode.SERVER_ERROR, true],
+    [4000, false],
+    [4499, false],
+    [4999, true],
+    [3000, true],
+  ])('close %i → retryable %s', (code, retry) => {
+    expect(isRetryableClose(code)).toBe(retry);
+  });
+});
