@@ -1,0 +1,97 @@
+// Builds dist/ (see package.json "exports"):
+//   dist/index.js, dist/index.cjs     browser client, eventsource-parser kept external (runtime dependency)
+//   dist/realtime.min.js              minified IIFE, global `Realtime`, eventsource-parser bundled in
+//   dist/index.d.ts                   bundled declarations for the client
+//   dist/server.js, dist/server.cjs   Node reference server, `ws` and node builtins external
+//   dist/server.d.ts                  bundled declarations for the server
+import { builtinModules } from 'node:module';
+import { readFileSync } from 'node:fs';
+import typescript from '@rollup/plugin-typescript';
+import terser from '@rollup/plugin-terser';
+import { nodeResolve } from '@rollup/plugin-node-resolve';
+import { dts } from 'rollup-plugin-dts';
+
+const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
+const dependencies = Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies });
+const builtins = new Set(builtinModules);
+
+/** True for a runtime dependency (or one of its subpaths): never bundled into the npm builds. */
+const isDependency = (id) => dependencies.some((dep) => id === dep || id.startsWith(`${dep}/`));
+/** True for a Node builtin, with or without the `node:` prefix. */
+const isBuiltin = (id) => id.startsWith('node:') || builtins.has(id) || builtins.has(id.split('/')[0]);
+
+// The build must stay quiet: any warning is a bug to fix, so it fails the build.
+// Circular imports are reported but tolerated (they are legal and sometimes intended).
+function onwarn(warning, defaultHandler) {
+  if (warning.code === 'CIRCULAR_DEPENDENCY') return defaultHandler(warning);
+  throw Object.assign(new Error(`Build warning treated as error: ${warning.message}`), { cause: warning });
+}
+
+// tsconfig.build.json covers all of src/, so the first build type-checks the client AND the
+// server; any type error fails the build (noEmitOnError). The later builds compile the same
+// files again, so they skip the (slow) check: `noCheck` (TypeScript >= 5.5).
+const ts = ({ check }) =>
+  typescript({ tsconfig: './tsconfig.build.json', ...(check ? {} : { compilerOptions: { noCheck: true } }) });
+
+const banner = `/*! ${pkg.name} v${pkg.version} | ${pkg.license} */`;
+
+export default [
+  // npm builds of the client: ESM + CJS from one compile.
+  {
+    input: 'src/index.ts',
+    external: (id) => isDependency(id) || isBuiltin(id),
+    plugins: [ts({ check: true })],
+    onwarn,
+    output: [
+      { file: 'dist/index.js', format: 'es', generatedCode: 'es2015' },
+      { file: 'dist/index.cjs', format: 'cjs', exports: 'named', generatedCode: 'es2015' },
+    ],
+  },
+  // <script> build: everything bundled, minified, exposed as window.Realtime.
+  {
+    input: 'src/index.ts',
+    plugins: [nodeResolve({ browser: true }), ts({ check: false })],
+    onwarn,
+    output: {
+      file: 'dist/realtime.min.js',
+      format: 'iife',
+      name: 'Realtime',
+      exports: 'named',
+      generatedCode: 'es2015',
+      banner,
+      plugins: [
+        terser({
+          ecma: 2020,
+          compress: { passes: 2 },
+          format: { comments: /^!/ },
+        }),
+      ],
+    },
+  },
+  // Node reference server: ESM + CJS.
+  {
+    input: 'src/server/index.ts',
+    external: (id) => isDependency(id) || isBuiltin(id),
+    plugins: [ts({ check: false })],
+    onwarn,
+    output: [
+      { file: 'dist/server.js', format: 'es', generatedCode: 'es2015' },
+      { file: 'dist/server.cjs', format: 'cjs', exports: 'named', generatedCode: 'es2015' },
+    ],
+  },
+  // Bundled declarations.
+  {
+    input: 'src/index.ts',
+    external: (id) => isDependency(id) || isBuiltin(id),
+    plugins: [dts({ tsconfig: './tsconfig.build.json' })],
+    onwarn,
+    output: { file: 'dist/index.d.ts', format: 'es' },
+  },
+  {
+    input: 'src/server/index.ts',
+    external: (id) => isDependency(id) || isBuiltin(id),
+    plugins: [dts({ tsconfig: './tsconfig.build.json' })],
+    onwarn,
+    output: { file: 'dist/server.d.ts', format: 'es' },
+  },
+];

@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+// Post-build check of the published surface (run by `npm run build`, after rollup):
+//  - every file named by package.json `exports` (all conditions), `main`, `module`, `types`,
+//    `unpkg` and `jsdelivr` exists;
+//  - in every exports condition object, `types` comes first (TypeScript picks the first match);
+//  - `import` of dist/index.js and `require` of dist/index.cjs both give a RealtimeClient
+//    function, and the server builds give a RealtimeServer function;
+//  - the IIFE defines `Realtime.RealtimeClient` when run as a classic script and needs no
+//    module loader (eventsource-parser is bundled in).
+// Exits 1 with one line per problem.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import vm from 'node:vm';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const pkgPath = join(root, 'package.json');
+const pkg = JSON.parse(readFileSync(pkgPath, 'utf8'));
+const require = createRequire(pkgPath);
+
+const problems = [];
+const checked = new Set();
+
+function checkFile(where, target) {
+  if (typeof target !== 'string') {
+    problems.push(`${where}: expected a path string, got ${JSON.stringify(target)}`);
+    return;
+  }
+  if (!target.startsWith('./')) problems.push(`${where}: "${target}" should start with "./"`);
+  const file = resolve(root, target);
+  checked.add(relative(root, file));
+  if (!existsSync(file) || !statSync(file).isFile()) {
+    problems.push(`${where}: "${target}" does not exist (did the build run?)`);
+  }
+}
+
+// --- top-level fields -----------------------------------------------------------------------
+for (const field of ['main', 'module', 'types', 'unpkg', 'jsdelivr']) {
+  if (pkg[field] === undefined) problems.push(`package.json "${field}" is missing`);
+  else checkFile(`package.json "${field}"`, pkg[field]);
+}
+
+// --- exports --------------------------------------------------------------------------------
+function walkConditions(where, value) {
+  if (value === null) return; // explicitly blocked subpath
+  if (typeof value === 'string') return checkFile(where, value);
+  if (Array.isArray(value)) return value.forEach((v, i) => walkConditions(`${where}[${i}]`, v));
+  if (typeof value !== 'object') return problems.push(`${where}: unexpected ${typeof value}`);
+  const keys = Object.keys(value);
+  if (keys.length === 0) problems.push(`${where}: empty condition object`);
+  if (keys.includes('types') && keys[0] !== 'types') {
+    problems.push(`${where}: "types" must be the first condition, found order ${JSON.stringify(keys)}`);
+  }
+  const hasCode = keys.some((k) => k !== 'types');
+  if (!keys.includes('types') && hasCode && isTopLevelEntry(where)) {
+    problems.push(`${where}: no "types" condition (put "types" first)`);
+  }
+  if (keys.includes('default') && keys[keys.length - 1] !== 'default') {
+    problems.push(`${where}: "default" must be the last condition, found order ${JSON.stringify(keys)}`);
+  }
+  for (const k of keys) walkConditions(`${where}.${k}`, value[k]);
+}
+const isTopLevelEntry = (where) => /^exports(\["[^"]*"\])?$/.test(where);
+
+if (pkg.exports === undefined) {
+  problems.push('package.json "exports" is missing');
+} else if (typeof pkg.exports === 'object' && !Array.isArray(pkg.exports) && pkg.exports !== null
+  && Object.keys(pkg.exports).every((k) => k.startsWith('.'))) {
+  for (const [subpath, value] of Object.entries(pkg.exports)) {
+    if (subpath === './package.json') {
+      checkFile(`exports["${subpath}"]`, value);
+      continue;
+    }
+    walkConditions(`exports["${subpath}"]`, value);
+  }
+} else {
+  walkConditions('exports', pkg.exports);
+}
+
+// --- the modules load and export what they should ------------------------------------------
+async function checkImport(file, name) {
+  const path = join(root, file);
+  if (!existsSync(path)) return; // already reported above
+  try {
+    const mod = await import(pathToFileURL(path).href);
+    if (typeof mod[name] !== 'function') {
+      problems.push(`import("${file}").${name} is ${typeof mod[name]}, expected a function`);
+    }
+  } catch (err) {
+    problems.push(`import("${file}") threw: ${err?.stack ?? err}`);
+  }
+}
+function checkRequire(file, name) {
+  const path = join(root, file);
+  if (!existsSync(path)) return;
+  try {
+    const mod = require(path);
+    if (typeof mod[name] !== 'function') {
+      problems.push(`require("${file}").${name} is ${typeof mod[name]}, expected a function`);
+    }
+  } catch (err) {
+    problems.push(`require("${file}") threw: ${err?.stack ?? err}`);
+  }
+}
+function checkIife(file) {
+  const path = join(root, file);
+  if (!existsSync(path)) return;
+  const code = readFileSync(path, 'utf8');
+  if (/\brequire\(\s*["']|^\s*import[\s{*]|\bexport\s*[{*]/m.test(code)) {
+    problems.push(`${file}: contains require()/import/export; the IIFE must be self-contained`);
+  }
+  if (code.includes('eventsource-parser')) {
+    problems.push(`${file}: still refers to "eventsource-parser"; it must be bundled in`);
+  }
+  // Run as a classic script in a fresh realm that has Node's web-compatible globals
+  // (timers, URL, TextDecoder, ...), but no require/module/exports.
+  const sandbox = {};
+  for (const key of Object.getOwnPropertyNames(globalThis)) {
+    if (['global', 'globalThis', 'require', 'module', 'exports', 'process', 'Buffer'].includes(key)) continue;
+    try {
+      sandbox[key] = globalThis[key];
+    } catch {
+      /* accessor that throws: skip */
+    }
+  }
+  const context = vm.createContext(sandbox);
+  try {
+    vm.runInContext(code, context, { filename: file });
+    const g = vm.runInContext('typeof Realtime === "object" && Realtime !== null ? typeof Realtime.RealtimeClient : "no Realtime global"', context);
+    if (g !== 'function') problems.push(`${file}: Realtime.RealtimeClient is ${g}, expected a function`);
+  } catch (err) {
+    problems.push(`${file}: running it as a classic script threw: ${err?.stack ?? err}`);
+  }
+}
+
+await checkImport('dist/index.js', 'RealtimeClient');
+checkRequire('dist/index.cjs', 'RealtimeClient');
+await checkImport('dist/server.js', 'RealtimeServer');
+checkRequire('dist/server.cjs', 'RealtimeServer');
+checkIife(pkg.unpkg ? pkg.unpkg.replace(/^\.\//, '') : 'dist/realtime.min.js');
+
+if (problems.length) {
+  console.error(`check-exports: ${problems.length} problem(s) with the package's published files:`);
+  for (const p of problems) console.error(`  ✗ ${p}`);
+  process.exit(1);
+}
+console.log(`check-exports: ok (${checked.size} files: ${[...checked].sort().join(', ')})`);
