@@ -1,0 +1,56 @@
+import { CloseCode, isRetryableClose } from './protocol';
+import { RealtimeError } from './errors';
+
+export interface ReconnectOptions {
+  /** Upper bound of the first retry's delay, in ms. @default 1000 */
+  initialDelay: number;
+  /** Cap on any delay, in ms. @default 30000 */
+  maxDelay: number;
+  /** Growth of the delay's upper bound per failed attempt. @default 2 */
+  factor: number;
+  /** Failed attempts in a row before giving up with a 'reconnect-failed' error. @default Infinity */
+  maxAttempts: number;
+  /** How long a connection must stay open before the attempt counter resets, in ms. @default 5000 */
+  resetAfter: number;
+}
+
+export const defaultReconnect: ReconnectOptions = {
+  initialDelay: 1000,
+  maxDelay: 30000,
+  factor: 2,
+  maxAttempts: Infinity,
+  resetAfter: 5000,
+};
+
+/** Refused tokens in a row before the client stops asking `auth` and gives up. */
+export const MAX_AUTH_FAILURES = 3;
+
+/**
+ * Full jitter: uniform in [0, min(maxDelay, initialDelay·factor^attempt)). Spreading over the
+ * whole range, not around the cap, is what keeps a thousand clients from returning in step.
+ */
+export const backoffDelay = (attempt: number, o: ReconnectOptions, random: () => number): number =>
+  Math.floor(random() * Math.min(o.maxDelay, o.initialDelay * o.factor ** attempt));
+
+export type RetryDecision = { delay: number } | { error: RealtimeError };
+
+/**
+ * The one place that decides whether a lost connection is worth another attempt.
+ * `attempt` counts failed attempts so far; `authFailures` counts 4401 closes in a row.
+ */
+export function shouldRetry(
+  code: number,
+  reason: string,
+  attempt: number,
+  authFailures: number,
+  o: ReconnectOptions | false,
+  random: () => number,
+): RetryDecision {
+  if (code === CloseCode.UNAUTHORIZED && authFailures >= MAX_AUTH_FAILURES)
+    return { error: new RealtimeError('unauthorized', `The server refused the token ${authFailures} times (close ${code}: ${reason}). Check what your auth option returns.`, { closeCode: code }) };
+  if (!isRetryableClose(code))
+    return { error: new RealtimeError('connection-refused', `The server closed the connection with code ${code} (${reason || 'no reason'}), which means do not reconnect. Call connect() to try again once the cause is fixed.`, { closeCode: code }) };
+  if (!o || attempt >= o.maxAttempts)
+    return { error: new RealtimeError('reconnect-failed', o ? `Gave up after ${attempt} failed attempts (last close ${code}: ${reason || 'no reason'}). Call connect() to start again.` : `The connection dropped (close ${code}) and reconnect is off. Call connect() to reconnect.`, { closeCode: code }) };
+  return { delay: backoffDelay(attempt, o, random) };
+}

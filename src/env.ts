@@ -1,0 +1,52 @@
+/** A target for DOM-style events: window, document, or a test double. */
+export interface EventTargetLike {
+  addEventListener(type: string, listener: (e: Event) => void): void;
+  removeEventListener(type: string, listener: (e: Event) => void): void;
+}
+
+/**
+ * Every platform global the client touches. Each defaults to globalThis, so workers, Node and
+ * tests can supply their own.
+ */
+export interface Env {
+  /** @default globalThis.WebSocket */
+  WebSocket: typeof WebSocket | undefined;
+  /** @default globalThis.EventSource */
+  EventSource: typeof EventSource | undefined;
+  /** @default globalThis.fetch */
+  fetch: typeof fetch | undefined;
+  /** @default globalThis.setTimeout */
+  setTimeout: (fn: () => void, ms: number) => unknown;
+  /** @default globalThis.clearTimeout */
+  clearTimeout: (id: unknown) => void;
+  /** Wall-clock time in ms. @default Date.now */
+  now: () => number;
+  /** Uniform in [0, 1), for backoff jitter. @default Math.random */
+  random: () => number;
+  /** Receives 'online', 'offline', 'pageshow' and 'pagehide'. @default globalThis.window */
+  window: EventTargetLike | undefined;
+  /** Receives 'visibilitychange'. @default globalThis.document */
+  document: EventTargetLike | undefined;
+  /** `onLine === false` pauses reconnect attempts until 'online'. @default globalThis.navigator */
+  navigator: { onLine?: boolean } | undefined;
+  /** Base for relative URLs. @default globalThis.location?.href */
+  baseUrl: string | undefined;
+}
+
+export function resolveEnv(given: Partial<Env> = {}): Env {
+  const g = globalThis as any;
+  return {
+    WebSocket: g.WebSocket,
+    EventSource: g.EventSource,
+    fetch: g.fetch && ((input: RequestInfo | URL, init?: RequestInit) => g.fetch(input, init)),
+    setTimeout: (fn, ms) => g.setTimeout(fn, ms),
+    clearTimeout: (id) => g.clearTimeout(id),
+    now: () => Date.now(),
+    random: Math.random,
+    window: typeof g.addEventListener === 'function' ? g : undefined,
+    document: g.document,
+    navigator: g.navigator,
+    baseUrl: g.location?.href,
+    ...given,
+  };
+}

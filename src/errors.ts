@@ -1,0 +1,48 @@
+/** Every error the client reports. Switch on `error.code`. */
+export type ErrorCode =
+  /** Bad options or API misuse (wrong argument type, unknown transport name). */
+  | 'invalid-argument'
+  /** `send()` data that JSON cannot represent (undefined, a function, a BigInt, a cycle). */
+  | 'not-serializable'
+  /** A message larger than the server's (or the queue's) byte limit. */
+  | 'message-too-large'
+  /** The offline queue is at `queue.maxMessages` or `queue.maxBytes`. */
+  | 'queue-full'
+  /** `send()` after `close()`, or a message still pending when `close()` was called. */
+  | 'closed'
+  /** The server could not resume the session: messages it had not acknowledged may not have arrived. */
+  | 'session-lost'
+  /** The server sent a frame that breaks the protocol. The client reconnects and resumes. */
+  | 'protocol-error'
+  /** The server refused the token from `auth`, repeatedly. */
+  | 'unauthorized'
+  /** The server closed with a code that forbids reconnecting (see CloseCode). */
+  | 'connection-refused'
+  /** `reconnect.maxAttempts` attempts failed, or reconnect is off and the connection dropped. */
+  | 'reconnect-failed'
+  /** None of the requested transports exists in this environment. */
+  | 'unsupported';
+
+export interface RealtimeErrorOptions {
+  cause?: unknown;
+  /** The message concerned, for errors about one `send()`, so nothing is lost silently. */
+  data?: unknown;
+  /** The close code, for errors caused by a close. */
+  closeCode?: number;
+}
+
+export class RealtimeError extends Error {
+  override readonly name = 'RealtimeError';
+  readonly code: ErrorCode;
+  readonly data: unknown;
+  readonly closeCode: number | undefined;
+  override readonly cause: unknown;
+
+  constructor(code: ErrorCode, message: string, options: RealtimeErrorOptions = {}) {
+    super(message);
+    this.code = code;
+    this.cause = options.cause;
+    this.data = options.data;
+    this.closeCode = options.closeCode;
+  }
+}

@@ -1,0 +1,50 @@
+import type { Env } from './env';
+
+/** Pure core: has the deadline passed? Compared with wall-clock time, since background tabs delay timers. */
+export const isOverdue = (now: number, lastInbound: number, deadline: number): boolean => now - lastInbound >= deadline;
+
+/**
+ * One watchdog per connection, reset by any inbound frame. Resetting only stores a timestamp,
+ * so a flood of frames costs no timer churn; the single timer re-arms itself for what remains.
+ */
+export class Watchdog {
+  private last = 0;
+  private deadline = 0;
+  private timer: unknown;
+
+  constructor(
+    private readonly env: Env,
+    private readonly onTimeout: () => void,
+  ) {}
+
+  /** Starts (or re-arms) the watchdog with a deadline in ms after the last inbound frame. */
+  start(deadline: number): void {
+    this.deadline = deadline;
+    this.touch();
+    this.arm(deadline);
+  }
+
+  touch(): void {
+    this.last = this.env.now();
+  }
+
+  /** Checks at once; called on visibilitychange, online and pageshow, when a throttled timer may be late. */
+  check(): void {
+    if (!this.deadline) return;
+    const now = this.env.now();
+    if (isOverdue(now, this.last, this.deadline)) {
+      this.stop();
+      this.onTimeout();
+    } else this.arm(this.deadline - (now - this.last));
+  }
+
+  stop(): void {
+    this.deadline = 0;
+    this.env.clearTimeout(this.timer);
+  }
+
+  private arm(ms: number): void {
+    this.env.clearTimeout(this.timer);
+    this.timer = this.env.setTimeout(() => this.check(), ms);
+  }
+}

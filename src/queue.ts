@@ -1,0 +1,87 @@
+import { RealtimeError } from './errors';
+
+export interface QueueOptions {
+  /** Most messages held while offline or awaiting acknowledgement; more are refused with 'queue-full'. @default 1000 */
+  maxMessages: number;
+  /** Most bytes (UTF-8 JSON) held; more are refused with 'queue-full'. @default 1048576 */
+  maxBytes: number;
+}
+
+export const defaultQueue: QueueOptions = { maxMessages: 1000, maxBytes: 1 << 20 };
+
+export interface Pending {
+  seq: number;
+  json: string;
+  bytes: number;
+  data: unknown;
+  resolve(): void;
+  reject(e: RealtimeError): void;
+}
+
+/**
+ * Messages from send() until the server acknowledges them. Items with seq <= `sent` have been
+ * handed to a transport at least once; the rest are still waiting for a connection.
+ */
+export class Outbox {
+  items: Pending[] = [];
+  bytes = 0;
+  sent = 0;
+  nextSeq = 1;
+
+  constructor(private readonly limits: QueueOptions) {}
+
+  /** Returns why the message cannot be queued, or undefined when it fits. */
+  refuse(bytes: number): string | undefined {
+    if (this.items.length >= this.limits.maxMessages) return `${this.items.length} messages are already waiting (queue.maxMessages)`;
+    if (this.bytes + bytes > this.limits.maxBytes) return `${this.bytes} bytes are already waiting and this message has ${bytes} (queue.maxBytes)`;
+  }
+
+  push(p: Omit<Pending, 'seq'>): void {
+    this.items.push({ ...p, seq: this.nextSeq++ });
+    this.bytes += p.bytes;
+  }
+
+  /** Resolves every message up to and including seq `a` (a cumulative ack). */
+  ack(a: number): void {
+    let n = 0;
+    while (n < this.items.length && this.items[n]!.seq <= a) n++;
+    if (n) this.take(n).forEach((p) => p.resolve());
+    if (a > this.sent) this.sent = a;
+  }
+
+  /** Messages not handed to a transport since the last rewind. */
+  unsent(): Pending[] {
+    return this.items.slice(this.firstUnsent());
+  }
+
+  private firstUnsent(): number {
+    const i = this.items.findIndex((p) => p.seq > this.sent);
+    return i < 0 ? this.items.length : i;
+  }
+
+  /** After a resume the server says what it has; everything later goes out again. */
+  rewind(a: number): void {
+    this.ack(a);
+    this.sent = a;
+  }
+
+  /**
+   * A fresh session numbers from 1 again. Messages that went out but were never acknowledged
+   * may or may not have reached the application, so they are returned to be rejected rather
+   * than sent twice; messages that never went out are kept and renumbered.
+   */
+  restart(): Pending[] {
+    const lost = this.take(this.firstUnsent());
+    this.items.forEach((p, i) => (p.seq = i + 1));
+    this.nextSeq = this.items.length + 1;
+    this.sent = 0;
+    return lost;
+  }
+
+  /** Removes and returns the first n items. */
+  take(n: number = this.items.length): Pending[] {
+    const out = this.items.splice(0, n);
+    for (const p of out) this.bytes -= p.bytes;
+    return out;
+  }
+}
