@@ -1,0 +1,37 @@
+import type { Env } from '../env';
+import type { TransportName } from '../protocol';
+
+export type { TransportName };
+
+/** What a transport reports. Each callback belongs to one connection attempt. */
+export interface TransportHandlers {
+  /** The connection can carry frames. */
+  onOpen(): void;
+  /** One frame of text arrived. */
+  onFrame(text: string): void;
+  /** The connection ended without the client asking; called at most once. */
+  onClose(code: number, reason: string): void;
+}
+
+/** One live connection, as returned by {@link Transport.open}. */
+export interface Connection {
+  send(text: string): void;
+  /** Ends the connection; the transport calls no handler after this. */
+  close(code: number, reason: string): void;
+  /** Bytes accepted by send() but not yet written, so the client can batch behind a backlog. */
+  readonly buffered: number;
+}
+
+/** Every transport has this surface, so the client never needs to know which one it holds. */
+export interface Transport {
+  readonly name: TransportName;
+  isSupported(env: Env): boolean;
+  open(url: string, env: Env, handlers: TransportHandlers): Connection;
+}
+
+/** Resolves `url` against the page and switches its scheme family (ws ⇄ http). */
+export function toUrl(url: string, env: Env, secure: string, plain: string): string {
+  const u = new URL(url, env.baseUrl);
+  u.protocol = /^(https|wss):$/.test(u.protocol) ? secure : plain;
+  return u.href;
+}

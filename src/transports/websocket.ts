@@ -1,0 +1,31 @@
+import type { Transport } from './types';
+import { toUrl } from './types';
+
+const decoder = /* @__PURE__ */ (() => (typeof TextDecoder === 'function' ? new TextDecoder() : undefined))();
+
+/** WebSocket: one frame per WebSocket message. The token travels in the hello frame, never in the URL. */
+export const websocket: Transport = {
+  name: 'websocket',
+  isSupported: (env) => typeof env.WebSocket === 'function',
+  open(url, env, h) {
+    const ws = new env.WebSocket!(toUrl(url, env, 'wss:', 'ws:'));
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => h.onOpen();
+    ws.onmessage = (e) => h.onFrame(typeof e.data === 'string' ? e.data : decoder!.decode(e.data));
+    ws.onclose = (e) => h.onClose(e.code || 1006, e.reason || '');
+    return {
+      send: (text) => ws.send(text),
+      close(code, reason) {
+        ws.onopen = ws.onmessage = ws.onclose = null;
+        try {
+          ws.close(code, reason);
+        } catch {
+          ws.close();
+        }
+      },
+      get buffered() {
+        return ws.bufferedAmount;
+      },
+    };
+  },
+};
