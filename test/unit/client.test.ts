@@ -1,0 +1,570 @@
+// @vitest-environment happy-dom
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { RealtimeClient, RealtimeError, type ClientOptions, type Transport, type TransportHandlers } from '../../src/index';
+import { freshUrl, MockV1, settle, testEnv, within } from './helpers';
+
+let server: MockV1;
+let client: RealtimeClient | undefined;
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  server = new MockV1(freshUrl());
+});
+
+afterEach(() => {
+  client?.close();
+  client = undefined;
+  server.stop();
+  vi.useRealTimers();
+});
+
+function connect(options: ClientOptions = {}) {
+  const env = testEnv();
+  client = new RealtimeClient(server.url, { transports: ['websocket'], ...options, env: { ...env, ...options.env } });
+  return { client, env };
+}
+
+/** Records every event of the given types as [type, detail]. */
+function record(c: RealtimeClient, ...types: string[]) {
+  const log: [string, any][] = [];
+  for (const t of types) c.on(t as any, (d: unknown) => log.push([t, d]));
+  return log;
+}
+
+describe('handshake', () => {
+  it('sends hello as the first frame and reports open only after the welcome', async () => {
+    const { client } = connect();
+    const log = record(client, 'state', 'open');
+    expect(client.state).toBe('connecting');
+    await settle();
+    expect(server.frames[0]).toMatchObject({ t: 'hello', v: [1], a: 0 });
+    expect(server.frames[0].sid).toBeUndefined();
+    expect(client.state).toBe('open');
+    expect(client.transport).toBe('websocket');
+    expect(log).toEqual([
+      ['state', { from: 'connecting', to: 'open' }],
+      ['open', { transport: 'websocket', resumed: false }],
+    ]);
+  });
+
+  it('auth: the token is fetched before every attempt and travels in hello, never in the URL', async () => {
+    let n = 0;
+    const { client } = connect({ auth: async () => `token-${++n}`, reconnect: { initialDelay: 100 } });
+    await settle();
+    expect(server.hellos[0].token).toBe('token-1');
+    expect(server.socket.url).not.toContain('token');
+    server.drop();
+    await settle(200);
+    expect(server.hellos[1].token).toBe('token-2');
+    expect(client.state).toBe('open');
+  });
+
+  it('autoConnect: false waits for connect()', async () => {
+    const { client } = connect({ autoConnect: false });
+    await settle();
+    expect(client.state).toBe('closed');
+    expect(server.sockets).toHaveLength(0);
+    client.connect();
+    await settle();
+    expect(client.state).toBe('open');
+  });
+});
+
+describe('sending', () => {
+  it('send() resolves only when the server acknowledges the message', async () => {
+    server.autoAck = false;
+    const { client } = connect();
+    await settle();
+    let done = false;
+    const p = client.send({ n: 1 }).then(() => (done = true));
+    await settle();
+    expect(server.messages).toEqual([{ n: 1 }]);
+    expect(done).toBe(false);
+    server.ack();
+    await p;
+    expect(done).toBe(true);
+  });
+
+  it('messages sent in one tick leave as one batched frame with consecutive sequence numbers', async () => {
+    const { client } = connect();
+    await settle();
+    const all = Array.from({ length: 50 }, (_, i) => client.send(i));
+    await within(Promise.all(all));
+    const msgs = server.frames.filter((f) => f.t === 'msg');
+    expect(msgs).toHaveLength(1);
+    expect(msgs[0]).toMatchObject({ s: 1 });
+    expect(server.messages).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  it('batches are split so that no frame exceeds the server maximum', async () => {
+    server.welcome = { max: 300 };
+    const { client } = connect();
+    await settle();
+    const all = Array.from({ length: 20 }, () => client.send('x'.repeat(50)));
+    await within(Promise.all(all));
+    const msgs = server.frames.filter((f) => f.t === 'msg');
+    expect(msgs.length).toBeGreaterThan(1);
+    for (const f of msgs) expect(JSON.stringify(f).length).toBeLessThanOrEqual(300);
+    expect(server.messages).toHaveLength(20);
+  });
+
+  it('messages sent before the connection opens wait in the queue and arrive once, in order', async () => {
+    const { client } = connect();
+    const sent = [client.send('a'), client.send('b')];
+    expect(server.messages).toEqual([]);
+    await within(Promise.all(sent));
+    expect(server.messages).toEqual(['a', 'b']);
+  });
+
+  it('the ack owed to the server rides on outgoing messages', async () => {
+    const { client } = connect();
+    await settle();
+    server.push('x', 'y');
+    await settle();
+    void client.send('reply');
+    await settle();
+    expect(server.frames.find((f) => f.t === 'msg')).toMatchObject({ a: 2 });
+    await settle(100);
+    expect(server.frames.filter((f) => f.t === 'ack')).toEqual([]);
+  });
+
+  it('a standalone ack goes out after ackDelay when nothing else carries it', async () => {
+    connect({ ackDelay: 40 });
+    await settle();
+    server.push('x');
+    await settle(20);
+    expect(server.frames.filter((f) => f.t === 'ack')).toEqual([]);
+    await settle(30);
+    expect(server.frames.filter((f) => f.t === 'ack')).toEqual([{ t: 'ack', a: 1 }]);
+  });
+
+  it('a large unacknowledged backlog is acked at once, without waiting for the delay', async () => {
+    connect({ ackDelay: 10_000 });
+    await settle();
+    server.push(...Array.from({ length: 200 }, (_, i) => i));
+    await settle();
+    expect(server.frames.filter((f) => f.t === 'ack')).toEqual([{ t: 'ack', a: 200 }]);
+  });
+});
+
+describe('send() errors', () => {
+  it('unserialisable data rejects with not-serializable and leaves the queue usable', async () => {
+    const { client } = connect();
+    const cyclic: any = {};
+    cyclic.self = cyclic;
+    await expect(client.send(cyclic)).rejects.toMatchObject({ code: 'not-serializable', data: cyclic });
+    await expect(client.send(undefined)).rejects.toMatchObject({ code: 'not-serializable' });
+    await expect(client.send(10n)).rejects.toBeInstanceOf(RealtimeError);
+    await within(client.send('still fine'));
+    expect(server.messages).toEqual(['still fine']);
+  });
+
+  it('a message over the server maximum rejects with message-too-large', async () => {
+    server.welcome = { max: 200 };
+    const { client } = connect();
+    await settle();
+    const err = await client.send('x'.repeat(500)).catch((e) => e);
+    expect(err).toMatchObject({ code: 'message-too-large' });
+    expect(err.message).toMatch(/500|502/);
+  });
+
+  it('a full queue rejects with queue-full by count and by bytes', async () => {
+    const { client } = connect({ queue: { maxMessages: 2, maxBytes: 100 }, autoConnect: false });
+    client.connect(); // queued while connecting
+    const queued = [client.send(1), client.send(2)].map((p) => p.catch((e) => e.code));
+    await expect(client.send(3)).rejects.toMatchObject({ code: 'queue-full' });
+    client.close();
+    expect(await Promise.all(queued)).toEqual(['closed', 'closed']);
+    const c2 = new RealtimeClient(server.url, { queue: { maxBytes: 10 }, env: testEnv() });
+    await expect(c2.send('x'.repeat(20))).rejects.toMatchObject({ code: 'queue-full', message: expect.stringContaining('queue.maxBytes') });
+    c2.close();
+  });
+
+  it('send() after close() rejects with closed', async () => {
+    const { client } = connect();
+    client.close();
+    await expect(client.send('late')).rejects.toMatchObject({ code: 'closed' });
+  });
+
+  it('close() rejects messages the server never acknowledged, with their data', async () => {
+    server.autoAck = false;
+    const { client } = connect();
+    await settle();
+    const p = client.send('unacked');
+    await settle();
+    client.close();
+    await expect(p).rejects.toMatchObject({ code: 'closed', data: 'unacked' });
+  });
+
+  it('unknown transport names and protocols are refused with invalid-argument', () => {
+    expect(() => new RealtimeClient(server.url, { transports: ['pigeon' as any], env: testEnv() })).toThrow(expect.objectContaining({ code: 'invalid-argument' }));
+    expect(() => new RealtimeClient(server.url, { protocol: 'v9' as any, env: testEnv() })).toThrow(/protocol/);
+  });
+});
+
+describe('receiving', () => {
+  it('delivers each message once: replayed duplicates are dropped', async () => {
+    const { client } = connect();
+    const got: unknown[] = [];
+    client.on('message', (d) => got.push(d));
+    await settle();
+    server.push('a', 'b');
+    server.raw(JSON.stringify({ t: 'msg', s: 2, d: ['b', 'c'] }));
+    await settle();
+    expect(got).toEqual(['a', 'b', 'c']);
+  });
+
+  it('a sequence number from the future is a protocol-error: the client reconnects and resumes', async () => {
+    const { client } = connect({ reconnect: { initialDelay: 100 } });
+    const errors: RealtimeError[] = [];
+    client.on('error', (e) => errors.push(e));
+    await settle();
+    server.raw(JSON.stringify({ t: 'msg', s: 5, d: ['x'] }));
+    await settle();
+    expect(errors[0]).toMatchObject({ code: 'protocol-error' });
+    expect(client.state).toBe('reconnecting');
+    await settle(200);
+    expect(client.state).toBe('open');
+    expect(server.hellos[1]).toMatchObject({ sid: 'sid-1', key: 'key-1', a: 0 });
+  });
+
+  it.each([
+    ['malformed JSON', '{not json'],
+    ['an unknown frame type', '{"t":"launch"}'],
+    ['a JSON array', '[1,2]'],
+  ])('%s from the server gives a typed error event and no crash', async (_, text) => {
+    const { client } = connect({ reconnect: { initialDelay: 100 } });
+    const errors: RealtimeError[] = [];
+    client.on('error', (e) => errors.push(e));
+    await settle();
+    server.raw(text);
+    await settle();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(RealtimeError);
+    expect(errors[0]!.code).toBe('protocol-error');
+  });
+
+  it('on() returns an unsubscribe function that is safe to call twice', async () => {
+    const { client } = connect();
+    const got: unknown[] = [];
+    const off = client.on('message', (d) => got.push(d));
+    const viaTarget: unknown[] = [];
+    client.addEventListener('message', (e) => viaTarget.push((e as CustomEvent).detail));
+    await settle();
+    server.push(1);
+    await settle();
+    off();
+    off();
+    server.push(2);
+    await settle();
+    expect(got).toEqual([1]);
+    expect(viaTarget).toEqual([1, 2]);
+  });
+});
+
+describe('reconnect', () => {
+  it('after a drop it waits a full-jitter delay, then resumes the session', async () => {
+    const { client } = connect({ reconnect: { initialDelay: 1000, factor: 2 }, env: { random: () => 0.25 } });
+    const log = record(client, 'reconnecting', 'close');
+    await settle();
+    server.drop();
+    await settle();
+    expect(log).toEqual([
+      ['close', { code: 1006, reason: 'dropped', willReconnect: true }],
+      ['reconnecting', { attempt: 1, delay: 250 }],
+    ]);
+    expect(client.state).toBe('reconnecting');
+    await settle(200);
+    expect(server.sockets).toHaveLength(1);
+    await settle(60);
+    expect(server.sockets).toHaveLength(2);
+    expect(client.state).toBe('open');
+    expect(server.hellos[1]).toMatchObject({ sid: 'sid-1', key: 'key-1' });
+  });
+
+  it('the delay bound grows by factor per failed attempt and is capped at maxDelay', async () => {
+    client = new RealtimeClient('ws://x', { transports: [refused()], reconnect: { initialDelay: 100, factor: 3, maxDelay: 1000 }, env: testEnv({ random: () => 0.999 }) });
+    const delays: number[] = [];
+    client.on('reconnecting', (d) => delays.push(d.delay));
+    await settle(10_000);
+    expect(delays.slice(0, 4)).toEqual([99, 299, 899, 999]);
+  });
+
+  it('the attempt counter resets only after the connection stayed open for resetAfter', async () => {
+    const { client } = connect({ reconnect: { initialDelay: 100, factor: 10, resetAfter: 1000 }, env: { random: () => 0.5 } });
+    const delays: number[] = [];
+    client.on('reconnecting', (d) => delays.push(d.delay));
+    await settle();
+    server.drop();
+    await settle(100); // reconnected after 50 ms, open for well under resetAfter
+    server.drop();
+    await settle(600); // second delay is 500: attempt was not reset
+    await settle(1100); // now open longer than resetAfter
+    server.drop();
+    await settle();
+    expect(delays).toEqual([50, 500, 50]);
+  });
+
+  it('resume: messages the server had not acknowledged are sent again and arrive once', async () => {
+    server.autoAck = false;
+    const { client } = connect({ reconnect: { initialDelay: 10 } });
+    await settle();
+    const p1 = client.send('one');
+    const p2 = client.send('two');
+    await settle();
+    expect(server.messages).toEqual(['one', 'two']);
+    server.received = 1; // the server lost 'two' on the wire
+    server.messages.pop();
+    server.drop();
+    await settle(50);
+    server.ack();
+    await Promise.all([p1, p2]);
+    expect(server.hellos[1]).toMatchObject({ sid: 'sid-1' });
+    expect(server.messages).toEqual(['one', 'two']);
+  });
+
+  it('session lost: sent-but-unacknowledged messages reject with session-lost, unsent ones go to the new session', async () => {
+    server.autoAck = false;
+    const { client } = connect({ reconnect: { initialDelay: 100 } });
+    const errors: RealtimeError[] = [];
+    client.on('error', (e) => errors.push(e));
+    await settle();
+    const sent = client.send('in flight').catch((e) => e);
+    await settle();
+    server.drop();
+    await settle(10);
+    expect(client.state).toBe('reconnecting');
+    const later = client.send('written while away');
+    server.resumable = false;
+    server.autoAck = true;
+    server.messages = [];
+    await settle(100);
+    expect(errors[0]).toMatchObject({ code: 'session-lost' });
+    expect(await sent).toMatchObject({ code: 'session-lost', data: 'in flight' });
+    await later;
+    expect(server.messages).toEqual(['written while away']);
+    expect(server.frames.at(-1)).toMatchObject({ t: 'msg', s: 1 });
+  });
+
+  it('a do-not-reconnect close code ends the client with connection-refused and no more attempts', async () => {
+    const { client } = connect({ reconnect: { initialDelay: 10 } });
+    const log = record(client, 'close', 'error');
+    await settle();
+    server.drop(4403);
+    await settle(1000);
+    expect(client.state).toBe('closed');
+    expect(log[0]).toEqual(['close', { code: 4403, reason: 'dropped', willReconnect: false }]);
+    expect(log[1]![1]).toMatchObject({ code: 'connection-refused', closeCode: 4403 });
+    expect(server.sockets).toHaveLength(1);
+  });
+
+  it('a close frame from the server is honoured like a close code', async () => {
+    const { client } = connect({ reconnect: { initialDelay: 10 } });
+    await settle();
+    server.raw(JSON.stringify({ t: 'close', code: 4403, reason: 'banned' }));
+    await settle(100);
+    expect(client.state).toBe('closed');
+    expect(server.sockets).toHaveLength(1);
+  });
+
+  it('close(): no further attempts, whatever the timers do', async () => {
+    const { client } = connect({ reconnect: { initialDelay: 10 } });
+    await settle();
+    server.drop();
+    await settle(1);
+    client.close();
+    await settle(60_000);
+    expect(server.sockets).toHaveLength(1);
+    expect(client.state).toBe('closed');
+  });
+
+  it('maxAttempts: gives up with reconnect-failed after that many failures', async () => {
+    client = new RealtimeClient('ws://x', { transports: [refused()], reconnect: { initialDelay: 10, maxAttempts: 3 }, env: testEnv() });
+    const errors: RealtimeError[] = [];
+    const attempts: number[] = [];
+    client.on('error', (e) => errors.push(e));
+    client.on('reconnecting', (r) => attempts.push(r.attempt));
+    await settle(5000);
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(client.state).toBe('closed');
+    expect(errors.map((e) => e.code)).toEqual(['reconnect-failed']);
+  });
+
+  it('reconnect: false never reconnects', async () => {
+    const { client } = connect({ reconnect: false });
+    await settle();
+    server.drop();
+    await settle(60_000);
+    expect(client.state).toBe('closed');
+    expect(server.sockets).toHaveLength(1);
+  });
+
+  it('while navigator.onLine is false no attempt is burnt; online retries at once', async () => {
+    const { client, env } = connect({ reconnect: { initialDelay: 60_000 } });
+    const delays: number[] = [];
+    client.on('reconnecting', (d) => delays.push(d.delay));
+    await settle();
+    env.navigator.onLine = false;
+    server.drop();
+    await settle(120_000);
+    expect(server.sockets).toHaveLength(1);
+    expect(delays).toEqual([]);
+    env.navigator.onLine = true;
+    env.window.dispatchEvent(new Event('online'));
+    await settle();
+    expect(server.sockets).toHaveLength(2);
+    expect(client.state).toBe('open');
+  });
+
+  it("the 'online' event cuts a backoff wait short", async () => {
+    const { client, env } = connect({ reconnect: { initialDelay: 60_000 } });
+    await settle();
+    server.drop();
+    await settle();
+    expect(client.state).toBe('reconnecting');
+    env.window.dispatchEvent(new Event('online'));
+    await settle();
+    expect(client.state).toBe('open');
+  });
+});
+
+describe('liveness', () => {
+  it('no frame for interval + timeout: the connection is replaced', async () => {
+    const { client } = connect({ heartbeat: { timeout: 500 }, reconnect: { initialDelay: 10 } });
+    const closes: any[] = [];
+    client.on('close', (c) => closes.push(c));
+    await settle();
+    await settle(1400); // hb 1000 + timeout 500 = 1500 after the welcome
+    expect(closes).toEqual([]);
+    await settle(200);
+    expect(closes[0]).toMatchObject({ code: 4408, willReconnect: true });
+  });
+
+  it('any inbound frame, a ping included, resets the deadline', async () => {
+    const { client } = connect({ heartbeat: { timeout: 500 } });
+    const closes: any[] = [];
+    client.on('close', (c) => closes.push(c));
+    await settle();
+    for (let i = 0; i < 5; i++) {
+      await settle(1000);
+      server.raw('{"t":"ping"}');
+    }
+    await settle();
+    expect(closes).toEqual([]);
+    expect(server.frames.filter((f) => f.t === 'pong').length).toBe(5);
+  });
+
+  it('a throttled background tab: visibilitychange checks the wall clock even though no timer fired', async () => {
+    const { client, env } = connect({ heartbeat: { timeout: 500 } });
+    const closes: any[] = [];
+    client.on('close', (c) => closes.push(c));
+    await settle();
+    vi.setSystemTime(Date.now() + 60_000); // the clock moves, timers are held back
+    env.document.dispatchEvent(new Event('visibilitychange'));
+    expect(closes[0]).toMatchObject({ code: 4408 });
+  });
+
+  it('plain mode uses idleTimeout', async () => {
+    server.server.on('connection', () => {});
+    const { client } = connect({ protocol: 'plain', heartbeat: { idleTimeout: 3000 } });
+    const closes: any[] = [];
+    client.on('close', (c) => closes.push(c));
+    await settle();
+    await settle(2900);
+    expect(closes).toEqual([]);
+    await settle(200);
+    expect(closes[0]).toMatchObject({ code: 4408 });
+  });
+});
+
+describe('plain mode', () => {
+  it('frames are delivered as they come (JSON parsed, else text) and send() resolves once handed over', async () => {
+    const { client } = connect({ protocol: 'plain' });
+    const got: unknown[] = [];
+    client.on('message', (d) => got.push(d));
+    await settle();
+    expect(server.frames).toEqual([]); // no hello
+    expect(client.state).toBe('open');
+    server.raw('{"price":3}');
+    server.raw('hello there');
+    await settle();
+    expect(got).toEqual([{ price: 3 }, 'hello there']);
+    const raw: string[] = [];
+    server.socket.on('message', (m) => raw.push(String(m)));
+    await client.send('as is');
+    await client.send({ o: 1 });
+    await settle();
+    expect(raw).toEqual(['as is', '{"o":1}']);
+  });
+});
+
+/** A transport that never gets through: each attempt is refused a moment after it starts. */
+function refused(): Transport {
+  return {
+    name: 'websocket',
+    isSupported: () => true,
+    open(_url, _env, h) {
+      setTimeout(() => h.onClose(1006, 'refused'), 1);
+      return { send() {}, close() {}, buffered: 0 };
+    },
+  };
+}
+
+/** A transport whose every move the test makes by hand. */
+function scripted(name: Transport['name']) {
+  const opened: TransportHandlers[] = [];
+  const sent: string[] = [];
+  const t: Transport = {
+    name,
+    isSupported: () => true,
+    open(_url, _env, h) {
+      opened.push(h);
+      return { send: (x) => sent.push(x), close() {}, buffered: 0 };
+    },
+  };
+  return { t, opened, sent };
+}
+
+describe('transports', () => {
+  it('a stale connection attempt is ignored: its late callbacks change nothing', async () => {
+    const a = scripted('websocket');
+    client = new RealtimeClient('ws://x', { transports: [a.t], reconnect: { initialDelay: 10 }, heartbeat: { timeout: 100 }, env: testEnv() });
+    const got: unknown[] = [];
+    client.on('message', (d) => got.push(d));
+    await settle(150); // attempt 1 never opens: the timeout drops it
+    await settle(20);
+    expect(a.opened.length).toBe(2);
+    const [old, current] = a.opened;
+    old!.onOpen();
+    old!.onFrame(JSON.stringify({ t: 'welcome', v: 1, sid: 's', key: 'k', resumed: false, a: 0, hb: 1000, max: 1000, transports: [] }));
+    old!.onClose(1006, '');
+    expect(client.state).toBe('reconnecting');
+    expect(a.sent).toEqual([]);
+    current!.onOpen();
+    expect(JSON.parse(a.sent[0]!)).toMatchObject({ t: 'hello' });
+    current!.onFrame(JSON.stringify({ t: 'welcome', v: 1, sid: 's', key: 'k', resumed: false, a: 0, hb: 1000, max: 1000, transports: [] }));
+    expect(client.state).toBe('open');
+  });
+
+  it('a transport that fails before opening falls back to the next at once, without backoff', async () => {
+    const a = scripted('websocket');
+    const b = scripted('sse');
+    client = new RealtimeClient('ws://x', { transports: [a.t, b.t], env: testEnv() });
+    const log = record(client, 'reconnecting', 'transport');
+    a.opened[0]!.onClose(1006, 'refused');
+    expect(b.opened).toHaveLength(1);
+    b.opened[0]!.onOpen();
+    expect(client.transport).toBe('sse');
+    expect(log).toEqual([['transport', { from: null, to: 'sse' }]]);
+  });
+
+  it('unsupported transports are skipped, and none supported is an unsupported error', async () => {
+    client = new RealtimeClient('ws://x', { transports: ['websocket'], env: testEnv({ WebSocket: undefined }), autoConnect: false });
+    const errors: RealtimeError[] = [];
+    client.on('error', (e) => errors.push(e));
+    client.connect();
+    await settle();
+    expect(errors[0]).toMatchObject({ code: 'unsupported' });
+    expect(client.state).toBe('closed');
+  });
+});

@@ -1,0 +1,112 @@
+import { Server, WebSocket as MockWebSocket, type Client } from 'mock-socket';
+import { vi } from 'vitest';
+import type { Env } from '../../src/env';
+
+let n = 0;
+/** A URL no other test uses, since mock-socket keeps one server per URL. */
+export const freshUrl = (): string => `ws://mock.test/rt${++n}`;
+
+/** Platform doubles: the client sees only these, never happy-dom's globals by accident. */
+export function testEnv(over: Partial<Env> = {}) {
+  const window = new EventTarget();
+  const document = new EventTarget();
+  const navigator = { onLine: true };
+  return Object.assign({ WebSocket: MockWebSocket as unknown as typeof WebSocket, window, document, navigator, random: () => 0.5 }, over);
+}
+
+/** Lets mock-socket's 4 ms delivery delays and our microtasks run, without reaching ack or retry timers. */
+export const settle = (ms = 10) => vi.advanceTimersByTimeAsync(ms);
+
+/**
+ * A protocol v1 peer on mock-socket, written from docs/protocol.md by hand so that the client's
+ * codec is not testing itself.
+ */
+export class MockV1 {
+  readonly server: Server;
+  sockets: Client[] = [];
+  frames: any[] = [];
+  hellos: any[] = [];
+  /** Application messages the server received, in order, without duplicates. */
+  messages: unknown[] = [];
+  received = 0;
+  sent = 0;
+  autoAck = true;
+  resumable = true;
+  welcome: Record<string, unknown> = {};
+  /** Every message frame text this server sent, for replay. */
+  outbox: string[] = [];
+
+  constructor(readonly url: string) {
+    this.server = new Server(url);
+    this.server.on('connection', (s) => {
+      this.sockets.push(s);
+      s.on('message', (raw) => {
+        try {
+          this.onFrame(s, JSON.parse(String(raw)));
+        } catch {} // plain mode: not ours to parse
+      });
+    });
+  }
+
+  get socket(): Client {
+    return this.sockets[this.sockets.length - 1]!;
+  }
+
+  private onFrame(s: Client, f: any) {
+    this.frames.push(f);
+    if (f.t === 'hello') {
+      this.hellos.push(f);
+      const resumed = !!f.sid && this.resumable;
+      if (!resumed) this.received = 0;
+      // Deferred as a network would: mock-socket loses frames sent from inside its own dispatch.
+      const welcome = JSON.stringify({ t: 'welcome', v: 1, sid: 'sid-1', key: 'key-1', resumed, a: this.received, hb: 1000, max: 4096, transports: ['websocket'], ...this.welcome });
+      setTimeout(() => s.send(welcome), 1);
+    }
+    if (f.t === 'msg') {
+      f.d.forEach((d: unknown, i: number) => {
+        if (f.s + i === this.received + 1) {
+          this.messages.push(d);
+          this.received++;
+        }
+      });
+      if (this.autoAck) this.ack();
+    }
+  }
+
+  ack(s = this.socket) {
+    s.send(JSON.stringify({ t: 'ack', a: this.received }));
+  }
+
+  /** Sends application messages as one frame with the next sequence numbers. */
+  push(...data: unknown[]) {
+    const text = JSON.stringify({ t: 'msg', s: this.sent + 1, d: data });
+    this.sent += data.length;
+    this.socket.send(text);
+  }
+
+  raw(text: string) {
+    this.socket.send(text);
+  }
+
+  /** Drops the connection as a network failure would (1006). */
+  drop(code = 1006) {
+    this.socket.close({ code, reason: 'dropped', wasClean: false });
+  }
+
+  /** The server goes away: open connections drop and new ones are refused. */
+  stop() {
+    for (const s of this.sockets) s.close({ code: 1006, reason: 'gone', wasClean: false });
+    this.server.stop();
+  }
+}
+
+/** Runs fake time forward in small steps until `p` settles (or `ms` pass), then returns it. */
+export async function within<T>(p: Promise<T>, ms = 2000): Promise<T> {
+  let done = false;
+  p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  for (let t = 0; t < ms && !done; t += 5) await vi.advanceTimersByTimeAsync(5);
+  return p;
+}
