@@ -61,7 +61,7 @@ export default [
       banner,
       plugins: [
         terser({
-          ecma: 2020,
+          ecma: 2022,
           compress: { passes: 2 },
           format: { comments: /^!/ },
         }),

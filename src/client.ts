@@ -68,35 +68,35 @@ export class RealtimeClient extends EventTarget {
   /** The transport carrying the current connection, or the last one, or null before any. */
   transport: TransportName | null = null;
 
-  private readonly env: Env;
-  private readonly transports: Transport[];
-  private readonly plain: boolean;
-  private readonly reconnectOpts: ReconnectOptions | false;
-  private readonly timeout: number;
-  private readonly idleTimeout: number;
-  private readonly ackDelay: number;
-  private readonly outbox: Outbox;
-  private readonly watchdog: Watchdog;
+  readonly #env: Env;
+  readonly #transports: Transport[];
+  readonly #plain: boolean;
+  readonly #reconnectOpts: ReconnectOptions | false;
+  readonly #timeout: number;
+  readonly #idleTimeout: number;
+  readonly #ackDelay: number;
+  readonly #outbox: Outbox;
+  readonly #watchdog: Watchdog;
 
   /** Each connection attempt's id; callbacks carrying an older id belong to a stale transport. */
-  private attemptId = 0;
-  private conn: Connection | null = null;
+  #attemptId = 0;
+  #conn: Connection | null = null;
   /** Failed attempts since the last stable connection. */
-  private attempt = 0;
-  private authFailures = 0;
+  #attempt = 0;
+  #authFailures = 0;
   /** Index of the transport to fall back to if the current attempt fails before the session opens. */
-  private next = 0;
-  private retryTimer: unknown;
-  private stableTimer: unknown;
-  private ackTimer: unknown;
-  private flushTimer: unknown;
-  private flushQueued = false;
-  private session: { sid: string; key: string } | null = null;
+  #next = 0;
+  #retryTimer: unknown;
+  #stableTimer: unknown;
+  #ackTimer: unknown;
+  #flushTimer: unknown;
+  #flushQueued = false;
+  #session: { sid: string; key: string } | null = null;
   /** Highest server seq received without a gap, and the highest told to the server. */
-  private received = 0;
-  private acked = 0;
+  #received = 0;
+  #acked = 0;
   /** Largest frame the server accepts, from its welcome. */
-  private maxFrame = Infinity;
+  #maxFrame = Infinity;
 
   constructor(
     readonly url: string,
@@ -105,26 +105,26 @@ export class RealtimeClient extends EventTarget {
   ) {
     super();
     const o = options;
-    this.env = resolveEnv(o.env);
-    this.plain = o.protocol === 'plain';
-    if (o.protocol && o.protocol !== 'v1' && !this.plain) throw invalid(`protocol must be 'v1' or 'plain', not ${String(o.protocol)}`);
-    this.transports = (o.transports ?? available).map((t) => {
+    this.#env = resolveEnv(o.env);
+    this.#plain = o.protocol === 'plain';
+    if (o.protocol && o.protocol !== 'v1' && !this.#plain) throw invalid(`protocol must be 'v1' or 'plain', not ${String(o.protocol)}`);
+    this.#transports = (o.transports ?? available).map((t) => {
       const found = typeof t === 'string' ? available.find((a) => a.name === t) : t;
       if (!found) throw invalid(`unknown transport ${JSON.stringify(t)}; this build has ${available.map((a) => a.name).join(', ')}`);
       return found;
     });
-    if (!this.transports.length) throw invalid('no transports: pass options.transports');
-    this.reconnectOpts = o.reconnect === false ? false : { ...defaultReconnect, ...o.reconnect };
-    this.timeout = o.heartbeat?.timeout ?? 10000;
-    this.idleTimeout = o.heartbeat?.idleTimeout ?? 60000;
-    this.ackDelay = o.ackDelay ?? 50;
-    this.outbox = new Outbox({ ...defaultQueue, ...o.queue });
-    this.watchdog = new Watchdog(this.env, () => this.drop(CloseCode.TIMEOUT, 'heartbeat timeout'));
-    this.auth = o.auth;
+    if (!this.#transports.length) throw invalid('no transports: pass options.transports');
+    this.#reconnectOpts = o.reconnect === false ? false : { ...defaultReconnect, ...o.reconnect };
+    this.#timeout = o.heartbeat?.timeout ?? 10000;
+    this.#idleTimeout = o.heartbeat?.idleTimeout ?? 60000;
+    this.#ackDelay = o.ackDelay ?? 50;
+    this.#outbox = new Outbox({ ...defaultQueue, ...o.queue });
+    this.#watchdog = new Watchdog(this.#env, () => this.#drop(CloseCode.TIMEOUT, 'heartbeat timeout'));
+    this.#auth = o.auth;
     if (o.autoConnect !== false) this.connect();
   }
 
-  private readonly auth: ClientOptions['auth'];
+  readonly #auth: ClientOptions['auth'];
 
   /** Subscribes to an event; returns a function that unsubscribes (safe to call twice). */
   on<K extends keyof RealtimeEventMap>(type: K, listener: (detail: RealtimeEventMap[K]) => void): () => void {
@@ -140,7 +140,7 @@ export class RealtimeClient extends EventTarget {
   send(data: unknown): Promise<void> {
     let json: string | undefined;
     try {
-      json = this.plain && typeof data === 'string' ? data : JSON.stringify(data);
+      json = this.#plain && typeof data === 'string' ? data : JSON.stringify(data);
     } catch (cause) {
       return reject('not-serializable', `send() data cannot be serialised to JSON (${(cause as Error)?.message}). Send plain objects, arrays, strings, numbers, booleans or null.`, data, cause);
     }
@@ -148,136 +148,136 @@ export class RealtimeClient extends EventTarget {
     if (this.state === 'closed') return reject('closed', 'send() on a closed client. Call connect() first.', data);
     const bytes = utf8Length(json);
     // 64 bytes leave room for the msg frame around a lone message.
-    if (bytes + 64 > this.maxFrame) return reject('message-too-large', `The message is ${bytes} bytes; the server accepts frames up to ${this.maxFrame}. Split it or send a reference.`, data);
-    const full = this.outbox.refuse(bytes);
+    if (bytes + 64 > this.#maxFrame) return reject('message-too-large', `The message is ${bytes} bytes; the server accepts frames up to ${this.#maxFrame}. Split it or send a reference.`, data);
+    const full = this.#outbox.refuse(bytes);
     if (full) return reject('queue-full', `The send queue is full: ${full}. Wait for earlier send() promises, or raise the limit.`, data);
     return new Promise<void>((resolve, rej) => {
-      this.outbox.push({ json: json!, bytes, data, resolve, reject: rej });
-      this.scheduleFlush();
+      this.#outbox.push({ json: json!, bytes, data, resolve, reject: rej });
+      this.#scheduleFlush();
     });
   }
 
   /** Starts connecting, if closed. The constructor calls it unless `autoConnect: false`. */
   connect(): void {
     if (this.state !== 'closed') return;
-    this.attempt = this.authFailures = 0;
-    for (const t of LISTENED) (t === 'visibilitychange' ? this.env.document : this.env.window)?.addEventListener(t, this.wake);
-    this.setState('connect');
-    this.start(0);
+    this.#attempt = this.#authFailures = 0;
+    for (const t of LISTENED) (t === 'visibilitychange' ? this.#env.document : this.#env.window)?.addEventListener(t, this.#wake);
+    this.#setState('connect');
+    this.#start(0);
   }
 
   /** Closes for good: no reconnect. Messages not yet acknowledged are rejected with 'closed'. */
   close(code: number = CloseCode.NORMAL, reason = 'client closed'): void {
     if (this.state === 'closed') return;
-    const conn = this.conn;
-    this.stop();
+    const conn = this.#conn;
+    this.#stop();
     conn?.close(code, reason);
-    this.finish({ code, reason, willReconnect: false }, new RealtimeError('closed', 'close() was called before the server acknowledged this message.'));
+    this.#finish({ code, reason, willReconnect: false }, new RealtimeError('closed', 'close() was called before the server acknowledged this message.'));
   }
 
   // ---- connection lifecycle ----
 
-  private async start(index: number): Promise<void> {
-    const id = ++this.attemptId;
-    const transport = this.transports.slice(index).find((t) => t.isSupported(this.env));
+  async #start(index: number): Promise<void> {
+    const id = ++this.#attemptId;
+    const transport = this.#transports.slice(index).find((t) => t.isSupported(this.#env));
     if (!transport) {
-      this.finish({ code: CloseCode.ABNORMAL, reason: 'no supported transport', willReconnect: false }, new RealtimeError('unsupported', `None of the transports ${this.transports.map((t) => t.name).join(', ')} works in this environment. Add one that does, or pass its global in options.env.`));
+      this.#finish({ code: CloseCode.ABNORMAL, reason: 'no supported transport', willReconnect: false }, new RealtimeError('unsupported', `None of the transports ${this.#transports.map((t) => t.name).join(', ')} works in this environment. Add one that does, or pass its global in options.env.`));
       return;
     }
-    const next = (this.next = this.transports.indexOf(transport) + 1);
+    const next = (this.#next = this.#transports.indexOf(transport) + 1);
     // The watchdog also bounds the attempt itself: a connect that hangs is a failed connect.
-    this.watchdog.start(this.timeout);
+    this.#watchdog.start(this.#timeout);
     let token: string | null | undefined;
-    if (this.auth && !this.plain) {
+    if (this.#auth && !this.#plain) {
       try {
-        token = await this.auth();
+        token = await this.#auth();
       } catch (cause) {
-        if (id !== this.attemptId) return;
-        this.emit('error', new RealtimeError('unauthorized', 'The auth option threw or rejected; retrying with backoff.', { cause }));
-        return this.lost(CloseCode.UNAUTHORIZED, 'auth callback failed', next);
+        if (id !== this.#attemptId) return;
+        this.#emit('error', new RealtimeError('unauthorized', 'The auth option threw or rejected; retrying with backoff.', { cause }));
+        return this.#lost(CloseCode.UNAUTHORIZED, 'auth callback failed', next);
       }
-      if (id !== this.attemptId) return;
+      if (id !== this.#attemptId) return;
     }
-    const conn = (this.conn = transport.open(this.url, this.env, {
+    const conn = (this.#conn = transport.open(this.url, this.#env, {
       onOpen: () => {
-        if (id !== this.attemptId) return;
-        if (this.transport !== transport.name) this.emit('transport', { from: this.transport, to: transport.name });
+        if (id !== this.#attemptId) return;
+        if (this.transport !== transport.name) this.#emit('transport', { from: this.transport, to: transport.name });
         this.transport = transport.name;
-        this.watchdog.touch();
-        if (this.plain) this.opened(this.idleTimeout, false);
-        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.session, a: this.received, token: token ?? undefined }));
+        this.#watchdog.touch();
+        if (this.#plain) this.#opened(this.#idleTimeout, false);
+        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, token: token ?? undefined }));
       },
-      onFrame: (text) => id === this.attemptId && this.onFrame(text),
+      onFrame: (text) => id === this.#attemptId && this.#onFrame(text),
       onClose: (code, reason) => {
-        if (id !== this.attemptId) return;
-        this.conn = null;
-        this.lost(code, reason, this.state === 'open' ? -1 : next);
+        if (id !== this.#attemptId) return;
+        this.#conn = null;
+        this.#lost(code, reason, this.state === 'open' ? -1 : next);
       },
     }));
   }
 
   /** The session is usable: as soon as the transport opens (plain), or on welcome (v1). */
-  private opened(deadline: number, resumed: boolean): void {
-    if (deadline) this.watchdog.start(deadline);
-    else this.watchdog.stop();
-    this.env.clearTimeout(this.stableTimer);
-    this.stableTimer = this.env.setTimeout(() => (this.attempt = 0), (this.reconnectOpts || defaultReconnect).resetAfter);
-    this.setState('opened');
-    this.emit('open', { transport: this.transport!, resumed });
-    this.flush();
+  #opened(deadline: number, resumed: boolean): void {
+    if (deadline) this.#watchdog.start(deadline);
+    else this.#watchdog.stop();
+    this.#env.clearTimeout(this.#stableTimer);
+    this.#stableTimer = this.#env.setTimeout(() => (this.#attempt = 0), (this.#reconnectOpts || defaultReconnect).resetAfter);
+    this.#setState('opened');
+    this.#emit('open', { transport: this.transport!, resumed });
+    this.#flush();
   }
 
   /**
    * The connection is gone. `fallback` is the index of the next transport to try at once when
    * the session never opened over this one, or -1 to wait out the backoff.
    */
-  private lost(code: number, reason: string, fallback: number): void {
-    this.stop();
+  #lost(code: number, reason: string, fallback: number): void {
+    this.#stop();
     if (this.state === 'closed') return;
-    if (code === CloseCode.UNAUTHORIZED) this.authFailures++;
-    else if (isRetryableClose(code) && fallback >= 0 && fallback < this.transports.length) {
-      this.emit('close', { code, reason, willReconnect: true });
-      return void this.start(fallback);
+    if (code === CloseCode.UNAUTHORIZED) this.#authFailures++;
+    else if (isRetryableClose(code) && fallback >= 0 && fallback < this.#transports.length) {
+      this.#emit('close', { code, reason, willReconnect: true });
+      return void this.#start(fallback);
     }
-    const decision = shouldRetry(code, reason, this.attempt, this.authFailures, this.reconnectOpts, this.env.random);
-    if ('error' in decision) return this.finish({ code, reason, willReconnect: false }, decision.error);
-    this.emit('close', { code, reason, willReconnect: true });
-    this.setState('dropped');
-    if (this.env.navigator?.onLine === false) return; // 'online' will call wake(); offline time burns no attempts
-    this.attempt++;
-    this.emit('reconnecting', { attempt: this.attempt, delay: decision.delay });
-    this.retryTimer = this.env.setTimeout(() => this.start(0), decision.delay);
+    const decision = shouldRetry(code, reason, this.#attempt, this.#authFailures, this.#reconnectOpts, this.#env.random);
+    if ('error' in decision) return this.#finish({ code, reason, willReconnect: false }, decision.error);
+    this.#emit('close', { code, reason, willReconnect: true });
+    this.#setState('dropped');
+    if (this.#env.navigator?.onLine === false) return; // 'online' will call wake(); offline time burns no attempts
+    this.#attempt++;
+    this.#emit('reconnecting', { attempt: this.#attempt, delay: decision.delay });
+    this.#retryTimer = this.#env.setTimeout(() => this.#start(0), decision.delay);
   }
 
   /** Drops the current connection from this side and reconnects (heartbeat timeout, bad frame). */
-  private drop(code: number, reason: string): void {
-    const conn = this.conn;
-    this.conn = null;
+  #drop(code: number, reason: string): void {
+    const conn = this.#conn;
+    this.#conn = null;
     conn?.close(code, reason);
     // A bad frame is our verdict, not the server's "do not reconnect": resume and carry on.
-    this.lost(code === CloseCode.PROTOCOL_ERROR ? CloseCode.ABNORMAL : code, reason, this.state === 'open' ? -1 : this.next);
+    this.#lost(code === CloseCode.PROTOCOL_ERROR ? CloseCode.ABNORMAL : code, reason, this.state === 'open' ? -1 : this.#next);
   }
 
   /** Stops everything tied to the current attempt. */
-  private stop(): void {
-    this.attemptId++;
-    this.conn = null;
-    this.watchdog.stop();
-    for (const t of [this.retryTimer, this.stableTimer, this.ackTimer, this.flushTimer]) this.env.clearTimeout(t);
-    this.ackTimer = undefined;
-    this.flushQueued = false;
+  #stop(): void {
+    this.#attemptId++;
+    this.#conn = null;
+    this.#watchdog.stop();
+    for (const t of [this.#retryTimer, this.#stableTimer, this.#ackTimer, this.#flushTimer]) this.#env.clearTimeout(t);
+    this.#ackTimer = undefined;
+    this.#flushQueued = false;
   }
 
   /** Ends in the closed state: every pending send() is rejected, never dropped silently. */
-  private finish(detail: RealtimeEventMap['close'], error: RealtimeError): void {
-    for (const t of LISTENED) (t === 'visibilitychange' ? this.env.document : this.env.window)?.removeEventListener(t, this.wake);
-    const pending = this.outbox.take();
-    this.outbox.restart();
-    this.session = null;
-    this.received = this.acked = 0;
-    this.setState('ended');
-    this.emit('close', detail);
-    if (error.code !== 'closed') this.emit('error', error);
+  #finish(detail: RealtimeEventMap['close'], error: RealtimeError): void {
+    for (const t of LISTENED) (t === 'visibilitychange' ? this.#env.document : this.#env.window)?.removeEventListener(t, this.#wake);
+    const pending = this.#outbox.take();
+    this.#outbox.restart();
+    this.#session = null;
+    this.#received = this.#acked = 0;
+    this.#setState('ended');
+    this.#emit('close', detail);
+    if (error.code !== 'closed') this.#emit('error', error);
     for (const p of pending) p.reject(new RealtimeError(error.code, error.message, { data: p.data, closeCode: error.closeCode }));
   }
 
@@ -285,96 +285,96 @@ export class RealtimeClient extends EventTarget {
    * The page came back or the network returned: check liveness now, since timers may have
    * been throttled. Only 'online' cuts a backoff wait short.
    */
-  private readonly wake = (e: Event): void => {
-    if (this.state === 'open') this.watchdog.check();
-    else if (e.type === 'online' && this.state === 'reconnecting' && !this.conn) {
-      this.env.clearTimeout(this.retryTimer);
-      this.start(0);
+  readonly #wake = (e: Event): void => {
+    if (this.state === 'open') this.#watchdog.check();
+    else if (e.type === 'online' && this.state === 'reconnecting' && !this.#conn) {
+      this.#env.clearTimeout(this.#retryTimer);
+      this.#start(0);
     }
   };
 
   // ---- frames ----
 
-  private onFrame(text: string): void {
-    this.watchdog.touch();
-    if (this.plain) {
+  #onFrame(text: string): void {
+    this.#watchdog.touch();
+    if (this.#plain) {
       let data: unknown = text;
       try {
         data = JSON.parse(text);
       } catch {}
-      return this.emit('message', data);
+      return this.#emit('message', data);
     }
     const f = decodeFrame(text);
-    if (typeof f === 'string') return this.protocolError(f);
-    if (this.state !== 'open' && f.t !== 'welcome' && f.t !== 'close') return this.protocolError(`expected welcome, got ${f.t}`);
-    if ('a' in f && f.t !== 'welcome' && f.t !== 'hello' && f.a !== undefined) this.outbox.ack(f.a);
+    if (typeof f === 'string') return this.#protocolError(f);
+    if (this.state !== 'open' && f.t !== 'welcome' && f.t !== 'close') return this.#protocolError(`expected welcome, got ${f.t}`);
+    if ('a' in f && f.t !== 'welcome' && f.t !== 'hello' && f.a !== undefined) this.#outbox.ack(f.a);
     switch (f.t) {
       case 'welcome':
-        return this.welcome(f);
+        return this.#welcome(f);
       case 'msg': {
-        const skip = duplicatesIn(this.received, f.s, f.d.length);
-        if (skip < 0) return this.protocolError(`message ${f.s} arrived but ${this.received + 1} was expected`);
-        this.received = f.s + f.d.length - 1;
-        for (let i = skip; i < f.d.length; i++) this.emit('message', f.d[i]);
-        return this.scheduleAck();
+        const skip = duplicatesIn(this.#received, f.s, f.d.length);
+        if (skip < 0) return this.#protocolError(`message ${f.s} arrived but ${this.#received + 1} was expected`);
+        this.#received = f.s + f.d.length - 1;
+        for (let i = skip; i < f.d.length; i++) this.#emit('message', f.d[i]);
+        return this.#scheduleAck();
       }
       case 'ping':
-        this.acked = this.received;
-        return this.conn?.send(`{"t":"pong","a":${this.received}}`);
+        this.#acked = this.#received;
+        return this.#conn?.send(`{"t":"pong","a":${this.#received}}`);
       case 'close':
-        return this.drop(f.code, f.reason);
+        return this.#drop(f.code, f.reason);
       case 'hello':
       case 'pong':
-        return this.protocolError(`unexpected ${f.t} frame from the server`);
+        return this.#protocolError(`unexpected ${f.t} frame from the server`);
     }
   }
 
-  private welcome(f: Extract<Frame, { t: 'welcome' }>): void {
-    if (this.state === 'open') return this.protocolError('second welcome on one connection');
-    if (f.v !== PROTOCOL_VERSION) return this.protocolError(`server chose protocol version ${f.v}; this client speaks ${PROTOCOL_VERSION}`);
-    this.authFailures = 0;
-    this.maxFrame = f.max || Infinity;
-    const askedResume = this.session?.sid;
-    this.session = { sid: f.sid, key: f.key };
+  #welcome(f: Extract<Frame, { t: 'welcome' }>): void {
+    if (this.state === 'open') return this.#protocolError('second welcome on one connection');
+    if (f.v !== PROTOCOL_VERSION) return this.#protocolError(`server chose protocol version ${f.v}; this client speaks ${PROTOCOL_VERSION}`);
+    this.#authFailures = 0;
+    this.#maxFrame = f.max || Infinity;
+    const askedResume = this.#session?.sid;
+    this.#session = { sid: f.sid, key: f.key };
     if (!f.resumed) {
-      this.received = this.acked = 0;
-      const lost = this.outbox.restart();
+      this.#received = this.#acked = 0;
+      const lost = this.#outbox.restart();
       if (askedResume) {
         const e = new RealtimeError('session-lost', `The server could not resume session ${askedResume} (expired, or its replay buffer overran): messages sent to you meanwhile may be missing, and ${lost.length} sent message(s) were never acknowledged. Reload state from the server.`);
-        this.emit('error', e);
+        this.#emit('error', e);
         for (const p of lost) p.reject(new RealtimeError('session-lost', 'The session was lost before the server acknowledged this message; it may or may not have arrived. Send it again if it is idempotent.', { data: p.data }));
       }
-    } else this.outbox.rewind(f.a);
-    this.opened(f.hb + this.timeout, f.resumed);
+    } else this.#outbox.rewind(f.a);
+    this.#opened(f.hb + this.#timeout, f.resumed);
   }
 
-  private protocolError(what: string): void {
-    this.emit('error', new RealtimeError('protocol-error', `Bad frame from the server: ${what}. Reconnecting; check that the server speaks protocol v1 or use protocol: 'plain'.`));
-    this.drop(CloseCode.PROTOCOL_ERROR, 'protocol error');
+  #protocolError(what: string): void {
+    this.#emit('error', new RealtimeError('protocol-error', `Bad frame from the server: ${what}. Reconnecting; check that the server speaks protocol v1 or use protocol: 'plain'.`));
+    this.#drop(CloseCode.PROTOCOL_ERROR, 'protocol error');
   }
 
   // ---- outgoing ----
 
-  private scheduleFlush(): void {
-    if (this.flushQueued || this.state !== 'open') return;
-    this.flushQueued = true;
+  #scheduleFlush(): void {
+    if (this.#flushQueued || this.state !== 'open') return;
+    this.#flushQueued = true;
     // A microtask gathers every send() of the current task into one frame at no latency cost.
-    queueMicrotask(() => this.flushQueued && this.flush());
+    queueMicrotask(() => this.#flushQueued && this.#flush());
   }
 
-  private flush(): void {
-    this.flushQueued = false;
-    const conn = this.conn;
+  #flush(): void {
+    this.#flushQueued = false;
+    const conn = this.#conn;
     if (!conn || this.state !== 'open') return;
     if (conn.buffered > BACKLOG_BYTES) {
       // Wait for the socket to drain; whatever arrives meanwhile joins one larger batch.
-      this.flushQueued = true;
-      this.flushTimer = this.env.setTimeout(() => this.flush(), 5);
+      this.#flushQueued = true;
+      this.#flushTimer = this.#env.setTimeout(() => this.#flush(), 5);
       return;
     }
-    const items = this.outbox.unsent();
-    if (this.plain) {
-      for (const p of this.outbox.take(items.length)) {
+    const items = this.#outbox.unsent();
+    if (this.#plain) {
+      for (const p of this.#outbox.take(items.length)) {
         conn.send(p.json);
         p.resolve();
       }
@@ -384,40 +384,40 @@ export class RealtimeClient extends EventTarget {
       const batch: string[] = [];
       let size = 64;
       const first = items[i]!.seq;
-      while (i < items.length && (!batch.length || size + items[i]!.bytes + 1 <= this.maxFrame)) {
+      while (i < items.length && (!batch.length || size + items[i]!.bytes + 1 <= this.#maxFrame)) {
         size += items[i]!.bytes + 1;
         batch.push(items[i++]!.json);
       }
-      conn.send(encodeMessages(first, batch, this.received));
-      this.outbox.sent = first + batch.length - 1;
+      conn.send(encodeMessages(first, batch, this.#received));
+      this.#outbox.sent = first + batch.length - 1;
     }
-    if (items.length) this.acked = this.received;
+    if (items.length) this.#acked = this.#received;
   }
 
-  private scheduleAck(): void {
-    if (ackIsUrgent(this.received, this.acked)) return this.sendAck();
-    if (this.ackTimer === undefined) this.ackTimer = this.env.setTimeout(() => this.sendAck(), this.ackDelay);
+  #scheduleAck(): void {
+    if (ackIsUrgent(this.#received, this.#acked)) return this.#sendAck();
+    if (this.#ackTimer === undefined) this.#ackTimer = this.#env.setTimeout(() => this.#sendAck(), this.#ackDelay);
   }
 
-  private sendAck(): void {
-    this.env.clearTimeout(this.ackTimer);
-    this.ackTimer = undefined;
-    if (this.received <= this.acked || !this.conn) return;
-    this.acked = this.received;
-    this.conn.send(`{"t":"ack","a":${this.received}}`);
+  #sendAck(): void {
+    this.#env.clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    if (this.#received <= this.#acked || !this.#conn) return;
+    this.#acked = this.#received;
+    this.#conn.send(`{"t":"ack","a":${this.#received}}`);
   }
 
   // ---- events ----
 
-  private setState(event: StateEvent): void {
+  #setState(event: StateEvent): void {
     const from = this.state;
     const to = nextState(from, event);
     if (to === from) return;
     this.state = to;
-    this.emit('state', { from, to });
+    this.#emit('state', { from, to });
   }
 
-  private emit<K extends keyof RealtimeEventMap>(type: K, detail: RealtimeEventMap[K]): void {
+  #emit<K extends keyof RealtimeEventMap>(type: K, detail: RealtimeEventMap[K]): void {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 }
