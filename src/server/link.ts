@@ -1,0 +1,166 @@
+import type { IncomingMessage } from 'node:http';
+import { CloseCode, decodeFrame, isRetryableClose, utf8Length, type HelloFrame } from '../protocol';
+import type { Session } from './session';
+import type { ResolvedOptions } from './options';
+
+/**
+ * What a transport must provide to carry a session: one adapter per transport
+ * (WebSocket today; SSE, fetch-stream and long-poll later). Frames are whole JSON texts.
+ */
+export interface Connection {
+  /** Deliver one frame. Must not throw once the connection is gone (drop silently). */
+  send(text: string): void;
+  /** Close the transport with this code/reason. The close frame has already been sent when needed. */
+  close(code: number, reason: string): void;
+  /** Bytes accepted by send() but not yet written to the network. */
+  readonly bufferedAmount: number;
+  /** Drop the connection abruptly, without a close handshake (used by `session.disconnect()`). */
+  terminate?(): void;
+}
+
+/** What a Link needs from the server. */
+export interface LinkHost {
+  readonly options: ResolvedOptions;
+  onHello(link: Link, hello: HelloFrame): void;
+  onLinkDone(link: Link): void;
+}
+
+/** WebSocket close reasons are limited to 123 bytes of UTF-8. */
+export function truncateReason(reason: string): string {
+  if (utf8Length(reason) <= 123) return reason;
+  let out = reason.slice(0, 123);
+  while (utf8Length(out) > 120) out = out.slice(0, -1);
+  // Do not leave half a surrogate pair behind.
+  if (/[\ud800-\udbff]$/.test(out)) out = out.slice(0, -1);
+  return out + '...';
+}
+
+export function closeFrame(code: number, reason: string): string {
+  return JSON.stringify({ t: 'close', code, reason });
+}
+
+/**
+ * One connection, whatever its transport: runs the handshake, then routes frames to the
+ * session it is attached to. A session outlives its links; a link never outlives its transport.
+ */
+export class Link {
+  /** 'handshake': waiting for hello; 'hello': hello received, welcome not yet sent; 'open': attached. */
+  state: 'handshake' | 'hello' | 'open' | 'done' = 'handshake';
+  session: Session | null = null;
+  /** Date.now() of the last frame received, for the heartbeat deadline. */
+  lastReceived = Date.now();
+  private handshakeTimer: ReturnType<typeof setTimeout> | null;
+
+  constructor(
+    private readonly host: LinkHost,
+    readonly conn: Connection,
+    readonly request: IncomingMessage,
+    readonly ip: string,
+  ) {
+    this.handshakeTimer = setTimeout(() => {
+      this.handshakeTimer = null;
+      if (this.state === 'handshake') this.close(CloseCode.PROTOCOL_ERROR, `no hello within ${host.options.handshakeTimeout} ms`);
+      // hello arrived but authenticate() has not settled: a server-side problem, so retryable.
+      else if (this.state === 'hello') this.close(CloseCode.SERVER_ERROR, 'authentication timed out');
+    }, host.options.handshakeTimeout);
+    this.handshakeTimer.unref?.();
+  }
+
+  get done(): boolean {
+    return this.state === 'done';
+  }
+
+  get bufferedAmount(): number {
+    return this.state === 'done' ? 0 : this.conn.bufferedAmount;
+  }
+
+  /** Called by the transport with each text frame it receives. */
+  receive(text: string, byteLength?: number): void {
+    if (this.state === 'done') return;
+    this.lastReceived = Date.now();
+    const max = this.host.options.maxMessageBytes;
+    const bytes = byteLength ?? utf8Length(text);
+    if (bytes > max) return this.fail(CloseCode.TOO_LARGE, `frame of ${bytes} bytes exceeds the maximum of ${max}`);
+    const frame = decodeFrame(text);
+    if (typeof frame === 'string') return this.fail(CloseCode.PROTOCOL_ERROR, frame);
+    switch (this.state) {
+      case 'handshake':
+        if (frame.t !== 'hello') return this.fail(CloseCode.PROTOCOL_ERROR, `expected a hello frame first, got "${frame.t}"`);
+        this.state = 'hello';
+        return this.host.onHello(this, frame);
+      case 'hello':
+        return this.fail(CloseCode.PROTOCOL_ERROR, `"${frame.t}" frame received before welcome`);
+      case 'open':
+        return this.session!.handleFrame(frame, this);
+    }
+  }
+
+  /** The handshake is over and `session` now owns this link. */
+  opened(session: Session): void {
+    this.clearHandshakeTimer();
+    this.session = session;
+    this.state = 'open';
+  }
+
+  /** Send a frame if the link is still usable. */
+  sendText(text: string): void {
+    if (this.state !== 'done') this.conn.send(text);
+  }
+
+  /** Close because of something the peer did. Fatal codes end the session as well. */
+  fail(code: number, reason: string): void {
+    if (this.state === 'done') return;
+    const session = this.session;
+    if (session && !isRetryableClose(code)) session.end(code, reason); // closes this link too
+    else {
+      this.close(code, reason);
+      session?.detach(this);
+    }
+  }
+
+  /** Deliberate close: close frame, then the transport close with the same code. */
+  close(code: number, reason: string, sendCloseFrame = true): void {
+    if (this.state === 'done') return;
+    this.finish();
+    const r = truncateReason(reason);
+    try {
+      if (sendCloseFrame) this.conn.send(closeFrame(code, r));
+      this.conn.close(code, r);
+    } catch {
+      this.conn.terminate?.();
+    }
+  }
+
+  /** Abrupt drop, as if the network failed. */
+  terminate(): void {
+    if (this.state === 'done') return;
+    this.finish();
+    if (this.conn.terminate) this.conn.terminate();
+    else this.conn.close(CloseCode.GOING_AWAY, 'disconnected');
+  }
+
+  /**
+   * Called by the transport when it is gone (peer closed, network error). `code` is the peer's
+   * close code when known: a fatal one (e.g. 1000 from a client that closed for good) ends the
+   * session, anything else leaves it resumable.
+   */
+  transportClosed(code?: number, reason = ''): void {
+    if (this.state === 'done') return;
+    const session = this.session;
+    this.finish();
+    if (!session) return;
+    if (code !== undefined && !isRetryableClose(code)) session.end(code, reason || 'closed by client');
+    else session.detach(this);
+  }
+
+  private finish(): void {
+    this.state = 'done';
+    this.clearHandshakeTimer();
+    this.host.onLinkDone(this);
+  }
+
+  private clearHandshakeTimer(): void {
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
+  }
+}

@@ -1,0 +1,111 @@
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { TransportName } from '../protocol';
+
+/**
+ * Decides whether a connection may proceed. Receives the `token` from the client's `hello`
+ * (undefined when the client sent none) and the HTTP request that opened the connection.
+ * Return a truthy value (it is stored as `session.auth`) to accept; return a falsy value or
+ * throw/reject to refuse with close code 4401. Called on every connection, resumes included.
+ */
+export type Authenticate = (token: string | undefined, request: IncomingMessage) => unknown;
+
+export interface RealtimeServerOptions {
+  /** HTTP(S) server whose `upgrade` event is handled for `path`. Omit it to call `handleUpgrade` yourself. */
+  server?: HttpServer | HttpsServer;
+  /** URL path served (query string ignored). Default `'/realtime'`. */
+  path?: string;
+  /**
+   * Origins allowed to connect: exact origins (`'https://app.example.com'`, compared
+   * case-insensitively) or a predicate. Default: every origin is allowed — set this in production.
+   * With a list, a request without an `Origin` header is refused; a predicate receives `undefined` then.
+   */
+  allowedOrigins?: readonly string[] | ((origin: string | undefined) => boolean);
+  /** Send a `ping` after this many ms without sending anything; drop a connection silent for twice as long. Default 25000. */
+  heartbeatInterval?: number;
+  /** Largest frame accepted and sent, in bytes of UTF-8 (advertised as `max`). Default 1 MiB. */
+  maxMessageBytes?: number;
+  /** Bounds of each session's replay buffer (sent but not yet acknowledged by the client). */
+  replay?: { maxMessages?: number; maxBytes?: number };
+  /** How long a session survives without a connection, in ms. Default 120000. */
+  sessionTtl?: number;
+  /** Time allowed between connecting and receiving `hello`, in ms. Default 10000. */
+  handshakeTimeout?: number;
+  /** Optional authentication hook, sync or async. */
+  authenticate?: Authenticate;
+  /** Sessions (connected or awaiting resume) allowed per client address. Default 100. */
+  maxSessionsPerIp?: number;
+  /** Client address used by `maxSessionsPerIp`. Default: the socket's remote address. Override behind a proxy. */
+  clientIp?: (request: IncomingMessage) => string | undefined;
+  /** Transports advertised in `welcome`. Default `['websocket', 'sse', 'fetch-stream', 'long-poll']`. */
+  transports?: readonly TransportName[];
+  /** Delay before a standalone `ack` when nothing else is sent, in ms. Default 50. */
+  ackDelay?: number;
+  /** While the connection has more than this many bytes queued, outgoing messages wait and are batched. Default 1 MiB. */
+  backpressureThreshold?: number;
+}
+
+export interface ResolvedOptions {
+  path: string;
+  allowedOrigins: readonly string[] | ((origin: string | undefined) => boolean) | undefined;
+  heartbeatInterval: number;
+  maxMessageBytes: number;
+  replay: { maxMessages: number; maxBytes: number };
+  sessionTtl: number;
+  handshakeTimeout: number;
+  authenticate: Authenticate | undefined;
+  maxSessionsPerIp: number;
+  clientIp: ((request: IncomingMessage) => string | undefined) | undefined;
+  transports: TransportName[];
+  ackDelay: number;
+  backpressureThreshold: number;
+}
+
+export const DEFAULTS = {
+  path: '/realtime',
+  heartbeatInterval: 25_000,
+  maxMessageBytes: 1024 * 1024,
+  replayMaxMessages: 10_000,
+  replayMaxBytes: 8 * 1024 * 1024,
+  sessionTtl: 120_000,
+  handshakeTimeout: 10_000,
+  maxSessionsPerIp: 100,
+  transports: ['websocket', 'sse', 'fetch-stream', 'long-poll'] as TransportName[],
+  ackDelay: 50,
+  backpressureThreshold: 1024 * 1024,
+} as const;
+
+/** Send a standalone ack at once when this many received messages are unacknowledged. */
+export const ACK_EVERY = 128;
+
+function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new RangeError(`RealtimeServer: option "${name}" must be a number >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function resolveOptions(o: RealtimeServerOptions): ResolvedOptions {
+  const path = o.path ?? DEFAULTS.path;
+  if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError('RealtimeServer: option "path" must start with "/"');
+  return {
+    path,
+    allowedOrigins: o.allowedOrigins,
+    heartbeatInterval: positive('heartbeatInterval', o.heartbeatInterval, DEFAULTS.heartbeatInterval),
+    // Below ~100 bytes not even a welcome frame fits.
+    maxMessageBytes: positive('maxMessageBytes', o.maxMessageBytes, DEFAULTS.maxMessageBytes, 256),
+    replay: {
+      maxMessages: positive('replay.maxMessages', o.replay?.maxMessages, DEFAULTS.replayMaxMessages),
+      maxBytes: positive('replay.maxBytes', o.replay?.maxBytes, DEFAULTS.replayMaxBytes),
+    },
+    sessionTtl: positive('sessionTtl', o.sessionTtl, DEFAULTS.sessionTtl, 0),
+    handshakeTimeout: positive('handshakeTimeout', o.handshakeTimeout, DEFAULTS.handshakeTimeout),
+    authenticate: o.authenticate,
+    maxSessionsPerIp: positive('maxSessionsPerIp', o.maxSessionsPerIp, DEFAULTS.maxSessionsPerIp),
+    clientIp: o.clientIp,
+    transports: [...(o.transports ?? DEFAULTS.transports)],
+    ackDelay: positive('ackDelay', o.ackDelay, DEFAULTS.ackDelay, 0),
+    backpressureThreshold: positive('backpressureThreshold', o.backpressureThreshold, DEFAULTS.backpressureThreshold, 0),
+  };
+}

@@ -1,0 +1,265 @@
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import WebSocket, { WebSocketServer, type ServerOptions } from 'ws';
+import { CloseCode, PROTOCOL_VERSION, utf8Length, type HelloFrame } from '../protocol';
+import { Link, type Connection, type LinkHost } from './link';
+import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from './options';
+import { FRAME_OVERHEAD, serialise, Session, type SessionHost } from './session';
+import { bindWebSocket, ProtocolWebSocket, webSocketConnection } from './websocket';
+
+/** Protocol versions this server speaks, highest preferred. */
+export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
+
+export interface RealtimeServerEvents {
+  /** A new session (not a resume: see the session's 'resume' event). */
+  connection: [session: Session];
+  /** An application listener threw, or another unexpected error. Without a listener, errors go to console.error. */
+  error: [error: unknown];
+}
+
+/** How long close() waits for clients to complete the WebSocket close handshake. */
+const SHUTDOWN_GRACE_MS = 2000;
+
+/**
+ * Reference server for realtime protocol v1. Attaches to an HTTP server's `upgrade` event for
+ * one path; protocol state lives in {@link Session}s, independent of the connections carrying them.
+ */
+export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implements LinkHost, SessionHost {
+  /** @internal */
+  readonly options: ResolvedOptions;
+  private readonly sessionMap = new Map<string, Session>();
+  private readonly perIp = new Map<string, number>();
+  private readonly links = new Set<Link>();
+  private readonly sockets = new Set<WebSocket>();
+  private readonly wss: WebSocketServer;
+  private readonly httpServer: RealtimeServerOptions['server'];
+  private readonly upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    this.handleUpgrade(req, socket, head);
+  };
+  private closing: Promise<void> | null = null;
+
+  constructor(options: RealtimeServerOptions = {}) {
+    super();
+    this.options = resolveOptions(options);
+    const wsOptions: ServerOptions<typeof ProtocolWebSocket> & { closeTimeout: number } = {
+      noServer: true,
+      maxPayload: this.options.maxMessageBytes,
+      perMessageDeflate: false,
+      // Supported by ws 8.23 (our dependency floor) but missing from @types/ws: how long close() waits for the peer.
+      closeTimeout: SHUTDOWN_GRACE_MS,
+      WebSocket: ProtocolWebSocket,
+    };
+    this.wss = new WebSocketServer(wsOptions);
+    this.wss.on('error', (err) => this.reportError(err, 'WebSocket server'));
+    this.httpServer = options.server;
+    this.httpServer?.on('upgrade', this.upgradeListener);
+  }
+
+  /** Live sessions by id, connected or awaiting resume. */
+  get sessions(): ReadonlyMap<string, Session> {
+    return this.sessionMap;
+  }
+
+  /**
+   * Handle an HTTP upgrade request. Returns false, leaving the socket untouched, when the path is
+   * not ours. Called automatically when the `server` option is given.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    let pathname: string;
+    try {
+      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      return false;
+    }
+    if (pathname !== this.options.path) return false;
+    if (this.closing) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return true;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.acceptWebSocket(ws, req));
+    return true;
+  }
+
+  /** Send `data` to every live session (serialised once). Returns how many sessions got it. */
+  broadcast(data: unknown, filter?: (session: Session) => boolean): number {
+    const json = serialise(data);
+    const bytes = utf8Length(json);
+    if (bytes + FRAME_OVERHEAD > this.options.maxMessageBytes) {
+      throw new RangeError(`realtime: message of ${bytes} bytes cannot fit in a frame (maxMessageBytes ${this.options.maxMessageBytes})`);
+    }
+    let n = 0;
+    for (const session of [...this.sessionMap.values()]) {
+      if (session.closed || (filter && !filter(session))) continue;
+      session.enqueue(json, bytes);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Shut down: every connection is closed with 1001 "server shutting down" (clients reconnect),
+   * every session ends. Resolves once the connections are closed. Does not close the HTTP server.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.httpServer?.off('upgrade', this.upgradeListener);
+    const reason = 'server shutting down';
+    for (const session of [...this.sessionMap.values()]) session.end(CloseCode.GOING_AWAY, reason);
+    for (const link of [...this.links]) link.close(CloseCode.GOING_AWAY, reason);
+    const pending = [...this.sockets].map(
+      (ws) =>
+        new Promise<void>((resolve) => {
+          if (ws.readyState === WebSocket.CLOSED) return resolve();
+          ws.once('close', () => resolve());
+        }),
+    );
+    this.closing = Promise.all(pending).then(
+      () =>
+        new Promise<void>((resolve) => {
+          this.wss.close(() => resolve());
+        }),
+    );
+    return this.closing;
+  }
+
+  /**
+   * Accept a connection from any transport. The transport calls `link.receive(text)` for each
+   * incoming frame and `link.transportClosed(code?)` when it is gone.
+   * @internal until the HTTP transports land
+   */
+  accept(conn: Connection, request: IncomingMessage): Link {
+    const ip = this.options.clientIp?.(request) ?? request.socket?.remoteAddress ?? 'unknown';
+    const link = new Link(this, conn, request, ip);
+    this.links.add(link);
+    return link;
+  }
+
+  // ---- LinkHost / SessionHost ------------------------------------------------------------
+
+  /** @internal */
+  onHello(link: Link, hello: HelloFrame): void {
+    let version = -1;
+    for (const v of hello.v) if (SUPPORTED_VERSIONS.includes(v) && v > version) version = v;
+    if (version < 0) {
+      return link.close(CloseCode.UNSUPPORTED_VERSION, `no common protocol version: server speaks ${SUPPORTED_VERSIONS.join(', ')}`);
+    }
+    const auth = this.options.authenticate;
+    if (!auth) return this.welcome(link, hello, version, true);
+    let result: unknown;
+    try {
+      result = auth(hello.token, link.request);
+    } catch {
+      return link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
+    }
+    if (isThenable(result)) {
+      result.then(
+        (value) => (value ? this.welcome(link, hello, version, value) : link.close(CloseCode.UNAUTHORIZED, 'unauthorized')),
+        () => link.close(CloseCode.UNAUTHORIZED, 'unauthorized'),
+      );
+    } else if (result) this.welcome(link, hello, version, result);
+    else link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
+  }
+
+  /** @internal */
+  onLinkDone(link: Link): void {
+    this.links.delete(link);
+  }
+
+  /** @internal */
+  onSessionEnd(session: Session): void {
+    if (this.sessionMap.get(session.id) !== session) return;
+    this.sessionMap.delete(session.id);
+    const n = (this.perIp.get(session.remoteAddress) ?? 1) - 1;
+    if (n > 0) this.perIp.set(session.remoteAddress, n);
+    else this.perIp.delete(session.remoteAddress);
+  }
+
+  /** @internal Never includes tokens: only application errors and their context. */
+  reportError(error: unknown, context: string): void {
+    if (this.listenerCount('error') > 0) {
+      try {
+        this.emit('error', error);
+        return;
+      } catch (err) {
+        error = err;
+      }
+    }
+    console.error(`[realtime-server] ${context}:`, error);
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  private welcome(link: Link, hello: HelloFrame, version: number, auth: unknown): void {
+    if (link.done) return; // closed while authenticating
+    if (this.closing) return link.close(CloseCode.GOING_AWAY, 'server shutting down');
+    let session: Session | undefined;
+    if (hello.sid !== undefined && hello.key !== undefined) {
+      const existing = this.sessionMap.get(hello.sid);
+      if (existing && existing.matchesKey(hello.key) && existing.canResume(hello.a)) session = existing;
+    }
+    const resumed = session !== undefined;
+    if (!session) {
+      const count = this.perIp.get(link.ip) ?? 0;
+      if (count >= this.options.maxSessionsPerIp) return link.close(CloseCode.RATE_LIMITED, 'too many sessions from this address');
+      session = new Session(this, link.ip);
+      this.sessionMap.set(session.id, session);
+      this.perIp.set(link.ip, count + 1);
+    }
+    session.auth = auth;
+    session.attach(link, version, resumed, hello.a);
+    if (resumed) {
+      try {
+        session.emit('resume');
+      } catch (err) {
+        this.reportError(err, "session 'resume' listener");
+      }
+      return;
+    }
+    try {
+      this.emit('connection', session);
+    } catch (err) {
+      this.reportError(err, "'connection' listener");
+    }
+  }
+
+  private originAllowed(origin: string | undefined): boolean {
+    const allowed = this.options.allowedOrigins;
+    if (allowed === undefined) return true;
+    if (typeof allowed === 'function') {
+      try {
+        return allowed(origin) === true;
+      } catch (err) {
+        this.reportError(err, 'allowedOrigins');
+        return false;
+      }
+    }
+    if (origin === undefined) return false;
+    const o = origin.toLowerCase().replace(/\/$/, '');
+    return allowed.some((a) => a.toLowerCase().replace(/\/$/, '') === o);
+  }
+
+  private acceptWebSocket(ws: WebSocket, req: IncomingMessage): void {
+    this.sockets.add(ws);
+    ws.once('close', () => this.sockets.delete(ws));
+    const conn = webSocketConnection(ws);
+    if (this.closing) {
+      ws.on('error', () => {});
+      conn.send(JSON.stringify({ t: 'close', code: CloseCode.GOING_AWAY, reason: 'server shutting down' }));
+      return conn.close(CloseCode.GOING_AWAY, 'server shutting down');
+    }
+    if (!this.originAllowed(req.headers.origin)) {
+      // Accept, then refuse with a fatal code: a refused upgrade looks like a retryable network error.
+      ws.on('error', () => {});
+      const reason = 'origin not allowed';
+      conn.send(JSON.stringify({ t: 'close', code: CloseCode.FORBIDDEN, reason }));
+      conn.close(CloseCode.FORBIDDEN, reason);
+      return;
+    }
+    bindWebSocket(ws, this.accept(conn, req));
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
+}

@@ -1,0 +1,457 @@
+import { EventEmitter } from 'node:events';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { CloseCode, encodeMessages, isRetryableClose, utf8Length, type Frame } from '../protocol';
+import type { Link } from './link';
+import { ACK_EVERY, type ResolvedOptions } from './options';
+
+/** What a Session needs from the server that owns it. */
+export interface SessionHost {
+  readonly options: ResolvedOptions;
+  onSessionEnd(session: Session): void;
+  reportError(error: unknown, context: string): void;
+}
+
+export interface SessionEvents {
+  /** One application message from the client, in order, exactly once. */
+  message: [data: unknown];
+  /** The session ended for good (closed by either side, expired, overrun, or server shutdown). */
+  close: [code: number, reason: string];
+  /** The connection dropped; the session waits `sessionTtl` ms for the client to resume it. */
+  disconnect: [];
+  /** The client resumed this session on a new connection. */
+  resume: [];
+}
+
+interface Entry {
+  seq: number;
+  json: string;
+  bytes: number;
+}
+
+/** Largest possible msg-frame envelope: `{"t":"msg","s":<seq>,"d":[],"a":<ack>}` with 16-digit numbers. */
+export const FRAME_OVERHEAD = encodeMessages(Number.MAX_SAFE_INTEGER, [], Number.MAX_SAFE_INTEGER).length;
+
+/** Retry delay while the transport has a backlog. */
+const BACKLOG_RETRY_MS = 5;
+
+const newSecret = (): string => randomBytes(18).toString('base64url'); // 144 bits, 24 chars
+
+/** Serialises application data once, with a clear error for what JSON cannot carry. */
+export function serialise(data: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (err) {
+    throw new TypeError(`realtime: message is not JSON-serialisable: ${(err as Error).message}`);
+  }
+  if (json === undefined) throw new TypeError(`realtime: message is not JSON-serialisable (got ${typeof data})`);
+  return json;
+}
+
+/**
+ * The protocol state of one client, independent of the connection carrying it:
+ * sequence numbers both ways, the replay buffer, acks, heartbeat. A session is attached to at
+ * most one {@link Link} at a time and survives `sessionTtl` ms without one.
+ *
+ * Created by {@link RealtimeServer}; applications receive it from the `'connection'` event.
+ */
+export class Session extends EventEmitter<SessionEvents> {
+  /** Public session id (`sid`). */
+  readonly id: string = newSecret();
+  /** Client address, as used for `maxSessionsPerIp`. */
+  readonly remoteAddress: string;
+  /** Whatever `authenticate` returned for the latest connection (`true` without the hook). */
+  auth: unknown = true;
+
+  /** @internal secret resume key */
+  readonly key: string = newSecret();
+  private readonly keyBytes = Buffer.from(this.key);
+  private link: Link | null = null;
+  private ended = false;
+  private overrun = false;
+
+  // Server -> client.
+  /** Highest sequence number assigned by send(). */
+  private outSeq = 0;
+  /** Highest sequence number written to the current link. */
+  private written = 0;
+  /** Highest sequence number the client acknowledged. */
+  private peerAcked = 0;
+  /** Replay buffer: every message with seq > peerAcked, in order (buf[head..]). */
+  private buf: Entry[] = [];
+  private head = 0;
+  private bufBytes = 0;
+
+  // Client -> server.
+  /** Highest contiguous client sequence number received. */
+  private inSeq = 0;
+  /** The last `a` we sent to the client. */
+  private ackSent = 0;
+
+  private lastSent = 0;
+  private flushQueued = false;
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private ackTimer: ReturnType<typeof setTimeout> | null = null;
+  private heartbeatTimer: ReturnType<typeof setTimeout> | null = null;
+  private ttlTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** @internal */
+  constructor(
+    private readonly host: SessionHost,
+    remoteAddress: string,
+  ) {
+    super();
+    this.remoteAddress = remoteAddress;
+  }
+
+  /** True while a connection is attached. */
+  get connected(): boolean {
+    return this.link !== null;
+  }
+
+  /** True once the session has ended; send() then does nothing. */
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /** Messages sent but not yet acknowledged by the client. */
+  get unacknowledged(): number {
+    return this.buf.length - this.head;
+  }
+
+  /**
+   * Queue one message (any JSON value) for the client. Calls in the same tick, or while the
+   * connection is backlogged, go out together as one frame. Works while disconnected: messages
+   * wait in the replay buffer for a resume. Returns false if the session has ended.
+   * @throws TypeError if `data` is not JSON-serialisable; RangeError if it can never fit in a frame.
+   */
+  send(data: unknown): boolean {
+    const json = serialise(data);
+    if (this.ended) return false;
+    this.enqueue(json, utf8Length(json));
+    return true;
+  }
+
+  /** End the session for good: close frame with `code`, then the connection closes. The client will not resume. */
+  close(code: number = CloseCode.NORMAL, reason = ''): void {
+    if (!(code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999))) {
+      throw new RangeError(`session.close: code must be 1000 or 3000-4999, got ${code}`);
+    }
+    this.end(code, String(reason));
+  }
+
+  /**
+   * Drop the current connection abruptly (as a network failure would) but keep the session
+   * resumable. For tests and demos.
+   */
+  disconnect(): void {
+    const link = this.link;
+    if (!link) return;
+    link.terminate();
+    this.detach(link);
+  }
+
+  // ---- internals used by the server and links -------------------------------------------
+
+  /** @internal */
+  matchesKey(key: string): boolean {
+    const given = Buffer.from(key);
+    return given.length === this.keyBytes.length && timingSafeEqual(given, this.keyBytes);
+  }
+
+  /**
+   * @internal Whether a hello with this `a` can resume without loss: the session must be intact
+   * and every message after `a` still buffered.
+   */
+  canResume(clientAck: number): boolean {
+    return !this.ended && !this.overrun && clientAck >= this.peerAcked && clientAck <= this.outSeq;
+  }
+
+  /** @internal Attach a link and send welcome. `clientAck` is hello.a when resuming. */
+  attach(link: Link, version: number, resumed: boolean, clientAck: number): void {
+    const old = this.link;
+    if (old) {
+      // The client reconnected before we noticed the old connection died: retire it quietly.
+      this.unlink();
+      old.close(CloseCode.NORMAL, 'replaced', false);
+    }
+    if (this.ttlTimer) clearTimeout(this.ttlTimer);
+    this.ttlTimer = null;
+
+    this.link = link;
+    link.opened(this);
+    if (resumed) this.acknowledged(clientAck);
+    this.written = resumed ? clientAck : 0;
+    const o = this.host.options;
+    link.sendText(
+      JSON.stringify({
+        t: 'welcome',
+        v: version,
+        sid: this.id,
+        key: this.key,
+        resumed,
+        a: this.inSeq,
+        hb: o.heartbeatInterval,
+        max: o.maxMessageBytes,
+        transports: o.transports,
+      }),
+    );
+    this.sent();
+    this.armHeartbeat();
+    this.scheduleFlush(); // retransmits everything after clientAck
+  }
+
+  /** @internal The link is gone; keep the session for a resume unless it can no longer resume. */
+  detach(link: Link): void {
+    if (this.link !== link || this.ended) return;
+    this.unlink();
+    if (this.overrun) return this.end(CloseCode.ABNORMAL, 'replay buffer overrun');
+    this.ttlTimer = setTimeout(() => this.end(CloseCode.ABNORMAL, 'session expired'), this.host.options.sessionTtl);
+    this.ttlTimer.unref?.();
+    this.safeEmit('disconnect');
+  }
+
+  /** @internal End for good. Closes the current link, if any, with `code`. */
+  end(code: number, reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    const link = this.link;
+    this.unlink();
+    if (this.ttlTimer) clearTimeout(this.ttlTimer);
+    this.ttlTimer = null;
+    link?.close(code, reason);
+    this.buf = [];
+    this.head = 0;
+    this.bufBytes = 0;
+    this.host.onSessionEnd(this);
+    this.safeEmit('close', code, reason);
+  }
+
+  /** @internal Queue an already-serialised message (broadcast serialises once for all sessions). */
+  enqueue(json: string, bytes: number): void {
+    const max = this.host.options.maxMessageBytes;
+    if (bytes + FRAME_OVERHEAD > max) {
+      throw new RangeError(`realtime: message of ${bytes} bytes cannot fit in a frame (maxMessageBytes ${max})`);
+    }
+    const seq = ++this.outSeq;
+    this.buf.push({ seq, json, bytes });
+    this.bufBytes += bytes;
+    this.enforceReplayBounds();
+    this.scheduleFlush();
+  }
+
+  /** @internal One decoded frame from the attached link. */
+  handleFrame(frame: Frame, link: Link): void {
+    if (link !== this.link) return;
+    switch (frame.t) {
+      case 'msg': {
+        if (frame.a !== undefined && !this.checkAck(frame.a, link)) return;
+        if (frame.s > this.inSeq + 1) {
+          return link.fail(CloseCode.PROTOCOL_ERROR, `sequence gap: expected at most ${this.inSeq + 1}, got ${frame.s}`);
+        }
+        const skip = this.inSeq + 1 - frame.s; // duplicates already received (retransmitted after a resume)
+        if (skip >= frame.d.length) return;
+        this.inSeq = frame.s + frame.d.length - 1;
+        this.received();
+        for (let i = skip; i < frame.d.length && !this.ended; i++) this.safeEmit('message', frame.d[i]);
+        return;
+      }
+      case 'ack':
+        this.checkAck(frame.a, link);
+        return;
+      case 'ping':
+        if (frame.a !== undefined && !this.checkAck(frame.a, link)) return;
+        link.sendText(`{"t":"pong","a":${this.inSeq}}`);
+        this.sent();
+        return;
+      case 'pong':
+        if (frame.a !== undefined) this.checkAck(frame.a, link);
+        return;
+      case 'close':
+        // The client is leaving. A fatal code means for good; a retryable one means it will resume.
+        if (!isRetryableClose(frame.code)) {
+          this.unlink();
+          link.close(CloseCode.NORMAL, 'bye', false);
+          this.end(frame.code, frame.reason);
+        } else {
+          link.close(CloseCode.NORMAL, 'bye', false);
+          this.detach(link);
+        }
+        return;
+      case 'hello':
+        return link.fail(CloseCode.PROTOCOL_ERROR, 'duplicate hello');
+      case 'welcome':
+        return link.fail(CloseCode.PROTOCOL_ERROR, 'welcome is a server frame');
+    }
+  }
+
+  // ---- acks ------------------------------------------------------------------------------
+
+  /** Validate and apply a cumulative ack from the client. */
+  private checkAck(a: number, link: Link): boolean {
+    if (a > this.written) {
+      link.fail(CloseCode.PROTOCOL_ERROR, `ack ${a} is beyond the last message sent (${this.written})`);
+      return false;
+    }
+    this.acknowledged(a);
+    return true;
+  }
+
+  /** Drop acknowledged messages from the replay buffer. */
+  private acknowledged(a: number): void {
+    if (a <= this.peerAcked) return;
+    this.peerAcked = a;
+    const buf = this.buf;
+    let h = this.head;
+    while (h < buf.length && buf[h]!.seq <= a) this.bufBytes -= buf[h++]!.bytes;
+    this.head = h;
+    this.compact();
+  }
+
+  /** New client messages arrived: ack them soon, or now if many are waiting. */
+  private received(): void {
+    if (this.inSeq - this.ackSent >= ACK_EVERY) return this.sendAck();
+    if (this.ackTimer) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      if (this.inSeq > this.ackSent) this.sendAck();
+    }, this.host.options.ackDelay);
+    this.ackTimer.unref?.();
+  }
+
+  private sendAck(): void {
+    if (!this.link) return;
+    this.link.sendText(`{"t":"ack","a":${this.inSeq}}`);
+    this.sent();
+  }
+
+  /** Something went out carrying `a` = inSeq. */
+  private sent(): void {
+    this.lastSent = Date.now();
+    this.ackSent = this.inSeq;
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+  }
+
+  // ---- outgoing --------------------------------------------------------------------------
+
+  private scheduleFlush(): void {
+    if (this.flushQueued || this.flushTimer || !this.link) return;
+    this.flushQueued = true;
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      this.flush();
+    });
+  }
+
+  /** Write every message after `written`, as few frames as `max` allows; wait while backlogged. */
+  private flush(): void {
+    const link = this.link;
+    if (!link || this.ended) return;
+    const { maxMessageBytes: max, backpressureThreshold } = this.host.options;
+    while (this.written < this.outSeq) {
+      if (link.bufferedAmount > backpressureThreshold) {
+        // Let the backlog drain; meanwhile new messages pile up and leave as one frame.
+        this.flushTimer = setTimeout(() => {
+          this.flushTimer = null;
+          this.flush();
+        }, BACKLOG_RETRY_MS);
+        this.flushTimer.unref?.();
+        return;
+      }
+      const s = this.written + 1;
+      const a = this.inSeq;
+      let size = encodeMessages(s, [], a).length;
+      const parts: string[] = [];
+      // Invariant: every seq in (written, outSeq] is buffered, contiguously from buf[head].
+      for (let i = this.head + (s - this.buf[this.head]!.seq); i < this.buf.length; i++) {
+        const e = this.buf[i]!;
+        const add = e.bytes + (parts.length > 0 ? 1 : 0);
+        if (parts.length > 0 && size + add > max) break;
+        parts.push(e.json);
+        size += add;
+      }
+      link.sendText(encodeMessages(s, parts, a));
+      this.written = s + parts.length - 1;
+      this.sent();
+      if (this.link !== link) return; // a send error may have detached us
+    }
+  }
+
+  /** Keep the replay buffer within bounds by dropping the oldest messages; the session then cannot resume. */
+  private enforceReplayBounds(): void {
+    const { maxMessages, maxBytes } = this.host.options.replay;
+    const buf = this.buf;
+    let lostUnwritten = false;
+    let dropped = false;
+    while (this.head < buf.length && (buf.length - this.head > maxMessages || this.bufBytes > maxBytes)) {
+      const e = buf[this.head++]!;
+      this.bufBytes -= e.bytes;
+      if (e.seq > this.written) lostUnwritten = true;
+      dropped = true;
+    }
+    if (!dropped) return;
+    this.overrun = true;
+    this.compact();
+    // Without a connection the session can never resume now; with one, losing a message that
+    // was never written would leave a gap on a live connection. Either way: end it. (A session
+    // that only lost messages already written lives on until its connection drops.)
+    if (!this.link) this.end(CloseCode.ABNORMAL, 'replay buffer overrun');
+    else if (lostUnwritten) this.end(CloseCode.SERVER_ERROR, 'replay buffer overrun: client too slow');
+  }
+
+  private compact(): void {
+    if (this.head === this.buf.length) {
+      this.buf = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.buf.length) {
+      this.buf = this.buf.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  // ---- heartbeat -------------------------------------------------------------------------
+
+  private armHeartbeat(): void {
+    const link = this.link;
+    if (!link) return;
+    const hb = this.host.options.heartbeatInterval;
+    const due = Math.min(this.lastSent + hb, link.lastReceived + 2 * hb);
+    this.heartbeatTimer = setTimeout(() => this.heartbeat(), Math.max(0, due - Date.now()) + 1);
+    this.heartbeatTimer.unref?.();
+  }
+
+  private heartbeat(): void {
+    this.heartbeatTimer = null;
+    const link = this.link;
+    if (!link) return;
+    const hb = this.host.options.heartbeatInterval;
+    const now = Date.now();
+    if (now - link.lastReceived >= 2 * hb) {
+      // Dead connection; the session stays resumable.
+      link.close(CloseCode.TIMEOUT, 'heartbeat timeout');
+      return this.detach(link);
+    }
+    if (now - this.lastSent >= hb) {
+      link.sendText(`{"t":"ping","a":${this.inSeq}}`);
+      this.sent();
+    }
+    this.armHeartbeat();
+  }
+
+  /** Forget the current link and every timer tied to it. */
+  private unlink(): void {
+    this.link = null;
+    this.flushQueued = false;
+    for (const t of [this.flushTimer, this.ackTimer, this.heartbeatTimer]) if (t) clearTimeout(t);
+    this.flushTimer = this.ackTimer = this.heartbeatTimer = null;
+  }
+
+  private safeEmit<K extends keyof SessionEvents>(event: K, ...args: SessionEvents[K]): void {
+    try {
+      (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+    } catch (err) {
+      this.host.reportError(err, `session '${event}' listener`);
+    }
+  }
+}

@@ -1,0 +1,624 @@
+// @vitest-environment node
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
+
+// ---- helpers: a raw protocol client speaking frames by hand ---------------------------------
+
+/** Polls `cond` until it returns a truthy value (no fixed sleeps). */
+async function waitFor<T>(cond: () => T, timeout = 3000, what = 'condition'): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = cond();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`waitFor: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+type AnyFrame = { t: string; [k: string]: any };
+
+class RawClient {
+  readonly ws: WebSocket;
+  readonly frames: AnyFrame[] = [];
+  readonly raw: string[] = [];
+  closed: { code: number; reason: string } | null = null;
+  private cursor = 0;
+
+  constructor(url: string, headers: Record<string, string> = {}) {
+    this.ws = new WebSocket(url, { headers });
+    this.ws.on('message', (data) => {
+      const text = data.toString();
+      this.raw.push(text);
+      this.frames.push(JSON.parse(text));
+    });
+    this.ws.on('close', (code, reason) => (this.closed = { code, reason: reason.toString() }));
+    this.ws.on('error', () => {});
+  }
+
+  opened(): Promise<void> {
+    if (this.ws.readyState === WebSocket.OPEN) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('close', () => reject(new Error('closed before open')));
+    });
+  }
+
+  send(frame: object | string): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  /** Next unread frame (optionally of type `t`), skipping others. */
+  async next(t?: string, timeout = 3000): Promise<AnyFrame> {
+    return waitFor(
+      () => {
+        while (this.cursor < this.frames.length) {
+          const f = this.frames[this.cursor++]!;
+          if (!t || f.t === t) return f;
+        }
+        return undefined;
+      },
+      timeout,
+      `a ${t ?? 'any'} frame`,
+    );
+  }
+
+  async hello(extra: object = {}): Promise<AnyFrame> {
+    await this.opened();
+    this.send({ t: 'hello', v: [1], a: 0, ...extra });
+    return this.next('welcome');
+  }
+
+  async whenClosed(timeout = 3000): Promise<{ code: number; reason: string }> {
+    return waitFor(() => this.closed, timeout, 'close');
+  }
+
+  /** All application messages received so far, as [seq, data] pairs. */
+  messages(): Array<[number, unknown]> {
+    const out: Array<[number, unknown]> = [];
+    for (const f of this.frames) if (f.t === 'msg') f.d.forEach((d: unknown, i: number) => out.push([f.s + i, d]));
+    return out;
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}
+
+let httpServer: Server | null = null;
+let rt: RealtimeServer | null = null;
+const clients: RawClient[] = [];
+
+async function start(options: Omit<RealtimeServerOptions, 'server'> = {}): Promise<{ rt: RealtimeServer; url: string }> {
+  httpServer = createServer((_req, res) => res.end('ok'));
+  rt = new RealtimeServer({ server: httpServer, path: '/realtime', ...options });
+  await new Promise<void>((resolve) => httpServer!.listen(0, '127.0.0.1', resolve));
+  const { port } = httpServer.address() as AddressInfo;
+  return { rt, url: `ws://127.0.0.1:${port}/realtime` };
+}
+
+function client(url: string, headers?: Record<string, string>): RawClient {
+  const c = new RawClient(url, headers);
+  clients.push(c);
+  return c;
+}
+
+/** Resolves with the next new session. */
+function nextSession(server: RealtimeServer): Promise<Session> {
+  return new Promise((resolve) => server.once('connection', resolve));
+}
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.terminate();
+  await rt?.close();
+  rt = null;
+  if (httpServer) await new Promise<void>((resolve) => httpServer!.close(() => resolve()));
+  httpServer = null;
+});
+
+const b64urlBits = (s: string): number => {
+  expect(s).toMatch(/^[A-Za-z0-9_-]+$/);
+  return Buffer.from(s, 'base64url').length * 8;
+};
+
+// ---- tests ----------------------------------------------------------------------------------
+
+describe('RealtimeServer handshake', () => {
+  it('answers hello with a complete welcome and fires connection once', async () => {
+    const { rt, url } = await start({ heartbeatInterval: 1234, maxMessageBytes: 4096 });
+    let connections = 0;
+    rt.on('connection', () => connections++);
+    const c = client(url);
+    const welcome = await c.hello();
+    expect(c.frames[0]).toBe(welcome); // welcome precedes any other frame
+    expect(welcome).toMatchObject({ t: 'welcome', v: 1, resumed: false, a: 0, hb: 1234, max: 4096, transports: ['websocket', 'sse', 'fetch-stream', 'long-poll'] });
+    expect(b64urlBits(welcome.sid)).toBeGreaterThanOrEqual(128);
+    expect(b64urlBits(welcome.key)).toBeGreaterThanOrEqual(128);
+    expect(welcome.sid).not.toBe(welcome.key);
+    expect(connections).toBe(1);
+    expect(rt.sessions.get(welcome.sid)?.id).toBe(welcome.sid);
+  });
+
+  it('picks the highest common version and refuses when there is none (4406)', async () => {
+    const { url } = await start();
+    const a = client(url);
+    await a.opened();
+    a.send({ t: 'hello', v: [7, 1, 0], a: 0 });
+    expect((await a.next('welcome')).v).toBe(1);
+
+    const b = client(url);
+    await b.opened();
+    b.send({ t: 'hello', v: [2, 3], a: 0 });
+    expect((await b.whenClosed()).code).toBe(4406);
+    expect(b.frames).toEqual([expect.objectContaining({ t: 'close', code: 4406 })]);
+  });
+
+  it('closes 4400 when no hello arrives in time', async () => {
+    const { url } = await start({ handshakeTimeout: 100 });
+    const c = client(url);
+    await c.opened();
+    const closed = await c.whenClosed();
+    expect(closed.code).toBe(4400);
+    expect(closed.reason).toMatch(/hello/);
+  });
+
+  it('closes 4400 when the first frame is not hello', async () => {
+    const { url } = await start();
+    const c = client(url);
+    await c.opened();
+    c.send({ t: 'msg', s: 1, d: [1] });
+    expect(await c.whenClosed()).toMatchObject({ code: 4400, reason: expect.stringMatching(/expected a hello/) });
+  });
+
+  it('passes the token to authenticate and closes 4401 when refused', async () => {
+    const seen: Array<string | undefined> = [];
+    const { rt, url } = await start({
+      authenticate: async (token) => {
+        seen.push(token);
+        return token === 'good' ? { user: 'ann' } : false;
+      },
+    });
+    const bad = client(url);
+    await bad.opened();
+    bad.send({ t: 'hello', v: [1], a: 0, token: 'bad' });
+    const closed = await bad.whenClosed();
+    expect(closed).toEqual({ code: 4401, reason: 'unauthorized' });
+    expect(bad.frames).toEqual([{ t: 'close', code: 4401, reason: 'unauthorized' }]);
+
+    const sessionP = nextSession(rt);
+    const good = client(url);
+    await good.hello({ token: 'good' });
+    expect((await sessionP).auth).toEqual({ user: 'ann' });
+    expect(seen).toEqual(['bad', 'good']);
+  });
+
+  it('closes 4401 when authenticate throws', async () => {
+    const { url } = await start({
+      authenticate: () => {
+        throw new Error('boom');
+      },
+    });
+    const c = client(url);
+    await c.opened();
+    c.send({ t: 'hello', v: [1], a: 0, token: 'x' });
+    expect((await c.whenClosed()).code).toBe(4401);
+  });
+
+  it('accepts then closes 4403 a forbidden Origin, without processing frames', async () => {
+    const { rt, url } = await start({ allowedOrigins: ['https://good.example'] });
+    let connections = 0;
+    rt.on('connection', () => connections++);
+    const bad = client(url, { Origin: 'https://evil.example' });
+    await bad.opened(); // the upgrade itself succeeds
+    bad.send({ t: 'hello', v: [1], a: 0 });
+    expect(await bad.whenClosed()).toEqual({ code: 4403, reason: 'origin not allowed' });
+    expect(bad.frames).toEqual([{ t: 'close', code: 4403, reason: 'origin not allowed' }]);
+
+    const good = client(url, { Origin: 'https://GOOD.example' });
+    expect((await good.hello()).t).toBe('welcome');
+    expect(connections).toBe(1);
+  });
+
+  it('limits sessions per address (4429)', async () => {
+    const { url } = await start({ maxSessionsPerIp: 1 });
+    const a = client(url);
+    await a.hello();
+    const b = client(url);
+    await b.opened();
+    b.send({ t: 'hello', v: [1], a: 0 });
+    expect((await b.whenClosed()).code).toBe(4429);
+  });
+
+  it('leaves upgrades on other paths alone', async () => {
+    const { url } = await start();
+    const handled: string[] = [];
+    httpServer!.on('upgrade', (req, socket) => {
+      if (req.url === '/other') {
+        handled.push(req.url);
+        socket.end('HTTP/1.1 418 I am a teapot\r\n\r\n');
+      }
+    });
+    const c = client(url.replace('/realtime', '/other'));
+    await waitFor(() => c.closed, 3000, 'refused upgrade');
+    expect(handled).toEqual(['/other']);
+  });
+});
+
+describe('RealtimeServer data', () => {
+  it('delivers client messages and echoes via session.send with piggybacked acks', async () => {
+    const { rt, url } = await start();
+    rt.on('connection', (s) => s.on('message', (data) => s.send({ echo: data })));
+    const c = client(url);
+    await c.hello();
+    c.send({ t: 'msg', s: 1, d: ['hi', { n: 2 }] });
+    const m1 = await c.next('msg');
+    expect(m1.s).toBe(1);
+    expect(m1.a).toBe(2);
+    await waitFor(() => c.messages().length === 2);
+    expect(c.messages()).toEqual([
+      [1, { echo: 'hi' }],
+      [2, { echo: { n: 2 } }],
+    ]);
+  });
+
+  it('sends a standalone ack when nothing else goes out', async () => {
+    const { url } = await start({ ackDelay: 20 });
+    const c = client(url);
+    await c.hello();
+    c.send({ t: 'msg', s: 1, d: ['x'] });
+    expect(await c.next('ack')).toEqual({ t: 'ack', a: 1 });
+  });
+
+  it('acks at once when 128 messages are unacknowledged', async () => {
+    const { url } = await start({ ackDelay: 60_000 });
+    const c = client(url);
+    await c.hello();
+    c.send({ t: 'msg', s: 1, d: Array.from({ length: 200 }, (_, i) => i) });
+    expect(await c.next('ack')).toEqual({ t: 'ack', a: 200 });
+  });
+
+  it('batches many sends in one tick into few frames with contiguous seqs', async () => {
+    const { rt, url } = await start();
+    rt.on('connection', (s) => {
+      for (let i = 0; i < 1000; i++) s.send({ i });
+    });
+    const c = client(url);
+    await c.hello();
+    await waitFor(() => c.messages().length === 1000);
+    const frames = c.frames.filter((f) => f.t === 'msg');
+    expect(frames.length).toBeLessThan(10);
+    expect(c.messages()).toEqual(Array.from({ length: 1000 }, (_, i) => [i + 1, { i }]));
+  });
+
+  it('holds messages while the connection is backlogged and sends them as one frame (any transport)', async () => {
+    // A session only needs the small Connection interface: drive one by hand.
+    const rt = new RealtimeServer({ backpressureThreshold: 1000 });
+    try {
+      const sent: string[] = [];
+      const conn = { bufferedAmount: 0, send: (t: string) => void sent.push(t), close: () => {} };
+      const sessionP = nextSession(rt);
+      const link = rt.accept(conn, { headers: {}, socket: { remoteAddress: '10.0.0.1' } } as unknown as IncomingMessage);
+      link.receive(JSON.stringify({ t: 'hello', v: [1], a: 0 }));
+      const s = await sessionP;
+      expect(JSON.parse(sent[0]!).t).toBe('welcome');
+      s.send('first');
+      await waitFor(() => sent.length === 2);
+      conn.bufferedAmount = 5000; // the socket is not draining
+      for (let tick = 0; tick < 20; tick++) {
+        s.send(tick);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      expect(sent.length).toBe(2);
+      conn.bufferedAmount = 0;
+      await waitFor(() => sent.length === 3);
+      expect(JSON.parse(sent[2]!)).toEqual({ t: 'msg', s: 2, d: Array.from({ length: 20 }, (_, i) => i), a: 0 });
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it('splits batches so no frame exceeds max', async () => {
+    const max = 2048;
+    const { rt, url } = await start({ maxMessageBytes: max });
+    const payload = 'x'.repeat(300);
+    rt.on('connection', (s) => {
+      for (let i = 0; i < 50; i++) s.send(payload);
+    });
+    const c = client(url);
+    await c.hello();
+    await waitFor(() => c.messages().length === 50);
+    const sizes = c.raw.filter((r) => r.startsWith('{"t":"msg"')).map((r) => Buffer.byteLength(r));
+    expect(sizes.length).toBeGreaterThan(1);
+    for (const n of sizes) expect(n).toBeLessThanOrEqual(max);
+    expect(c.messages().map(([s]) => s)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+  });
+
+  it('broadcast reaches every session', async () => {
+    const { rt, url } = await start();
+    const a = client(url);
+    const b = client(url);
+    await a.hello();
+    await b.hello();
+    expect(rt.broadcast({ hello: 'all' })).toBe(2);
+    await waitFor(() => a.messages().length === 1 && b.messages().length === 1);
+    expect(a.messages()).toEqual([[1, { hello: 'all' }]]);
+  });
+
+  it('session.send throws a TypeError on unserialisable data', async () => {
+    const { rt, url } = await start();
+    const sessionP = nextSession(rt);
+    const c = client(url);
+    await c.hello();
+    const s = await sessionP;
+    const circular: any = {};
+    circular.self = circular;
+    expect(() => s.send(circular)).toThrow(TypeError);
+    expect(() => s.send(10n)).toThrow(TypeError);
+    expect(() => s.send(undefined)).toThrow(/not JSON-serialisable/);
+  });
+
+  it('survives a throwing message listener and reports it as an error event', async () => {
+    const { rt, url } = await start();
+    const errors: unknown[] = [];
+    rt.on('error', (e) => errors.push(e));
+    rt.on('connection', (s) =>
+      s.on('message', (d) => {
+        if (d === 'boom') throw new Error('app bug');
+        s.send(d);
+      }),
+    );
+    const c = client(url);
+    await c.hello();
+    c.send({ t: 'msg', s: 1, d: ['boom', 'after'] });
+    await waitFor(() => c.messages().length === 1);
+    expect(c.messages()).toEqual([[1, 'after']]);
+    expect(errors).toHaveLength(1);
+  });
+});
+
+describe('RealtimeServer protocol errors', () => {
+  it('closes 4400 on an unknown frame type, with a close frame saying why', async () => {
+    const { url } = await start();
+    const c = client(url);
+    await c.hello();
+    c.send({ t: 'bogus' });
+    const closed = await c.whenClosed();
+    expect(closed.code).toBe(4400);
+    expect(closed.reason).toMatch(/unknown frame type "bogus"/);
+    expect(c.frames.at(-1)).toEqual({ t: 'close', code: 4400, reason: closed.reason });
+  });
+
+  it('closes 4400 on malformed JSON', async () => {
+    const { url } = await start();
+    const c = client(url);
+    await c.hello();
+    c.send('{not json');
+    expect(await c.whenClosed()).toMatchObject({ code: 4400, reason: 'frame is not valid JSON' });
+  });
+
+  it('closes 4400 on a sequence gap and ends the session', async () => {
+    const { rt, url } = await start();
+    const sessionP = nextSession(rt);
+    const c = client(url);
+    await c.hello();
+    const s = await sessionP;
+    const ended = new Promise<number>((resolve) => s.on('close', (code) => resolve(code)));
+    c.send({ t: 'msg', s: 5, d: ['future'] });
+    expect((await c.whenClosed()).code).toBe(4400);
+    expect(await ended).toBe(4400);
+    expect(rt.sessions.size).toBe(0);
+  });
+
+  it('closes 4413 on a frame over maxMessageBytes', async () => {
+    const { url } = await start({ maxMessageBytes: 1024 });
+    const c = client(url);
+    await c.hello();
+    c.send({ t: 'msg', s: 1, d: ['x'.repeat(2000)] });
+    const closed = await c.whenClosed();
+    expect(closed.code).toBe(4413);
+    expect(c.frames.at(-1)).toMatchObject({ t: 'close', code: 4413 });
+  });
+});
+
+describe('RealtimeServer sessions and resume', () => {
+  it('drops duplicate client messages after a resume', async () => {
+    const { rt, url } = await start();
+    const got: unknown[] = [];
+    let connections = 0;
+    rt.on('connection', (s) => {
+      connections++;
+      s.on('message', (d) => got.push(d));
+    });
+    const c1 = client(url);
+    const w1 = await c1.hello();
+    c1.send({ t: 'msg', s: 1, d: ['a', 'b', 'c'] });
+    await waitFor(() => got.length === 3);
+    c1.terminate();
+    const s = rt.sessions.get(w1.sid)!;
+    await waitFor(() => !s.connected, 3000, 'server to notice the drop');
+
+    const c2 = client(url);
+    const w2 = await c2.hello({ sid: w1.sid, key: w1.key });
+    expect(w2).toMatchObject({ resumed: true, sid: w1.sid, a: 3 });
+    c2.send({ t: 'msg', s: 1, d: ['a', 'b', 'c', 'd'] }); // client did not see the ack: retransmits all
+    c2.send({ t: 'msg', s: 5, d: ['e'] });
+    await waitFor(() => got.length === 5);
+    expect(got).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(connections).toBe(1);
+  });
+
+  it('requires the key to resume: a wrong key gets a new session', async () => {
+    const { rt, url } = await start();
+    const c1 = client(url);
+    const w1 = await c1.hello();
+    c1.terminate();
+    await waitFor(() => !rt.sessions.get(w1.sid)!.connected);
+    const c2 = client(url);
+    const w2 = await c2.hello({ sid: w1.sid, key: w1.key.replace(/^./, (ch: string) => (ch === 'A' ? 'B' : 'A')) });
+    expect(w2.resumed).toBe(false);
+    expect(w2.sid).not.toBe(w1.sid);
+    expect(w2.a).toBe(0);
+
+    const c3 = client(url);
+    const w3 = await c3.hello({ sid: w1.sid }); // no key at all
+    expect(w3.resumed).toBe(false);
+
+    const c4 = client(url);
+    const w4 = await c4.hello({ sid: 'unknown-session', key: w1.key });
+    expect(w4.resumed).toBe(false);
+  });
+
+  it('replays unacked messages exactly once after disconnect() and resume', async () => {
+    const { rt, url } = await start();
+    const sessionP = nextSession(rt);
+    const c1 = client(url);
+    const w1 = await c1.hello();
+    const s = await sessionP;
+    let resumes = 0;
+    s.on('resume', () => resumes++);
+    for (let i = 1; i <= 5; i++) s.send(`m${i}`);
+    await waitFor(() => c1.messages().length === 5);
+    c1.send({ t: 'ack', a: 2 });
+    await waitFor(() => s.unacknowledged === 3);
+
+    s.disconnect(); // simulated network failure; the session stays
+    expect(s.connected).toBe(false);
+    expect(s.closed).toBe(false);
+    await c1.whenClosed();
+    s.send('m6'); // queued while disconnected
+    s.send('m7');
+
+    // The client had received m1..m3 only (m4, m5 were "lost in flight").
+    const c2 = client(url);
+    const w2 = await c2.hello({ sid: w1.sid, key: w1.key, a: 3 });
+    expect(w2.resumed).toBe(true);
+    await waitFor(() => c2.messages().length === 4);
+    expect(c2.messages()).toEqual([
+      [4, 'm4'],
+      [5, 'm5'],
+      [6, 'm6'],
+      [7, 'm7'],
+    ]);
+    expect(c2.frames[0]!.t).toBe('welcome');
+    s.send('m8');
+    await waitFor(() => c2.messages().length === 5);
+    expect(c2.messages().map(([seq]) => seq)).toEqual([4, 5, 6, 7, 8]);
+    expect(resumes).toBe(1);
+  });
+
+  it('replaces a still-open connection when the session is resumed elsewhere', async () => {
+    const { rt, url } = await start();
+    const c1 = client(url);
+    const w1 = await c1.hello();
+    const c2 = client(url);
+    const w2 = await c2.hello({ sid: w1.sid, key: w1.key });
+    expect(w2.resumed).toBe(true);
+    expect(await c1.whenClosed()).toEqual({ code: 1000, reason: 'replaced' });
+    rt.sessions.get(w1.sid)!.send('to-new');
+    await waitFor(() => c2.messages().length === 1);
+    expect(c1.messages()).toEqual([]);
+  });
+
+  it('cannot resume a session whose replay buffer overran', async () => {
+    const { rt, url } = await start({ replay: { maxMessages: 5 } });
+    const sessionP = nextSession(rt);
+    const c1 = client(url);
+    const w1 = await c1.hello();
+    const s = await sessionP;
+    const ended = new Promise<string>((resolve) => s.on('close', (_code, reason) => resolve(reason)));
+    s.disconnect();
+    for (let i = 0; i < 10; i++) s.send(i);
+    expect(await ended).toMatch(/overrun/);
+    const c2 = client(url);
+    expect((await c2.hello({ sid: w1.sid, key: w1.key })).resumed).toBe(false);
+  });
+
+  it('expires a disconnected session after sessionTtl', async () => {
+    const { rt, url } = await start({ sessionTtl: 50 });
+    const sessionP = nextSession(rt);
+    const c = client(url);
+    await c.hello();
+    const s = await sessionP;
+    const ended = new Promise<string>((resolve) => s.on('close', (_c, reason) => resolve(reason)));
+    c.terminate();
+    expect(await ended).toBe('session expired');
+    expect(rt.sessions.size).toBe(0);
+  });
+
+  it('session.close() sends a close frame and ends the session', async () => {
+    const { rt, url } = await start();
+    const sessionP = nextSession(rt);
+    const c = client(url);
+    await c.hello();
+    const s = await sessionP;
+    s.close(4403, 'kicked');
+    expect(await c.whenClosed()).toEqual({ code: 4403, reason: 'kicked' });
+    expect(c.frames.at(-1)).toEqual({ t: 'close', code: 4403, reason: 'kicked' });
+    expect(s.closed).toBe(true);
+    expect(s.send('late')).toBe(false);
+    expect(rt.sessions.size).toBe(0);
+  });
+
+  it('a client close frame with a fatal code ends the session', async () => {
+    const { rt, url } = await start();
+    const sessionP = nextSession(rt);
+    const c = client(url);
+    await c.hello();
+    const s = await sessionP;
+    const ended = new Promise<[number, string]>((resolve) => s.on('close', (code, reason) => resolve([code, reason])));
+    c.send({ t: 'close', code: 1000, reason: 'bye' });
+    expect(await ended).toEqual([1000, 'bye']);
+  });
+});
+
+describe('RealtimeServer heartbeat and shutdown', () => {
+  it('pings when idle and drops a silent connection with 4408, keeping the session', async () => {
+    const { rt, url } = await start({ heartbeatInterval: 60 });
+    const c = client(url);
+    const w = await c.hello();
+    c.send({ t: 'msg', s: 1, d: ['x'] });
+    const ping = await c.next('ping');
+    expect(ping).toEqual({ t: 'ping', a: 1 });
+    // Never answer: the server gives up after 2 x hb of silence.
+    expect((await c.whenClosed()).code).toBe(4408);
+    const s = rt.sessions.get(w.sid)!;
+    expect(s.closed).toBe(false);
+    expect(s.connected).toBe(false);
+    const c2 = client(url);
+    expect((await c2.hello({ sid: w.sid, key: w.key, a: 0 })).resumed).toBe(true);
+  });
+
+  it('keeps a connection that answers pings', async () => {
+    const { rt, url } = await start({ heartbeatInterval: 50 });
+    const c = client(url);
+    c.ws.on('message', (data) => {
+      if (JSON.parse(data.toString()).t === 'ping') c.send({ t: 'pong' });
+    });
+    const w = await c.hello();
+    await waitFor(() => c.frames.filter((f) => f.t === 'ping').length >= 4, 3000, 'four pings');
+    expect(c.closed).toBeNull();
+    expect(rt.sessions.get(w.sid)!.connected).toBe(true);
+  });
+
+  it('server.close() closes every connection with 1001 and resolves', async () => {
+    const { rt, url } = await start();
+    const a = client(url);
+    const b = client(url);
+    await a.hello();
+    await b.hello();
+    const pending = client(url); // still in the handshake
+    await pending.opened();
+    const sessionsClosed: number[] = [];
+    for (const s of rt.sessions.values()) s.on('close', (code) => sessionsClosed.push(code));
+    await rt.close();
+    for (const c of [a, b, pending]) {
+      const closed = await c.whenClosed();
+      expect(closed).toEqual({ code: 1001, reason: 'server shutting down' });
+      expect(c.frames.at(-1)).toEqual({ t: 'close', code: 1001, reason: 'server shutting down' });
+    }
+    expect(sessionsClosed).toEqual([1001, 1001]);
+    expect(rt.sessions.size).toBe(0);
+  });
+});
