@@ -47,10 +47,10 @@ export function shouldRetry(
   random: () => number,
 ): RetryDecision {
   if (code === CloseCode.UNAUTHORIZED && authFailures >= MAX_AUTH_FAILURES)
-    return { error: new RealtimeError('unauthorized', `The server refused the token ${authFailures} times (close ${code}: ${reason}). Check what your auth option returns.`, { closeCode: code }) };
+    return { error: new RealtimeError('unauthorized', `Token refused ${authFailures} times (${code} ${reason}): check what the auth option returns`, { closeCode: code }) };
   if (!isRetryableClose(code))
-    return { error: new RealtimeError('connection-refused', `The server closed the connection with code ${code} (${reason || 'no reason'}), which means do not reconnect. Call connect() to try again once the cause is fixed.`, { closeCode: code }) };
+    return { error: new RealtimeError('connection-refused', `Server closed with ${code} ${reason}, meaning do not reconnect: fix the cause, then call connect()`, { closeCode: code }) };
   if (!o || attempt >= o.maxAttempts)
-    return { error: new RealtimeError('reconnect-failed', o ? `Gave up after ${attempt} failed attempts (last close ${code}: ${reason || 'no reason'}). Call connect() to start again.` : `The connection dropped (close ${code}) and reconnect is off. Call connect() to reconnect.`, { closeCode: code }) };
+    return { error: new RealtimeError('reconnect-failed', `Connection lost (${code} ${reason}) after ${attempt} retries, the most reconnect allows: call connect() to start again`, { closeCode: code }) };
   return { delay: backoffDelay(attempt, o, random) };
 }

@@ -107,13 +107,13 @@ export class RealtimeClient extends EventTarget {
     const o = options;
     this.#env = resolveEnv(o.env);
     this.#plain = o.protocol === 'plain';
-    if (o.protocol && o.protocol !== 'v1' && !this.#plain) throw invalid(`protocol must be 'v1' or 'plain', not ${String(o.protocol)}`);
+    if (o.protocol && o.protocol !== 'v1' && !this.#plain) throw invalid(`protocol must be 'v1' or 'plain'`);
     this.#transports = (o.transports ?? available).map((t) => {
       const found = typeof t === 'string' ? available.find((a) => a.name === t) : t;
-      if (!found) throw invalid(`unknown transport ${JSON.stringify(t)}; this build has ${available.map((a) => a.name).join(', ')}`);
+      if (!found) throw invalid(`unknown transport ${t}: import it, or use ${available.map((a) => a.name)}`);
       return found;
     });
-    if (!this.#transports.length) throw invalid('no transports: pass options.transports');
+    if (!this.#transports.length) throw invalid('options.transports is empty');
     this.#reconnectOpts = o.reconnect === false ? false : { ...defaultReconnect, ...o.reconnect };
     this.#timeout = o.heartbeat?.timeout ?? 10000;
     this.#idleTimeout = o.heartbeat?.idleTimeout ?? 60000;
@@ -139,18 +139,19 @@ export class RealtimeClient extends EventTarget {
    */
   send(data: unknown): Promise<void> {
     let json: string | undefined;
+    let cause: unknown;
     try {
       json = this.#plain && typeof data === 'string' ? data : JSON.stringify(data);
-    } catch (cause) {
-      return reject('not-serializable', `send() data cannot be serialised to JSON (${(cause as Error)?.message}). Send plain objects, arrays, strings, numbers, booleans or null.`, data, cause);
+    } catch (e) {
+      cause = e;
     }
-    if (json === undefined) return reject('not-serializable', `send() data of type ${typeof data} has no JSON form. Send plain objects, arrays, strings, numbers, booleans or null.`, data);
-    if (this.state === 'closed') return reject('closed', 'send() on a closed client. Call connect() first.', data);
+    if (json === undefined) return reject('not-serializable', `send(${typeof data}): not JSON. Send objects, arrays, strings, numbers, booleans or null, without cycles`, data, cause);
+    if (this.state === 'closed') return reject('closed', 'send() on a closed client: call connect() first', data);
     const bytes = utf8Length(json);
     // 64 bytes leave room for the msg frame around a lone message.
-    if (bytes + 64 > this.#maxFrame) return reject('message-too-large', `The message is ${bytes} bytes; the server accepts frames up to ${this.#maxFrame}. Split it or send a reference.`, data);
+    if (bytes + 64 > this.#maxFrame) return reject('message-too-large', `Message of ${bytes} B; the server takes ${this.#maxFrame} B: split it`, data);
     const full = this.#outbox.refuse(bytes);
-    if (full) return reject('queue-full', `The send queue is full: ${full}. Wait for earlier send() promises, or raise the limit.`, data);
+    if (full) return reject('queue-full', `Queue full (${full}): await earlier send()s or raise ${full}`, data);
     return new Promise<void>((resolve, rej) => {
       this.#outbox.push({ json: json!, bytes, data, resolve, reject: rej });
       this.#scheduleFlush();
@@ -172,7 +173,7 @@ export class RealtimeClient extends EventTarget {
     const conn = this.#conn;
     this.#stop();
     conn?.close(code, reason);
-    this.#finish({ code, reason, willReconnect: false }, new RealtimeError('closed', 'close() was called before the server acknowledged this message.'));
+    this.#finish({ code, reason, willReconnect: false }, new RealtimeError('closed', 'close() came before the server acknowledged this message'));
   }
 
   // ---- connection lifecycle ----
@@ -181,7 +182,7 @@ export class RealtimeClient extends EventTarget {
     const id = ++this.#attemptId;
     const transport = this.#transports.slice(index).find((t) => t.isSupported(this.#env));
     if (!transport) {
-      this.#finish({ code: CloseCode.ABNORMAL, reason: 'no supported transport', willReconnect: false }, new RealtimeError('unsupported', `None of the transports ${this.#transports.map((t) => t.name).join(', ')} works in this environment. Add one that does, or pass its global in options.env.`));
+      this.#finish({ code: CloseCode.ABNORMAL, reason: 'no supported transport', willReconnect: false }, new RealtimeError('unsupported', `No transport of ${this.#transports.map((t) => t.name)} works here: add one, or pass its global in options.env`));
       return;
     }
     const next = (this.#next = this.#transports.indexOf(transport) + 1);
@@ -193,7 +194,7 @@ export class RealtimeClient extends EventTarget {
         token = await this.#auth();
       } catch (cause) {
         if (id !== this.#attemptId) return;
-        this.#emit('error', new RealtimeError('unauthorized', 'The auth option threw or rejected; retrying with backoff.', { cause }));
+        this.#emit('error', new RealtimeError('unauthorized', 'auth() failed; retrying', { cause }));
         return this.#lost(CloseCode.UNAUTHORIZED, 'auth callback failed', next);
       }
       if (id !== this.#attemptId) return;
@@ -306,14 +307,14 @@ export class RealtimeClient extends EventTarget {
     }
     const f = decodeFrame(text);
     if (typeof f === 'string') return this.#protocolError(f);
-    if (this.state !== 'open' && f.t !== 'welcome' && f.t !== 'close') return this.#protocolError(`expected welcome, got ${f.t}`);
+    if (this.state !== 'open' && f.t !== 'welcome' && f.t !== 'close') return this.#protocolError(`${f.t} before welcome`);
     if ('a' in f && f.t !== 'welcome' && f.t !== 'hello' && f.a !== undefined) this.#outbox.ack(f.a);
     switch (f.t) {
       case 'welcome':
         return this.#welcome(f);
       case 'msg': {
         const skip = duplicatesIn(this.#received, f.s, f.d.length);
-        if (skip < 0) return this.#protocolError(`message ${f.s} arrived but ${this.#received + 1} was expected`);
+        if (skip < 0) return this.#protocolError(`seq ${f.s} after ${this.#received}`);
         this.#received = f.s + f.d.length - 1;
         for (let i = skip; i < f.d.length; i++) this.#emit('message', f.d[i]);
         return this.#scheduleAck();
@@ -325,13 +326,13 @@ export class RealtimeClient extends EventTarget {
         return this.#drop(f.code, f.reason);
       case 'hello':
       case 'pong':
-        return this.#protocolError(`unexpected ${f.t} frame from the server`);
+        return this.#protocolError(f.t);
     }
   }
 
   #welcome(f: Extract<Frame, { t: 'welcome' }>): void {
-    if (this.state === 'open') return this.#protocolError('second welcome on one connection');
-    if (f.v !== PROTOCOL_VERSION) return this.#protocolError(`server chose protocol version ${f.v}; this client speaks ${PROTOCOL_VERSION}`);
+    if (this.state === 'open') return this.#protocolError('second welcome');
+    if (f.v !== PROTOCOL_VERSION) return this.#protocolError(`version ${f.v}`);
     this.#authFailures = 0;
     this.#maxFrame = f.max || Infinity;
     const askedResume = this.#session?.sid;
@@ -340,16 +341,16 @@ export class RealtimeClient extends EventTarget {
       this.#received = this.#acked = 0;
       const lost = this.#outbox.restart();
       if (askedResume) {
-        const e = new RealtimeError('session-lost', `The server could not resume session ${askedResume} (expired, or its replay buffer overran): messages sent to you meanwhile may be missing, and ${lost.length} sent message(s) were never acknowledged. Reload state from the server.`);
-        this.#emit('error', e);
-        for (const p of lost) p.reject(new RealtimeError('session-lost', 'The session was lost before the server acknowledged this message; it may or may not have arrived. Send it again if it is idempotent.', { data: p.data }));
+        const why = 'Session lost (expired or overran): messages may be missing; reload state';
+        this.#emit('error', new RealtimeError('session-lost', why));
+        for (const p of lost) p.reject(new RealtimeError('session-lost', `${why}. This one may not have arrived: resend it if idempotent`, { data: p.data }));
       }
     } else this.#outbox.rewind(f.a);
     this.#opened(f.hb + this.#timeout, f.resumed);
   }
 
   #protocolError(what: string): void {
-    this.#emit('error', new RealtimeError('protocol-error', `Bad frame from the server: ${what}. Reconnecting; check that the server speaks protocol v1 or use protocol: 'plain'.`));
+    this.#emit('error', new RealtimeError('protocol-error', `Bad server frame (${what}); reconnecting. Does the server speak v1? Else use protocol: 'plain'`));
     this.#drop(CloseCode.PROTOCOL_ERROR, 'protocol error');
   }
 

@@ -107,8 +107,28 @@ export interface CloseFrame {
 
 export type Frame = HelloFrame | WelcomeFrame | MessageFrame | AckFrame | PingFrame | PongFrame | CloseFrame;
 
-const isNat = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0;
-const isStr = (s: unknown): s is string => typeof s === 'string';
+const isNat = (n: unknown): boolean => Number.isInteger(n) && (n as number) >= 0;
+
+/**
+ * Each frame type's fields as `name:kind`, kind n = integer >= 0, s = string, b = boolean,
+ * a = array, with a trailing ? when optional. One table keeps the client's validator small.
+ */
+const SHAPES: Record<string, string> = {
+  hello: 'v:a a:n sid:s? key:s? token:s?',
+  welcome: 'v:n sid:s key:s resumed:b a:n hb:n max:n transports:a',
+  msg: 's:n d:a a:n?',
+  ack: 'a:n',
+  ping: 'a:n?',
+  pong: 'a:n?',
+  close: 'code:n reason:s',
+};
+
+const KINDS: Record<string, (v: unknown) => boolean> = {
+  n: isNat,
+  s: (v) => typeof v === 'string',
+  b: (v) => typeof v === 'boolean',
+  a: Array.isArray,
+};
 
 /**
  * Parses and validates one frame. Returns a string describing the problem instead of throwing,
@@ -121,29 +141,14 @@ export function decodeFrame(text: string): Frame | string {
   } catch {
     return 'frame is not valid JSON';
   }
-  if (f === null || typeof f !== 'object' || Array.isArray(f)) return 'frame is not a JSON object';
-  if ('a' in f && f.t !== 'hello' && f.a !== undefined && !isNat(f.a)) return 'ack "a" is not a non-negative integer';
-  switch (f.t) {
-    case 'msg':
-      return isNat(f.s) && f.s > 0 && Array.isArray(f.d) && f.d.length > 0 ? f : 'msg frame needs "s" >= 1 and a non-empty "d" array';
-    case 'ack':
-      return isNat(f.a) ? f : 'ack frame needs "a"';
-    case 'ping':
-    case 'pong':
-      return f;
-    case 'close':
-      return isNat(f.code) && isStr(f.reason) ? f : 'close frame needs "code" and "reason"';
-    case 'welcome':
-      return isNat(f.v) && isStr(f.sid) && isStr(f.key) && typeof f.resumed === 'boolean' && isNat(f.a) && isNat(f.hb) && isNat(f.max) && Array.isArray(f.transports)
-        ? f
-        : 'welcome frame is missing a field';
-    case 'hello':
-      return Array.isArray(f.v) && isNat(f.a) && (f.sid === undefined || isStr(f.sid)) && (f.key === undefined || isStr(f.key)) && (f.token === undefined || isStr(f.token))
-        ? f
-        : 'hello frame is missing a field';
-    default:
-      return `unknown frame type ${JSON.stringify(String(f.t)).slice(0, 40)}`;
+  const shape = f && SHAPES.hasOwnProperty(f.t) && SHAPES[f.t];
+  if (!shape) return `unknown frame type ${JSON.stringify(f?.t)?.slice(0, 40)}`;
+  for (const field of shape.split(' ')) {
+    const [name, kind] = field.split(':') as [string, string];
+    const v = f[name];
+    if (v === undefined ? kind[1] !== '?' : !KINDS[kind[0]!]!(v)) return `${f.t} frame has a missing or bad "${name}"`;
   }
+  return f.t === 'msg' && (f.s < 1 || !f.d.length) ? 'msg frame needs "s" >= 1 and a non-empty "d"' : f;
 }
 
 /**

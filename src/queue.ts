@@ -30,10 +30,10 @@ export class Outbox {
 
   constructor(private readonly limits: QueueOptions) {}
 
-  /** Returns why the message cannot be queued, or undefined when it fits. */
+  /** Returns the limit a message of `bytes` would break, or undefined when it fits. */
   refuse(bytes: number): string | undefined {
-    if (this.items.length >= this.limits.maxMessages) return `${this.items.length} messages are already waiting (queue.maxMessages)`;
-    if (this.bytes + bytes > this.limits.maxBytes) return `${this.bytes} bytes are already waiting and this message has ${bytes} (queue.maxBytes)`;
+    if (this.items.length >= this.limits.maxMessages) return 'queue.maxMessages';
+    if (this.bytes + bytes > this.limits.maxBytes) return 'queue.maxBytes';
   }
 
   push(p: Omit<Pending, 'seq'>): void {

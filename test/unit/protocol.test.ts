@@ -55,7 +55,7 @@ describe('decodeFrame: invalid input returns a string, never throws', () => {
   it.each(['v', 'sid', 'key', 'resumed', 'a', 'hb', 'max', 'transports'])('welcome missing %s', (field) => {
     const f: Record<string, unknown> = { ...welcome };
     delete f[field];
-    expect(decodeFrame(JSON.stringify(f))).toBe('welcome frame is missing a field');
+    expect(decodeFrame(JSON.stringify(f))).toBe(`welcome frame has a missing or bad "${field}"`);
   });
 
   it('unknown type message names the type, truncated', () => {

@@ -23,19 +23,14 @@ describe('Outbox.refuse', () => {
     const box = new Outbox({ maxMessages: 2, maxBytes: 1e9 });
     add(box, 'a', 1);
     add(box, 'b', 1);
-    const why = box.refuse(1);
-    expect(why).toContain('queue.maxMessages');
-    expect(why).toContain('2');
+    expect(box.refuse(1)).toBe('queue.maxMessages');
   });
 
   it('refuses by bytes when the message would pass maxBytes, naming queue.maxBytes', () => {
     const box = new Outbox({ maxMessages: 100, maxBytes: 100 });
     add(box, 'a', 60);
     expect(box.refuse(40)).toBeUndefined();
-    const why = box.refuse(41);
-    expect(why).toContain('queue.maxBytes');
-    expect(why).toContain('60');
-    expect(why).toContain('41');
+    expect(box.refuse(41)).toBe('queue.maxBytes');
   });
 
   it('refuses a single message larger than maxBytes on an empty queue', () => {
