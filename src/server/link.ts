@@ -140,16 +140,17 @@ export class Link {
   }
 
   /**
-   * Called by the transport when it is gone (peer closed, network error). `code` is the peer's
-   * close code when known: a fatal one (e.g. 1000 from a client that closed for good) ends the
-   * session, anything else leaves it resumable.
+   * Called by the transport when it is gone. `code` is the close code when known. 1000 from the
+   * client means it closed for good and ends the session; so does a fatal code the transport
+   * closed with on our behalf (4413 from ws' maxPayload). Anything else (1001, 1005, 1006, a
+   * client's own 4400/4408 before it resumes...) leaves the session resumable.
    */
-  transportClosed(code?: number, reason = ''): void {
+  transportClosed(code?: number, reason = '', byServer = false): void {
     if (this.state === 'done') return;
     const session = this.session;
     this.finish();
     if (!session) return;
-    if (code !== undefined && !isRetryableClose(code)) session.end(code, reason || 'closed by client');
+    if (code === CloseCode.NORMAL || (byServer && code !== undefined && !isRetryableClose(code))) session.end(code, reason || 'closed by client');
     else session.detach(this);
   }
 

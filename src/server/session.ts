@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { CloseCode, encodeMessages, isRetryableClose, utf8Length, type Frame } from '../protocol';
+import { CloseCode, encodeMessages, utf8Length, type Frame } from '../protocol';
 import type { Link } from './link';
 import { ACK_EVERY, type ResolvedOptions } from './options';
 
@@ -268,8 +268,8 @@ export class Session extends EventEmitter<SessionEvents> {
         if (frame.a !== undefined) this.checkAck(frame.a, link);
         return;
       case 'close':
-        // The client is leaving. A fatal code means for good; a retryable one means it will resume.
-        if (!isRetryableClose(frame.code)) {
+        // The client is leaving: with 1000 for good; with any other code it may come back to resume.
+        if (frame.code === CloseCode.NORMAL) {
           this.unlink();
           link.close(CloseCode.NORMAL, 'bye', false);
           this.end(frame.code, frame.reason);

@@ -46,8 +46,8 @@ export function bindWebSocket(ws: WebSocket, link: Link): void {
   });
   ws.on('error', (err: Error & { code?: string }) => {
     // ws has already closed the socket (see ProtocolWebSocket); 'close' follows.
-    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') link.transportClosed(CloseCode.TOO_LARGE, 'frame too large');
-    else if (err.code === 'WS_ERR_INVALID_UTF8') link.transportClosed(CloseCode.PROTOCOL_ERROR, 'frame is not valid UTF-8');
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') link.transportClosed(CloseCode.TOO_LARGE, 'frame too large', true);
+    else if (err.code === 'WS_ERR_INVALID_UTF8') link.transportClosed(CloseCode.PROTOCOL_ERROR, 'frame is not valid UTF-8', true);
   });
   ws.on('close', (code, reason) => link.transportClosed(code, reason.toString()));
 }

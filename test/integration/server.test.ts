@@ -561,15 +561,33 @@ describe('RealtimeServer sessions and resume', () => {
     expect(rt.sessions.size).toBe(0);
   });
 
-  it('a client close frame with a fatal code ends the session', async () => {
+  it('a client closing with 1000 (close frame or WebSocket code) ends the session', async () => {
     const { rt, url } = await start();
-    const sessionP = nextSession(rt);
-    const c = client(url);
-    await c.hello();
-    const s = await sessionP;
-    const ended = new Promise<[number, string]>((resolve) => s.on('close', (code, reason) => resolve([code, reason])));
-    c.send({ t: 'close', code: 1000, reason: 'bye' });
-    expect(await ended).toEqual([1000, 'bye']);
+    const ends: Array<[number, string]> = [];
+    rt.on('connection', (s) => s.on('close', (code, reason) => ends.push([code, reason])));
+    const a = client(url);
+    await a.hello();
+    a.send({ t: 'close', code: 1000, reason: 'bye' });
+    await waitFor(() => ends.length === 1);
+    const b = client(url);
+    await b.hello();
+    b.ws.close(1000, 'done');
+    await waitFor(() => ends.length === 2);
+    expect(ends).toEqual([
+      [1000, 'bye'],
+      [1000, 'done'],
+    ]);
+    expect(rt.sessions.size).toBe(0);
+  });
+
+  it('a client closing with any other code can still resume', async () => {
+    const { rt, url } = await start();
+    const c1 = client(url);
+    const w1 = await c1.hello();
+    c1.ws.close(4400, 'protocol error'); // the client's verdict on a bad frame: it reconnects and resumes
+    await waitFor(() => !rt.sessions.get(w1.sid)!.connected);
+    const c2 = client(url);
+    expect((await c2.hello({ sid: w1.sid, key: w1.key })).resumed).toBe(true);
   });
 });
 
