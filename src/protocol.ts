@@ -32,6 +32,8 @@ export const CloseCode = {
   RATE_LIMITED: 4429,
   /** Server-side failure. Reconnect. */
   SERVER_ERROR: 4500,
+  /** Client only: leaving this connection for a better transport; keep the session. */
+  SWITCHING: 4000,
 } as const;
 
 export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
@@ -107,7 +109,7 @@ export interface CloseFrame {
 
 export type Frame = HelloFrame | WelcomeFrame | MessageFrame | AckFrame | PingFrame | PongFrame | CloseFrame;
 
-const isNat = (n: unknown): boolean => Number.isInteger(n) && (n as number) >= 0;
+const isNat = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
 
 /**
  * Each frame type's fields as `name:kind`, kind n = integer >= 0, s = string, b = boolean,
