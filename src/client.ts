@@ -41,6 +41,12 @@ export interface ClientOptions {
   auth?: () => string | null | undefined | Promise<string | null | undefined>;
   /** Longest wait before a standalone ack, when no outgoing frame carries it, in ms. @default 50 */
   ackDelay?: number;
+  /**
+   * After falling back to a worse transport, how often to probe the first one, in ms; when it
+   * opens, the session moves over to it. `0` turns probing off.
+   * @default 30000
+   */
+  probeInterval?: number;
   /** Platform globals, for workers, tests and non-browser hosts. @default globalThis's */
   env?: Partial<Env>;
 }
@@ -58,6 +64,8 @@ export interface RealtimeEventMap {
 /** Above this many unwritten bytes, outgoing messages wait and go out as one batch. */
 const BACKLOG_BYTES = 1 << 16;
 const LISTENED = ['online', 'pageshow', 'visibilitychange'] as const;
+/** How long a fallback transport is remembered, in ms: long enough to skip dead transports on the next pages, short enough to retry better ones. */
+const REMEMBER = 30 * 60_000;
 
 /**
  * One client over any transport. It is an EventTarget: `on()` is the typed shortcut, and
@@ -84,8 +92,13 @@ export class RealtimeClient extends EventTarget {
   /** Failed attempts since the last stable connection. */
   #attempt = 0;
   #authFailures = 0;
-  /** Index of the transport to fall back to if the current attempt fails before the session opens. */
-  #next = 0;
+  /** Transports that exist here, and the indexes of the current attempt's and of the one to start from. */
+  #usable: Transport[] = [];
+  #index = 0;
+  #best = 0;
+  readonly #probeInterval: number;
+  #probeTimer: unknown;
+  #probe: Connection | null = null;
   #retryTimer: unknown;
   #stableTimer: unknown;
   #ackTimer: unknown;
@@ -118,6 +131,7 @@ export class RealtimeClient extends EventTarget {
     this.#timeout = o.heartbeat?.timeout ?? 10000;
     this.#idleTimeout = o.heartbeat?.idleTimeout ?? 60000;
     this.#ackDelay = o.ackDelay ?? 50;
+    this.#probeInterval = o.probeInterval ?? 30000;
     this.#outbox = new Outbox({ ...defaultQueue, ...o.queue });
     this.#watchdog = new Watchdog(this.#env, () => this.#drop(CloseCode.TIMEOUT, 'heartbeat timeout'));
     this.#auth = o.auth;
@@ -164,7 +178,19 @@ export class RealtimeClient extends EventTarget {
     this.#attempt = this.#authFailures = 0;
     for (const t of LISTENED) (t === 'visibilitychange' ? this.#env.document : this.#env.window)?.addEventListener(t, this.#wake);
     this.#setState('connect');
-    this.#start(0);
+    this.#usable = this.#transports.filter((t) => t.isSupported(this.#env));
+    if (!this.#usable.length)
+      return this.#finish({ code: CloseCode.ABNORMAL, reason: 'no supported transport', willReconnect: false }, new RealtimeError('unsupported', `No transport of ${this.#transports.map((t) => t.name)} works here: add one, or pass its global in options.env`));
+    let remembered: string[] = [];
+    try {
+      remembered = this.#env.storage?.getItem(this.#key)?.split(' ') ?? [];
+    } catch {}
+    this.#best = +remembered[1]! > this.#env.now() ? Math.max(0, this.#usable.findIndex((t) => t.name === remembered[0])) : 0;
+    this.#start(this.#best);
+  }
+
+  get #key(): string {
+    return `realtime-client ${this.url}`;
   }
 
   /** Closes for good: no reconnect. Messages not yet acknowledged are rejected with 'closed'. */
@@ -180,12 +206,8 @@ export class RealtimeClient extends EventTarget {
 
   async #start(index: number): Promise<void> {
     const id = ++this.#attemptId;
-    const transport = this.#transports.slice(index).find((t) => t.isSupported(this.#env));
-    if (!transport) {
-      this.#finish({ code: CloseCode.ABNORMAL, reason: 'no supported transport', willReconnect: false }, new RealtimeError('unsupported', `No transport of ${this.#transports.map((t) => t.name)} works here: add one, or pass its global in options.env`));
-      return;
-    }
-    const next = (this.#next = this.#transports.indexOf(transport) + 1);
+    const transport = this.#usable[(this.#index = index)]!;
+    const next = index + 1;
     // The watchdog also bounds the attempt itself: a connect that hangs is a failed connect.
     this.#watchdog.start(this.#timeout);
     let token: string | null | undefined;
@@ -199,7 +221,7 @@ export class RealtimeClient extends EventTarget {
       }
       if (id !== this.#attemptId) return;
     }
-    const conn = (this.#conn = transport.open(this.url, this.#env, {
+    const conn = (this.#conn = transport.open(this.url, {
       onOpen: () => {
         if (id !== this.#attemptId) return;
         if (this.transport !== transport.name) this.#emit('transport', { from: this.transport, to: transport.name });
@@ -214,13 +236,20 @@ export class RealtimeClient extends EventTarget {
         this.#conn = null;
         this.#lost(code, reason, this.state === 'open' ? -1 : next);
       },
-    }));
+    }, { env: this.#env, plain: this.#plain }));
   }
 
   /** The session is usable: as soon as the transport opens (plain), or on welcome (v1). */
   #opened(deadline: number, resumed: boolean): void {
     if (deadline) this.#watchdog.start(deadline);
     else this.#watchdog.stop();
+    this.#best = this.#index;
+    try {
+      if (this.#index) this.#env.storage?.setItem(this.#key, `${this.transport} ${this.#env.now() + REMEMBER}`);
+      else this.#env.storage?.removeItem(this.#key);
+    } catch {}
+    // Plain endpoints cannot resume, so moving one to another transport could lose or repeat data.
+    if (this.#index && this.#probeInterval && !this.#plain) this.#probeTimer = this.#env.setTimeout(() => this.#upgrade(), this.#probeInterval);
     this.#env.clearTimeout(this.#stableTimer);
     this.#stableTimer = this.#env.setTimeout(() => (this.#attempt = 0), (this.#reconnectOpts || defaultReconnect).resetAfter);
     this.#setState('opened');
@@ -236,9 +265,12 @@ export class RealtimeClient extends EventTarget {
     this.#stop();
     if (this.state === 'closed') return;
     if (code === CloseCode.UNAUTHORIZED) this.#authFailures++;
-    else if (isRetryableClose(code) && fallback >= 0 && fallback < this.#transports.length) {
-      this.#emit('close', { code, reason, willReconnect: true });
-      return void this.#start(fallback);
+    else if (isRetryableClose(code) && fallback >= 0) {
+      if (fallback < this.#usable.length) {
+        this.#emit('close', { code, reason, willReconnect: true });
+        return void this.#start(fallback);
+      }
+      this.#best = 0; // every transport failed: the next attempt goes through them all again
     }
     const decision = shouldRetry(code, reason, this.#attempt, this.#authFailures, this.#reconnectOpts, this.#env.random);
     if ('error' in decision) return this.#finish({ code, reason, willReconnect: false }, decision.error);
@@ -247,16 +279,53 @@ export class RealtimeClient extends EventTarget {
     if (this.#env.navigator?.onLine === false) return; // 'online' will call wake(); offline time burns no attempts
     this.#attempt++;
     this.#emit('reconnecting', { attempt: this.#attempt, delay: decision.delay });
-    this.#retryTimer = this.#env.setTimeout(() => this.#start(0), decision.delay);
+    this.#retryTimer = this.#env.setTimeout(() => this.#start(this.#best), decision.delay);
   }
 
-  /** Drops the current connection from this side and reconnects (heartbeat timeout, bad frame). */
-  #drop(code: number, reason: string): void {
+  /**
+   * Tries the first transport beside the working one; if it opens, the session moves to it
+   * through a resume, so nothing is lost or repeated.
+   */
+  #upgrade(): void {
+    const id = this.#attemptId;
+    const retry = () => {
+      this.#probe?.close(CloseCode.NORMAL, 'probe');
+      this.#probe = null;
+      if (id === this.#attemptId) this.#probeTimer = this.#env.setTimeout(() => this.#upgrade(), this.#probeInterval);
+    };
+    this.#probeTimer = this.#env.setTimeout(retry, this.#timeout);
+    this.#probe = this.#usable[0]!.open(
+      this.url,
+      {
+        onOpen: () => {
+          if (id !== this.#attemptId) return;
+          const conn = this.#conn;
+          this.#stop();
+          conn?.close(CloseCode.SWITCHING, 'upgrade');
+          this.#emit('close', { code: CloseCode.SWITCHING, reason: 'upgrade', willReconnect: true });
+          this.#setState('dropped');
+          this.#start(0);
+        },
+        onFrame() {},
+        onClose: () => {
+          if (id !== this.#attemptId) return;
+          this.#env.clearTimeout(this.#probeTimer);
+          retry();
+        },
+      },
+      { env: this.#env, plain: false },
+    );
+  }
+
+  /**
+   * Ends the current connection from this side: closes it with `code`, then handles the loss as
+   * `outcome` (a bad frame is our verdict, not the server's "do not reconnect", so it resumes).
+   */
+  #drop(code: number, reason: string, outcome = code): void {
     const conn = this.#conn;
     this.#conn = null;
     conn?.close(code, reason);
-    // A bad frame is our verdict, not the server's "do not reconnect": resume and carry on.
-    this.#lost(code === CloseCode.PROTOCOL_ERROR ? CloseCode.ABNORMAL : code, reason, this.state === 'open' ? -1 : this.#next);
+    this.#lost(outcome, reason, this.state === 'open' ? -1 : this.#index + 1);
   }
 
   /** Stops everything tied to the current attempt. */
@@ -264,7 +333,9 @@ export class RealtimeClient extends EventTarget {
     this.#attemptId++;
     this.#conn = null;
     this.#watchdog.stop();
-    for (const t of [this.#retryTimer, this.#stableTimer, this.#ackTimer, this.#flushTimer]) this.#env.clearTimeout(t);
+    for (const t of [this.#retryTimer, this.#stableTimer, this.#ackTimer, this.#flushTimer, this.#probeTimer]) this.#env.clearTimeout(t);
+    this.#probe?.close(CloseCode.NORMAL, 'probe');
+    this.#probe = null;
     this.#ackTimer = undefined;
     this.#flushQueued = false;
   }
@@ -290,7 +361,7 @@ export class RealtimeClient extends EventTarget {
     if (this.state === 'open') this.#watchdog.check();
     else if (e.type === 'online' && this.state === 'reconnecting' && !this.#conn) {
       this.#env.clearTimeout(this.#retryTimer);
-      this.#start(0);
+      this.#start(this.#best);
     }
   };
 
@@ -308,7 +379,10 @@ export class RealtimeClient extends EventTarget {
     const f = decodeFrame(text);
     if (typeof f === 'string') return this.#protocolError(f);
     if (this.state !== 'open' && f.t !== 'welcome' && f.t !== 'close') return this.#protocolError(`${f.t} before welcome`);
-    if ('a' in f && f.t !== 'welcome' && f.t !== 'hello' && f.a !== undefined) this.#outbox.ack(f.a);
+    if ('a' in f && f.t !== 'welcome' && f.t !== 'hello' && f.a !== undefined) {
+      if (f.a >= this.#outbox.nextSeq) return this.#protocolError(`ack ${f.a} of unsent messages`);
+      this.#outbox.ack(f.a);
+    }
     switch (f.t) {
       case 'welcome':
         return this.#welcome(f);
@@ -351,7 +425,7 @@ export class RealtimeClient extends EventTarget {
 
   #protocolError(what: string): void {
     this.#emit('error', new RealtimeError('protocol-error', `Bad server frame (${what}); reconnecting. Does the server speak v1? Else use protocol: 'plain'`));
-    this.#drop(CloseCode.PROTOCOL_ERROR, 'protocol error');
+    this.#drop(CloseCode.PROTOCOL_ERROR, 'protocol error', CloseCode.ABNORMAL);
   }
 
   // ---- outgoing ----

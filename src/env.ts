@@ -31,6 +31,8 @@ export interface Env {
   navigator: { onLine?: boolean } | undefined;
   /** Base for relative URLs. @default globalThis.location?.href */
   baseUrl: string | undefined;
+  /** Remembers which transport worked, per URL, across page loads. @default globalThis.sessionStorage */
+  storage: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> | undefined;
 }
 
 export function resolveEnv(given: Partial<Env> = {}): Env {
@@ -47,6 +49,12 @@ export function resolveEnv(given: Partial<Env> = {}): Env {
     document: g.document,
     navigator: g.navigator,
     baseUrl: g.location?.href,
+    // Reading sessionStorage throws where storage is blocked (sandboxed frames, some privacy modes).
+    storage: (() => {
+      try {
+        return g.sessionStorage;
+      } catch {}
+    })(),
     ...given,
   };
 }

@@ -22,11 +22,18 @@ export interface Connection {
   readonly buffered: number;
 }
 
+/** What a transport needs besides the URL and handlers. */
+export interface OpenContext {
+  env: Env;
+  /** Plain mode: the endpoint speaks no protocol of ours, so no link handshake and no framing of ours. */
+  plain: boolean;
+}
+
 /** Every transport has this surface, so the client never needs to know which one it holds. */
 export interface Transport {
   readonly name: TransportName;
   isSupported(env: Env): boolean;
-  open(url: string, env: Env, handlers: TransportHandlers): Connection;
+  open(url: string, handlers: TransportHandlers, ctx: OpenContext): Connection;
 }
 
 /** Resolves `url` against the page and switches its scheme family (ws ⇄ http). */

@@ -4,10 +4,10 @@ import { toUrl } from './types';
 const decoder = /* @__PURE__ */ (() => (typeof TextDecoder === 'function' ? new TextDecoder() : undefined))();
 
 /** WebSocket: one frame per WebSocket message. The token travels in the hello frame, never in the URL. */
-export const websocket: Transport = {
+export const websocket = (): Transport => ({
   name: 'websocket',
   isSupported: (env) => typeof env.WebSocket === 'function',
-  open(url, env, h) {
+  open(url, h, { env }) {
     const ws = new env.WebSocket!(toUrl(url, env, 'wss:', 'ws:'));
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => h.onOpen();
@@ -28,4 +28,4 @@ export const websocket: Transport = {
       },
     };
   },
-};
+});

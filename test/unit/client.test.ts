@@ -503,7 +503,7 @@ function refused(): Transport {
   return {
     name: 'websocket',
     isSupported: () => true,
-    open(_url, _env, h) {
+    open(_url, h) {
       setTimeout(() => h.onClose(1006, 'refused'), 1);
       return { send() {}, close() {}, buffered: 0 };
     },
@@ -517,7 +517,7 @@ function scripted(name: Transport['name']) {
   const t: Transport = {
     name,
     isSupported: () => true,
-    open(_url, _env, h) {
+    open(_url, h) {
       opened.push(h);
       return { send: (x) => sent.push(x), close() {}, buffered: 0 };
     },

@@ -1,0 +1,89 @@
+import { createParser } from 'eventsource-parser';
+import { check, ender, httpUrl, linkId, poster, type Poster } from './http';
+import type { Transport } from './types';
+
+export interface FetchStreamOptions {
+  /**
+   * Protocol v1: if the response opens but no byte follows within this many ms (our server sends
+   * one at once), something in between is buffering the stream, and the transport fails so the
+   * client falls back.
+   * @default 3000
+   */
+  firstByteTimeout?: number;
+}
+
+/**
+ * A fetch() whose body streams text/event-stream (parsed by eventsource-parser), or NDJSON in
+ * plain mode, with frames to the server as POSTs. Unlike EventSource it can be aborted at once
+ * and sends Last-Event-ID itself when it reconnects to a plain endpoint.
+ */
+export function fetchStream({ firstByteTimeout = 3000 }: FetchStreamOptions = {}): Transport {
+  /** Last event id per URL, for plain endpoints that resume from it. */
+  const lastIds = new Map<string, string>();
+  return {
+    name: 'fetch-stream',
+    isSupported: (env) => typeof env.fetch === 'function' && typeof AbortController === 'function' && typeof TextDecoder === 'function',
+    open(url, h, { env, plain }) {
+      const base = httpUrl(url, env);
+      const abort = new AbortController();
+      let timer: unknown;
+      const end = ender(h, () => {
+        env.clearTimeout(timer);
+        abort.abort();
+      });
+      let post: Poster | undefined = plain ? poster(base, env, end.fail) : undefined;
+      const onData = (data: string, id?: string) => {
+        if (post) {
+          if (id !== undefined) lastIds.set(base, id);
+          return h.onFrame(data);
+        }
+        const link = linkId(data);
+        if (!link) return end.fail([4400, 'no link frame']);
+        post = poster(httpUrl(url, env, { link }), env, end.fail);
+        h.onOpen();
+      };
+      (async () => {
+        const last = plain && lastIds.get(base);
+        const res = check(
+          await env.fetch!(plain ? base : httpUrl(url, env, { transport: 'fetch-stream' }), {
+            signal: abort.signal,
+            cache: 'no-store',
+            headers: last ? { Accept: 'text/event-stream', 'Last-Event-ID': last } : { Accept: 'text/event-stream' },
+          }),
+          plain ? /event-stream|json/ : /event-stream/,
+        );
+        const sseBody = /event-stream/.test(res.headers.get('content-type')!);
+        let pending = '';
+        const parser = createParser({ onEvent: (e) => onData(e.data, e.id) });
+        const feed = sseBody
+          ? (text: string) => parser.feed(text)
+          : (text: string) => {
+              const lines = (pending + text).split('\n');
+              pending = lines.pop()!;
+              for (const line of lines) if (line.trim()) onData(line);
+            };
+        if (plain) h.onOpen();
+        else timer = env.setTimeout(() => end.fail([1006, 'no first byte: a proxy is buffering the stream']), firstByteTimeout);
+        const reader = res.body!.getReader();
+        const decoder = new TextDecoder();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          env.clearTimeout(timer);
+          feed(decoder.decode(value, { stream: true }));
+        }
+        throw [1006, 'stream ended'];
+      })().catch(end.fail);
+      return {
+        send: (text) => post!.push(text),
+        close(code, reason) {
+          if (!plain && post) post.close(code, reason);
+          end.quiet();
+        },
+        get buffered() {
+          return post?.buffered ?? 0;
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import type { Env } from '../env';
+import { CloseCode } from '../protocol';
+import { toUrl, type TransportHandlers } from './types';
+
+/** The transport's URL with extra query parameters, in the http(s) scheme. */
+export function httpUrl(url: string, env: Env, params: Record<string, string | number> = {}): string {
+  const u = new URL(toUrl(url, env, 'https:', 'http:'));
+  for (const k in params) u.searchParams.set(k, String(params[k]));
+  return u.href;
+}
+
+/** The link id from the first frame a v1 server sends on every HTTP link, or undefined. */
+export function linkId(text: string): string | undefined {
+  try {
+    const f = JSON.parse(text);
+    if (f?.t === 'link' && typeof f.id === 'string') return f.id;
+  } catch {}
+}
+
+/** Maps an HTTP status to the close code the client's retry rule understands. */
+export const statusCode = (status: number): number =>
+  status === 401 ? CloseCode.UNAUTHORIZED : status === 403 ? CloseCode.FORBIDDEN : status === 429 ? CloseCode.RATE_LIMITED : CloseCode.ABNORMAL;
+
+/** Throws unless the response is 2xx with a content type matching `type`. */
+export function check(res: Response, type: RegExp): Response {
+  if (!res.ok) throw [statusCode(res.status), `HTTP ${res.status}`];
+  const t = res.headers.get('content-type') ?? '';
+  if (!type.test(t)) throw [CloseCode.ABNORMAL, `content type ${t}`];
+  return res;
+}
+
+/**
+ * Reports the end of a connection once, whatever ends it first: a failed request, the stream
+ * ending, or an abort. After `close()` from the client it reports nothing.
+ */
+export function ender(h: TransportHandlers, cleanup: () => void) {
+  let over = false;
+  return {
+    /** Ends the connection; `e` is [code, reason] as thrown by check(), or any other failure. */
+    fail(e: unknown): void {
+      if (over) return;
+      over = true;
+      cleanup();
+      const [code, reason] = Array.isArray(e) ? e : [CloseCode.ABNORMAL, String((e as Error)?.message ?? e)];
+      h.onClose(code, reason);
+    },
+    /** The client closed: stop quietly. */
+    quiet(): void {
+      over = true;
+      cleanup();
+    },
+    get over() {
+      return over;
+    },
+  };
+}
+
+const TEXT = { 'Content-Type': 'text/plain;charset=UTF-8' };
+
+/**
+ * Client → server frames for one link: POSTed in order, one request at a time, each carrying
+ * every frame queued meanwhile, so a backlog costs few requests. text/plain keeps every POST a
+ * CORS simple request, with no preflight.
+ */
+export function poster(url: string, env: Env, fail: (e: unknown) => void) {
+  let queue: string[] = [];
+  let bytes = 0;
+  let busy = false;
+  const pump = async (): Promise<void> => {
+    if (busy || !queue.length) return;
+    busy = true;
+    const body = queue.join('\n');
+    queue = [];
+    bytes = 0;
+    try {
+      const res = await env.fetch!(url, { method: 'POST', headers: TEXT, body });
+      if (!res.ok) throw [statusCode(res.status), `POST HTTP ${res.status}`];
+      busy = false;
+      return pump();
+    } catch (e) {
+      fail(e);
+    }
+  };
+  return {
+    push(text: string): void {
+      queue.push(text);
+      bytes += text.length;
+      void pump();
+    },
+    get buffered(): number {
+      return bytes;
+    },
+    /** Tells the server this link is over; keepalive lets it leave with a closing page. */
+    close(code: number, reason: string): void {
+      env.fetch!(url, { method: 'POST', headers: TEXT, body: JSON.stringify({ t: 'close', code, reason }), keepalive: true }).catch(() => {});
+    },
+  };
+}
+
+export type Poster = ReturnType<typeof poster>;

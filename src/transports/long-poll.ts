@@ -1,0 +1,93 @@
+import { check, ender, httpUrl, linkId, poster } from './http';
+import type { Transport } from './types';
+
+export interface LongPollOptions {
+  /** How long the server may hold a poll open waiting for data, in ms; 0 makes it short polling. @default 25000 */
+  wait?: number;
+  /**
+   * Pause between polls, in ms. v1 servers hold each poll, so none is needed; for short polling
+   * or plain endpoints that answer at once, set the pace here. Plain mode never polls more often
+   * than once a second.
+   * @default 0
+   */
+  interval?: number;
+}
+
+/** Frames that may wait for the next poll instead of costing a request of their own. */
+const RIDES_POLL = /^\{"t":"(ack|pong)"/;
+
+/**
+ * Long-polling: each poll is a POST the server holds until it has frames for us, carrying our
+ * pending acks in its body. In plain mode it polls any JSON endpoint with GET, sending the
+ * `cursor` of the last response as `?since=` and its ETag as If-None-Match, so an unchanged
+ * resource costs a 304.
+ */
+export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): Transport {
+  return {
+    name: 'long-poll',
+    isSupported: (env) => typeof env.fetch === 'function' && typeof AbortController === 'function',
+    open(url, h, { env, plain }) {
+      const abort = new AbortController();
+      let timer: unknown;
+      const end = ender(h, () => {
+        env.clearTimeout(timer);
+        abort.abort();
+      });
+      // Plain mode sends to the URL itself; v1 replaces this with the link's URL.
+      let link = poster(httpUrl(url, env), env, end.fail);
+      let held: string[] = [];
+      let cursor: unknown;
+      let etag: string | null = null;
+      const request = (u: string, init: RequestInit = {}) => env.fetch!(u, { ...init, signal: abort.signal, cache: 'no-store' });
+
+      const poll = async (): Promise<void> => {
+        const started = env.now();
+        let res: Response;
+        if (plain) {
+          res = await request(cursor === undefined ? httpUrl(url, env) : httpUrl(url, env, { since: String(cursor) }), etag ? { headers: { 'If-None-Match': etag } } : {});
+          if (res.status !== 304) {
+            const text = await check(res, /json/).text();
+            etag = res.headers.get('etag');
+            try {
+              cursor = JSON.parse(text)?.cursor ?? cursor;
+            } catch {}
+            h.onFrame(text);
+          }
+        } else {
+          const body = held.join('\n');
+          held = [];
+          res = check(await request(httpUrl(url, env, { link: id!, wait }), { method: 'POST', headers: { 'Content-Type': 'text/plain;charset=UTF-8' }, body }), /ndjson/);
+          for (const line of (await res.text()).split('\n')) if (line && !end.over) h.onFrame(line);
+        }
+        const pause = Math.max(interval, plain ? 1000 - (env.now() - started) : 0);
+        if (!end.over) timer = env.setTimeout(() => poll().catch(end.fail), pause);
+      };
+
+      let id: string | undefined;
+      (async () => {
+        if (!plain) {
+          const first = (await check(await request(httpUrl(url, env, { transport: 'long-poll' })), /ndjson/).text()).split('\n')[0]!;
+          id = linkId(first);
+          if (!id) throw [4400, 'no link frame'];
+          link = poster(httpUrl(url, env, { link: id }), env, end.fail);
+        }
+        if (!end.over) h.onOpen();
+        return poll();
+      })().catch(end.fail);
+
+      return {
+        send(text) {
+          if (!plain && RIDES_POLL.test(text)) held.push(text);
+          else link.push(text);
+        },
+        close(code, reason) {
+          if (id) link.close(code, reason);
+          end.quiet();
+        },
+        get buffered() {
+          return link.buffered;
+        },
+      };
+    },
+  };
+}
