@@ -6,8 +6,8 @@ export interface LongPollOptions {
   wait?: number;
   /**
    * Pause between polls, in ms. v1 servers hold each poll, so none is needed; for short polling
-   * or plain endpoints that answer at once, set the pace here. Plain mode never polls more often
-   * than once a second.
+   * or plain endpoints that answer at once, set the pace here. Left at 0, plain mode still
+   * starts at most one poll a second.
    * @default 0
    */
   interval?: number;
@@ -59,7 +59,7 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
           res = check(await request(httpUrl(url, env, { link: id!, wait }), { method: 'POST', headers: { 'Content-Type': 'text/plain;charset=UTF-8' }, body }), /ndjson/);
           for (const line of (await res.text()).split('\n')) if (line && !end.over) h.onFrame(line);
         }
-        const pause = Math.max(interval, plain ? 1000 - (env.now() - started) : 0);
+        const pause = interval || (plain ? 1000 - (env.now() - started) : 0);
         if (!end.over) timer = env.setTimeout(() => poll().catch(end.fail), pause);
       };
 

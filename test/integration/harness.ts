@@ -1,12 +1,16 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { EventSource } from 'eventsource';
 import { WebSocket } from 'ws';
 import { RealtimeServer, type RealtimeServerOptions } from '../../src/server/index';
 import type { ClientOptions } from '../../src/index';
 import type { Env } from '../../src/env';
 
-/** Node 20 has no global WebSocket; `ws` implements the browser API the transport uses. */
-export const nodeEnv: Partial<Env> = { WebSocket: WebSocket as unknown as typeof globalThis.WebSocket };
+/** Node 20 has neither WebSocket nor EventSource; `ws` and `eventsource` implement the browser APIs. */
+export const nodeEnv: Partial<Env> = {
+  WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+  EventSource: EventSource as unknown as typeof globalThis.EventSource,
+};
 
 export interface Running {
   http: Server;

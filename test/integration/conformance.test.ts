@@ -1,0 +1,131 @@
+// @vitest-environment node
+import { afterEach, describe, expect, it } from 'vitest';
+import { RealtimeClient, type ClientOptions, type TransportName } from '../../src/index';
+import type { Session } from '../../src/server/index';
+import { fastReconnect, nodeEnv, seeded, startServer, waitFor } from './harness';
+
+/**
+ * One suite, every transport: the same scenarios must hold whichever carries the session.
+ */
+const TRANSPORTS: TransportName[] = ['websocket', 'sse', 'fetch-stream', 'long-poll'];
+
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  while (cleanup.length) await cleanup.pop()!();
+});
+
+async function server(options?: Parameters<typeof startServer>[0], port?: number) {
+  const s = await startServer(options, port);
+  cleanup.push(() => s.close());
+  return s;
+}
+
+describe.each(TRANSPORTS)('%s', (transport) => {
+  function client(url: string, options: ClientOptions = {}) {
+    const c = new RealtimeClient(url, { transports: [transport], reconnect: fastReconnect, ...options, env: { ...nodeEnv, ...options.env } });
+    cleanup.push(() => c.close());
+    return c;
+  }
+
+  it('echo: a message reaches the server and its echo comes back', async () => {
+    const s = await server();
+    s.rt.on('connection', (session: Session) => session.on('message', (d) => session.send({ echo: d })));
+    const c = client(s.url);
+    const got: unknown[] = [];
+    c.on('message', (d) => got.push(d));
+    await c.send({ hello: 'world' });
+    await waitFor(() => got.length === 1, 'the echo');
+    expect(got).toEqual([{ echo: { hello: 'world' } }]);
+    expect(c.transport).toBe(transport);
+  });
+
+  it('ordering: 300 messages each way arrive in the order sent', async () => {
+    const s = await server();
+    const atServer: unknown[] = [];
+    let session: Session | undefined;
+    s.rt.on('connection', (x: Session) => {
+      session = x;
+      x.on('message', (d) => atServer.push(d));
+    });
+    const c = client(s.url);
+    const atClient: unknown[] = [];
+    c.on('message', (d) => atClient.push(d));
+    await waitFor(() => session && c.state === 'open', 'open');
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < 300; i++) {
+      sends.push(c.send(i));
+      session!.send(i);
+      if (i % 50 === 0) await new Promise((r) => setTimeout(r, 2));
+    }
+    await Promise.all(sends);
+    await waitFor(() => atClient.length === 300 && atServer.length === 300, 'all 300 both ways');
+    expect(atServer).toEqual([...Array(300).keys()]);
+    expect(atClient).toEqual([...Array(300).keys()]);
+  });
+
+  it('1,000 messages each way with connections dropped at random points: exactly once, in order', async () => {
+    const seed = Number(process.env.SEED ?? Date.now() % 100000);
+    console.log(`${transport}: drop schedule seed=${seed} (rerun with SEED=${seed})`);
+    const random = seeded(seed);
+    const s = await server();
+    const N = 1000;
+    const atServer: number[] = [];
+    let session: Session | undefined;
+    s.rt.on('connection', (x: Session) => {
+      session = x;
+      x.on('message', (d) => atServer.push(d as number));
+    });
+    const c = client(s.url);
+    const atClient: number[] = [];
+    c.on('message', (d) => atClient.push(d as number));
+    await waitFor(() => session && c.state === 'open', 'open');
+    let drops = 0;
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < N; i++) {
+      sends.push(c.send(i));
+      session!.send(i);
+      if (random() < 0.05) await new Promise((r) => setTimeout(r, 2));
+      if (random() < 0.01) {
+        session!.disconnect();
+        drops++;
+      }
+    }
+    await Promise.all(sends);
+    await waitFor(() => atClient.length >= N && atServer.length >= N, 'all messages both ways', 40_000);
+    await new Promise((r) => setTimeout(r, 100)); // room for a late duplicate to show itself
+    expect(drops).toBeGreaterThan(2);
+    expect(atServer).toEqual([...Array(N).keys()]);
+    expect(atClient).toEqual([...Array(N).keys()]);
+  });
+
+  it('server restart: the client reconnects to the new process', async () => {
+    const s1 = await startServer();
+    const c = client(s1.url);
+    await waitFor(() => c.state === 'open', 'open');
+    await s1.close();
+    await waitFor(() => c.state === 'reconnecting', 'the loss noticed');
+    const s2 = await server({}, s1.port);
+    s2.rt.on('connection', (session: Session) => session.on('message', (d) => session.send(d)));
+    await waitFor(() => c.state === 'open', 'reopened on the new process');
+    const got: unknown[] = [];
+    c.on('message', (d) => got.push(d));
+    await c.send('again');
+    await waitFor(() => got.length === 1, 'echo from the new process');
+    expect(c.transport).toBe(transport);
+  });
+
+  it('heartbeat loss: a server that goes silent without closing is noticed and replaced', async () => {
+    const s = await server({ heartbeatInterval: 300 });
+    const c = client(s.url, { heartbeat: { timeout: 300 } });
+    await waitFor(() => c.state === 'open', 'open');
+    const closes: number[] = [];
+    c.on('close', (e) => closes.push(e.code));
+    // Blackhole the current TCP connections: they stay up, but nothing the server writes arrives.
+    for (const sock of s.sockets) sock.write = (() => true) as typeof sock.write;
+    const t0 = Date.now();
+    await waitFor(() => closes.length > 0, 'the dead connection noticed', 5000);
+    expect(closes[0]).toBe(4408);
+    expect(Date.now() - t0).toBeLessThan(300 + 300 + 200);
+    await waitFor(() => c.state === 'open', 'a fresh connection');
+  });
+});

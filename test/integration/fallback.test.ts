@@ -1,0 +1,127 @@
+// @vitest-environment node
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RealtimeClient, type ClientOptions, type TransportName } from '../../src/index';
+import type { Session } from '../../src/server/index';
+import { bufferingProxy } from './buffering-proxy';
+import { fastReconnect, nodeEnv, startServer, waitFor } from './harness';
+
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  while (cleanup.length) await cleanup.pop()!();
+});
+
+async function server(options?: Parameters<typeof startServer>[0]) {
+  const s = await startServer(options);
+  cleanup.push(() => s.close());
+  return s;
+}
+
+function client(url: string, options: ClientOptions = {}) {
+  const c = new RealtimeClient(url, { reconnect: fastReconnect, ...options, env: { ...nodeEnv, ...options.env } });
+  cleanup.push(() => c.close());
+  return c;
+}
+
+function trackTransports(c: RealtimeClient) {
+  const seen: Array<TransportName | null> = [];
+  c.on('transport', (t) => seen.push(t.to));
+  return seen;
+}
+
+describe('fallback and upgrade', () => {
+  it('the server refuses WebSocket upgrades: the client ends on sse, at once and without backoff', async () => {
+    const s = await server({ transports: ['sse', 'fetch-stream', 'long-poll'] });
+    s.rt.on('connection', (session: Session) => session.on('message', (d) => session.send(d)));
+    const c = client(s.url);
+    const reconnects: unknown[] = [];
+    c.on('reconnecting', (r) => reconnects.push(r));
+    const got: unknown[] = [];
+    c.on('message', (d) => got.push(d));
+    await waitFor(() => c.state === 'open', 'open');
+    expect(c.transport).toBe('sse');
+    expect(reconnects).toEqual([]);
+    await c.send('via sse');
+    await waitFor(() => got.length === 1, 'echo');
+  });
+
+  it('a buffering proxy holds every response body until it ends: the client ends on long-poll', async () => {
+    const s = await server();
+    s.rt.on('connection', (session: Session) => session.on('message', (d) => session.send(d)));
+    const proxy = await bufferingProxy(s.port);
+    cleanup.push(() => proxy.close());
+    const c = client(proxy.url, { heartbeat: { timeout: 600 } });
+    const seen = trackTransports(c);
+    const closes: Array<[number, string]> = [];
+    c.on('close', (e) => closes.push([e.code, e.reason]));
+    await waitFor(() => c.state === 'open', 'open through the proxy', 20_000);
+    expect(c.transport).toBe('long-poll');
+    expect(seen).toEqual(['long-poll']);
+    // websocket refused, then sse and fetch-stream starved of bytes until the watchdog gave up
+    expect(closes.length).toBe(3);
+    const got: unknown[] = [];
+    c.on('message', (d) => got.push(d));
+    await c.send('through the proxy');
+    await waitFor(() => got.length === 1, 'echo over long-poll');
+  });
+
+  it('the server later accepts WebSocket again: the client upgrades back, losing and repeating nothing', async () => {
+    const s = await server();
+    // A firewall in front of the upgrade handler: refuse WebSocket until told otherwise.
+    let refuse = true;
+    const handlers = s.http.listeners('upgrade') as Array<(req: IncomingMessage, sock: Duplex, head: Buffer) => void>;
+    s.http.removeAllListeners('upgrade');
+    s.http.on('upgrade', (req: IncomingMessage, sock: Duplex, head: Buffer) => (refuse ? sock.destroy() : handlers.forEach((h) => h.call(s.http, req, sock, head))));
+
+    const atServer: number[] = [];
+    let session: Session | undefined;
+    s.rt.on('connection', (x: Session) => {
+      session = x;
+      x.on('message', (d) => atServer.push(d as number));
+    });
+    const c = client(s.url, { probeInterval: 150 });
+    const seen = trackTransports(c);
+    const atClient: number[] = [];
+    c.on('message', (d) => atClient.push(d as number));
+    await waitFor(() => session && c.state === 'open', 'open');
+    expect(c.transport).toBe('sse');
+
+    // Traffic both ways throughout the switch.
+    let i = 0;
+    const sends: Promise<void>[] = [];
+    const pump = setInterval(() => {
+      for (let k = 0; k < 20; k++, i++) {
+        sends.push(c.send(i));
+        session!.send(i);
+      }
+    }, 5);
+    await waitFor(() => i >= 200, 'traffic over sse');
+    refuse = false;
+    await waitFor(() => c.transport === 'websocket' && c.state === 'open', 'the upgrade', 10_000);
+    await waitFor(() => i >= 600, 'traffic after the upgrade');
+    clearInterval(pump);
+    await Promise.all(sends);
+    await waitFor(() => atClient.length >= i && atServer.length >= i, 'everything delivered');
+    expect(seen).toEqual(['sse', 'websocket']);
+    expect(atServer).toEqual([...Array(i).keys()]);
+    expect(atClient).toEqual([...Array(i).keys()]);
+    expect(s.rt.sessions.size).toBe(1);
+  });
+
+  it('the transport that worked is remembered: the next client with the same URL skips the dead ones', async () => {
+    const s = await server({ transports: ['long-poll'] });
+    const store = new Map<string, string>();
+    const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v), removeItem: (k: string) => void store.delete(k) };
+    const first = client(s.url, { env: { storage } });
+    await waitFor(() => first.state === 'open', 'first open');
+    expect(first.transport).toBe('long-poll');
+    first.close();
+    const second = client(s.url, { env: { storage } });
+    const closes: unknown[] = [];
+    second.on('close', (e) => closes.push(e));
+    await waitFor(() => second.state === 'open', 'second open');
+    expect(second.transport).toBe('long-poll');
+    expect(closes).toEqual([]); // no failed attempt on websocket, sse or fetch-stream
+  });
+});
