@@ -568,3 +568,76 @@ describe('transports', () => {
     expect(client.state).toBe('closed');
   });
 });
+
+describe('transport memory and upgrade', () => {
+  const welcome = JSON.stringify({ t: 'welcome', v: 1, sid: 's', key: 'k', resumed: false, a: 0, hb: 1000, max: 1000, transports: [] });
+
+  function memory() {
+    const store = new Map<string, string>();
+    return { store, storage: { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v), removeItem: (k: string) => void store.delete(k) } };
+  }
+
+  it('a fallback transport is remembered per URL, and forgotten once 30 minutes have passed', async () => {
+    const { storage } = memory();
+    const make = () => {
+      const a = scripted('websocket');
+      const b = scripted('long-poll');
+      const c = new RealtimeClient('ws://x/rt', { transports: [a.t, b.t], probeInterval: 0, env: testEnv({ storage }) });
+      return { a, b, c };
+    };
+    const first = make();
+    first.a.opened[0]!.onClose(1006, 'blocked');
+    first.b.opened[0]!.onOpen();
+    first.b.opened[0]!.onFrame(welcome);
+    first.c.close();
+
+    const second = make();
+    expect(second.a.opened).toHaveLength(0); // straight to long-poll
+    expect(second.b.opened).toHaveLength(1);
+    second.c.close();
+
+    vi.setSystemTime(Date.now() + 31 * 60_000);
+    const third = make();
+    expect(third.a.opened).toHaveLength(1);
+    third.c.close();
+  });
+
+  it('after a fallback the first transport is probed; when it opens the session moves over by resume', async () => {
+    const a = scripted('websocket');
+    const b = scripted('sse');
+    client = new RealtimeClient('ws://x', { transports: [a.t, b.t], probeInterval: 1000, env: testEnv() });
+    const seen: unknown[] = [];
+    client.on('transport', (t) => seen.push(t.to));
+    a.opened[0]!.onClose(1006, 'blocked');
+    b.opened[0]!.onOpen();
+    b.opened[0]!.onFrame(welcome);
+    expect(client.transport).toBe('sse');
+    await settle(999);
+    expect(a.opened).toHaveLength(1);
+    await settle(1);
+    expect(a.opened).toHaveLength(2); // the probe
+    a.opened[1]!.onOpen();
+    expect(a.opened).toHaveLength(3); // the move: a new connection that resumes
+    a.opened[2]!.onOpen();
+    expect(JSON.parse(a.sent.at(-1)!)).toMatchObject({ t: 'hello', sid: 's', key: 'k' });
+    a.opened[2]!.onFrame(JSON.stringify({ ...JSON.parse(welcome), resumed: true }));
+    expect(client.transport).toBe('websocket');
+    expect(client.state).toBe('open');
+    expect(seen).toEqual(['sse', 'websocket']);
+  });
+
+  it('a failed probe keeps the session where it is and probes again later', async () => {
+    const a = scripted('websocket');
+    const b = scripted('sse');
+    client = new RealtimeClient('ws://x', { transports: [a.t, b.t], probeInterval: 1000, env: testEnv() });
+    a.opened[0]!.onClose(1006, 'blocked');
+    b.opened[0]!.onOpen();
+    b.opened[0]!.onFrame(welcome);
+    await settle(1000);
+    a.opened[1]!.onClose(1006, 'still blocked');
+    expect(client.transport).toBe('sse');
+    expect(client.state).toBe('open');
+    await settle(1000);
+    expect(a.opened).toHaveLength(3);
+  });
+});
