@@ -37,14 +37,15 @@ const banner = `/*! ${pkg.name} v${pkg.version} | ${pkg.license} */`;
 
 export default [
   // npm builds of the client: ESM + CJS from one compile.
+  // `core` is the client without a transports list, so bundlers keep only the transports used.
   {
-    input: 'src/index.ts',
+    input: { index: 'src/index.ts', core: 'src/core.ts' },
     external: (id) => isDependency(id) || isBuiltin(id),
     plugins: [ts({ check: true })],
     onwarn,
     output: [
-      { file: 'dist/index.js', format: 'es', generatedCode: 'es2015' },
-      { file: 'dist/index.cjs', format: 'cjs', exports: 'named', generatedCode: 'es2015' },
+      { dir: 'dist', entryFileNames: '[name].js', chunkFileNames: 'shared-[hash].js', format: 'es', generatedCode: 'es2015' },
+      { dir: 'dist', entryFileNames: '[name].cjs', chunkFileNames: 'shared-[hash].cjs', format: 'cjs', exports: 'named', generatedCode: 'es2015' },
     ],
   },
   // <script> build: everything bundled, minified, exposed as window.Realtime.
@@ -81,11 +82,11 @@ export default [
   },
   // Bundled declarations.
   {
-    input: 'src/index.ts',
+    input: { index: 'src/index.ts', core: 'src/core.ts' },
     external: (id) => isDependency(id) || isBuiltin(id),
     plugins: [dts({ tsconfig: './tsconfig.build.json' })],
     onwarn,
-    output: { file: 'dist/index.d.ts', format: 'es' },
+    output: { dir: 'dist', entryFileNames: '[name].d.ts', chunkFileNames: 'shared-[hash].d.ts', format: 'es' },
   },
   {
     input: 'src/server/index.ts',

@@ -5,7 +5,7 @@ import { sse } from './transports/sse';
 import { websocket } from './transports/websocket';
 
 /** Every transport this build includes, in the default order of preference. */
-export const transports = [websocket(), sse(), fetchStream(), longPoll()];
+export const transports = [/* @__PURE__ */ websocket(), /* @__PURE__ */ sse(), /* @__PURE__ */ fetchStream(), /* @__PURE__ */ longPoll()];
 
 /**
  * The realtime client with every transport. To bundle fewer, import `RealtimeClient` from
@@ -17,15 +17,4 @@ export class RealtimeClient extends BaseClient {
   }
 }
 
-export type { ClientOptions, HeartbeatOptions, RealtimeEventMap } from './client';
-export type { ReconnectOptions } from './backoff';
-export type { QueueOptions } from './queue';
-export type { Env, EventTargetLike } from './env';
-export type { ConnectionState } from './state';
-export type { Transport, TransportHandlers, Connection, OpenContext, TransportName } from './transports/types';
-export type { FetchStreamOptions } from './transports/fetch-stream';
-export type { LongPollOptions } from './transports/long-poll';
-export { RealtimeError, type ErrorCode, type RealtimeErrorOptions } from './errors';
-export { CloseCode, isRetryableClose, PROTOCOL_VERSION } from './protocol';
-export { backoffDelay } from './backoff';
-export { websocket, sse, fetchStream, longPoll };
+export * from './exports';
