@@ -31,7 +31,7 @@ export function fetchStream({ firstByteTimeout = 3000 }: FetchStreamOptions = {}
         env.clearTimeout(timer);
         abort.abort();
       });
-      let post: Poster | undefined = plain ? poster(base, env, end.fail) : undefined;
+      let post: Poster | undefined = plain ? poster(base, env, end.fail, abort.signal) : undefined;
       const onData = (data: string, id?: string) => {
         if (post) {
           if (id !== undefined) lastIds.set(base, id);
@@ -39,7 +39,7 @@ export function fetchStream({ firstByteTimeout = 3000 }: FetchStreamOptions = {}
         }
         const link = linkId(data);
         if (!link) return end.fail([4400, 'no link frame']);
-        post = poster(httpUrl(url, env, { link }), env, end.fail);
+        post = poster(httpUrl(url, env, { link }), env, end.fail, abort.signal);
         h.onOpen();
       };
       (async () => {

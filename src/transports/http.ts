@@ -62,7 +62,7 @@ const TEXT = { 'Content-Type': 'text/plain;charset=UTF-8' };
  * every frame queued meanwhile, so a backlog costs few requests. text/plain keeps every POST a
  * CORS simple request, with no preflight.
  */
-export function poster(url: string, env: Env, fail: (e: unknown) => void) {
+export function poster(url: string, env: Env, fail: (e: unknown) => void, signal?: AbortSignal) {
   let queue: string[] = [];
   let bytes = 0;
   let busy = false;
@@ -73,7 +73,7 @@ export function poster(url: string, env: Env, fail: (e: unknown) => void) {
     queue = [];
     bytes = 0;
     try {
-      const res = await env.fetch!(url, { method: 'POST', headers: TEXT, body });
+      const res = await env.fetch!(url, { method: 'POST', headers: TEXT, body, signal });
       if (!res.ok) throw [statusCode(res.status), `POST HTTP ${res.status}`];
       busy = false;
       return pump();

@@ -34,7 +34,7 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
         abort.abort();
       });
       // Plain mode sends to the URL itself; v1 replaces this with the link's URL.
-      let link = poster(httpUrl(url, env), env, end.fail);
+      let link = poster(httpUrl(url, env), env, end.fail, abort.signal);
       let held: string[] = [];
       let cursor: unknown;
       let etag: string | null = null;
@@ -69,7 +69,7 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
           const first = (await check(await request(httpUrl(url, env, { transport: 'long-poll' })), /ndjson/).text()).split('\n')[0]!;
           id = linkId(first);
           if (!id) throw [4400, 'no link frame'];
-          link = poster(httpUrl(url, env, { link: id }), env, end.fail);
+          link = poster(httpUrl(url, env, { link: id }), env, end.fail, abort.signal);
         }
         if (!end.over) h.onOpen();
         return poll();

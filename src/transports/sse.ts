@@ -13,14 +13,19 @@ export const sse = (): Transport => ({
   open(url, h, { env, plain }) {
     const base = httpUrl(url, env);
     const es = new env.EventSource!(plain ? base : httpUrl(url, env, { transport: 'sse' }));
-    const end = ender(h, () => es.close());
-    let post: Poster | undefined = plain ? poster(base, env, end.fail) : undefined;
+    // Aborting the link's POSTs with it frees their sockets: a dead pooled one must not carry the next link.
+    const abort = new AbortController();
+    const end = ender(h, () => {
+      es.close();
+      abort.abort();
+    });
+    let post: Poster | undefined = plain ? poster(base, env, end.fail, abort.signal) : undefined;
     let opened = false;
     es.onmessage = (e) => {
       if (opened) return h.onFrame(e.data);
       const id = linkId(e.data);
       if (!id) return end.fail([4400, 'no link frame']);
-      post = poster(httpUrl(url, env, { link: id }), env, end.fail);
+      post = poster(httpUrl(url, env, { link: id }), env, end.fail, abort.signal);
       opened = true;
       h.onOpen();
     };
