@@ -10,6 +10,9 @@ export const websocket = (): Transport => ({
   open(url, h, { env }) {
     const ws = new env.WebSocket!(toUrl(url, env, 'wss:', 'ws:'));
     ws.binaryType = 'arraybuffer';
+    // 'close' always follows an error; the no-op listener stays after close() too, because
+    // EventEmitter-based implementations (ws in Node) throw an 'error' nobody listens to.
+    ws.onerror = () => {};
     ws.onopen = () => h.onOpen();
     ws.onmessage = (e) => h.onFrame(typeof e.data === 'string' ? e.data : decoder!.decode(e.data));
     ws.onclose = (e) => h.onClose(e.code || 1006, e.reason || '');
