@@ -4,12 +4,15 @@ import type { Session } from './session';
 import type { ResolvedOptions } from './options';
 
 /**
- * What a transport must provide to carry a session: one adapter per transport
- * (WebSocket today; SSE, fetch-stream and long-poll later). Frames are whole JSON texts.
+ * What a transport must provide to carry a session: one adapter per transport (websocket.ts;
+ * http.ts for SSE, fetch-stream and long-poll). Frames are whole JSON texts.
  */
 export interface Connection {
-  /** Deliver one frame. Must not throw once the connection is gone (drop silently). */
-  send(text: string): void;
+  /**
+   * Deliver one frame. Must not throw once the connection is gone (drop silently). For `msg`
+   * frames `lastSeq` is the sequence number of the frame's last message (SSE sends it as `id:`).
+   */
+  send(text: string, lastSeq?: number): void;
   /** Close the transport with this code/reason. The close frame has already been sent when needed. */
   close(code: number, reason: string): void;
   /** Bytes accepted by send() but not yet written to the network. */
@@ -102,9 +105,9 @@ export class Link {
     this.state = 'open';
   }
 
-  /** Send a frame if the link is still usable. */
-  sendText(text: string): void {
-    if (this.state !== 'done') this.conn.send(text);
+  /** Send a frame if the link is still usable. `lastSeq`: see {@link Connection.send}. */
+  sendText(text: string, lastSeq?: number): void {
+    if (this.state !== 'done') this.conn.send(text, lastSeq);
   }
 
   /** Close because of something the peer did. Fatal codes end the session as well. */

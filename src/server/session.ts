@@ -371,8 +371,9 @@ export class Session extends EventEmitter<SessionEvents> {
         parts.push(e.json);
         size += add;
       }
-      link.sendText(encodeMessages(s, parts, a));
-      this.written = s + parts.length - 1;
+      const last = s + parts.length - 1;
+      link.sendText(encodeMessages(s, parts, a), last);
+      this.written = last;
       this.sent();
       if (this.link !== link) return; // a send error may have detached us
     }
