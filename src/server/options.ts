@@ -11,7 +11,10 @@ import type { TransportName } from '../protocol';
 export type Authenticate = (token: string | undefined, request: IncomingMessage) => unknown;
 
 export interface RealtimeServerOptions {
-  /** HTTP(S) server whose `upgrade` event is handled for `path`. Omit it to call `handleUpgrade` yourself. */
+  /**
+   * HTTP(S) server whose `upgrade` and `request` events are handled for `path` (other paths are left
+   * alone). Omit it to call `handleUpgrade` / `handleRequest` yourself.
+   */
   server?: HttpServer | HttpsServer;
   /** URL path served (query string ignored). Default `'/realtime'`. */
   path?: string;
@@ -37,12 +40,22 @@ export interface RealtimeServerOptions {
   maxSessionsPerIp?: number;
   /** Client address used by `maxSessionsPerIp`. Default: the socket's remote address. Override behind a proxy. */
   clientIp?: (request: IncomingMessage) => string | undefined;
-  /** Transports advertised in `welcome`. Default `['websocket', 'sse', 'fetch-stream', 'long-poll']`. */
+  /**
+   * Transports served and advertised in `welcome`; the others are refused (WebSocket upgrade: HTTP 403;
+   * HTTP: 400 `transport not offered`). Default `['websocket', 'sse', 'fetch-stream', 'long-poll']`.
+   */
   transports?: readonly TransportName[];
   /** Delay before a standalone `ack` when nothing else is sent, in ms. Default 50. */
   ackDelay?: number;
   /** While the connection has more than this many bytes queued, outgoing messages wait and are batched. Default 1 MiB. */
   backpressureThreshold?: number;
+  /** SSE / fetch-stream links: write a `:` comment after this many ms without writing, so idle proxies keep the stream. Default 15000. */
+  streamHeartbeat?: number;
+  /**
+   * Long-poll links: the longest a poll is held waiting for frames, in ms (a poll's `wait` is capped
+   * by it). A link with no poll for `pollTimeout` + 10000 ms is dropped (the session stays resumable). Default 25000.
+   */
+  pollTimeout?: number;
 }
 
 export interface ResolvedOptions {
@@ -59,6 +72,8 @@ export interface ResolvedOptions {
   transports: TransportName[];
   ackDelay: number;
   backpressureThreshold: number;
+  streamHeartbeat: number;
+  pollTimeout: number;
 }
 
 export const DEFAULTS = {
@@ -73,6 +88,8 @@ export const DEFAULTS = {
   transports: ['websocket', 'sse', 'fetch-stream', 'long-poll'] as TransportName[],
   ackDelay: 50,
   backpressureThreshold: 1024 * 1024,
+  streamHeartbeat: 15_000,
+  pollTimeout: 25_000,
 } as const;
 
 /** Send a standalone ack at once when this many received messages are unacknowledged. */
@@ -107,5 +124,7 @@ export function resolveOptions(o: RealtimeServerOptions): ResolvedOptions {
     transports: [...(o.transports ?? DEFAULTS.transports)],
     ackDelay: positive('ackDelay', o.ackDelay, DEFAULTS.ackDelay, 0),
     backpressureThreshold: positive('backpressureThreshold', o.backpressureThreshold, DEFAULTS.backpressureThreshold, 0),
+    streamHeartbeat: positive('streamHeartbeat', o.streamHeartbeat, DEFAULTS.streamHeartbeat),
+    pollTimeout: positive('pollTimeout', o.pollTimeout, DEFAULTS.pollTimeout, 0),
   };
 }

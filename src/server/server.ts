@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type ServerOptions } from 'ws';
 import { CloseCode, PROTOCOL_VERSION, utf8Length, type HelloFrame } from '../protocol';
+import { HttpTransports, type HttpHost } from './http';
 import { Link, type Connection, type LinkHost } from './link';
 import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from './options';
 import { FRAME_OVERHEAD, serialise, Session, type SessionHost } from './session';
@@ -18,14 +19,17 @@ export interface RealtimeServerEvents {
   error: [error: unknown];
 }
 
-/** How long close() waits for clients to complete the WebSocket close handshake. */
+type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** How long close() waits for clients to complete the WebSocket close handshake (and HTTP responses to finish). */
 const SHUTDOWN_GRACE_MS = 2000;
 
 /**
- * Reference server for realtime protocol v1. Attaches to an HTTP server's `upgrade` event for
- * one path; protocol state lives in {@link Session}s, independent of the connections carrying them.
+ * Reference server for realtime protocol v1. Serves one path of an HTTP server: WebSocket
+ * upgrades and the HTTP transports (SSE, fetch-stream, long-poll); protocol state lives in
+ * {@link Session}s, independent of the connections carrying them.
  */
-export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implements LinkHost, SessionHost {
+export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implements LinkHost, SessionHost, HttpHost {
   /** @internal */
   readonly options: ResolvedOptions;
   private readonly sessionMap = new Map<string, Session>();
@@ -34,9 +38,18 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
   private readonly sockets = new Set<WebSocket>();
   private readonly wss: WebSocketServer;
   private readonly httpServer: RealtimeServerOptions['server'];
+  private readonly http = new HttpTransports(this);
   private readonly upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     this.handleUpgrade(req, socket, head);
   };
+  /** The server's own 'request' listeners, taken over so they never see requests on our path. */
+  private appListeners: RequestListener[] = [];
+  private readonly requestListener = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.handleRequest(req, res)) return;
+    for (const l of this.appListeners) l.call(this.httpServer, req, res);
+  };
+  /** Requests already handled, so handleRequest() may be called again for the same one. */
+  private readonly handled = new WeakSet<IncomingMessage>();
   private closing: Promise<void> | null = null;
 
   constructor(options: RealtimeServerOptions = {}) {
@@ -52,8 +65,16 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     };
     this.wss = new WebSocketServer(wsOptions);
     this.wss.on('error', (err) => this.reportError(err, 'WebSocket server'));
-    this.httpServer = options.server;
-    this.httpServer?.on('upgrade', this.upgradeListener);
+    const server = (this.httpServer = options.server);
+    if (server) {
+      server.on('upgrade', this.upgradeListener);
+      // Both our listener and the app's would answer a request on our path. Take over the
+      // listeners present now and call them for other paths only (listeners added later see
+      // every request: they should start with `if (rt.handleRequest(req, res)) return;`).
+      this.appListeners = server.listeners('request') as RequestListener[];
+      server.removeAllListeners('request');
+      server.on('request', this.requestListener);
+    }
   }
 
   /** Live sessions by id, connected or awaiting resume. */
@@ -66,18 +87,35 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
    * not ours. Called automatically when the `server` option is given.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    let pathname: string;
-    try {
-      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-    } catch {
-      return false;
-    }
-    if (pathname !== this.options.path) return false;
+    if (!this.ours(req)) return false;
+    socket.on('error', () => {}); // Node removed its own listener from upgrade sockets; a reset must not crash us
     if (this.closing) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n');
+      return true;
+    }
+    if (!this.options.transports.includes('websocket')) {
+      const body = 'transport not offered\n';
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        () => socket.destroy(),
+      );
       return true;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.acceptWebSocket(ws, req));
+    return true;
+  }
+
+  /**
+   * Handle an HTTP request for the HTTP transports (docs/protocol.md §14). Returns false, leaving
+   * the request untouched, when the path is not ours; true when it was handled (now or by an
+   * earlier call for the same request). Called automatically when the `server` option is given.
+   */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    if (this.handled.has(req)) return true;
+    const url = this.ours(req);
+    if (!url) return false;
+    this.handled.add(req);
+    this.http.handle(req, res, url);
     return true;
   }
 
@@ -103,8 +141,9 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
    */
   close(): Promise<void> {
     if (this.closing) return this.closing;
-    this.httpServer?.off('upgrade', this.upgradeListener);
     const reason = 'server shutting down';
+    let done!: () => void;
+    this.closing = new Promise<void>((resolve) => (done = resolve)); // from here on, requests on our path get 503
     for (const session of [...this.sessionMap.values()]) session.end(CloseCode.GOING_AWAY, reason);
     for (const link of [...this.links]) link.close(CloseCode.GOING_AWAY, reason);
     const pending = [...this.sockets].map(
@@ -114,23 +153,23 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
           ws.once('close', () => resolve());
         }),
     );
-    this.closing = Promise.all(pending).then(
-      () =>
-        new Promise<void>((resolve) => {
-          this.wss.close(() => resolve());
-        }),
-    );
+    pending.push(this.http.shutdown(SHUTDOWN_GRACE_MS));
+    void Promise.all(pending)
+      .then(() => new Promise<void>((resolve) => this.wss.close(() => resolve())))
+      .then(() => {
+        this.detachFromServer();
+        done();
+      });
     return this.closing;
   }
 
   /**
    * Accept a connection from any transport. The transport calls `link.receive(text)` for each
    * incoming frame and `link.transportClosed(code?)` when it is gone.
-   * @internal until the HTTP transports land
+   * @internal
    */
   accept(conn: Connection, request: IncomingMessage): Link {
-    const ip = this.options.clientIp?.(request) ?? request.socket?.remoteAddress ?? 'unknown';
-    const link = new Link(this, conn, request, ip);
+    const link = new Link(this, conn, request, this.clientIp(request));
     this.links.add(link);
     return link;
   }
@@ -159,6 +198,16 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
       );
     } else if (result) this.welcome(link, hello, version, result);
     else link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
+  }
+
+  /** @internal True once close() was called. */
+  get shuttingDown(): boolean {
+    return this.closing !== null;
+  }
+
+  /** @internal */
+  clientIp(request: IncomingMessage): string {
+    return this.options.clientIp?.(request) ?? request.socket?.remoteAddress ?? 'unknown';
   }
 
   /** @internal */
@@ -223,7 +272,8 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     }
   }
 
-  private originAllowed(origin: string | undefined): boolean {
+  /** @internal */
+  originAllowed(origin: string | undefined): boolean {
     const allowed = this.options.allowedOrigins;
     if (allowed === undefined) return true;
     if (typeof allowed === 'function') {
@@ -237,6 +287,27 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     if (origin === undefined) return false;
     const o = origin.toLowerCase().replace(/\/$/, '');
     return allowed.some((a) => a.toLowerCase().replace(/\/$/, '') === o);
+  }
+
+  /** The request's URL if its path is ours. */
+  private ours(req: IncomingMessage): URL | null {
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      return url.pathname === this.options.path ? url : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** After shutdown: give the HTTP server back its own listeners, in their original order. */
+  private detachFromServer(): void {
+    const server = this.httpServer;
+    if (!server) return;
+    server.off('upgrade', this.upgradeListener);
+    if (!server.listeners('request').includes(this.requestListener)) return;
+    server.off('request', this.requestListener);
+    for (const l of [...this.appListeners].reverse()) server.prependListener('request', l);
+    this.appListeners = [];
   }
 
   private acceptWebSocket(ws: WebSocket, req: IncomingMessage): void {

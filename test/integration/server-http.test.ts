@@ -1,0 +1,651 @@
+// @vitest-environment node
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
+
+// The HTTP transports (docs/protocol.md §14) driven by hand: fetch and node:http, no client library.
+
+/** Polls `cond` until it returns a truthy value (no fixed sleeps). */
+async function waitFor<T>(cond: () => T, what = 'condition', timeout = 3000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = cond();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`waitFor: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+type AnyFrame = { t: string; [k: string]: any };
+interface SseEvent {
+  id?: string;
+  data?: string;
+  comment?: string;
+}
+
+/** An SSE / fetch-stream link read with fetch, events parsed by hand. */
+class StreamClient {
+  readonly events: SseEvent[] = [];
+  raw = '';
+  ended = false;
+  res!: Response;
+  readonly abort = new AbortController();
+  private cursor = 0;
+
+  static async open(base: string, transport = 'sse', headers: Record<string, string> = {}): Promise<StreamClient> {
+    const c = new StreamClient();
+    streams.push(c);
+    c.res = await fetch(`${base}?transport=${transport}`, { headers: { Accept: 'text/event-stream', ...headers }, signal: c.abort.signal });
+    void c.read();
+    return c;
+  }
+
+  private async read(): Promise<void> {
+    const reader = this.res.body!.getReader();
+    const decoder = new TextDecoder();
+    let pending = '';
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        const text = decoder.decode(value, { stream: true });
+        this.raw += text;
+        pending += text;
+        let i: number;
+        while ((i = pending.indexOf('\n\n')) >= 0) {
+          const block = pending.slice(0, i);
+          pending = pending.slice(i + 2);
+          const ev: SseEvent = {};
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) ev.comment = line.slice(1);
+            else if (line.startsWith('id: ')) ev.id = line.slice(4);
+            else if (line.startsWith('data: ')) ev.data = (ev.data === undefined ? '' : ev.data + '\n') + line.slice(6);
+          }
+          this.events.push(ev);
+        }
+      }
+    } catch {
+      // aborted
+    }
+    this.ended = true;
+  }
+
+  /** Data events parsed as frames. */
+  frames(): AnyFrame[] {
+    return this.events.filter((e) => e.data !== undefined).map((e) => JSON.parse(e.data!));
+  }
+
+  async linkId(): Promise<string> {
+    const f = await waitFor(() => this.frames()[0], 'link event');
+    expect(f.t).toBe('link');
+    return f.id;
+  }
+
+  /** Next unread frame (of type `t`, skipping others). */
+  async next(t?: string): Promise<AnyFrame> {
+    return waitFor(() => {
+      const frames = this.frames();
+      while (this.cursor < frames.length) {
+        const f = frames[this.cursor++]!;
+        if (f.t !== 'link' && (!t || f.t === t)) return f;
+      }
+      return undefined;
+    }, `a ${t ?? 'any'} frame`);
+  }
+
+  /** msg events, with their SSE id. */
+  msgEvents(): Array<{ id?: string; frame: AnyFrame }> {
+    return this.events.filter((e) => e.data?.startsWith('{"t":"msg"')).map((e) => ({ id: e.id, frame: JSON.parse(e.data!) }));
+  }
+}
+
+interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** One request with node:http (lets tests set any header, Origin included). */
+function raw(method: string, url: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, headers: { Connection: 'close', ...headers } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const TEXT = { 'Content-Type': 'text/plain;charset=UTF-8' };
+
+/** POST frames to a link (no wait: a plain send). */
+async function post(base: string, link: string, ...frames: Array<object | string>): Promise<Response> {
+  const body = frames.map((f) => (typeof f === 'string' ? f : JSON.stringify(f))).join('\n');
+  return fetch(`${base}?link=${encodeURIComponent(link)}`, { method: 'POST', headers: TEXT, body });
+}
+
+/** A long-poll link: the link GET, then polls. */
+class PollClient {
+  id = '';
+  readonly frames: AnyFrame[] = [];
+  constructor(readonly base: string) {}
+
+  async open(): Promise<this> {
+    const res = await fetch(`${this.base}?transport=long-poll`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const body = await res.text();
+    expect(body.endsWith('\n')).toBe(true);
+    const f = JSON.parse(body.split('\n')[0]!);
+    expect(f.t).toBe('link');
+    this.id = f.id;
+    return this;
+  }
+
+  /** One poll; resolves with its frames (also collected in `frames`). */
+  async poll(wait: number, ...body: object[]): Promise<{ status: number; frames: AnyFrame[]; text: string }> {
+    const res = await fetch(`${this.base}?link=${this.id}&wait=${wait}`, { method: 'POST', headers: TEXT, body: body.map((f) => JSON.stringify(f)).join('\n') });
+    const text = await res.text();
+    if (res.status !== 200) return { status: res.status, frames: [], text };
+    expect(res.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
+    const frames = text
+      .split('\n')
+      .filter((l) => l)
+      .map((l) => JSON.parse(l));
+    this.frames.push(...frames);
+    return { status: res.status, frames, text };
+  }
+
+  /** Polls until a frame of type `t` arrives. */
+  async until(t: string): Promise<AnyFrame> {
+    for (let i = 0; i < 50; i++) {
+      const { status, frames } = await this.poll(2000);
+      expect(status).toBe(200);
+      const f = frames.find((x) => x.t === t);
+      if (f) return f;
+    }
+    throw new Error(`no ${t} frame`);
+  }
+}
+
+const HELLO = { t: 'hello', v: [1], a: 0 };
+
+let httpServer: Server | null = null;
+let rt: RealtimeServer | null = null;
+const streams: StreamClient[] = [];
+
+async function start(options: Omit<RealtimeServerOptions, 'server'> = {}): Promise<{ rt: RealtimeServer; base: string; origin: string }> {
+  httpServer = createServer((_req, res) => res.end('app page'));
+  rt = new RealtimeServer({ server: httpServer, path: '/realtime', ...options });
+  await new Promise<void>((resolve) => httpServer!.listen(0, '127.0.0.1', resolve));
+  const { port } = httpServer.address() as AddressInfo;
+  const origin = `http://127.0.0.1:${port}`;
+  return { rt, base: `${origin}/realtime`, origin };
+}
+
+/**
+ * Resolves once the next request whose URL contains `part` has arrived and its body was read,
+ * plus one turn of the event loop for the server to act on it: a poll is then held.
+ */
+function processed(part: string): Promise<void> {
+  return new Promise((resolve) => {
+    const on = (req: IncomingMessage): void => {
+      if (!req.url?.includes(part)) return;
+      httpServer!.off('request', on);
+      req.once('end', () => setImmediate(resolve));
+    };
+    httpServer!.on('request', on); // added after the RealtimeServer: sees every request, answers none
+  });
+}
+
+/** A promise and whether it settled yet. */
+function tracked<T>(p: Promise<T>): { p: Promise<T>; settled: () => boolean } {
+  let done = false;
+  void p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  return { p, settled: () => done };
+}
+
+function nextSession(server: RealtimeServer): Promise<Session> {
+  return new Promise((resolve) => server.once('connection', resolve));
+}
+
+afterEach(async () => {
+  for (const s of streams.splice(0)) s.abort.abort();
+  await rt?.close();
+  rt = null;
+  if (httpServer) {
+    httpServer.closeAllConnections();
+    await new Promise<void>((resolve) => httpServer!.close(() => resolve()));
+  }
+  httpServer = null;
+});
+
+// ---- stream links -----------------------------------------------------------------------------
+
+describe('stream links (sse, fetch-stream)', () => {
+  it('opens with the headers, the :ok first byte and the link event; hello → welcome on the stream; echo with id:', async () => {
+    const { rt, base } = await start();
+    rt.on('connection', (s) => s.on('message', (d) => s.send({ echo: d })));
+    const c = await StreamClient.open(base);
+    expect(c.res.status).toBe(200);
+    expect(c.res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect(c.res.headers.get('cache-control')).toBe('no-cache, no-transform');
+    expect(c.res.headers.get('x-accel-buffering')).toBe('no');
+    const id = await c.linkId();
+    expect(c.raw.startsWith(':ok\n\n')).toBe(true);
+    expect(c.raw.slice(5)).toBe(`data: {"t":"link","id":"${id}"}\n\n`);
+    expect(Buffer.from(id, 'base64url').length * 8).toBeGreaterThanOrEqual(128);
+
+    const r = await post(base, id, HELLO);
+    expect(r.status).toBe(204);
+    const welcome = await c.next();
+    expect(welcome).toMatchObject({ t: 'welcome', v: 1, resumed: false, a: 0 });
+
+    // Two messages in one POST body, one frame each.
+    expect((await post(base, id, { t: 'msg', s: 1, d: ['a'] }, { t: 'msg', s: 2, d: ['b'] })).status).toBe(204);
+    await waitFor(() => c.msgEvents().reduce((n, e) => n + e.frame.d.length, 0) === 2, 'two echoes');
+    const msgs = c.msgEvents();
+    expect(msgs.flatMap((m) => m.frame.d)).toEqual([{ echo: 'a' }, { echo: 'b' }]);
+    for (const m of msgs) expect(m.id).toBe(String(m.frame.s + m.frame.d.length - 1));
+    // Non-msg frames carry no id.
+    expect(c.events.find((e) => e.data?.startsWith('{"t":"welcome"'))!.id).toBeUndefined();
+  });
+
+  it('fetch-stream is the same stream', async () => {
+    const { base } = await start();
+    const c = await StreamClient.open(base, 'fetch-stream');
+    expect(c.res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    const id = await c.linkId();
+    await post(base, id, HELLO);
+    expect((await c.next()).t).toBe('welcome');
+  });
+
+  it('writes a comment heartbeat on an idle stream', async () => {
+    const { base } = await start({ streamHeartbeat: 30 });
+    const c = await StreamClient.open(base);
+    await c.linkId();
+    await waitFor(() => c.events.filter((e) => e.comment === '').length >= 2, 'two heartbeat comments');
+    expect(c.raw).toContain('\n:\n\n');
+  });
+
+  it('pings on the stream and drops a link that sends nothing for 2×hb (4408, session kept)', async () => {
+    const { rt, base } = await start({ heartbeatInterval: 60 });
+    const c = await StreamClient.open(base);
+    const id = await c.linkId();
+    await post(base, id, HELLO);
+    const w = await c.next('welcome');
+    expect(await c.next('ping')).toEqual({ t: 'ping', a: 0 });
+    expect(await c.next('close')).toEqual({ t: 'close', code: 4408, reason: 'heartbeat timeout' });
+    await waitFor(() => c.ended, 'stream end');
+    const s = rt.sessions.get(w.sid)!;
+    expect(s.closed).toBe(false);
+    expect(s.connected).toBe(false);
+    expect((await post(base, id, { t: 'pong' })).status).toBe(404);
+  });
+
+  it('an aborted stream is a link drop: the session resumes on a new link', async () => {
+    const { rt, base } = await start();
+    const sessionP = nextSession(rt);
+    const c1 = await StreamClient.open(base);
+    const id1 = await c1.linkId();
+    await post(base, id1, HELLO);
+    const w1 = await c1.next('welcome');
+    const s = await sessionP;
+    s.send('m1');
+    await c1.next('msg');
+    c1.abort.abort();
+    await waitFor(() => !s.connected, 'server to notice the abort');
+    expect(s.closed).toBe(false);
+    s.send('m2'); // waits in the replay buffer
+    expect((await post(base, id1, { t: 'ack', a: 1 })).status).toBe(404);
+
+    const c2 = await StreamClient.open(base);
+    const id2 = await c2.linkId();
+    expect(id2).not.toBe(id1);
+    await post(base, id2, { t: 'hello', v: [1], a: 1, sid: w1.sid, key: w1.key });
+    expect(await c2.next('welcome')).toMatchObject({ resumed: true, sid: w1.sid });
+    expect(await c2.next('msg')).toMatchObject({ s: 2, d: ['m2'] });
+  });
+});
+
+// ---- long-poll links --------------------------------------------------------------------------
+
+describe('long-poll links', () => {
+  it('link GET, then a poll carrying hello returns the welcome', async () => {
+    const { base } = await start();
+    const p = await new PollClient(base).open();
+    const { status, frames, text } = await p.poll(5000, HELLO);
+    expect(status).toBe(200);
+    expect(text.endsWith('\n')).toBe(true);
+    expect(frames[0]).toMatchObject({ t: 'welcome', resumed: false });
+  });
+
+  it('welcome and the replay after it leave in one response', async () => {
+    const { rt, base } = await start();
+    rt.on('connection', (s) => {
+      s.send(1);
+      s.send(2);
+    });
+    const p = await new PollClient(base).open();
+    const { frames } = await p.poll(5000, HELLO);
+    expect(frames.map((f) => f.t)).toEqual(['welcome', 'msg']);
+    expect(frames[1]).toMatchObject({ s: 1, d: [1, 2] });
+  });
+
+  it('a held poll is answered when session.send happens; wait=0 answers at once', async () => {
+    const { rt, base } = await start();
+    const sessionP = nextSession(rt);
+    const p = await new PollClient(base).open();
+    await p.poll(0, HELLO); // may or may not carry the welcome yet
+    const s = await sessionP;
+    if (!p.frames.some((f) => f.t === 'welcome')) await p.until('welcome');
+
+    const started = Date.now();
+    const empty = await p.poll(0);
+    expect(empty).toMatchObject({ status: 200, frames: [], text: '' });
+    expect(Date.now() - started).toBeLessThan(1000);
+
+    const arrived = processed('wait=20000');
+    const held = tracked(p.poll(20_000));
+    await arrived;
+    expect(held.settled()).toBe(false);
+    s.send({ hi: 1 });
+    const { frames } = await held.p;
+    expect(frames).toEqual([{ t: 'msg', s: 1, d: [{ hi: 1 }], a: 0 }]);
+  });
+
+  it('a held poll ends empty after min(wait, pollTimeout)', async () => {
+    const { base } = await start({ pollTimeout: 50 });
+    const p = await new PollClient(base).open();
+    await p.poll(0, HELLO);
+    if (!p.frames.some((f) => f.t === 'welcome')) await p.until('welcome');
+    const started = Date.now();
+    expect(await p.poll(60_000)).toMatchObject({ status: 200, frames: [] });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(40);
+  });
+
+  it('a second poll answers the held one at once and takes over', async () => {
+    const { rt, base } = await start();
+    const sessionP = nextSession(rt);
+    const p = await new PollClient(base).open();
+    await p.poll(5000, HELLO);
+    const s = await sessionP;
+    let arrived = processed('wait=20000');
+    const first = tracked(p.poll(20_000));
+    await arrived;
+    expect(first.settled()).toBe(false);
+    arrived = processed('wait=20001');
+    const second = tracked(p.poll(20_001));
+    await waitFor(first.settled, 'the first poll to be answered at once', 2000);
+    expect(await first.p).toMatchObject({ status: 200, frames: [], text: '' });
+    await arrived;
+    expect(second.settled()).toBe(false);
+    s.send('for the second');
+    expect((await second.p).frames).toEqual([{ t: 'msg', s: 1, d: ['for the second'], a: 0 }]);
+  });
+
+  it('an ack in the poll body drops messages from the replay buffer', async () => {
+    const { rt, base } = await start();
+    const sessionP = nextSession(rt);
+    const p = await new PollClient(base).open();
+    await p.poll(5000, HELLO);
+    const s = await sessionP;
+    s.send('a');
+    s.send('b');
+    s.send('c');
+    const m = await p.until('msg');
+    expect(m).toMatchObject({ s: 1, d: ['a', 'b', 'c'] });
+    expect(s.unacknowledged).toBe(3);
+    await p.poll(0, { t: 'ack', a: 2 });
+    expect(s.unacknowledged).toBe(1);
+    await p.poll(0, { t: 'pong', a: 3 });
+    expect(s.unacknowledged).toBe(0);
+  });
+
+  it('messages sent by plain POST while a poll is held; the standalone ack comes back in the poll', async () => {
+    const { rt, base } = await start({ ackDelay: 10 });
+    const got: unknown[] = [];
+    rt.on('connection', (s) => s.on('message', (d) => got.push(d)));
+    const p = await new PollClient(base).open();
+    // As the client does: the hello by plain POST while the first poll is already waiting.
+    const firstPoll = p.poll(5000);
+    expect((await post(base, p.id, HELLO)).status).toBe(204);
+    if (!(await firstPoll).frames.some((f) => f.t === 'welcome')) await p.until('welcome');
+    const held = p.poll(5000);
+    expect((await post(base, p.id, { t: 'msg', s: 1, d: ['x', 'y'] })).status).toBe(204);
+    expect((await held).frames).toEqual([{ t: 'ack', a: 2 }]);
+    expect(got).toEqual(['x', 'y']);
+  });
+
+  it('when the server closes the link, the held poll gets the close frame, then the link is 404', async () => {
+    const { rt, base } = await start();
+    const sessionP = nextSession(rt);
+    const p = await new PollClient(base).open();
+    await p.poll(5000, HELLO);
+    const s = await sessionP;
+    const arrived = processed('wait=20000');
+    const held = p.poll(20_000);
+    await arrived;
+    s.close(4403, 'kicked');
+    expect((await held).frames).toEqual([{ t: 'close', code: 4403, reason: 'kicked' }]);
+    expect((await p.poll(0)).status).toBe(404);
+  });
+
+  it('a close with no poll waiting is delivered to the next poll', async () => {
+    const { rt, base } = await start();
+    const sessionP = nextSession(rt);
+    const p = await new PollClient(base).open();
+    await p.poll(0, HELLO);
+    const s = await sessionP;
+    s.send('last');
+    s.close(1000, 'done');
+    const { frames } = await p.poll(5000);
+    expect(frames.map((f) => f.t)).toContain('close');
+    expect(frames.at(-1)).toEqual({ t: 'close', code: 1000, reason: 'done' });
+    expect((await post(base, p.id, { t: 'ack', a: 0 })).status).toBe(404);
+  });
+});
+
+// ---- errors, origin, CORS ---------------------------------------------------------------------
+
+describe('HTTP errors, Origin and CORS', () => {
+  it('unknown link → 404; bad requests → 400; other methods → 405; never crashes', async () => {
+    const { base } = await start();
+    const r = await post(base, 'nope', HELLO);
+    expect(r.status).toBe(404);
+    expect(await r.text()).toMatch(/unknown link/);
+    expect((await fetch(`${base}?transport=carrier-pigeon`)).status).toBe(400);
+    expect((await fetch(base)).status).toBe(400);
+    expect((await fetch(`${base}?transport=websocket`)).status).toBe(400);
+    expect((await fetch(base, { method: 'POST', body: 'x' })).status).toBe(400);
+    const p = await new PollClient(base).open();
+    expect((await fetch(`${base}?link=${p.id}&wait=soon`, { method: 'POST', body: '' })).status).toBe(400);
+    const put = await fetch(base, { method: 'PUT', body: 'x' });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, POST, OPTIONS');
+    expect((await raw('GET', `${base}?%zz=%%`)).status).toBe(400);
+    // Still serving.
+    expect((await new PollClient(base).open()).id).toBeTruthy();
+  });
+
+  it('bad frames in a body close the link with 4400 (close frame on the link)', async () => {
+    const { base } = await start();
+    const c = await StreamClient.open(base);
+    const id = await c.linkId();
+    await post(base, id, HELLO);
+    await c.next('welcome');
+    expect((await post(base, id, '{not json')).status).toBe(204);
+    expect(await c.next('close')).toEqual({ t: 'close', code: 4400, reason: 'frame is not valid JSON' });
+    await waitFor(() => c.ended, 'stream end');
+    // Invalid UTF-8 on a long-poll link.
+    const p = await new PollClient(base).open();
+    const r = await fetch(`${base}?link=${p.id}&wait=0`, { method: 'POST', body: new Uint8Array([0x7b, 0xff, 0x7d]) });
+    expect(r.status).toBe(200);
+    expect(await r.text()).toBe('{"t":"close","code":4400,"reason":"frame is not valid UTF-8"}\n');
+  });
+
+  it('a body over maxMessageBytes × 4 → 413 and the link closes with 4413', async () => {
+    const { base } = await start({ maxMessageBytes: 1024 });
+    const c = await StreamClient.open(base);
+    const id = await c.linkId();
+    await post(base, id, HELLO);
+    await c.next('welcome');
+    const r = await post(base, id, 'x'.repeat(5000));
+    expect(r.status).toBe(413);
+    expect((await c.next('close')).code).toBe(4413);
+  });
+
+  it('forbidden Origin → 403 on GET and POST; allowed cross-origin gets Allow-Origin and Vary', async () => {
+    const { base } = await start({ allowedOrigins: ['https://good.example'] });
+    for (const t of ['sse', 'long-poll']) {
+      const r = await raw('GET', `${base}?transport=${t}`, { Origin: 'https://evil.example' });
+      expect(r.status).toBe(403);
+      expect(r.body).toMatch(/origin not allowed/);
+      expect(r.headers['content-type']).toMatch(/^text\/plain/);
+    }
+    const p = await new PollClient(base).open(); // no Origin: same-origin request, allowed
+    const bad = await raw('POST', `${base}?link=${p.id}`, { Origin: 'https://evil.example', ...TEXT }, JSON.stringify(HELLO));
+    expect(bad.status).toBe(403);
+    const ok = await raw('POST', `${base}?link=${p.id}&wait=0`, { Origin: 'https://good.example', ...TEXT }, JSON.stringify(HELLO));
+    expect(ok.status).toBe(200);
+    expect(ok.headers['access-control-allow-origin']).toBe('https://good.example');
+    expect(ok.headers.vary).toBe('Origin');
+  });
+
+  it('answers OPTIONS preflights', async () => {
+    const { base } = await start({ allowedOrigins: ['https://good.example'] });
+    const r = await raw('OPTIONS', `${base}?transport=sse`, {
+      Origin: 'https://good.example',
+      'Access-Control-Request-Method': 'GET',
+      'Access-Control-Request-Headers': 'authorization',
+    });
+    expect(r.status).toBe(204);
+    expect(r.headers).toMatchObject({
+      'access-control-allow-origin': 'https://good.example',
+      'access-control-allow-methods': 'GET, POST',
+      'access-control-allow-headers': 'Content-Type, Authorization, Last-Event-ID',
+      'access-control-max-age': '600',
+      vary: 'Origin',
+    });
+    expect((await raw('OPTIONS', base, { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' })).status).toBe(403);
+  });
+
+  it('transports not offered: HTTP 400, WebSocket upgrade refused with 403', async () => {
+    const { base } = await start({ transports: ['long-poll'] });
+    for (const t of ['sse', 'fetch-stream']) {
+      const r = await fetch(`${base}?transport=${t}`);
+      expect(r.status).toBe(400);
+      expect(await r.text()).toMatch(/transport not offered/);
+    }
+    expect((await new PollClient(base).open()).id).toBeTruthy();
+    const ws = new WebSocket(base.replace('http:', 'ws:'));
+    const status = await new Promise<number>((resolve, reject) => {
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode!));
+      ws.on('open', () => reject(new Error('upgrade accepted')));
+      ws.on('error', () => {});
+    });
+    expect(status).toBe(403);
+  });
+
+  it('limits links waiting for hello per address (429 with Retry-After)', async () => {
+    const { base } = await start({ maxSessionsPerIp: 1 });
+    await new PollClient(base).open();
+    const r = await fetch(`${base}?transport=long-poll`);
+    expect(r.status).toBe(429);
+    expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('leaves other paths to the app', async () => {
+    const { origin, base } = await start();
+    const r = await fetch(`${origin}/index.html`);
+    expect(await r.text()).toBe('app page');
+    // And the app handler never touches ours.
+    expect((await fetch(`${base}?transport=long-poll`)).headers.get('content-type')).toMatch(/ndjson/);
+  });
+});
+
+// ---- closing ----------------------------------------------------------------------------------
+
+describe('closing', () => {
+  it('a client close frame with 1000 ends the session; with 4000 keeps it resumable', async () => {
+    const { rt, base } = await start();
+    const ends: Array<[number, string]> = [];
+    rt.on('connection', (s) => s.on('close', (code, reason) => ends.push([code, reason])));
+
+    const a = await StreamClient.open(base);
+    const ida = await a.linkId();
+    await post(base, ida, HELLO);
+    await a.next('welcome');
+    expect((await post(base, ida, { t: 'close', code: 1000, reason: 'bye' })).status).toBe(204);
+    await waitFor(() => ends.length === 1, 'session end');
+    expect(ends).toEqual([[1000, 'bye']]);
+    await waitFor(() => a.ended, 'stream end');
+
+    const p = await new PollClient(base).open();
+    const { frames } = await p.poll(5000, HELLO);
+    const w = frames[0]!;
+    expect((await post(base, p.id, { t: 'close', code: 4000, reason: 'switching' })).status).toBe(204);
+    const s = rt.sessions.get(w.sid)!;
+    await waitFor(() => !s.connected, 'detach');
+    expect(s.closed).toBe(false);
+    const p2 = await new PollClient(base).open();
+    expect((await p2.poll(5000, { t: 'hello', v: [1], a: 0, sid: w.sid, key: w.key })).frames[0]).toMatchObject({ t: 'welcome', resumed: true });
+    expect(ends).toHaveLength(1);
+  });
+
+  it('server.close() ends streams and held polls with a 1001 close frame, then 503', async () => {
+    const { rt, base } = await start();
+    const c = await StreamClient.open(base);
+    const id = await c.linkId();
+    await post(base, id, HELLO);
+    await c.next('welcome');
+    const pending = await StreamClient.open(base); // still in the handshake
+    await pending.linkId();
+    const p = await new PollClient(base).open();
+    await p.poll(5000, HELLO);
+    const arrived = processed('wait=20000');
+    const held = p.poll(20_000);
+    await arrived;
+
+    await rt.close();
+    const bye = { t: 'close', code: 1001, reason: 'server shutting down' };
+    expect(await c.next('close')).toEqual(bye);
+    expect(await pending.next('close')).toEqual(bye);
+    await waitFor(() => c.ended && pending.ended, 'streams to end');
+    expect((await held).frames).toEqual([bye]);
+    expect(rt.sessions.size).toBe(0);
+    // Once close() resolved, the path is the app's again.
+    expect((await raw('GET', `${base}?transport=sse`)).body).toBe('app page');
+  });
+
+  it('handleRequest() without the server option; 503 with Retry-After once shutting down', async () => {
+    const manual = new RealtimeServer({ path: '/rt' });
+    const srv = createServer((req, res) => {
+      if (!manual.handleRequest(req, res)) res.end('mine');
+    });
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/rt`;
+    try {
+      expect(await (await fetch(base.replace('/rt', '/x'))).text()).toBe('mine');
+      const p = await new PollClient(base).open();
+      expect((await p.poll(5000, HELLO)).frames[0]).toMatchObject({ t: 'welcome' });
+      await manual.close();
+      const r = await raw('GET', `${base}?transport=long-poll`);
+      expect(r.status).toBe(503);
+      expect(r.headers['retry-after']).toBe('5');
+      expect((await p.poll(0)).status).toBe(503);
+    } finally {
+      srv.closeAllConnections();
+      await new Promise<void>((resolve) => srv.close(() => resolve()));
+    }
+  });
+});
