@@ -1,0 +1,262 @@
+// Shared pieces of the browser suite: the built reference server beside the static server,
+// pages opened with their logs captured, waits that explain themselves when they time out,
+// and the "page stayed clean" check (no page errors, no CSP violations).
+//
+// Pages (test/browser/pages/rt-*.html) record everything in window.T (see rt-page.js); app
+// messages are { pid, tag, i }, echoed by the server as { echo: data }; server pushes are
+// { push: tag, i }. Control messages { pid, ctl } are not echoed.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { expect } from 'vitest';
+import type * as ServerModule from '../../src/server/index';
+import type { RealtimeServerOptions } from '../../src/server/index';
+import { serveStatic, type StaticServer, type StaticServerOptions } from './static-server';
+
+export const root = fileURLToPath(new URL('../..', import.meta.url));
+export const TRANSPORTS = ['websocket', 'sse', 'fetch-stream', 'long-poll'] as const;
+export type TransportName = (typeof TRANSPORTS)[number];
+
+type Session = InstanceType<typeof ServerModule.Session>;
+type RealtimeServer = InstanceType<typeof ServerModule.RealtimeServer>;
+
+/** Throws unless the bundles the pages load exist (the suite tests the build, as users get it). */
+export function requireBuild(): void {
+  for (const file of ['dist/realtime.min.js', 'dist/index.js', 'dist/server.js']) {
+    if (!existsSync(`${root}/${file}`)) throw new Error(`${file} is missing: run \`npm run build\` first`);
+  }
+}
+
+/** The built server (dist/server.js), typed by its source. */
+export async function loadServerModule(): Promise<typeof ServerModule> {
+  requireBuild();
+  const url = new URL('../../dist/server.js', import.meta.url).href;
+  return (await import(/* @vite-ignore */ url)) as typeof ServerModule;
+}
+
+export interface Received {
+  pid: string;
+  tag: string;
+  i: number;
+  sid: string;
+}
+
+/** The static server with the built RealtimeServer on the same port, echoing app messages. */
+export interface Fixture {
+  http: StaticServer;
+  rt: RealtimeServer;
+  /** Every app message the server got, in order of receipt. */
+  received: Received[];
+  /** The latest session of each page, by pid (set by the page's { ctl: 'reg' }). */
+  sessions: Map<string, Session>;
+  /** WebSocket upgrade requests seen on /realtime. */
+  upgrades: number;
+  /** Server-side errors (application listener errors, send() failures). */
+  errors: string[];
+  /** The `i`s the server got from page `pid` with `tag`, in order of receipt. */
+  got(pid: string, tag: string): number[];
+  /** Pushes { push: tag, i } for i in [from, from + n) to page `pid`'s current session. */
+  push(pid: string, tag: string, n: number, from?: number): void;
+  close(): Promise<void>;
+}
+
+export async function startFixture(
+  options: { rt?: RealtimeServerOptions; static?: Partial<StaticServerOptions> } = {},
+): Promise<Fixture> {
+  const { RealtimeServer } = await loadServerModule();
+  const http = await serveStatic({
+    root,
+    csp: true,
+    routes: (_req, res, url) => {
+      if (url.pathname !== '/favicon.ico') return false;
+      res.writeHead(204).end();
+      return true;
+    },
+    ...options.static,
+  });
+  const rt = new RealtimeServer({ server: http.server, path: '/realtime', ...options.rt });
+  const fx: Fixture = {
+    http,
+    rt,
+    received: [],
+    sessions: new Map(),
+    upgrades: 0,
+    errors: [],
+    got: (pid, tag) => fx.received.filter((r) => r.pid === pid && r.tag === tag).map((r) => r.i),
+    push(pid, tag, n, from = 0) {
+      const session = fx.sessions.get(pid);
+      if (!session) throw new Error(`no session registered for page ${pid}`);
+      for (let i = from; i < from + n; i++) session.send({ push: tag, i });
+    },
+    close: async () => {
+      await rt.close();
+      await http.close();
+    },
+  };
+  http.server.prependListener('upgrade', (req) => {
+    if ((req.url ?? '').startsWith('/realtime')) fx.upgrades++;
+  });
+  rt.on('error', (err) => fx.errors.push(String(err instanceof Error ? err.stack : err)));
+  rt.on('connection', (session) => {
+    session.on('message', (data: unknown) => {
+      const m = (data ?? {}) as { pid?: unknown; ctl?: unknown; tag?: unknown; i?: unknown };
+      if (typeof m.pid !== 'string') return void fx.errors.push(`message without pid: ${JSON.stringify(data)}`);
+      if (m.ctl === 'reg') return void fx.sessions.set(m.pid, session);
+      if (m.ctl !== undefined) return;
+      fx.received.push({ pid: m.pid, tag: String(m.tag), i: Number(m.i), sid: session.id });
+      session.send({ echo: data });
+    });
+  });
+  return fx;
+}
+
+/** A page in a fresh context with its console, errors and failed requests logged. */
+export interface OpenedPage {
+  context: BrowserContext;
+  page: Page;
+  log: string[];
+}
+
+export async function newPage(browser: Browser): Promise<OpenedPage> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const log: string[] = [];
+  page.on('console', (m) => log.push(`console.${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => log.push(`pageerror: ${e.stack ?? e.message}`));
+  page.on('requestfailed', (r) => log.push(`requestfailed: ${r.method()} ${r.url()} ${r.failure()?.errorText ?? ''}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400) log.push(`HTTP ${r.status()}: ${r.url()}`);
+  });
+  return { context, page, log };
+}
+
+/** URL of a test page with its query parameters (see rt-page.js). */
+export function pageUrl(
+  base: string,
+  params: { build?: 'iife' | 'esm'; transport?: string; url?: string; opts?: object; pid?: string; auto?: boolean } = {},
+): string {
+  const q = new URLSearchParams();
+  if (params.transport) q.set('transport', params.transport);
+  if (params.url) q.set('url', params.url);
+  if (params.opts) q.set('opts', JSON.stringify(params.opts));
+  if (params.pid) q.set('pid', params.pid);
+  if (params.auto === false) q.set('auto', '0');
+  return `${base}/test/browser/pages/rt-${params.build ?? 'iife'}.html?${q}`;
+}
+
+/** Loads `url` and checks the response, then waits for window.T.client. */
+export async function load(p: OpenedPage, url: string): Promise<void> {
+  const response = await p.page.goto(url);
+  expect(response?.status(), `GET ${url}`).toBe(200);
+  await waitUntil(p, () => !!window.T?.client, undefined, 'the page created its client');
+}
+
+/** What the page recorded, for failure messages. */
+export async function pageSummary(p: OpenedPage): Promise<string> {
+  let state: unknown;
+  try {
+    state = await p.page.evaluate(() => {
+      const T = window.T;
+      if (!T) return null;
+      return {
+        state: T.client?.state,
+        transport: T.client?.transport,
+        states: T.states,
+        opens: T.opens,
+        closes: T.closes.slice(-20),
+        rtErrors: T.rtErrors,
+        errors: T.errors,
+        violations: T.violations,
+        lifecycle: T.lifecycle,
+        sends: T.settled(),
+        pendingSends: T.sends.filter((s) => s.status !== 'resolved').slice(0, 20),
+        received: T.received.length,
+        lastReceived: T.received.slice(-5),
+      };
+    });
+  } catch (err) {
+    state = `(evaluate failed: ${String(err)})`;
+  }
+  return `page state: ${JSON.stringify(state)}\npage log:\n  ${p.log.slice(-60).join('\n  ') || '(empty)'}`;
+}
+
+/**
+ * page.waitForFunction with a failure message that says what was awaited and what the page
+ * had recorded by then.
+ */
+export async function waitUntil<A>(
+  p: OpenedPage,
+  fn: (arg: A) => unknown,
+  arg: A,
+  what: string,
+  timeout = 20_000,
+): Promise<void> {
+  try {
+    await p.page.waitForFunction(fn as (arg: unknown) => unknown, arg, { timeout, polling: 25 });
+  } catch (err) {
+    throw new Error(`timed out after ${timeout} ms waiting until ${what}\n${await pageSummary(p)}`, { cause: err });
+  }
+}
+
+/** Waits until the client is open (optionally: has opened at least `opens` times). */
+export function waitOpen(p: OpenedPage, opens = 1, timeout?: number): Promise<void> {
+  return waitUntil(p, (n) => window.T.client?.state === 'open' && window.T.opens.length >= n, opens, `the client is open (${opens} open event(s))`, timeout);
+}
+
+/** No page errors, no CSP violations, no unhandled rejections: checked at the end of every test. */
+export async function expectClean(p: OpenedPage): Promise<void> {
+  const { errors, violations } = await p.page.evaluate(() => ({ errors: window.T?.errors ?? [], violations: window.T?.violations ?? [] }));
+  const context = await pageSummary(p);
+  expect(violations, `CSP violations\n${context}`).toEqual([]);
+  expect(errors, `page errors\n${context}`).toEqual([]);
+  expect(
+    p.log.filter((l) => l.startsWith('pageerror') || /Content.Security.Policy|Refused to/i.test(l)),
+    `page errors or CSP messages in the console\n${context}`,
+  ).toEqual([]);
+}
+
+/** 0..n-1 */
+export const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, k) => from + k);
+
+// ---- window.T, as rt-page.js defines it ----
+
+export interface SendRecord {
+  tag: string;
+  i: number;
+  status: 'pending' | 'resolved' | 'rejected';
+  code: string | null;
+  message?: string;
+  state: string;
+  at: number;
+}
+
+export interface PageApi {
+  loadId: string;
+  pid: string;
+  errors: string[];
+  violations: string[];
+  lifecycle: Array<{ type: string; persisted?: boolean; onLine?: boolean; visibility?: string; at: number }>;
+  states: string[];
+  opens: Array<{ transport: string; resumed: boolean; at: number }>;
+  closes: Array<{ code: number; reason: string; willReconnect: boolean }>;
+  rtErrors: Array<{ code: string; message: string }>;
+  transports: string[];
+  received: unknown[];
+  sends: SendRecord[];
+  client: null | { state: string; transport: string | null; close(code?: number, reason?: string): void; connect(): void };
+  start(extra?: object): unknown;
+  control(msg: object): void;
+  send(tag: string, count?: number): void;
+  sendLoop(tag: string, ms: number): void;
+  stopLoop(): void;
+  echoes(tag: string): number[];
+  pushes(tag: string): number[];
+  settled(tag?: string): { pending: number; resolved: number; rejected: number; total: number };
+  emulateVisibility(state: 'hidden' | 'visible'): void;
+}
+
+declare global {
+  interface Window {
+    T: PageApi;
+  }
+}
