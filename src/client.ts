@@ -120,6 +120,11 @@ export class RealtimeClient extends EventTarget {
     const o = options;
     this.#env = resolveEnv(o.env);
     this.#plain = o.protocol === 'plain';
+    try {
+      new URL(url, this.#env.baseUrl);
+    } catch {
+      throw invalid(`bad URL ${url}: give an absolute URL, or a relative one in a page`);
+    }
     if (o.protocol && o.protocol !== 'v1' && !this.#plain) throw invalid(`protocol must be 'v1' or 'plain'`);
     this.#transports = (o.transports ?? available).map((t) => {
       const found = typeof t === 'string' ? available.find((a) => a.name === t) : t;
@@ -178,6 +183,13 @@ export class RealtimeClient extends EventTarget {
     this.#attempt = this.#authFailures = 0;
     for (const t of LISTENED) (t === 'visibilitychange' ? this.#env.document : this.#env.window)?.addEventListener(t, this.#wake);
     this.#setState('connect');
+    // The first attempt starts in a microtask, so listeners added right after the constructor
+    // see everything it reports; close() before then cancels it.
+    const id = this.#attemptId;
+    queueMicrotask(() => id === this.#attemptId && this.#begin());
+  }
+
+  #begin(): void {
     this.#usable = this.#transports.filter((t) => t.isSupported(this.#env));
     if (!this.#usable.length)
       return this.#finish({ code: CloseCode.ABNORMAL, reason: 'no supported transport', willReconnect: false }, new RealtimeError('unsupported', `No transport of ${this.#transports.map((t) => t.name)} works here: add one, or pass its global in options.env`));
@@ -221,7 +233,9 @@ export class RealtimeClient extends EventTarget {
       }
       if (id !== this.#attemptId) return;
     }
-    const conn = (this.#conn = transport.open(this.url, {
+    let conn: Connection;
+    try {
+      conn = this.#conn = transport.open(this.url, {
       onOpen: () => {
         if (id !== this.#attemptId) return;
         if (this.transport !== transport.name) this.#emit('transport', { from: this.transport, to: transport.name });
@@ -236,7 +250,10 @@ export class RealtimeClient extends EventTarget {
         this.#conn = null;
         this.#lost(code, reason, this.state === 'open' ? -1 : next);
       },
-    }, { env: this.#env, plain: this.#plain }));
+    }, { env: this.#env, plain: this.#plain });
+    } catch (e) {
+      this.#lost(CloseCode.ABNORMAL, String(e), next);
+    }
   }
 
   /** The session is usable: as soon as the transport opens (plain), or on welcome (v1). */

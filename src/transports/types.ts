@@ -3,7 +3,7 @@ import type { TransportName } from '../protocol';
 
 export type { TransportName };
 
-/** What a transport reports. Each callback belongs to one connection attempt. */
+/** What a transport reports. Each callback belongs to one connection attempt, and none is called from inside open(). */
 export interface TransportHandlers {
   /** The connection can carry frames. */
   onOpen(): void;

@@ -196,6 +196,26 @@ describe('send() errors', () => {
     await expect(p).rejects.toMatchObject({ code: 'closed', data: 'unacked' });
   });
 
+  it('a URL that cannot be parsed is refused at once with invalid-argument', () => {
+    expect(() => new RealtimeClient('http://[broken', { env: testEnv({ baseUrl: undefined }) })).toThrow(expect.objectContaining({ code: 'invalid-argument' }));
+  });
+
+  it('a transport whose open() throws counts as a failed attempt, not a stuck client', async () => {
+    const boom: Transport = {
+      name: 'websocket',
+      isSupported: () => true,
+      open() {
+        throw new Error('boom');
+      },
+    };
+    client = new RealtimeClient('ws://x', { transports: [boom], reconnect: { initialDelay: 100 }, env: testEnv() });
+    const closes: any[] = [];
+    client.on('close', (c) => closes.push(c));
+    await settle();
+    expect(client.state).toBe('reconnecting');
+    expect(closes[0]).toMatchObject({ code: 1006, reason: 'Error: boom', willReconnect: true });
+  });
+
   it('unknown transport names and protocols are refused with invalid-argument', () => {
     expect(() => new RealtimeClient(server.url, { transports: ['pigeon' as any], env: testEnv() })).toThrow(expect.objectContaining({ code: 'invalid-argument' }));
     expect(() => new RealtimeClient(server.url, { protocol: 'v9' as any, env: testEnv() })).toThrow(/protocol/);
@@ -551,6 +571,7 @@ describe('transports', () => {
     const b = scripted('sse');
     client = new RealtimeClient('ws://x', { transports: [a.t, b.t], env: testEnv() });
     const log = record(client, 'reconnecting', 'transport');
+    await settle(0);
     a.opened[0]!.onClose(1006, 'refused');
     expect(b.opened).toHaveLength(1);
     b.opened[0]!.onOpen();
@@ -579,25 +600,26 @@ describe('transport memory and upgrade', () => {
 
   it('a fallback transport is remembered per URL, and forgotten once 30 minutes have passed', async () => {
     const { storage } = memory();
-    const make = () => {
+    const make = async () => {
       const a = scripted('websocket');
       const b = scripted('long-poll');
       const c = new RealtimeClient('ws://x/rt', { transports: [a.t, b.t], probeInterval: 0, env: testEnv({ storage }) });
+      await settle(0);
       return { a, b, c };
     };
-    const first = make();
+    const first = await make();
     first.a.opened[0]!.onClose(1006, 'blocked');
     first.b.opened[0]!.onOpen();
     first.b.opened[0]!.onFrame(welcome);
     first.c.close();
 
-    const second = make();
+    const second = await make();
     expect(second.a.opened).toHaveLength(0); // straight to long-poll
     expect(second.b.opened).toHaveLength(1);
     second.c.close();
 
     vi.setSystemTime(Date.now() + 31 * 60_000);
-    const third = make();
+    const third = await make();
     expect(third.a.opened).toHaveLength(1);
     third.c.close();
   });
@@ -608,6 +630,7 @@ describe('transport memory and upgrade', () => {
     client = new RealtimeClient('ws://x', { transports: [a.t, b.t], probeInterval: 1000, env: testEnv() });
     const seen: unknown[] = [];
     client.on('transport', (t) => seen.push(t.to));
+    await settle(0);
     a.opened[0]!.onClose(1006, 'blocked');
     b.opened[0]!.onOpen();
     b.opened[0]!.onFrame(welcome);
@@ -630,6 +653,7 @@ describe('transport memory and upgrade', () => {
     const a = scripted('websocket');
     const b = scripted('sse');
     client = new RealtimeClient('ws://x', { transports: [a.t, b.t], probeInterval: 1000, env: testEnv() });
+    await settle(0);
     a.opened[0]!.onClose(1006, 'blocked');
     b.opened[0]!.onOpen();
     b.opened[0]!.onFrame(welcome);
