@@ -283,7 +283,14 @@ describe('stream links (sse, fetch-stream)', () => {
     const id = await c.linkId();
     await post(base, id, HELLO);
     const w = await c.next('welcome');
-    expect(await c.next('ping')).toEqual({ t: 'ping', a: 0 });
+    // Stay alive (any frame counts) until a ping shows up, however late timers fire under load...
+    const alive = setInterval(() => void post(base, id, { t: 'ack', a: 0 }).catch(() => {}), 20);
+    try {
+      expect(await c.next('ping')).toEqual({ t: 'ping', a: 0 });
+    } finally {
+      clearInterval(alive);
+    }
+    // ...then go silent.
     expect(await c.next('close')).toEqual({ t: 'close', code: 4408, reason: 'heartbeat timeout' });
     await waitFor(() => c.ended, 'stream end');
     const s = rt.sessions.get(w.sid)!;
