@@ -19,7 +19,7 @@ export function linkId(text: string): string | undefined {
 
 /** Maps an HTTP status to the close code the client's retry rule understands. */
 export const statusCode = (status: number): number =>
-  status === 401 ? CloseCode.UNAUTHORIZED : status === 403 ? CloseCode.FORBIDDEN : status === 429 ? CloseCode.RATE_LIMITED : CloseCode.ABNORMAL;
+  ({ 401: CloseCode.UNAUTHORIZED, 403: CloseCode.FORBIDDEN, 413: CloseCode.TOO_LARGE, 429: CloseCode.RATE_LIMITED })[status] ?? CloseCode.ABNORMAL;
 
 /** Throws unless the response is 2xx with a content type matching `type`. */
 export function check(res: Response, type: RegExp): Response {
