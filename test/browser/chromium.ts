@@ -79,12 +79,21 @@ async function locate(): Promise<string> {
   throw new Error(INSTALL_HELP);
 }
 
+export interface LaunchOptions {
+  /**
+   * Keep Chromium's back/forward cache on. Playwright turns it off by default
+   * (--disable-back-forward-cache); pagehide/pageshow tests need it as users have it.
+   */
+  backForwardCache?: boolean;
+}
+
 /** A fresh headless Chromium (Playwright gives each launch a new temporary profile). */
-export async function launchBrowser(): Promise<Browser> {
+export async function launchBrowser(options: LaunchOptions = {}): Promise<Browser> {
   const executablePath = await findChromium();
   return chromium.launch({
     executablePath,
     headless: true,
+    ...(options.backForwardCache ? { ignoreDefaultArgs: ['--disable-back-forward-cache'] } : {}),
     args: [
       '--no-sandbox',
       '--disable-gpu',

@@ -26,6 +26,11 @@ export interface StaticServerOptions {
    * import map), and connections to this origin only (http and ws).
    */
   csp?: boolean | string;
+  /**
+   * Cache-Control of HTML pages (default 'no-store'). Chromium keeps no-store pages that used a
+   * WebSocket out of the back/forward cache, so bfcache tests serve pages with e.g. 'no-cache'.
+   */
+  htmlCacheControl?: string;
 }
 
 export interface StaticServer {
@@ -132,6 +137,7 @@ export async function serveStatic(options: StaticServerOptions): Promise<StaticS
     };
     if (type.startsWith('text/html')) {
       const html = readFileSync(file, 'utf8');
+      if (options.htmlCacheControl) headers['cache-control'] = options.htmlCacheControl;
       if (options.csp) {
         headers['content-security-policy'] = typeof options.csp === 'string' ? options.csp : strictCsp(origin, html);
       }
