@@ -97,6 +97,8 @@ export class RealtimeClient extends EventTarget {
   #index = 0;
   #best = 0;
   readonly #probeInterval: number;
+  /** How long a connection must stay open to count as working (reconnect.resetAfter). */
+  readonly #resetAfter: number;
   #probeTimer: unknown;
   #probe: Connection | null = null;
   #retryTimer: unknown;
@@ -108,6 +110,7 @@ export class RealtimeClient extends EventTarget {
   /** Highest server seq received without a gap, and the highest told to the server. */
   #received = 0;
   #acked = 0;
+  #openedAt = 0;
   /** Largest frame the server accepts, from its welcome. */
   #maxFrame = Infinity;
 
@@ -137,6 +140,7 @@ export class RealtimeClient extends EventTarget {
     this.#idleTimeout = o.heartbeat?.idleTimeout ?? 60000;
     this.#ackDelay = o.ackDelay ?? 50;
     this.#probeInterval = o.probeInterval ?? 30000;
+    this.#resetAfter = (this.#reconnectOpts || defaultReconnect).resetAfter;
     this.#outbox = new Outbox({ ...defaultQueue, ...o.queue });
     this.#watchdog = new Watchdog(this.#env, () => this.#drop(CloseCode.TIMEOUT, 'heartbeat timeout'));
     this.#auth = o.auth;
@@ -248,7 +252,10 @@ export class RealtimeClient extends EventTarget {
       onClose: (code, reason) => {
         if (id !== this.#attemptId) return;
         this.#conn = null;
-        this.#lost(code, reason, this.state === 'open' ? -1 : next);
+        // A connection dropped (1006) before it proved stable counts as failing to open, as a
+        // proxy that accepts WebSocket upgrades and then kills them does: move on to the next.
+        const unproven = this.state !== 'open' || (code === CloseCode.ABNORMAL && this.#env.now() - this.#openedAt < this.#resetAfter);
+        this.#lost(code, reason, unproven ? next : -1);
       },
     }, { env: this.#env, plain: this.#plain });
     } catch (e) {
@@ -268,7 +275,8 @@ export class RealtimeClient extends EventTarget {
     // Plain endpoints cannot resume, so moving one to another transport could lose or repeat data.
     if (this.#index && this.#probeInterval && !this.#plain) this.#probeTimer = this.#env.setTimeout(() => this.#upgrade(), this.#probeInterval);
     this.#env.clearTimeout(this.#stableTimer);
-    this.#stableTimer = this.#env.setTimeout(() => (this.#attempt = 0), (this.#reconnectOpts || defaultReconnect).resetAfter);
+    this.#openedAt = this.#env.now();
+    this.#stableTimer = this.#env.setTimeout(() => (this.#attempt = 0), this.#resetAfter);
     this.#setState('opened');
     this.#emit('open', { transport: this.transport!, resumed });
     this.#flush();
@@ -285,6 +293,7 @@ export class RealtimeClient extends EventTarget {
     else if (isRetryableClose(code) && fallback >= 0) {
       if (fallback < this.#usable.length) {
         this.#emit('close', { code, reason, willReconnect: true });
+        if (this.state === 'open') this.#setState('dropped');
         return void this.#start(fallback);
       }
       this.#best = 0; // every transport failed: the next attempt goes through them all again

@@ -1,13 +1,20 @@
 // @vitest-environment node
 import { afterEach, describe, expect, it } from 'vitest';
-import { RealtimeClient, type ClientOptions, type TransportName } from '../../src/index';
+import { RealtimeClient, longPoll, type ClientOptions, type Transport, type TransportName } from '../../src/index';
 import type { Session } from '../../src/server/index';
 import { fastReconnect, nodeEnv, seeded, startServer, waitFor } from './harness';
 
 /**
  * One suite, every transport: the same scenarios must hold whichever carries the session.
  */
-const TRANSPORTS: TransportName[] = ['websocket', 'sse', 'fetch-stream', 'long-poll'];
+const TRANSPORTS: Array<[string, TransportName | Transport]> = [
+  ['websocket', 'websocket'],
+  ['sse', 'sse'],
+  ['fetch-stream', 'fetch-stream'],
+  ['long-poll', 'long-poll'],
+  // wait: 0 with an interval: plain short polling, for servers that cannot hold requests
+  ['long-poll, short polling', longPoll({ wait: 0, interval: 20 })],
+];
 
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {
@@ -20,7 +27,8 @@ async function server(options?: Parameters<typeof startServer>[0], port?: number
   return s;
 }
 
-describe.each(TRANSPORTS)('%s', (transport) => {
+describe.each(TRANSPORTS)('%s', (label, transport) => {
+  const name = typeof transport === 'string' ? transport : transport.name;
   function client(url: string, options: ClientOptions = {}) {
     const c = new RealtimeClient(url, { transports: [transport], reconnect: fastReconnect, ...options, env: { ...nodeEnv, ...options.env } });
     cleanup.push(() => c.close());
@@ -36,7 +44,7 @@ describe.each(TRANSPORTS)('%s', (transport) => {
     await c.send({ hello: 'world' });
     await waitFor(() => got.length === 1, 'the echo');
     expect(got).toEqual([{ echo: { hello: 'world' } }]);
-    expect(c.transport).toBe(transport);
+    expect(c.transport).toBe(name);
   });
 
   it('ordering: 300 messages each way arrive in the order sent', async () => {
@@ -65,7 +73,7 @@ describe.each(TRANSPORTS)('%s', (transport) => {
 
   it('1,000 messages each way with connections dropped at random points: exactly once, in order', async () => {
     const seed = Number(process.env.SEED ?? Date.now() % 100000);
-    console.log(`${transport}: drop schedule seed=${seed} (rerun with SEED=${seed})`);
+    console.log(`${label}: drop schedule seed=${seed} (rerun with SEED=${seed})`);
     const random = seeded(seed);
     const s = await server();
     const N = 1000;
@@ -111,7 +119,7 @@ describe.each(TRANSPORTS)('%s', (transport) => {
     c.on('message', (d) => got.push(d));
     await c.send('again');
     await waitFor(() => got.length === 1, 'echo from the new process');
-    expect(c.transport).toBe(transport);
+    expect(c.transport).toBe(name);
   });
 
   it('heartbeat loss: a server that goes silent without closing is noticed and replaced', async () => {

@@ -665,3 +665,34 @@ describe('transport memory and upgrade', () => {
     expect(a.opened).toHaveLength(3);
   });
 });
+
+describe('failing to open', () => {
+  const welcome = JSON.stringify({ t: 'welcome', v: 1, sid: 's', key: 'k', resumed: false, a: 0, hb: 1000, max: 1000, transports: [] });
+
+  it('a 1006 soon after the session opened counts as failing to open: the next transport is tried at once', async () => {
+    const a = scripted('websocket');
+    const b = scripted('sse');
+    client = new RealtimeClient('ws://x', { transports: [a.t, b.t], reconnect: { resetAfter: 5000 }, env: testEnv() });
+    await settle(0);
+    a.opened[0]!.onOpen();
+    a.opened[0]!.onFrame(welcome);
+    await settle(1000);
+    a.opened[0]!.onClose(1006, 'killed by a proxy');
+    expect(b.opened).toHaveLength(1);
+    expect(client.state).toBe('reconnecting');
+  });
+
+  it('a 1006 after the connection proved stable is an ordinary drop: same transport, after backoff', async () => {
+    const a = scripted('websocket');
+    const b = scripted('sse');
+    client = new RealtimeClient('ws://x', { transports: [a.t, b.t], reconnect: { resetAfter: 5000, initialDelay: 100 }, env: testEnv() });
+    await settle(0);
+    a.opened[0]!.onOpen();
+    a.opened[0]!.onFrame(welcome);
+    await settle(6000);
+    a.opened[0]!.onClose(1006, 'network blip');
+    expect(b.opened).toHaveLength(0);
+    await settle(100);
+    expect(a.opened).toHaveLength(2);
+  });
+});

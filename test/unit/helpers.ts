@@ -11,7 +11,10 @@ export function testEnv(over: Partial<Env> = {}) {
   const window = new EventTarget();
   const document = new EventTarget();
   const navigator = { onLine: true };
-  return Object.assign({ WebSocket: MockWebSocket as unknown as typeof WebSocket, window, document, navigator, random: () => 0.5 }, over);
+  // A fresh store per client, so no test inherits a transport another test remembered.
+  const store = new Map<string, string>();
+  const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v), removeItem: (k: string) => void store.delete(k) };
+  return Object.assign({ WebSocket: MockWebSocket as unknown as typeof WebSocket, window, document, navigator, storage, random: () => 0.5 }, over);
 }
 
 /** Lets mock-socket's 4 ms delivery delays and our microtasks run, without reaching ack or retry timers. */
