@@ -237,7 +237,7 @@ export interface PageApi {
   violations: string[];
   lifecycle: Array<{ type: string; persisted?: boolean; onLine?: boolean; visibility?: string; at: number }>;
   states: string[];
-  opens: Array<{ transport: string; resumed: boolean; at: number }>;
+  opens: Array<{ transport: string; resumed: boolean; at: number; sends: number }>;
   closes: Array<{ code: number; reason: string; willReconnect: boolean }>;
   rtErrors: Array<{ code: string; message: string }>;
   transports: string[];

@@ -18,7 +18,7 @@
     violations: [], // securitypolicyviolation events
     lifecycle: [], // pagehide, pageshow, visibilitychange, freeze, resume, online, offline
     states: [], // client state after each 'state' event
-    opens: [], // { transport, resumed }
+    opens: [], // { transport, resumed, at, sends: how many T.sends there were then }
     closes: [], // { code, reason, willReconnect }
     rtErrors: [], // { code, message } of the client's 'error' events
     transports: [], // 'transport' events
@@ -68,7 +68,7 @@
       T.states.push(d.to);
     });
     c.on('open', function (d) {
-      T.opens.push({ transport: d.transport, resumed: d.resumed, at: Date.now() });
+      T.opens.push({ transport: d.transport, resumed: d.resumed, at: Date.now(), sends: T.sends.length });
       // A new session: tell the server which page this is (a resumed one already knows).
       if (!d.resumed) control({ ctl: 'reg' });
     });

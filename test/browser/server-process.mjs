@@ -1,0 +1,42 @@
+// The built reference server (dist/server.js) in a process of its own, for the restart test:
+//   node test/browser/server-process.mjs [port=0] [label]
+// Listens on 127.0.0.1 and prints one JSON line per event on stdout, written synchronously so
+// that nothing logged is lost when the process is killed with SIGKILL:
+//   { ev: 'listening', port, label }     once listening
+//   { ev: 'session', sid }               a new session
+//   { ev: 'recv', sid, pid, tag, i }     an app message { pid, tag, i } (echoed as { echo: data })
+//   { ev: 'error', error }
+// A page's { ctl: 'reg' } (sent on every new session) starts pushes { push: 'live', i, proc }
+// every PUSH_MS (default 20) ms to that session, i from 0, proc = label.
+import { writeSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { RealtimeServer } from '../../dist/server.js';
+
+const port = Number(process.argv[2] ?? 0);
+const label = process.argv[3] ?? `pid${process.pid}`;
+const pushMs = Number(process.env.PUSH_MS ?? 20);
+const out = (event) => writeSync(1, `${JSON.stringify(event)}\n`);
+
+const http = createServer((_req, res) => {
+  res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
+});
+const rt = new RealtimeServer({ server: http, path: '/realtime' });
+rt.on('error', (err) => out({ ev: 'error', error: String(err?.stack ?? err) }));
+rt.on('connection', (session) => {
+  out({ ev: 'session', sid: session.id });
+  let timer;
+  let n = 0;
+  session.on('message', (data) => {
+    if (data?.ctl === 'reg') {
+      clearInterval(timer);
+      timer = setInterval(() => session.send({ push: 'live', i: n++, proc: label }), pushMs);
+      return;
+    }
+    if (data?.ctl !== undefined) return;
+    out({ ev: 'recv', sid: session.id, pid: data?.pid, tag: data?.tag, i: data?.i });
+    session.send({ echo: data });
+  });
+  session.on('close', () => clearInterval(timer));
+});
+http.listen(port, '127.0.0.1', () => out({ ev: 'listening', port: http.address().port, label }));
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(0));
