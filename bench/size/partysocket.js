@@ -1,0 +1,2 @@
+import ReconnectingWebSocket from 'partysocket/ws';
+globalThis.client = new ReconnectingWebSocket('ws://localhost/ws');

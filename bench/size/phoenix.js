@@ -1,0 +1,2 @@
+import { Socket } from 'phoenix';
+globalThis.client = new Socket('/socket');

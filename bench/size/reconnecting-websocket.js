@@ -1,0 +1,2 @@
+import ReconnectingWebSocket from 'reconnecting-websocket';
+globalThis.client = new ReconnectingWebSocket('ws://localhost/ws');

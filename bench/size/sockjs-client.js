@@ -1,0 +1,2 @@
+import SockJS from 'sockjs-client';
+globalThis.client = new SockJS('/sockjs');
