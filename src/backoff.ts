@@ -36,7 +36,8 @@ export type RetryDecision = { delay: number } | { error: RealtimeError };
 
 /**
  * The one place that decides whether a lost connection is worth another attempt.
- * `attempt` counts failed attempts so far; `authFailures` counts 4401 closes in a row.
+ * `attempt` counts failed attempts so far; `authFailures` counts 4401 closes in a row;
+ * `retryAfter` is the server's Retry-After in ms.
  */
 export function shouldRetry(
   code: number,
@@ -45,6 +46,7 @@ export function shouldRetry(
   authFailures: number,
   o: ReconnectOptions | false,
   random: () => number,
+  retryAfter = 0,
 ): RetryDecision {
   if (code === CloseCode.UNAUTHORIZED && authFailures >= MAX_AUTH_FAILURES)
     return { error: new RealtimeError('unauthorized', `Token refused ${authFailures} times (${code} ${reason}): check what the auth option returns`, { closeCode: code }) };
@@ -52,5 +54,6 @@ export function shouldRetry(
     return { error: new RealtimeError('connection-refused', `Server closed with ${code} ${reason}, meaning do not reconnect: fix the cause, then call connect()`, { closeCode: code }) };
   if (!o || attempt >= o.maxAttempts)
     return { error: new RealtimeError('reconnect-failed', `Connection lost (${code} ${reason}) after ${attempt} retries, the most reconnect allows: call connect() to start again`, { closeCode: code }) };
-  return { delay: backoffDelay(attempt, o, random) };
+  // The server's Retry-After is a floor: jitter still spreads clients out above it.
+  return { delay: Math.max(retryAfter, backoffDelay(attempt, o, random)) };
 }

@@ -249,13 +249,14 @@ export class RealtimeClient extends EventTarget {
         else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, token: token ?? undefined }));
       },
       onFrame: (text) => id === this.#attemptId && this.#onFrame(text),
-      onClose: (code, reason) => {
+      onClose: (code, reason, retryAfter) => {
         if (id !== this.#attemptId) return;
         this.#conn = null;
         // A connection dropped (1006) before it proved stable counts as failing to open, as a
         // proxy that accepts WebSocket upgrades and then kills them does: move on to the next.
         const unproven = this.state !== 'open' || (code === CloseCode.ABNORMAL && this.#env.now() - this.#openedAt < this.#resetAfter);
-        this.#lost(code, reason, unproven ? next : -1);
+        // A server that says when to come back is busy, not broken: no fallback, wait as told.
+        this.#lost(code, reason, unproven && retryAfter === undefined ? next : -1, retryAfter);
       },
     }, { env: this.#env, plain: this.#plain });
     } catch (e) {
@@ -286,7 +287,7 @@ export class RealtimeClient extends EventTarget {
    * The connection is gone. `fallback` is the index of the next transport to try at once when
    * the session never opened over this one, or -1 to wait out the backoff.
    */
-  #lost(code: number, reason: string, fallback: number): void {
+  #lost(code: number, reason: string, fallback: number, retryAfter?: number): void {
     this.#stop();
     if (this.state === 'closed') return;
     if (code === CloseCode.UNAUTHORIZED) this.#authFailures++;
@@ -298,7 +299,7 @@ export class RealtimeClient extends EventTarget {
       }
       this.#best = 0; // every transport failed: the next attempt goes through them all again
     }
-    const decision = shouldRetry(code, reason, this.#attempt, this.#authFailures, this.#reconnectOpts, this.#env.random);
+    const decision = shouldRetry(code, reason, this.#attempt, this.#authFailures, this.#reconnectOpts, this.#env.random, retryAfter);
     if ('error' in decision) return this.#finish({ code, reason, willReconnect: false }, decision.error);
     this.#emit('close', { code, reason, willReconnect: true });
     this.#setState('dropped');

@@ -18,12 +18,21 @@ export function linkId(text: string): string | undefined {
 }
 
 /** Maps an HTTP status to the close code the client's retry rule understands. */
-export const statusCode = (status: number): number =>
-  ({ 401: CloseCode.UNAUTHORIZED, 403: CloseCode.FORBIDDEN, 413: CloseCode.TOO_LARGE, 429: CloseCode.RATE_LIMITED })[status] ?? CloseCode.ABNORMAL;
+const statusCode = (status: number): number =>
+  ({ 401: CloseCode.UNAUTHORIZED, 403: CloseCode.FORBIDDEN, 413: CloseCode.TOO_LARGE, 429: CloseCode.RATE_LIMITED })[status] ??
+  (status >= 500 ? CloseCode.SERVER_ERROR : CloseCode.ABNORMAL);
+
+/** A failed response as [close code, reason, Retry-After in ms when the server sent one]. */
+export function httpFailure(res: Response): [number, string, number?] {
+  const h = res.headers.get('retry-after');
+  // Retry-After is either delay-seconds or an HTTP date.
+  const ms = h == null ? NaN : /^\d+$/.test(h) ? +h * 1000 : Date.parse(h) - Date.now();
+  return [statusCode(res.status), `HTTP ${res.status}`, ms >= 0 ? ms : undefined];
+}
 
 /** Throws unless the response is 2xx with a content type matching `type`. */
 export function check(res: Response, type: RegExp): Response {
-  if (!res.ok) throw [statusCode(res.status), `HTTP ${res.status}`];
+  if (!res.ok) throw httpFailure(res);
   const t = res.headers.get('content-type') ?? '';
   if (!type.test(t)) throw [CloseCode.ABNORMAL, `content type ${t}`];
   return res;
@@ -41,8 +50,8 @@ export function ender(h: TransportHandlers, cleanup: () => void) {
       if (over) return;
       over = true;
       cleanup();
-      const [code, reason] = Array.isArray(e) ? e : [CloseCode.ABNORMAL, String((e as Error)?.message ?? e)];
-      h.onClose(code, reason);
+      const [code, reason, retryAfter] = Array.isArray(e) ? e : [CloseCode.ABNORMAL, String((e as Error)?.message ?? e)];
+      h.onClose(code, reason, retryAfter);
     },
     /** The client closed: stop quietly. */
     quiet(): void {
@@ -74,7 +83,7 @@ export function poster(url: string, env: Env, fail: (e: unknown) => void, signal
     bytes = 0;
     try {
       const res = await env.fetch!(url, { method: 'POST', headers: TEXT, body, signal });
-      if (!res.ok) throw [statusCode(res.status), `POST HTTP ${res.status}`];
+      if (!res.ok) throw httpFailure(res);
       busy = false;
       return pump();
     } catch (e) {

@@ -9,8 +9,11 @@ export interface TransportHandlers {
   onOpen(): void;
   /** One frame of text arrived. */
   onFrame(text: string): void;
-  /** The connection ended without the client asking; called at most once. */
-  onClose(code: number, reason: string): void;
+  /**
+   * The connection ended without the client asking; called at most once. `retryAfter` (ms) is
+   * the server's Retry-After, when it sent one: no attempt comes sooner.
+   */
+  onClose(code: number, reason: string, retryAfter?: number): void;
 }
 
 /** One live connection, as returned by {@link Transport.open}. */

@@ -125,3 +125,31 @@ describe('fallback and upgrade', () => {
     expect(closes).toEqual([]); // no failed attempt on websocket, sse or fetch-stream
   });
 });
+
+describe('HTTP errors from the server', () => {
+  it('503 with Retry-After: the client waits at least that long, and tries no other transport meanwhile', async () => {
+    const s = await server();
+    let refusals = 2;
+    const requests: number[] = [];
+    // In front of the reference server: refuse the first link requests as an overloaded server would.
+    const handlers = s.http.listeners('request') as Array<(...a: unknown[]) => void>;
+    s.http.removeAllListeners('request');
+    s.http.on('request', (req: IncomingMessage, res: import('node:http').ServerResponse) => {
+      if (req.url!.includes('transport=') && refusals > 0) {
+        refusals--;
+        requests.push(Date.now());
+        return res.writeHead(503, { 'Retry-After': '1', 'Content-Type': 'text/plain' }).end('busy');
+      }
+      handlers.forEach((h) => h.call(s.http, req, res));
+    });
+    const c = client(s.url, { transports: ['long-poll', 'fetch-stream'] });
+    const delays: number[] = [];
+    c.on('reconnecting', (r) => delays.push(r.delay));
+    const seen = trackTransports(c);
+    await waitFor(() => c.state === 'open', 'open after the server recovers', 10_000);
+    expect(delays.length).toBe(2);
+    for (const d of delays) expect(d).toBeGreaterThanOrEqual(1000);
+    expect(requests[1]! - requests[0]!).toBeGreaterThanOrEqual(950);
+    expect(seen).toEqual(['long-poll']);
+  });
+});

@@ -127,3 +127,11 @@ describe('shouldRetry', () => {
     expect(shouldRetry(1006, '', 1e6, 0, opts(), r)).toEqual({ delay: 15000 });
   });
 });
+
+describe('shouldRetry: Retry-After', () => {
+  it("the server's Retry-After is a floor under the jittered delay", () => {
+    const o = { initialDelay: 100, maxDelay: 1000, factor: 2, maxAttempts: Infinity, resetAfter: 5000 };
+    expect(shouldRetry(4500, 'HTTP 503', 0, 0, o, () => 0.5, 3000)).toEqual({ delay: 3000 });
+    expect(shouldRetry(4500, 'HTTP 503', 0, 0, o, () => 0.5, 10)).toEqual({ delay: 50 });
+  });
+});
