@@ -117,8 +117,13 @@ export interface OpenedPage {
   log: string[];
 }
 
-export async function newPage(browser: Browser): Promise<OpenedPage> {
+/**
+ * Pass the test context's `onTestFinished` (concurrent tests must use theirs, not the global
+ * one) to have the context closed when the test ends.
+ */
+export async function newPage(browser: Browser, onTestFinished?: (fn: () => Promise<void>) => void): Promise<OpenedPage> {
   const context = await browser.newContext();
+  onTestFinished?.(() => context.close());
   const page = await context.newPage();
   const log: string[] = [];
   page.on('console', (m) => log.push(`console.${m.type()}: ${m.text()}`));
