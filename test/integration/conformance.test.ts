@@ -122,6 +122,42 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     expect(c.transport).toBe(name);
   });
 
+  it('close(): no further connection attempts reach the server', async () => {
+    const s = await server();
+    let attempts = 0;
+    s.http.on('upgrade', () => attempts++);
+    s.http.on('request', (req) => req.url!.includes('transport=') && attempts++);
+    const c = client(s.url);
+    await waitFor(() => c.state === 'open', 'open');
+    c.close();
+    expect(c.state).toBe('closed');
+    const before = attempts;
+    for (const session of s.rt.sessions.values()) session.disconnect();
+    await new Promise((r) => setTimeout(r, 500)); // 25× the first retry's upper bound
+    expect(attempts).toBe(before);
+  });
+
+  it('resume after a drop: messages the server pushed meanwhile are replayed, none twice', async () => {
+    const s = await server();
+    let session: Session | undefined;
+    s.rt.on('connection', (x: Session) => (session = x));
+    const c = client(s.url, { reconnect: { initialDelay: 200, maxDelay: 200 } });
+    const got: unknown[] = [];
+    c.on('message', (d) => got.push(d));
+    await waitFor(() => session && c.state === 'open', 'open');
+    session!.send('before');
+    await waitFor(() => got.length === 1, 'first message');
+    session!.disconnect();
+    await waitFor(() => c.state === 'reconnecting', 'the drop noticed');
+    session!.send('while away 1');
+    session!.send('while away 2');
+    const opens: boolean[] = [];
+    c.on('open', (o) => opens.push(o.resumed));
+    await waitFor(() => got.length === 3, 'replayed messages');
+    expect(opens).toEqual([true]);
+    expect(got).toEqual(['before', 'while away 1', 'while away 2']);
+  });
+
   it('heartbeat loss: a server that goes silent without closing is noticed and replaced', async () => {
     const s = await server({ heartbeatInterval: 300 });
     const c = client(s.url, { heartbeat: { timeout: 300 } });

@@ -63,14 +63,4 @@ export async function waitFor<T>(cond: () => T, what: string, ms = 15_000): Prom
 
 export const fastReconnect: ClientOptions['reconnect'] = { initialDelay: 20, maxDelay: 200 };
 
-/** A seeded PRNG (mulberry32) so a failing fault schedule replays from its printed seed. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seeded } from '../seeded';

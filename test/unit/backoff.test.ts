@@ -1,18 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { backoffDelay, shouldRetry, defaultReconnect, MAX_AUTH_FAILURES, type ReconnectOptions } from '../../src/backoff';
 import { RealtimeError } from '../../src/errors';
-
-/** Deterministic PRNG in [0, 1), so the spread test is reproducible. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded as mulberry32 } from '../seeded';
 
 const opts = (o: Partial<ReconnectOptions> = {}): ReconnectOptions => ({ ...defaultReconnect, ...o });
 const ALMOST_ONE = 1 - 1e-9;
