@@ -1,10 +1,10 @@
 // Every transport in real Chromium, on the built bundles, against the built reference server
 // (127.0.0.1, port 0), with the pages under a strict CSP:
-//   1. messages both ways arrive once and in order;
+//   1, 5. IIFE and ESM builds under a strict Content-Security-Policy: messages both ways arrive
+//      once and in order; no CSP violation, no page error (every test of the suite checks that);
 //   2. offline (context.setOffline) while the page keeps sending: the messages wait, then all go
 //      out exactly once, in order, and every send() resolves;
-//   3. WebSocket refused: the default transport list falls back and works (not per transport);
-//   5. strict Content-Security-Policy, IIFE and ESM builds: no violation, no page error.
+//   3. WebSocket refused: the default transport list falls back and works (not per transport).
 import { randomUUID } from 'node:crypto';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
@@ -71,20 +71,35 @@ async function exchange(p: OpenedPage, pid: string, tag: string, n: number, f = 
 // concurrently they were slower on a loaded 2-core machine.
 describe('browser transports', () => {
   describe.each(TRANSPORTS)('transport %s', (transport) => {
-    it('1. connects and exchanges messages both ways: all arrive once, in order', async (t) => {
-      const { p, pid } = await openOn(t, transport);
-      expect(await p.page.evaluate(() => window.T.client?.transport)).toBe(transport);
-      await exchange(p, pid, 'a', 200);
-      // A second round, spread over several tasks, on the same connection.
-      for (let k = 0; k < 5; k++) await p.page.evaluate(() => window.T.send('b', 10));
-      fx.push(pid, 'b', 50);
-      await waitUntil(p, () => window.T.echoes('b').length >= 50 && window.T.pushes('b').length >= 50 && window.T.settled('b').resolved === 50, undefined, "50 'b' each way");
-      expect(fx.got(pid, 'b')).toEqual(range(50));
-      expect(await p.page.evaluate(() => [window.T.echoes('b'), window.T.pushes('b')])).toEqual([range(50), range(50)]);
-      expect(await p.page.evaluate(() => window.T.opens.length), 'one connection was enough').toBe(1);
-      expect(fx.errors).toEqual([]);
-      await expectClean(p);
-    });
+    for (const build of ['iife', 'esm'] as const) {
+      it(`1, 5. ${build.toUpperCase()} build under a strict CSP: messages both ways arrive once, in order; no CSP violation, no page error`, async (t) => {
+        const p = await newPage(browser, t.onTestFinished);
+        const pid = newPid();
+        const response = await p.page.goto(pageUrl(fx.http.url, { build, transport, pid }));
+        expect(response?.status()).toBe(200);
+        const csp = response?.headers()['content-security-policy'] ?? '';
+        // The policy really is strict: no unsafe-*, scripts from this origin (+ the import map's hash).
+        expect(csp).toMatch(/script-src 'self'( 'sha256-[A-Za-z0-9+/=]+')*;/);
+        expect(csp).toContain("default-src 'none'");
+        expect(csp).not.toMatch(/unsafe-(inline|eval|hashes)|\*/);
+        if (build === 'esm') expect(csp, 'the import map is allowed by its hash').toMatch(/'sha256-/);
+        else expect(csp).not.toMatch(/'sha256-/);
+        await waitOpen(p);
+        await expect.poll(() => fx.sessions.has(pid)).toBe(true);
+        expect(await p.page.evaluate(() => window.T.client?.transport)).toBe(transport);
+
+        await exchange(p, pid, 'a', 200);
+        // A second round, spread over several tasks, on the same connection.
+        for (let k = 0; k < 5; k++) await p.page.evaluate(() => window.T.send('b', 10));
+        fx.push(pid, 'b', 50);
+        await waitUntil(p, () => window.T.echoes('b').length >= 50 && window.T.pushes('b').length >= 50 && window.T.settled('b').resolved === 50, undefined, "50 'b' each way");
+        expect(fx.got(pid, 'b')).toEqual(range(50));
+        expect(await p.page.evaluate(() => [window.T.echoes('b'), window.T.pushes('b')])).toEqual([range(50), range(50)]);
+        expect(await p.page.evaluate(() => window.T.opens.length), 'one connection was enough').toBe(1);
+        expect(fx.errors).toEqual([]);
+        await expectClean(p);
+      });
+    }
 
     it('2. offline while sending: messages wait, then go out exactly once, in order; every send() resolves', async (t) => {
       const { p, pid } = await openOn(t, transport);
@@ -122,27 +137,6 @@ describe('browser transports', () => {
       await exchange(p, pid, 'after', 10);
       await expectClean(p);
     });
-
-    for (const build of ['iife', 'esm'] as const) {
-      it(`5. ${build.toUpperCase()} build under a strict Content-Security-Policy: no violation, no page error`, async (t) => {
-        const p = await newPage(browser, t.onTestFinished);
-        const pid = newPid();
-        const url = pageUrl(fx.http.url, { build, transport, pid });
-        const response = await p.page.goto(url);
-        const csp = response?.headers()['content-security-policy'] ?? '';
-        // The policy really is strict: no unsafe-*, scripts from this origin (+ the import map's hash).
-        expect(csp).toMatch(/script-src 'self'( 'sha256-[A-Za-z0-9+/=]+')*;/);
-        expect(csp).toContain("default-src 'none'");
-        expect(csp).not.toMatch(/unsafe-(inline|eval|hashes)|\*/);
-        if (build === 'esm') expect(csp, 'the import map is allowed by its hash').toMatch(/'sha256-/);
-        else expect(csp).not.toMatch(/'sha256-/);
-        await waitOpen(p);
-        await expect.poll(() => fx.sessions.has(pid)).toBe(true);
-        expect(await p.page.evaluate(() => window.T.client?.transport)).toBe(transport);
-        await exchange(p, pid, 'csp', 20);
-        await expectClean(p);
-      });
-    }
   });
 
   describe('3. WebSocket refused: the default transport list falls back and works', () => {
