@@ -1,0 +1,30 @@
+// realtime-client (the IIFE build, global Realtime). Query: transport, path, opts (JSON options).
+(function () {
+  'use strict';
+  H.lib = 'ours';
+  H.start = function () {
+    var q = H.q;
+    var opts = JSON.parse(q.get('opts') || '{}');
+    opts.transports = [q.get('transport') || 'websocket'];
+    var client = (H.client = new Realtime.RealtimeClient(q.get('path') || '/realtime', opts));
+    client.on('open', function (d) {
+      H.event('open', d);
+    });
+    client.on('close', function (d) {
+      H.event('close', d);
+    });
+    client.on('error', function (e) {
+      H.event('error', { code: e.code, message: e.message });
+    });
+    client.on('message', H.message);
+    var failed = function (e) {
+      H.errors.push('send: ' + e.code + ' ' + e.message);
+    };
+    H.send = function (obj) {
+      client.send(obj).catch(failed);
+    };
+    H.close = function () {
+      client.close();
+    };
+  };
+})();

@@ -1,0 +1,607 @@
+// npm run bench — our client beside its baselines, in one run, in headless Chromium, against one
+// server process (bench/server.mjs). Every figure is reported as a ratio to a baseline measured
+// in the same run, with the raw numbers beside it. See BENCHMARKS.md for the method.
+//
+//   BENCH_QUICK=1   counts scaled down (a few minutes; the 45 s default-settings blackhole is skipped)
+//   BENCH_ONLY=a,b  only these parts: size, down, up, rtt, restart, blackhole, memory
+//   BENCH_REPS=n    rounds of each throughput figure (default 2, quick 1); the median is reported
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { execSync } from 'node:child_process';
+import { cpus, totalmem, tmpdir, loadavg } from 'node:os';
+import { ServerProcess, BenchPage, launchBrowser, root, now, sleep } from './lib/harness.mjs';
+import { measure as measureSize, sizeMarkdown } from './size.mjs';
+import { replaceSection, table, median, percentile } from './lib/report.mjs';
+
+const QUICK = !!process.env.BENCH_QUICK && process.env.BENCH_QUICK !== '0';
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
+const wanted = (part) => !ONLY || ONLY.has(part);
+const FAST_HB = 2000; // bench/server.mjs's /realtime-fast and /socket.io-fast
+const FAST_TIMEOUT = 1000;
+const DEFAULT_HB = 25000;
+const DEFAULT_TIMEOUT = 10000;
+
+const N = QUICK
+  ? { small: 10_000, large: 3_000, reps: 1, rtt: 200, warm: 20, restarts: 2, blackholes: 2, memMessages: 10_000, cycles: 100, cyclesHttp: 50 }
+  : { small: 100_000, large: 30_000, reps: 2, rtt: 1000, warm: 100, restarts: 5, blackholes: 5, memMessages: 10_000, cycles: 1000, cyclesHttp: 250 };
+if (process.env.BENCH_REPS) N.reps = Number(process.env.BENCH_REPS);
+const SIZES = [
+  { size: 100, n: N.small, label: '100 B' },
+  { size: 1024, n: N.large, label: '1 KB' },
+];
+
+const TRANSPORTS = ['websocket', 'sse', 'fetch-stream', 'long-poll'];
+const ours = (transport, extra = {}) => ({ id: `ours/${transport}`, name: `**ours, ${transport}**`, kind: 'ours', params: { transport, path: '/realtime', ...extra }, ours: true });
+const NATIVE_WS = { id: 'native-ws', name: 'native WebSocket', kind: 'native-ws', params: {} };
+const NATIVE_ES = { id: 'native-es', name: 'native EventSource', kind: 'native-sse', params: {} };
+const SIO_WS = { id: 'sio/websocket', name: 'socket.io-client, websocket', kind: 'socketio', params: { transport: 'websocket' } };
+const SIO_POLL = { id: 'sio/polling', name: 'socket.io-client, polling', kind: 'socketio', params: { transport: 'polling' } };
+
+const results = { quick: QUICK, counts: N, started: new Date().toISOString(), load: { start: loadavg() } };
+const log = (...a) => console.log(...a);
+const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
+
+const server = new ServerProcess();
+let browser;
+
+async function withPage(cfg, fn, extraParams = {}) {
+  const p = await BenchPage.open(browser, server, cfg.kind, { ...cfg.params, ...extraParams });
+  try {
+    await p.start();
+    return await fn(p);
+  } finally {
+    const errors = await p.errors().catch(() => []);
+    if (errors.length) log(`   ! ${cfg.id}: page errors: ${errors.slice(0, 3).join(' | ')}`);
+    await p.close();
+  }
+}
+
+/** Runs `fn`; on failure logs and returns { error } so the rest of the run goes on. */
+async function attempt(what, fn) {
+  try {
+    return await fn();
+  } catch (err) {
+    log(`   ! ${what} failed: ${String(err?.message ?? err).slice(0, 600)}`);
+    return { error: String(err?.message ?? err).split('\n')[0].slice(0, 200) };
+  }
+}
+
+// ---- throughput and round trip: every client of a group open at once, measured in turn ----------
+// Rounds go through the clients one after another (round-robin) rather than one client at a time,
+// so that a change in machine load over the run (other processes, CPU steal) hits ours and the
+// baselines alike.
+
+/** Opens and connects a page per config; a config that fails to open is reported, not fatal. */
+async function openGroup(configs) {
+  const pages = [];
+  for (const cfg of configs) {
+    try {
+      const p = await BenchPage.open(browser, server, cfg.kind, cfg.params);
+      await p.start();
+      pages.push({ cfg, p, error: null });
+    } catch (err) {
+      log(`   ! ${cfg.id}: ${String(err.message).slice(0, 300)}`);
+      pages.push({ cfg, p: null, error: String(err.message).split('\n')[0].slice(0, 200) });
+    }
+  }
+  return pages;
+}
+
+async function closeGroup(pages) {
+  for (const { cfg, p } of pages) {
+    if (!p) continue;
+    const errors = await p.errors().catch(() => []);
+    if (errors.length) log(`   ! ${cfg.id}: page errors: ${errors.slice(0, 3).join(' | ')}`);
+    await p.close();
+  }
+}
+
+/** Runs `fn(page)` for each open page of the group, in turn; a failure marks that client failed. */
+async function roundRobin(pages, fn) {
+  for (const entry of pages) {
+    if (entry.error) continue;
+    try {
+      await fn(entry);
+    } catch (err) {
+      entry.error = String(err.message).split('\n')[0].slice(0, 200);
+      log(`   ! ${entry.cfg.id}: ${entry.error}`);
+    }
+  }
+}
+
+async function throughput(direction, configs) {
+  const pages = await openGroup(configs);
+  const runs = Object.fromEntries(configs.map((c) => [c.id, Object.fromEntries(SIZES.map(({ size }) => [size, []]))]));
+  const call = direction === 'down' ? ([n, size]) => H.push(n, size, 180000) : ([n, size]) => H.up(n, size, 180000);
+  try {
+    await roundRobin(pages, ({ p }) => p.eval(call, [1000, 100])); // warm-up
+    for (let k = 0; k < N.reps; k++) {
+      for (const { size, n, label } of SIZES) {
+        await roundRobin(pages, async ({ cfg, p }) => {
+          const r = await p.eval(call, [n, size]);
+          runs[cfg.id][size].push(r);
+          log(`   rep ${k + 1} ${cfg.id.padEnd(16)} ${label.padEnd(6)} ${fmt(r.ms).padStart(7)} ms  ${fmt((n / r.ms) * 1000).padStart(8)} msg/s${r.loopMs !== undefined ? `  (send loop ${fmt(r.loopMs)} ms)` : ''}${r.outOfOrder ? `  OUT OF ORDER ${r.outOfOrder}` : ''}`);
+          await sleep(200); // acks and timers settle
+        });
+      }
+    }
+  } finally {
+    await closeGroup(pages);
+  }
+  const out = {};
+  for (const { cfg, error } of pages) {
+    if (error) {
+      out[cfg.id] = { error };
+      continue;
+    }
+    out[cfg.id] = {};
+    for (const { size, n } of SIZES) {
+      const rs = runs[cfg.id][size];
+      const ms = median(rs.map((x) => x.ms));
+      out[cfg.id][size] = {
+        n,
+        size,
+        ms,
+        runs: rs.map((x) => Math.round(x.ms)),
+        perSec: (n / ms) * 1000,
+        mbPerSec: (n * size) / ms / 1000,
+        ...(direction === 'up' ? { loopMs: median(rs.map((x) => x.loopMs)) } : { outOfOrder: rs.reduce((a, x) => a + x.outOfOrder, 0) }),
+      };
+    }
+  }
+  return out;
+}
+
+async function down() {
+  log(`\n== server -> client throughput (${N.reps} round(s), median)`);
+  results.down = await throughput('down', [...TRANSPORTS.map((t) => ours(t)), NATIVE_WS, NATIVE_ES, SIO_WS, SIO_POLL]);
+}
+
+async function up() {
+  log(`\n== client -> server throughput (${N.reps} round(s), median)`);
+  // Ours gets a queue large enough for the whole burst (the default, 1,000 messages, refuses the rest: by design).
+  const big = { opts: { queue: { maxMessages: 200_000, maxBytes: 1 << 30 } } };
+  results.up = await throughput('up', [...TRANSPORTS.map((t) => ours(t, big)), NATIVE_WS, SIO_WS, SIO_POLL]);
+}
+
+async function rtt() {
+  const chunks = 4;
+  log(`\n== echo round trip (${N.rtt} sequential, 100 B, in ${chunks} round-robin chunks, after ${N.warm} warm-up)`);
+  const configs = [...TRANSPORTS.map((t) => ours(t)), NATIVE_WS, SIO_WS, SIO_POLL];
+  const pages = await openGroup(configs);
+  const times = Object.fromEntries(configs.map((c) => [c.id, []]));
+  results.crossOriginIsolated = await pages.find((x) => x.p)?.p.eval(() => H.isolated);
+  if (!results.crossOriginIsolated) log('   ! pages are not cross-origin isolated: performance.now() has 100 µs resolution');
+  try {
+    await roundRobin(pages, ({ p }) => p.eval(([m, warm]) => H.rtt(m, 100, warm), [0, N.warm]));
+    for (let k = 0; k < chunks; k++) {
+      await roundRobin(pages, async ({ cfg, p }) => {
+        times[cfg.id].push(...(await p.eval((m) => H.rtt(m, 100, 0, 180000), Math.ceil(N.rtt / chunks))));
+      });
+    }
+  } finally {
+    await closeGroup(pages);
+  }
+  const out = {};
+  for (const { cfg, error } of pages) {
+    const t = times[cfg.id];
+    out[cfg.id] = error ? { error } : { n: t.length, p50: percentile(t, 50), p99: percentile(t, 99), mean: t.reduce((a, b) => a + b, 0) / t.length };
+    if (!error) log(`   ${cfg.id.padEnd(18)} p50 ${fmt(out[cfg.id].p50, 3)} ms  p99 ${fmt(out[cfg.id].p99, 3)} ms  mean ${fmt(out[cfg.id].mean, 3)} ms`);
+  }
+  results.rtt = out;
+}
+
+// ---- recovery: server restart ------------------------------------------------------------------
+/** The first event of `type` at or after `t` in a page's event list. */
+const firstAfter = (events, type, t) => events.find((e) => e.type === type && e.t >= t);
+
+async function restart() {
+  log(`\n== recovery: server process killed and restarted on the same port, ${N.restarts} time(s), default settings`);
+  const configs = [...TRANSPORTS.map((t) => ours(t)), SIO_WS, SIO_POLL];
+  const pages = [];
+  const out = { cycles: [], byClient: {} };
+  try {
+    for (const cfg of configs) {
+      const p = await BenchPage.open(browser, server, cfg.kind, cfg.params);
+      await p.start();
+      pages.push({ cfg, p });
+    }
+    for (let c = 0; c < N.restarts; c++) {
+      // Ours resets its backoff after 5 s open (reconnect.resetAfter); socket.io on every connect.
+      await sleep(6000);
+      const opens = await Promise.all(pages.map(({ p }) => p.eval(() => H.opens())));
+      const tKill = now();
+      await server.kill();
+      const { t: tListen } = await server.start();
+      await Promise.all(pages.map(({ p }, i) => p.waitOpens(opens[i] + 1, 60_000)));
+      const cycle = { down: Math.round(tListen - tKill), clients: {} };
+      for (const { cfg, p } of pages) {
+        const ev = await p.events();
+        const close = firstAfter(ev, 'close', tKill);
+        const open = firstAfter(ev, 'open', tKill);
+        cycle.clients[cfg.id] = { noticed: close ? close.t - tKill : NaN, reconnect: open.t - tListen, total: open.t - tKill };
+      }
+      out.cycles.push(cycle);
+      log(`   restart ${c + 1}: server down ${cycle.down} ms; reconnected after relisten: ${Object.entries(cycle.clients).map(([k, v]) => `${k} ${fmt(v.reconnect)} ms`).join(', ')}`);
+    }
+  } finally {
+    for (const { p } of pages) await p.close();
+  }
+  for (const cfg of configs) {
+    const rs = out.cycles.map((c) => c.clients[cfg.id]?.reconnect).filter(Number.isFinite);
+    out.byClient[cfg.id] = { median: median(rs), max: Math.max(...rs), all: rs.map((x) => Math.round(x)), noticed: median(out.cycles.map((c) => c.clients[cfg.id]?.noticed).filter(Number.isFinite)) };
+  }
+  results.restart = out;
+}
+
+// ---- recovery: blackholed connection ---------------------------------------------------------
+async function blackholeRound(pages, label) {
+  const counts = await Promise.all(pages.map(({ p }) => p.eval(() => H.events.length)));
+  const { t: tBh, sockets } = await server.command('blackhole');
+  const deadline = Date.now() + 70_000;
+  const got = {};
+  for (const [i, { cfg, p }] of pages.entries()) {
+    for (;;) {
+      const ev = (await p.events()).slice(counts[i]);
+      const close = ev.find((e) => e.type === 'close' && e.t >= tBh);
+      if (close) {
+        got[cfg.id] = { noticed: close.t - tBh, detail: close.detail };
+        break;
+      }
+      if (Date.now() > deadline) {
+        got[cfg.id] = { noticed: NaN, detail: 'not noticed within 70 s' };
+        break;
+      }
+      await sleep(50);
+    }
+  }
+  log(`   ${label}: ${sockets} sockets blackholed; noticed after: ${Object.entries(got).map(([k, v]) => `${k} ${fmt(v.noticed)} ms`).join(', ')}`);
+  return got;
+}
+
+async function openAll(configs) {
+  const pages = [];
+  for (const cfg of configs) {
+    const p = await BenchPage.open(browser, server, cfg.kind, cfg.params);
+    await p.start();
+    pages.push({ cfg, p });
+  }
+  return pages;
+}
+
+async function blackhole() {
+  const out = {};
+  if (!QUICK) {
+    log(`\n== recovery: blackholed connection, default settings (ours: heartbeatInterval ${DEFAULT_HB} + timeout ${DEFAULT_TIMEOUT}; socket.io: pingInterval 25000 + pingTimeout 20000)`);
+    const configs = [...TRANSPORTS.map((t) => ours(t)), SIO_WS, SIO_POLL];
+    const pages = await openAll(configs);
+    try {
+      await sleep(1000);
+      out.defaults = await blackholeRound(pages, 'defaults');
+    } finally {
+      for (const { p } of pages) await p.close();
+    }
+    await server.restart(); // forget the blackholed sockets
+  }
+  log(`\n== recovery: blackholed connection, short settings (ours: heartbeatInterval ${FAST_HB} + timeout ${FAST_TIMEOUT}; socket.io: pingInterval ${FAST_HB} + pingTimeout ${FAST_TIMEOUT}), ${N.blackholes} round(s)`);
+  const fast = [
+    ...TRANSPORTS.map((t) => ({ ...ours(t, { path: '/realtime-fast', opts: { heartbeat: { timeout: FAST_TIMEOUT } } }) })),
+    { ...SIO_WS, params: { ...SIO_WS.params, path: '/socket.io-fast' } },
+    { ...SIO_POLL, params: { ...SIO_POLL.params, path: '/socket.io-fast' } },
+  ];
+  const pages = await openAll(fast);
+  out.short = [];
+  try {
+    for (let r = 0; r < N.blackholes; r++) {
+      // Wait until every client is open again, then a random part of a heartbeat interval.
+      for (const { p } of pages) await p.page.waitForFunction(() => H.events.length && H.events[H.events.length - 1].type === 'open', null, { timeout: 30_000, every: 20 }).catch(() => {});
+      await sleep(500 + Math.random() * FAST_HB);
+      out.short.push(await blackholeRound(pages, `short #${r + 1}`));
+    }
+  } finally {
+    for (const { p } of pages) await p.close();
+  }
+  await server.restart();
+  results.blackhole = out;
+}
+
+// ---- memory ---------------------------------------------------------------------------------
+async function memory() {
+  log(`\n== memory: JS heap after forced GC; ${N.memMessages} messages, then reconnect cycles (${N.cycles} over WebSocket, ${N.cyclesHttp} over HTTP transports)`);
+  // Fast reconnects for everyone, so 1,000 cycles take seconds.
+  const fastOurs = { reconnect: { initialDelay: 1, maxDelay: 1 } };
+  const fastSio = { reconnectionDelay: 1, reconnectionDelayMax: 1, randomizationFactor: 0 };
+  const configs = [
+    ...TRANSPORTS.map((t) => ({ ...ours(t, { opts: fastOurs }), cycles: t === 'websocket' ? N.cycles : N.cyclesHttp })),
+    { ...NATIVE_WS, params: { reconnect: 1 }, cycles: N.cycles },
+    { ...NATIVE_ES, cycles: 0 },
+    { ...SIO_WS, params: { ...SIO_WS.params, opts: fastSio }, cycles: N.cycles },
+    { ...SIO_POLL, params: { ...SIO_POLL.params, opts: fastSio }, cycles: N.cyclesHttp },
+  ];
+  const out = {};
+  const heap = async (p) => {
+    await sleep(300); // acks and timers settle
+    await p.eval(() => H.forget());
+    return (await p.heap()).usedSize;
+  };
+  for (const cfg of configs) {
+    out[cfg.id] = await attempt(cfg.id, () =>
+      withPage(cfg, async (p) => {
+        const connected = await heap(p);
+        await p.eval((n) => H.push(n, 100), N.memMessages);
+        const afterMessages = await heap(p);
+        const r = { connected, afterMessages, cycles: cfg.cycles, afterHalf: NaN, afterCycles: NaN, cycleMs: NaN };
+        if (cfg.cycles) {
+          // Measured at half-way too: growth that continues in the second half is a leak, a one-off step is not.
+          r.cycleMs = (await p.eval((k) => H.cycles(k), cfg.cycles / 2)).ms;
+          r.afterHalf = await heap(p);
+          r.cycleMs += (await p.eval((k) => H.cycles(k), cfg.cycles / 2)).ms;
+          r.afterCycles = await heap(p);
+        }
+        const k = (x) => (Number.isFinite(x) ? `${fmt(x / 1024)} KiB` : 'n/a');
+        log(`   ${cfg.id.padEnd(18)} connected ${k(connected)}, after messages ${k(afterMessages)}, after ${cfg.cycles / 2} / ${cfg.cycles} cycles ${k(r.afterHalf)} / ${k(r.afterCycles)} (${fmt(r.cycleMs)} ms)`);
+        return r;
+      }),
+    );
+  }
+  results.memory = out;
+}
+
+// ---- report -----------------------------------------------------------------------------------
+function machine() {
+  const sh = (cmd) => {
+    try {
+      return execSync(cmd, { encoding: 'utf8' }).trim();
+    } catch {
+      return 'n/a';
+    }
+  };
+  const v = (name) => JSON.parse(readFileSync(`${root}/node_modules/${name}/package.json`, 'utf8')).version;
+  return {
+    nproc: sh('nproc'),
+    cpu: cpus()[0]?.model ?? 'n/a',
+    memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    node: process.version,
+    chromium: browser?.version() ?? 'n/a',
+    os: sh('uname -sr'),
+    versions: { 'socket.io': v('socket.io'), 'socket.io-client': v('socket.io-client'), ws: v('ws'), 'playwright-core': v('playwright-core'), esbuild: v('esbuild') },
+    commit: sh('git rev-parse --short HEAD'),
+    dirty: sh('git status --porcelain -- src') ? 'src/ has uncommitted changes' : 'clean src/',
+  };
+}
+
+const cell = (r, f) => (r && !r.error ? f(r) : r?.error ? `failed: ${r.error}` : 'n/a');
+
+function report() {
+  const md = {};
+  const m = results.machine;
+  md.machine = [
+    `Run ${results.started}${QUICK ? ' (**BENCH_QUICK=1: reduced counts, not the reference figures**)' : ''} at commit ${m.commit} (${m.dirty}).`,
+    '',
+    table(['', ''], [
+      ['cores (`nproc`)', m.nproc],
+      ['CPU', m.cpu],
+      ['memory', m.memory],
+      ['OS', m.os],
+      ['Node', m.node],
+      ['Chromium (headless)', m.chromium],
+      ['baselines', Object.entries(m.versions).map(([k, x]) => `${k} ${x}`).join(', ')],
+      ['load average (1/5/15 min) at start, at end', `${results.load.start.map((x) => x.toFixed(2)).join(' / ')}, ${results.load.end?.map((x) => x.toFixed(2)).join(' / ') ?? 'n/a'}`],
+      ['duration', `${results.seconds} s`],
+    ]),
+  ].join('\n');
+
+  if (results.down) {
+    const d = results.down;
+    const base = (id, size) => d[id]?.[size]?.perSec;
+    const parts = [];
+    for (const { size, n, label } of SIZES) {
+      parts.push(`**${n.toLocaleString('en')} messages of ${label}**, ratios are throughput ÷ the baseline's (above 1 = ours is faster):`, '');
+      const rows = Object.entries(d).map(([id, r]) => {
+        const x = r?.[size];
+        const isOurs = id.startsWith('ours/');
+        return [
+          isOurs ? `**${id}**` : id,
+          cell(r, () => `${fmt(x.ms)} ms`),
+          cell(r, () => fmt(x.perSec)),
+          cell(r, () => fmt(x.mbPerSec, 1)),
+          ...(isOurs ? ['native-ws', 'native-es', 'sio/websocket', 'sio/polling'].map((b) => cell(r, () => ratio(x.perSec, base(b, size)))) : ['', '', '', '']),
+        ];
+      });
+      parts.push(table(['client', 'time', 'msg/s', 'MB/s', '× native WebSocket', '× native EventSource', '× socket.io websocket', '× socket.io polling'], rows), '');
+    }
+    md.down = parts.join('\n');
+  }
+
+  if (results.up) {
+    const u = results.up;
+    const parts = [];
+    for (const { size, n, label } of SIZES) {
+      parts.push(`**${n.toLocaleString('en')} messages of ${label}**, sent in one loop; time until the server reports the last one; ratios are throughput ÷ the baseline's:`, '');
+      const rows = Object.entries(u).map(([id, r]) => {
+        const x = r?.[size];
+        const isOurs = id.startsWith('ours/');
+        return [
+          isOurs ? `**${id}**` : id,
+          cell(r, () => `${fmt(x.ms)} ms`),
+          cell(r, () => `${fmt(x.loopMs)} ms`),
+          cell(r, () => fmt(x.perSec)),
+          ...(isOurs ? ['native-ws', 'sio/websocket', 'sio/polling'].map((b) => cell(r, () => ratio(x.perSec, u[b]?.[size]?.perSec))) : ['', '', '']),
+        ];
+      });
+      parts.push(table(['client', 'time', 'of which the send() loop', 'msg/s', '× native WebSocket', '× socket.io websocket', '× socket.io polling'], rows), '');
+    }
+    md.up = parts.join('\n');
+  }
+
+  if (results.rtt) {
+    const t = results.rtt;
+    const rows = Object.entries(t).map(([id, r]) => {
+      const isOurs = id.startsWith('ours/');
+      return [
+        isOurs ? `**${id}**` : id,
+        cell(r, () => `${fmt(r.p50, 3)} ms`),
+        cell(r, () => `${fmt(r.p99, 3)} ms`),
+        ...(isOurs ? [cell(r, () => ratio(r.p50, t['native-ws']?.p50)), cell(r, () => ratio(r.p99, t['native-ws']?.p99)), cell(r, () => ratio(r.p50, t['sio/websocket']?.p50)), cell(r, () => ratio(r.p50, t['sio/polling']?.p50))] : ['', '', '', '']),
+      ];
+    });
+    md.rtt = [`${N.rtt} sequential echoes of 100 B after ${N.warm} untimed; ratios are latency ÷ the baseline's (below 1 = ours is faster):`, '', table(['client', 'p50', 'p99', 'p50 ÷ native WS', 'p99 ÷ native WS', 'p50 ÷ socket.io ws', 'p50 ÷ socket.io polling'], rows)].join('\n');
+  }
+
+  const rec = [];
+  if (results.restart) {
+    const r = results.restart;
+    if (r.error) rec.push(`Restart: failed: ${r.error}`);
+    else {
+      const by = r.byClient;
+      rec.push(
+        `**Server restart** (process killed, new process listening on the same port; server down ${r.cycles.map((c) => c.down).join(', ')} ms in the ${r.cycles.length} restarts). Time from the new server listening to the client's open event; ratio to socket.io-client with its defaults (below 1 = ours is back sooner):`,
+        '',
+        table(
+          ['client', 'median', 'max', 'each restart', 'noticed the drop after (median)', '÷ socket.io ws', '÷ socket.io polling'],
+          Object.entries(by).map(([id, x]) => [id.startsWith('ours/') ? `**${id}**` : id, `${fmt(x.median)} ms`, `${fmt(x.max)} ms`, x.all.join(', '), `${fmt(x.noticed)} ms`, id.startsWith('ours/') ? ratio(x.median, by['sio/websocket']?.median) : '', id.startsWith('ours/') ? ratio(x.median, by['sio/polling']?.median) : '']),
+        ),
+        '',
+      );
+    }
+  }
+  if (results.blackhole) {
+    const b = results.blackhole;
+    if (b.error) rec.push(`Blackhole: failed: ${b.error}`);
+    else {
+      const bound = (id, short) => (id.startsWith('ours/') ? (short ? FAST_HB + FAST_TIMEOUT : DEFAULT_HB + DEFAULT_TIMEOUT) : short ? FAST_HB + FAST_TIMEOUT : 25000 + 20000);
+      const rows = [];
+      const ids = Object.keys(b.short?.[0] ?? b.defaults ?? {});
+      for (const id of ids) {
+        if (b.defaults) {
+          const x = b.defaults[id];
+          rows.push([id.startsWith('ours/') ? `**${id}**` : id, 'defaults', `${fmt(x.noticed)} ms`, `${bound(id, false)} ms`, x.noticed <= bound(id, false) ? 'yes' : 'NO', id.startsWith('ours/') ? ratio(x.noticed, b.defaults['sio/websocket']?.noticed) : '']);
+        }
+        if (b.short) {
+          const xs = b.short.map((s) => s[id]?.noticed);
+          const worst = Math.max(...xs.map((x) => (Number.isFinite(x) ? x : Infinity)));
+          rows.push([id.startsWith('ours/') ? `**${id}**` : id, 'short', xs.map((x) => fmt(x)).join(', ') + ' ms', `${bound(id, true)} ms`, worst <= bound(id, true) ? 'yes' : 'NO', id.startsWith('ours/') ? ratio(median(xs), median(b.short.map((s) => s['sio/websocket']?.noticed))) : '']);
+        }
+      }
+      rec.push(
+        `**Blackhole** (the server stops writing on every open socket and never closes it). Time from the blackhole to the client's close/disconnect event, against the bound (interval + timeout): ours \`heartbeatInterval + heartbeat.timeout\`, socket.io \`pingInterval + pingTimeout\`. Defaults: ours 25000 + 10000, socket.io 25000 + 20000${QUICK ? ' (skipped in quick mode)' : ''}; short: both ${FAST_HB} + ${FAST_TIMEOUT}, blackholed at a random point of the interval. Ratio: ours ÷ socket.io websocket (medians).`,
+        '',
+        table(['client', 'settings', 'noticed after', 'bound', 'within bound', '÷ socket.io ws'], rows),
+      );
+    }
+  }
+  if (rec.length) md.recovery = rec.join('\n');
+
+  if (results.memory) {
+    const mm = results.memory;
+    const kib = (x) => (Number.isFinite(x) ? `${fmt(x / 1024)} KiB` : 'n/a');
+    const delta = (a, b) => (Number.isFinite(a) && Number.isFinite(b) ? `${a - b >= 0 ? '+' : ''}${fmt((a - b) / 1024)}` : 'n/a');
+    const nat = mm['native-ws'];
+    const sio = mm['sio/websocket'];
+    const rows = Object.entries(mm).map(([id, r]) => {
+      const isOurs = id.startsWith('ours/');
+      return [
+        isOurs ? `**${id}**` : id,
+        cell(r, () => kib(r.connected)),
+        cell(r, () => `${kib(r.afterMessages)} (${delta(r.afterMessages, r.connected)})`),
+        cell(r, () => (r.cycles ? `${r.cycles.toLocaleString('en')}: ${kib(r.afterCycles)} (${delta(r.afterHalf, r.afterMessages)} in the first half, ${delta(r.afterCycles, r.afterHalf)} in the second)` : 'not run')),
+        ...(isOurs ? [cell(r, () => ratio(r.afterMessages, nat?.afterMessages)), cell(r, () => ratio(r.afterMessages, sio?.afterMessages)), cell(r, () => (r.cycles === nat?.cycles ? ratio(r.afterCycles, nat?.afterCycles) : '')), cell(r, () => (r.cycles === sio?.cycles ? ratio(r.afterCycles, sio?.afterCycles) : ''))] : ['', '', '', '']),
+      ];
+    });
+    md.memory = [
+      `JS heap in use (CDP \`Runtime.getHeapUsage\` after \`HeapProfiler.collectGarbage\`), page and library code included; Δ in KiB. Ratios: ours ÷ baseline (below 1 = ours uses less); the cycle ratios compare equal cycle counts only:`,
+      '',
+      table(['client', 'connected', `after ${N.memMessages.toLocaleString('en')} messages (Δ)`, 'after reconnect cycles (Δ)', '÷ native WS, messages', '÷ socket.io ws, messages', '÷ native WS, cycles', '÷ socket.io ws, cycles'], rows),
+    ].join('\n');
+  }
+
+  md.targets = targets();
+  return md;
+}
+
+/** The targets of issue 5, judged from this run's figures. */
+function targets() {
+  const rows = [];
+  const verdict = (ok) => (ok === undefined ? 'not measured' : ok ? 'met' : '**missed**');
+  const size = results.size;
+  if (size) {
+    const full = size.rows.find((r) => r.lib.startsWith('realtime-client (full'));
+    const ws = size.rows.find((r) => r.lib.startsWith('realtime-client (WebSocket'));
+    rows.push(['full bundle ≤ 5 KB min+gzip', `${full.gzip} B (${(full.gzip / 1024).toFixed(2)} KiB)`, verdict(full.gzip <= 5120), full.gzip > 5120 ? `${full.gzip - 5120} B over (${(full.gzip / 5120).toFixed(2)}× the target)` : '']);
+    rows.push(['WebSocket-only ≤ 2.5 KB min+gzip', `${ws.gzip} B (${(ws.gzip / 1024).toFixed(2)} KiB)`, verdict(ws.gzip <= 2560), ws.gzip > 2560 ? `${ws.gzip - 2560} B over (${(ws.gzip / 2560).toFixed(2)}× the target)` : '']);
+  }
+  const d = results.down;
+  const r = (a, b) => (Number.isFinite(a) && Number.isFinite(b) ? a / b : NaN);
+  if (d) {
+    for (const { size, label } of SIZES) {
+      const x = r(d['ours/websocket']?.[size]?.perSec, d['native-ws']?.[size]?.perSec);
+      rows.push([`throughput ≥ 0.95× native WebSocket one-by-one (${label})`, `${fmt(x, 2)}×`, verdict(Number.isFinite(x) ? x >= 0.95 : undefined), x < 0.95 ? `${fmt((0.95 - x) * 100, 0)} points short` : '']);
+    }
+    for (const { size, label } of SIZES) {
+      const x = r(d['ours/long-poll']?.[size]?.perSec, d['sio/polling']?.[size]?.perSec);
+      rows.push([`long-poll ≥ 1× socket.io polling under backlog (${label})`, `${fmt(x, 2)}×`, verdict(Number.isFinite(x) ? x >= 1 : undefined), x < 1 ? `${fmt((1 - x) * 100, 0)} points short` : '']);
+    }
+    for (const { size, label } of SIZES) {
+      const x = r(d['ours/sse']?.[size]?.perSec, d['native-es']?.[size]?.perSec);
+      rows.push([`SSE ≥ 0.9× native EventSource (${label})`, `${fmt(x, 2)}×`, verdict(Number.isFinite(x) ? x >= 0.9 : undefined), x < 0.9 ? `${fmt((0.9 - x) * 100, 0)} points short` : '']);
+    }
+  }
+  const t = results.rtt;
+  if (t) {
+    const x = r(t['ours/websocket']?.p50, t['native-ws']?.p50);
+    rows.push(['p50 round trip within 10% of native WebSocket', `${fmt(x, 2)}× (${fmt(t['ours/websocket']?.p50, 3)} vs ${fmt(t['native-ws']?.p50, 3)} ms)`, verdict(Number.isFinite(x) ? x <= 1.1 : undefined), x > 1.1 ? `${fmt((x - 1.1) * 100, 0)} points over` : '']);
+  }
+  const b = results.blackhole;
+  if (b && !b.error) {
+    const oursIds = TRANSPORTS.map((x) => `ours/${x}`);
+    const checks = [];
+    if (b.defaults) for (const id of oursIds) checks.push([b.defaults[id]?.noticed, DEFAULT_HB + DEFAULT_TIMEOUT]);
+    for (const s of b.short ?? []) for (const id of oursIds) checks.push([s[id]?.noticed, FAST_HB + FAST_TIMEOUT]);
+    const worst = checks.reduce((acc, [x, bound]) => Math.max(acc, Number.isFinite(x) ? x / bound : Infinity), 0);
+    rows.push(['dead connection noticed within interval + timeout (every transport, every round)', `worst: ${fmt(worst * 100, 0)}% of the bound`, verdict(worst <= 1), worst > 1 ? 'over the bound' : '']);
+  }
+  return table(['target', 'this run', 'verdict', 'by how much'], rows);
+}
+
+function writeReport() {
+  const md = report();
+  const file = `${root}/BENCHMARKS.md`;
+  let doc = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  if (results.size) doc = replaceSection(doc, 'size', sizeMarkdown(results.size));
+  for (const [name, content] of Object.entries(md)) doc = replaceSection(doc, name, content);
+  writeFileSync(file, doc);
+  const json = `${tmpdir()}/realtime-client-bench-${Date.now()}.json`;
+  writeFileSync(json, JSON.stringify(results, null, 2));
+  log(`\nwrote BENCHMARKS.md; raw results: ${json}`);
+  log(`\n${md.targets}`);
+}
+
+// ---- main -----------------------------------------------------------------------------------
+const t0 = Date.now();
+if (!existsSync(`${root}/dist/realtime.min.js`) || !existsSync(`${root}/dist/server.js`)) throw new Error('dist/ is missing: run `npm run build` first (npm run bench does)');
+try {
+  if (wanted('size')) {
+    log('== bundle size');
+    results.size = await measureSize();
+    for (const x of results.size.rows) log(`   ${x.lib.padEnd(75)} ${String(x.min).padStart(7)} B min ${String(x.gzip).padStart(7)} B min+gzip`);
+    log(`   tree-shaking of the WebSocket-only bundle: ${results.size.treeShaken ? 'ok' : 'FAILED'}`);
+  }
+  await server.start();
+  browser = await launchBrowser();
+  results.machine = machine();
+  if (results.load.start[0] > cpus().length) log(`\n! load average ${results.load.start[0].toFixed(2)} on ${cpus().length} cores: other processes are busy, figures will be noisy`);
+  log(`\nbench server ${server.url}, Chromium ${results.machine.chromium}, Node ${process.version}, ${results.machine.nproc} cores${QUICK ? ', QUICK' : ''}`);
+  if (wanted('down')) await down();
+  if (wanted('up')) await up();
+  if (wanted('rtt')) await rtt();
+  if (wanted('restart')) results.restart = (await attempt('restart', restart)) ?? results.restart;
+  if (wanted('blackhole')) results.blackhole = (await attempt('blackhole', blackhole)) ?? results.blackhole;
+  if (wanted('memory')) await memory();
+  results.seconds = Math.round((Date.now() - t0) / 1000);
+  results.load.end = loadavg();
+  writeReport();
+  log(`\ntotal ${results.seconds} s`);
+} finally {
+  await browser?.close().catch(() => {});
+  await server.kill();
+}
