@@ -89,7 +89,43 @@ export async function measure() {
   const envMentions = count(wsOnly, /EventSource/g);
   const envContext = [...wsOnly.matchAll(/EventSource/g)].map((m) => wsOnly.slice(Math.max(0, m.index - 40), m.index + 40));
   const treeShaken = markers.every((m) => m.inWsOnly === 0);
-  return { rows, reference, markers, treeShaken, envMentions, envContext };
+  return { rows, reference, markers, treeShaken, envMentions, envContext, breakdown: await breakdown() };
+}
+
+/**
+ * Where the minified bytes of our two bundles come from, per source file: the same entries built
+ * from src/ (same esbuild settings), with esbuild's metafile.
+ */
+async function breakdown() {
+  const entries = {
+    full: `import { RealtimeClient } from './src/index.ts'; globalThis.client = new RealtimeClient('/realtime');`,
+    websocket: `import { RealtimeClient, websocket } from './src/core.ts'; globalThis.client = new RealtimeClient('/realtime', { transports: [websocket()] });`,
+  };
+  const out = {};
+  for (const [name, contents] of Object.entries(entries)) {
+    const r = await build({
+      absWorkingDir: root,
+      stdin: { contents, resolveDir: root, loader: 'js' },
+      bundle: true,
+      minify: true,
+      format: 'esm',
+      platform: 'browser',
+      write: false,
+      metafile: true,
+      logLevel: 'error',
+      legalComments: 'none',
+    });
+    const inputs = Object.values(r.metafile.outputs)[0].inputs;
+    out[name] = {
+      total: r.outputFiles[0].contents.length,
+      gzip: gzipSync(r.outputFiles[0].contents, { level: constants.Z_BEST_COMPRESSION }).length,
+      files: Object.entries(inputs)
+        .map(([file, x]) => ({ file: file.replace(/^node_modules\/([^/]+)\/.*/, '$1 (dependency)'), bytes: x.bytesInOutput }))
+        .filter((x) => x.bytes > 0)
+        .sort((a, b) => b.bytes - a.bytes),
+    };
+  }
+  return out;
 }
 
 export function sizeMarkdown(r) {
@@ -103,6 +139,14 @@ export function sizeMarkdown(r) {
   if (r.reference) lines.push('', `For reference, \`dist/realtime.min.js\` (rollup + terser IIFE, every transport, what \`size-budgets.json\` checks): ${r.reference.min} B min, ${r.reference.gzip} B min+gzip.`);
   lines.push('', `Tree-shaking of the WebSocket-only bundle: **${r.treeShaken ? 'ok' : 'FAILED'}** — markers of the other transports (count in WebSocket-only / in full):`, '');
   lines.push(table(['marker', 'WebSocket-only', 'full'], r.markers.map((m) => [m.what, String(m.inWsOnly), String(m.inFull)])));
+  const b = r.breakdown;
+  if (b) {
+    const files = [...new Set([...b.full.files, ...b.websocket.files].map((f) => f.file))];
+    const get = (name, file) => b[name].files.find((f) => f.file === file)?.bytes;
+    files.sort((x, y) => (get('full', y) ?? 0) - (get('full', x) ?? 0));
+    lines.push('', `Where the minified bytes come from (the same two entries built from \`src/\`, esbuild metafile; before gzip; src build: full ${b.full.total} B / ${b.full.gzip} B gzip, WebSocket-only ${b.websocket.total} B / ${b.websocket.gzip} B gzip):`, '');
+    lines.push(table(['source file', 'full', 'WebSocket-only'], files.map((f) => [f, get('full', f) ?? '–', get('websocket', f) ?? '–'])));
+  }
   if (r.envMentions)
     lines.push('', `The word \`EventSource\` appears ${r.envMentions}× in the WebSocket-only bundle, only as \`resolveEnv()\` reading \`globalThis.EventSource\` (src/env.ts), not as transport code: \`…${r.envContext[0]}…\``);
   return lines.join('\n');
