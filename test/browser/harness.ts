@@ -5,6 +5,7 @@
 // Pages (test/browser/pages/rt-*.html) record everything in window.T (see rt-page.js); app
 // messages are { pid, tag, i }, echoed by the server as { echo: data }; server pushes are
 // { push: tag, i }. Control messages { pid, ctl } are not echoed.
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -218,6 +219,48 @@ export async function expectClean(p: OpenedPage): Promise<void> {
     p.log.filter((l) => l.startsWith('pageerror') || /Content.Security.Policy|Refused to/i.test(l)),
     `page errors or CSP messages in the console\n${context}`,
   ).toEqual([]);
+}
+
+/** A fresh page id; app messages carry it so the server can tell pages apart. */
+export const newPid = (): string => `p${randomUUID().slice(0, 8)}`;
+
+/**
+ * A new context and page on `transport` (rt-iife.html by default), open and registered with
+ * the fixture's server. `onTestFinished`: see newPage.
+ */
+export async function openOn(
+  browser: Browser,
+  f: Fixture,
+  transport: string,
+  options: { build?: 'iife' | 'esm'; onTestFinished?: (fn: () => Promise<void>) => void } = {},
+): Promise<{ p: OpenedPage; pid: string }> {
+  const p = await newPage(browser, options.onTestFinished);
+  const pid = newPid();
+  await load(p, pageUrl(f.http.url, { build: options.build, transport, pid }));
+  await waitOpen(p);
+  await expect.poll(() => f.sessions.has(pid), { message: `session of ${pid} registered` }).toBe(true);
+  return { p, pid };
+}
+
+/**
+ * The page sends `n` messages of `tag` while the server pushes `n` of `tag`; checks that every
+ * send() resolved and that both directions arrived exactly once, in order.
+ */
+export async function exchange(p: OpenedPage, f: Fixture, pid: string, tag: string, n: number): Promise<void> {
+  await p.page.evaluate(([t, k]) => window.T.send(t, k), [tag, n] as const);
+  f.push(pid, tag, n);
+  await waitUntil(
+    p,
+    ([t, k]) => window.T.echoes(t).length >= k && window.T.pushes(t).length >= k && window.T.settled(t).pending === 0,
+    [tag, n] as const,
+    `${n} echoes and ${n} pushes of '${tag}' arrived and every send() settled`,
+  );
+  const got = await p.page.evaluate((t) => ({ echoes: window.T.echoes(t), pushes: window.T.pushes(t), settled: window.T.settled(t) }), tag);
+  const why = await pageSummary(p);
+  expect(got.settled, why).toEqual({ pending: 0, resolved: n, rejected: 0, total: n });
+  expect(f.got(pid, tag), `server received each '${tag}' once, in order`).toEqual(range(n));
+  expect(got.echoes, `echoes of '${tag}' arrived once, in order`).toEqual(range(n));
+  expect(got.pushes, `pushes of '${tag}' arrived once, in order`).toEqual(range(n));
 }
 
 /** 0..n-1 */

@@ -10,24 +10,10 @@
 //    and WebSocketUsedWithCCNS once they used a WebSocket), the common case of a WebSocket page:
 //    that reload branch runs for websocket (it does not depend on the transport otherwise).
 //    Which branch happened is printed.
-import { randomUUID } from 'node:crypto';
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from './chromium';
-import {
-  expectClean,
-  load,
-  newPage,
-  pageSummary,
-  pageUrl,
-  range,
-  startFixture,
-  TRANSPORTS,
-  waitOpen,
-  waitUntil,
-  type Fixture,
-  type OpenedPage,
-} from './harness';
+import { exchange, expectClean, openOn, range, startFixture, TRANSPORTS, waitOpen, waitUntil, type Fixture, type OpenedPage } from './harness';
 
 let browser: Browser;
 let fx: Fixture;
@@ -52,36 +38,16 @@ afterEach(async () => {
   opened = undefined;
 });
 
-async function openOn(transport: string, f = fx): Promise<{ p: OpenedPage; pid: string }> {
-  const p = (opened = await newPage(browser));
-  const pid = `p${randomUUID().slice(0, 8)}`;
-  await load(p, pageUrl(f.http.url, { transport, pid }));
-  await waitOpen(p);
-  await expect.poll(() => f.sessions.has(pid), { message: `session of ${pid} registered` }).toBe(true);
-  return { p, pid };
-}
-
-/** Sends and pushes `n` of `tag`; both directions arrive once, in order. */
-async function exchange(p: OpenedPage, pid: string, tag: string, n: number, f = fx): Promise<void> {
-  await p.page.evaluate(([t, k]) => window.T.send(t, k), [tag, n] as const);
-  f.push(pid, tag, n);
-  await waitUntil(
-    p,
-    ([t, k]) => window.T.echoes(t).length >= k && window.T.pushes(t).length >= k && window.T.settled(t).pending === 0,
-    [tag, n] as const,
-    `${n} '${tag}' each way`,
-  );
-  const got = await p.page.evaluate((t) => ({ echoes: window.T.echoes(t), pushes: window.T.pushes(t), settled: window.T.settled(t) }), tag);
-  expect(got.settled, await pageSummary(p)).toEqual({ pending: 0, resolved: n, rejected: 0, total: n });
-  expect(f.got(pid, tag)).toEqual(range(n));
-  expect(got.echoes).toEqual(range(n));
-  expect(got.pushes).toEqual(range(n));
+async function open(transport: string, f = fx): Promise<{ p: OpenedPage; pid: string }> {
+  const r = await openOn(browser, f, transport);
+  opened = r.p;
+  return r;
 }
 
 describe.each(TRANSPORTS)('transport %s', (transport) => {
   it('4a. hidden and shown again: what was pushed and sent while hidden arrives once, in order', async () => {
-    const { p, pid } = await openOn(transport);
-    await exchange(p, pid, 'pre', 5);
+    const { p, pid } = await open(transport);
+    await exchange(p, fx, pid, 'pre', 5);
 
     await p.page.evaluate(() => window.T.emulateVisibility('hidden'));
     fx.push(pid, 'hidden', 50);
@@ -105,15 +71,15 @@ describe.each(TRANSPORTS)('transport %s', (transport) => {
     expect(seen.settled).toEqual({ pending: 0, resolved: 40, rejected: 0, total: 40 });
     expect(fx.got(pid, 'hidden')).toEqual(range(40));
     expect(seen.state).toBe('open');
-    await exchange(p, pid, 'post', 10);
+    await exchange(p, fx, pid, 'post', 10);
     await expectClean(p);
   });
 
   for (const cache of transport === 'websocket' ? (['no-cache', 'no-store'] as const) : (['no-cache'] as const)) {
     it(`4b. pagehide/pageshow (away and back), pages served ${cache}: restored and still working, or reloaded and reconnecting`, async () => {
       const f = cache === 'no-store' ? noStore : fx;
-      const { p, pid } = await openOn(transport, f);
-      await exchange(p, pid, 'pre', 5, f);
+      const { p, pid } = await open(transport, f);
+      await exchange(p, f, pid, 'pre', 5);
       const before = await p.page.evaluate(() => window.T.loadId);
 
       const away = await p.page.goto(`${f.http.url}/test/browser/pages/away.html`);
@@ -131,13 +97,13 @@ describe.each(TRANSPORTS)('transport %s', (transport) => {
         await waitUntil(p, () => window.T.pushes('away').length >= 30, undefined, 'the 30 pushes made while away arrived');
         expect(await p.page.evaluate(() => window.T.pushes('away'))).toEqual(range(30));
         await waitOpen(p);
-        await exchange(p, pid, 'post', 10, f);
+        await exchange(p, f, pid, 'post', 10);
       } else {
         await waitOpen(p);
         await expect.poll(() => f.sessions.get(pid)?.connected).toBe(true);
         const opens = await p.page.evaluate(() => window.T.opens);
         expect(opens[0]?.resumed, 'a reloaded page starts a new session').toBe(false);
-        await exchange(p, pid, 'post', 10, f);
+        await exchange(p, f, pid, 'post', 10);
       }
       const after = await p.page.evaluate(() => ({ states: window.T.states, opens: window.T.opens.map((o) => (o.resumed ? 'resumed' : 'new')), closes: window.T.closes.map((c) => c.code) }));
       console.info(

@@ -5,14 +5,16 @@
 //   2. offline (context.setOffline) while the page keeps sending: the messages wait, then all go
 //      out exactly once, in order, and every send() resolves;
 //   3. WebSocket refused: the default transport list falls back and works (not per transport).
-import { randomUUID } from 'node:crypto';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { launchBrowser } from './chromium';
 import {
+  exchange,
   expectClean,
   load,
   newPage,
+  newPid,
+  openOn,
   pageSummary,
   pageUrl,
   range,
@@ -21,7 +23,6 @@ import {
   waitOpen,
   waitUntil,
   type Fixture,
-  type OpenedPage,
 } from './harness';
 
 let browser: Browser;
@@ -36,36 +37,6 @@ afterAll(async () => {
   await browser?.close();
   await fx?.close();
 });
-
-const newPid = () => `p${randomUUID().slice(0, 8)}`;
-
-/** Opens a page on `transport`, waits until it is open and its session is registered. */
-async function openOn(t: TestContext, transport: string, build: 'iife' | 'esm' = 'iife', f = fx): Promise<{ p: OpenedPage; pid: string }> {
-  const p = await newPage(browser, t.onTestFinished);
-  const pid = newPid();
-  await load(p, pageUrl(f.http.url, { build, transport, pid }));
-  await waitOpen(p);
-  await expect.poll(() => f.sessions.has(pid), { message: `session of ${pid} registered` }).toBe(true);
-  return { p, pid };
-}
-
-/** Sends `n` messages of `tag` and pushes `n` of `tag`, at the same time; checks both directions. */
-async function exchange(p: OpenedPage, pid: string, tag: string, n: number, f = fx): Promise<void> {
-  await p.page.evaluate(([t, k]) => window.T.send(t, k), [tag, n] as const);
-  f.push(pid, tag, n);
-  await waitUntil(
-    p,
-    ([t, k]) => window.T.echoes(t).length >= k && window.T.pushes(t).length >= k && window.T.settled(t).pending === 0,
-    [tag, n] as const,
-    `${n} echoes and ${n} pushes of '${tag}' arrived and every send() settled`,
-  );
-  const got = await p.page.evaluate((t) => ({ echoes: window.T.echoes(t), pushes: window.T.pushes(t), settled: window.T.settled(t) }), tag);
-  const why = await pageSummary(p);
-  expect(got.settled, why).toEqual({ pending: 0, resolved: n, rejected: 0, total: n });
-  expect(f.got(pid, tag), 'server received each message once, in order').toEqual(range(n));
-  expect(got.echoes, 'echoes arrived once, in order').toEqual(range(n));
-  expect(got.pushes, 'pushes arrived once, in order').toEqual(range(n));
-}
 
 // Each test has its own context, page id and, where needed, server. They run one at a time:
 // concurrently they were slower on a loaded 2-core machine.
@@ -88,7 +59,7 @@ describe('browser transports', () => {
         await expect.poll(() => fx.sessions.has(pid)).toBe(true);
         expect(await p.page.evaluate(() => window.T.client?.transport)).toBe(transport);
 
-        await exchange(p, pid, 'a', 200);
+        await exchange(p, fx, pid, 'a', 200);
         // A second round, spread over several tasks, on the same connection.
         for (let k = 0; k < 5; k++) await p.page.evaluate(() => window.T.send('b', 10));
         fx.push(pid, 'b', 50);
@@ -102,8 +73,8 @@ describe('browser transports', () => {
     }
 
     it('2. offline while sending: messages wait, then go out exactly once, in order; every send() resolves', async (t) => {
-      const { p, pid } = await openOn(t, transport);
-      await exchange(p, pid, 'before', 5);
+      const { p, pid } = await openOn(browser, fx, transport, { onTestFinished: t.onTestFinished });
+      await exchange(p, fx, pid, 'before', 5);
 
       await p.context.setOffline(true);
       await waitUntil(p, () => window.T.lifecycle.some((e) => e.type === 'offline') && !navigator.onLine, undefined, "the page saw 'offline'");
@@ -134,7 +105,7 @@ describe('browser transports', () => {
       expect(after.echoes).toEqual(range(total));
       expect(after.lifecycle).toEqual(expect.arrayContaining(['offline', 'online']));
       // And the connection still works both ways.
-      await exchange(p, pid, 'after', 10);
+      await exchange(p, fx, pid, 'after', 10);
       await expectClean(p);
     });
   });
@@ -160,7 +131,7 @@ describe('browser transports', () => {
       expect(seen.transports, why).toEqual(['sse']);
       // Within the same attempt: no 'reconnecting' (no backoff wait) on the way.
       expect(seen.states, why).toEqual(['connecting', 'open']);
-      await exchange(p, pid, 'fb', 30, f);
+      await exchange(p, f, pid, 'fb', 30);
 
       // The next page load remembers the transport that worked (sessionStorage): no WebSocket try.
       const upgrades = f.upgrades;
@@ -170,7 +141,7 @@ describe('browser transports', () => {
       await expect.poll(() => f.sessions.has(pid2)).toBe(true);
       expect(await p.page.evaluate(() => window.T.client!.transport)).toBe('sse');
       expect(f.upgrades, 'no WebSocket attempt after a reload').toBe(upgrades);
-      await exchange(p, pid2, 'fb2', 10, f);
+      await exchange(p, f, pid2, 'fb2', 10);
       await expectClean(p);
     }
 
