@@ -111,6 +111,7 @@ export class RealtimeClient extends EventTarget {
   #received = 0;
   #acked = 0;
   #openedAt = 0;
+  readonly #auth: ClientOptions['auth'];
   /** Largest frame the server accepts, from its welcome. */
   #maxFrame = Infinity;
 
@@ -146,8 +147,6 @@ export class RealtimeClient extends EventTarget {
     this.#auth = o.auth;
     if (o.autoConnect !== false) this.connect();
   }
-
-  readonly #auth: ClientOptions['auth'];
 
   /** Subscribes to an event; returns a function that unsubscribes (safe to call twice). */
   on<K extends keyof RealtimeEventMap>(type: K, listener: (detail: RealtimeEventMap[K]) => void): () => void {
@@ -185,7 +184,7 @@ export class RealtimeClient extends EventTarget {
   connect(): void {
     if (this.state !== 'closed') return;
     this.#attempt = this.#authFailures = 0;
-    for (const t of LISTENED) (t === 'visibilitychange' ? this.#env.document : this.#env.window)?.addEventListener(t, this.#wake);
+    this.#listen('addEventListener');
     this.#setState('connect');
     // The first attempt starts in a microtask, so listeners added right after the constructor
     // see everything it reports; close() before then cancels it.
@@ -369,7 +368,7 @@ export class RealtimeClient extends EventTarget {
 
   /** Ends in the closed state: every pending send() is rejected, never dropped silently. */
   #finish(detail: RealtimeEventMap['close'], error: RealtimeError): void {
-    for (const t of LISTENED) (t === 'visibilitychange' ? this.#env.document : this.#env.window)?.removeEventListener(t, this.#wake);
+    this.#listen('removeEventListener');
     const pending = this.#outbox.take();
     this.#outbox.restart();
     this.#session = null;
@@ -378,6 +377,11 @@ export class RealtimeClient extends EventTarget {
     this.#emit('close', detail);
     if (error.code !== 'closed') this.#emit('error', error);
     for (const p of pending) p.reject(new RealtimeError(error.code, error.message, { data: p.data, closeCode: error.closeCode }));
+  }
+
+  /** Page and network events that call for a liveness check, watched while not closed. */
+  #listen(method: 'addEventListener' | 'removeEventListener'): void {
+    for (const t of LISTENED) (t === 'visibilitychange' ? this.#env.document : this.#env.window)?.[method](t, this.#wake);
   }
 
   /**
