@@ -12,5 +12,6 @@
 export { RealtimeServer, SUPPORTED_VERSIONS, type RealtimeServerEvents } from './server';
 export { Session, type SessionEvents } from './session';
 export type { Connection } from './link';
+export { fileSessionStore, type FileSessionStoreOptions, type SessionStore, type StoredSession } from './store';
 export { DEFAULTS, type Authenticate, type RealtimeServerOptions } from './options';
 export { CloseCode, PROTOCOL_VERSION, isRetryableClose, type CloseCodeValue, type TransportName } from '../protocol';

@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { TransportName } from '../protocol';
+import type { SessionStore } from './store';
 
 /**
  * Decides whether a connection may proceed. Receives the `token` from the client's `hello`
@@ -56,6 +57,12 @@ export interface RealtimeServerOptions {
    * by it). A link with no poll for `pollTimeout` + 10000 ms is dropped (the session stays resumable). Default 25000.
    */
   pollTimeout?: number;
+  /**
+   * Keep sessions in this store (e.g. `fileSessionStore(dir)`) so they survive a server restart or
+   * crash: sessions found at construction are restored as disconnected, resumable sessions and
+   * announced with the server's `'restore'` event (not `'connection'`). Default: none (in memory).
+   */
+  sessionStore?: SessionStore;
 }
 
 export interface ResolvedOptions {
@@ -74,6 +81,7 @@ export interface ResolvedOptions {
   backpressureThreshold: number;
   streamHeartbeat: number;
   pollTimeout: number;
+  sessionStore: SessionStore | undefined;
 }
 
 export const DEFAULTS = {
@@ -103,6 +111,14 @@ function positive(name: string, value: number | undefined, fallback: number, min
   return value;
 }
 
+function storeOption(store: SessionStore | undefined): SessionStore | undefined {
+  if (store === undefined) return undefined;
+  if (!store || typeof store.load !== 'function' || typeof store.save !== 'function' || typeof store.remove !== 'function') {
+    throw new TypeError('RealtimeServer: option "sessionStore" must have load(), save() and remove()');
+  }
+  return store;
+}
+
 export function resolveOptions(o: RealtimeServerOptions): ResolvedOptions {
   const path = o.path ?? DEFAULTS.path;
   if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError('RealtimeServer: option "path" must start with "/"');
@@ -126,5 +142,6 @@ export function resolveOptions(o: RealtimeServerOptions): ResolvedOptions {
     backpressureThreshold: positive('backpressureThreshold', o.backpressureThreshold, DEFAULTS.backpressureThreshold, 0),
     streamHeartbeat: positive('streamHeartbeat', o.streamHeartbeat, DEFAULTS.streamHeartbeat),
     pollTimeout: positive('pollTimeout', o.pollTimeout, DEFAULTS.pollTimeout, 0),
+    sessionStore: storeOption(o.sessionStore),
   };
 }

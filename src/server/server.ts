@@ -7,6 +7,7 @@ import { HttpTransports, type HttpHost } from './http';
 import { Link, type Connection, type LinkHost } from './link';
 import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from './options';
 import { FRAME_OVERHEAD, serialise, Session, type SessionHost } from './session';
+import { isStoredSession, type SessionStore } from './store';
 import { bindWebSocket, ProtocolWebSocket, webSocketConnection } from './websocket';
 
 /** Protocol versions this server speaks, highest preferred. */
@@ -15,6 +16,12 @@ export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
 export interface RealtimeServerEvents {
   /** A new session (not a resume: see the session's 'resume' event). */
   connection: [session: Session];
+  /**
+   * A session restored from `sessionStore` at construction (emitted on the next tick, once per
+   * session, instead of 'connection'): attach the app's handlers again. It awaits its client's
+   * resume for `sessionTtl` ms.
+   */
+  restore: [session: Session];
   /** An application listener threw, or another unexpected error. Without a listener, errors go to console.error. */
   error: [error: unknown];
 }
@@ -75,6 +82,49 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
       server.removeAllListeners('request');
       server.on('request', this.requestListener);
     }
+    if (this.options.sessionStore) this.restoreSessions(this.options.sessionStore);
+  }
+
+  /** Restore every stored session, disconnected and resumable; announce them on the next tick. */
+  private restoreSessions(store: SessionStore): void {
+    let stored: unknown[];
+    try {
+      stored = store.load();
+    } catch (err) {
+      return this.reportError(err, 'sessionStore.load');
+    }
+    const now = Date.now();
+    const restored: Session[] = [];
+    for (const s of Array.isArray(stored) ? stored : []) {
+      if (!isStoredSession(s)) {
+        this.reportError(new Error('sessionStore.load returned an invalid session: ignored'), 'sessionStore.load');
+        continue;
+      }
+      if (this.sessionMap.has(s.sid)) continue;
+      if (s.expiresAt !== undefined && s.expiresAt <= now) {
+        // It expired while no server was running.
+        try {
+          store.remove(s.sid);
+        } catch (err) {
+          this.reportError(err, 'sessionStore.remove');
+        }
+        continue;
+      }
+      const session = new Session(this, s.remoteAddress ?? 'unknown', s);
+      this.sessionMap.set(session.id, session);
+      this.perIp.set(session.remoteAddress, (this.perIp.get(session.remoteAddress) ?? 0) + 1);
+      restored.push(session);
+    }
+    process.nextTick(() => {
+      for (const session of restored) {
+        if (session.closed) continue;
+        try {
+          this.emit('restore', session);
+        } catch (err) {
+          this.reportError(err, "'restore' listener");
+        }
+      }
+    });
   }
 
   /** Live sessions by id, connected or awaiting resume. */
@@ -222,6 +272,11 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     const n = (this.perIp.get(session.remoteAddress) ?? 1) - 1;
     if (n > 0) this.perIp.set(session.remoteAddress, n);
     else this.perIp.delete(session.remoteAddress);
+    try {
+      this.options.sessionStore?.remove(session.id);
+    } catch (err) {
+      this.reportError(err, 'sessionStore.remove');
+    }
   }
 
   /** @internal Never includes tokens: only application errors and their context. */

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { CloseCode, encodeMessages, utf8Length, type Frame } from '../protocol';
+import type { StoredSession } from './store';
 import type { Link } from './link';
 import { ACK_EVERY, type ResolvedOptions } from './options';
 
@@ -31,6 +32,9 @@ interface Entry {
 /** Largest possible msg-frame envelope: `{"t":"msg","s":<seq>,"d":[],"a":<ack>}` with 16-digit numbers. */
 export const FRAME_OVERHEAD = encodeMessages(Number.MAX_SAFE_INTEGER, [], Number.MAX_SAFE_INTEGER).length;
 
+/** Acks are saved to the session store lazily, at most this often (a stale buffer only causes replays the client drops). */
+const ACK_SAVE_DELAY_MS = 100;
+
 /** Retry delay while the transport has a backlog. */
 const BACKLOG_RETRY_MS = 5;
 
@@ -57,15 +61,15 @@ export function serialise(data: unknown): string {
  */
 export class Session extends EventEmitter<SessionEvents> {
   /** Public session id (`sid`). */
-  readonly id: string = newSecret();
+  readonly id: string;
   /** Client address, as used for `maxSessionsPerIp`. */
   readonly remoteAddress: string;
   /** Whatever `authenticate` returned for the latest connection (`true` without the hook). */
   auth: unknown = true;
 
   /** @internal secret resume key */
-  readonly key: string = newSecret();
-  private readonly keyBytes = Buffer.from(this.key);
+  readonly key: string;
+  private readonly keyBytes: Buffer;
   private link: Link | null = null;
   private ended = false;
   private overrun = false;
@@ -83,7 +87,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private bufBytes = 0;
 
   // Client -> server.
-  /** Highest contiguous client sequence number received. */
+  /** Highest contiguous client sequence number received (delivered to the app, or being delivered). */
   private inSeq = 0;
   /** The last `a` we sent to the client. */
   private ackSent = 0;
@@ -95,13 +99,36 @@ export class Session extends EventEmitter<SessionEvents> {
   private heartbeatTimer: ReturnType<typeof setTimeout> | null = null;
   private ttlTimer: ReturnType<typeof setTimeout> | null = null;
 
-  /** @internal */
+  // Session store (options.sessionStore).
+  /** Highest server seq known to be saved (every message written to a link is). */
+  private savedOut = 0;
+  /** Date.now() at which the session expires while disconnected. */
+  private expiresAt: number | undefined;
+  private saveTimer: ReturnType<typeof setTimeout> | null = null;
+  private savePending = false;
+
+  /** @internal `stored`: restore a session saved by an earlier server process, disconnected. */
   constructor(
     private readonly host: SessionHost,
     remoteAddress: string,
+    stored?: StoredSession,
   ) {
     super();
     this.remoteAddress = remoteAddress;
+    this.id = stored ? stored.sid : newSecret();
+    this.key = stored ? stored.key : newSecret();
+    this.keyBytes = Buffer.from(this.key);
+    if (stored) {
+      this.inSeq = this.ackSent = stored.received;
+      this.outSeq = this.savedOut = stored.nextSeq - 1;
+      for (const [seq, json] of stored.replay) {
+        const bytes = utf8Length(json);
+        this.buf.push({ seq, json, bytes });
+        this.bufBytes += bytes;
+      }
+      this.peerAcked = this.buf.length > 0 ? this.buf[0]!.seq - 1 : this.outSeq;
+      this.startTtl();
+    }
   }
 
   /** True while a connection is attached. */
@@ -182,6 +209,8 @@ export class Session extends EventEmitter<SessionEvents> {
     link.opened(this);
     if (resumed) this.acknowledged(clientAck);
     this.written = resumed ? clientAck : 0;
+    this.expiresAt = undefined;
+    this.persist(); // connected again: no expiry (a failed save is reported; the next one retries)
     const o = this.host.options;
     link.sendText(
       JSON.stringify({
@@ -206,9 +235,16 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.link !== link || this.ended) return;
     this.unlink();
     if (this.overrun) return this.end(CloseCode.ABNORMAL, 'replay buffer overrun');
-    this.ttlTimer = setTimeout(() => this.end(CloseCode.ABNORMAL, 'session expired'), this.host.options.sessionTtl);
-    this.ttlTimer.unref?.();
+    this.startTtl();
+    this.persist(); // records expiresAt
     this.safeEmit('disconnect');
+  }
+
+  private startTtl(): void {
+    const ttl = this.host.options.sessionTtl;
+    this.expiresAt = Date.now() + ttl;
+    this.ttlTimer = setTimeout(() => this.end(CloseCode.ABNORMAL, 'session expired'), ttl);
+    this.ttlTimer.unref?.();
   }
 
   /** @internal End for good. Closes the current link, if any, with `code`. */
@@ -219,6 +255,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.unlink();
     if (this.ttlTimer) clearTimeout(this.ttlTimer);
     this.ttlTimer = null;
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = null;
     link?.close(code, reason);
     this.buf = [];
     this.head = 0;
@@ -237,7 +275,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.buf.push({ seq, json, bytes });
     this.bufBytes += bytes;
     this.enforceReplayBounds();
-    this.scheduleFlush();
+    if (this.link) this.scheduleFlush();
+    else this.persistSoon(); // no flush while disconnected: save this tick's messages together
   }
 
   /** @internal One decoded frame from the attached link. */
@@ -251,9 +290,17 @@ export class Session extends EventEmitter<SessionEvents> {
         }
         const skip = this.inSeq + 1 - frame.s; // duplicates already received (retransmitted after a resume)
         if (skip >= frame.d.length) return;
+        const before = this.inSeq;
         this.inSeq = frame.s + frame.d.length - 1;
-        this.received();
+        // Persist, then deliver, then ack: a crash at any point neither loses a message the client
+        // was told we have nor delivers one twice.
+        if (!this.persist()) {
+          this.inSeq = before;
+          return link.fail(CloseCode.SERVER_ERROR, 'session store unavailable');
+        }
         for (let i = skip; i < frame.d.length && !this.ended; i++) this.safeEmit('message', frame.d[i]);
+        // Only now may an ack (standalone, or `a` on any frame) cover these messages.
+        if (!this.ended) this.received();
         return;
       }
       case 'ack':
@@ -306,6 +353,7 @@ export class Session extends EventEmitter<SessionEvents> {
     while (h < buf.length && buf[h]!.seq <= a) this.bufBytes -= buf[h++]!.bytes;
     this.head = h;
     this.compact();
+    this.scheduleSave();
   }
 
   /** New client messages arrived: ack them soon, or now if many are waiting. */
@@ -349,6 +397,10 @@ export class Session extends EventEmitter<SessionEvents> {
     const link = this.link;
     if (!link || this.ended) return;
     const { maxMessageBytes: max, backpressureThreshold } = this.host.options;
+    // Every message must be in the store before any of it reaches the wire: one save per flush.
+    if (this.written < this.outSeq && this.savedOut < this.outSeq && !this.persist()) {
+      return link.fail(CloseCode.SERVER_ERROR, 'session store unavailable');
+    }
     while (this.written < this.outSeq) {
       if (link.bufferedAmount > backpressureThreshold) {
         // Let the backlog drain; meanwhile new messages pile up and leave as one frame.
@@ -409,6 +461,57 @@ export class Session extends EventEmitter<SessionEvents> {
       this.buf = this.buf.slice(this.head);
       this.head = 0;
     }
+  }
+
+  // ---- session store ---------------------------------------------------------------------
+
+  /** @internal What the session store keeps. `received` is the highest client seq delivered. */
+  snapshot(): StoredSession {
+    const replay: Array<[number, string]> = [];
+    for (let i = this.head; i < this.buf.length; i++) replay.push([this.buf[i]!.seq, this.buf[i]!.json]);
+    const s: StoredSession = { sid: this.id, key: this.key, remoteAddress: this.remoteAddress, received: this.inSeq, nextSeq: this.outSeq + 1, replay };
+    if (this.expiresAt !== undefined) s.expiresAt = this.expiresAt;
+    return s;
+  }
+
+  /** Save to the session store now (no-op without one). False if the save failed (reported). */
+  private persist(): boolean {
+    const store = this.host.options.sessionStore;
+    if (!store || this.ended) {
+      this.savedOut = this.outSeq;
+      return true;
+    }
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = null;
+    const out = this.outSeq;
+    try {
+      store.save(this.snapshot());
+    } catch (err) {
+      this.host.reportError(err, 'sessionStore.save');
+      return false;
+    }
+    this.savedOut = out;
+    return true;
+  }
+
+  /** Save at the end of this tick (messages queued while disconnected). */
+  private persistSoon(): void {
+    if (!this.host.options.sessionStore || this.savePending || this.ended) return;
+    this.savePending = true;
+    queueMicrotask(() => {
+      this.savePending = false;
+      if (this.savedOut < this.outSeq) this.persist();
+    });
+  }
+
+  /** Save soon (acks: pruning the stored buffer is not urgent). */
+  private scheduleSave(): void {
+    if (!this.host.options.sessionStore || this.saveTimer || this.ended) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null;
+      this.persist();
+    }, ACK_SAVE_DELAY_MS);
+    this.saveTimer.unref?.();
   }
 
   // ---- heartbeat -------------------------------------------------------------------------

@@ -1,17 +1,28 @@
 // 6. The server process is killed (SIGKILL) mid-stream and restarted on the same port, per
-// transport. The reference server keeps sessions in memory, so the restarted process does not
-// know the page's session: the client must get a new session, report 'session-lost' and reject
-// the messages it had sent but never had acknowledged, and lose or repeat nothing else:
-//  - every send() settles: resolved, or rejected with 'session-lost' (the app is told);
-//  - a resolved message was logged exactly once, by the old or the new process;
-//  - no message is logged twice (nothing rejected is sent again);
-//  - every message sent after the reconnect arrives exactly once, in order, and is echoed;
-//  - pushes from each process arrive in order, without gaps or repeats.
+// transport. The server keeps its sessions in fileSessionStore(dir), the same directory across
+// the kill and the restart, so the restarted process restores the page's session and the
+// client resumes it as if only the connection had dropped:
+//  - the client's second open event says resumed: true; no 'session-lost', no other error;
+//  - every send() resolves, and every message the page sent is logged at most once, by the old
+//    or the new process, in order (the app logs synchronously in its 'message' handler, which
+//    runs only after the message is in the store). KNOWN LIMIT: the server persists, then
+//    delivers, so a kill that lands during the save (SIGKILL takes effect when the rename
+//    syscall returns) leaves the messages of that one frame stored as received but never handed
+//    to the app: they may be missing, only those, only right at the kill (about half of the kills in
+//    our runs).
+//    Exactly-once needs the app's effect and the store update in one commit (or app-side dedupe).
+//  - every push arrives exactly once and in order: the old process's (those it had sent, replayed
+//    by the new process when not yet acknowledged), then the new process's;
+//  - echoes arrive at most once; only the echoes of the last messages the old process handled
+//    before the kill may be missing (killed between delivering them and saving the echo).
 // The server runs in a child process (server-process.mjs, on the built dist/server.js) that logs
 // every message it receives to stdout; the page comes from a separate static server, so its
 // realtime URL is cross-origin (CORS for the HTTP transports), allowed by the page's CSP.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
@@ -44,11 +55,13 @@ interface ServerProcess {
 
 const live = new Set<ServerProcess>();
 let started = 0;
+/** The session store directory shared by every server process of this file. */
+const storeDir = mkdtempSync(join(tmpdir(), 'rt-restart-store-'));
 
 /** Starts server-process.mjs on `port` (0: any); its pushes carry a label unique to it. */
 async function startServerProcess(port: number): Promise<ServerProcess> {
   const label = `process-${++started}`;
-  const child = spawn(process.execPath, [script, String(port), label], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script, String(port), label, storeDir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   const proc: ServerProcess = {
     child,
     label,
@@ -121,6 +134,7 @@ afterAll(async () => {
   await browser?.close();
   await statics?.close();
   await Promise.all([...live].map(kill));
+  rmSync(storeDir, { recursive: true, force: true });
 });
 
 afterEach(async () => {
@@ -129,7 +143,7 @@ afterEach(async () => {
 });
 
 describe.each(TRANSPORTS)('transport %s', (transport) => {
-  it('6. server killed (SIGKILL) and restarted mid-stream: new session, session-lost reported, nothing duplicated', async () => {
+  it('6. server killed (SIGKILL) and restarted mid-stream with a session store: the same session resumes, nothing lost or repeated', async () => {
     // The previous test's (or beforeAll's) process on `port`, or a new one.
     const old = first ?? (await startServerProcess(port));
     first = undefined;
@@ -147,10 +161,10 @@ describe.each(TRANSPORTS)('transport %s', (transport) => {
     await kill(old);
     const next = await startServerProcess(port);
     try {
-      // The client reconnects to the new process: a second, new session.
+      // The client reconnects to the new process and resumes its session.
       await waitOpen(p, 2, 30_000);
       const reopened = await p.page.evaluate(() => window.T.opens[1]!);
-      expect(reopened.resumed, 'the new process cannot know the old session').toBe(false);
+      expect(reopened.resumed, 'the new process restored the session from the store').toBe(true);
       await waitUntil(
         p,
         ([from, proc]) => window.T.sends.length >= from + 30 && window.T.received.filter((d) => (d as { proc?: string })?.proc === proc).length >= 20,
@@ -159,6 +173,8 @@ describe.each(TRANSPORTS)('transport %s', (transport) => {
       );
       await p.page.evaluate(() => window.T.stopLoop());
       await waitUntil(p, () => window.T.settled('m').pending === 0, undefined, 'every send() settled');
+      // The echo of the last message (handled by the new process) has arrived: so have all before it.
+      await waitUntil(p, () => window.T.echoes('m').includes(window.T.sends.filter((s) => s.tag === 'm').length - 1), undefined, 'the last echo');
 
       const page = await p.page.evaluate(() => ({
         sends: window.T.sends.filter((s) => s.tag === 'm').map((s) => ({ i: s.i, status: s.status, code: s.code })),
@@ -168,50 +184,58 @@ describe.each(TRANSPORTS)('transport %s', (transport) => {
         opens: window.T.opens,
         states: window.T.states,
       }));
-      const logged = (proc: typeof old) => proc.lines.filter((l) => l.ev === 'recv' && l.pid === pid && l.tag === 'm').map((l) => l.i!);
-      const byOld = logged(old);
-      const byNew = logged(next);
-      const why = `sends: ${JSON.stringify(page.sends.filter((s) => s.status !== 'resolved'))}\nold logged ${JSON.stringify(byOld)}\nnew logged ${JSON.stringify(byNew)}\n${await pageSummary(p)}`;
+      const logged = (proc: typeof old) => proc.lines.filter((l) => l.ev === 'recv' && l.pid === pid && l.tag === 'm');
+      const byOld = logged(old).map((l) => l.i!);
+      const byNew = logged(next).map((l) => l.i!);
+      const why = `sends: ${JSON.stringify(page.sends.filter((s) => s.status !== 'resolved'))}\nold logged ${JSON.stringify(byOld)}\nnew logged ${JSON.stringify(byNew)}\nold tail ${JSON.stringify(old.lines.slice(-6))}\nnew head ${JSON.stringify(next.lines.slice(0, 6))}\n${await pageSummary(p)}`;
 
-      // The app is told: one 'session-lost' error.
-      expect(page.rtErrors.filter((e) => e.code === 'session-lost').length, why).toBe(1);
-      expect(page.rtErrors.filter((e) => e.code !== 'session-lost'), why).toEqual([]);
-      expect(page.opens.map((o) => o.resumed)).toEqual([false, false]);
+      // One session across both processes: restored (not a new session) by the new process.
+      const sids = new Set([...logged(old), ...logged(next)].map((l) => l.sid));
+      expect(sids.size, why).toBe(1);
+      const [sid] = sids;
+      expect(next.lines.some((l) => l.ev === 'restore' && l.sid === sid), why).toBe(true);
+      expect(next.lines.filter((l) => l.ev === 'session'), 'no new session on the new process').toEqual([]);
 
-      // Every send() settled as resolved or 'session-lost'.
-      for (const s of page.sends) {
-        expect(s.status === 'resolved' || (s.status === 'rejected' && s.code === 'session-lost'), `message ${s.i}: ${s.status} ${s.code}\n${why}`).toBe(true);
-      }
-      // No message logged twice, across both processes.
+      // No 'session-lost', no other error; the second open resumed.
+      expect(page.rtErrors, why).toEqual([]);
+      expect(page.opens.map((o) => o.resumed)).toEqual([false, true]);
+
+      // Every send() resolved; every message logged once, in order, across both processes, but
+      // for the one frame being saved at the kill (see the KNOWN LIMIT above).
+      expect(page.sends.filter((s) => s.status !== 'resolved'), why).toEqual([]);
       const all = [...byOld, ...byNew];
       expect(all.length - new Set(all).size, `messages logged twice\n${why}`).toBe(0);
-      // Each process got its messages in order.
-      expect(byOld, why).toEqual([...byOld].sort((a, b) => a - b));
-      expect(byNew, why).toEqual([...byNew].sort((a, b) => a - b));
-      // A resolved message was logged exactly once; a rejected one was never sent again.
-      const loggedOnce = new Set(all);
-      const resolved = page.sends.filter((s) => s.status === 'resolved').map((s) => s.i);
-      const rejected = page.sends.filter((s) => s.status === 'rejected').map((s) => s.i);
-      expect(resolved.filter((i) => !loggedOnce.has(i)), `resolved but never logged\n${why}`).toEqual([]);
-      expect(rejected.filter((i) => byNew.includes(i)), `rejected but delivered again to the new process\n${why}`).toEqual([]);
-      // Everything sent after the reconnect (and whatever was still queued) went to the new process.
-      const after = page.sends.filter((s) => s.i >= reopened.sends);
-      expect(after.every((s) => s.status === 'resolved'), why).toBe(true);
-      expect(byNew.filter((i) => i >= reopened.sends), why).toEqual(range(page.sends.length - reopened.sends, reopened.sends));
-      // Echoes: once each; every message the new process logged was echoed.
-      expect(page.echoes.length - new Set(page.echoes).size, 'echoes repeated').toBe(0);
-      expect(byNew.filter((i) => !page.echoes.includes(i)), 'logged by the new process but not echoed').toEqual([]);
-      // Pushes of each process arrive in order with no gap or repeat (those the old process sent
-      // but the page never acknowledged are gone with its session: that is what 'session-lost' says).
-      for (const proc of ['old', 'new'] as const) {
-        const label = proc === 'old' ? old.label : next.label;
-        const is = page.pushes.filter((d) => d.proc === label).map((d) => d.i);
-        expect(is, `pushes from the ${proc} process`).toEqual(range(is.length));
-      }
+      expect(byNew.length, why).toBeGreaterThan(0);
+      const lostAtKill = range(page.sends.length).filter((i) => !all.includes(i));
+      const boundary = byOld.length;
+      expect(lostAtKill, `only messages of the frame in flight at the kill may be missing\n${why}`).toEqual(range(lostAtKill.length, boundary));
+      expect(all, why).toEqual(range(page.sends.length).filter((i) => !lostAtKill.includes(i)));
+      expect(lostAtKill.length, why).toBeLessThanOrEqual(3);
+
+      // Echoes: at most once, in order; only the echoes of the last messages the old process
+      // handled may be missing (killed after delivering them, before saving the echo).
+      expect(page.echoes, why).toEqual([...new Set(page.echoes)].sort((a, b) => a - b));
+      const missing = range(page.sends.length).filter((i) => !page.echoes.includes(i) && !lostAtKill.includes(i));
+      expect(missing, `echoes missing\n${why}`).toEqual(byOld.slice(byOld.length - missing.length));
+      expect(missing.length, `echoes missing\n${why}`).toBeLessThanOrEqual(3);
+
+      // Pushes: each exactly once and in order, the old process's first (the unacknowledged ones
+      // replayed by the new process), then the new process's. Of what the old process logged as
+      // sent, only the last may be missing (killed between send() and the save before writing).
+      const labels = page.pushes.map((d) => d.proc);
+      expect(labels, 'old pushes, then new pushes').toEqual([...labels].sort((a, b) => (a === b ? 0 : a === old.label ? -1 : 1)));
+      const oldPushes = page.pushes.filter((d) => d.proc === old.label).map((d) => d.i);
+      const newPushes = page.pushes.filter((d) => d.proc === next.label).map((d) => d.i);
+      expect(oldPushes, 'pushes from the old process').toEqual(range(oldPushes.length));
+      expect(newPushes, 'pushes from the new process').toEqual(range(newPushes.length));
+      const oldLoggedPushes = old.lines.filter((l) => l.ev === 'push' && l.sid === sid).length;
+      expect(oldPushes.length, 'pushes the old process sent').toBeGreaterThanOrEqual(oldLoggedPushes - 1);
+      expect(oldPushes.length).toBeLessThanOrEqual(oldLoggedPushes);
+
       console.info(
-        `[${transport}] kill/restart: ${resolved.length} resolved, ${rejected.length} rejected with session-lost ` +
-          `(${rejected.filter((i) => byOld.includes(i)).length} of them had reached the old process); ` +
-          `old logged ${byOld.length}, new logged ${byNew.length}; states ${page.states.join(' ')}`,
+        `[${transport}] kill/restart with a session store: ${page.sends.length} resolved; ` +
+          `old logged ${byOld.length}, new logged ${byNew.length}; pushes ${oldPushes.length} old + ${newPushes.length} new; ` +
+          `${lostAtKill.length} message(s) and ${missing.length} echo(es) lost at the kill; states ${page.states.join(' ')}`,
       );
       expect([...old.lines, ...next.lines].filter((l) => l.ev === 'error')).toEqual([]);
       await expectClean(p);

@@ -1,0 +1,312 @@
+// @vitest-environment node
+// Sessions kept in a session store survive a server crash: a new RealtimeServer on the same port
+// and store directory restores them, and a client resumes with sid + key as if nothing happened.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import { fileSessionStore, RealtimeServer, type RealtimeServerOptions, type Session, type SessionStore, type StoredSession } from '../../src/server';
+
+// ---- helpers: a raw protocol client speaking frames by hand ---------------------------------
+
+/** Polls `cond` until it returns a truthy value (no fixed sleeps). */
+async function waitFor<T>(cond: () => T, timeout = 3000, what = 'condition'): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = cond();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`waitFor: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+type AnyFrame = { t: string; [k: string]: any };
+
+class RawClient {
+  readonly ws: WebSocket;
+  readonly frames: AnyFrame[] = [];
+  readonly raw: string[] = [];
+  closed: { code: number; reason: string } | null = null;
+  private cursor = 0;
+
+  constructor(url: string, headers: Record<string, string> = {}) {
+    this.ws = new WebSocket(url, { headers });
+    this.ws.on('message', (data) => {
+      const text = data.toString();
+      this.raw.push(text);
+      this.frames.push(JSON.parse(text));
+    });
+    this.ws.on('close', (code, reason) => (this.closed = { code, reason: reason.toString() }));
+    this.ws.on('error', () => {});
+  }
+
+  opened(): Promise<void> {
+    if (this.ws.readyState === WebSocket.OPEN) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('close', () => reject(new Error('closed before open')));
+    });
+  }
+
+  send(frame: object | string): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  /** Next unread frame (optionally of type `t`), skipping others. */
+  async next(t?: string, timeout = 3000): Promise<AnyFrame> {
+    return waitFor(
+      () => {
+        while (this.cursor < this.frames.length) {
+          const f = this.frames[this.cursor++]!;
+          if (!t || f.t === t) return f;
+        }
+        return undefined;
+      },
+      timeout,
+      `a ${t ?? 'any'} frame`,
+    );
+  }
+
+  async hello(extra: object = {}): Promise<AnyFrame> {
+    await this.opened();
+    this.send({ t: 'hello', v: [1], a: 0, ...extra });
+    return this.next('welcome');
+  }
+
+  async whenClosed(timeout = 3000): Promise<{ code: number; reason: string }> {
+    return waitFor(() => this.closed, timeout, 'close');
+  }
+
+  /** All application messages received so far, as [seq, data] pairs. */
+  messages(): Array<[number, unknown]> {
+    const out: Array<[number, unknown]> = [];
+    for (const f of this.frames) if (f.t === 'msg') f.d.forEach((d: unknown, i: number) => out.push([f.s + i, d]));
+    return out;
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}
+
+interface Running {
+  rt: RealtimeServer;
+  http: Server;
+  url: string;
+  port: number;
+}
+
+const running: Running[] = [];
+const clients: RawClient[] = [];
+let dir = '';
+let logs: string[] = [];
+
+/** `setup` runs right after construction: 'restore' is emitted on the next tick. */
+async function start(port = 0, options: Omit<RealtimeServerOptions, 'server'> = {}, setup?: (rt: RealtimeServer) => void): Promise<Running> {
+  const http = createServer((_req, res) => res.end('ok'));
+  const rt = new RealtimeServer({ server: http, path: '/realtime', ackDelay: 10, sessionStore: fileSessionStore(dir), ...options });
+  setup?.(rt);
+  rt.on('error', (err) => logs.push(`error: ${String((err as Error)?.stack ?? err)}`));
+  await new Promise<void>((resolve) => http.listen(port, '127.0.0.1', resolve));
+  const p = (http.address() as AddressInfo).port;
+  const r = { rt, http, url: `ws://127.0.0.1:${p}/realtime`, port: p };
+  running.push(r);
+  return r;
+}
+
+/** A crash, as far as the store can tell: connections die, the RealtimeServer is never closed. */
+async function crash(r: Running): Promise<void> {
+  r.http.closeAllConnections();
+  await new Promise<void>((resolve) => r.http.close(() => resolve()));
+  running.splice(running.indexOf(r), 1);
+}
+
+function client(url: string): RawClient {
+  const c = new RawClient(url);
+  clients.push(c);
+  return c;
+}
+
+const nextSession = (rt: RealtimeServer): Promise<Session> => new Promise((resolve) => rt.once('connection', resolve));
+const storedFile = (sid: string): StoredSession => JSON.parse(readFileSync(join(dir, `${sid}.json`), 'utf8')) as StoredSession;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'rt-store-'));
+  logs = [];
+  for (const m of ['log', 'info', 'warn', 'error', 'debug'] as const) {
+    vi.spyOn(console, m).mockImplementation((...args: unknown[]) => void logs.push(args.map(String).join(' ')));
+  }
+});
+
+afterEach(async () => {
+  vi.restoreAllMocks();
+  for (const c of clients.splice(0)) c.terminate();
+  for (const r of running.splice(0)) {
+    await r.rt.close();
+    await new Promise<void>((resolve) => r.http.close(() => resolve()));
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('sessionStore: sessions survive a server crash', () => {
+  it('a client resumes its session on a new server process: resumed, a = received, unacked messages replayed once', async () => {
+    const a = await start();
+    const gotA: unknown[] = [];
+    const sessionA = nextSession(a.rt);
+    const c1 = client(a.url);
+    const w1 = await c1.hello();
+    expect(w1.resumed).toBe(false);
+    const sA = await sessionA;
+    sA.on('message', (d) => gotA.push(d));
+
+    // Client -> server: 3 messages, acknowledged.
+    c1.send({ t: 'msg', s: 1, d: ['a', 'b', 'c'] });
+    expect((await c1.next('ack')).a).toBe(3);
+    expect(gotA).toEqual(['a', 'b', 'c']);
+    // Server -> client: 5 messages; the client acknowledges 2 of them.
+    for (let i = 1; i <= 5; i++) sA.send({ n: i });
+    await waitFor(() => c1.messages().length === 5, 3000, '5 messages');
+    c1.send({ t: 'ack', a: 2 });
+    c1.terminate();
+    await waitFor(() => !sA.connected, 3000, 'disconnect');
+    // Two more while disconnected: kept in the replay buffer, and in the store.
+    sA.send({ n: 6 });
+    sA.send({ n: 7 });
+    await waitFor(() => storedFile(sA.id).nextSeq === 8 && storedFile(sA.id).replay[0]?.[0] === 3, 3000, 'store up to date');
+    await crash(a);
+
+    const restored: Session[] = [];
+    const connections: Session[] = [];
+    const gotB: unknown[] = [];
+    const b = await start(a.port, {}, (rt) => {
+      rt.on('restore', (s) => {
+        restored.push(s);
+        s.on('message', (d) => gotB.push(d));
+      });
+      rt.on('connection', (s) => connections.push(s));
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(restored.map((s) => s.id)).toEqual([sA.id]);
+    expect(restored[0]!.connected).toBe(false);
+
+    // The client received 1..5; it resumes with a = 3 (its own ack of 4 and 5 was lost).
+    const c2 = client(b.url);
+    const w2 = await c2.hello({ sid: w1.sid, key: w1.key, a: 3 });
+    expect(w2).toMatchObject({ resumed: true, sid: w1.sid, a: 3 });
+    await waitFor(() => c2.messages().length >= 4, 3000, 'replay');
+    // Retransmitted after the resume: 3 again (a duplicate) and 4 (new).
+    c2.send({ t: 'msg', s: 3, d: ['c', 'd'] });
+    await waitFor(() => gotB.length === 1, 3000, 'd');
+    c2.send({ t: 'ack', a: 7 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c2.messages()).toEqual([4, 5, 6, 7].map((n) => [n, { n }]));
+    expect(gotB).toEqual(['d']);
+    expect(connections).toEqual([]);
+    expect(restored[0]!.unacknowledged).toBe(0);
+    // New messages continue the numbering.
+    restored[0]!.send('next');
+    await waitFor(() => c2.messages().length === 5, 3000, 'next');
+    expect(c2.messages()[4]).toEqual([8, 'next']);
+
+    expect(logs.filter((l) => l.includes(w1.key))).toEqual([]);
+    expect(logs.filter((l) => l.startsWith('error'))).toEqual([]);
+  });
+
+  it('an unresumed restored session expires sessionTtl after the restore and is removed from the store', async () => {
+    const a = await start(0, { sessionTtl: 60_000 });
+    const c1 = client(a.url);
+    const w1 = await c1.hello();
+    c1.terminate();
+    await crash(a);
+    let closed!: Promise<[number, string]>;
+    const b = await start(a.port, { sessionTtl: 150 }, (rt) => {
+      closed = new Promise((resolve) => rt.once('restore', (s) => s.once('close', (code, reason) => resolve([code, reason]))));
+    });
+    expect(b.rt.sessions.has(w1.sid)).toBe(true);
+    expect(await closed).toEqual([1006, 'session expired']);
+    expect(existsSync(join(dir, `${w1.sid}.json`))).toBe(false);
+  });
+
+  it('a corrupt or foreign file in the directory is ignored with a warning that holds no secret', async () => {
+    const a = await start();
+    const c1 = client(a.url);
+    const w1 = await c1.hello();
+    c1.terminate();
+    await crash(a);
+    const secret = 'SECRET-KEY-do-not-log-0123';
+    writeFileSync(join(dir, 'broken.json'), `{"sid":"broken","key":"${secret}","received":`);
+    writeFileSync(join(dir, 'other.json'), JSON.stringify({ sid: 'mismatch', key: secret, received: 0, nextSeq: 1, replay: [] }));
+    writeFileSync(join(dir, 'notes.txt'), 'hello');
+    const b = await start(a.port);
+    expect([...b.rt.sessions.keys()]).toEqual([w1.sid]);
+    const warnings = logs.filter((l) => l.includes('session store'));
+    expect(warnings.some((l) => l.includes('broken.json'))).toBe(true);
+    expect(warnings.some((l) => l.includes('other.json'))).toBe(true);
+    expect(logs.filter((l) => l.includes(secret) || l.includes(w1.key))).toEqual([]);
+    const c2 = client(b.url);
+    expect(await c2.hello({ sid: w1.sid, key: w1.key, a: 0 })).toMatchObject({ resumed: true });
+  });
+
+  it('the stored session is removed when the session ends', async () => {
+    const a = await start();
+    const c1 = client(a.url);
+    const s1 = nextSession(a.rt);
+    const w1 = await c1.hello();
+    expect(storedFile(w1.sid)).toMatchObject({ sid: w1.sid, received: 0, nextSeq: 1, replay: [] });
+    c1.send({ t: 'close', code: 1000, reason: 'bye' });
+    await waitFor(() => !existsSync(join(dir, `${w1.sid}.json`)), 3000, 'file removed');
+    const c2 = client(a.url);
+    const s2 = nextSession(a.rt);
+    const w2 = await c2.hello();
+    expect(existsSync(join(dir, `${w2.sid}.json`))).toBe(true);
+    (await s2).close();
+    expect(existsSync(join(dir, `${w2.sid}.json`))).toBe(false);
+    await s1;
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('persist, then deliver, then ack: no ack covers a message before it was saved and emitted', async () => {
+    const events: string[] = [];
+    const files = fileSessionStore(dir);
+    const store: SessionStore = {
+      load: () => files.load(),
+      save: (s) => {
+        files.save(s);
+        events.push(`save ${s.received}`);
+      },
+      remove: (sid) => files.remove(sid),
+    };
+    const a = await start(0, { sessionStore: store, ackDelay: 1000 });
+    a.rt.on('connection', (s) => {
+      const conn = (s as unknown as { link: { conn: { send(t: string): void } } }).link.conn;
+      const send = conn.send.bind(conn);
+      conn.send = (text: string) => {
+        const f = JSON.parse(text) as { t: string; a?: number };
+        if (f.a !== undefined) events.push(`${f.t} a=${f.a}`);
+        send(text);
+      };
+      s.on('message', (d) => events.push(`message ${String(d)}`));
+    });
+    const c = client(a.url);
+    await c.hello();
+    // 200 messages in one frame: more than the urgent-ack threshold (128).
+    c.send({ t: 'msg', s: 1, d: Array.from({ length: 200 }, (_, i) => i + 1) });
+    expect((await c.next('ack')).a).toBe(200);
+    const save = events.indexOf('save 200');
+    const last = events.indexOf('message 200');
+    const ack = events.findIndex((e) => e.startsWith('ack'));
+    expect(save).toBeGreaterThanOrEqual(0);
+    expect(save).toBeLessThan(events.indexOf('message 1'));
+    expect(last).toBeLessThan(ack);
+  });
+
+  it('without the option nothing is stored', async () => {
+    const http = createServer();
+    const rt = new RealtimeServer({ server: http });
+    running.push({ rt, http, url: '', port: 0 });
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
