@@ -13,8 +13,13 @@ export interface SessionHost {
 }
 
 export interface SessionEvents {
-  /** One application message from the client, in order, exactly once. */
-  message: [data: unknown];
+  /**
+   * One application message from the client, in order, once per server process. `seq` numbers
+   * the session's client messages from 1. With a session store, a process killed between
+   * delivering a message and saving it delivers it again after the restart, with the same `seq`:
+   * a consumer whose effects must happen once keeps the highest `seq` it applied, with them.
+   */
+  message: [data: unknown, seq: number];
   /** The session ended for good (closed by either side, expired, overrun, or server shutdown). */
   close: [code: number, reason: string];
   /** The connection dropped; the session waits `sessionTtl` ms for the client to resume it. */
@@ -290,17 +295,17 @@ export class Session extends EventEmitter<SessionEvents> {
         }
         const skip = this.inSeq + 1 - frame.s; // duplicates already received (retransmitted after a resume)
         if (skip >= frame.d.length) return;
-        const before = this.inSeq;
-        this.inSeq = frame.s + frame.d.length - 1;
-        // Persist, then deliver, then ack: a crash at any point neither loses a message the client
-        // was told we have nor delivers one twice.
-        if (!this.persist()) {
-          this.inSeq = before;
-          return link.fail(CloseCode.SERVER_ERROR, 'session store unavailable');
+        // Deliver, then save, then ack. A crash before the save makes the client send these again
+        // and the next process deliver them again with the same seq (the app can tell); saving
+        // first would instead let a crash lose messages the client was told had arrived.
+        for (let i = skip; i < frame.d.length && !this.ended; i++) {
+          this.inSeq = frame.s + i;
+          this.safeEmit('message', frame.d[i], this.inSeq);
         }
-        for (let i = skip; i < frame.d.length && !this.ended; i++) this.safeEmit('message', frame.d[i]);
+        if (this.ended) return;
+        if (!this.persist()) return link.fail(CloseCode.SERVER_ERROR, 'session store unavailable');
         // Only now may an ack (standalone, or `a` on any frame) cover these messages.
-        if (!this.ended) this.received();
+        this.received();
         return;
       }
       case 'ack':

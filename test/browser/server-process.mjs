@@ -9,11 +9,16 @@
 //   { ev: 'restore', sid }               a session restored from storeDir
 //   { ev: 'push', sid, i }               after session.send of push i
 //   { ev: 'recv', sid, pid, tag, i }     an app message { pid, tag, i } (echoed as { echo: data })
+//   { ev: 'again', sid, seq }            a message delivered again after a crash, skipped
+// With storeDir the app is idempotent, as the protocol asks of apps whose effects must happen
+// once: its effect is a line appended to storeDir/app-<sid>.log with the message's seq, and a
+// message whose seq that log already holds is skipped.
 //   { ev: 'error', error }
 // A page's { ctl: 'reg' } (sent on every new session) starts pushes { push: 'live', i, proc }
 // every PUSH_MS (default 20) ms to that session, i from 0, proc = label; a restored session
 // starts them when its client resumes.
-import { writeSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:http';
 import { fileSessionStore, RealtimeServer } from '../../dist/server.js';
 
@@ -38,6 +43,17 @@ rt.on('restore', (session) => {
   session.once('resume', start);
 });
 
+/** Highest seq already applied per session, from the app's own log (so it survives a crash). */
+const applied = new Map();
+function appliedSeq(sid) {
+  if (!applied.has(sid)) {
+    const file = join(storeDir, `app-${sid}.log`);
+    const lines = existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
+    applied.set(sid, lines.length ? JSON.parse(lines.at(-1)).seq : 0);
+  }
+  return applied.get(sid);
+}
+
 /** The app's handlers; returns a function that starts the pushes. */
 function handle(session) {
   let timer;
@@ -50,9 +66,14 @@ function handle(session) {
       out({ ev: 'push', sid: session.id, i });
     }, pushMs);
   };
-  session.on('message', (data) => {
+  session.on('message', (data, seq) => {
     if (data?.ctl === 'reg') return start();
     if (data?.ctl !== undefined) return;
+    if (storeDir) {
+      if (seq <= appliedSeq(session.id)) return out({ ev: 'again', sid: session.id, seq });
+      appendFileSync(join(storeDir, `app-${session.id}.log`), `${JSON.stringify({ seq, proc: label, pid: data?.pid, tag: data?.tag, i: data?.i })}\n`);
+      applied.set(session.id, seq);
+    }
     out({ ev: 'recv', sid: session.id, pid: data?.pid, tag: data?.tag, i: data?.i });
     session.send({ echo: data });
   });
