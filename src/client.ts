@@ -111,6 +111,8 @@ export class RealtimeClient extends EventTarget {
   #received = 0;
   #acked = 0;
   #openedAt = 0;
+  /** Why each transport of the current attempt failed before opening, for the 'connect-failed' error. */
+  #failures: string[] = [];
   readonly #auth: ClientOptions['auth'];
   /** Largest frame the server accepts, from its welcome. */
   #maxFrame = Infinity;
@@ -267,6 +269,7 @@ export class RealtimeClient extends EventTarget {
   #opened(deadline: number, resumed: boolean): void {
     if (deadline) this.#watchdog.start(deadline);
     else this.#watchdog.stop();
+    this.#failures = [];
     this.#best = this.#index;
     try {
       if (this.#index) this.#env.storage?.setItem(this.#key, `${this.transport} ${this.#env.now() + REMEMBER}`);
@@ -289,6 +292,8 @@ export class RealtimeClient extends EventTarget {
   #lost(code: number, reason: string, fallback: number, retryAfter?: number): void {
     this.#stop();
     if (this.state === 'closed') return;
+    // A refused token is not a failed connection: auth() is asked again and 'unauthorized' ends it.
+    if (fallback >= 0 && this.state !== 'open' && code !== CloseCode.UNAUTHORIZED) this.#failures.push(`${this.#usable[this.#index]!.name}: ${code} ${reason}`);
     if (code === CloseCode.UNAUTHORIZED) this.#authFailures++;
     else if (isRetryableClose(code) && fallback >= 0) {
       if (fallback < this.#usable.length) {
@@ -302,6 +307,8 @@ export class RealtimeClient extends EventTarget {
     if ('error' in decision) return this.#finish({ code, reason, willReconnect: false }, decision.error);
     this.#emit('close', { code, reason, willReconnect: true });
     this.#setState('dropped');
+    if (this.#failures.length) this.#emit('error', new RealtimeError('connect-failed', `Could not connect (${this.#failures.join('; ')}); retrying`, { closeCode: code }));
+    this.#failures = [];
     if (this.#env.navigator?.onLine === false) return; // 'online' will call wake(); offline time burns no attempts
     this.#attempt++;
     this.#emit('reconnecting', { attempt: this.#attempt, delay: decision.delay });

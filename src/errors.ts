@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'protocol-error'
   /** The server refused the token from `auth`, repeatedly. */
   | 'unauthorized'
+  /** A connect attempt failed on every transport it tried (each one's reason is in the message); the client retries. */
+  | 'connect-failed'
   /** The server closed with a code that forbids reconnecting (see CloseCode). */
   | 'connection-refused'
   /** `reconnect.maxAttempts` attempts failed, or reconnect is off and the connection dropped. */

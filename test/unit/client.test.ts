@@ -407,7 +407,9 @@ describe('reconnect', () => {
     await settle(5000);
     expect(attempts).toEqual([1, 2, 3]);
     expect(client.state).toBe('closed');
-    expect(errors.map((e) => e.code)).toEqual(['reconnect-failed']);
+    // Each failed attempt is reported with its reasons; then the client gives up.
+    expect(errors.map((e) => e.code)).toEqual(['connect-failed', 'connect-failed', 'connect-failed', 'reconnect-failed']);
+    expect(errors[0]!.message).toContain('websocket: 1006 refused');
   });
 
   it('reconnect: false never reconnects', async () => {
@@ -577,6 +579,22 @@ describe('transports', () => {
     b.opened[0]!.onOpen();
     expect(client.transport).toBe('sse');
     expect(log).toEqual([['transport', { from: null, to: 'sse' }]]);
+  });
+
+  it('an attempt that fails on every transport reports one connect-failed error naming each reason', async () => {
+    const a = scripted('websocket');
+    const b = scripted('long-poll');
+    client = new RealtimeClient('ws://x', { transports: [a.t, b.t], env: testEnv() });
+    const errors: RealtimeError[] = [];
+    client.on('error', (e) => errors.push(e));
+    await settle(0);
+    a.opened[0]!.onClose(1006, 'refused');
+    expect(errors).toEqual([]); // falling back is not an error yet
+    b.opened[0]!.onClose(1006, 'HTTP 404');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ code: 'connect-failed' });
+    expect(errors[0]!.message).toContain('websocket: 1006 refused; long-poll: 1006 HTTP 404');
+    expect(client.state).toBe('reconnecting');
   });
 
   it('unsupported transports are skipped, and none supported is an unsupported error', async () => {
