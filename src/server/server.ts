@@ -241,12 +241,21 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     } catch {
       return link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
     }
-    if (isThenable(result)) {
-      result.then(
-        (value) => (value ? this.welcome(link, hello, version, value) : link.close(CloseCode.UNAUTHORIZED, 'unauthorized')),
-        () => link.close(CloseCode.UNAUTHORIZED, 'unauthorized'),
-      );
-    } else if (result) this.welcome(link, hello, version, result);
+    let thenable: boolean;
+    try {
+      thenable = isThenable(result); // reads `.then`: a getter may throw
+      if (thenable) {
+        (result as PromiseLike<unknown>).then(
+          (value) => (value ? this.welcome(link, hello, version, value) : link.close(CloseCode.UNAUTHORIZED, 'unauthorized')),
+          () => link.close(CloseCode.UNAUTHORIZED, 'unauthorized'),
+        );
+      }
+    } catch (err) {
+      this.reportError(err, 'authenticate');
+      return link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
+    }
+    if (thenable) return;
+    if (result) this.welcome(link, hello, version, result);
     else link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
   }
 
@@ -257,7 +266,16 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
 
   /** @internal */
   clientIp(request: IncomingMessage): string {
-    return this.options.clientIp?.(request) ?? request.socket?.remoteAddress ?? 'unknown';
+    const fallback = request.socket?.remoteAddress ?? 'unknown';
+    const custom = this.options.clientIp;
+    if (!custom) return fallback;
+    try {
+      return custom(request) ?? fallback;
+    } catch (err) {
+      // An app bug must not crash the process (this runs inside ws' upgrade callback).
+      this.reportError(err, 'clientIp');
+      return fallback;
+    }
   }
 
   /** @internal */

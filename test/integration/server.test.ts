@@ -124,6 +124,39 @@ describe('RealtimeServer handshake', () => {
     expect((await c.whenClosed()).code).toBe(4401);
   });
 
+  it('a throwing clientIp option on a WebSocket upgrade is reported, not a crash: the socket address is used', async () => {
+    const { rt, url } = await start({
+      clientIp: () => {
+        throw new Error('clientIp bug');
+      },
+    });
+    const errors: unknown[] = [];
+    rt.on('error', (e) => errors.push(e));
+    const sessionP = nextSession(rt);
+    const c = client(url);
+    await c.hello();
+    expect((await sessionP).remoteAddress).toBe('127.0.0.1');
+    expect(errors).toEqual([expect.objectContaining({ message: 'clientIp bug' })]);
+  });
+
+  it('authenticate returning a thenable whose then() throws: reported, closed 4401, no crash', async () => {
+    const { rt, url } = await start({
+      authenticate: () =>
+        ({
+          then() {
+            throw new Error('then bug');
+          },
+        }) as unknown as Promise<boolean>,
+    });
+    const errors: unknown[] = [];
+    rt.on('error', (e) => errors.push(e));
+    const c = client(url);
+    await c.opened();
+    c.send({ t: 'hello', v: [1], a: 0, token: 'x' });
+    expect((await c.whenClosed()).code).toBe(4401);
+    expect(errors).toEqual([expect.objectContaining({ message: 'then bug' })]);
+  });
+
   it('accepts then closes 4403 a forbidden Origin, without processing frames', async () => {
     const { rt, url } = await start({ allowedOrigins: ['https://good.example'] });
     let connections = 0;
