@@ -63,7 +63,7 @@ export interface RealtimeEventMap {
 
 /** Above this many unwritten bytes, outgoing messages wait and go out as one batch. */
 const BACKLOG_BYTES = 1 << 16;
-const LISTENED = ['online', 'pageshow', 'visibilitychange'] as const;
+const LISTENED = ['online', 'pageshow', 'pagehide', 'visibilitychange'] as const;
 /** How long a fallback transport is remembered, in ms: long enough to skip dead transports on the next pages, short enough to retry better ones. */
 const REMEMBER = 30 * 60_000;
 
@@ -393,11 +393,22 @@ export class RealtimeClient extends EventTarget {
 
   /**
    * The page came back or the network returned: check liveness now, since timers may have
-   * been throttled. Only 'online' cuts a backoff wait short.
+   * been throttled. 'online' and a page restored from the back/forward cache cut a backoff wait
+   * short. A page entering that cache lets its connection go (keeping the session), so the
+   * browser can freeze it and the server frees the link; it resumes on the way back.
    */
   readonly #wake = (e: Event): void => {
-    if (this.state === 'open') this.#watchdog.check();
-    else if (e.type === 'online' && this.state === 'reconnecting' && !this.#conn) {
+    const restored = (e as PageTransitionEvent).persisted;
+    if (e.type === 'pagehide') {
+      if (restored && this.state !== 'closed') {
+        const conn = this.#conn;
+        this.#stop();
+        conn?.close(CloseCode.SWITCHING, 'page frozen');
+        this.#emit('close', { code: CloseCode.SWITCHING, reason: 'page frozen', willReconnect: true });
+        this.#setState('dropped');
+      }
+    } else if (this.state === 'open') this.#watchdog.check();
+    else if ((e.type === 'online' || (e.type === 'pageshow' && restored)) && this.state === 'reconnecting' && !this.#conn) {
       this.#env.clearTimeout(this.#retryTimer);
       this.#start(this.#best);
     }

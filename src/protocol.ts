@@ -32,7 +32,7 @@ export const CloseCode = {
   RATE_LIMITED: 4429,
   /** Server-side failure. Reconnect. */
   SERVER_ERROR: 4500,
-  /** Client only: leaving this connection for a better transport; keep the session. */
+  /** Client only: leaving this connection (for a better transport, or a page entering the back/forward cache); keep the session. */
   SWITCHING: 4000,
 } as const;
 

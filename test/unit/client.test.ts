@@ -714,3 +714,32 @@ describe('failing to open', () => {
     expect(a.opened).toHaveLength(2);
   });
 });
+
+describe('page lifecycle', () => {
+  /** A PageTransitionEvent as the browser fires it: `persisted` says the back/forward cache is involved. */
+  const transition = (type: string, persisted: boolean) => Object.assign(new Event(type), { persisted });
+
+  it('pagehide into the back/forward cache lets the connection go, keeping the session; pageshow resumes at once', async () => {
+    const { client, env } = connect({ reconnect: { initialDelay: 60_000 } });
+    const closes: any[] = [];
+    client.on('close', (c) => closes.push(c));
+    await settle();
+    expect(client.state).toBe('open');
+    env.window.dispatchEvent(transition('pagehide', true));
+    expect(client.state).toBe('reconnecting');
+    expect(closes).toEqual([{ code: 4000, reason: 'page frozen', willReconnect: true }]);
+    await settle(); // the server sees the close, not a goodbye: its session stays
+    expect(server.sockets).toHaveLength(1);
+    env.window.dispatchEvent(transition('pageshow', true));
+    await settle();
+    expect(client.state).toBe('open');
+    expect(server.hellos[1]).toMatchObject({ sid: 'sid-1', key: 'key-1' });
+  });
+
+  it('a pagehide that is a real unload (not persisted) changes nothing', async () => {
+    const { client, env } = connect();
+    await settle();
+    env.window.dispatchEvent(transition('pagehide', false));
+    expect(client.state).toBe('open');
+  });
+});
