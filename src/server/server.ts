@@ -328,8 +328,12 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
       this.sessionMap.set(session.id, session);
       this.perIp.set(link.ip, count + 1);
     }
+    if (!session.attach(link, version, resumed, hello.a)) {
+      // Not saved: a new session is dropped; a resumed one is left as it was (awaiting a resume).
+      if (!resumed) session.end(CloseCode.SERVER_ERROR, 'session store unavailable');
+      return;
+    }
     session.auth = auth;
-    session.attach(link, version, resumed, hello.a);
     if (resumed) {
       try {
         session.emit('resume');

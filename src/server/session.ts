@@ -199,8 +199,21 @@ export class Session extends EventEmitter<SessionEvents> {
     return !this.ended && !this.overrun && clientAck >= this.peerAcked && clientAck <= this.outSeq;
   }
 
-  /** @internal Attach a link and send welcome. `clientAck` is hello.a when resuming. */
-  attach(link: Link, version: number, resumed: boolean, clientAck: number): void {
+  /**
+   * @internal Attach a link and send welcome. `clientAck` is hello.a when resuming. False if the
+   * session could not be saved: the link was closed with 4500 and nothing changed.
+   */
+  attach(link: Link, version: number, resumed: boolean, clientAck: number): boolean {
+    // Save first (connected again: no expiry). welcome.a = inSeq acknowledges every message
+    // delivered so far, which only a successful save may do: a failed save after a delivery
+    // left inSeq ahead of the store.
+    const expiresAt = this.expiresAt;
+    this.expiresAt = undefined;
+    if (!this.persist()) {
+      this.expiresAt = expiresAt;
+      link.close(CloseCode.SERVER_ERROR, 'session store unavailable');
+      return false;
+    }
     const old = this.link;
     if (old) {
       // The client reconnected before we noticed the old connection died: retire it quietly.
@@ -214,8 +227,6 @@ export class Session extends EventEmitter<SessionEvents> {
     link.opened(this);
     if (resumed) this.acknowledged(clientAck);
     this.written = resumed ? clientAck : 0;
-    this.expiresAt = undefined;
-    this.persist(); // connected again: no expiry (a failed save is reported; the next one retries)
     const o = this.host.options;
     link.sendText(
       JSON.stringify({
@@ -233,6 +244,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.sent();
     this.armHeartbeat();
     this.scheduleFlush(); // retransmits everything after clientAck
+    return true;
   }
 
   /** @internal The link is gone; keep the session for a resume unless it can no longer resume. */

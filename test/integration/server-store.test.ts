@@ -223,6 +223,57 @@ describe('sessionStore: sessions survive a server crash', () => {
     expect(events[events.indexOf('message 7') + 1]).toBe('seq 7');
   });
 
+  it('a resume after a failed save is refused with 4500: welcome.a never acknowledges a message the store does not have', async () => {
+    const files = fileSessionStore(dir);
+    let failing = false;
+    const store: SessionStore = {
+      load: () => files.load(),
+      save: (s) => {
+        if (failing) throw new Error('disk full');
+        files.save(s);
+      },
+      remove: (sid) => files.remove(sid),
+    };
+    const a = await start(0, { sessionStore: store });
+    const got: unknown[] = [];
+    a.rt.on('connection', (s) => s.on('message', (d) => got.push(d)));
+    const c = client(a.url);
+    const w = await c.hello();
+    failing = true;
+    c.send({ t: 'msg', s: 1, d: ['x'] });
+    expect((await c.whenClosed()).code).toBe(4500); // delivered, then the save failed
+    expect(got).toEqual(['x']);
+
+    const c2 = client(a.url);
+    await c2.opened();
+    c2.send({ t: 'hello', v: [1], a: 0, sid: w.sid, key: w.key });
+    expect((await c2.whenClosed()).code).toBe(4500);
+    expect(c2.frames.map((f) => f.t)).toEqual(['close']); // no welcome with a = 1
+    expect(storedFile(w.sid).received).toBe(0);
+
+    failing = false;
+    const c3 = client(a.url);
+    const w3 = await c3.hello({ sid: w.sid, key: w.key });
+    expect(w3).toMatchObject({ resumed: true, a: 1 });
+    expect(storedFile(w.sid).received).toBe(1);
+  });
+
+  it('a new session whose first save fails is refused with 4500 and not kept', async () => {
+    const store: SessionStore = {
+      load: () => [],
+      save: () => {
+        throw new Error('disk full');
+      },
+      remove: () => {},
+    };
+    const a = await start(0, { sessionStore: store });
+    const c = client(a.url);
+    await c.opened();
+    c.send({ t: 'hello', v: [1], a: 0 });
+    expect((await c.whenClosed()).code).toBe(4500);
+    expect(a.rt.sessions.size).toBe(0);
+  });
+
   it('without the option nothing is stored', async () => {
     const http = createServer();
     const rt = new RealtimeServer({ server: http });
