@@ -51,6 +51,13 @@ export interface ClientOptions {
   env?: Partial<Env>;
 }
 
+export interface SendOptions {
+  /** Give up on the message, rejecting with 'expired', if it could not be sent within this many ms (e.g. while offline). @default none */
+  ttl?: number;
+  /** 'Latest value wins': a newer message with the same key replaces this one while both wait to be sent; its promise settles with the newer one's. @default none */
+  key?: string;
+}
+
 export interface RealtimeEventMap {
   open: { transport: TransportName; resumed: boolean };
   message: unknown;
@@ -161,7 +168,7 @@ export class RealtimeClient extends EventTarget {
    * Sends one message. Resolves when the server acknowledges it (v1) or when it is handed to
    * the transport (plain). While offline, it waits in the bounded queue.
    */
-  send(data: unknown): Promise<void> {
+  send(data: unknown, options: SendOptions = {}): Promise<void> {
     let json: string | undefined;
     let cause: unknown;
     try {
@@ -177,7 +184,12 @@ export class RealtimeClient extends EventTarget {
     const full = this.#outbox.refuse(bytes);
     if (full) return reject('queue-full', `Queue full (${full}): await earlier send()s or raise ${full}`, data);
     return new Promise<void>((resolve, rej) => {
-      this.#outbox.push({ json: json!, bytes, data, resolve, reject: rej });
+      const { ttl, key } = options;
+      const p = this.#outbox.push({ json: json!, bytes, data, key, resolve, reject: rej });
+      if (ttl !== undefined)
+        this.#env.setTimeout(() => {
+          if (this.#outbox.remove(p)) p.reject(new RealtimeError('expired', `Not sent within its ttl of ${ttl} ms`, { data }));
+        }, ttl);
       this.#scheduleFlush();
     });
   }

@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'message-too-large'
   /** The offline queue is at `queue.maxMessages` or `queue.maxBytes`. */
   | 'queue-full'
+  /** A message with a `ttl` that could not be sent in time. */
+  | 'expired'
   /** `send()` after `close()`, or a message still pending when `close()` was called. */
   | 'closed'
   /** The server could not resume the session: messages it had not acknowledged may not have arrived. */

@@ -1,5 +1,5 @@
 /** What both entry points export besides their RealtimeClient. */
-export type { ClientOptions, HeartbeatOptions, RealtimeEventMap } from './client';
+export type { ClientOptions, HeartbeatOptions, RealtimeEventMap, SendOptions } from './client';
 export type { ReconnectOptions } from './backoff';
 export type { QueueOptions } from './queue';
 export type { Env, EventTargetLike } from './env';

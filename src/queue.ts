@@ -14,6 +14,8 @@ export interface Pending {
   json: string;
   bytes: number;
   data: unknown;
+  /** 'Latest value wins': an unsent message with the same key is replaced by a newer one. */
+  key?: string | undefined;
   resolve(): void;
   reject(e: RealtimeError): void;
 }
@@ -36,9 +38,32 @@ export class Outbox {
     if (this.bytes + bytes > this.limits.maxBytes) return 'queue.maxBytes';
   }
 
-  push(p: Omit<Pending, 'seq'>): void {
-    this.items.push({ ...p, seq: this.nextSeq++ });
+  push(p: Omit<Pending, 'seq'>): Pending {
+    const old = p.key === undefined ? undefined : this.unsent().find((q) => q.key === p.key);
+    if (old) {
+      // The replaced message's promise settles with its replacement: its value was superseded, not lost.
+      this.remove(old);
+      const { resolve, reject } = p;
+      p = { ...p, resolve: () => (old.resolve(), resolve()), reject: (e) => (old.reject(e), reject(e)) };
+    }
+    const item = { ...p, seq: this.nextSeq++ };
+    this.items.push(item);
     this.bytes += p.bytes;
+    return item;
+  }
+
+  /**
+   * Takes an unsent message out (expired, or replaced by a newer one with its key). Later unsent
+   * messages move up a number, since the receiver accepts no gap.
+   */
+  remove(p: Pending): boolean {
+    const i = this.items.indexOf(p);
+    if (i < 0 || p.seq <= this.sent) return false;
+    this.items.splice(i, 1);
+    this.bytes -= p.bytes;
+    for (let j = i; j < this.items.length; j++) this.items[j]!.seq--;
+    this.nextSeq--;
+    return true;
   }
 
   /** Resolves every message up to and including seq `a` (a cumulative ack). */

@@ -743,3 +743,40 @@ describe('page lifecycle', () => {
     expect(client.state).toBe('open');
   });
 });
+
+describe('per-message ttl and latest-value keys', () => {
+  it('ttl: a message still queued when its ttl passes rejects with expired; the others keep their order', async () => {
+    const { client, env } = connect({ reconnect: { initialDelay: 100 } });
+    await settle();
+    env.navigator.onLine = false;
+    server.drop();
+    await settle();
+    const a = client.send('a');
+    const stale = client.send('stale', { ttl: 1000 }).catch((e) => e);
+    const b = client.send('b');
+    await settle(1000);
+    expect(await stale).toMatchObject({ code: 'expired', data: 'stale' });
+    env.navigator.onLine = true;
+    env.window.dispatchEvent(new Event('online'));
+    await within(Promise.all([a, b]));
+    expect(server.messages).toEqual(['a', 'b']); // numbered 1, 2: no gap where 'stale' was
+  });
+
+  it('ttl: a message sent in time is not affected when its ttl passes later', async () => {
+    const { client } = connect();
+    await settle();
+    await within(client.send('on time', { ttl: 100 }));
+    await settle(200);
+    expect(server.messages).toEqual(['on time']);
+  });
+
+  it("key: a cursor position queued twice keeps only the last; both promises resolve with it", async () => {
+    const { client } = connect({ autoConnect: false });
+    client.connect();
+    const first = client.send({ x: 1 }, { key: 'cursor' });
+    const other = client.send('chat');
+    const last = client.send({ x: 2 }, { key: 'cursor' });
+    await within(Promise.all([first, other, last]));
+    expect(server.messages).toEqual(['chat', { x: 2 }]);
+  });
+});

@@ -7,7 +7,7 @@ afterEach(() => vi.useRealTimers());
 
 const welcome = JSON.stringify({ t: 'welcome', v: 1, sid: 's', key: 'k', resumed: false, a: 0, hb: 60_000, max: 1 << 20, transports: [] });
 
-it('reconnect storm: 1,000 clients whose server restarts spread their first attempts over the whole jitter window', async () => {
+it('reconnect storm: 1,000 clients whose server restarts spread their first attempts over the whole jitter window', { timeout: 30_000 }, async () => {
   vi.useFakeTimers();
   const N = 1000;
   const initialDelay = 1000;
