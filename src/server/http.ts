@@ -105,6 +105,9 @@ abstract class HttpLink implements Connection {
   registered = true;
   /** POST bodies are processed one after another, in the order the requests arrived. */
   chain: Promise<void> = Promise.resolve();
+  /** A plain POST / a poll whose body is being read or processed: at most one of each at a time. */
+  posting = false;
+  polling = false;
 
   constructor(protected readonly adapter: HttpTransports) {}
 
@@ -480,12 +483,22 @@ export class HttpTransports {
 
   /** Frames for a link, and for long-poll links with `wait`, a poll. */
   private post(req: IncomingMessage, res: ServerResponse, l: HttpLink, wait: number | undefined): void {
+    // Bodies are buffered until processed: one plain POST and one poll at a time per link bound
+    // that memory (the client never sends more), whatever the number of concurrent requests.
+    const isPoll = wait !== undefined;
+    if (isPoll ? l.polling : l.posting) {
+      return reply(res, 429, `a ${isPoll ? 'poll' : 'POST'} for this link is already in progress`, { Connection: 'close' });
+    }
+    if (isPoll) l.polling = true;
+    else l.posting = true;
     l.touch();
-    const poll = wait !== undefined && l instanceof PollLink ? l.begin(res, wait) : null;
+    const poll = isPoll && l instanceof PollLink ? l.begin(res, wait) : null;
     const limit = this.host.options.maxMessageBytes * BODY_LIMIT_FACTOR;
     const body = readBody(req, limit);
     l.chain = l.chain.then(async () => {
       const got = await body;
+      if (isPoll) l.polling = false;
+      else l.posting = false;
       try {
         if (got === 'too-large') {
           l.link.fail(CloseCode.TOO_LARGE, `request body exceeds ${limit} bytes`);

@@ -571,6 +571,34 @@ describe('HTTP errors, Origin and CORS', () => {
     expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 
+  it('concurrent POSTs to one link: a second plain POST while one is in progress → 429 (bodies are not buffered N at a time)', async () => {
+    const { base } = await start();
+    const p = await new PollClient(base).open();
+    // A plain POST whose body never finishes: it stays in progress.
+    const arrived = new Promise<void>((resolve) => {
+      const on = (req: IncomingMessage): void => {
+        if (req.method !== 'POST') return;
+        httpServer!.off('request', on);
+        setImmediate(resolve);
+      };
+      httpServer!.on('request', on);
+    });
+    const slow = httpRequest(`${base}?link=${p.id}`, { method: 'POST', headers: { ...TEXT, 'Content-Length': '1000' } });
+    slow.on('error', () => {});
+    slow.write(JSON.stringify(HELLO));
+    await arrived;
+    const second = await post(base, p.id, { t: 'ping' });
+    expect(second.status).toBe(429);
+    expect(await second.text()).toMatch(/in progress/);
+    slow.destroy(); // aborted: the slot is free again
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 204; i++) {
+      status = (await post(base, p.id, { t: 'ping' })).status;
+      if (status !== 204) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(status).toBe(204);
+  });
+
   it('leaves other paths to the app', async () => {
     const { origin, base } = await start();
     const r = await fetch(`${origin}/index.html`);
