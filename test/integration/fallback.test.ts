@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RealtimeClient, type ClientOptions, type TransportName } from '../../src/index';
+import { RealtimeClient, type ClientOptions, type RealtimeError, type TransportName } from '../../src/index';
 import type { Session } from '../../src/server/index';
 import { bufferingProxy } from './buffering-proxy';
 import { fastReconnect, nodeEnv, startServer, waitFor } from './harness';
@@ -151,5 +151,30 @@ describe('HTTP errors from the server', () => {
     for (const d of delays) expect(d).toBeGreaterThanOrEqual(1000);
     expect(requests[1]! - requests[0]!).toBeGreaterThanOrEqual(950);
     expect(seen).toEqual(['long-poll']);
+  });
+});
+
+describe('a wrong endpoint', () => {
+  it('404 on every transport: one connect-failed error per attempt naming the status, and backoff, not a tight loop', async () => {
+    const s = await server();
+    const wrong = s.url.replace('/realtime', '/no-such-path');
+    const c = client(wrong, { transports: ['sse', 'fetch-stream', 'long-poll'], reconnect: { initialDelay: 200, maxDelay: 200 } });
+    const errors: RealtimeError[] = [];
+    c.on('error', (e) => errors.push(e));
+    let requests = 0;
+    // The application's own handler for every other path, as a real site has.
+    s.http.on('request', (req: IncomingMessage, res: import('node:http').ServerResponse) => {
+      requests++;
+      if (!req.url!.startsWith('/realtime')) res.writeHead(404, { 'Content-Type': 'text/html' }).end('<h1>Not found</h1>');
+    });
+    await waitFor(() => errors.length >= 2, 'two failed attempts');
+    expect(errors[0]).toMatchObject({ code: 'connect-failed' });
+    expect(errors[0]!.message).toContain('fetch-stream: 1006 HTTP 404');
+    expect(errors[0]!.message).toContain('long-poll: 1006 HTTP 404');
+    // 3 transports per attempt, attempts ≥ ~100 ms apart on average: far from a tight loop.
+    const t0 = Date.now();
+    const before = requests;
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((requests - before) / ((Date.now() - t0) / 1000)).toBeLessThan(40);
   });
 });
