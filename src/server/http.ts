@@ -17,7 +17,9 @@ export interface HttpHost {
   readonly options: ResolvedOptions;
   /** True once close() was called. */
   readonly shuttingDown: boolean;
-  accept(conn: Connection, request: IncomingMessage): Link;
+  accept(conn: Connection, request: IncomingMessage, ip: string): Link;
+  /** Whether `ip` has as many connections waiting for hello as it may (any transport). */
+  tooManyWaiting(ip: string): boolean;
   /** The client address used for per-address limits. */
   clientIp(request: IncomingMessage): string;
   originAllowed(origin: string | undefined): boolean;
@@ -356,7 +358,6 @@ class PollLink extends HttpLink {
  */
 export class HttpTransports {
   private readonly links = new Map<string, HttpLink>();
-  private readonly byIp = new Map<string, Set<HttpLink>>();
   /** Every response on our path not yet closed, so shutdown can wait for (or cut) them. */
   private readonly open = new Set<ServerResponse>();
 
@@ -379,9 +380,6 @@ export class HttpTransports {
   /** @internal Called by a link that is over. */
   forget(l: HttpLink): void {
     this.links.delete(l.id);
-    const set = this.byIp.get(l.link.ip);
-    set?.delete(l);
-    if (set?.size === 0) this.byIp.delete(l.link.ip);
   }
 
   /**
@@ -458,18 +456,14 @@ export class HttpTransports {
     // Links still waiting for their hello cost memory and a timer; bound them per address.
     // (The session limit itself applies at hello, as on WebSocket: close 4429. Only then does
     // the server know whether the link resumes a session the address already has.)
+    // The count is shared with WebSocket connections (close 4429 there).
     const ip = this.host.clientIp(req);
-    let waiting = 0;
-    for (const other of this.byIp.get(ip) ?? []) if (other.link.state === 'handshake' || other.link.state === 'hello') waiting++;
-    if (waiting >= o.maxSessionsPerIp) {
+    if (this.host.tooManyWaiting(ip)) {
       const retry = Math.ceil(o.handshakeTimeout / 1000);
       return reply(res, 429, 'too many links waiting for hello from this address', { 'Retry-After': String(retry) });
     }
     const l = transport === 'long-poll' ? new PollLink(this, o.pollTimeout) : new StreamLink(this, res, o.streamHeartbeat);
-    l.link = this.host.accept(l, req);
-    let set = this.byIp.get(l.link.ip);
-    if (!set) this.byIp.set(l.link.ip, (set = new Set()));
-    set.add(l);
+    l.link = this.host.accept(l, req, ip);
     this.links.set(l.id, l);
     if (l instanceof StreamLink) {
       res.writeHead(200, STREAM_HEADERS);

@@ -26,6 +26,8 @@ export interface LinkHost {
   readonly options: ResolvedOptions;
   onHello(link: Link, hello: HelloFrame): void;
   onLinkDone(link: Link): void;
+  /** Called once per link: welcome sent, or the link ended before. */
+  onHandshakeOver(link: Link): void;
 }
 
 /** WebSocket close reasons are limited to 123 bytes of UTF-8. */
@@ -53,6 +55,8 @@ export class Link {
   /** Date.now() of the last frame received, for the heartbeat deadline. */
   lastReceived = Date.now();
   private handshakeTimer: ReturnType<typeof setTimeout> | null;
+  /** Counted by the host as waiting for hello (until welcome or the end). */
+  private waiting = true;
 
   constructor(
     private readonly host: LinkHost,
@@ -101,6 +105,7 @@ export class Link {
   /** The handshake is over and `session` now owns this link. */
   opened(session: Session): void {
     this.clearHandshakeTimer();
+    this.handshakeOver();
     this.session = session;
     this.state = 'open';
   }
@@ -160,7 +165,14 @@ export class Link {
   private finish(): void {
     this.state = 'done';
     this.clearHandshakeTimer();
+    this.handshakeOver();
     this.host.onLinkDone(this);
+  }
+
+  private handshakeOver(): void {
+    if (!this.waiting) return;
+    this.waiting = false;
+    this.host.onHandshakeOver(this);
   }
 
   private clearHandshakeTimer(): void {

@@ -41,6 +41,8 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
   readonly options: ResolvedOptions;
   private readonly sessionMap = new Map<string, Session>();
   private readonly perIp = new Map<string, number>();
+  /** Connections (any transport) waiting for hello or authenticate, by address. */
+  private readonly waitingHello = new Map<string, number>();
   private readonly links = new Set<Link>();
   private readonly sockets = new Set<WebSocket>();
   private readonly wss: WebSocketServer;
@@ -218,10 +220,25 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
    * incoming frame and `link.transportClosed(code?)` when it is gone.
    * @internal
    */
-  accept(conn: Connection, request: IncomingMessage): Link {
-    const link = new Link(this, conn, request, this.clientIp(request));
+  accept(conn: Connection, request: IncomingMessage, ip = this.clientIp(request)): Link {
+    const link = new Link(this, conn, request, ip);
     this.links.add(link);
+    addIp(this.waitingHello, ip);
     return link;
+  }
+
+  /**
+   * @internal Whether `ip` already has `maxSessionsPerIp` connections waiting for hello (or for
+   * authenticate), on any transport. Such connections cost memory and a timer; the session limit
+   * applies only at hello, once the server knows whether the connection resumes a session.
+   */
+  tooManyWaiting(ip: string): boolean {
+    return (this.waitingHello.get(ip) ?? 0) >= this.options.maxSessionsPerIp;
+  }
+
+  /** @internal The link got its welcome or is gone: it no longer waits for hello. */
+  onHandshakeOver(link: Link): void {
+    removeIp(this.waitingHello, link.ip);
   }
 
   // ---- LinkHost / SessionHost ------------------------------------------------------------
@@ -404,8 +421,26 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
       conn.close(CloseCode.FORBIDDEN, reason);
       return;
     }
-    bindWebSocket(ws, this.accept(conn, req));
+    const ip = this.clientIp(req);
+    if (this.tooManyWaiting(ip)) {
+      ws.on('error', () => {});
+      const reason = 'too many connections waiting for hello from this address';
+      conn.send(JSON.stringify({ t: 'close', code: CloseCode.RATE_LIMITED, reason }));
+      conn.close(CloseCode.RATE_LIMITED, reason);
+      return;
+    }
+    bindWebSocket(ws, this.accept(conn, req, ip));
   }
+}
+
+function addIp(counts: Map<string, number>, ip: string): void {
+  counts.set(ip, (counts.get(ip) ?? 0) + 1);
+}
+
+function removeIp(counts: Map<string, number>, ip: string): void {
+  const n = (counts.get(ip) ?? 1) - 1;
+  if (n > 0) counts.set(ip, n);
+  else counts.delete(ip);
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {

@@ -599,6 +599,23 @@ describe('HTTP errors, Origin and CORS', () => {
     expect(status).toBe(204);
   });
 
+  it('the waiting-for-hello limit is shared by HTTP links and WebSocket connections', async () => {
+    const { base } = await start({ maxSessionsPerIp: 2 });
+    const wsUrl = base.replace('http:', 'ws:');
+    await new PollClient(base).open(); // waits for hello
+    const ws = new WebSocket(wsUrl); // waits for hello too
+    ws.on('error', () => {});
+    await new Promise((resolve) => ws.on('open', resolve));
+    expect((await fetch(`${base}?transport=long-poll`)).status).toBe(429);
+    const closed = await new Promise<number>((resolve) => {
+      const ws2 = new WebSocket(wsUrl);
+      ws2.on('close', (code) => resolve(code));
+      ws2.on('error', () => {});
+    });
+    expect(closed).toBe(4429);
+    ws.terminate();
+  });
+
   it('leaves other paths to the app', async () => {
     const { origin, base } = await start();
     const r = await fetch(`${origin}/index.html`);

@@ -182,6 +182,20 @@ describe('RealtimeServer handshake', () => {
     expect((await b.whenClosed()).code).toBe(4429);
   });
 
+  it('limits WebSocket connections waiting for hello per address (4429 with a close frame)', async () => {
+    const { url } = await start({ maxSessionsPerIp: 2 });
+    const a = client(url);
+    const b = client(url);
+    await Promise.all([a.opened(), b.opened()]);
+    const c = client(url);
+    expect(await c.whenClosed()).toEqual({ code: 4429, reason: 'too many connections waiting for hello from this address' });
+    expect(c.frames).toEqual([expect.objectContaining({ t: 'close', code: 4429 })]);
+    await a.hello(); // no longer waiting: a slot is free
+    const d = client(url);
+    await d.hello();
+    expect(b.closed).toBeNull();
+  });
+
   it('leaves upgrades on other paths alone', async () => {
     const { url } = await start();
     const handled: string[] = [];
