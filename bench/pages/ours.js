@@ -21,7 +21,9 @@
       H.errors.push('send: ' + e.code + ' ' + e.message);
     };
     H.send = function (obj) {
-      client.send(obj).catch(failed);
+      var sent = client.send(obj);
+      sent.catch(failed);
+      return sent;
     };
     H.close = function () {
       client.close();
