@@ -72,9 +72,9 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Whatever `authenticate` returned for the latest connection (`true` without the hook). */
   auth: unknown = true;
 
-  /** @internal secret resume key */
-  readonly key: string;
-  private readonly keyBytes: Buffer;
+  /** The secret resume key: an ES private field, so logging or serialising a session never shows it. */
+  readonly #key: string;
+  readonly #keyBytes: Buffer;
   private link: Link | null = null;
   private ended = false;
   private overrun = false;
@@ -121,8 +121,8 @@ export class Session extends EventEmitter<SessionEvents> {
     super();
     this.remoteAddress = remoteAddress;
     this.id = stored ? stored.sid : newSecret();
-    this.key = stored ? stored.key : newSecret();
-    this.keyBytes = Buffer.from(this.key);
+    this.#key = stored ? stored.key : newSecret();
+    this.#keyBytes = Buffer.from(this.#key);
     if (stored) {
       this.inSeq = this.ackSent = stored.received;
       this.outSeq = this.savedOut = stored.nextSeq - 1;
@@ -188,7 +188,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /** @internal */
   matchesKey(key: string): boolean {
     const given = Buffer.from(key);
-    return given.length === this.keyBytes.length && timingSafeEqual(given, this.keyBytes);
+    return given.length === this.#keyBytes.length && timingSafeEqual(given, this.#keyBytes);
   }
 
   /**
@@ -233,7 +233,7 @@ export class Session extends EventEmitter<SessionEvents> {
         t: 'welcome',
         v: version,
         sid: this.id,
-        key: this.key,
+        key: this.#key,
         resumed,
         a: this.inSeq,
         hb: o.heartbeatInterval,
@@ -486,7 +486,7 @@ export class Session extends EventEmitter<SessionEvents> {
   snapshot(): StoredSession {
     const replay: Array<[number, string]> = [];
     for (let i = this.head; i < this.buf.length; i++) replay.push([this.buf[i]!.seq, this.buf[i]!.json]);
-    const s: StoredSession = { sid: this.id, key: this.key, remoteAddress: this.remoteAddress, received: this.inSeq, nextSeq: this.outSeq + 1, replay };
+    const s: StoredSession = { sid: this.id, key: this.#key, remoteAddress: this.remoteAddress, received: this.inSeq, nextSeq: this.outSeq + 1, replay };
     if (this.expiresAt !== undefined) s.expiresAt = this.expiresAt;
     return s;
   }

@@ -1,6 +1,7 @@
 // @vitest-environment node
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
 import { RawClient, waitFor } from './raw-client';
@@ -412,6 +413,29 @@ describe('RealtimeServer sessions and resume', () => {
     await waitFor(() => got.length === 5);
     expect(got).toEqual(['a', 'b', 'c', 'd', 'e']);
     expect(connections).toBe(1);
+  });
+
+  it('the resume key is not visible when a session is logged or serialised (util.inspect, JSON.stringify)', async () => {
+    const { rt, url } = await start();
+    const sessionP = nextSession(rt);
+    const c = client(url);
+    const w = await c.hello();
+    const session = await sessionP;
+    const seen = new WeakSet<object>();
+    const json = JSON.stringify(session, (_k, v: unknown) => {
+      if (typeof v === 'object' && v !== null) {
+        if (seen.has(v)) return undefined; // a session and its link refer to each other
+        seen.add(v);
+      }
+      return v;
+    });
+    const hex = Buffer.from(w.key as string).toString('hex').match(/../g)!.join(' ');
+    for (const text of [inspect(session, { depth: 4, showHidden: true }), json]) {
+      expect(text).not.toContain(w.key);
+      expect(text).not.toContain(hex);
+    }
+    expect(session.matchesKey(w.key)).toBe(true);
+    expect(session.snapshot().key).toBe(w.key);
   });
 
   it('requires the key to resume: a wrong key gets a new session', async () => {
