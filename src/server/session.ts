@@ -45,6 +45,11 @@ const BACKLOG_RETRY_MS = 5;
 
 const newSecret = (): string => randomBytes(18).toString('base64url'); // 144 bits, 24 chars
 
+/** Whether a WebSocket endpoint may send `code` in a close frame (RFC 6455 §7.4; 1004-1006 and 1015 are reserved). */
+function sendableCloseCode(code: number): boolean {
+  return Number.isInteger(code) && ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999));
+}
+
 /** Serialises application data once, with a clear error for what JSON cannot carry. */
 export function serialise(data: unknown): string {
   let json: string | undefined;
@@ -338,7 +343,8 @@ export class Session extends EventEmitter<SessionEvents> {
           link.close(CloseCode.NORMAL, 'bye', false);
           this.end(frame.code, frame.reason);
         } else {
-          link.close(CloseCode.NORMAL, 'bye', false);
+          // Not 1000, which would say "session over" (§11): answer with the client's own code.
+          link.close(sendableCloseCode(frame.code) ? frame.code : CloseCode.GOING_AWAY, 'bye', false);
           this.detach(link);
         }
         return;

@@ -569,6 +569,18 @@ describe('RealtimeServer sessions and resume', () => {
     expect(rt.sessions.size).toBe(0);
   });
 
+  it('a client close frame with a code other than 1000 is answered with that code (1001 if unsendable), never 1000', async () => {
+    const { url } = await start();
+    const c1 = client(url);
+    await c1.hello();
+    c1.send({ t: 'close', code: 4000, reason: 'going' });
+    expect((await c1.whenClosed()).code).toBe(4000);
+    const c2 = client(url);
+    await c2.hello();
+    c2.send({ t: 'close', code: 1006, reason: 'reserved' });
+    expect((await c2.whenClosed()).code).toBe(1001);
+  });
+
   it('a client closing with any other code can still resume', async () => {
     const { rt, url } = await start();
     const c1 = client(url);
