@@ -89,6 +89,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private outSeq = 0;
   /** Highest sequence number written to the current link. */
   private written = 0;
+  /** Highest sequence number ever written, to any link (restored sessions: every saved one may have been). */
+  private maxWritten = 0;
   /** Highest sequence number the client acknowledged. */
   private peerAcked = 0;
   /** Replay buffer: every message with seq > peerAcked, in order (buf[head..]). */
@@ -130,7 +132,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#keyBytes = Buffer.from(this.#key);
     if (stored) {
       this.inSeq = this.ackSent = stored.received;
-      this.outSeq = this.savedOut = stored.nextSeq - 1;
+      this.outSeq = this.savedOut = this.maxWritten = stored.nextSeq - 1;
       for (const [seq, json] of stored.replay) {
         const bytes = utf8Length(json);
         this.buf.push({ seq, json, bytes });
@@ -198,10 +200,10 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /**
    * @internal Whether a hello with this `a` can resume without loss: the session must be intact
-   * and every message after `a` still buffered.
+   * and every message after `a` still buffered; `a` cannot exceed the highest seq ever sent.
    */
   canResume(clientAck: number): boolean {
-    return !this.ended && !this.overrun && clientAck >= this.peerAcked && clientAck <= this.outSeq;
+    return !this.ended && !this.overrun && clientAck >= this.peerAcked && clientAck <= this.maxWritten;
   }
 
   /**
@@ -449,6 +451,7 @@ export class Session extends EventEmitter<SessionEvents> {
       const last = s + parts.length - 1;
       link.sendText(encodeMessages(s, parts, a), last);
       this.written = last;
+      if (last > this.maxWritten) this.maxWritten = last;
       this.sent();
       if (this.link !== link) return; // a send error may have detached us
     }

@@ -497,6 +497,23 @@ describe('RealtimeServer sessions and resume', () => {
     expect(resumes).toBe(1);
   });
 
+  it('a resume whose a counts messages queued but never written is refused (new session)', async () => {
+    const { rt, url } = await start();
+    const sessionP = nextSession(rt);
+    const c1 = client(url);
+    const w1 = await c1.hello();
+    const session = await sessionP;
+    session.send('one');
+    await c1.next('msg');
+    session.disconnect();
+    session.send('two'); // queued while disconnected: seq 2, never written
+    const c2 = client(url);
+    expect((await c2.hello({ sid: w1.sid, key: w1.key, a: 2 })).resumed).toBe(false);
+    const c3 = client(url);
+    expect((await c3.hello({ sid: w1.sid, key: w1.key, a: 1 })).resumed).toBe(true);
+    expect((await c3.next('msg')).d).toEqual(['two']);
+  });
+
   it('replaces a still-open connection when the session is resumed elsewhere', async () => {
     const { rt, url } = await start();
     const c1 = client(url);
