@@ -168,7 +168,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const json = serialise(data);
     if (this.ended) return false;
     this.enqueue(json, utf8Length(json));
-    return true;
+    return !this.ended; // a replay overrun may have ended the session just now
   }
 
   /** End the session for good: close frame with `code`, then the connection closes. The client will not resume. */

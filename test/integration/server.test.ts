@@ -514,6 +514,18 @@ describe('RealtimeServer sessions and resume', () => {
     expect((await c3.next('msg')).d).toEqual(['two']);
   });
 
+  it('send() returns false when that very send ended the session by replay overrun', async () => {
+    const { rt, url } = await start({ replay: { maxMessages: 1 } });
+    const sessionP = nextSession(rt);
+    const c = client(url);
+    await c.hello();
+    const session = await sessionP;
+    session.disconnect();
+    expect(session.send('a')).toBe(true);
+    expect(session.send('b')).toBe(false); // overran the buffer while disconnected: the session ended
+    expect(session.closed).toBe(true);
+  });
+
   it('replaces a still-open connection when the session is resumed elsewhere', async () => {
     const { rt, url } = await start();
     const c1 = client(url);
