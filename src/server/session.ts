@@ -341,8 +341,7 @@ export class Session extends EventEmitter<SessionEvents> {
       case 'close':
         // The client is leaving: with 1000 for good; with any other code it may come back to resume.
         if (frame.code === CloseCode.NORMAL) {
-          this.unlink();
-          link.close(CloseCode.NORMAL, 'bye', false);
+          link.close(CloseCode.NORMAL, 'bye', false); // end() then finds the link closed: no second close
           this.end(frame.code, frame.reason);
         } else {
           // Not 1000, which would say "session over" (§11): answer with the client's own code.
