@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type ServerOptions } from 'ws';
 import { CloseCode, PROTOCOL_VERSION, utf8Length, type HelloFrame } from '../protocol';
 import { HttpTransports, type HttpHost } from './http';
-import { Link, type Connection, type LinkHost } from './link';
+import { closeFrame, Link, type Connection, type LinkHost } from './link';
 import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from './options';
 import { FRAME_OVERHEAD, serialise, Session, type SessionHost } from './session';
 import { isStoredSession, type SessionStore } from './store';
@@ -407,30 +407,21 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
   private acceptWebSocket(ws: WebSocket, req: IncomingMessage): void {
     this.sockets.add(ws);
     ws.once('close', () => this.sockets.delete(ws));
-    const conn = webSocketConnection(ws);
-    if (this.closing) {
-      ws.on('error', () => {});
-      conn.send(JSON.stringify({ t: 'close', code: CloseCode.GOING_AWAY, reason: 'server shutting down' }));
-      return conn.close(CloseCode.GOING_AWAY, 'server shutting down');
-    }
-    if (!this.originAllowed(req.headers.origin)) {
-      // Accept, then refuse with a fatal code: a refused upgrade looks like a retryable network error.
-      ws.on('error', () => {});
-      const reason = 'origin not allowed';
-      conn.send(JSON.stringify({ t: 'close', code: CloseCode.FORBIDDEN, reason }));
-      conn.close(CloseCode.FORBIDDEN, reason);
-      return;
-    }
+    if (this.closing) return refuse(ws, CloseCode.GOING_AWAY, 'server shutting down');
+    // Accept, then refuse with a fatal code: a refused upgrade looks like a retryable network error.
+    if (!this.originAllowed(req.headers.origin)) return refuse(ws, CloseCode.FORBIDDEN, 'origin not allowed');
     const ip = this.clientIp(req);
-    if (this.tooManyWaiting(ip)) {
-      ws.on('error', () => {});
-      const reason = 'too many connections waiting for hello from this address';
-      conn.send(JSON.stringify({ t: 'close', code: CloseCode.RATE_LIMITED, reason }));
-      conn.close(CloseCode.RATE_LIMITED, reason);
-      return;
-    }
-    bindWebSocket(ws, this.accept(conn, req, ip));
+    if (this.tooManyWaiting(ip)) return refuse(ws, CloseCode.RATE_LIMITED, 'too many connections waiting for hello from this address');
+    bindWebSocket(ws, this.accept(webSocketConnection(ws), req, ip));
   }
+}
+
+/** Close a just-accepted WebSocket before any frame is processed: close frame, then close with the same code. */
+function refuse(ws: WebSocket, code: number, reason: string): void {
+  ws.on('error', () => {});
+  const conn = webSocketConnection(ws);
+  conn.send(closeFrame(code, reason));
+  conn.close(code, reason);
 }
 
 function addIp(counts: Map<string, number>, ip: string): void {
