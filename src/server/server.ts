@@ -114,7 +114,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
       }
       const session = new Session(this, s.remoteAddress ?? 'unknown', s);
       this.sessionMap.set(session.id, session);
-      this.perIp.set(session.remoteAddress, (this.perIp.get(session.remoteAddress) ?? 0) + 1);
+      addIp(this.perIp, session.remoteAddress);
       restored.push(session);
     }
     process.nextTick(() => {
@@ -304,9 +304,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
   onSessionEnd(session: Session): void {
     if (this.sessionMap.get(session.id) !== session) return;
     this.sessionMap.delete(session.id);
-    const n = (this.perIp.get(session.remoteAddress) ?? 1) - 1;
-    if (n > 0) this.perIp.set(session.remoteAddress, n);
-    else this.perIp.delete(session.remoteAddress);
+    removeIp(this.perIp, session.remoteAddress);
     try {
       this.options.sessionStore?.remove(session.id);
     } catch (err) {
@@ -339,11 +337,10 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     }
     const resumed = session !== undefined;
     if (!session) {
-      const count = this.perIp.get(link.ip) ?? 0;
-      if (count >= this.options.maxSessionsPerIp) return link.close(CloseCode.RATE_LIMITED, 'too many sessions from this address');
+      if ((this.perIp.get(link.ip) ?? 0) >= this.options.maxSessionsPerIp) return link.close(CloseCode.RATE_LIMITED, 'too many sessions from this address');
       session = new Session(this, link.ip);
       this.sessionMap.set(session.id, session);
-      this.perIp.set(link.ip, count + 1);
+      addIp(this.perIp, link.ip);
     }
     if (!session.attach(link, version, resumed, hello.a)) {
       // Not saved: a new session is dropped; a resumed one is left as it was (awaiting a resume).
