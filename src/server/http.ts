@@ -63,6 +63,11 @@ function reply(res: ServerResponse, status: number, text: string, headers: Outgo
   res.end(body);
 }
 
+/** 503 while the server shuts down: the client reconnects later (like 1001). */
+function replyShuttingDown(res: ServerResponse): void {
+  reply(res, 503, 'server shutting down', { 'Retry-After': String(SHUTDOWN_RETRY_AFTER_S) });
+}
+
 /** Reads a request body up to `limit` bytes: the bytes, 'too-large', or null if the request was aborted. */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large' | null> {
   return new Promise((resolve) => {
@@ -431,7 +436,7 @@ export class HttpTransports {
         'Access-Control-Max-Age': '600',
       });
     }
-    if (this.host.shuttingDown) return reply(res, 503, 'server shutting down', { 'Retry-After': String(SHUTDOWN_RETRY_AFTER_S) });
+    if (this.host.shuttingDown) return replyShuttingDown(res);
     const q = url.searchParams;
     if (method === 'GET') return this.openLink(req, res, q.get('transport'));
     const id = q.get('link');
@@ -515,7 +520,7 @@ export class HttpTransports {
           deliver(l.link, got);
           return reply(res, 204, '');
         }
-        if (this.host.shuttingDown) reply(res, 503, 'server shutting down', { 'Retry-After': String(SHUTDOWN_RETRY_AFTER_S) });
+        if (this.host.shuttingDown) replyShuttingDown(res);
         else reply(res, 404, 'link ended');
       } catch (err) {
         this.host.reportError(err, 'HTTP link');
