@@ -119,11 +119,9 @@ export class Link {
   fail(code: number, reason: string): void {
     if (this.state === 'done') return;
     const session = this.session;
-    if (session && !isRetryableClose(code)) session.end(code, reason); // closes this link too
-    else {
-      this.close(code, reason);
-      session?.detach(this);
-    }
+    const fatal = !isRetryableClose(code);
+    if (!session || !fatal) this.close(code, reason); // else session.end() closes this link
+    if (session) this.endOrDetach(session, fatal ? code : null, reason);
   }
 
   /** Deliberate close: close frame, then the transport close with the same code. */
@@ -158,7 +156,13 @@ export class Link {
     const session = this.session;
     this.finish();
     if (!session) return;
-    if (code === CloseCode.NORMAL || (byServer && code !== undefined && !isRetryableClose(code))) session.end(code, reason || 'closed by client');
+    const ends = code === CloseCode.NORMAL || (byServer && code !== undefined && !isRetryableClose(code));
+    this.endOrDetach(session, ends ? code : null, reason || 'closed by client');
+  }
+
+  /** The one rule: with `endCode` the session ends for good; without, it loses this link and stays resumable. */
+  private endOrDetach(session: Session, endCode: number | null, reason: string): void {
+    if (endCode !== null) session.end(endCode, reason);
     else session.detach(this);
   }
 
