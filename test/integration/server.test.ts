@@ -623,7 +623,7 @@ describe('RealtimeServer sessions and resume', () => {
 
 describe('RealtimeServer heartbeat and shutdown', () => {
   it('pings when idle and drops a silent connection with 4408, keeping the session', async () => {
-    const { rt, url } = await start({ heartbeatInterval: 60 });
+    const { rt, url } = await start({ heartbeatInterval: 200 });
     const c = client(url);
     const w = await c.hello();
     c.send({ t: 'msg', s: 1, d: ['x'] });
