@@ -51,7 +51,7 @@ describe('fallback and upgrade', () => {
     s.rt.on('connection', (session: Session) => session.on('message', (d) => session.send(d)));
     const proxy = await bufferingProxy(s.port);
     cleanup.push(() => proxy.close());
-    const c = client(proxy.url, { heartbeat: { timeout: 600 } });
+    const c = client(proxy.url, { heartbeat: { timeout: 1500 } });
     const seen = trackTransports(c);
     const closes: Array<[number, string]> = [];
     c.on('close', (e) => closes.push([e.code, e.reason]));
