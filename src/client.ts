@@ -185,9 +185,11 @@ export class RealtimeClient extends EventTarget {
     if (full) return reject('queue-full', `Queue full (${full}): await earlier send()s or raise ${full}`, data);
     return new Promise<void>((resolve, rej) => {
       const { ttl, key } = options;
-      const p = this.#outbox.push({ json: json!, bytes, data, key, resolve, reject: rej });
+      let timer: unknown;
+      const settled = () => this.#env.clearTimeout(timer);
+      const p = this.#outbox.push({ json: json!, bytes, data, key, resolve: () => (settled(), resolve()), reject: (e) => (settled(), rej(e)) });
       if (ttl !== undefined)
-        this.#env.setTimeout(() => {
+        timer = this.#env.setTimeout(() => {
           if (this.#outbox.remove(p)) p.reject(new RealtimeError('expired', `Not sent within its ttl of ${ttl} ms`, { data }));
         }, ttl);
       this.#scheduleFlush();
@@ -207,6 +209,7 @@ export class RealtimeClient extends EventTarget {
   }
 
   #begin(): void {
+    this.#failures = [];
     this.#usable = this.#transports.filter((t) => t.isSupported(this.#env));
     if (!this.#usable.length)
       return this.#finish({ code: CloseCode.ABNORMAL, reason: 'no supported transport', willReconnect: false }, new RealtimeError('unsupported', `No transport of ${this.#transports.map((t) => t.name)} works here: add one, or pass its global in options.env`));
