@@ -4,7 +4,7 @@
 //
 //   BENCH_QUICK=1   counts scaled down (a few minutes; the 45 s default-settings blackhole is skipped)
 //   BENCH_ONLY=a,b  only these parts: size, down, up, rtt, restart, blackhole, memory
-//   BENCH_REPS=n    rounds of each throughput figure (default 2, quick 1); the median is reported
+//   BENCH_REPS=n    rounds of each throughput figure (default 3, quick 1); the median is reported
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 import { cpus, totalmem, tmpdir, loadavg } from 'node:os';
@@ -24,7 +24,7 @@ const UP_WINDOW = 2 << 20;
 
 const N = QUICK
   ? { small: 10_000, large: 3_000, reps: 1, rtt: 200, warm: 20, restarts: 2, blackholes: 2, memMessages: 10_000, cycles: 100, cyclesHttp: 50 }
-  : { small: 100_000, large: 30_000, reps: 2, rtt: 1000, warm: 100, restarts: 5, blackholes: 5, memMessages: 10_000, cycles: 1000, cyclesHttp: 250 };
+  : { small: 100_000, large: 30_000, reps: 3, rtt: 1000, warm: 100, restarts: 4, blackholes: 4, memMessages: 10_000, cycles: 1000, cyclesHttp: 250 };
 if (process.env.BENCH_REPS) N.reps = Number(process.env.BENCH_REPS);
 const SIZES = [
   { size: 100, n: N.small, label: '100 B' },
@@ -116,7 +116,9 @@ async function throughput(direction, configs) {
   const runs = Object.fromEntries(configs.map((c) => [c.id, Object.fromEntries(SIZES.map(({ size }) => [size, []]))]));
   const call = direction === 'down' ? ([n, size]) => H.push(n, size, 180000) : ([n, size, w]) => H.up(n, size, 180000, w);
   try {
-    await roundRobin(pages, ({ cfg, p }) => p.eval(call, [1000, 100, cfg.windowBytes ?? 0])); // warm-up
+    // Warm-up at a tenth of each size, unmeasured: the first large burst pays for JIT tiers and heap
+    // growth on both sides (it measured up to 5x slower than the next one for ours).
+    for (const { size, n } of SIZES) await roundRobin(pages, ({ cfg, p }) => p.eval(call, [Math.ceil(n / 10), size, cfg.windowBytes ?? 0]));
     for (let k = 0; k < N.reps; k++) {
       for (const { size, n, label } of SIZES) {
         await roundRobin(pages, async ({ cfg, p }) => {
@@ -405,7 +407,7 @@ function report() {
       ['Chromium (headless)', m.chromium],
       ['baselines', Object.entries(m.versions).map(([k, x]) => `${k} ${x}`).join(', ')],
       ['load average (1/5/15 min) at start, at end', `${results.load.start.map((x) => x.toFixed(2)).join(' / ')}, ${results.load.end?.map((x) => x.toFixed(2)).join(' / ') ?? 'n/a'}`],
-      ['duration', `${results.seconds} s`],
+      ['duration', `${results.seconds} s (${Object.entries(results.partSeconds ?? {}).map(([k, v]) => `${k} ${v} s`).join(', ')}), plus \`npm run build\``],
     ]),
   ].join('\n');
 
@@ -609,12 +611,19 @@ try {
   results.machine = machine();
   if (results.load.start[0] > cpus().length) log(`\n! load average ${results.load.start[0].toFixed(2)} on ${cpus().length} cores: other processes are busy, figures will be noisy`);
   log(`\nbench server ${server.url}, Chromium ${results.machine.chromium}, Node ${process.version}, ${results.machine.nproc} cores${QUICK ? ', QUICK' : ''}`);
-  if (wanted('down')) await down();
-  if (wanted('up')) await up();
-  if (wanted('rtt')) await rtt();
-  if (wanted('restart')) results.restart = (await attempt('restart', restart)) ?? results.restart;
-  if (wanted('blackhole')) results.blackhole = (await attempt('blackhole', blackhole)) ?? results.blackhole;
-  if (wanted('memory')) await memory();
+  results.partSeconds = {};
+  const part = async (name, fn) => {
+    if (!wanted(name)) return;
+    const t = Date.now();
+    await fn();
+    results.partSeconds[name] = Math.round((Date.now() - t) / 1000);
+  };
+  await part('down', down);
+  await part('up', up);
+  await part('rtt', rtt);
+  await part('restart', async () => (results.restart = (await attempt('restart', restart)) ?? results.restart));
+  await part('blackhole', async () => (results.blackhole = (await attempt('blackhole', blackhole)) ?? results.blackhole));
+  await part('memory', memory);
   results.seconds = Math.round((Date.now() - t0) / 1000);
   results.load.end = loadavg();
   writeReport();
