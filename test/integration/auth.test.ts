@@ -1,24 +1,9 @@
 // @vitest-environment node
-import { afterEach, describe, expect, it } from 'vitest';
-import { RealtimeClient, type ClientOptions, type RealtimeError, type TransportName } from '../../src/index';
-import { fastReconnect, nodeEnv, startServer, waitFor } from './harness';
+import { describe, expect, it } from 'vitest';
+import type { RealtimeError, TransportName } from '../../src/index';
+import { testScope, waitFor } from './harness';
 
-const cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
-
-async function server(options?: Parameters<typeof startServer>[0]) {
-  const s = await startServer(options);
-  cleanup.push(() => s.close());
-  return s;
-}
-
-function client(url: string, options: ClientOptions) {
-  const c = new RealtimeClient(url, { reconnect: fastReconnect, ...options, env: { ...nodeEnv, ...options.env } });
-  cleanup.push(() => c.close());
-  return c;
-}
+const { server, client } = testScope();
 
 describe.each<TransportName>(['websocket', 'long-poll'])('auth over %s', (transport) => {
   it('an expired token is refused with 4401: auth() is asked again and the fresh token gets in', async () => {

@@ -1,8 +1,8 @@
 // @vitest-environment node
-import { afterEach, describe, expect, it } from 'vitest';
-import { RealtimeClient, longPoll, type ClientOptions, type Transport, type TransportName } from '../../src/index';
+import { describe, expect, it } from 'vitest';
+import { longPoll, type ClientOptions, type Transport, type TransportName } from '../../src/index';
 import type { Session } from '../../src/server/index';
-import { fastReconnect, nodeEnv, seeded, startServer, waitFor } from './harness';
+import { seeded, startServer, testScope, waitFor } from './harness';
 
 /**
  * One suite, every transport: the same scenarios must hold whichever carries the session.
@@ -16,24 +16,12 @@ const TRANSPORTS: Array<[string, TransportName | Transport]> = [
   ['long-poll, short polling', longPoll({ wait: 0, interval: 20 })],
 ];
 
-const cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
-
-async function server(options?: Parameters<typeof startServer>[0], port?: number) {
-  const s = await startServer(options, port);
-  cleanup.push(() => s.close());
-  return s;
-}
+const scope = testScope();
+const server = scope.server;
 
 describe.each(TRANSPORTS)('%s', (label, transport) => {
   const name = typeof transport === 'string' ? transport : transport.name;
-  function client(url: string, options: ClientOptions = {}) {
-    const c = new RealtimeClient(url, { transports: [transport], reconnect: fastReconnect, ...options, env: { ...nodeEnv, ...options.env } });
-    cleanup.push(() => c.close());
-    return c;
-  }
+  const client = (url: string, options: ClientOptions = {}) => scope.client(url, { transports: [transport], ...options });
 
   it('echo: a message reaches the server and its echo comes back', async () => {
     const s = await server();

@@ -1,28 +1,13 @@
 // @vitest-environment node
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
-import { RealtimeClient, type ClientOptions, type RealtimeError, type TransportName } from '../../src/index';
+import { describe, expect, it } from 'vitest';
+import type { RealtimeClient, RealtimeError, TransportName } from '../../src/index';
 import type { Session } from '../../src/server/index';
 import { bufferingProxy } from './buffering-proxy';
-import { fastReconnect, nodeEnv, startServer, waitFor } from './harness';
+import { testScope, waitFor } from './harness';
 
-const cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
-
-async function server(options?: Parameters<typeof startServer>[0]) {
-  const s = await startServer(options);
-  cleanup.push(() => s.close());
-  return s;
-}
-
-function client(url: string, options: ClientOptions = {}) {
-  const c = new RealtimeClient(url, { reconnect: fastReconnect, ...options, env: { ...nodeEnv, ...options.env } });
-  cleanup.push(() => c.close());
-  return c;
-}
+const { server, client, defer } = testScope();
 
 function trackTransports(c: RealtimeClient) {
   const seen: Array<TransportName | null> = [];
@@ -50,7 +35,7 @@ describe('fallback and upgrade', () => {
     const s = await server();
     s.rt.on('connection', (session: Session) => session.on('message', (d) => session.send(d)));
     const proxy = await bufferingProxy(s.port);
-    cleanup.push(() => proxy.close());
+    defer(() => proxy.close());
     const c = client(proxy.url, { heartbeat: { timeout: 1500 } });
     const seen = trackTransports(c);
     const closes: Array<[number, string]> = [];

@@ -3,7 +3,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { EventSource } from 'eventsource';
 import { WebSocket } from 'ws';
 import { RealtimeServer, type RealtimeServerOptions } from '../../src/server/index';
-import type { ClientOptions } from '../../src/index';
+import { afterEach } from 'vitest';
+import { RealtimeClient, type ClientOptions } from '../../src/index';
 import type { Env } from '../../src/env';
 
 /** Node 20 has neither WebSocket nor EventSource; `ws` and `eventsource` implement the browser APIs. */
@@ -64,3 +65,28 @@ export async function waitFor<T>(cond: () => T, what: string, ms = 15_000): Prom
 export const fastReconnect: ClientOptions['reconnect'] = { initialDelay: 20, maxDelay: 200 };
 
 export { seeded } from '../seeded';
+
+/**
+ * Per-test servers and clients, all closed after each test: `server()` starts the reference
+ * server, `client()` connects with Node's WebSocket and EventSource and fast reconnects (each
+ * overridable), `defer()` adds any other cleanup.
+ */
+export function testScope() {
+  const cleanup: Array<() => unknown> = [];
+  afterEach(async () => {
+    while (cleanup.length) await cleanup.pop()!();
+  });
+  return {
+    defer: (fn: () => unknown) => void cleanup.push(fn),
+    async server(options?: RealtimeServerOptions, port?: number): Promise<Running> {
+      const s = await startServer(options, port);
+      cleanup.push(() => s.close());
+      return s;
+    },
+    client(url: string, options: ClientOptions = {}): RealtimeClient {
+      const c = new RealtimeClient(url, { reconnect: fastReconnect, ...options, env: { ...nodeEnv, ...options.env } });
+      cleanup.push(() => c.close());
+      return c;
+    },
+  };
+}

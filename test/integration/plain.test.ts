@@ -1,22 +1,19 @@
 // @vitest-environment node
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { RealtimeClient, longPoll, type ClientOptions } from '../../src/index';
-import { nodeEnv, waitFor } from './harness';
+import { describe, expect, it } from 'vitest';
+import { longPoll, type ClientOptions } from '../../src/index';
+import { testScope, waitFor } from './harness';
 
 /**
  * Plain mode against endpoints that know nothing of our protocol, as users' existing servers.
  */
-const cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
+const scope = testScope();
 
 async function endpoint(handler: (req: IncomingMessage, res: ServerResponse) => void) {
   const http = createServer(handler);
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-  cleanup.push(
+  scope.defer(
     () =>
       new Promise<void>((r) => {
         http.closeAllConnections();
@@ -26,11 +23,7 @@ async function endpoint(handler: (req: IncomingMessage, res: ServerResponse) => 
   return `http://127.0.0.1:${(http.address() as AddressInfo).port}/feed`;
 }
 
-function client(url: string, options: ClientOptions) {
-  const c = new RealtimeClient(url, { protocol: 'plain', reconnect: { initialDelay: 20, maxDelay: 100 }, ...options, env: { ...nodeEnv, ...options.env } });
-  cleanup.push(() => c.close());
-  return c;
-}
+const client = (url: string, options: ClientOptions) => scope.client(url, { protocol: 'plain', reconnect: { initialDelay: 20, maxDelay: 100 }, ...options });
 
 /** An SSE endpoint that ends its stream after every 3 events, as servers behind short proxy timeouts do. */
 function sseFeed(seenLastIds: Array<string | undefined>) {
