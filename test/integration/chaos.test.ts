@@ -163,7 +163,10 @@ describe.each(TRANSPORTS)('chaos: %s', (name) => {
       transports: [name],
       env: tracing ? { ...nodeEnv, fetch: tracedFetch } : nodeEnv,
       reconnect: { initialDelay: 20, maxDelay: 300 },
-      heartbeat: { timeout: 600 },
+      // A connect deadline with room for a loaded 2-core CI machine, and a queue that can hold the
+      // whole run: this suite is about surviving faults, not the queue bound (tested on its own).
+      heartbeat: { timeout: 1000 },
+      queue: { maxMessages: N },
     });
     cleanup.push(() => c.close());
     const atClient: number[] = [];
