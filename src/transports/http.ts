@@ -78,9 +78,11 @@ export function poster(url: string, env: Env, fail: (e: unknown) => void, signal
   const pump = async (): Promise<void> => {
     if (busy || !queue.length) return;
     busy = true;
-    const body = queue.join('\n');
-    queue = [];
-    bytes = 0;
+    // Servers take a POST of up to 4 frames' worth (docs/protocol.md §14.3), and each frame is at
+    // most `max`: 3 frames per request always fit, however large the backlog.
+    const frames = queue.splice(0, 3);
+    const body = frames.join('\n');
+    for (const f of frames) bytes -= f.length;
     try {
       const res = await env.fetch!(url, { method: 'POST', headers: TEXT, body, signal });
       if (!res.ok) throw httpFailure(res);

@@ -94,6 +94,20 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     expect(atClient).toEqual([...Array(N).keys()]);
   });
 
+  it('a backlog 25 times the server frame limit is split into frames and requests the server accepts', async () => {
+    const s = await server({ maxMessageBytes: 4096 }); // HTTP bodies: 4 × 4096 at most
+    const atServer: number[] = [];
+    s.rt.on('connection', (x: Session) => x.on('message', (d) => atServer.push((d as { i: number }).i)));
+    const c = client(s.url, { queue: { maxBytes: 1 << 20 } });
+    const errors: unknown[] = [];
+    c.on('error', (e) => errors.push(e));
+    await waitFor(() => c.state === 'open', 'open');
+    const pad = 'x'.repeat(480);
+    await Promise.all(Array.from({ length: 200 }, (_, i) => c.send({ i, pad })));
+    expect(atServer).toEqual([...Array(200).keys()]);
+    expect(errors).toEqual([]);
+  });
+
   it('server restart: the client reconnects to the new process', async () => {
     const s1 = await startServer();
     const c = client(s1.url);
