@@ -19,8 +19,6 @@ const FAST_HB = 2000; // bench/server.mjs's /realtime-fast and /socket.io-fast
 const FAST_TIMEOUT = 1000;
 const DEFAULT_HB = 25000;
 const DEFAULT_TIMEOUT = 10000;
-/** Bytes ours may keep unacknowledged in the client -> server test over the HTTP transports. */
-const UP_WINDOW = 2 << 20;
 
 const N = QUICK
   ? { small: 10_000, large: 3_000, reps: 1, rtt: 200, warm: 20, restarts: 2, blackholes: 2, memMessages: 10_000, cycles: 100, cyclesHttp: 50 }
@@ -114,15 +112,15 @@ async function roundRobin(pages, fn) {
 async function throughput(direction, configs) {
   const pages = await openGroup(configs);
   const runs = Object.fromEntries(configs.map((c) => [c.id, Object.fromEntries(SIZES.map(({ size }) => [size, []]))]));
-  const call = direction === 'down' ? ([n, size]) => H.push(n, size, 180000) : ([n, size, w]) => H.up(n, size, 180000, w);
+  const call = direction === 'down' ? ([n, size]) => H.push(n, size, 180000) : ([n, size]) => H.up(n, size, 180000);
   try {
     // Warm-up at a tenth of each size, unmeasured: the first large burst pays for JIT tiers and heap
     // growth on both sides (it measured up to 5x slower than the next one for ours).
-    for (const { size, n } of SIZES) await roundRobin(pages, ({ cfg, p }) => p.eval(call, [Math.ceil(n / 10), size, cfg.windowBytes ?? 0]));
+    for (const { size, n } of SIZES) await roundRobin(pages, ({ p }) => p.eval(call, [Math.ceil(n / 10), size]));
     for (let k = 0; k < N.reps; k++) {
       for (const { size, n, label } of SIZES) {
         await roundRobin(pages, async ({ cfg, p }) => {
-          const r = await p.eval(call, [n, size, cfg.windowBytes ?? 0]);
+          const r = await p.eval(call, [n, size]);
           runs[cfg.id][size].push(r);
           log(`   rep ${k + 1} ${cfg.id.padEnd(16)} ${label.padEnd(6)} ${fmt(r.ms).padStart(7)} ms  ${fmt((n / r.ms) * 1000).padStart(8)} msg/s${r.loopMs !== undefined ? `  (send loop ${fmt(r.loopMs)} ms)` : ''}${r.outOfOrder ? `  OUT OF ORDER ${r.outOfOrder}` : ''}`);
           await sleep(200); // acks and timers settle
@@ -164,16 +162,8 @@ async function down() {
 async function up() {
   log(`\n== client -> server throughput (${N.reps} round(s), median)`);
   // Ours gets a queue large enough for the whole burst (the default, 1,000 messages, refuses the rest: by design).
-  // Over the HTTP transports a burst of more than 4 MiB fails (see BENCHMARKS.md, "library problems"), so
-  // there the page keeps at most WINDOW bytes unacknowledged, awaiting earlier send() promises.
   const big = { opts: { queue: { maxMessages: 200_000, maxBytes: 1 << 30 } } };
-  const windowed = { opts: { queue: { maxMessages: 200_000, maxBytes: 3 << 20 } } };
-  results.up = await throughput('up', [
-    ...TRANSPORTS.map((t) => (t === 'websocket' ? ours(t, big) : { ...ours(t, windowed), windowBytes: UP_WINDOW })),
-    NATIVE_WS,
-    SIO_WS,
-    SIO_POLL,
-  ]);
+  results.up = await throughput('up', [...TRANSPORTS.map((t) => ours(t, big)), NATIVE_WS, SIO_WS, SIO_POLL]);
 }
 
 async function rtt() {
@@ -437,12 +427,12 @@ function report() {
     const u = results.up;
     const parts = [];
     for (const { size, n, label } of SIZES) {
-      parts.push(`**${n.toLocaleString('en')} messages of ${label}**, sent in one loop (*windowed*: at most ${UP_WINDOW >> 20} MiB unacknowledged, the loop awaiting earlier \`send()\` promises); time until the server reports the last one; ratios are throughput ÷ the baseline's:`, '');
+      parts.push(`**${n.toLocaleString('en')} messages of ${label}**, sent in one loop; time until the server reports the last one; ratios are throughput ÷ the baseline's:`, '');
       const rows = Object.entries(u).map(([id, r]) => {
         const x = r?.[size];
         const isOurs = id.startsWith('ours/');
         return [
-          isOurs ? `**${id}**${id === 'ours/websocket' ? '' : ' (windowed)'}` : id,
+          isOurs ? `**${id}**` : id,
           cell(r, () => `${fmt(x.ms)} ms`),
           cell(r, () => `${fmt(x.loopMs)} ms`),
           cell(r, () => fmt(x.perSec)),

@@ -75,16 +75,11 @@
     });
   };
 
-  /**
-   * Client -> server: sends n messages of `size` bytes in one loop; times until the server says it
-   * has them all. With `windowBytes` (ours over the HTTP transports, see bench/run.mjs) the loop
-   * keeps at most that many bytes unacknowledged, waiting on the send() promise of an earlier message.
-   */
-  H.up = function (n, size, limitMs, windowBytes) {
+  /** Client -> server: sends n messages of `size` bytes in one loop; times until the server says it has them all. */
+  H.up = function (n, size, limitMs) {
     return new Promise(function (resolve, reject) {
       var p = H.pad(size);
       var t0 = performance.now();
-      var loopMs;
       var timer = timeout(limitMs || 120000, function () {
         return 'up ' + n + 'x' + size;
       }, reject);
@@ -96,20 +91,8 @@
         resolve({ ms: ms, count: m.done, loopMs: loopMs });
       };
       H.send({ ctl: 'up', n: n });
-      if (!windowBytes) {
-        for (var i = 0; i < n; i++) H.send({ i: i, p: p });
-        loopMs = performance.now() - t0;
-        return;
-      }
-      var w = Math.max(1, Math.floor(windowBytes / size));
-      var sent = [];
-      (async function () {
-        for (var i = 0; i < n; i++) {
-          if (i >= w) await sent[i - w];
-          sent[i] = H.send({ i: i, p: p });
-        }
-        loopMs = performance.now() - t0;
-      })().catch(reject);
+      for (var i = 0; i < n; i++) H.send({ i: i, p: p });
+      var loopMs = performance.now() - t0;
     });
   };
 
