@@ -140,7 +140,13 @@ for (const [path, extra] of [
 
 // Ours. Generous limits so one page can burst 100,000 messages and the many short-lived
 // sessions of a run (127.0.0.1 only) are not refused; everything else is default.
-const ourOptions = { maxSessionsPerIp: 1_000_000, sessionTtl: 30_000, replay: { maxMessages: 1_000_000, maxBytes: 512 * 1024 * 1024 } };
+// BENCH_RT_OPTIONS (JSON) overrides them, to try a setting when diagnosing (e.g. {"backpressureThreshold": 8388608}).
+const ourOptions = {
+  maxSessionsPerIp: 1_000_000,
+  sessionTtl: 30_000,
+  replay: { maxMessages: 1_000_000, maxBytes: 512 * 1024 * 1024 },
+  ...JSON.parse(process.env.BENCH_RT_OPTIONS || '{}'),
+};
 for (const [path, extra] of [
   ['/realtime', {}],
   ['/realtime-fast', { heartbeatInterval: FAST_HB }],
