@@ -81,6 +81,12 @@ export class Browser {
   static async launch(executablePath) {
     const userDataDir = mkdtempSync(`${tmpdir()}/realtime-bench-chromium-`);
     const child = spawn(executablePath, [...FLAGS, `--user-data-dir=${userDataDir}`, '--remote-debugging-port=0', 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Whatever ends this process (an uncaught error included) must not leave the browser behind.
+    const orphan = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    };
+    process.once('exit', orphan);
+    child.once('exit', () => process.off('exit', orphan));
     const endpoint = await new Promise((resolve, reject) => {
       let err = '';
       const timer = setTimeout(() => reject(new Error(`Chromium did not start within 30 s:\n${err}`)), 30_000);
