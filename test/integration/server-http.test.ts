@@ -4,19 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
+import { waitFor } from './harness';
 
 // The HTTP transports (docs/protocol.md §14) driven by hand: fetch and node:http, no client library.
 
-/** Polls `cond` until it returns a truthy value (no fixed sleeps). */
-async function waitFor<T>(cond: () => T, what = 'condition', timeout = 3000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const v = cond();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`waitFor: timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 type AnyFrame = { t: string; [k: string]: any };
 interface SseEvent {
