@@ -14,16 +14,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import WebSocket from 'ws';
 
+/** Added to CHROMIUM_ARGS of test/browser/chromium.ts (passed to Browser.launch). */
 export const FLAGS = [
   '--headless',
-  // test/browser/chromium.ts launchBrowser()
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
   // what Playwright adds, so that no page or timer is throttled
   '--disable-background-timer-throttling',
   '--disable-backgrounding-occluded-windows',
@@ -78,9 +71,9 @@ class Connection {
 }
 
 export class Browser {
-  static async launch(executablePath) {
+  static async launch(executablePath, baseArgs) {
     const userDataDir = mkdtempSync(`${tmpdir()}/realtime-bench-chromium-`);
-    const child = spawn(executablePath, [...FLAGS, `--user-data-dir=${userDataDir}`, '--remote-debugging-port=0', 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(executablePath, [...baseArgs, ...FLAGS, `--user-data-dir=${userDataDir}`, '--remote-debugging-port=0', 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'] });
     // Whatever ends this process (an uncaught error included) must not leave the browser behind.
     const orphan = () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -106,8 +106,8 @@ export async function launchBrowser() {
     packages: 'external',
     logLevel: 'error',
   });
-  const { findChromium } = await import(`${pathToFileURL(out).href}?t=${Date.now()}`);
-  return Browser.launch(await findChromium());
+  const { findChromium, CHROMIUM_ARGS } = await import(`${pathToFileURL(out).href}?t=${Date.now()}`);
+  return Browser.launch(await findChromium(), CHROMIUM_ARGS);
 }
 
 /** One bench page in a fresh browser context. */

@@ -87,6 +87,20 @@ export interface LaunchOptions {
   backForwardCache?: boolean;
 }
 
+/**
+ * Flags for every Chromium we start (tests and benchmarks): as root it needs --no-sandbox, and
+ * this machine's closed network refuses the background connections the others turn off.
+ */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+] as const;
+
 /** A fresh headless Chromium (Playwright gives each launch a new temporary profile). */
 export async function launchBrowser(options: LaunchOptions = {}): Promise<Browser> {
   const executablePath = await findChromium();
@@ -94,14 +108,6 @@ export async function launchBrowser(options: LaunchOptions = {}): Promise<Browse
     executablePath,
     headless: true,
     ...(options.backForwardCache ? { ignoreDefaultArgs: ['--disable-back-forward-cache'] } : {}),
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
+    args: [...CHROMIUM_ARGS],
   });
 }
