@@ -100,9 +100,6 @@ export const DEFAULTS = {
   pollTimeout: 25_000,
 } as const;
 
-/** Send a standalone ack at once when this many received messages are unacknowledged. */
-export const ACK_EVERY = 128;
-
 function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {

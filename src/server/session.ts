@@ -3,7 +3,8 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { CloseCode, encodeMessages, utf8Length, type Frame } from '../protocol';
 import type { StoredSession } from './store';
 import type { Link } from './link';
-import { ACK_EVERY, type ResolvedOptions } from './options';
+import { ackIsUrgent, duplicatesIn } from '../acks';
+import type { ResolvedOptions } from './options';
 
 /** What a Session needs from the server that owns it. */
 export interface SessionHost {
@@ -309,11 +310,10 @@ export class Session extends EventEmitter<SessionEvents> {
     switch (frame.t) {
       case 'msg': {
         if (frame.a !== undefined && !this.checkAck(frame.a, link)) return;
-        if (frame.s > this.inSeq + 1) {
-          return link.fail(CloseCode.PROTOCOL_ERROR, `sequence gap: expected at most ${this.inSeq + 1}, got ${frame.s}`);
-        }
-        const skip = this.inSeq + 1 - frame.s; // duplicates already received (retransmitted after a resume)
-        if (skip >= frame.d.length) return;
+        // Leading duplicates were already received (retransmitted after a resume); -1 is a gap.
+        const skip = duplicatesIn(this.inSeq, frame.s, frame.d.length);
+        if (skip < 0) return link.fail(CloseCode.PROTOCOL_ERROR, `sequence gap: expected at most ${this.inSeq + 1}, got ${frame.s}`);
+        if (skip === frame.d.length) return;
         // Deliver, then save, then ack. A crash before the save makes the client send these again
         // and the next process deliver them again with the same seq (the app can tell); saving
         // first would instead let a crash lose messages the client was told had arrived.
@@ -382,7 +382,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** New client messages arrived: ack them soon, or now if many are waiting. */
   private received(): void {
-    if (this.inSeq - this.ackSent >= ACK_EVERY) return this.sendAck();
+    if (ackIsUrgent(this.inSeq, this.ackSent)) return this.sendAck();
     if (this.ackTimer) return;
     this.ackTimer = setTimeout(() => {
       this.ackTimer = null;
