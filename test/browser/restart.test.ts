@@ -16,91 +16,17 @@
 // The server runs in a child process (server-process.mjs, on the built dist/server.js) that logs
 // every message it receives to stdout; the page comes from a separate static server, so its
 // realtime URL is cross-origin (CORS for the HTTP transports), allowed by the page's CSP.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from './chromium';
-import { expectClean, load, newPage, pageSummary, pageUrl, range, requireBuild, root, TRANSPORTS, waitOpen, waitUntil, type OpenedPage } from './harness';
-import { serveStatic, type StaticServer } from './static-server';
+import { expectClean, load, newPage, pageSummary, pageUrl, range, requireBuild, TRANSPORTS, waitOpen, waitUntil, type OpenedPage } from './harness';
+import { serverProcesses, serveStaticBeside, type ServerProcess } from './processes';
+import type { StaticServer } from './static-server';
 
-const script = fileURLToPath(new URL('./server-process.mjs', import.meta.url));
-
-interface LogLine {
-  ev: string;
-  port?: number;
-  sid?: string;
-  pid?: string;
-  tag?: string;
-  i?: number;
-  error?: string;
-}
-
-/** One server process and what it printed. */
-interface ServerProcess {
-  child: ChildProcess;
-  label: string;
-  lines: LogLine[];
-  stderr: string[];
-  port: number;
-  exited: Promise<void>;
-}
-
-const live = new Set<ServerProcess>();
-let started = 0;
-/** The session store directory shared by every server process of this file. */
-const storeDir = mkdtempSync(join(tmpdir(), 'rt-restart-store-'));
-
-/** The test app's record of the page messages it applied (pid filters this page's), from every process. */
-function appLog(pid: string): Array<{ seq: number; proc: string; pid: string; tag: string; i: number }> {
-  return readdirSync(storeDir)
-    .filter((f) => f.startsWith('app-'))
-    .flatMap((f) => readFileSync(join(storeDir, f), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)))
-    .filter((l) => l.pid === pid && l.tag === 'm');
-}
-
-/** Starts server-process.mjs on `port` (0: any); its pushes carry a label unique to it. */
-async function startServerProcess(port: number): Promise<ServerProcess> {
-  const label = `process-${++started}`;
-  const child = spawn(process.execPath, [script, String(port), label, storeDir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  const proc: ServerProcess = {
-    child,
-    label,
-    lines: [],
-    stderr: [],
-    port: 0,
-    exited: new Promise((resolve) => child.once('exit', () => resolve())),
-  };
-  live.add(proc);
-  void proc.exited.then(() => live.delete(proc));
-  createInterface({ input: child.stderr! }).on('line', (l) => proc.stderr.push(l));
-  const listening = new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (l) => {
-      let line: LogLine;
-      try {
-        line = JSON.parse(l) as LogLine;
-      } catch {
-        line = { ev: 'text', error: l };
-      }
-      proc.lines.push(line);
-      if (line.ev === 'listening') resolve(line.port!);
-    });
-    child.once('exit', (code, signal) => reject(new Error(`server process ${label} exited (${signal ?? code}) before listening: ${proc.stderr.join('\n')}`)));
-    child.once('error', reject);
-  });
-  proc.port = await listening;
-  return proc;
-}
-
-async function kill(proc: ServerProcess): Promise<void> {
-  if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
-  await proc.exited;
-}
+const servers = serverProcesses('rt-restart-store-');
+const { appLog, kill } = servers;
+const startServerProcess = servers.start;
 
 let browser: Browser;
 let statics: StaticServer;
@@ -113,34 +39,14 @@ beforeAll(async () => {
   requireBuild();
   first = await startServerProcess(0);
   port = first.port;
-  const realtime = `127.0.0.1:${port}`;
-  statics = await serveStatic({
-    root,
-    // As strict as the default, with the realtime server's origin (http for the HTTP transports, ws).
-    csp: [
-      "default-src 'none'",
-      "script-src 'self'",
-      `connect-src 'self' http://${realtime} ws://${realtime}`,
-      "style-src 'self'",
-      "img-src 'self'",
-      "base-uri 'none'",
-      "form-action 'none'",
-      "frame-ancestors 'none'",
-    ].join('; '),
-    routes: (_req, res, url) => {
-      if (url.pathname !== '/favicon.ico') return false;
-      res.writeHead(204).end();
-      return true;
-    },
-  });
+  statics = await serveStaticBeside(port);
   browser = await launchBrowser();
 });
 
 afterAll(async () => {
   await browser?.close();
   await statics?.close();
-  await Promise.all([...live].map(kill));
-  rmSync(storeDir, { recursive: true, force: true });
+  await servers.cleanup();
 });
 
 afterEach(async () => {
