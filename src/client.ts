@@ -4,7 +4,8 @@ import { resolveEnv, type Env } from './env';
 import { RealtimeError, type ErrorCode } from './errors';
 import { Watchdog } from './heartbeat';
 import { CloseCode, decodeFrame, encodeMessages, isRetryableClose, PROTOCOL_VERSION, utf8Length, type Frame, type TransportName } from './protocol';
-import { defaultQueue, Outbox, type QueueOptions } from './queue';
+import type { OwnedQueue, QueueStorage, Saved } from './persist';
+import { defaultQueue, Outbox, type Pending, type QueueOptions } from './queue';
 import { nextState, type ConnectionState, type StateEvent } from './state';
 import type { Connection, Transport } from './transports/types';
 
@@ -123,11 +124,19 @@ export class RealtimeClient extends EventTarget {
   readonly #auth: ClientOptions['auth'];
   /** Largest frame the server accepts, from its welcome. */
   #maxFrame = Infinity;
+  /** Where queue.persist keeps the queue; undefined once it proved unusable here. */
+  #storage: QueueStorage | undefined;
+  /** The persisted queue, while this client owns it. */
+  #owned: OwnedQueue | undefined;
+  #saveQueued = false;
+  /** Whether a persisted record exists, so an empty queue deletes it once, not at every ack. */
+  #stored = false;
 
   constructor(
     readonly url: string,
     options: ClientOptions = {},
     available: Transport[] = [],
+    storages: QueueStorage[] = [],
   ) {
     super();
     const o = options;
@@ -151,7 +160,10 @@ export class RealtimeClient extends EventTarget {
     this.#ackDelay = o.ackDelay ?? 50;
     this.#probeInterval = o.probeInterval ?? 30000;
     this.#resetAfter = (this.#reconnectOpts || defaultReconnect).resetAfter;
-    this.#outbox = new Outbox({ ...defaultQueue, ...o.queue });
+    this.#outbox = new Outbox({ ...defaultQueue, ...o.queue }, () => this.#persist());
+    const persist = o.queue?.persist;
+    this.#storage = typeof persist === 'string' ? storages.find((s) => s.name === persist) : persist;
+    if (persist && !this.#storage) throw invalid(`unknown queue.persist ${persist}: import it, or use ${storages.map((s) => s.name)}`);
     this.#watchdog = new Watchdog(this.#env, () => this.#drop(CloseCode.TIMEOUT, 'heartbeat timeout'));
     this.#auth = o.auth;
     if (o.autoConnect !== false) this.connect();
@@ -187,13 +199,19 @@ export class RealtimeClient extends EventTarget {
       const { ttl, key } = options;
       let timer: unknown;
       const settled = () => this.#env.clearTimeout(timer);
-      const p = this.#outbox.push({ json: json!, bytes, data, key, resolve: () => (settled(), resolve()), reject: (e) => (settled(), rej(e)) });
-      if (ttl !== undefined)
-        timer = this.#env.setTimeout(() => {
-          if (this.#outbox.remove(p)) p.reject(new RealtimeError('expired', `Not sent within its ttl of ${ttl} ms`, { data }));
-        }, ttl);
+      const exp = ttl === undefined ? undefined : this.#env.now() + ttl;
+      const p = this.#outbox.push({ json: json!, bytes, data, key, exp, resolve: () => (settled(), resolve()), reject: (e) => (settled(), rej(e)) });
+      timer = this.#expire(p);
       this.#scheduleFlush();
     });
+  }
+
+  /** Arms a message's ttl: still unsent when it runs out, it is taken out and rejected with 'expired'. */
+  #expire(p: Pending): unknown {
+    if (p.exp !== undefined)
+      return this.#env.setTimeout(() => {
+        if (this.#outbox.remove(p)) p.reject(new RealtimeError('expired', 'Not sent within its ttl', { data: p.data }));
+      }, p.exp - this.#env.now());
   }
 
   /** Starts connecting, if closed. The constructor calls it unless `autoConnect: false`. */
@@ -205,10 +223,14 @@ export class RealtimeClient extends EventTarget {
     // The first attempt starts in a microtask, so listeners added right after the constructor
     // see everything it reports; close() before then cancels it.
     const id = this.#attemptId;
-    queueMicrotask(() => id === this.#attemptId && this.#begin());
+    queueMicrotask(() => id === this.#attemptId && this.#begin(id));
   }
 
-  #begin(): void {
+  async #begin(id: number): Promise<void> {
+    if (this.#storage && !this.#owned) {
+      await this.#own(id);
+      if (id !== this.#attemptId) return;
+    }
     this.#failures = [];
     this.#usable = this.#transports.filter((t) => t.isSupported(this.#env));
     if (!this.#usable.length)
@@ -223,6 +245,59 @@ export class RealtimeClient extends EventTarget {
 
   get #key(): string {
     return `realtime-client ${this.url}`;
+  }
+
+  // ---- persisted queue ----
+
+  /**
+   * Takes the persisted queue over, if no other page holds it: the lock stays held until close()
+   * or the page goes away, so two tabs never send one queue twice. What an earlier page left goes
+   * ahead of anything sent meanwhile, with its session, so the first attempt resumes it.
+   */
+  async #own(id: number): Promise<void> {
+    const owned = await this.#storage!.own(`realtime-client queue ${this.url}`, this.#env).catch(String);
+    if (typeof owned === 'string') {
+      this.#storage = undefined;
+      return this.#emit('error', new RealtimeError('unsupported', `queue.persist: ${owned}; the queue is kept in memory only`));
+    }
+    // Another page owns it: this one keeps its queue in memory, as without persist.
+    if (!owned) return;
+    if (id !== this.#attemptId) return owned.release();
+    this.#owned = owned;
+    this.#stored = !!owned.saved;
+    if (owned.saved) this.#restore(owned.saved);
+  }
+
+  #restore(s: Saved): void {
+    if (s.sid) this.#session = { sid: s.sid, key: s.key! };
+    this.#received = this.#acked = s.a;
+    const items = s.items.map(([seq, json, key, exp]): Pending => {
+      let data: unknown = json;
+      try {
+        data = JSON.parse(json);
+      } catch {}
+      // Its send() promise died with the earlier page: a failure now is reported as an 'error' event.
+      return { seq, json, bytes: utf8Length(json), data, key: key ?? undefined, exp: exp ?? undefined, resolve() {}, reject: (e) => this.#emit('error', e) };
+    });
+    this.#outbox.adopt(items, s.sent);
+    items.forEach((p) => this.#expire(p));
+  }
+
+  /** Saves the queue at the end of the current task, once however many changes it made. */
+  #persist(): void {
+    if (!this.#owned || this.#saveQueued) return;
+    this.#saveQueued = true;
+    queueMicrotask(() => this.#save());
+  }
+
+  #save(): void {
+    this.#saveQueued = false;
+    const o = this.#outbox;
+    const owned = this.#owned;
+    if (!owned || !(o.items.length || this.#stored)) return;
+    this.#stored = !!o.items.length;
+    const s: Saved | undefined = this.#stored ? { ...this.#session, a: this.#received, sent: o.sent, items: o.items.map((p) => [p.seq, p.json, p.key ?? null, p.exp ?? null]) } : undefined;
+    owned.save(s).catch((cause: unknown) => this.#emit('error', new RealtimeError('queue-full', `queue.persist: save failed (${cause}): a reload now may lose the queue`, { cause })));
   }
 
   /** Closes for good: no reconnect. Messages not yet acknowledged are rejected with 'closed'. */
@@ -393,6 +468,10 @@ export class RealtimeClient extends EventTarget {
     this.#listen('removeEventListener');
     const pending = this.#outbox.take();
     this.#outbox.restart();
+    // Rejected below, so no later page may send them: the record goes, and the lock with it.
+    this.#save();
+    this.#owned?.release();
+    this.#owned = undefined;
     this.#session = null;
     this.#received = this.#acked = 0;
     this.#setState('ended');
@@ -415,6 +494,8 @@ export class RealtimeClient extends EventTarget {
   readonly #wake = (e: Event): void => {
     const restored = (e as PageTransitionEvent).persisted;
     if (e.type === 'pagehide') {
+      // The last moment a leaving page surely runs: save what the next load needs, synchronously with localStorage.
+      this.#save();
       if (restored && this.state !== 'closed') {
         const conn = this.#conn;
         this.#stop();
@@ -459,6 +540,7 @@ export class RealtimeClient extends EventTarget {
       }
       case 'ping':
         this.#acked = this.#received;
+        this.#persistAck();
         return this.#conn?.send(`{"t":"pong","a":${this.#received}}`);
       case 'close':
         return this.#drop(f.code, f.reason);
@@ -543,7 +625,16 @@ export class RealtimeClient extends EventTarget {
     this.#ackTimer = undefined;
     if (this.#received <= this.#acked || !this.#conn) return;
     this.#acked = this.#received;
+    this.#persistAck();
     this.#conn.send(`{"t":"ack","a":${this.#received}}`);
+  }
+
+  /**
+   * The server may now drop what this client acknowledged, so a saved session must not resume
+   * from before it. Only a queue with messages is saved; with none, the next page needs no resume.
+   */
+  #persistAck(): void {
+    if (this.#outbox.items.length) this.#persist();
   }
 
   // ---- events ----

@@ -33,6 +33,12 @@ export interface Env {
   baseUrl: string | undefined;
   /** Remembers which transport worked, per URL, across page loads. @default globalThis.sessionStorage */
   storage: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> | undefined;
+  /** Keeps the queue across page loads with `queue.persist: 'localStorage'`. @default globalThis.localStorage */
+  localStorage: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> | undefined;
+  /** Keeps the queue across page loads with `queue.persist: 'indexeddb'`. @default globalThis.indexedDB */
+  indexedDB: IDBFactory | undefined;
+  /** Web Locks: one page at a time owns a persisted queue. @default globalThis.navigator.locks */
+  locks: Pick<LockManager, 'request'> | undefined;
 }
 
 export function resolveEnv(given: Partial<Env> = {}): Env {
@@ -49,12 +55,17 @@ export function resolveEnv(given: Partial<Env> = {}): Env {
     document: g.document,
     navigator: g.navigator,
     baseUrl: g.location?.href,
-    // Reading sessionStorage throws where storage is blocked (sandboxed frames, some privacy modes).
-    storage: (() => {
-      try {
-        return g.sessionStorage;
-      } catch {}
-    })(),
+    // Reading storage throws where it is blocked (sandboxed frames, some privacy modes).
+    storage: read(() => g.sessionStorage),
+    localStorage: read(() => g.localStorage),
+    indexedDB: read(() => g.indexedDB),
+    locks: g.navigator?.locks,
     ...given,
   };
+}
+
+function read<T>(get: () => T): T | undefined {
+  try {
+    return get();
+  } catch {}
 }

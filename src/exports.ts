@@ -14,3 +14,4 @@ export { websocket } from './transports/websocket';
 export { sse } from './transports/sse';
 export { fetchStream } from './transports/fetch-stream';
 export { longPoll } from './transports/long-poll';
+export { indexedDBQueue, localStorageQueue, type PersistKind, type QueueStorage, type OwnedQueue, type Saved } from './persist';

@@ -1,5 +1,6 @@
 import { RealtimeClient as BaseClient, type ClientOptions } from './client';
 import { fetchStream } from './transports/fetch-stream';
+import { indexedDBQueue, localStorageQueue } from './persist';
 import { longPoll } from './transports/long-poll';
 import { sse } from './transports/sse';
 import { websocket } from './transports/websocket';
@@ -13,8 +14,11 @@ export const transports = [/* @__PURE__ */ websocket(), /* @__PURE__ */ sse(), /
  */
 export class RealtimeClient extends BaseClient {
   constructor(url: string, options?: ClientOptions) {
-    super(url, options, transports);
+    super(url, options, transports, storages);
   }
 }
+
+/** Every storage `queue.persist` can name in this build. */
+export const storages = [/* @__PURE__ */ indexedDBQueue(), /* @__PURE__ */ localStorageQueue()];
 
 export * from './exports';

@@ -1,10 +1,19 @@
 import { RealtimeError } from './errors';
+import type { PersistKind, QueueStorage } from './persist';
 
 export interface QueueOptions {
   /** Most messages held while offline or awaiting acknowledgement; more are refused with 'queue-full'. @default 1000 */
   maxMessages: number;
   /** Most bytes (UTF-8 JSON) held; more are refused with 'queue-full'. @default 1048576 */
   maxBytes: number;
+  /**
+   * Keeps messages not yet acknowledged across page reloads, so that what was sent offline is
+   * delivered, once, by the next load of the page: 'indexeddb' or 'localStorage' (with
+   * 'realtime-client/core', pass `indexedDBQueue()` or `localStorageQueue()`). Needs Web Locks:
+   * one page per URL owns the queue; another page on the same URL keeps its own in memory.
+   * @default undefined (memory only)
+   */
+  persist?: PersistKind | QueueStorage | undefined;
 }
 
 export const defaultQueue: QueueOptions = { maxMessages: 1000, maxBytes: 1 << 20 };
@@ -16,6 +25,8 @@ export interface Pending {
   data: unknown;
   /** 'Latest value wins': an unsent message with the same key is replaced by a newer one. */
   key?: string | undefined;
+  /** When the message's ttl runs out (epoch ms). */
+  exp?: number | undefined;
   resolve(): void;
   reject(e: RealtimeError): void;
 }
@@ -27,10 +38,23 @@ export interface Pending {
 export class Outbox {
   items: Pending[] = [];
   bytes = 0;
-  sent = 0;
   nextSeq = 1;
+  #sent = 0;
 
-  constructor(private readonly limits: QueueOptions) {}
+  /** `changed` runs after every change, so a persisted copy can follow. */
+  constructor(
+    private readonly limits: QueueOptions,
+    private readonly changed: () => void = () => {},
+  ) {}
+
+  get sent(): number {
+    return this.#sent;
+  }
+
+  set sent(seq: number) {
+    this.#sent = seq;
+    this.changed();
+  }
 
   /** Returns the limit a message of `bytes` would break, or undefined when it fits. */
   refuse(bytes: number): string | undefined {
@@ -49,6 +73,7 @@ export class Outbox {
     const item = { ...p, seq: this.nextSeq++ };
     this.items.push(item);
     this.bytes += p.bytes;
+    this.changed();
     return item;
   }
 
@@ -63,6 +88,7 @@ export class Outbox {
     this.bytes -= p.bytes;
     for (let j = i; j < this.items.length; j++) this.items[j]!.seq--;
     this.nextSeq--;
+    this.changed();
     return true;
   }
 
@@ -103,10 +129,24 @@ export class Outbox {
     return lost;
   }
 
+  /**
+   * Takes back what an earlier page left (consecutive seqs, the first `sent` of them already
+   * handed to a transport) ahead of what this page queued meanwhile, which is renumbered after.
+   */
+  adopt(earlier: Pending[], sent: number): void {
+    const next = (earlier.at(-1)?.seq ?? sent) + 1;
+    this.items.forEach((p, i) => (p.seq = next + i));
+    this.items.unshift(...earlier);
+    for (const p of earlier) this.bytes += p.bytes;
+    this.nextSeq = next + this.items.length - earlier.length;
+    this.sent = sent;
+  }
+
   /** Removes and returns the first n items. */
   take(n: number = this.items.length): Pending[] {
     const out = this.items.splice(0, n);
     for (const p of out) this.bytes -= p.bytes;
+    if (n) this.changed();
     return out;
   }
 }

@@ -143,3 +143,38 @@ describe('Outbox.unsent / rewind / restart / take', () => {
     expect(box.bytes).toBe(0);
   });
 });
+
+describe('Outbox.adopt and the change hook (queue.persist)', () => {
+  const earlier = (seq: number, label: string): Pending => ({ seq, json: JSON.stringify(label), bytes: 5, data: label, resolve() {}, reject() {} });
+
+  it("puts an earlier page's messages first, keeping their seqs, and renumbers this page's after them", () => {
+    const box = new Outbox({ maxMessages: 10, maxBytes: 1000 });
+    add(box, 'new', 3);
+    box.adopt([earlier(4, 'old 4'), earlier(5, 'old 5')], 4);
+    expect(datas(box.items)).toEqual(['old 4', 'old 5', 'new']);
+    expect(seqs(box.items)).toEqual([4, 5, 6]);
+    expect(box.sent).toBe(4);
+    expect(box.nextSeq).toBe(7);
+    expect(box.bytes).toBe(13);
+    expect(seqs(box.unsent())).toEqual([5, 6]);
+  });
+
+  it('calls the change hook on push, ack, remove, marking sent, rewind and restart', () => {
+    const changed = vi.fn();
+    const box = new Outbox({ maxMessages: 10, maxBytes: 1000 }, changed);
+    const step = (what: () => void) => {
+      changed.mockClear();
+      what();
+      return changed.mock.calls.length > 0;
+    };
+    expect(step(() => add(box, 'a'))).toBe(true);
+    add(box, 'b');
+    add(box, 'c');
+    expect(step(() => (box.sent = 1))).toBe(true);
+    expect(step(() => box.ack(1))).toBe(true);
+    expect(step(() => box.remove(box.items.at(-1)!))).toBe(true);
+    expect(step(() => box.rewind(1))).toBe(true);
+    expect(step(() => box.restart())).toBe(true);
+    expect(step(() => box.ack(0))).toBe(false);
+  });
+});

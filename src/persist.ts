@@ -1,0 +1,125 @@
+import type { Env } from './env';
+
+/** The storages `queue.persist` can name. */
+export type PersistKind = 'indexeddb' | 'localStorage';
+
+/**
+ * What a page leaves for the next one: the session to resume and every message not yet
+ * acknowledged, as [seq, json, key, expiry]. `a` is the highest server seq received, `sent` the
+ * highest client seq handed to a transport: with both, a resume neither loses nor repeats.
+ */
+export interface Saved {
+  sid?: string;
+  key?: string;
+  a: number;
+  sent: number;
+  items: Array<[seq: number, json: string, key: string | null, exp: number | null]>;
+}
+
+/** A persisted queue this page owns: what the previous page saved, and how to save and let go. */
+export interface OwnedQueue {
+  saved: Saved | undefined;
+  /** `undefined` deletes the record. localStorage writes before save() returns, so a leaving page can still save. */
+  save(s: Saved | undefined): Promise<unknown>;
+  release(): void;
+}
+
+/**
+ * Where `queue.persist` keeps the queue. Like a transport, each is a separate export, so a bundle
+ * carries only the storages it uses.
+ */
+export interface QueueStorage {
+  readonly name: PersistKind;
+  /**
+   * Takes the queue `key` over, unless another page holds it (null: keep the queue in memory).
+   * A string says why this environment cannot persist.
+   */
+  own(key: string, env: Env): Promise<OwnedQueue | null | string>;
+}
+
+/** One storage's record of the queue. load() rejects when the storage cannot be used. */
+interface Backend {
+  load(): Promise<unknown>;
+  save(s: Saved | undefined): Promise<unknown>;
+}
+
+/**
+ * One page at a time owns a queue, by a Web Lock held until it lets go or goes away, so two tabs
+ * never send one queue twice. The record is read back untrusted (another version, a hand edit,
+ * a full disk): one without this shape is ignored rather than half-applied.
+ */
+async function own(key: string, env: Env, open: () => Backend | string): Promise<OwnedQueue | null | string> {
+  const locks = env.locks;
+  if (!locks) return 'Web Locks are not available';
+  const record = open();
+  if (typeof record === 'string') return record;
+  let release!: () => void;
+  const held = await new Promise<boolean>((resolve, reject) => {
+    locks
+      .request(key, { ifAvailable: true }, (lock) => {
+        resolve(!!lock);
+        if (lock) return new Promise<void>((r) => (release = r));
+      })
+      .catch(reject);
+  });
+  if (!held) return null;
+  let saved: any;
+  try {
+    saved = await record.load();
+  } catch (e) {
+    release();
+    return `the storage cannot be used (${e})`;
+  }
+  const num = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  const ok =
+    saved &&
+    num(saved.a) &&
+    num(saved.sent) &&
+    (saved.sid === undefined || (typeof saved.sid === 'string' && typeof saved.key === 'string')) &&
+    Array.isArray(saved.items) &&
+    saved.items.every((i: any, n: number) => Array.isArray(i) && num(i[0]) && i[0] === saved.items[0][0] + n && typeof i[1] === 'string');
+  return { saved: ok ? saved : undefined, save: record.save, release };
+}
+
+/** Persists the queue in localStorage: synchronous, so even a page's last moment saves it. */
+export const localStorageQueue = (): QueueStorage => ({
+  name: 'localStorage',
+  own: (key, env) =>
+    own(key, env, () => {
+      const ls = env.localStorage;
+      if (!ls) return 'localStorage is not available';
+      return {
+        load: async () => {
+          const text = ls.getItem(key);
+          try {
+            return JSON.parse(text!);
+          } catch {}
+        },
+        save: async (s) => (s ? ls.setItem(key, JSON.stringify(s)) : ls.removeItem(key)),
+      };
+    }),
+});
+
+/** Persists the queue in IndexedDB: asynchronous, and not limited to localStorage's few megabytes. */
+export const indexedDBQueue = (): QueueStorage => ({
+  name: 'indexeddb',
+  own: (key, env) =>
+    own(key, env, () => {
+      const idb = env.indexedDB;
+      if (!idb) return 'indexedDB is not available';
+      const done = <T>(req: IDBRequest<any>) =>
+        new Promise<T>((resolve, reject) => {
+          req.onsuccess = () => resolve(req.result);
+          req.onerror = () => reject(req.error);
+        });
+      const req = idb.open('realtime-client', 1);
+      req.onupgradeneeded = () => req.result.createObjectStore('queues');
+      const db = done<IDBDatabase>(req);
+      // Read-write transactions on one store run in the order they were created: the last save wins.
+      const store = (mode: IDBTransactionMode) => db.then((d) => d.transaction('queues', mode).objectStore('queues'));
+      return {
+        load: () => store('readonly').then((s) => done(s.get(key))),
+        save: (s) => store('readwrite').then((o) => done(s ? o.put(s, key) : o.delete(key))),
+      };
+    }),
+});

@@ -1,0 +1,284 @@
+// @vitest-environment happy-dom
+// queue.persist: what a page queued survives a reload and the next load delivers it once. A
+// "page" here is a client with its own env; `reload()` does what the browser does to a page that
+// goes away (pagehide, its sockets closed, its Web Locks released, its timers never run again)
+// and starts the next page on the same storage.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { localStorageQueue, RealtimeClient, type ClientOptions, type RealtimeError } from '../../src/index';
+import { freshUrl, MockV1, settle, testEnv, within } from './helpers';
+
+let server: MockV1;
+let pages: Page[];
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  server = new MockV1(freshUrl());
+  pages = [];
+});
+
+afterEach(() => {
+  for (const p of pages) if (p.alive) p.client.close();
+  server.stop();
+  vi.useRealTimers();
+});
+
+/** Web Locks shared by the pages of one test: a page's locks are released when it goes away. */
+function lockManager() {
+  const held = new Map<string, Page>();
+  return {
+    held,
+    for: (page: Page) => ({
+      async request(name: string, _opts: LockOptions, cb: (lock: Lock | null) => unknown) {
+        if (held.has(name)) return cb(null);
+        held.set(name, page);
+        try {
+          return await cb({ name, mode: 'exclusive' });
+        } finally {
+          held.delete(name);
+        }
+      },
+    }),
+  };
+}
+
+interface Page {
+  client: RealtimeClient;
+  env: ReturnType<typeof testEnv>;
+  errors: RealtimeError[];
+  alive: boolean;
+}
+
+/** One storage and one lock manager, as the tabs of one browser profile share them. */
+function browser() {
+  const store = new Map<string, string>();
+  const localStorage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v), removeItem: (k: string) => void store.delete(k) };
+  const locks = lockManager();
+  const open = (options: ClientOptions = {}): Page => {
+    const env = testEnv();
+    const page = { env, errors: [], alive: true } as unknown as Page;
+    // A page that has gone runs nothing more.
+    const setTimeout = (fn: () => void, ms: number) => globalThis.setTimeout(() => page.alive && fn(), ms);
+    page.client = new RealtimeClient(server.url, {
+      transports: ['websocket'],
+      queue: { persist: 'localStorage' },
+      reconnect: { initialDelay: 100 },
+      ...options,
+      env: { ...env, localStorage, locks: locks.for(page) as unknown as LockManager, setTimeout, ...options.env },
+    });
+    page.client.on('error', (e) => page.errors.push(e));
+    pages.push(page);
+    return page;
+  };
+  /** The page goes away as a reload takes it: pagehide, then its connections and locks are gone. */
+  const leave = (page: Page) => {
+    page.env.window.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: false }));
+    page.alive = false;
+    for (const [name, p] of locks.held) if (p === page) locks.held.delete(name);
+    if (page.client.state === 'open') server.drop(1001);
+  };
+  const record = () => {
+    const v = [...store.entries()].find(([k]) => k.startsWith('realtime-client queue'));
+    return v && JSON.parse(v[1]);
+  };
+  return { store, open, leave, record, reload: (page: Page, options?: ClientOptions) => (leave(page), open(options)) };
+}
+
+/** Sends without awaiting: a page that goes away never sees these promises settle. */
+const fire = (c: RealtimeClient, ...data: unknown[]) => data.forEach((d) => c.send(d).catch(() => {}));
+
+describe('queue.persist', () => {
+  it('messages sent while offline survive a reload: the next page resumes the session and delivers each once, in order', async () => {
+    const b = browser();
+    const first = b.open();
+    await settle();
+    await within(first.client.send('before'));
+    first.env.navigator.onLine = false;
+    server.drop();
+    await settle();
+    fire(first.client, 'a', { b: 2 }, 'c');
+    await settle();
+    expect(server.messages).toEqual(['before']);
+    expect(b.record()).toMatchObject({ sid: 'sid-1', key: 'key-1', items: [[2, '"a"', null, null], [3, '{"b":2}', null, null], [4, '"c"', null, null]] });
+
+    const next = b.reload(first);
+    const opens: unknown[] = [];
+    next.client.on('open', (o) => opens.push(o));
+    await settle(50);
+    expect(server.hellos.at(-1)).toMatchObject({ sid: 'sid-1', key: 'key-1' });
+    expect(opens).toEqual([{ transport: 'websocket', resumed: true }]);
+    expect(server.messages).toEqual(['before', 'a', { b: 2 }, 'c']);
+    // All acknowledged: nothing is left for a later page to send again.
+    expect(b.record()).toBeUndefined();
+    expect(next.errors).toEqual([]);
+  });
+
+  it('messages sent before the next page read the saved queue go after the saved ones', async () => {
+    const b = browser();
+    const first = b.open();
+    await settle();
+    first.env.navigator.onLine = false;
+    server.drop();
+    await settle();
+    fire(first.client, 'old 1', 'old 2');
+    const next = b.reload(first);
+    const fresh = next.client.send('new'); // in the constructor's task: before the saved queue is read
+    await within(fresh);
+    expect(server.messages).toEqual(['old 1', 'old 2', 'new']);
+  });
+
+  it('a message the server received but had not acknowledged at the reload is not delivered twice', async () => {
+    const b = browser();
+    const first = b.open();
+    await settle();
+    server.autoAck = false;
+    fire(first.client, 'in flight');
+    await settle();
+    expect(server.messages).toEqual(['in flight']);
+    expect(b.record()).toMatchObject({ sent: 1, items: [[1, '"in flight"', null, null]] });
+    server.autoAck = true;
+    const next = b.reload(first);
+    await settle(50);
+    expect(next.client.state).toBe('open');
+    await within(next.client.send('after'));
+    expect(server.messages).toEqual(['in flight', 'after']);
+    expect(server.frames.filter((f) => f.t === 'msg').map((f) => [f.s, f.d])).toEqual([
+      [1, ['in flight']],
+      [2, ['after']],
+    ]);
+  });
+
+  it('the next page resumes from what the earlier page received, acknowledged or not: nothing is replayed to it', async () => {
+    const b = browser();
+    const first = b.open();
+    const got: unknown[] = [];
+    first.client.on('message', (m) => got.push(m));
+    await settle();
+    server.autoAck = false;
+    fire(first.client, 'pending'); // a queue to save
+    server.push('one');
+    await settle(100); // the ack of 'one' goes out: the server may forget it, so the record says so
+    expect(b.record()).toMatchObject({ a: 1 });
+    server.push('two');
+    await settle(10); // received, not acknowledged yet
+    expect(got).toEqual(['one', 'two']);
+    expect(b.record()).toMatchObject({ a: 1 });
+    const next = b.reload(first); // pagehide saves the latest
+    await settle(50);
+    expect(server.hellos.at(-1)).toMatchObject({ sid: 'sid-1', a: 2 });
+    expect(next.client.state).toBe('open');
+  });
+
+  it('a second tab on the same URL cannot take a queue another page owns: it keeps its own in memory', async () => {
+    const b = browser();
+    const first = b.open();
+    await settle();
+    first.env.navigator.onLine = false;
+    server.drop();
+    await settle();
+    fire(first.client, 'tab 1');
+    const second = b.open();
+    await settle(50);
+    await within(second.client.send('tab 2'));
+    expect(server.messages).toEqual(['tab 2']);
+    expect(b.record()).toMatchObject({ items: [[1, '"tab 1"', null, null]] });
+  });
+
+  it('close() rejects what is queued and deletes the record, so no later page sends it', async () => {
+    const b = browser();
+    const first = b.open();
+    await settle();
+    first.env.navigator.onLine = false;
+    server.drop();
+    await settle();
+    const queued = first.client.send('dropped').catch((e) => e);
+    await settle();
+    expect(b.record()).toBeDefined();
+    first.client.close();
+    expect(await queued).toMatchObject({ code: 'closed' });
+    expect(b.record()).toBeUndefined();
+    const next = b.open(); // the lock was released: this page owns the (empty) queue
+    await settle(50);
+    await within(next.client.send('fresh'));
+    expect(server.messages).toEqual(['fresh']);
+  });
+
+  it('a ttl that ran out while the page was away: the next page reports expired with the data and sends the rest', async () => {
+    const b = browser();
+    const first = b.open();
+    await settle();
+    first.env.navigator.onLine = false;
+    server.drop();
+    await settle();
+    fire(first.client, 'kept');
+    first.client.send('stale', { ttl: 1000 }).catch(() => {});
+    first.client.send({ x: 1 }, { key: 'cursor' }).catch(() => {});
+    b.leave(first);
+    await vi.advanceTimersByTimeAsync(2000);
+    const next = b.open();
+    await settle(50);
+    expect(next.errors.map((e) => [e.code, e.data])).toEqual([['expired', 'stale']]);
+    expect(server.messages).toEqual(['kept', { x: 1 }]);
+  });
+
+  it("a 'latest value wins' key still replaces a saved message after the reload", async () => {
+    const b = browser();
+    const first = b.open();
+    await settle();
+    first.env.navigator.onLine = false;
+    server.drop();
+    await settle();
+    first.client.send({ x: 1 }, { key: 'cursor' }).catch(() => {});
+    const next = b.reload(first);
+    await settle(1); // the saved queue is read; the connection is not open yet
+    expect(next.client.state).toBe('connecting');
+    const last = next.client.send({ x: 2 }, { key: 'cursor' });
+    await within(last);
+    expect(server.messages).toEqual([{ x: 2 }]);
+  });
+
+  it('a record that is not one of ours (wrong shape, or not JSON) is ignored: the client starts clean and overwrites it', async () => {
+    const b = browser();
+    for (const junk of ['{"a":-1,"items":"no"}', 'not json{']) {
+      b.store.set(`realtime-client queue ${server.url}`, junk);
+      const page = b.open();
+      await settle(50);
+      expect(page.client.state).toBe('open');
+      page.env.navigator.onLine = false;
+      server.drop();
+      await settle();
+      fire(page.client, junk);
+      await settle();
+      expect(b.record()).toMatchObject({ items: [[1, JSON.stringify(junk), null, null]] });
+      expect(page.errors).toEqual([]);
+      page.client.close();
+    }
+  });
+
+  it("a storage object (what 'realtime-client/core' takes instead of a name) persists like its name", async () => {
+    const b = browser();
+    const first = b.open({ queue: { persist: localStorageQueue() } });
+    await settle();
+    first.env.navigator.onLine = false;
+    server.drop();
+    await settle();
+    fire(first.client, 'core');
+    b.reload(first);
+    await settle(50);
+    expect(server.messages).toEqual(['core']);
+  });
+
+  it('without Web Locks (or the chosen storage) persist says so with an unsupported error and works in memory', async () => {
+    const b = browser();
+    const page = b.open({ env: { locks: undefined } });
+    await settle(50);
+    expect(page.errors.map((e) => [e.code, e.message])).toEqual([['unsupported', 'queue.persist: Web Locks are not available; the queue is kept in memory only']]);
+    await within(page.client.send('in memory'));
+    const noIdb = b.open({ queue: { persist: 'indexeddb' }, env: { indexedDB: undefined } });
+    await settle(50);
+    expect(noIdb.errors.map((e) => e.message)).toEqual(['queue.persist: indexedDB is not available; the queue is kept in memory only']);
+  });
+
+  it('an unknown persist value is refused with invalid-argument', () => {
+    expect(() => new RealtimeClient(server.url, { queue: { persist: 'cookies' as never }, env: testEnv() })).toThrow(expect.objectContaining({ code: 'invalid-argument' }));
+  });
+});
