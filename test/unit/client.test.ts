@@ -289,6 +289,31 @@ describe('receiving', () => {
     });
   });
 
+  it('a wrong content type (an HTML login page where the stream should be): one connect-failed error per attempt naming it, backoff, and queued messages wait', async () => {
+    let requests = 0;
+    const htmlPage = async () => {
+      requests++;
+      return { ok: true, status: 200, headers: new Headers({ 'Content-Type': 'text/html; charset=utf-8' }), body: null, text: async () => '<h1>Log in</h1>' } as unknown as Response;
+    };
+    client = new RealtimeClient('http://portal.test/rt', { transports: ['fetch-stream', 'long-poll'], reconnect: { initialDelay: 1000 }, env: testEnv({ fetch: htmlPage }) });
+    const errors: RealtimeError[] = [];
+    client.on('error', (e) => errors.push(e));
+    let settled = false;
+    void client.send('waits').finally(() => (settled = true)).catch(() => {});
+    await settle(10_000);
+    // Attempts at 0, 0.5, 1.5, 3.5 and 7.5 s (delays 500, 1000, 2000, 4000), each trying both transports once.
+    expect(errors.length).toBeGreaterThanOrEqual(4);
+    expect(errors.length).toBeLessThanOrEqual(5);
+    expect(requests).toBe(2 * errors.length);
+    for (const e of errors) {
+      expect(e).toMatchObject({ code: 'connect-failed' });
+      expect(e.message).toContain('fetch-stream: 1006 content type text/html');
+      expect(e.message).toContain('long-poll: 1006 content type text/html');
+    }
+    expect(client.state).toBe('reconnecting');
+    expect(settled).toBe(false);
+  });
+
   it('on() returns an unsubscribe function that is safe to call twice', async () => {
     const { client } = connect();
     const got: unknown[] = [];
