@@ -159,13 +159,17 @@ describe('send() errors', () => {
     expect(server.messages).toEqual(['still fine']);
   });
 
-  it('a message over the server maximum rejects with message-too-large', async () => {
+  it('a message over the server maximum rejects with message-too-large, is never sent, and leaves the queue usable', async () => {
     server.welcome = { max: 200 };
     const { client } = connect();
     await settle();
-    const err = await client.send('x'.repeat(500)).catch((e) => e);
-    expect(err).toMatchObject({ code: 'message-too-large' });
+    const big = 'x'.repeat(500);
+    const err = await client.send(big).catch((e) => e);
+    expect(err).toMatchObject({ code: 'message-too-large', data: big });
     expect(err.message).toMatch(/500|502/);
+    await within(client.send('small'));
+    expect(server.messages).toEqual(['small']);
+    expect(server.frames.find((f) => f.t === 'msg')).toMatchObject({ s: 1 });
   });
 
   it('a full queue rejects with queue-full by count and by bytes', async () => {
@@ -183,7 +187,7 @@ describe('send() errors', () => {
   it('send() after close() rejects with closed', async () => {
     const { client } = connect();
     client.close();
-    await expect(client.send('late')).rejects.toMatchObject({ code: 'closed' });
+    await expect(client.send('late')).rejects.toMatchObject({ code: 'closed', data: 'late', message: expect.stringContaining('connect()') });
   });
 
   it('close() rejects messages the server never acknowledged, with their data', async () => {
