@@ -71,7 +71,8 @@ export interface RealtimeEventMap {
 
 /** Above this many unwritten bytes, outgoing messages wait and go out as one batch. */
 const BACKLOG_BYTES = 1 << 16;
-const LISTENED = ['online', 'pageshow', 'pagehide', 'visibilitychange'] as const;
+/** Page Lifecycle 'resume' fires on document when a frozen page thaws, its timers having stood still. */
+const LISTENED = ['online', 'pageshow', 'pagehide', 'visibilitychange', 'resume'] as const;
 /** How long a fallback transport is remembered, in ms: long enough to skip dead transports on the next pages, short enough to retry better ones. */
 const REMEMBER = 30 * 60_000;
 
@@ -482,7 +483,7 @@ export class RealtimeClient extends EventTarget {
 
   /** Page and network events that call for a liveness check, watched while not closed. */
   #listen(method: 'addEventListener' | 'removeEventListener'): void {
-    for (const t of LISTENED) (t === 'visibilitychange' ? this.#env.document : this.#env.window)?.[method](t, this.#wake);
+    for (const t of LISTENED) (t === 'visibilitychange' || t === 'resume' ? this.#env.document : this.#env.window)?.[method](t, this.#wake);
   }
 
   /**

@@ -25,7 +25,7 @@ export interface Env {
   random: () => number;
   /** Receives 'online', 'offline', 'pageshow' and 'pagehide'. @default globalThis.window */
   window: EventTargetLike | undefined;
-  /** Receives 'visibilitychange'. @default globalThis.document */
+  /** Receives 'visibilitychange' and 'resume'. @default globalThis.document */
   document: EventTargetLike | undefined;
   /** `onLine === false` pauses reconnect attempts until 'online'. @default globalThis.navigator */
   navigator: { onLine?: boolean } | undefined;

@@ -28,7 +28,7 @@ export class Watchdog {
     this.last = this.env.now();
   }
 
-  /** Checks at once; called on visibilitychange, online and pageshow, when a throttled timer may be late. */
+  /** Checks at once; called on visibilitychange, resume, online and pageshow, when a throttled timer may be late. */
   check(): void {
     if (!this.deadline) return;
     const now = this.env.now();

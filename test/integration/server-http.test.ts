@@ -315,6 +315,36 @@ describe('stream links (sse, fetch-stream)', () => {
   });
 });
 
+// ---- resume -----------------------------------------------------------------------------------
+
+describe('resume over HTTP', () => {
+  it("requires the session's key: another session's id with a wrong key, or none, gets a new session and sees none of its messages", async () => {
+    const { rt, base } = await start();
+    const sessionP = nextSession(rt);
+    const victim = await new PollClient(base).open();
+    const w = (await victim.poll(5000, HELLO)).frames[0]!;
+    const s = await sessionP;
+    s.disconnect();
+    s.send('private');
+    const wrongKey = w.key.replace(/^./, (ch: string) => (ch === 'A' ? 'B' : 'A'));
+    for (const guess of [{ sid: w.sid, key: wrongKey }, { sid: w.sid }]) {
+      const attacker = await StreamClient.open(base);
+      const id = await attacker.linkId();
+      await post(base, id, { ...HELLO, ...guess });
+      const welcome = await attacker.next('welcome');
+      expect(welcome).toMatchObject({ resumed: false, a: 0 });
+      expect(welcome.sid).not.toBe(w.sid);
+      expect(attacker.msgEvents()).toEqual([]);
+    }
+    expect(s.connected).toBe(false);
+    const owner = await new PollClient(base).open();
+    expect((await owner.poll(5000, { ...HELLO, sid: w.sid, key: w.key })).frames).toEqual([
+      expect.objectContaining({ t: 'welcome', resumed: true, sid: w.sid }),
+      expect.objectContaining({ t: 'msg', s: 1, d: ['private'] }),
+    ]);
+  });
+});
+
 // ---- long-poll links --------------------------------------------------------------------------
 
 describe('long-poll links', () => {
@@ -502,9 +532,11 @@ describe('HTTP errors, Origin and CORS', () => {
     expect((await c.next('close')).code).toBe(4413);
   });
 
-  it('forbidden Origin → 403 on GET and POST; allowed cross-origin gets Allow-Origin and Vary', async () => {
-    const { base } = await start({ allowedOrigins: ['https://good.example'] });
-    for (const t of ['sse', 'long-poll']) {
+  it('forbidden Origin → 403 on the link GET of sse, fetch-stream and long-poll, on plain POSTs and on polls; allowed cross-origin gets Allow-Origin and Vary', async () => {
+    const { rt, base } = await start({ allowedOrigins: ['https://good.example'] });
+    let connections = 0;
+    rt.on('connection', () => connections++);
+    for (const t of ['sse', 'fetch-stream', 'long-poll']) {
       const r = await raw('GET', `${base}?transport=${t}`, { Origin: 'https://evil.example' });
       expect(r.status).toBe(403);
       expect(r.body).toMatch(/origin not allowed/);
@@ -513,6 +545,9 @@ describe('HTTP errors, Origin and CORS', () => {
     const p = await new PollClient(base).open(); // no Origin: same-origin request, allowed
     const bad = await raw('POST', `${base}?link=${p.id}`, { Origin: 'https://evil.example', ...TEXT }, JSON.stringify(HELLO));
     expect(bad.status).toBe(403);
+    const badPoll = await raw('POST', `${base}?link=${p.id}&wait=0`, { Origin: 'https://evil.example', ...TEXT }, JSON.stringify(HELLO));
+    expect(badPoll.status).toBe(403);
+    expect(connections).toBe(0); // neither hello was processed
     const ok = await raw('POST', `${base}?link=${p.id}&wait=0`, { Origin: 'https://good.example', ...TEXT }, JSON.stringify(HELLO));
     expect(ok.status).toBe(200);
     expect(ok.headers['access-control-allow-origin']).toBe('https://good.example');
@@ -552,6 +587,17 @@ describe('HTTP errors, Origin and CORS', () => {
       ws.on('error', () => {});
     });
     expect(status).toBe(403);
+  });
+
+  it('limits sessions per address at hello (close 4429 on the link); resuming a session the address already has is not refused', async () => {
+    const { base } = await start({ maxSessionsPerIp: 1 });
+    const a = await new PollClient(base).open();
+    const w = (await a.poll(5000, HELLO)).frames[0]!;
+    expect(w).toMatchObject({ t: 'welcome', resumed: false });
+    const b = await new PollClient(base).open();
+    expect((await b.poll(5000, HELLO)).frames).toEqual([{ t: 'close', code: 4429, reason: 'too many sessions from this address' }]);
+    const again = await new PollClient(base).open();
+    expect((await again.poll(5000, { ...HELLO, sid: w.sid, key: w.key })).frames[0]).toMatchObject({ t: 'welcome', resumed: true, sid: w.sid });
   });
 
   it('limits links waiting for hello per address (429 with Retry-After)', async () => {

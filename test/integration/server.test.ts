@@ -312,8 +312,8 @@ describe('RealtimeServer data', () => {
     expect(a.messages()).toEqual([[1, { hello: 'all' }]]);
   });
 
-  it('session.send throws a TypeError on unserialisable data', async () => {
-    const { rt, url } = await start();
+  it('session.send throws a TypeError on unserialisable data and a RangeError on a message over maxMessageBytes; the session is unaffected', async () => {
+    const { rt, url } = await start({ maxMessageBytes: 1024 });
     const sessionP = nextSession(rt);
     const c = client(url);
     await c.hello();
@@ -323,6 +323,12 @@ describe('RealtimeServer data', () => {
     expect(() => s.send(circular)).toThrow(TypeError);
     expect(() => s.send(10n)).toThrow(TypeError);
     expect(() => s.send(undefined)).toThrow(/not JSON-serialisable/);
+    expect(() => s.send('x'.repeat(2000))).toThrow(new RangeError('realtime: message of 2002 bytes cannot fit in a frame (maxMessageBytes 1024)'));
+    expect(() => rt.broadcast('x'.repeat(2000))).toThrow(RangeError);
+    s.send('fine');
+    await waitFor(() => c.messages().length === 1);
+    expect(c.messages()).toEqual([[1, 'fine']]); // no sequence number was used up by the refused ones
+    expect(s.closed).toBe(false);
   });
 
   it('survives a throwing message listener and reports it as an error event', async () => {
@@ -551,6 +557,41 @@ describe('RealtimeServer sessions and resume', () => {
     expect(await ended).toMatch(/overrun/);
     const c2 = client(url);
     expect((await c2.hello({ sid: w1.sid, key: w1.key })).resumed).toBe(false);
+  });
+
+  it('replay.maxBytes bounds what a disconnected session holds: past it the session ends and cannot be resumed', async () => {
+    const { rt, url } = await start({ replay: { maxBytes: 100 } });
+    const sessionP = nextSession(rt);
+    const c1 = client(url);
+    const w1 = await c1.hello();
+    const s = await sessionP;
+    const ended = new Promise<string>((resolve) => s.on('close', (_code, reason) => resolve(reason)));
+    s.disconnect();
+    expect(s.send('x'.repeat(60))).toBe(true);
+    expect(s.send('y'.repeat(60))).toBe(false); // 124 bytes held
+    expect(await ended).toBe('replay buffer overrun');
+    expect(rt.sessions.size).toBe(0);
+    const c2 = client(url);
+    expect((await c2.hello({ sid: w1.sid, key: w1.key })).resumed).toBe(false);
+  });
+
+  it('the replay bound counts unacknowledged messages only; a connected client that falls behind it is closed with 4500, not left to grow', async () => {
+    const { rt, url } = await start({ replay: { maxMessages: 5 } });
+    const sessionP = nextSession(rt);
+    const c = client(url);
+    await c.hello();
+    const s = await sessionP;
+    // 15 messages in steps of 5, each step acknowledged: never more than 5 held.
+    for (let step = 1; step <= 3; step++) {
+      for (let i = 0; i < 5; i++) expect(s.send(i)).toBe(true);
+      await waitFor(() => c.messages().length === 5 * step);
+      c.send({ t: 'ack', a: 5 * step });
+      await waitFor(() => s.unacknowledged === 0);
+    }
+    // A client that acknowledges nothing while 6 messages pile up before they can even be written.
+    for (let i = 0; i < 6; i++) s.send(i);
+    expect(s.closed).toBe(true);
+    expect(await c.whenClosed()).toEqual({ code: 4500, reason: 'replay buffer overrun: client too slow' });
   });
 
   it('expires a disconnected session after sessionTtl', async () => {

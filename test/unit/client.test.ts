@@ -159,13 +159,17 @@ describe('send() errors', () => {
     expect(server.messages).toEqual(['still fine']);
   });
 
-  it('a message over the server maximum rejects with message-too-large', async () => {
+  it('a message over the server maximum rejects with message-too-large, is never sent, and leaves the queue usable', async () => {
     server.welcome = { max: 200 };
     const { client } = connect();
     await settle();
-    const err = await client.send('x'.repeat(500)).catch((e) => e);
-    expect(err).toMatchObject({ code: 'message-too-large' });
+    const big = 'x'.repeat(500);
+    const err = await client.send(big).catch((e) => e);
+    expect(err).toMatchObject({ code: 'message-too-large', data: big });
     expect(err.message).toMatch(/500|502/);
+    await within(client.send('small'));
+    expect(server.messages).toEqual(['small']);
+    expect(server.frames.find((f) => f.t === 'msg')).toMatchObject({ s: 1 });
   });
 
   it('a full queue rejects with queue-full by count and by bytes', async () => {
@@ -183,7 +187,7 @@ describe('send() errors', () => {
   it('send() after close() rejects with closed', async () => {
     const { client } = connect();
     client.close();
-    await expect(client.send('late')).rejects.toMatchObject({ code: 'closed' });
+    await expect(client.send('late')).rejects.toMatchObject({ code: 'closed', data: 'late', message: expect.stringContaining('connect()') });
   });
 
   it('close() rejects messages the server never acknowledged, with their data', async () => {
@@ -234,34 +238,84 @@ describe('receiving', () => {
     expect(got).toEqual(['a', 'b', 'c']);
   });
 
-  it('a sequence number from the future is a protocol-error: the client reconnects and resumes', async () => {
-    const { client } = connect({ reconnect: { initialDelay: 100 } });
-    const errors: RealtimeError[] = [];
-    client.on('error', (e) => errors.push(e));
-    await settle();
-    server.raw(JSON.stringify({ t: 'msg', s: 5, d: ['x'] }));
-    await settle();
-    expect(errors[0]).toMatchObject({ code: 'protocol-error' });
-    expect(client.state).toBe('reconnecting');
-    await settle(200);
-    expect(client.state).toBe('open');
-    expect(server.hellos[1]).toMatchObject({ sid: 'sid-1', key: 'key-1', a: 0 });
+  describe.each([
+    ['malformed JSON', '{not json', /not valid JSON/],
+    ['an unknown frame type', '{"t":"launch"}', /launch/],
+    ['a JSON array', '[1,2]', /unknown frame type/],
+    ['a sequence number from the future', '{"t":"msg","s":99,"d":["x"]}', /seq 99/],
+  ])('%s from the server', (_, text, what) => {
+    it('is a typed protocol-error event naming it; the client resumes after backoff, and nothing delivered or acknowledged before is repeated or lost', async () => {
+      const { client } = connect({ reconnect: { initialDelay: 1000 }, env: { random: () => 0.5 } });
+      const errors: RealtimeError[] = [];
+      const got: unknown[] = [];
+      client.on('error', (e) => errors.push(e));
+      client.on('message', (d) => got.push(d));
+      await settle();
+      server.push('a', 'b');
+      await within(client.send('acked before'));
+      server.autoAck = false;
+      const unacked = client.send('in flight');
+      await settle();
+      server.raw(text);
+      await settle();
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toBeInstanceOf(RealtimeError);
+      expect(errors[0]!.code).toBe('protocol-error');
+      expect(errors[0]!.message).toMatch(what);
+      expect(client.state).toBe('reconnecting');
+      await settle(480); // the backoff delay is 500 ms: no attempt before it
+      expect(server.sockets).toHaveLength(1);
+      server.received = 1; // 'in flight' was lost on the way: the resume must bring it again
+      server.messages.pop();
+      server.autoAck = true;
+      await settle(50);
+      expect(server.sockets).toHaveLength(2);
+      expect(client.state).toBe('open');
+      expect(server.hellos[1]).toMatchObject({ sid: 'sid-1', key: 'key-1', a: 2 });
+      server.raw(JSON.stringify({ t: 'msg', s: 1, d: ['a', 'b', 'c'] })); // a server replaying more than it must
+      await within(unacked);
+      expect(got).toEqual(['a', 'b', 'c']);
+      expect(server.messages).toEqual(['acked before', 'in flight']);
+      expect(server.frames.filter((f) => f.t === 'msg' && f.d.includes('acked before'))).toHaveLength(1);
+    });
+
+    it('sent after every welcome: the attempts back off, no tight reconnect loop', async () => {
+      server.afterWelcome = [text];
+      const { client } = connect({ reconnect: { initialDelay: 1000, maxDelay: 30_000 }, env: { random: () => 0.5 } });
+      const errors: RealtimeError[] = [];
+      client.on('error', (e) => errors.push(e));
+      await settle(10_000);
+      // Delays 500, 1000, 2000, 4000 ms: 5 connections in 10 s, where a loop would make thousands.
+      expect(server.sockets.length).toBeGreaterThanOrEqual(4);
+      expect(server.sockets.length).toBeLessThanOrEqual(5);
+      expect(errors.every((e) => e.code === 'protocol-error')).toBe(true);
+      expect(client.state).not.toBe('closed');
+    });
   });
 
-  it.each([
-    ['malformed JSON', '{not json'],
-    ['an unknown frame type', '{"t":"launch"}'],
-    ['a JSON array', '[1,2]'],
-  ])('%s from the server gives a typed error event and no crash', async (_, text) => {
-    const { client } = connect({ reconnect: { initialDelay: 100 } });
+  it('a wrong content type (an HTML login page where the stream should be): one connect-failed error per attempt naming it, backoff, and queued messages wait', async () => {
+    let requests = 0;
+    const htmlPage = async () => {
+      requests++;
+      return { ok: true, status: 200, headers: new Headers({ 'Content-Type': 'text/html; charset=utf-8' }), body: null, text: async () => '<h1>Log in</h1>' } as unknown as Response;
+    };
+    client = new RealtimeClient('http://portal.test/rt', { transports: ['fetch-stream', 'long-poll'], reconnect: { initialDelay: 1000 }, env: testEnv({ fetch: htmlPage }) });
     const errors: RealtimeError[] = [];
     client.on('error', (e) => errors.push(e));
-    await settle();
-    server.raw(text);
-    await settle();
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toBeInstanceOf(RealtimeError);
-    expect(errors[0]!.code).toBe('protocol-error');
+    let settled = false;
+    void client.send('waits').finally(() => (settled = true)).catch(() => {});
+    await settle(10_000);
+    // Attempts at 0, 0.5, 1.5, 3.5 and 7.5 s (delays 500, 1000, 2000, 4000), each trying both transports once.
+    expect(errors.length).toBeGreaterThanOrEqual(4);
+    expect(errors.length).toBeLessThanOrEqual(5);
+    expect(requests).toBe(2 * errors.length);
+    for (const e of errors) {
+      expect(e).toMatchObject({ code: 'connect-failed' });
+      expect(e.message).toContain('fetch-stream: 1006 content type text/html');
+      expect(e.message).toContain('long-poll: 1006 content type text/html');
+    }
+    expect(client.state).toBe('reconnecting');
+    expect(settled).toBe(false);
   });
 
   it('on() returns an unsubscribe function that is safe to call twice', async () => {
@@ -484,6 +538,38 @@ describe('liveness', () => {
     vi.setSystemTime(Date.now() + 60_000); // the clock moves, timers are held back
     env.document.dispatchEvent(new Event('visibilitychange'));
     expect(closes[0]).toMatchObject({ code: 4408 });
+  });
+
+  it.each([
+    ["a frozen page thaws (Page Lifecycle 'resume' on document)", 'document', 'resume'],
+    ["the network comes back while the connection looks open ('online' on window)", 'window', 'online'],
+  ] as const)('%s: the liveness check runs at once and a dead connection is replaced without waiting for the timer', async (_, target, type) => {
+    const { client, env } = connect({ heartbeat: { timeout: 500 }, reconnect: { initialDelay: 10 } });
+    const closes: any[] = [];
+    client.on('close', (c) => closes.push(c));
+    await settle();
+    expect(client.state).toBe('open');
+    vi.setSystemTime(Date.now() + 60_000); // frozen or asleep: the clock moved, no timer fired
+    env[target].dispatchEvent(new Event(type));
+    expect(closes).toEqual([{ code: 4408, reason: 'heartbeat timeout', willReconnect: true }]);
+    await settle(50);
+    expect(server.sockets).toHaveLength(2);
+    expect(server.hellos[1]).toMatchObject({ sid: 'sid-1', key: 'key-1' });
+  });
+
+  it.each([
+    ['resume', 'document'],
+    ['online', 'window'],
+  ] as const)("'%s' on a live connection changes nothing: it is only a check", async (type, target) => {
+    const { client, env } = connect({ heartbeat: { timeout: 500 } });
+    const closes: any[] = [];
+    client.on('close', (c) => closes.push(c));
+    await settle();
+    env[target].dispatchEvent(new Event(type));
+    await settle();
+    expect(closes).toEqual([]);
+    expect(client.state).toBe('open');
+    expect(server.sockets).toHaveLength(1);
   });
 
   it('plain mode uses idleTimeout', async () => {

@@ -36,6 +36,8 @@ export class MockV1 {
   autoAck = true;
   resumable = true;
   welcome: Record<string, unknown> = {};
+  /** Raw frames sent right after every welcome, as a broken server would. */
+  afterWelcome: string[] = [];
   /** Every message frame text this server sent, for replay. */
   outbox: string[] = [];
 
@@ -63,7 +65,10 @@ export class MockV1 {
       if (!resumed) this.received = 0;
       // Deferred as a network would: mock-socket loses frames sent from inside its own dispatch.
       const welcome = JSON.stringify({ t: 'welcome', v: 1, sid: 'sid-1', key: 'key-1', resumed, a: this.received, hb: 1000, max: 4096, transports: ['websocket'], ...this.welcome });
-      setTimeout(() => s.send(welcome), 1);
+      setTimeout(() => {
+        s.send(welcome);
+        for (const text of this.afterWelcome) s.send(text);
+      }, 1);
     }
     if (f.t === 'msg') {
       f.d.forEach((d: unknown, i: number) => {
