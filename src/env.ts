@@ -23,7 +23,7 @@ export interface Env {
   now: () => number;
   /** Uniform in [0, 1), for backoff jitter. @default Math.random */
   random: () => number;
-  /** Receives 'online', 'offline', 'pageshow' and 'pagehide'. @default globalThis.window */
+  /** Receives 'online', 'pageshow' and 'pagehide'. @default globalThis.window */
   window: EventTargetLike | undefined;
   /** Receives 'visibilitychange' and 'resume'. @default globalThis.document */
   document: EventTargetLike | undefined;
