@@ -36,7 +36,7 @@ export type RetryDecision = { delay: number } | { error: RealtimeError };
 
 /**
  * The one place that decides whether a lost connection is worth another attempt.
- * `attempt` counts failed attempts so far; `authFailures` counts 4401 closes in a row;
+ * `attempt` counts failed attempts so far; `authFailures` counts 4401 closes (HTTP 401 and 403 included) in a row;
  * `retryAfter` is the server's Retry-After in ms.
  */
 export function shouldRetry(
@@ -49,7 +49,7 @@ export function shouldRetry(
   retryAfter = 0,
 ): RetryDecision {
   if (code === CloseCode.UNAUTHORIZED && authFailures >= MAX_AUTH_FAILURES)
-    return { error: new RealtimeError('unauthorized', `Token refused ${authFailures} times (${code} ${reason}): check what the auth option returns`, { closeCode: code }) };
+    return { error: new RealtimeError('unauthorized', `Refused ${authFailures} times (${code} ${reason}): the server rejects the token from the auth option, or forbids access (is this page's Origin allowed?)`, { closeCode: code }) };
   if (!isRetryableClose(code))
     return { error: new RealtimeError('connection-refused', `Server closed with ${code} ${reason}, meaning do not reconnect: fix the cause, then call connect()`, { closeCode: code }) };
   if (!o || attempt >= o.maxAttempts)
