@@ -248,10 +248,10 @@ export class RealtimeClient extends EventTarget {
     const next = index + 1;
     // The watchdog also bounds the attempt itself: a connect that hangs is a failed connect.
     this.#watchdog.start(this.#timeout);
-    let token: string | null | undefined;
+    let token: string | undefined;
     if (this.#auth && !this.#plain) {
       try {
-        token = await this.#auth();
+        token = (await this.#auth()) ?? undefined;
       } catch (cause) {
         if (id !== this.#attemptId) return;
         this.#emit('error', new RealtimeError('unauthorized', 'auth() failed; retrying', { cause }));
@@ -270,7 +270,7 @@ export class RealtimeClient extends EventTarget {
         this.transport = transport.name;
         this.#watchdog.touch();
         if (this.#plain) this.#opened(this.#idleTimeout, false);
-        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, token: header ? undefined : token ?? undefined }));
+        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, token: header ? undefined : token }));
       },
       onFrame: (text) => id === this.#attemptId && this.#onFrame(text),
       onClose: (code, reason, retryAfter) => {
@@ -282,7 +282,7 @@ export class RealtimeClient extends EventTarget {
         // A server that says when to come back is busy, not broken: no fallback, wait as told.
         this.#lost(code, reason, unproven && retryAfter === undefined ? next : -1, retryAfter);
       },
-    }, { env: this.#env, plain: this.#plain, token: header ? token ?? undefined : undefined });
+    }, { env: this.#env, plain: this.#plain, token: header ? token : undefined });
     } catch (e) {
       this.#lost(CloseCode.ABNORMAL, String(e), next);
     }

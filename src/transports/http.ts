@@ -93,12 +93,12 @@ export function poster(url: string, env: Env, fail: (e: unknown) => void, signal
     const body = frames.join('\n');
     for (const f of frames) bytes -= f.length;
     const auth = token;
-    token = undefined;
+    token = '';
     try {
       // fetch() refuses other header values with a message quoting them, token included. Rejected,
       // not thrown, so the failure is reported later, never from inside send().
       const res = await (auth && !/^[!-~]+$/.test(auth)
-        ? Promise.reject([CloseCode.UNAUTHORIZED, 'token unfit for a header: use printable ASCII'])
+        ? Promise.reject([CloseCode.UNAUTHORIZED, 'token not printable ASCII'])
         : env.fetch!(url, { method: 'POST', headers: auth ? { ...TEXT, Authorization: 'Bearer ' + auth } : TEXT, body, signal }));
       if (!res.ok) throw httpFailure(res);
       busy = false;
