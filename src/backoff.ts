@@ -36,8 +36,8 @@ export type RetryDecision = { delay: number } | { error: RealtimeError };
 
 /**
  * The one place that decides whether a lost connection is worth another attempt.
- * `attempt` counts failed attempts so far; `authFailures` counts 4401 closes (HTTP 401 and 403 included) in a row;
- * `retryAfter` is the server's Retry-After in ms.
+ * `attempt` counts failed attempts so far; `authFailures` counts 4401 closes in a row (HTTP 401
+ * and 403 arrive as 4401); `retryAfter` is the server's Retry-After in ms.
  */
 export function shouldRetry(
   code: number,
