@@ -36,8 +36,8 @@ export type RetryDecision = { delay: number } | { error: RealtimeError };
 
 /**
  * The one place that decides whether a lost connection is worth another attempt.
- * `attempt` counts failed attempts so far; `authFailures` counts 4401 closes in a row;
- * `retryAfter` is the server's Retry-After in ms.
+ * `attempt` counts failed attempts so far; `authFailures` counts 4401 closes in a row (HTTP 401
+ * and 403 arrive as 4401); `retryAfter` is the server's Retry-After in ms.
  */
 export function shouldRetry(
   code: number,
@@ -49,7 +49,7 @@ export function shouldRetry(
   retryAfter = 0,
 ): RetryDecision {
   if (code === CloseCode.UNAUTHORIZED && authFailures >= MAX_AUTH_FAILURES)
-    return { error: new RealtimeError('unauthorized', `Token refused ${authFailures} times (${code} ${reason}): check what the auth option returns`, { closeCode: code }) };
+    return { error: new RealtimeError('unauthorized', `Token or access refused ${authFailures} times (${code} ${reason}): check what auth returns, and the Origin allow-list`, { closeCode: code }) };
   if (!isRetryableClose(code))
     return { error: new RealtimeError('connection-refused', `Server closed with ${code} ${reason}, meaning do not reconnect: fix the cause, then call connect()`, { closeCode: code }) };
   if (!o || attempt >= o.maxAttempts)

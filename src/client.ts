@@ -38,7 +38,13 @@ export interface ClientOptions {
   heartbeat?: HeartbeatOptions;
   /** Bounds on messages waiting to be sent or acknowledged. @default { maxMessages: 1000, maxBytes: 1048576 } */
   queue?: Partial<QueueOptions>;
-  /** Returns the token for the next connect attempt; called before every attempt so it can refresh. @default undefined */
+  /**
+   * Returns the token for the next connect attempt; called before every attempt so it can refresh.
+   * It travels as `Authorization: Bearer` on the POST carrying hello (SSE, fetch-stream,
+   * long-poll) or in the hello frame (WebSocket), never in a URL, log or error message. A refusal
+   * (close 4401, HTTP 401 or 403) asks again; after 3 in a row the client stops with 'unauthorized'.
+   * @default undefined
+   */
   auth?: () => string | null | undefined | Promise<string | null | undefined>;
   /** Longest wait before a standalone ack, when no outgoing frame carries it, in ms. @default 50 */
   ackDelay?: number;
@@ -318,10 +324,10 @@ export class RealtimeClient extends EventTarget {
     const next = index + 1;
     // The watchdog also bounds the attempt itself: a connect that hangs is a failed connect.
     this.#watchdog.start(this.#timeout);
-    let token: string | null | undefined;
+    let token: string | undefined;
     if (this.#auth && !this.#plain) {
       try {
-        token = await this.#auth();
+        token = (await this.#auth()) ?? undefined;
       } catch (cause) {
         if (id !== this.#attemptId) return;
         this.#emit('error', new RealtimeError('unauthorized', 'auth() failed; retrying', { cause }));
@@ -329,6 +335,8 @@ export class RealtimeClient extends EventTarget {
       }
       if (id !== this.#attemptId) return;
     }
+    // A transport that carries the token itself gets it here; the others send it in hello.
+    const header = transport.auth === 'header';
     let conn: Connection;
     try {
       conn = this.#conn = transport.open(this.url, {
@@ -338,7 +346,7 @@ export class RealtimeClient extends EventTarget {
         this.transport = transport.name;
         this.#watchdog.touch();
         if (this.#plain) this.#opened(this.#idleTimeout, false);
-        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, token: token ?? undefined }));
+        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, token: header ? undefined : token }));
       },
       onFrame: (text) => id === this.#attemptId && this.#onFrame(text),
       onClose: (code, reason, retryAfter) => {
@@ -350,7 +358,7 @@ export class RealtimeClient extends EventTarget {
         // A server that says when to come back is busy, not broken: no fallback, wait as told.
         this.#lost(code, reason, unproven && retryAfter === undefined ? next : -1, retryAfter);
       },
-    }, { env: this.#env, plain: this.#plain });
+    }, { env: this.#env, plain: this.#plain, token: header ? token : undefined });
     } catch (e) {
       this.#lost(CloseCode.ABNORMAL, String(e), next);
     }
@@ -437,6 +445,8 @@ export class RealtimeClient extends EventTarget {
           retry();
         },
       },
+      // No token: a probe only checks that the transport opens, and sends nothing (no hello).
+      // The attempt that follows a successful probe asks auth() and authenticates as usual.
       { env: this.#env, plain: false },
     );
   }

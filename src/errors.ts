@@ -16,7 +16,7 @@ export type ErrorCode =
   | 'session-lost'
   /** The server sent a frame that breaks the protocol. The client reconnects and resumes. */
   | 'protocol-error'
-  /** The server refused the token from `auth`, repeatedly. */
+  /** The server refused the token from `auth`, or access (HTTP 403), repeatedly. */
   | 'unauthorized'
   /** A connect attempt failed on every transport it tried (each one's reason is in the message); the client retries. */
   | 'connect-failed'

@@ -90,17 +90,26 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-la
   });
 }
 
-/** Feeds the frames of one POST body (UTF-8, separated by \n) to the link, in order. */
-function deliver(link: Link, body: Buffer): void {
+/** The token of an `Authorization: Bearer` header, or undefined. */
+function bearer(req: IncomingMessage): string | undefined {
+  return /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
+}
+
+/**
+ * Feeds the frames of one POST body (UTF-8, separated by \n) to the link, in order, with the
+ * request's bearer token for a hello among them.
+ */
+function deliver(link: Link, body: Buffer, req: IncomingMessage): void {
   let text: string;
   try {
     text = utf8.decode(body);
   } catch {
     return link.fail(CloseCode.PROTOCOL_ERROR, 'frame is not valid UTF-8');
   }
+  const token = bearer(req);
   for (const line of text.split('\n')) {
     if (link.done) return;
-    if (line.trim()) link.receive(line);
+    if (line.trim()) link.receive(line, undefined, token);
   }
 }
 
@@ -424,8 +433,9 @@ export class HttpTransports {
     // non-browser client could forge it anyway. So over HTTP a missing Origin is allowed.
     if (origin !== undefined) {
       res.setHeader('Vary', 'Origin');
-      // Even the refusal carries Allow-Origin, so a browser client can read the 403 (and stop)
-      // instead of seeing a network error (and retrying forever). The body tells nothing more.
+      // Even the refusal carries Allow-Origin, so a browser client can read the 403 (and stop
+      // after a few tries) instead of seeing a network error (and retrying forever). The body
+      // tells nothing more.
       res.setHeader('Access-Control-Allow-Origin', origin);
       if (!this.host.originAllowed(origin)) return reply(res, 403, 'origin not allowed');
     }
@@ -512,12 +522,12 @@ export class HttpTransports {
           // A poll's frames count even if a newer poll already answered it; a closing link
           // (done, still registered) answers with its close frame.
           if (l.registered) {
-            deliver(l.link, got);
+            deliver(l.link, got, req);
             return (l as PollLink).hold(poll);
           }
           if (poll.answered) return;
         } else if (!gone) {
-          deliver(l.link, got);
+          deliver(l.link, got, req);
           return reply(res, 204, '');
         }
         if (this.host.shuttingDown) replyShuttingDown(res);

@@ -24,7 +24,8 @@ export interface Connection {
 /** What a Link needs from the server. */
 export interface LinkHost {
   readonly options: ResolvedOptions;
-  onHello(link: Link, hello: HelloFrame): void;
+  /** `bearer`: the token of the `Authorization: Bearer` header of the HTTP request that carried hello. */
+  onHello(link: Link, hello: HelloFrame, bearer?: string): void;
   onLinkDone(link: Link): void;
   /** Called once per link: welcome sent, or the link ended before. */
   onHandshakeOver(link: Link): void;
@@ -81,8 +82,11 @@ export class Link {
     return this.state === 'done' ? 0 : this.conn.bufferedAmount;
   }
 
-  /** Called by the transport with each text frame it receives. */
-  receive(text: string, byteLength?: number): void {
+  /**
+   * Called by the transport with each text frame it receives. `bearer`: the token of the
+   * `Authorization: Bearer` header of the request that carried the frame, over HTTP.
+   */
+  receive(text: string, byteLength?: number, bearer?: string): void {
     if (this.state === 'done') return;
     this.lastReceived = Date.now();
     const max = this.host.options.maxMessageBytes;
@@ -94,7 +98,7 @@ export class Link {
       case 'handshake':
         if (frame.t !== 'hello') return this.fail(CloseCode.PROTOCOL_ERROR, `expected a hello frame first, got "${frame.t}"`);
         this.state = 'hello';
-        return this.host.onHello(this, frame);
+        return this.host.onHello(this, frame, bearer);
       case 'hello':
         return this.fail(CloseCode.PROTOCOL_ERROR, `"${frame.t}" frame received before welcome`);
       case 'open':

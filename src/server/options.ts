@@ -4,8 +4,9 @@ import type { TransportName } from '../protocol';
 import type { SessionStore } from './store';
 
 /**
- * Decides whether a connection may proceed. Receives the `token` from the client's `hello`
- * (undefined when the client sent none) and the HTTP request that opened the connection.
+ * Decides whether a connection may proceed. Receives the client's token, from its `hello` or,
+ * over HTTP, from the `Authorization: Bearer` header of the POST carrying that hello (undefined
+ * when the client sent none), and the HTTP request that opened the connection.
  * Return a truthy value (it is stored as `session.auth`) to accept; return a falsy value or
  * throw/reject to refuse with close code 4401. Called on every connection, resumes included.
  */

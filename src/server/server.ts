@@ -244,7 +244,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
   // ---- LinkHost / SessionHost ------------------------------------------------------------
 
   /** @internal */
-  onHello(link: Link, hello: HelloFrame): void {
+  onHello(link: Link, hello: HelloFrame, bearer?: string): void {
     let version = -1;
     for (const v of hello.v) if (SUPPORTED_VERSIONS.includes(v) && v > version) version = v;
     if (version < 0) {
@@ -254,7 +254,8 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     if (!auth) return this.welcome(link, hello, version, true);
     let result: unknown;
     try {
-      result = auth(hello.token, link.request);
+      // HTTP clients send the token in a header; a token in hello (any client may) comes first.
+      result = auth(hello.token ?? bearer, link.request);
     } catch {
       return link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
     }

@@ -22,8 +22,9 @@ export function fetchStream({ firstByteTimeout = 3000 }: FetchStreamOptions = {}
   const lastIds = new Map<string, string>();
   return {
     name: 'fetch-stream',
+    auth: 'header',
     isSupported: (env) => typeof env.fetch === 'function' && typeof AbortController === 'function' && typeof TextDecoder === 'function',
-    open(url, h, { env, plain }) {
+    open(url, h, { env, plain, token }) {
       const base = httpUrl(url, env);
       const abort = new AbortController();
       let timer: unknown;
@@ -39,7 +40,7 @@ export function fetchStream({ firstByteTimeout = 3000 }: FetchStreamOptions = {}
         }
         const link = linkId(data);
         if (!link) return end.fail([4400, 'no link frame']);
-        post = poster(httpUrl(url, env, { link }), env, end.fail, abort.signal);
+        post = poster(httpUrl(url, env, { link }), env, end.fail, abort.signal, token);
         h.onOpen();
       };
       (async () => {

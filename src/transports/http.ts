@@ -17,9 +17,13 @@ export function linkId(text: string): string | undefined {
   } catch {}
 }
 
-/** Maps an HTTP status to the close code the client's retry rule understands. */
+/**
+ * Maps an HTTP status to the close code the client's retry rule understands. 403 counts as a
+ * refused token, not as "never reconnect": over HTTP it may be a token without the right, which
+ * a fresh one from `auth` can fix, and it stays bounded by the auth-failure limit.
+ */
 const statusCode = (status: number): number =>
-  ({ 401: CloseCode.UNAUTHORIZED, 403: CloseCode.FORBIDDEN, 413: CloseCode.TOO_LARGE, 429: CloseCode.RATE_LIMITED })[status] ??
+  ({ 401: CloseCode.UNAUTHORIZED, 403: CloseCode.UNAUTHORIZED, 413: CloseCode.TOO_LARGE, 429: CloseCode.RATE_LIMITED })[status] ??
   (status >= 500 ? CloseCode.SERVER_ERROR : CloseCode.ABNORMAL);
 
 /** A failed response as [close code, reason, Retry-After in ms when the server sent one]. */
@@ -68,10 +72,15 @@ const TEXT = { 'Content-Type': 'text/plain;charset=UTF-8' };
 
 /**
  * Client → server frames for one link: POSTed in order, one request at a time, each carrying
- * every frame queued meanwhile, so a backlog costs few requests. text/plain keeps every POST a
- * CORS simple request, with no preflight.
+ * every frame queued meanwhile, so a backlog costs few requests. text/plain keeps a POST a CORS
+ * simple request, with no preflight.
+ *
+ * `token` goes as `Authorization: Bearer` on the first POST only, the one carrying hello: the
+ * server authenticates a link at its hello and knows the later POSTs by the link's unguessable
+ * id. So a token is sent once and never again after it may have expired, and only that POST
+ * costs a preflight.
  */
-export function poster(url: string, env: Env, fail: (e: unknown) => void, signal?: AbortSignal) {
+export function poster(url: string, env: Env, fail: (e: unknown) => void, signal?: AbortSignal, token?: string) {
   let queue: string[] = [];
   let bytes = 0;
   let busy = false;
@@ -83,8 +92,14 @@ export function poster(url: string, env: Env, fail: (e: unknown) => void, signal
     const frames = queue.splice(0, 3);
     const body = frames.join('\n');
     for (const f of frames) bytes -= f.length;
+    const auth = token;
+    token = '';
     try {
-      const res = await env.fetch!(url, { method: 'POST', headers: TEXT, body, signal });
+      // fetch() refuses other header values with a message quoting them, token included. Rejected,
+      // not thrown, so the failure is reported later, never from inside send().
+      const res = await (auth && !/^[!-~]+$/.test(auth)
+        ? Promise.reject([CloseCode.UNAUTHORIZED, 'token not printable ASCII'])
+        : env.fetch!(url, { method: 'POST', headers: auth ? { ...TEXT, Authorization: 'Bearer ' + auth } : TEXT, body, signal }));
       if (!res.ok) throw httpFailure(res);
       busy = false;
       return pump();

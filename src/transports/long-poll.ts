@@ -25,8 +25,9 @@ const RIDES_POLL = /^\{"t":"(ack|pong)"/;
 export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): Transport {
   return {
     name: 'long-poll',
+    auth: 'header',
     isSupported: (env) => typeof env.fetch === 'function' && typeof AbortController === 'function',
-    open(url, h, { env, plain }) {
+    open(url, h, { env, plain, token }) {
       const abort = new AbortController();
       let timer: unknown;
       const end = ender(h, () => {
@@ -69,7 +70,7 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
           const first = (await check(await request(httpUrl(url, env, { transport: 'long-poll' })), /ndjson/).text()).split('\n')[0]!;
           id = linkId(first);
           if (!id) throw [4400, 'no link frame'];
-          link = poster(httpUrl(url, env, { link: id }), env, end.fail, abort.signal);
+          link = poster(httpUrl(url, env, { link: id }), env, end.fail, abort.signal, token);
         }
         if (!end.over) h.onOpen();
         return poll();

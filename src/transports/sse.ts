@@ -9,8 +9,9 @@ import type { Transport } from './types';
  */
 export const sse = (): Transport => ({
   name: 'sse',
+  auth: 'header',
   isSupported: (env) => typeof env.EventSource === 'function' && typeof env.fetch === 'function',
-  open(url, h, { env, plain }) {
+  open(url, h, { env, plain, token }) {
     const base = httpUrl(url, env);
     const es = new env.EventSource!(plain ? base : httpUrl(url, env, { transport: 'sse' }));
     // Aborting the link's POSTs with it frees their sockets: a dead pooled one must not carry the next link.
@@ -25,7 +26,7 @@ export const sse = (): Transport => ({
       if (opened) return h.onFrame(e.data);
       const id = linkId(e.data);
       if (!id) return end.fail([4400, 'no link frame']);
-      post = poster(httpUrl(url, env, { link: id }), env, end.fail, abort.signal);
+      post = poster(httpUrl(url, env, { link: id }), env, end.fail, abort.signal, token);
       opened = true;
       h.onOpen();
     };

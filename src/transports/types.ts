@@ -30,11 +30,20 @@ export interface OpenContext {
   env: Env;
   /** Plain mode: the endpoint speaks no protocol of ours, so no link handshake and no framing of ours. */
   plain: boolean;
+  /** The token from `auth`, for a transport that carries it itself ({@link Transport.auth} 'header'). */
+  token?: string;
 }
 
 /** Every transport has this surface, so the client never needs to know which one it holds. */
 export interface Transport {
   readonly name: TransportName;
+  /**
+   * How the token travels: 'header' means the transport sends {@link OpenContext.token} in an
+   * `Authorization: Bearer` header and the hello frame carries none; 'frame' means it goes in the
+   * hello frame (WebSocket, where browsers cannot set headers). Never in the URL.
+   * @default 'frame'
+   */
+  readonly auth?: 'header' | 'frame';
   isSupported(env: Env): boolean;
   open(url: string, handlers: TransportHandlers, ctx: OpenContext): Connection;
 }

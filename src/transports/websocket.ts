@@ -6,6 +6,7 @@ const decoder = /* @__PURE__ */ (() => (typeof TextDecoder === 'function' ? new 
 /** WebSocket: one frame per WebSocket message. The token travels in the hello frame, never in the URL. */
 export const websocket = (): Transport => ({
   name: 'websocket',
+  // auth: 'frame' (the default), since browsers cannot set headers on a WebSocket.
   isSupported: (env) => typeof env.WebSocket === 'function',
   open(url, h, { env }) {
     const ws = new env.WebSocket!(toUrl(url, env, 'wss:', 'ws:'));

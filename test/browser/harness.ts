@@ -292,6 +292,8 @@ export interface PageApi {
   received: unknown[];
   sends: SendRecord[];
   client: null | { state: string; transport: string | null; close(code?: number, reason?: string): void; connect(): void };
+  /** The library (IIFE global or ESM namespace), once the page's entry script called init(). */
+  lib: unknown;
   start(extra?: object): unknown;
   control(msg: object): void;
   send(tag: string, count?: number): void;

@@ -532,6 +532,36 @@ describe('HTTP errors, Origin and CORS', () => {
     expect((await c.next('close')).code).toBe(4413);
   });
 
+  it('a hello without token is authenticated with the Bearer token of the POST carrying it; a hello token wins; other schemes are ignored', async () => {
+    const seen: Array<string | undefined> = [];
+    const { base } = await start({ authenticate: (token) => (seen.push(token), token === 'good-tok') });
+    const helloPost = async (hello: object, authorization: string) => {
+      const p = await new PollClient(base).open();
+      const r = await fetch(`${base}?link=${p.id}&wait=0`, { method: 'POST', headers: { ...TEXT, Authorization: authorization }, body: JSON.stringify(hello) });
+      return JSON.parse((await r.text()).split('\n')[0]!);
+    };
+    expect(await helloPost(HELLO, 'Bearer good-tok')).toMatchObject({ t: 'welcome' });
+    const refused = await helloPost({ ...HELLO, token: 'bad-tok' }, 'Bearer good-tok');
+    expect(refused).toEqual({ t: 'close', code: 4401, reason: 'unauthorized' });
+    expect(await helloPost(HELLO, 'Basic Z29vZC10b2s=')).toMatchObject({ t: 'close', code: 4401 });
+    expect(seen).toEqual(['good-tok', 'bad-tok', undefined]);
+  });
+
+  it('answers the preflight of a cross-origin hello POST with an Authorization header, cacheably', async () => {
+    const { base } = await start({ allowedOrigins: ['https://good.example'] });
+    const p = await new PollClient(base).open();
+    const r = await raw('OPTIONS', `${base}?link=${p.id}`, {
+      Origin: 'https://good.example',
+      'Access-Control-Request-Method': 'POST',
+      'Access-Control-Request-Headers': 'authorization',
+    });
+    expect(r.status).toBe(204);
+    expect(r.headers['access-control-allow-origin']).toBe('https://good.example');
+    expect(r.headers['access-control-allow-methods']!.split(/, */)).toContain('POST');
+    expect(r.headers['access-control-allow-headers']!.toLowerCase().split(/, */)).toContain('authorization');
+    expect(Number(r.headers['access-control-max-age'])).toBeGreaterThan(0);
+  });
+
   it('forbidden Origin → 403 on the link GET of sse, fetch-stream and long-poll, on plain POSTs and on polls; allowed cross-origin gets Allow-Origin and Vary', async () => {
     const { rt, base } = await start({ allowedOrigins: ['https://good.example'] });
     let connections = 0;

@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RealtimeClient, RealtimeError, type ClientOptions, type Transport, type TransportHandlers } from '../../src/index';
+import { RealtimeClient, RealtimeError, type ClientOptions, type OpenContext, type Transport, type TransportHandlers } from '../../src/index';
 import { freshUrl, MockV1, settle, testEnv, within } from './helpers';
 
 let server: MockV1;
@@ -57,6 +57,32 @@ describe('handshake', () => {
     await settle(200);
     expect(server.hellos[1].token).toBe('token-2');
     expect(client.state).toBe('open');
+  });
+
+  it.each([
+    ['header', { token: 'tok-1' }, {}],
+    ['frame', {}, { token: 'tok-1' }],
+    [undefined, {}, { token: 'tok-1' }],
+  ] as const)('auth: a transport with auth %s gets the token in its open context, or the hello frame carries it', async (auth, inCtx, inHello) => {
+    const contexts: OpenContext[] = [];
+    const sent: string[] = [];
+    const t: Transport = {
+      name: 'long-poll',
+      auth,
+      isSupported: () => true,
+      open(_url, h, ctx) {
+        contexts.push(ctx);
+        setTimeout(() => h.onOpen(), 1);
+        return { send: (x) => sent.push(x), close() {}, buffered: 0 };
+      },
+    };
+    client = new RealtimeClient('ws://x', { transports: [t], auth: () => 'tok-1', env: testEnv() });
+    await settle();
+    expect(contexts).toHaveLength(1);
+    expect({ token: contexts[0]!.token }).toEqual({ token: undefined, ...inCtx });
+    const hello = JSON.parse(sent[0]!);
+    expect(hello).toMatchObject({ t: 'hello' });
+    expect({ token: hello.token }).toEqual({ token: undefined, ...inHello });
   });
 
   it('autoConnect: false waits for connect()', async () => {
@@ -619,18 +645,21 @@ function refused(): Transport {
 }
 
 /** A transport whose every move the test makes by hand. */
-function scripted(name: Transport['name']) {
+function scripted(name: Transport['name'], auth?: Transport['auth']) {
   const opened: TransportHandlers[] = [];
+  const contexts: OpenContext[] = [];
   const sent: string[] = [];
   const t: Transport = {
     name,
+    auth,
     isSupported: () => true,
-    open(_url, h) {
+    open(_url, h, ctx) {
       opened.push(h);
+      contexts.push(ctx);
       return { send: (x) => sent.push(x), close() {}, buffered: 0 };
     },
   };
-  return { t, opened, sent };
+  return { t, opened, contexts, sent };
 }
 
 describe('transports', () => {
@@ -751,6 +780,34 @@ describe('transport memory and upgrade', () => {
     expect(client.transport).toBe('websocket');
     expect(client.state).toBe('open');
     expect(seen).toEqual(['sse', 'websocket']);
+  });
+
+  it('a probe of a header-auth transport carries no token; the move after it asks auth() and hands that transport the fresh token', async () => {
+    const a = scripted('long-poll', 'header');
+    const b = scripted('websocket');
+    let n = 0;
+    client = new RealtimeClient('ws://x', { transports: [a.t, b.t], probeInterval: 1000, auth: () => `tok-${++n}`, env: testEnv() });
+    await settle(0);
+    expect(a.contexts[0]!.token).toBe('tok-1');
+    a.opened[0]!.onClose(1006, 'blocked');
+    await settle(0);
+    b.opened[0]!.onOpen();
+    expect(JSON.parse(b.sent[0]!).token).toBe('tok-2');
+    b.opened[0]!.onFrame(welcome);
+    await settle(1000);
+    expect(a.contexts).toHaveLength(2); // the probe: no hello, no token
+    expect(a.contexts[1]!.token).toBeUndefined();
+    a.opened[1]!.onOpen();
+    await settle(0);
+    expect(n).toBe(3);
+    expect(a.contexts[2]!.token).toBe('tok-3');
+    a.opened[2]!.onOpen();
+    const hello = JSON.parse(a.sent.at(-1)!);
+    expect(hello).toMatchObject({ t: 'hello', sid: 's', key: 'k' });
+    expect(hello.token).toBeUndefined();
+    a.opened[2]!.onFrame(JSON.stringify({ ...JSON.parse(welcome), resumed: true }));
+    expect(client.transport).toBe('long-poll');
+    expect(client.state).toBe('open');
   });
 
   it('a failed probe keeps the session where it is and probes again later', async () => {
