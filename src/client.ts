@@ -3,7 +3,7 @@ import { defaultReconnect, shouldRetry, type ReconnectOptions } from './backoff'
 import { resolveEnv, type Env } from './env';
 import { RealtimeError, type ErrorCode } from './errors';
 import { Watchdog } from './heartbeat';
-import { CloseCode, decodeFrame, encodeMessages, isRetryableClose, PROTOCOL_VERSION, utf8Length, type Frame, type TransportName } from './protocol';
+import { CloseCode, decodeFrame, encodeMessages, isRetryableClose, MIN_FRAME_LIMIT, PROTOCOL_VERSION, utf8Length, type Frame, type TransportName } from './protocol';
 import { defaultQueue, Outbox, type QueueOptions } from './queue';
 import { nextState, type ConnectionState, type StateEvent } from './state';
 import type { Connection, Transport } from './transports/types';
@@ -47,6 +47,16 @@ export interface ClientOptions {
    * @default 30000
    */
   probeInterval?: number;
+  /**
+   * Largest frame accepted from the server, in bytes of UTF-8 (plain mode: one line, event or
+   * response). Announced in hello so a v1 server splits its batches to fit. A larger frame is
+   * refused with a 'message-too-large' error and the connection is replaced after backoff; a
+   * transport that gathers a frame piecewise stops reading once past this limit, so a faulty
+   * server cannot exhaust memory. The default matches the reference server's maxMessageBytes,
+   * so by default either side takes whatever the other may send. At least 256.
+   * @default 1048576
+   */
+  maxFrameSize?: number;
   /** Platform globals, for workers, tests and non-browser hosts. @default globalThis's */
   env?: Partial<Env>;
 }
@@ -123,6 +133,8 @@ export class RealtimeClient extends EventTarget {
   readonly #auth: ClientOptions['auth'];
   /** Largest frame the server accepts, from its welcome. */
   #maxFrame = Infinity;
+  /** Largest frame we accept (maxFrameSize). */
+  readonly #maxIn: number;
 
   constructor(
     readonly url: string,
@@ -154,6 +166,8 @@ export class RealtimeClient extends EventTarget {
     this.#outbox = new Outbox({ ...defaultQueue, ...o.queue });
     this.#watchdog = new Watchdog(this.#env, () => this.#drop(CloseCode.TIMEOUT, 'heartbeat timeout'));
     this.#auth = o.auth;
+    this.#maxIn = o.maxFrameSize ?? 1048576;
+    if (!Number.isSafeInteger(this.#maxIn) || this.#maxIn < MIN_FRAME_LIMIT) throw invalid(`maxFrameSize must be a whole number of bytes >= ${MIN_FRAME_LIMIT}, got ${this.#maxIn}`);
     if (o.autoConnect !== false) this.connect();
   }
 
@@ -262,7 +276,7 @@ export class RealtimeClient extends EventTarget {
         this.transport = transport.name;
         this.#watchdog.touch();
         if (this.#plain) this.#opened(this.#idleTimeout, false);
-        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, token: token ?? undefined }));
+        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, max: this.#maxIn, token: token ?? undefined }));
       },
       onFrame: (text) => id === this.#attemptId && this.#onFrame(text),
       onClose: (code, reason, retryAfter) => {
@@ -274,7 +288,7 @@ export class RealtimeClient extends EventTarget {
         // A server that says when to come back is busy, not broken: no fallback, wait as told.
         this.#lost(code, reason, unproven && retryAfter === undefined ? next : -1, retryAfter);
       },
-    }, { env: this.#env, plain: this.#plain });
+    }, { env: this.#env, plain: this.#plain, maxFrame: this.#maxIn });
     } catch (e) {
       this.#lost(CloseCode.ABNORMAL, String(e), next);
     }
@@ -361,7 +375,7 @@ export class RealtimeClient extends EventTarget {
           retry();
         },
       },
-      { env: this.#env, plain: false },
+      { env: this.#env, plain: false, maxFrame: this.#maxIn },
     );
   }
 
@@ -432,6 +446,10 @@ export class RealtimeClient extends EventTarget {
   // ---- frames ----
 
   #onFrame(text: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long text needs counting.
+    const bytes = text.length * 3 > this.#maxIn ? utf8Length(text) : 0;
+    if (bytes > this.#maxIn)
+      return this.#refuse('message-too-large', `Server frame of ${bytes} B is over maxFrameSize (${this.#maxIn} B): raise maxFrameSize, or have the server send smaller messages; reconnecting`, CloseCode.TOO_LARGE);
     this.#watchdog.touch();
     if (this.#plain) {
       let data: unknown = text;
@@ -488,8 +506,17 @@ export class RealtimeClient extends EventTarget {
   }
 
   #protocolError(what: string): void {
-    this.#emit('error', new RealtimeError('protocol-error', `Bad server frame (${what}); reconnecting. Does the server speak v1? Else use protocol: 'plain'`));
-    this.#drop(CloseCode.PROTOCOL_ERROR, 'protocol error', CloseCode.ABNORMAL);
+    this.#refuse('protocol-error', `Bad server frame (${what}); reconnecting. Does the server speak v1? Else use protocol: 'plain'`, CloseCode.PROTOCOL_ERROR);
+  }
+
+  /**
+   * A server frame we will not take: report it, then replace the connection. While open that
+   * waits out the backoff, so a server repeating the frame on every resume causes no tight loop;
+   * what arrived before it stays delivered and acked, and the resume asks only for what follows.
+   */
+  #refuse(code: ErrorCode, message: string, closeCode: number): void {
+    this.#emit('error', new RealtimeError(code, message));
+    this.#drop(closeCode, code, CloseCode.ABNORMAL);
   }
 
   // ---- outgoing ----
