@@ -6,7 +6,7 @@ import { Watchdog } from './heartbeat';
 import { CloseCode, decodeFrame, encodeMessages, isRetryableClose, MIN_FRAME_LIMIT, PROTOCOL_VERSION, utf8Length, type Frame, type TransportName } from './protocol';
 import { defaultQueue, Outbox, type QueueOptions } from './queue';
 import { nextState, type ConnectionState, type StateEvent } from './state';
-import type { Connection, Transport } from './transports/types';
+import type { Connection, OpenContext, Transport } from './transports/types';
 
 export interface HeartbeatOptions {
   /**
@@ -133,8 +133,8 @@ export class RealtimeClient extends EventTarget {
   readonly #auth: ClientOptions['auth'];
   /** Largest frame the server accepts, from its welcome. */
   #maxFrame = Infinity;
-  /** Largest frame we accept (maxFrameSize). */
-  readonly #maxIn: number;
+  /** What every transport opens with; maxFrame is the maxFrameSize option. */
+  readonly #ctx: OpenContext;
 
   constructor(
     readonly url: string,
@@ -166,8 +166,9 @@ export class RealtimeClient extends EventTarget {
     this.#outbox = new Outbox({ ...defaultQueue, ...o.queue });
     this.#watchdog = new Watchdog(this.#env, () => this.#drop(CloseCode.TIMEOUT, 'heartbeat timeout'));
     this.#auth = o.auth;
-    this.#maxIn = o.maxFrameSize ?? 1048576;
-    if (!Number.isSafeInteger(this.#maxIn) || this.#maxIn < MIN_FRAME_LIMIT) throw invalid(`maxFrameSize must be a whole number of bytes >= ${MIN_FRAME_LIMIT}, got ${this.#maxIn}`);
+    const maxFrame = o.maxFrameSize ?? 1048576;
+    if (!Number.isSafeInteger(maxFrame) || maxFrame < MIN_FRAME_LIMIT) throw invalid(`maxFrameSize ${maxFrame}: give a whole number >= ${MIN_FRAME_LIMIT}`);
+    this.#ctx = { env: this.#env, plain: this.#plain, maxFrame };
     if (o.autoConnect !== false) this.connect();
   }
 
@@ -276,7 +277,7 @@ export class RealtimeClient extends EventTarget {
         this.transport = transport.name;
         this.#watchdog.touch();
         if (this.#plain) this.#opened(this.#idleTimeout, false);
-        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, max: this.#maxIn, token: token ?? undefined }));
+        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, max: this.#ctx.maxFrame, token: token ?? undefined }));
       },
       onFrame: (text) => id === this.#attemptId && this.#onFrame(text),
       onClose: (code, reason, retryAfter) => {
@@ -288,7 +289,7 @@ export class RealtimeClient extends EventTarget {
         // A server that says when to come back is busy, not broken: no fallback, wait as told.
         this.#lost(code, reason, unproven && retryAfter === undefined ? next : -1, retryAfter);
       },
-    }, { env: this.#env, plain: this.#plain, maxFrame: this.#maxIn });
+    }, this.#ctx);
     } catch (e) {
       this.#lost(CloseCode.ABNORMAL, String(e), next);
     }
@@ -375,7 +376,7 @@ export class RealtimeClient extends EventTarget {
           retry();
         },
       },
-      { env: this.#env, plain: false, maxFrame: this.#maxIn },
+      this.#ctx, // probes happen in v1 only, so plain is false
     );
   }
 
@@ -447,9 +448,9 @@ export class RealtimeClient extends EventTarget {
 
   #onFrame(text: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long text needs counting.
-    const bytes = text.length * 3 > this.#maxIn ? utf8Length(text) : 0;
-    if (bytes > this.#maxIn)
-      return this.#refuse('message-too-large', `Server frame of ${bytes} B is over maxFrameSize (${this.#maxIn} B): raise maxFrameSize, or have the server send smaller messages; reconnecting`, CloseCode.TOO_LARGE);
+    const max = this.#ctx.maxFrame;
+    const bytes = text.length * 3 > max ? utf8Length(text) : 0;
+    if (bytes > max) return this.#refuse('message-too-large', `Server frame of ${bytes} B is over maxFrameSize (${max} B): raise it, or have the server send smaller messages; reconnecting`, CloseCode.TOO_LARGE);
     this.#watchdog.touch();
     if (this.#plain) {
       let data: unknown = text;

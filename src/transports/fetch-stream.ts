@@ -64,9 +64,7 @@ export function fetchStream({ firstByteTimeout = 3000 }: FetchStreamOptions = {}
         const feed = sseBody
           ? (text: string) => {
               // Fed line by line, so `held` restarts where the parser drops what it held.
-              const parts = text.split('\n');
-              for (let i = 0; i < parts.length; i++) {
-                const p = i < parts.length - 1 ? parts[i] + '\n' : parts[i]!;
+              for (const p of text.match(/[^\n]*\n?/g)!) {
                 held = /^\r?\n$/.test(p) ? '' : held + p;
                 parser.feed(p);
               }

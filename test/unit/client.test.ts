@@ -321,7 +321,7 @@ describe('maxFrameSize: the largest frame taken from the server', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(RealtimeError);
     expect(errors[0]).toMatchObject({ code: 'message-too-large' });
-    expect(errors[0]!.message).toMatch(/1001 B.*maxFrameSize \(1000 B\).*raise maxFrameSize.*smaller messages/);
+    expect(errors[0]!.message).toMatch(/1001 B.*maxFrameSize \(1000 B\): raise it.*smaller messages/);
     expect(client.state).toBe('reconnecting');
     // Backoff (random 0.5 × 1000 ms), not at once.
     await settle(400);
