@@ -344,7 +344,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
         // A client now taking smaller frames (hello.max) than a message it has yet to receive
         // could never resume past it: end the session (its 'close' says why), and the new one's
         // resumed: false tells the client that data was lost.
-        const why = existing.cannotTake(hello.max, hello.a);
+        const why = existing.cannotTake(hello.a, hello.max);
         if (why) existing.end(CloseCode.TOO_LARGE, why);
         else session = existing;
       }

@@ -211,7 +211,7 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /** Largest frame this session's client may be sent: the server's limit or the client's, whichever is smaller. */
-  get frameMax(): number {
+  private get frameMax(): number {
     return Math.min(this.host.options.maxMessageBytes, this.clientMax);
   }
 
@@ -226,7 +226,7 @@ export class Session extends EventEmitter<SessionEvents> {
    * @internal Why the client cannot resume announcing `clientMax`: a message it has not received
    * (seq > `clientAck`) is too large for it. Undefined when every one fits.
    */
-  cannotTake(clientMax = Infinity, clientAck: number): string | undefined {
+  cannotTake(clientAck: number, clientMax = Infinity): string | undefined {
     for (let i = this.head; i < this.buf.length; i++) {
       const e = this.buf[i]!;
       const why = e.seq > clientAck ? this.tooLarge(e.bytes, clientMax) : undefined;
