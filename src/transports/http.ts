@@ -79,6 +79,7 @@ export async function read(res: Response, feed: (text: string) => void): Promise
 export function cut(held: string, max: number, frame: (text: string) => void): void {
   if (held.length > max) {
     frame(held);
+    // 1009, WebSocket's "message too big", is retryable; the client has usually closed already.
     throw [1009, 'frame over maxFrameSize'];
   }
 }
