@@ -3,11 +3,11 @@ import { defaultReconnect, shouldRetry, type ReconnectOptions } from './backoff'
 import { resolveEnv, type Env } from './env';
 import { RealtimeError, type ErrorCode } from './errors';
 import { Watchdog } from './heartbeat';
-import { CloseCode, decodeFrame, encodeMessages, isRetryableClose, PROTOCOL_VERSION, utf8Length, type Frame, type TransportName } from './protocol';
+import { CloseCode, decodeFrame, encodeMessages, isRetryableClose, MIN_FRAME_LIMIT, PROTOCOL_VERSION, utf8Length, type Frame, type TransportName } from './protocol';
 import type { OwnedQueue, QueueStorage, Saved } from './persist';
 import { defaultQueue, Outbox, type Pending, type QueueOptions } from './queue';
 import { nextState, type ConnectionState, type StateEvent } from './state';
-import type { Connection, Transport } from './transports/types';
+import type { Connection, OpenContext, Transport } from './transports/types';
 
 export interface HeartbeatOptions {
   /**
@@ -54,6 +54,16 @@ export interface ClientOptions {
    * @default 30000
    */
   probeInterval?: number;
+  /**
+   * Largest frame accepted from the server, in bytes of UTF-8 (plain mode: one line, event or
+   * response). Announced in hello so a v1 server splits its batches to fit. A larger frame is
+   * refused with a 'message-too-large' error and the connection is replaced after backoff; a
+   * transport that gathers a frame piecewise stops reading once past this limit, so a faulty
+   * server cannot exhaust memory. The default matches the reference server's maxMessageBytes,
+   * so by default either side takes whatever the other may send. At least 256.
+   * @default 1048576
+   */
+  maxFrameSize?: number;
   /** Platform globals, for workers, tests and non-browser hosts. @default globalThis's */
   env?: Partial<Env>;
 }
@@ -138,6 +148,8 @@ export class RealtimeClient extends EventTarget {
   #saveQueued = false;
   /** Whether a persisted record exists, so an empty queue deletes it once, not at every ack. */
   #stored = false;
+  /** What every transport opens with; maxFrame is the maxFrameSize option. */
+  readonly #ctx: OpenContext;
 
   constructor(
     readonly url: string,
@@ -173,6 +185,9 @@ export class RealtimeClient extends EventTarget {
     if (persist && !this.#storage) throw invalid(`unknown queue.persist ${persist}: import it, or use ${storages.map((s) => s.name)}`);
     this.#watchdog = new Watchdog(this.#env, () => this.#drop(CloseCode.TIMEOUT, 'heartbeat timeout'));
     this.#auth = o.auth;
+    const maxFrame = o.maxFrameSize ?? 1048576;
+    if (!Number.isSafeInteger(maxFrame) || maxFrame < MIN_FRAME_LIMIT) throw invalid(`maxFrameSize ${maxFrame}: give a whole number >= ${MIN_FRAME_LIMIT}`);
+    this.#ctx = { env: this.#env, plain: this.#plain, maxFrame };
     if (o.autoConnect !== false) this.connect();
   }
 
@@ -346,7 +361,7 @@ export class RealtimeClient extends EventTarget {
         this.transport = transport.name;
         this.#watchdog.touch();
         if (this.#plain) this.#opened(this.#idleTimeout, false);
-        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, token: header ? undefined : token }));
+        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, max: this.#ctx.maxFrame, token: header ? undefined : token }));
       },
       onFrame: (text) => id === this.#attemptId && this.#onFrame(text),
       onClose: (code, reason, retryAfter) => {
@@ -358,7 +373,7 @@ export class RealtimeClient extends EventTarget {
         // A server that says when to come back is busy, not broken: no fallback, wait as told.
         this.#lost(code, reason, unproven && retryAfter === undefined ? next : -1, retryAfter);
       },
-    }, { env: this.#env, plain: this.#plain, token: header ? token : undefined });
+    }, { ...this.#ctx, token: header ? token : undefined });
     } catch (e) {
       this.#lost(CloseCode.ABNORMAL, String(e), next);
     }
@@ -447,7 +462,7 @@ export class RealtimeClient extends EventTarget {
       },
       // No token: a probe only checks that the transport opens, and sends nothing (no hello).
       // The attempt that follows a successful probe asks auth() and authenticates as usual.
-      { env: this.#env, plain: false },
+      this.#ctx, // probes happen in v1 only, so plain is false
     );
   }
 
@@ -524,6 +539,10 @@ export class RealtimeClient extends EventTarget {
   // ---- frames ----
 
   #onFrame(text: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long text needs counting.
+    const max = this.#ctx.maxFrame;
+    const bytes = text.length * 3 > max ? utf8Length(text) : 0;
+    if (bytes > max) return this.#refuse('message-too-large', `Server frame of ${bytes} B is over maxFrameSize (${max} B): raise it, or have the server send smaller messages; reconnecting`, CloseCode.TOO_LARGE);
     this.#watchdog.touch();
     if (this.#plain) {
       let data: unknown = text;
@@ -581,8 +600,17 @@ export class RealtimeClient extends EventTarget {
   }
 
   #protocolError(what: string): void {
-    this.#emit('error', new RealtimeError('protocol-error', `Bad server frame (${what}); reconnecting. Does the server speak v1? Else use protocol: 'plain'`));
-    this.#drop(CloseCode.PROTOCOL_ERROR, 'protocol error', CloseCode.ABNORMAL);
+    this.#refuse('protocol-error', `Bad server frame (${what}); reconnecting. Does the server speak v1? Else use protocol: 'plain'`, CloseCode.PROTOCOL_ERROR);
+  }
+
+  /**
+   * A server frame we will not take: report it, then replace the connection. While open that
+   * waits out the backoff, so a server repeating the frame on every resume causes no tight loop;
+   * what arrived before it stays delivered and acked, and the resume asks only for what follows.
+   */
+  #refuse(code: ErrorCode, message: string, closeCode: number): void {
+    this.#emit('error', new RealtimeError(code, message));
+    this.#drop(closeCode, code, CloseCode.ABNORMAL);
   }
 
   // ---- outgoing ----

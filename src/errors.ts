@@ -4,7 +4,10 @@ export type ErrorCode =
   | 'invalid-argument'
   /** `send()` data that JSON cannot represent (undefined, a function, a BigInt, a cycle). */
   | 'not-serializable'
-  /** A message larger than the server's (or the queue's) byte limit. */
+  /**
+   * A message larger than the server's (or the queue's) byte limit; or, on the 'error' event, a
+   * frame from the server larger than `maxFrameSize` (the client then reconnects after backoff).
+   */
   | 'message-too-large'
   /** The offline queue is at `queue.maxMessages` or `queue.maxBytes`. */
   | 'queue-full'

@@ -44,6 +44,9 @@ export function isRetryableClose(code: number): boolean {
   return !(code === CloseCode.NORMAL || (code >= 4000 && code < 4500));
 }
 
+/** No frame limit (`max` in hello or welcome) may be lower: a welcome frame must fit. */
+export const MIN_FRAME_LIMIT = 256;
+
 export type TransportName = 'websocket' | 'sse' | 'fetch-stream' | 'long-poll';
 
 /** Client → server, first frame on every connection. */
@@ -56,6 +59,8 @@ export interface HelloFrame {
   key?: string;
   /** Highest server sequence number received contiguously (0: none). */
   a: number;
+  /** Largest frame the client accepts, in bytes of UTF-8 (>= 256); the server's frames to it fit both limits. Absent: only the server's. */
+  max?: number;
   /** Credential from the `auth` option. Never put in a URL. */
   token?: string;
 }
@@ -116,7 +121,7 @@ const isNat = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) 
  * a = array, with a trailing ? when optional. One table keeps the client's validator small.
  */
 const SHAPES: Record<string, string> = {
-  hello: 'v:a a:n sid:s? key:s? token:s?',
+  hello: 'v:a a:n sid:s? key:s? max:n? token:s?',
   welcome: 'v:n sid:s key:s resumed:b a:n hb:n max:n transports:a',
   msg: 's:n d:a a:n?',
   ack: 'a:n',

@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { TransportName } from '../protocol';
+import { MIN_FRAME_LIMIT, type TransportName } from '../protocol';
 import type { SessionStore } from './store';
 
 /**
@@ -28,7 +28,11 @@ export interface RealtimeServerOptions {
   allowedOrigins?: readonly string[] | ((origin: string | undefined) => boolean);
   /** Send a `ping` after this many ms without sending anything; drop a connection silent for twice as long. Default 25000. */
   heartbeatInterval?: number;
-  /** Largest frame accepted and sent, in bytes of UTF-8 (advertised as `max`). Default 1 MiB. */
+  /**
+   * Largest frame accepted and sent, in bytes of UTF-8 (advertised as `max`). Frames to a client
+   * that announced a smaller `max` in its hello are at most that. Default 1 MiB, the client's
+   * default `maxFrameSize` too.
+   */
   maxMessageBytes?: number;
   /** Bounds of each session's replay buffer (sent but not yet acknowledged by the client). */
   replay?: { maxMessages?: number; maxBytes?: number };
@@ -124,8 +128,7 @@ export function resolveOptions(o: RealtimeServerOptions): ResolvedOptions {
     path,
     allowedOrigins: o.allowedOrigins,
     heartbeatInterval: positive('heartbeatInterval', o.heartbeatInterval, DEFAULTS.heartbeatInterval),
-    // Below ~100 bytes not even a welcome frame fits.
-    maxMessageBytes: positive('maxMessageBytes', o.maxMessageBytes, DEFAULTS.maxMessageBytes, 256),
+    maxMessageBytes: positive('maxMessageBytes', o.maxMessageBytes, DEFAULTS.maxMessageBytes, MIN_FRAME_LIMIT),
     replay: {
       maxMessages: positive('replay.maxMessages', o.replay?.maxMessages, DEFAULTS.replayMaxMessages),
       maxBytes: positive('replay.maxBytes', o.replay?.maxBytes, DEFAULTS.replayMaxBytes),

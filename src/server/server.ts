@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type ServerOptions } from 'ws';
-import { CloseCode, PROTOCOL_VERSION, utf8Length, type HelloFrame } from '../protocol';
+import { CloseCode, MIN_FRAME_LIMIT, PROTOCOL_VERSION, utf8Length, type HelloFrame } from '../protocol';
 import { HttpTransports, type HttpHost } from './http';
 import { closeFrame, Link, type Connection, type LinkHost } from './link';
 import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from './options';
@@ -179,11 +179,17 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
       throw new RangeError(`realtime: message of ${bytes} bytes cannot fit in a frame (maxMessageBytes ${this.options.maxMessageBytes})`);
     }
     let n = 0;
+    let skipped = 0;
     for (const session of [...this.sessionMap.values()]) {
       if (session.closed || (filter && !filter(session))) continue;
-      session.enqueue(json, bytes);
-      n++;
+      // One client announcing a small max must not cost the others the message: skip it, and say so.
+      if (session.tooLarge(bytes)) skipped++;
+      else {
+        session.enqueue(json, bytes);
+        n++;
+      }
     }
+    if (skipped) this.reportError(new RangeError(`realtime: broadcast of ${bytes} bytes skipped ${skipped} session(s) whose client announced a smaller max (maxFrameSize) in hello`), 'broadcast');
     return n;
   }
 
@@ -245,6 +251,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
 
   /** @internal */
   onHello(link: Link, hello: HelloFrame, bearer?: string): void {
+    if (hello.max !== undefined && hello.max < MIN_FRAME_LIMIT) return link.close(CloseCode.PROTOCOL_ERROR, `hello max ${hello.max} is below ${MIN_FRAME_LIMIT}`);
     let version = -1;
     for (const v of hello.v) if (SUPPORTED_VERSIONS.includes(v) && v > version) version = v;
     if (version < 0) {
@@ -334,7 +341,14 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     let session: Session | undefined;
     if (hello.sid !== undefined && hello.key !== undefined) {
       const existing = this.sessionMap.get(hello.sid);
-      if (existing && existing.matchesKey(hello.key) && existing.canResume(hello.a)) session = existing;
+      if (existing && existing.matchesKey(hello.key) && existing.canResume(hello.a)) {
+        // A client now taking smaller frames (hello.max) than a message it has yet to receive
+        // could never resume past it: end the session (its 'close' says why), and the new one's
+        // resumed: false tells the client that data was lost.
+        const why = existing.cannotTake(hello.a, hello.max);
+        if (why) existing.end(CloseCode.TOO_LARGE, why);
+        else session = existing;
+      }
     }
     const resumed = session !== undefined;
     if (!session) {
@@ -343,7 +357,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
       this.sessionMap.set(session.id, session);
       addIp(this.perIp, link.ip);
     }
-    if (!session.attach(link, version, resumed, hello.a)) {
+    if (!session.attach(link, version, resumed, hello.a, hello.max)) {
       // Not saved: a new session is dropped; a resumed one is left as it was (awaiting a resume).
       if (!resumed) session.end(CloseCode.SERVER_ERROR, 'session store unavailable');
       return;

@@ -82,6 +82,8 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly #key: string;
   readonly #keyBytes: Buffer;
   private link: Link | null = null;
+  /** Largest frame the client takes, from its latest hello (kept while disconnected, for send()). */
+  private clientMax = Infinity;
   private ended = false;
   private overrun = false;
 
@@ -163,7 +165,8 @@ export class Session extends EventEmitter<SessionEvents> {
    * Queue one message (any JSON value) for the client. Calls in the same tick, or while the
    * connection is backlogged, go out together as one frame. Works while disconnected: messages
    * wait in the replay buffer for a resume. Returns false if the session has ended.
-   * @throws TypeError if `data` is not JSON-serialisable; RangeError if it can never fit in a frame.
+   * @throws TypeError if `data` is not JSON-serialisable; RangeError if it cannot fit in a frame
+   * (of `maxMessageBytes`, or of the smaller `max` the client announced in its latest hello).
    */
   send(data: unknown): boolean {
     const json = serialise(data);
@@ -207,11 +210,36 @@ export class Session extends EventEmitter<SessionEvents> {
     return !this.ended && !this.overrun && clientAck >= this.peerAcked && clientAck <= this.maxWritten;
   }
 
+  /** Largest frame this session's client may be sent: the server's limit or the client's, whichever is smaller. */
+  private get frameMax(): number {
+    return Math.min(this.host.options.maxMessageBytes, this.clientMax);
+  }
+
+  /** @internal Why a message of `bytes` cannot be sent to a client taking frames of `clientMax` bytes, or undefined if it can. */
+  tooLarge(bytes: number, clientMax = this.clientMax): string | undefined {
+    const max = this.host.options.maxMessageBytes;
+    if (bytes + FRAME_OVERHEAD <= Math.min(max, clientMax)) return;
+    return `message of ${bytes} bytes cannot fit in a frame (maxMessageBytes ${max}${clientMax < Infinity ? `, the client's max ${clientMax}` : ''})`;
+  }
+
   /**
-   * @internal Attach a link and send welcome. `clientAck` is hello.a when resuming. False if the
-   * session could not be saved: the link was closed with 4500 and nothing changed.
+   * @internal Why the client cannot resume announcing `clientMax`: a message it has not received
+   * (seq > `clientAck`) is too large for it. Undefined when every one fits.
    */
-  attach(link: Link, version: number, resumed: boolean, clientAck: number): boolean {
+  cannotTake(clientAck: number, clientMax = Infinity): string | undefined {
+    for (let i = this.head; i < this.buf.length; i++) {
+      const e = this.buf[i]!;
+      const why = e.seq > clientAck ? this.tooLarge(e.bytes, clientMax) : undefined;
+      if (why) return `unsent ${why}`;
+    }
+  }
+
+  /**
+   * @internal Attach a link and send welcome. `clientAck` is hello.a when resuming; `clientMax`
+   * is hello.max. False if the session could not be saved: the link was closed with 4500 and
+   * nothing changed.
+   */
+  attach(link: Link, version: number, resumed: boolean, clientAck: number, clientMax = Infinity): boolean {
     // Save first (connected again: no expiry). welcome.a = inSeq acknowledges every message
     // delivered so far, which only a successful save may do: a failed save after a delivery
     // left inSeq ahead of the store.
@@ -232,6 +260,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.ttlTimer = null;
 
     this.link = link;
+    this.clientMax = clientMax;
     link.opened(this);
     if (resumed) this.acknowledged(clientAck);
     this.written = resumed ? clientAck : 0;
@@ -292,10 +321,8 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** @internal Queue an already-serialised message (broadcast serialises once for all sessions). */
   enqueue(json: string, bytes: number): void {
-    const max = this.host.options.maxMessageBytes;
-    if (bytes + FRAME_OVERHEAD > max) {
-      throw new RangeError(`realtime: message of ${bytes} bytes cannot fit in a frame (maxMessageBytes ${max})`);
-    }
+    const why = this.tooLarge(bytes);
+    if (why) throw new RangeError(`realtime: ${why}`);
     const seq = ++this.outSeq;
     this.buf.push({ seq, json, bytes });
     this.bufBytes += bytes;
@@ -420,7 +447,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private flush(): void {
     const link = this.link;
     if (!link || this.ended) return;
-    const { maxMessageBytes: max, backpressureThreshold } = this.host.options;
+    const { backpressureThreshold } = this.host.options;
+    const max = this.frameMax;
     // Every message must be in the store before any of it reaches the wire: one save per flush.
     if (this.written < this.outSeq && this.savedOut < this.outSeq && !this.persist()) {
       return link.fail(CloseCode.SERVER_ERROR, 'session store unavailable');

@@ -1,5 +1,5 @@
 import { createParser } from 'eventsource-parser';
-import { check, ender, httpUrl, linkId, poster, type Poster } from './http';
+import { check, cut, ender, httpUrl, lines, linkId, poster, read, type Poster } from './http';
 import type { Transport } from './types';
 
 export interface FetchStreamOptions {
@@ -24,7 +24,7 @@ export function fetchStream({ firstByteTimeout = 3000 }: FetchStreamOptions = {}
     name: 'fetch-stream',
     auth: 'header',
     isSupported: (env) => typeof env.fetch === 'function' && typeof AbortController === 'function' && typeof TextDecoder === 'function',
-    open(url, h, { env, plain, token }) {
+    open(url, h, { env, plain, token, maxFrame }) {
       const base = httpUrl(url, env);
       const abort = new AbortController();
       let timer: unknown;
@@ -54,25 +54,31 @@ export function fetchStream({ firstByteTimeout = 3000 }: FetchStreamOptions = {}
           plain ? /event-stream|json/ : /event-stream/,
         );
         const sseBody = /event-stream/.test(res.headers.get('content-type')!);
-        let pending = '';
-        const parser = createParser({ onEvent: (e) => onData(e.data, e.id) });
+        /** SSE text fed since the last blank line or event: at least what the parser holds. */
+        let held = '';
+        const parser = createParser({
+          onEvent: (e) => {
+            held = '';
+            onData(e.data, e.id);
+          },
+        });
         const feed = sseBody
-          ? (text: string) => parser.feed(text)
-          : (text: string) => {
-              const lines = (pending + text).split('\n');
-              pending = lines.pop()!;
-              for (const line of lines) if (line.trim()) onData(line);
-            };
+          ? (text: string) => {
+              // Fed line by line, so `held` restarts where the parser drops what it held.
+              for (const p of text.match(/[^\n]*\n?/g)!) {
+                held = /^\r?\n$/.test(p) ? '' : held + p;
+                parser.feed(p);
+              }
+              // SSE wraps a frame in 'data: ' and id lines: twice the limit leaves room for them.
+              cut(held, 2 * maxFrame, h.onFrame);
+            }
+          : lines(maxFrame, onData);
         if (plain) h.onOpen();
         else timer = env.setTimeout(() => end.fail([1006, 'no first byte: a proxy is buffering the stream']), firstByteTimeout);
-        const reader = res.body!.getReader();
-        const decoder = new TextDecoder();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
+        await read(res, (text) => {
           env.clearTimeout(timer);
-          feed(decoder.decode(value, { stream: true }));
-        }
+          feed(text);
+        });
         throw [1006, 'stream ended'];
       })().catch(end.fail);
       return {

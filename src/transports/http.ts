@@ -68,6 +68,37 @@ export function ender(h: TransportHandlers, cleanup: () => void) {
   };
 }
 
+/** Calls `feed` with each piece of a response body as text, until the body ends. */
+export async function read(res: Response, feed: (text: string) => void): Promise<void> {
+  const reader = res.body?.getReader();
+  const decoder = new TextDecoder();
+  for (let r; reader && !(r = await reader.read()).done; ) feed(decoder.decode(r.value, { stream: true }));
+}
+
+/**
+ * A frame still arriving that is already longer than `max` characters (so more than `max` bytes)
+ * goes to `frame` as it is, which the client refuses as too large, and reading stops: a server
+ * that never ends a frame cannot make us hold more.
+ */
+export function cut(held: string, max: number, frame: (text: string) => void): void {
+  if (held.length > max) {
+    frame(held);
+    // 1009, WebSocket's "message too big", is retryable; the client has usually closed already.
+    throw [1009, 'frame over maxFrameSize'];
+  }
+}
+
+/** A feed for {@link read} that hands each non-blank \n-ended line to `line`, holding at most `max` characters of an unfinished one. */
+export function lines(max: number, line: (text: string) => void): (text: string) => void {
+  let pending = '';
+  return (text) => {
+    const all = (pending + text).split('\n');
+    pending = all.pop()!;
+    for (const l of all) if (l.trim()) line(l);
+    cut(pending, max, line);
+  };
+}
+
 const TEXT = { 'Content-Type': 'text/plain;charset=UTF-8' };
 
 /**

@@ -1,4 +1,4 @@
-import { check, ender, httpUrl, linkId, poster } from './http';
+import { check, cut, ender, httpUrl, lines, linkId, poster, read } from './http';
 import type { Transport } from './types';
 
 export interface LongPollOptions {
@@ -26,8 +26,8 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
   return {
     name: 'long-poll',
     auth: 'header',
-    isSupported: (env) => typeof env.fetch === 'function' && typeof AbortController === 'function',
-    open(url, h, { env, plain, token }) {
+    isSupported: (env) => typeof env.fetch === 'function' && typeof AbortController === 'function' && typeof TextDecoder === 'function',
+    open(url, h, { env, plain, token, maxFrame }) {
       const abort = new AbortController();
       let timer: unknown;
       const end = ender(h, () => {
@@ -40,6 +40,12 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
       let cursor: unknown;
       let etag: string | null = null;
       const request = (u: string, init: RequestInit = {}) => env.fetch!(u, { ...init, signal: abort.signal, cache: 'no-store' });
+      /** Hands over an NDJSON body's frames as their lines arrive, a last one without its \n included. */
+      const frames = async (res: Response, frame: (text: string) => void) => {
+        const feed = lines(maxFrame, frame);
+        await read(check(res, /ndjson/), feed);
+        feed('\n');
+      };
 
       const poll = async (): Promise<void> => {
         const started = env.now();
@@ -47,7 +53,9 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
         if (plain) {
           res = await request(cursor === undefined ? httpUrl(url, env) : httpUrl(url, env, { since: String(cursor) }), etag ? { headers: { 'If-None-Match': etag } } : {});
           if (res.status !== 304) {
-            const text = await check(res, /json/).text();
+            // The whole body is one frame: read no more of it than that may be.
+            let text = '';
+            await read(check(res, /json/), (t) => cut((text += t), maxFrame, h.onFrame));
             etag = res.headers.get('etag');
             try {
               cursor = JSON.parse(text)?.cursor ?? cursor;
@@ -57,8 +65,8 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
         } else {
           const body = held.join('\n');
           held = [];
-          res = check(await request(httpUrl(url, env, { link: id!, wait }), { method: 'POST', headers: { 'Content-Type': 'text/plain;charset=UTF-8' }, body }), /ndjson/);
-          for (const line of (await res.text()).split('\n')) if (line && !end.over) h.onFrame(line);
+          res = await request(httpUrl(url, env, { link: id!, wait }), { method: 'POST', headers: { 'Content-Type': 'text/plain;charset=UTF-8' }, body });
+          await frames(res, (line) => end.over || h.onFrame(line));
         }
         const pause = interval || (plain ? 1000 - (env.now() - started) : 0);
         if (!end.over) timer = env.setTimeout(() => poll().catch(end.fail), pause);
@@ -67,7 +75,8 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
       let id: string | undefined;
       (async () => {
         if (!plain) {
-          const first = (await check(await request(httpUrl(url, env, { transport: 'long-poll' })), /ndjson/).text()).split('\n')[0]!;
+          let first = '';
+          await frames(await request(httpUrl(url, env, { transport: 'long-poll' })), (line) => (first ||= line));
           id = linkId(first);
           if (!id) throw [4400, 'no link frame'];
           link = poster(httpUrl(url, env, { link: id }), env, end.fail, abort.signal, token);

@@ -32,6 +32,12 @@ export interface OpenContext {
   plain: boolean;
   /** The token from `auth`, for a transport that carries it itself ({@link Transport.auth} 'header'). */
   token?: string;
+  /**
+   * Largest frame the client accepts, in bytes of UTF-8; the client refuses a longer one. A
+   * transport that gathers a frame piecewise stops reading once the part it holds is longer than
+   * this, and hands that part to onFrame (which the client refuses), so it never buffers more.
+   */
+  maxFrame: number;
 }
 
 /** Every transport has this surface, so the client never needs to know which one it holds. */

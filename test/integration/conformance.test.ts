@@ -1,6 +1,6 @@
 // @vitest-environment node
 import { describe, expect, it } from 'vitest';
-import { longPoll, type ClientOptions, type Transport, type TransportName } from '../../src/index';
+import { longPoll, transports, type ClientOptions, type RealtimeError, type Transport, type TransportName } from '../../src/index';
 import type { Session } from '../../src/server/index';
 import { seeded, startServer, testScope, waitFor } from './harness';
 
@@ -106,6 +106,32 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     await Promise.all(Array.from({ length: 200 }, (_, i) => c.send({ i, pad })));
     expect(atServer).toEqual([...Array(200).keys()]);
     expect(errors).toEqual([]);
+  });
+
+  it("a burst to a client with a small maxFrameSize comes in frames that all fit it (the server honours hello's max), without an error", async () => {
+    const s = await server();
+    let session: Session | undefined;
+    s.rt.on('connection', (x: Session) => (session = x));
+    // Every frame the transport hands the client, measured on the way.
+    const sizes: number[] = [];
+    const base = typeof transport === 'string' ? transports.find((t) => t.name === transport)! : transport;
+    const measured: Transport = {
+      name: base.name,
+      isSupported: base.isSupported,
+      open: (url, h, ctx) => base.open(url, { ...h, onFrame: (text) => (sizes.push(Buffer.byteLength(text)), h.onFrame(text)) }, ctx),
+    };
+    const c = client(s.url, { transports: [measured], maxFrameSize: 1024 });
+    const got: Array<{ i: number }> = [];
+    const errors: RealtimeError[] = [];
+    c.on('message', (d) => got.push(d as { i: number }));
+    c.on('error', (e) => errors.push(e));
+    await waitFor(() => session && c.state === 'open', 'open');
+    for (let i = 0; i < 100; i++) session!.send({ i, pad: 'x'.repeat(80) }); // ~9 KB in one tick
+    await waitFor(() => got.length === 100, 'all 100 messages');
+    expect(got.map((m) => m.i)).toEqual([...Array(100).keys()]);
+    expect(errors).toEqual([]);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(1024);
+    expect(sizes.length).toBeGreaterThan(9);
   });
 
   it('server restart: the client reconnects to the new process', async () => {

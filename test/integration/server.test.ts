@@ -301,6 +301,65 @@ describe('RealtimeServer data', () => {
     expect(c.messages().map(([s]) => s)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
   });
 
+  it("hello.max: frames to that client are split to fit the smaller of both limits", async () => {
+    const { rt, url } = await start({ maxMessageBytes: 8192 });
+    const payload = 'x'.repeat(100);
+    rt.on('connection', (s) => {
+      for (let i = 0; i < 50; i++) s.send(payload);
+    });
+    const c = client(url);
+    await c.hello({ max: 512 });
+    await waitFor(() => c.messages().length === 50);
+    const sizes = c.raw.map((r) => Buffer.byteLength(r));
+    expect(sizes.filter((n, i) => c.frames[i]!.t === 'msg').length).toBeGreaterThan(10);
+    for (const n of sizes) expect(n).toBeLessThanOrEqual(512);
+    expect(c.messages().map(([s]) => s)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+  });
+
+  it("session.send throws a RangeError naming both limits for a message that cannot fit the client's max, and queues nothing", async () => {
+    const { rt, url } = await start({ maxMessageBytes: 8192 });
+    const sessionP = nextSession(rt);
+    const c = client(url);
+    await c.hello({ max: 512 });
+    const s = await sessionP;
+    expect(() => s.send('x'.repeat(1000))).toThrow(RangeError);
+    expect(() => s.send('x'.repeat(1000))).toThrow(/1002 bytes.*maxMessageBytes 8192.*max 512/);
+    expect(s.unacknowledged).toBe(0);
+    s.send('fits');
+    await waitFor(() => c.messages().length === 1);
+    expect(c.messages()).toEqual([[1, 'fits']]);
+    // Still checked while the client is away: its max is kept for the resume.
+    c.terminate();
+    await waitFor(() => !s.connected);
+    expect(() => s.send('x'.repeat(1000))).toThrow(RangeError);
+  });
+
+  it("broadcast skips a session whose client's max is too small, reports it, and still reaches the others", async () => {
+    const { rt, url } = await start();
+    const errors: unknown[] = [];
+    rt.on('error', (e) => errors.push(e));
+    const small = client(url);
+    const big = client(url);
+    await small.hello({ max: 512 });
+    await big.hello();
+    expect(rt.broadcast('x'.repeat(1000))).toBe(1);
+    await waitFor(() => big.messages().length === 1);
+    expect(small.messages()).toEqual([]);
+    expect(errors).toHaveLength(1);
+    expect(String(errors[0])).toMatch(/skipped 1 session/);
+    expect(rt.broadcast('small')).toBe(2);
+    await waitFor(() => small.messages().length === 1);
+    expect(small.messages()).toEqual([[1, 'small']]);
+  });
+
+  it('a hello max below 256 is a protocol error (4400)', async () => {
+    const { url } = await start();
+    const c = client(url);
+    await c.opened();
+    c.send({ t: 'hello', v: [1], a: 0, max: 100 });
+    expect(await c.whenClosed()).toMatchObject({ code: 4400 });
+  });
+
   it('broadcast reaches every session', async () => {
     const { rt, url } = await start();
     const a = client(url);
@@ -419,6 +478,48 @@ describe('RealtimeServer sessions and resume', () => {
     await waitFor(() => got.length === 5);
     expect(got).toEqual(['a', 'b', 'c', 'd', 'e']);
     expect(connections).toBe(1);
+  });
+
+  it("a resume announcing a max too small for a message the client has yet to receive: that session ends (4413, saying why) and the client gets a new one", async () => {
+    const { rt, url } = await start();
+    const closes: Array<[number, string]> = [];
+    const sessionP = nextSession(rt);
+    const c1 = client(url);
+    const w1 = await c1.hello();
+    const s1 = await sessionP;
+    s1.on('close', (code, reason) => closes.push([code, reason]));
+    s1.send('small');
+    await waitFor(() => c1.messages().length === 1);
+    c1.terminate();
+    await waitFor(() => !s1.connected, 3000, 'server to notice the drop');
+    s1.send('x'.repeat(1000)); // fits the max the client announced before (none: the server's)
+    const c2 = client(url);
+    const w2 = await c2.hello({ sid: w1.sid, key: w1.key, a: 1, max: 512 });
+    expect(w2).toMatchObject({ resumed: false });
+    expect(w2.sid).not.toBe(w1.sid);
+    expect(s1.closed).toBe(true);
+    expect(closes).toHaveLength(1);
+    expect(closes[0]![0]).toBe(4413);
+    expect(closes[0]![1]).toMatch(/1002 bytes.*max 512/);
+  });
+
+  it("a resume announcing a max that fits every message not yet received resumes as usual", async () => {
+    const { rt, url } = await start();
+    const sessionP = nextSession(rt);
+    const c1 = client(url);
+    const w1 = await c1.hello({ max: 2048 });
+    const s1 = await sessionP;
+    s1.send('x'.repeat(1000));
+    await waitFor(() => c1.messages().length === 1);
+    c1.terminate();
+    await waitFor(() => !s1.connected, 3000, 'server to notice the drop');
+    s1.send('y'.repeat(100));
+    const c2 = client(url);
+    // Message 1 (too large for 512) was received: only message 2 is owed.
+    const w2 = await c2.hello({ sid: w1.sid, key: w1.key, a: 1, max: 512 });
+    expect(w2).toMatchObject({ resumed: true, sid: w1.sid });
+    await waitFor(() => c2.messages().length === 1);
+    expect(c2.messages()).toEqual([[2, 'y'.repeat(100)]]);
   });
 
   it('the resume key is not visible when a session is logged or serialised (util.inspect, JSON.stringify)', async () => {

@@ -362,6 +362,101 @@ describe('receiving', () => {
   });
 });
 
+describe('maxFrameSize: the largest frame taken from the server', () => {
+  /** A frame of exactly `bytes` bytes of UTF-8 carrying message `s`, made of `char` (1 or 2 bytes each). */
+  const frameOf = (s: number, bytes: number, char = 'x') => {
+    const shell = `{"t":"msg","s":${s},"d":[""]}`;
+    return `{"t":"msg","s":${s},"d":["${char.repeat((bytes - shell.length) / new TextEncoder().encode(char).length)}"]}`;
+  };
+
+  it('hello announces it as max: 1048576 by default, or the option', async () => {
+    connect();
+    await settle();
+    expect(server.hellos[0]).toMatchObject({ max: 1048576 });
+    client!.close();
+    const other = new MockV1(freshUrl());
+    client = new RealtimeClient(other.url, { transports: ['websocket'], maxFrameSize: 4096, env: testEnv() });
+    await settle();
+    expect(other.hellos[0]).toMatchObject({ max: 4096 });
+    other.stop();
+  });
+
+  it.each([[100], [1.5], [NaN], [Infinity]])('maxFrameSize %s is refused with invalid-argument', (max) => {
+    expect(() => new RealtimeClient(server.url, { maxFrameSize: max, env: testEnv() })).toThrow(expect.objectContaining({ code: 'invalid-argument', message: expect.stringMatching(/maxFrameSize/) }));
+  });
+
+  it('a frame over it: a message-too-large error naming size and limit; what came before stays delivered, once; resume after backoff asks for what follows', async () => {
+    const { client } = connect({ maxFrameSize: 1000, reconnect: { initialDelay: 1000 } });
+    const got: unknown[] = [];
+    const errors: RealtimeError[] = [];
+    client.on('message', (d) => got.push(d));
+    client.on('error', (e) => errors.push(e));
+    await settle();
+    server.push('a', 'b');
+    server.raw(frameOf(3, 1000)); // exactly the limit: taken
+    server.raw(frameOf(4, 1001));
+    await settle();
+    expect(got).toHaveLength(3);
+    expect(got.slice(0, 2)).toEqual(['a', 'b']);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(RealtimeError);
+    expect(errors[0]).toMatchObject({ code: 'message-too-large' });
+    expect(errors[0]!.message).toMatch(/1001 B.*maxFrameSize \(1000 B\): raise it.*smaller messages/);
+    expect(client.state).toBe('reconnecting');
+    // Backoff (random 0.5 × 1000 ms), not at once.
+    await settle(400);
+    expect(server.sockets).toHaveLength(1);
+    await settle(200);
+    expect(server.sockets).toHaveLength(2);
+    expect(client.state).toBe('open');
+    expect(server.hellos[1]).toMatchObject({ sid: 'sid-1', a: 3, max: 1000 });
+    expect(got).toHaveLength(3);
+  });
+
+  it('sizes are UTF-8 bytes, not UTF-16 units: 2-byte characters count twice', async () => {
+    const { client } = connect({ maxFrameSize: 1000 });
+    const errors: RealtimeError[] = [];
+    client.on('error', (e) => errors.push(e));
+    await settle();
+    const frame = frameOf(1, 1002, 'é');
+    expect(frame.length).toBeLessThan(1000); // only its byte count is over
+    server.raw(frame);
+    await settle();
+    expect(errors).toMatchObject([{ code: 'message-too-large' }]);
+  });
+
+  it('a server that sends an oversized frame on every connection: attempts follow the backoff, no tight loop', async () => {
+    server.server.on('connection', (s) => {
+      s.on('message', (raw) => {
+        if (JSON.parse(String(raw)).t === 'hello') setTimeout(() => s.send(frameOf(1, 2000)), 2); // after the welcome
+      });
+    });
+    const { client } = connect({ maxFrameSize: 1000, reconnect: { initialDelay: 1000, factor: 2, maxDelay: 30000 } });
+    const errors: RealtimeError[] = [];
+    client.on('error', (e) => errors.push(e));
+    await settle(16_000);
+    // Delays 500, 1000, 2000, 4000, 8000 (random 0.5): attempts at 0, 0.5, 1.5, 3.5, 7.5 and 15.5 s.
+    expect(server.sockets).toHaveLength(6);
+    expect(errors).toHaveLength(6);
+    expect(errors.every((e) => e.code === 'message-too-large')).toBe(true);
+  });
+
+  it('plain mode: a line over it is refused the same way', async () => {
+    const { client } = connect({ protocol: 'plain', maxFrameSize: 300 });
+    const got: unknown[] = [];
+    const errors: RealtimeError[] = [];
+    client.on('message', (d) => got.push(d));
+    client.on('error', (e) => errors.push(e));
+    await settle();
+    server.raw('{"ok":1}');
+    server.raw('y'.repeat(301));
+    await settle();
+    expect(got).toEqual([{ ok: 1 }]);
+    expect(errors).toMatchObject([{ code: 'message-too-large' }]);
+    expect(client.state).toBe('reconnecting');
+  });
+});
+
 describe('reconnect', () => {
   it('after a drop it waits a full-jitter delay, then resumes the session', async () => {
     const { client } = connect({ reconnect: { initialDelay: 1000, factor: 2 }, env: { random: () => 0.25 } });

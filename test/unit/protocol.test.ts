@@ -7,6 +7,7 @@ describe('decodeFrame: valid frames', () => {
   it.each([
     ['hello (minimal)', { t: 'hello', v: [1], a: 0 }],
     ['hello (resume with token)', { t: 'hello', v: [1], sid: 's', key: 'k', a: 4, token: 'tok' }],
+    ['hello with the client frame limit', { t: 'hello', v: [1], a: 0, max: 4096 }],
     ['welcome', welcome],
     ['msg', { t: 'msg', s: 1, d: [{ x: 1 }, 'two', null] }],
     ['msg with ack', { t: 'msg', s: 7, d: [1], a: 3 }],
@@ -45,6 +46,8 @@ describe('decodeFrame: invalid input returns a string, never throws', () => {
     ['close without reason', '{"t":"close","code":1000}'],
     ['hello without a', '{"t":"hello","v":[1]}'],
     ['hello with numeric token', '{"t":"hello","v":[1],"a":0,"token":5}'],
+    ['hello with a string max', '{"t":"hello","v":[1],"a":0,"max":"4096"}'],
+    ['hello with a fractional max', '{"t":"hello","v":[1],"a":0,"max":1.5}'],
   ])('%s', (_name, text) => {
     let out: unknown;
     expect(() => (out = decodeFrame(text))).not.toThrow();

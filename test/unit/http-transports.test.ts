@@ -1,0 +1,144 @@
+// @vitest-environment node
+// maxFrameSize on the HTTP transports that gather a frame piecewise: a server that never ends a
+// frame must not make them buffer it all.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { RealtimeClient, RealtimeError } from '../../src/index';
+import { fetchStream } from '../../src/transports/fetch-stream';
+import { longPoll } from '../../src/transports/long-poll';
+import type { TransportHandlers } from '../../src/transports/types';
+import { settle, testEnv } from './helpers';
+
+const MAX = 4096;
+const CHUNK = 1000;
+/** "Never-ending": 200 KB, far past the limit, yet finite so that a transport buffering it all ends the test instead of hanging it. */
+const CHUNKS = 200;
+
+/** A response body: `head`, then `CHUNKS` × `chunk`, produced only as read. Aborting the request errors it, as fetch does. */
+function endless(head: string, chunk: string, signal?: AbortSignal | null) {
+  const enc = new TextEncoder();
+  const s = { produced: 0, aborted: false, body: null as unknown as ReadableStream<Uint8Array> };
+  let n = 0;
+  s.body = new ReadableStream<Uint8Array>({
+    start(c) {
+      signal?.addEventListener('abort', () => {
+        s.aborted = true;
+        c.error(new DOMException('aborted', 'AbortError'));
+      });
+    },
+    pull(c) {
+      const text = n++ === 0 ? head : chunk;
+      if (n > CHUNKS + 1) return c.close();
+      s.produced += text.length;
+      c.enqueue(enc.encode(text));
+    },
+  });
+  return s;
+}
+
+const respond = (body: BodyInit | null, type: string, status = 200) => new Response(body, { status, headers: { 'content-type': type } });
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+
+let client: RealtimeClient | undefined;
+afterEach(() => {
+  client?.close();
+  client = undefined;
+  vi.useRealTimers();
+});
+
+describe('a line that never ends (200 KB without a newline, maxFrameSize 4 KiB)', () => {
+  it('fetch-stream, plain NDJSON: the client gets what came before, then a message-too-large error; the stream is cut off past the limit and the next attempt waits for the backoff', async () => {
+    const streams: ReturnType<typeof endless>[] = [];
+    const fetch = async (_url: RequestInfo | URL, init?: RequestInit) => {
+      const s = endless('{"n":1}\n', 'x'.repeat(CHUNK), init?.signal);
+      streams.push(s);
+      return respond(s.body, 'application/x-ndjson');
+    };
+    client = new RealtimeClient('http://rt.test/feed', { protocol: 'plain', transports: [fetchStream()], maxFrameSize: MAX, reconnect: { initialDelay: 1000 }, env: testEnv({ fetch }) });
+    const got: unknown[] = [];
+    const errors: RealtimeError[] = [];
+    client.on('message', (d) => got.push(d));
+    client.on('error', (e) => errors.push(e));
+    await settle();
+    expect(got).toEqual([{ n: 1 }]);
+    expect(errors).toMatchObject([{ code: 'message-too-large' }]);
+    expect(errors[0]!.message).toMatch(/maxFrameSize \(4096 B\)/);
+    // Read only a little past the limit: the line in progress, and at most a chunk or two ahead.
+    expect(streams[0]!.produced).toBeLessThan(MAX + 3 * CHUNK);
+    expect(streams[0]!.aborted).toBe(true);
+    expect(client.state).toBe('reconnecting');
+    await settle(400);
+    expect(streams).toHaveLength(1);
+    await settle(200); // the backoff: 0.5 × 1000 ms
+    expect(streams).toHaveLength(2);
+  });
+});
+
+/** Opens `transport` by itself and records what it reports. */
+function openAlone(transport: ReturnType<typeof fetchStream>, fetch: typeof globalThis.fetch, plain: boolean) {
+  const log = { opened: 0, frames: [] as string[], closes: [] as [number, string][] };
+  const h: TransportHandlers = {
+    onOpen: () => log.opened++,
+    onFrame: (t) => log.frames.push(t),
+    onClose: (code, reason) => log.closes.push([code, reason]),
+  };
+  const env = { ...testEnv(), fetch, setTimeout: globalThis.setTimeout, clearTimeout: globalThis.clearTimeout, now: Date.now, baseUrl: undefined } as any;
+  transport.open('http://rt.test/realtime', h, { env, plain, maxFrame: MAX });
+  return log;
+}
+
+describe('a frame that never ends, on each HTTP transport that gathers one piecewise', () => {
+  it.each([
+    // A v1 stream link: the link event, then an event whose one data line never ends.
+    ['fetch-stream, SSE body, one endless data line', 'x'.repeat(CHUNK), 2 * MAX],
+    // An event whose data lines keep coming without the blank line that would end it.
+    ['fetch-stream, SSE body, endless data lines', `data: ${'x'.repeat(CHUNK - 7)}\n`, 2 * MAX],
+  ])('%s: cut off past the limit and handed over as too long', async (_, chunk, limit) => {
+    let stream!: ReturnType<typeof endless>;
+    const fetch = (async (_url: RequestInfo | URL, init?: RequestInit) => {
+      stream = endless('data: {"t":"link","id":"L1"}\n\ndata: ', chunk, init?.signal);
+      return respond(stream.body, 'text/event-stream');
+    }) as typeof globalThis.fetch;
+    const log = openAlone(fetchStream(), fetch, false);
+    await settle();
+    expect(log.opened).toBe(1);
+    expect(log.frames).toHaveLength(1);
+    expect(log.frames[0]!.length).toBeGreaterThan(MAX);
+    expect(stream.produced).toBeLessThan(limit + 3 * CHUNK);
+    expect(stream.aborted).toBe(true);
+    expect(log.closes).toHaveLength(1);
+  });
+
+  it('long-poll v1: a poll answer whose line never ends is cut off past the limit', async () => {
+    let stream!: ReturnType<typeof endless>;
+    const fetch = (async (url: RequestInfo | URL, init?: RequestInit) => {
+      if (!String(url).includes('link=')) return respond('{"t":"link","id":"L1"}\n', 'application/x-ndjson');
+      stream = endless('{"t":"ping"}\n', 'x'.repeat(CHUNK), init?.signal);
+      return respond(stream.body, 'application/x-ndjson');
+    }) as typeof globalThis.fetch;
+    const log = openAlone(longPoll(), fetch, false);
+    await settle();
+    expect(log.opened).toBe(1);
+    expect(log.frames[0]).toBe('{"t":"ping"}');
+    expect(log.frames).toHaveLength(2);
+    expect(log.frames[1]!.length).toBeGreaterThan(MAX);
+    expect(stream.produced).toBeLessThan(MAX + 3 * CHUNK);
+    expect(stream.aborted).toBe(true);
+  });
+
+  it('long-poll plain: a response body longer than the limit is cut off past it', async () => {
+    let stream!: ReturnType<typeof endless>;
+    const fetch = (async (_url: RequestInfo | URL, init?: RequestInit) => {
+      stream = endless('{"big":"', 'x'.repeat(CHUNK), init?.signal);
+      return respond(stream.body, 'application/json');
+    }) as typeof globalThis.fetch;
+    const log = openAlone(longPoll(), fetch, true);
+    await settle();
+    expect(log.frames).toHaveLength(1);
+    expect(log.frames[0]!.length).toBeGreaterThan(MAX);
+    expect(stream.produced).toBeLessThan(MAX + 3 * CHUNK);
+    expect(stream.aborted).toBe(true);
+  });
+});
