@@ -43,6 +43,9 @@ interface Backend {
   save(s: Saved | undefined): Promise<unknown>;
 }
 
+/** How long a page waits for another page to let go of the queue, in ms, before keeping its own in memory. */
+export const LOCK_WAIT = 2000;
+
 /**
  * One page at a time owns a queue, by a Web Lock held until it lets go or goes away, so two tabs
  * never send one queue twice. The record is read back untrusted (another version, a hand edit,
@@ -54,13 +57,18 @@ async function own(key: string, env: Env, open: () => Backend | string): Promise
   const record = open();
   if (typeof record === 'string') return record;
   let release!: () => void;
+  // Wait a little: a reloaded page's predecessor still holds the lock for a moment after the new
+  // page starts. A live tab holds it for good, so the wait is bounded.
+  const abort = new AbortController();
+  const timer = env.setTimeout(() => abort.abort(), LOCK_WAIT);
   const held = await new Promise<boolean>((resolve, reject) => {
     locks
-      .request(key, { ifAvailable: true }, (lock) => {
-        resolve(!!lock);
-        if (lock) return new Promise<void>((r) => (release = r));
+      .request(key, { signal: abort.signal }, () => {
+        env.clearTimeout(timer);
+        resolve(true);
+        return new Promise<void>((r) => (release = r));
       })
-      .catch(reject);
+      .catch((e) => (abort.signal.aborted ? resolve(false) : reject(e)));
   });
   if (!held) return null;
   let saved: any;

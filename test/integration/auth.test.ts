@@ -82,7 +82,7 @@ describe.each<TransportName>(['sse', 'fetch-stream', 'long-poll'])('the token ov
     expect(seen).toEqual([TOKEN]);
     const carrying = s.requests.filter((r) => r.headers.authorization !== undefined);
     expect(carrying.map((r) => [r.method, r.headers.authorization])).toEqual([['POST', `Bearer ${TOKEN}`]]);
-    expect(JSON.parse(carrying[0]!.body)).toEqual({ t: 'hello', v: [1], a: 0 });
+    expect(JSON.parse(carrying[0]!.body)).toEqual({ t: 'hello', v: [1], a: 0, max: 1048576 }); // no token field
     expect(s.requests.some((r) => r.body.includes('after hello'))).toBe(true);
     for (const r of s.requests) {
       expect(r.url).not.toContain(TOKEN);

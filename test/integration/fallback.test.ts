@@ -112,7 +112,7 @@ describe('fallback and upgrade', () => {
 });
 
 describe('HTTP errors from the server', () => {
-  it('503 with Retry-After: the client waits at least that long, and tries no other transport meanwhile', async () => {
+  it.each([500, 503])('%i with Retry-After: the client waits at least that long, and tries no other transport meanwhile', async (status) => {
     const s = await server();
     let refusals = 2;
     const requests: number[] = [];
@@ -123,7 +123,7 @@ describe('HTTP errors from the server', () => {
       if (req.url!.includes('transport=') && refusals > 0) {
         refusals--;
         requests.push(Date.now());
-        return res.writeHead(503, { 'Retry-After': '1', 'Content-Type': 'text/plain' }).end('busy');
+        return res.writeHead(status, { 'Retry-After': '1', 'Content-Type': 'text/plain' }).end('busy');
       }
       handlers.forEach((h) => h.call(s.http, req, res));
     });

@@ -5,6 +5,7 @@
 // and starts the next page on the same storage.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { localStorageQueue, RealtimeClient, type ClientOptions, type RealtimeError } from '../../src/index';
+import { LOCK_WAIT } from '../../src/persist';
 import { freshUrl, MockV1, settle, testEnv, within } from './helpers';
 
 let server: MockV1;
@@ -22,19 +23,40 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-/** Web Locks shared by the pages of one test: a page's locks are released when it goes away. */
+/**
+ * Web Locks shared by the pages of one test, as the browser's lock manager: a request waits until
+ * the holder lets go or goes away, or until its signal aborts.
+ */
 function lockManager() {
   const held = new Map<string, Page>();
+  const waiting = new Map<string, Array<() => void>>();
+  const free = (name: string) => {
+    held.delete(name);
+    waiting.get(name)?.shift()?.();
+  };
   return {
     held,
+    /** The page is gone: its locks go with it. */
+    drop(page: Page) {
+      for (const [name, p] of held) if (p === page) free(name);
+    },
     for: (page: Page) => ({
-      async request(name: string, _opts: LockOptions, cb: (lock: Lock | null) => unknown) {
-        if (held.has(name)) return cb(null);
+      async request(name: string, opts: LockOptions, cb: (lock: Lock | null) => unknown) {
+        if (held.has(name) && opts.ifAvailable) return cb(null);
+        if (held.has(name))
+          await new Promise<void>((granted, refused) => {
+            const queue = waiting.get(name) ?? waiting.set(name, []).get(name)!;
+            queue.push(granted);
+            opts.signal?.addEventListener('abort', () => {
+              queue.splice(queue.indexOf(granted), 1);
+              refused(new DOMException('aborted', 'AbortError'));
+            });
+          });
         held.set(name, page);
         try {
           return await cb({ name, mode: 'exclusive' });
         } finally {
-          held.delete(name);
+          if (held.get(name) === page) free(name);
         }
       },
     }),
@@ -70,17 +92,17 @@ function browser() {
     return page;
   };
   /** The page goes away as a reload takes it: pagehide, then its connections and locks are gone. */
-  const leave = (page: Page) => {
+  const leave = (page: Page, lockLingers = false) => {
     page.env.window.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: false }));
     page.alive = false;
-    for (const [name, p] of locks.held) if (p === page) locks.held.delete(name);
+    if (!lockLingers) locks.drop(page);
     if (page.client.state === 'open') server.drop(1001);
   };
   const record = () => {
     const v = [...store.entries()].find(([k]) => k.startsWith('realtime-client queue'));
     return v && JSON.parse(v[1]);
   };
-  return { store, open, leave, record, reload: (page: Page, options?: ClientOptions) => (leave(page), open(options)) };
+  return { store, locks, open, leave, record, reload: (page: Page, options?: ClientOptions) => (leave(page), open(options)) };
 }
 
 /** Sends without awaiting: a page that goes away never sees these promises settle. */
@@ -109,6 +131,24 @@ describe('queue.persist', () => {
     expect(server.messages).toEqual(['before', 'a', { b: 2 }, 'c']);
     // All acknowledged: nothing is left for a later page to send again.
     expect(b.record()).toBeUndefined();
+    expect(next.errors).toEqual([]);
+  });
+
+  it("a reloaded page whose predecessor's lock lingers a moment waits for it, then adopts the queue", async () => {
+    const b = browser();
+    const first = b.open();
+    await settle();
+    first.env.navigator.onLine = false;
+    server.drop();
+    await settle();
+    fire(first.client, 'queued');
+    b.leave(first, true);
+    const next = b.open();
+    await settle(300);
+    expect(next.client.state).toBe('connecting');
+    b.locks.drop(first); // the old document is torn down
+    await settle(50);
+    expect(server.messages).toEqual(['queued']);
     expect(next.errors).toEqual([]);
   });
 
@@ -168,7 +208,7 @@ describe('queue.persist', () => {
     expect(next.client.state).toBe('open');
   });
 
-  it('a second tab on the same URL cannot take a queue another page owns: it keeps its own in memory', async () => {
+  it('a second tab on the same URL cannot take a queue another page owns: after waiting LOCK_WAIT for it, it keeps its own in memory', async () => {
     const b = browser();
     const first = b.open();
     await settle();
@@ -177,7 +217,10 @@ describe('queue.persist', () => {
     await settle();
     fire(first.client, 'tab 1');
     const second = b.open();
-    await settle(50);
+    await settle(LOCK_WAIT - 100);
+    expect(second.client.state, 'waiting for the lock').toBe('connecting');
+    await settle(200);
+    expect(second.client.state).toBe('open');
     await within(second.client.send('tab 2'));
     expect(server.messages).toEqual(['tab 2']);
     expect(b.record()).toMatchObject({ items: [[1, '"tab 1"', null, null]] });
