@@ -6,8 +6,8 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from './chromium';
-import { expectClean, newPage, pageSummary, pageUrl, root, startFixture, TRANSPORTS, waitOpen, waitUntil, type Fixture } from './harness';
-import { serveStatic, type StaticServer } from './static-server';
+import { expectClean, newPage, pageSummary, pageUrl, serveStaticBeside, startFixture, TRANSPORTS, waitOpen, waitUntil, type Fixture } from './harness';
+import type { StaticServer } from './static-server';
 
 const TOKEN = 'browser-Tok3n.secret_42';
 
@@ -38,26 +38,7 @@ beforeAll(async () => {
     }),
   );
   fx.http.server.prependListener('upgrade', (req) => requests.push({ method: 'UPGRADE', url: req.url!, authorization: req.headers.authorization, origin: req.headers.origin }));
-  const realtime = new URL(fx.http.url).host;
-  statics = await serveStatic({
-    root,
-    // As strict as the default, with the realtime server's origin (http for the HTTP transports, ws).
-    csp: [
-      "default-src 'none'",
-      "script-src 'self'",
-      `connect-src 'self' http://${realtime} ws://${realtime}`,
-      "style-src 'self'",
-      "img-src 'self'",
-      "base-uri 'none'",
-      "form-action 'none'",
-      "frame-ancestors 'none'",
-    ].join('; '),
-    routes: (_req, res, url) => {
-      if (url.pathname !== '/favicon.ico') return false;
-      res.writeHead(204).end();
-      return true;
-    },
-  });
+  statics = await serveStaticBeside(Number(new URL(fx.http.url).port));
   pageOrigin = new URL(statics.url).origin;
   browser = await launchBrowser();
 });

@@ -14,9 +14,9 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from './chromium';
-import { expectClean, load, newPage, newPid, pageSummary, pageUrl, range, requireBuild, TRANSPORTS, waitOpen, waitUntil, type OpenedPage } from './harness';
+import { expectClean, load, newPage, serveStaticBeside, newPid, pageSummary, pageUrl, range, requireBuild, TRANSPORTS, waitOpen, waitUntil, type OpenedPage } from './harness';
 import { waitFor } from '../integration/harness';
-import { serverProcesses, serveStaticBeside, type LogLine, type ServerProcess } from './processes';
+import { serverProcesses, type LogLine, type ServerProcess } from './processes';
 import type { StaticServer } from './static-server';
 
 const servers = serverProcesses('rt-persist-store-');

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { root } from './harness';
-import { serveStatic, type StaticServer } from './static-server';
 
 const script = fileURLToPath(new URL('./server-process.mjs', import.meta.url));
 
@@ -99,30 +98,4 @@ export function serverProcesses(prefix: string) {
       rmSync(storeDir, { recursive: true, force: true });
     },
   };
-}
-
-/**
- * The pages, from a static server of their own: their realtime server on `port` is then
- * cross-origin (CORS for the HTTP transports), allowed by a CSP as strict as the default.
- */
-export function serveStaticBeside(port: number): Promise<StaticServer> {
-  const realtime = `127.0.0.1:${port}`;
-  return serveStatic({
-    root,
-    csp: [
-      "default-src 'none'",
-      "script-src 'self'",
-      `connect-src 'self' http://${realtime} ws://${realtime}`,
-      "style-src 'self'",
-      "img-src 'self'",
-      "base-uri 'none'",
-      "form-action 'none'",
-      "frame-ancestors 'none'",
-    ].join('; '),
-    routes: (_req, res, url) => {
-      if (url.pathname !== '/favicon.ico') return false;
-      res.writeHead(204).end();
-      return true;
-    },
-  });
 }

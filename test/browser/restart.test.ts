@@ -20,8 +20,8 @@ import { randomUUID } from 'node:crypto';
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from './chromium';
-import { expectClean, load, newPage, pageSummary, pageUrl, range, requireBuild, TRANSPORTS, waitOpen, waitUntil, type OpenedPage } from './harness';
-import { serverProcesses, serveStaticBeside, type ServerProcess } from './processes';
+import { expectClean, load, newPage, serveStaticBeside, pageSummary, pageUrl, range, requireBuild, TRANSPORTS, waitOpen, waitUntil, type OpenedPage } from './harness';
+import { serverProcesses, type ServerProcess } from './processes';
 import type { StaticServer } from './static-server';
 
 const servers = serverProcesses('rt-restart-store-');

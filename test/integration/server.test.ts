@@ -24,6 +24,15 @@ function client(url: string, headers?: Record<string, string>): RawClient {
   return c;
 }
 
+/** A server with one client that said hello: its welcome and its session. */
+async function connected(options: Omit<RealtimeServerOptions, 'server'> = {}, hello?: Parameters<RawClient['hello']>[0]) {
+  const { rt, url } = await start(options);
+  const sessionP = nextSession(rt);
+  const c = client(url);
+  const w = await c.hello(hello);
+  return { rt, url, c, w, s: await sessionP };
+}
+
 /** Resolves with the next new session. */
 function nextSession(server: RealtimeServer): Promise<Session> {
   return new Promise((resolve) => server.once('connection', resolve));
@@ -317,11 +326,7 @@ describe('RealtimeServer data', () => {
   });
 
   it("session.send throws a RangeError naming both limits for a message that cannot fit the client's max, and queues nothing", async () => {
-    const { rt, url } = await start({ maxMessageBytes: 8192 });
-    const sessionP = nextSession(rt);
-    const c = client(url);
-    await c.hello({ max: 512 });
-    const s = await sessionP;
+    const { c, s } = await connected({ maxMessageBytes: 8192 }, { max: 512 });
     expect(() => s.send('x'.repeat(1000))).toThrow(RangeError);
     expect(() => s.send('x'.repeat(1000))).toThrow(/1002 bytes.*maxMessageBytes 8192.*max 512/);
     expect(s.unacknowledged).toBe(0);
@@ -372,11 +377,7 @@ describe('RealtimeServer data', () => {
   });
 
   it('session.send throws a TypeError on unserialisable data and a RangeError on a message over maxMessageBytes; the session is unaffected', async () => {
-    const { rt, url } = await start({ maxMessageBytes: 1024 });
-    const sessionP = nextSession(rt);
-    const c = client(url);
-    await c.hello();
-    const s = await sessionP;
+    const { rt, c, s } = await connected({ maxMessageBytes: 1024 });
     const circular: any = {};
     circular.self = circular;
     expect(() => s.send(circular)).toThrow(TypeError);
@@ -430,11 +431,7 @@ describe('RealtimeServer protocol errors', () => {
   });
 
   it('closes 4400 on a sequence gap and ends the session', async () => {
-    const { rt, url } = await start();
-    const sessionP = nextSession(rt);
-    const c = client(url);
-    await c.hello();
-    const s = await sessionP;
+    const { rt, c, s } = await connected();
     const ended = new Promise<number>((resolve) => s.on('close', (code) => resolve(code)));
     c.send({ t: 'msg', s: 5, d: ['future'] });
     expect((await c.whenClosed()).code).toBe(4400);
@@ -504,11 +501,7 @@ describe('RealtimeServer sessions and resume', () => {
   });
 
   it("a resume announcing a max that fits every message not yet received resumes as usual", async () => {
-    const { rt, url } = await start();
-    const sessionP = nextSession(rt);
-    const c1 = client(url);
-    const w1 = await c1.hello({ max: 2048 });
-    const s1 = await sessionP;
+    const { url, c: c1, w: w1, s: s1 } = await connected({}, { max: 2048 });
     s1.send('x'.repeat(1000));
     await waitFor(() => c1.messages().length === 1);
     c1.terminate();
@@ -523,11 +516,7 @@ describe('RealtimeServer sessions and resume', () => {
   });
 
   it('the resume key is not visible when a session is logged or serialised (util.inspect, JSON.stringify)', async () => {
-    const { rt, url } = await start();
-    const sessionP = nextSession(rt);
-    const c = client(url);
-    const w = await c.hello();
-    const session = await sessionP;
+    const { c, w, s: session } = await connected();
     const seen = new WeakSet<object>();
     const json = JSON.stringify(session, (_k, v: unknown) => {
       if (typeof v === 'object' && v !== null) {
@@ -567,11 +556,7 @@ describe('RealtimeServer sessions and resume', () => {
   });
 
   it('replays unacked messages exactly once after disconnect() and resume', async () => {
-    const { rt, url } = await start();
-    const sessionP = nextSession(rt);
-    const c1 = client(url);
-    const w1 = await c1.hello();
-    const s = await sessionP;
+    const { url, c: c1, w: w1, s } = await connected();
     let resumes = 0;
     s.on('resume', () => resumes++);
     for (let i = 1; i <= 5; i++) s.send(`m${i}`);
@@ -605,11 +590,7 @@ describe('RealtimeServer sessions and resume', () => {
   });
 
   it('a resume whose a counts messages queued but never written is refused (new session)', async () => {
-    const { rt, url } = await start();
-    const sessionP = nextSession(rt);
-    const c1 = client(url);
-    const w1 = await c1.hello();
-    const session = await sessionP;
+    const { url, c: c1, w: w1, s: session } = await connected();
     session.send('one');
     await c1.next('msg');
     session.disconnect();
@@ -622,11 +603,7 @@ describe('RealtimeServer sessions and resume', () => {
   });
 
   it('send() returns false when that very send ended the session by replay overrun', async () => {
-    const { rt, url } = await start({ replay: { maxMessages: 1 } });
-    const sessionP = nextSession(rt);
-    const c = client(url);
-    await c.hello();
-    const session = await sessionP;
+    const { c, s: session } = await connected({ replay: { maxMessages: 1 } });
     session.disconnect();
     expect(session.send('a')).toBe(true);
     expect(session.send('b')).toBe(false); // overran the buffer while disconnected: the session ended
@@ -647,11 +624,7 @@ describe('RealtimeServer sessions and resume', () => {
   });
 
   it('cannot resume a session whose replay buffer overran', async () => {
-    const { rt, url } = await start({ replay: { maxMessages: 5 } });
-    const sessionP = nextSession(rt);
-    const c1 = client(url);
-    const w1 = await c1.hello();
-    const s = await sessionP;
+    const { url, c: c1, w: w1, s } = await connected({ replay: { maxMessages: 5 } });
     const ended = new Promise<string>((resolve) => s.on('close', (_code, reason) => resolve(reason)));
     s.disconnect();
     for (let i = 0; i < 10; i++) s.send(i);
@@ -661,11 +634,7 @@ describe('RealtimeServer sessions and resume', () => {
   });
 
   it('replay.maxBytes bounds what a disconnected session holds: past it the session ends and cannot be resumed', async () => {
-    const { rt, url } = await start({ replay: { maxBytes: 100 } });
-    const sessionP = nextSession(rt);
-    const c1 = client(url);
-    const w1 = await c1.hello();
-    const s = await sessionP;
+    const { rt, url, c: c1, w: w1, s } = await connected({ replay: { maxBytes: 100 } });
     const ended = new Promise<string>((resolve) => s.on('close', (_code, reason) => resolve(reason)));
     s.disconnect();
     expect(s.send('x'.repeat(60))).toBe(true);
@@ -677,11 +646,7 @@ describe('RealtimeServer sessions and resume', () => {
   });
 
   it('the replay bound counts unacknowledged messages only; a connected client that falls behind it is closed with 4500, not left to grow', async () => {
-    const { rt, url } = await start({ replay: { maxMessages: 5 } });
-    const sessionP = nextSession(rt);
-    const c = client(url);
-    await c.hello();
-    const s = await sessionP;
+    const { c, s } = await connected({ replay: { maxMessages: 5 } });
     // 15 messages in steps of 5, each step acknowledged: never more than 5 held.
     for (let step = 1; step <= 3; step++) {
       for (let i = 0; i < 5; i++) expect(s.send(i)).toBe(true);
@@ -696,11 +661,7 @@ describe('RealtimeServer sessions and resume', () => {
   });
 
   it('expires a disconnected session after sessionTtl', async () => {
-    const { rt, url } = await start({ sessionTtl: 50 });
-    const sessionP = nextSession(rt);
-    const c = client(url);
-    await c.hello();
-    const s = await sessionP;
+    const { rt, c, s } = await connected({ sessionTtl: 50 });
     const ended = new Promise<string>((resolve) => s.on('close', (_c, reason) => resolve(reason)));
     c.terminate();
     expect(await ended).toBe('session expired');
@@ -708,11 +669,7 @@ describe('RealtimeServer sessions and resume', () => {
   });
 
   it('session.close() sends a close frame and ends the session', async () => {
-    const { rt, url } = await start();
-    const sessionP = nextSession(rt);
-    const c = client(url);
-    await c.hello();
-    const s = await sessionP;
+    const { rt, c, s } = await connected();
     s.close(4403, 'kicked');
     expect(await c.whenClosed()).toEqual({ code: 4403, reason: 'kicked' });
     expect(c.frames.at(-1)).toEqual({ t: 'close', code: 4403, reason: 'kicked' });

@@ -98,11 +98,20 @@ function browser() {
     if (!lockLingers) locks.drop(page);
     if (page.client.state === 'open') server.drop(1001);
   };
+  /** The page opens, then loses the network: from now on what it sends waits in the queue. */
+  const openOffline = async (options?: ClientOptions): Promise<Page> => {
+    const page = open(options);
+    await settle();
+    page.env.navigator.onLine = false;
+    server.drop();
+    await settle();
+    return page;
+  };
   const record = () => {
     const v = [...store.entries()].find(([k]) => k.startsWith('realtime-client queue'));
     return v && JSON.parse(v[1]);
   };
-  return { store, locks, open, leave, record, reload: (page: Page, options?: ClientOptions) => (leave(page), open(options)) };
+  return { store, locks, open, openOffline, leave, record, reload: (page: Page, options?: ClientOptions) => (leave(page), open(options)) };
 }
 
 /** Sends without awaiting: a page that goes away never sees these promises settle. */
@@ -136,11 +145,7 @@ describe('queue.persist', () => {
 
   it("a reloaded page whose predecessor's lock lingers a moment waits for it, then adopts the queue", async () => {
     const b = browser();
-    const first = b.open();
-    await settle();
-    first.env.navigator.onLine = false;
-    server.drop();
-    await settle();
+    const first = await b.openOffline();
     fire(first.client, 'queued');
     b.leave(first, true);
     const next = b.open();
@@ -154,11 +159,7 @@ describe('queue.persist', () => {
 
   it('messages sent before the next page read the saved queue go after the saved ones', async () => {
     const b = browser();
-    const first = b.open();
-    await settle();
-    first.env.navigator.onLine = false;
-    server.drop();
-    await settle();
+    const first = await b.openOffline();
     fire(first.client, 'old 1', 'old 2');
     const next = b.reload(first);
     const fresh = next.client.send('new'); // in the constructor's task: before the saved queue is read
@@ -210,11 +211,7 @@ describe('queue.persist', () => {
 
   it('a second tab on the same URL cannot take a queue another page owns: after waiting LOCK_WAIT for it, it keeps its own in memory', async () => {
     const b = browser();
-    const first = b.open();
-    await settle();
-    first.env.navigator.onLine = false;
-    server.drop();
-    await settle();
+    const first = await b.openOffline();
     fire(first.client, 'tab 1');
     const second = b.open();
     await settle(LOCK_WAIT - 100);
@@ -228,11 +225,7 @@ describe('queue.persist', () => {
 
   it('close() rejects what is queued and deletes the record, so no later page sends it', async () => {
     const b = browser();
-    const first = b.open();
-    await settle();
-    first.env.navigator.onLine = false;
-    server.drop();
-    await settle();
+    const first = await b.openOffline();
     const queued = first.client.send('dropped').catch((e) => e);
     await settle();
     expect(b.record()).toBeDefined();
@@ -247,11 +240,7 @@ describe('queue.persist', () => {
 
   it('a ttl that ran out while the page was away: the next page reports expired with the data and sends the rest', async () => {
     const b = browser();
-    const first = b.open();
-    await settle();
-    first.env.navigator.onLine = false;
-    server.drop();
-    await settle();
+    const first = await b.openOffline();
     fire(first.client, 'kept');
     first.client.send('stale', { ttl: 1000 }).catch(() => {});
     first.client.send({ x: 1 }, { key: 'cursor' }).catch(() => {});
@@ -265,11 +254,7 @@ describe('queue.persist', () => {
 
   it("a 'latest value wins' key still replaces a saved message after the reload", async () => {
     const b = browser();
-    const first = b.open();
-    await settle();
-    first.env.navigator.onLine = false;
-    server.drop();
-    await settle();
+    const first = await b.openOffline();
     first.client.send({ x: 1 }, { key: 'cursor' }).catch(() => {});
     const next = b.reload(first);
     await settle(1); // the saved queue is read; the connection is not open yet
