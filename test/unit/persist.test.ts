@@ -196,6 +196,8 @@ describe('queue.persist', () => {
     await settle();
     server.autoAck = false;
     fire(first.client, 'pending'); // a queue to save
+    await settle();
+    expect(b.record()).toMatchObject({ a: 0 });
     server.push('one');
     await settle(100); // the ack of 'one' goes out: the server may forget it, so the record says so
     expect(b.record()).toMatchObject({ a: 1 });
