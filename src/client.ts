@@ -325,9 +325,7 @@ export class RealtimeClient extends EventTarget {
   /** Closes for good: no reconnect. Messages not yet acknowledged are rejected with 'closed'. */
   close(code: number = CloseCode.NORMAL, reason = 'client closed'): void {
     if (this.state === 'closed') return;
-    const conn = this.#conn;
-    this.#stop();
-    conn?.close(code, reason);
+    this.#hangUp(code, reason);
     this.#finish({ code, reason, willReconnect: false }, new RealtimeError('closed', 'close() came before the server acknowledged this message'));
   }
 
@@ -419,8 +417,7 @@ export class RealtimeClient extends EventTarget {
     }
     const decision = shouldRetry(code, reason, this.#attempt, this.#authFailures, this.#reconnectOpts, this.#env.random, retryAfter);
     if ('error' in decision) return this.#finish({ code, reason, willReconnect: false }, decision.error);
-    this.#emit('close', { code, reason, willReconnect: true });
-    this.#setState('dropped');
+    this.#dropped(code, reason);
     if (this.#failures.length) this.#emit('error', new RealtimeError('connect-failed', `Could not connect (${this.#failures.join('; ')}); retrying`, { closeCode: code }));
     this.#failures = [];
     if (this.#env.navigator?.onLine === false) return; // 'online' will call wake(); offline time burns no attempts
@@ -446,11 +443,7 @@ export class RealtimeClient extends EventTarget {
       {
         onOpen: () => {
           if (id !== this.#attemptId) return;
-          const conn = this.#conn;
-          this.#stop();
-          conn?.close(CloseCode.SWITCHING, 'upgrade');
-          this.#emit('close', { code: CloseCode.SWITCHING, reason: 'upgrade', willReconnect: true });
-          this.#setState('dropped');
+          this.#leave('upgrade');
           this.#start(0);
         },
         onFrame() {},
@@ -471,10 +464,27 @@ export class RealtimeClient extends EventTarget {
    * `outcome` (a bad frame is our verdict, not the server's "do not reconnect", so it resumes).
    */
   #drop(code: number, reason: string, outcome = code): void {
-    const conn = this.#conn;
-    this.#conn = null;
-    conn?.close(code, reason);
+    this.#hangUp(code, reason);
     this.#lost(outcome, reason, this.state === 'open' ? -1 : this.#index + 1);
+  }
+
+  /** Stops the current attempt and closes its connection, if any, with `code`. */
+  #hangUp(code: number, reason: string): void {
+    const conn = this.#conn;
+    this.#stop();
+    conn?.close(code, reason);
+  }
+
+  /** Lets the connection go but keeps the session, for the next attempt to resume. */
+  #leave(reason: string): void {
+    this.#hangUp(CloseCode.SWITCHING, reason);
+    this.#dropped(CloseCode.SWITCHING, reason);
+  }
+
+  /** Reports a lost connection that will be replaced. */
+  #dropped(code: number, reason: string): void {
+    this.#emit('close', { code, reason, willReconnect: true });
+    this.#setState('dropped');
   }
 
   /** Stops everything tied to the current attempt. */
@@ -523,11 +533,7 @@ export class RealtimeClient extends EventTarget {
       // The last moment a leaving page surely runs: save what the next load needs, synchronously with localStorage.
       this.#save();
       if (restored && this.state !== 'closed') {
-        const conn = this.#conn;
-        this.#stop();
-        conn?.close(CloseCode.SWITCHING, 'page frozen');
-        this.#emit('close', { code: CloseCode.SWITCHING, reason: 'page frozen', willReconnect: true });
-        this.#setState('dropped');
+        this.#leave('page frozen');
       }
     } else if (this.state === 'open') this.#watchdog.check();
     else if ((e.type === 'online' || (e.type === 'pageshow' && restored)) && this.state === 'reconnecting' && !this.#conn) {
