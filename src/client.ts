@@ -167,11 +167,7 @@ export class RealtimeClient extends EventTarget {
       throw invalid(`bad URL ${url}: give an absolute URL, or a relative one in a page`);
     }
     if (o.protocol && o.protocol !== 'v1' && !this.#plain) throw invalid(`protocol must be 'v1' or 'plain'`);
-    this.#transports = (o.transports ?? available).map((t) => {
-      const found = typeof t === 'string' ? available.find((a) => a.name === t) : t;
-      if (!found) throw invalid(`unknown transport ${t}: import it, or use ${available.map((a) => a.name)}`);
-      return found;
-    });
+    this.#transports = (o.transports ?? available).map((t) => (typeof t === 'string' || !t ? named('transport', t, available) : t));
     if (!this.#transports.length) throw invalid('options.transports is empty');
     this.#reconnectOpts = o.reconnect === false ? false : { ...defaultReconnect, ...o.reconnect };
     this.#timeout = o.heartbeat?.timeout ?? 10000;
@@ -181,8 +177,7 @@ export class RealtimeClient extends EventTarget {
     this.#resetAfter = (this.#reconnectOpts || defaultReconnect).resetAfter;
     this.#outbox = new Outbox({ ...defaultQueue, ...o.queue }, () => this.#persist());
     const persist = o.queue?.persist;
-    this.#storage = typeof persist === 'string' ? storages.find((s) => s.name === persist) : persist;
-    if (persist && !this.#storage) throw invalid(`unknown queue.persist ${persist}: import it, or use ${storages.map((s) => s.name)}`);
+    if (persist) this.#storage = typeof persist === 'string' ? named('queue.persist', persist, storages) : persist;
     this.#watchdog = new Watchdog(this.#env, () => this.#drop(CloseCode.TIMEOUT, 'heartbeat timeout'));
     this.#auth = o.auth;
     const maxFrame = o.maxFrameSize ?? 1048576;
@@ -699,6 +694,13 @@ export class RealtimeClient extends EventTarget {
 
 function invalid(message: string): RealtimeError {
   return new RealtimeError('invalid-argument', message);
+}
+
+/** The item called `name` among those this build includes, or an error naming them. */
+function named<T extends { name: string }>(option: string, name: unknown, available: T[]): T {
+  const found = available.find((a) => a.name === name);
+  if (!found) throw invalid(`unknown ${option} ${name}: import it, or use ${available.map((a) => a.name)}`);
+  return found;
 }
 
 function reject(code: ErrorCode, message: string, data: unknown, cause?: unknown): Promise<never> {
