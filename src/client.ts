@@ -205,7 +205,7 @@ export class RealtimeClient extends EventTarget {
     } catch (e) {
       cause = e;
     }
-    if (json === undefined) return reject('not-serializable', `send(${typeof data}): not JSON. Send objects, arrays, strings, numbers, booleans or null, without cycles`, data, cause);
+    if (json === undefined) return reject('not-serializable', `send(${typeof data}): not JSON-serializable: no cycles, BigInts, functions or undefined`, data, cause);
     if (this.state === 'closed') return reject('closed', 'send() on a closed client: call connect() first', data);
     const bytes = utf8Length(json);
     // 64 bytes leave room for the msg frame around a lone message.
@@ -321,7 +321,7 @@ export class RealtimeClient extends EventTarget {
   close(code: number = CloseCode.NORMAL, reason = 'client closed'): void {
     if (this.state === 'closed') return;
     this.#hangUp(code, reason);
-    this.#finish({ code, reason, willReconnect: false }, new RealtimeError('closed', 'close() came before the server acknowledged this message'));
+    this.#finish({ code, reason, willReconnect: false }, new RealtimeError('closed', 'close() before the server acknowledged this'));
   }
 
   // ---- connection lifecycle ----
@@ -543,7 +543,7 @@ export class RealtimeClient extends EventTarget {
     // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long text needs counting.
     const max = this.#ctx.maxFrame;
     const bytes = text.length * 3 > max ? utf8Length(text) : 0;
-    if (bytes > max) return this.#refuse('message-too-large', `Server frame of ${bytes} B is over maxFrameSize (${max} B): raise it, or have the server send smaller messages; reconnecting`, CloseCode.TOO_LARGE);
+    if (bytes > max) return this.#refuse('message-too-large', `Server frame of ${bytes} B > maxFrameSize (${max} B): raise it, or have the server send smaller messages; reconnecting`, CloseCode.TOO_LARGE);
     this.#watchdog.touch();
     if (this.#plain) {
       let data: unknown = text;
