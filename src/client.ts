@@ -289,12 +289,8 @@ export class RealtimeClient extends EventTarget {
     if (s.sid) this.#session = { sid: s.sid, key: s.key! };
     this.#received = this.#acked = s.a;
     const items = s.items.map(([seq, json, key, exp]): Pending => {
-      let data: unknown = json;
-      try {
-        data = JSON.parse(json);
-      } catch {}
       // Its send() promise died with the earlier page: a failure now is reported as an 'error' event.
-      return { seq, json, bytes: utf8Length(json), data, key: key ?? undefined, exp: exp ?? undefined, resolve() {}, reject: (e) => this.#emit('error', e) };
+      return { seq, json, bytes: utf8Length(json), data: parsed(json), key: key ?? undefined, exp: exp ?? undefined, resolve() {}, reject: (e) => this.#emit('error', e) };
     });
     this.#outbox.adopt(items, s.sent);
     items.forEach((p) => this.#expire(p));
@@ -545,13 +541,7 @@ export class RealtimeClient extends EventTarget {
     const bytes = text.length * 3 > max ? utf8Length(text) : 0;
     if (bytes > max) return this.#refuse('message-too-large', `Server frame of ${bytes} B > maxFrameSize (${max} B): raise it, or have the server send smaller messages; reconnecting`, CloseCode.TOO_LARGE);
     this.#watchdog.touch();
-    if (this.#plain) {
-      let data: unknown = text;
-      try {
-        data = JSON.parse(text);
-      } catch {}
-      return this.#emit('message', data);
-    }
+    if (this.#plain) return this.#emit('message', parsed(text));
     const f = decodeFrame(text);
     if (typeof f === 'string') return this.#protocolError(f);
     if (this.state !== 'open' && f.t !== 'welcome' && f.t !== 'close') return this.#protocolError(`${f.t} before welcome`);
@@ -701,6 +691,15 @@ function named<T extends { name: string }>(option: string, name: unknown, availa
   const found = available.find((a) => a.name === name);
   if (!found) throw invalid(`unknown ${option} ${name}: import it, or use ${available.map((a) => a.name)}`);
   return found;
+}
+
+/** What `text` holds as JSON, or the text itself when it is not JSON (plain mode sends strings as they are). */
+function parsed(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 function reject(code: ErrorCode, message: string, data: unknown, cause?: unknown): Promise<never> {
