@@ -49,7 +49,7 @@ export function shouldRetry(
   retryAfter = 0,
 ): RetryDecision {
   if (code === CloseCode.UNAUTHORIZED && authFailures >= MAX_AUTH_FAILURES)
-    return { error: new RealtimeError('unauthorized', `Token or access refused ${authFailures} times (${code} ${reason}): check what auth returns, and the Origin allow-list`, { closeCode: code }) };
+    return { error: new RealtimeError('unauthorized', `Token or access refused ${authFailures} times (${code} ${reason}): check what auth() returns and the Origin allow-list`, { closeCode: code }) };
   if (!isRetryableClose(code))
     return { error: new RealtimeError('connection-refused', `Server closed with ${code} ${reason} (do not reconnect): fix the cause, then call connect()`, { closeCode: code }) };
   if (!o || attempt >= o.maxAttempts)

@@ -591,7 +591,7 @@ export class RealtimeClient extends EventTarget {
   }
 
   #protocolError(what: string): void {
-    this.#refuse('protocol-error', `Bad server frame (${what}); reconnecting. Does the server speak v1? Else use protocol: 'plain'`, CloseCode.PROTOCOL_ERROR);
+    this.#refuse('protocol-error', `Bad server frame (${what}); reconnecting. Not a v1 server? Use protocol: 'plain'`, CloseCode.PROTOCOL_ERROR);
   }
 
   /**
