@@ -49,11 +49,11 @@ export function shouldRetry(
   retryAfter = 0,
 ): RetryDecision {
   if (code === CloseCode.UNAUTHORIZED && authFailures >= MAX_AUTH_FAILURES)
-    return { error: new RealtimeError('unauthorized', `Token or access refused ${authFailures} times (${code} ${reason}): check what auth returns, and the Origin allow-list`, { closeCode: code }) };
+    return { error: new RealtimeError('unauthorized', `Token or access refused ${authFailures} times (${code} ${reason}): check what auth() returns and the Origin allow-list`, { closeCode: code }) };
   if (!isRetryableClose(code))
-    return { error: new RealtimeError('connection-refused', `Server closed with ${code} ${reason}, meaning do not reconnect: fix the cause, then call connect()`, { closeCode: code }) };
+    return { error: new RealtimeError('connection-refused', `Server closed with ${code} ${reason} (do not reconnect): fix the cause, then call connect()`, { closeCode: code }) };
   if (!o || attempt >= o.maxAttempts)
-    return { error: new RealtimeError('reconnect-failed', `Connection lost (${code} ${reason}) after ${attempt} retries, the most reconnect allows: call connect() to start again`, { closeCode: code }) };
+    return { error: new RealtimeError('reconnect-failed', `Connection lost (${code} ${reason}) after ${attempt} retries, the most reconnect allows: call connect()`, { closeCode: code }) };
   // The server's Retry-After is a floor: jitter still spreads clients out above it.
   return { delay: Math.max(retryAfter, backoffDelay(attempt, o, random)) };
 }

@@ -167,11 +167,7 @@ export class RealtimeClient extends EventTarget {
       throw invalid(`bad URL ${url}: give an absolute URL, or a relative one in a page`);
     }
     if (o.protocol && o.protocol !== 'v1' && !this.#plain) throw invalid(`protocol must be 'v1' or 'plain'`);
-    this.#transports = (o.transports ?? available).map((t) => {
-      const found = typeof t === 'string' ? available.find((a) => a.name === t) : t;
-      if (!found) throw invalid(`unknown transport ${t}: import it, or use ${available.map((a) => a.name)}`);
-      return found;
-    });
+    this.#transports = (o.transports ?? available).map((t) => (typeof t === 'string' || !t ? named('transport', t, available) : t));
     if (!this.#transports.length) throw invalid('options.transports is empty');
     this.#reconnectOpts = o.reconnect === false ? false : { ...defaultReconnect, ...o.reconnect };
     this.#timeout = o.heartbeat?.timeout ?? 10000;
@@ -181,8 +177,7 @@ export class RealtimeClient extends EventTarget {
     this.#resetAfter = (this.#reconnectOpts || defaultReconnect).resetAfter;
     this.#outbox = new Outbox({ ...defaultQueue, ...o.queue }, () => this.#persist());
     const persist = o.queue?.persist;
-    this.#storage = typeof persist === 'string' ? storages.find((s) => s.name === persist) : persist;
-    if (persist && !this.#storage) throw invalid(`unknown queue.persist ${persist}: import it, or use ${storages.map((s) => s.name)}`);
+    if (persist) this.#storage = typeof persist === 'string' ? named('queue.persist', persist, storages) : persist;
     this.#watchdog = new Watchdog(this.#env, () => this.#drop(CloseCode.TIMEOUT, 'heartbeat timeout'));
     this.#auth = o.auth;
     const maxFrame = o.maxFrameSize ?? 1048576;
@@ -210,7 +205,7 @@ export class RealtimeClient extends EventTarget {
     } catch (e) {
       cause = e;
     }
-    if (json === undefined) return reject('not-serializable', `send(${typeof data}): not JSON. Send objects, arrays, strings, numbers, booleans or null, without cycles`, data, cause);
+    if (json === undefined) return reject('not-serializable', `send(${typeof data}): not JSON-serializable: no cycles, BigInts, functions or undefined`, data, cause);
     if (this.state === 'closed') return reject('closed', 'send() on a closed client: call connect() first', data);
     const bytes = utf8Length(json);
     // 64 bytes leave room for the msg frame around a lone message.
@@ -294,12 +289,8 @@ export class RealtimeClient extends EventTarget {
     if (s.sid) this.#session = { sid: s.sid, key: s.key! };
     this.#received = this.#acked = s.a;
     const items = s.items.map(([seq, json, key, exp]): Pending => {
-      let data: unknown = json;
-      try {
-        data = JSON.parse(json);
-      } catch {}
       // Its send() promise died with the earlier page: a failure now is reported as an 'error' event.
-      return { seq, json, bytes: utf8Length(json), data, key: key ?? undefined, exp: exp ?? undefined, resolve() {}, reject: (e) => this.#emit('error', e) };
+      return { seq, json, bytes: utf8Length(json), data: parsed(json), key: key ?? undefined, exp: exp ?? undefined, resolve() {}, reject: (e) => this.#emit('error', e) };
     });
     this.#outbox.adopt(items, s.sent);
     items.forEach((p) => this.#expire(p));
@@ -325,10 +316,8 @@ export class RealtimeClient extends EventTarget {
   /** Closes for good: no reconnect. Messages not yet acknowledged are rejected with 'closed'. */
   close(code: number = CloseCode.NORMAL, reason = 'client closed'): void {
     if (this.state === 'closed') return;
-    const conn = this.#conn;
-    this.#stop();
-    conn?.close(code, reason);
-    this.#finish({ code, reason, willReconnect: false }, new RealtimeError('closed', 'close() came before the server acknowledged this message'));
+    this.#hangUp(code, reason);
+    this.#finish({ code, reason, willReconnect: false }, new RealtimeError('closed', 'close() before the server acknowledged this'));
   }
 
   // ---- connection lifecycle ----
@@ -419,8 +408,7 @@ export class RealtimeClient extends EventTarget {
     }
     const decision = shouldRetry(code, reason, this.#attempt, this.#authFailures, this.#reconnectOpts, this.#env.random, retryAfter);
     if ('error' in decision) return this.#finish({ code, reason, willReconnect: false }, decision.error);
-    this.#emit('close', { code, reason, willReconnect: true });
-    this.#setState('dropped');
+    this.#dropped(code, reason);
     if (this.#failures.length) this.#emit('error', new RealtimeError('connect-failed', `Could not connect (${this.#failures.join('; ')}); retrying`, { closeCode: code }));
     this.#failures = [];
     if (this.#env.navigator?.onLine === false) return; // 'online' will call wake(); offline time burns no attempts
@@ -446,11 +434,7 @@ export class RealtimeClient extends EventTarget {
       {
         onOpen: () => {
           if (id !== this.#attemptId) return;
-          const conn = this.#conn;
-          this.#stop();
-          conn?.close(CloseCode.SWITCHING, 'upgrade');
-          this.#emit('close', { code: CloseCode.SWITCHING, reason: 'upgrade', willReconnect: true });
-          this.#setState('dropped');
+          this.#leave('upgrade');
           this.#start(0);
         },
         onFrame() {},
@@ -471,10 +455,27 @@ export class RealtimeClient extends EventTarget {
    * `outcome` (a bad frame is our verdict, not the server's "do not reconnect", so it resumes).
    */
   #drop(code: number, reason: string, outcome = code): void {
-    const conn = this.#conn;
-    this.#conn = null;
-    conn?.close(code, reason);
+    this.#hangUp(code, reason);
     this.#lost(outcome, reason, this.state === 'open' ? -1 : this.#index + 1);
+  }
+
+  /** Stops the current attempt and closes its connection, if any, with `code`. */
+  #hangUp(code: number, reason: string): void {
+    const conn = this.#conn;
+    this.#stop();
+    conn?.close(code, reason);
+  }
+
+  /** Lets the connection go but keeps the session, for the next attempt to resume. */
+  #leave(reason: string): void {
+    this.#hangUp(CloseCode.SWITCHING, reason);
+    this.#dropped(CloseCode.SWITCHING, reason);
+  }
+
+  /** Reports a lost connection that will be replaced. */
+  #dropped(code: number, reason: string): void {
+    this.#emit('close', { code, reason, willReconnect: true });
+    this.#setState('dropped');
   }
 
   /** Stops everything tied to the current attempt. */
@@ -523,11 +524,7 @@ export class RealtimeClient extends EventTarget {
       // The last moment a leaving page surely runs: save what the next load needs, synchronously with localStorage.
       this.#save();
       if (restored && this.state !== 'closed') {
-        const conn = this.#conn;
-        this.#stop();
-        conn?.close(CloseCode.SWITCHING, 'page frozen');
-        this.#emit('close', { code: CloseCode.SWITCHING, reason: 'page frozen', willReconnect: true });
-        this.#setState('dropped');
+        this.#leave('page frozen');
       }
     } else if (this.state === 'open') this.#watchdog.check();
     else if ((e.type === 'online' || (e.type === 'pageshow' && restored)) && this.state === 'reconnecting' && !this.#conn) {
@@ -542,15 +539,9 @@ export class RealtimeClient extends EventTarget {
     // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long text needs counting.
     const max = this.#ctx.maxFrame;
     const bytes = text.length * 3 > max ? utf8Length(text) : 0;
-    if (bytes > max) return this.#refuse('message-too-large', `Server frame of ${bytes} B is over maxFrameSize (${max} B): raise it, or have the server send smaller messages; reconnecting`, CloseCode.TOO_LARGE);
+    if (bytes > max) return this.#refuse('message-too-large', `Server frame of ${bytes} B > maxFrameSize (${max} B): raise it, or have the server send smaller messages; reconnecting`, CloseCode.TOO_LARGE);
     this.#watchdog.touch();
-    if (this.#plain) {
-      let data: unknown = text;
-      try {
-        data = JSON.parse(text);
-      } catch {}
-      return this.#emit('message', data);
-    }
+    if (this.#plain) return this.#emit('message', parsed(text));
     const f = decodeFrame(text);
     if (typeof f === 'string') return this.#protocolError(f);
     if (this.state !== 'open' && f.t !== 'welcome' && f.t !== 'close') return this.#protocolError(`${f.t} before welcome`);
@@ -600,7 +591,7 @@ export class RealtimeClient extends EventTarget {
   }
 
   #protocolError(what: string): void {
-    this.#refuse('protocol-error', `Bad server frame (${what}); reconnecting. Does the server speak v1? Else use protocol: 'plain'`, CloseCode.PROTOCOL_ERROR);
+    this.#refuse('protocol-error', `Bad server frame (${what}); reconnecting. Not a v1 server? Use protocol: 'plain'`, CloseCode.PROTOCOL_ERROR);
   }
 
   /**
@@ -693,6 +684,22 @@ export class RealtimeClient extends EventTarget {
 
 function invalid(message: string): RealtimeError {
   return new RealtimeError('invalid-argument', message);
+}
+
+/** The item called `name` among those this build includes, or an error naming them. */
+function named<T extends { name: string }>(option: string, name: unknown, available: T[]): T {
+  const found = available.find((a) => a.name === name);
+  if (!found) throw invalid(`unknown ${option} ${name}: import it, or use ${available.map((a) => a.name)}`);
+  return found;
+}
+
+/** What `text` holds as JSON, or the text itself when it is not JSON (plain mode sends strings as they are). */
+function parsed(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 function reject(code: ErrorCode, message: string, data: unknown, cause?: unknown): Promise<never> {

@@ -40,16 +40,17 @@ export interface RealtimeErrorOptions {
 
 export class RealtimeError extends Error {
   override readonly name = 'RealtimeError';
-  readonly code: ErrorCode;
-  readonly data: unknown;
-  readonly closeCode: number | undefined;
-  override readonly cause: unknown;
+  // Declared only: the constructor defines them, so the build emits no field initializers too.
+  declare readonly code: ErrorCode;
+  declare readonly data: unknown;
+  declare readonly closeCode: number | undefined;
+  declare readonly cause: unknown;
 
   constructor(code: ErrorCode, message: string, options: RealtimeErrorOptions = {}) {
     super(message);
     this.code = code;
-    this.cause = options.cause;
     this.data = options.data;
     this.closeCode = options.closeCode;
+    this.cause = options.cause;
   }
 }

@@ -8,43 +8,45 @@ export const isOverdue = (now: number, lastInbound: number, deadline: number): b
  * so a flood of frames costs no timer churn; the single timer re-arms itself for what remains.
  */
 export class Watchdog {
-  private last = 0;
-  private deadline = 0;
-  private timer: unknown;
+  #last = 0;
+  #deadline = 0;
+  #timer: unknown;
+  readonly #env: Env;
+  readonly #onTimeout: () => void;
 
-  constructor(
-    private readonly env: Env,
-    private readonly onTimeout: () => void,
-  ) {}
+  constructor(env: Env, onTimeout: () => void) {
+    this.#env = env;
+    this.#onTimeout = onTimeout;
+  }
 
   /** Starts (or re-arms) the watchdog with a deadline in ms after the last inbound frame. */
   start(deadline: number): void {
-    this.deadline = deadline;
+    this.#deadline = deadline;
     this.touch();
-    this.arm(deadline);
+    this.#arm(deadline);
   }
 
   touch(): void {
-    this.last = this.env.now();
+    this.#last = this.#env.now();
   }
 
   /** Checks at once; called on visibilitychange, resume, online and pageshow, when a throttled timer may be late. */
   check(): void {
-    if (!this.deadline) return;
-    const now = this.env.now();
-    if (isOverdue(now, this.last, this.deadline)) {
+    if (!this.#deadline) return;
+    const now = this.#env.now();
+    if (isOverdue(now, this.#last, this.#deadline)) {
       this.stop();
-      this.onTimeout();
-    } else this.arm(this.deadline - (now - this.last));
+      this.#onTimeout();
+    } else this.#arm(this.#deadline - (now - this.#last));
   }
 
   stop(): void {
-    this.deadline = 0;
-    this.env.clearTimeout(this.timer);
+    this.#deadline = 0;
+    this.#env.clearTimeout(this.#timer);
   }
 
-  private arm(ms: number): void {
-    this.env.clearTimeout(this.timer);
-    this.timer = this.env.setTimeout(() => this.check(), ms);
+  #arm(ms: number): void {
+    this.#env.clearTimeout(this.#timer);
+    this.#timer = this.#env.setTimeout(() => this.check(), ms);
   }
 }

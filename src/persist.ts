@@ -1,4 +1,5 @@
 import type { Env } from './env';
+import { isNat } from './protocol';
 
 /** The storages `queue.persist` can name. */
 export type PersistKind = 'indexeddb' | 'localStorage';
@@ -78,14 +79,13 @@ async function own(key: string, env: Env, open: () => Backend | string): Promise
     release();
     return `the storage cannot be used (${e})`;
   }
-  const num = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
   const ok =
     saved &&
-    num(saved.a) &&
-    num(saved.sent) &&
+    isNat(saved.a) &&
+    isNat(saved.sent) &&
     (saved.sid === undefined || (typeof saved.sid === 'string' && typeof saved.key === 'string')) &&
     Array.isArray(saved.items) &&
-    saved.items.every((i: any, n: number) => Array.isArray(i) && num(i[0]) && i[0] === saved.items[0][0] + n && typeof i[1] === 'string');
+    saved.items.every((i: any, n: number) => Array.isArray(i) && isNat(i[0]) && i[0] === saved.items[0][0] + n && typeof i[1] === 'string');
   return { saved: ok ? saved : undefined, save: record.save, release };
 }
 

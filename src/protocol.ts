@@ -114,7 +114,8 @@ export interface CloseFrame {
 
 export type Frame = HelloFrame | WelcomeFrame | MessageFrame | AckFrame | PingFrame | PongFrame | CloseFrame;
 
-const isNat = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
+/** An integer >= 0 that JSON carries exactly. */
+export const isNat = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
 
 /**
  * Each frame type's fields as `name:kind`, kind n = integer >= 0, s = string, b = boolean,

@@ -42,10 +42,13 @@ export class Outbox {
   #sent = 0;
 
   /** `changed` runs after every change, so a persisted copy can follow. */
-  constructor(
-    private readonly limits: QueueOptions,
-    private readonly changed: () => void = () => {},
-  ) {}
+  readonly #limits: QueueOptions;
+  readonly #changed: () => void;
+
+  constructor(limits: QueueOptions, changed: () => void = () => {}) {
+    this.#limits = limits;
+    this.#changed = changed;
+  }
 
   get sent(): number {
     return this.#sent;
@@ -53,13 +56,13 @@ export class Outbox {
 
   set sent(seq: number) {
     this.#sent = seq;
-    this.changed();
+    this.#changed();
   }
 
   /** Returns the limit a message of `bytes` would break, or undefined when it fits. */
   refuse(bytes: number): string | undefined {
-    if (this.items.length >= this.limits.maxMessages) return 'queue.maxMessages';
-    if (this.bytes + bytes > this.limits.maxBytes) return 'queue.maxBytes';
+    if (this.items.length >= this.#limits.maxMessages) return 'queue.maxMessages';
+    if (this.bytes + bytes > this.#limits.maxBytes) return 'queue.maxBytes';
   }
 
   push(p: Omit<Pending, 'seq'>): Pending {
@@ -73,7 +76,7 @@ export class Outbox {
     const item = { ...p, seq: this.nextSeq++ };
     this.items.push(item);
     this.bytes += p.bytes;
-    this.changed();
+    this.#changed();
     return item;
   }
 
@@ -88,7 +91,7 @@ export class Outbox {
     this.bytes -= p.bytes;
     for (let j = i; j < this.items.length; j++) this.items[j]!.seq--;
     this.nextSeq--;
-    this.changed();
+    this.#changed();
     return true;
   }
 
@@ -102,10 +105,10 @@ export class Outbox {
 
   /** Messages not handed to a transport since the last rewind. */
   unsent(): Pending[] {
-    return this.items.slice(this.firstUnsent());
+    return this.items.slice(this.#firstUnsent());
   }
 
-  private firstUnsent(): number {
+  #firstUnsent(): number {
     const i = this.items.findIndex((p) => p.seq > this.sent);
     return i < 0 ? this.items.length : i;
   }
@@ -122,7 +125,7 @@ export class Outbox {
    * than sent twice; messages that never went out are kept and renumbered.
    */
   restart(): Pending[] {
-    const lost = this.take(this.firstUnsent());
+    const lost = this.take(this.#firstUnsent());
     this.items.forEach((p, i) => (p.seq = i + 1));
     this.nextSeq = this.items.length + 1;
     this.sent = 0;
@@ -146,7 +149,7 @@ export class Outbox {
   take(n: number = this.items.length): Pending[] {
     const out = this.items.splice(0, n);
     for (const p of out) this.bytes -= p.bytes;
-    if (n) this.changed();
+    if (n) this.#changed();
     return out;
   }
 }

@@ -1,5 +1,5 @@
 import { createParser } from 'eventsource-parser';
-import { check, cut, ender, httpUrl, lines, linkId, poster, read, type Poster } from './http';
+import { canStream, check, cut, ender, httpUrl, lines, linkId, poster, read, type Poster } from './http';
 import type { Transport } from './types';
 
 export interface FetchStreamOptions {
@@ -23,7 +23,7 @@ export function fetchStream({ firstByteTimeout = 3000 }: FetchStreamOptions = {}
   return {
     name: 'fetch-stream',
     auth: 'header',
-    isSupported: (env) => typeof env.fetch === 'function' && typeof AbortController === 'function' && typeof TextDecoder === 'function',
+    isSupported: canStream,
     open(url, h, { env, plain, token, maxFrame }) {
       const base = httpUrl(url, env);
       const abort = new AbortController();

@@ -9,6 +9,9 @@ export function httpUrl(url: string, env: Env, params: Record<string, string | n
   return u.href;
 }
 
+/** Whether fetch() can stream here: what fetch-stream and long-poll need. */
+export const canStream = (env: Env): boolean => typeof env.fetch === 'function' && typeof AbortController === 'function' && typeof TextDecoder === 'function';
+
 /** The link id from the first frame a v1 server sends on every HTTP link, or undefined. */
 export function linkId(text: string): string | undefined {
   try {
@@ -99,7 +102,7 @@ export function lines(max: number, line: (text: string) => void): (text: string)
   };
 }
 
-const TEXT = { 'Content-Type': 'text/plain;charset=UTF-8' };
+export const TEXT = { 'Content-Type': 'text/plain;charset=UTF-8' };
 
 /**
  * Client → server frames for one link: POSTed in order, one request at a time, each carrying

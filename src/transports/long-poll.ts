@@ -1,4 +1,4 @@
-import { check, cut, ender, httpUrl, lines, linkId, poster, read } from './http';
+import { canStream, check, cut, ender, httpUrl, lines, linkId, poster, read, TEXT } from './http';
 import type { Transport } from './types';
 
 export interface LongPollOptions {
@@ -26,7 +26,7 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
   return {
     name: 'long-poll',
     auth: 'header',
-    isSupported: (env) => typeof env.fetch === 'function' && typeof AbortController === 'function' && typeof TextDecoder === 'function',
+    isSupported: canStream,
     open(url, h, { env, plain, token, maxFrame }) {
       const abort = new AbortController();
       let timer: unknown;
@@ -65,7 +65,7 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
         } else {
           const body = held.join('\n');
           held = [];
-          res = await request(httpUrl(url, env, { link: id!, wait }), { method: 'POST', headers: { 'Content-Type': 'text/plain;charset=UTF-8' }, body });
+          res = await request(httpUrl(url, env, { link: id!, wait }), { method: 'POST', headers: TEXT, body });
           await frames(res, (line) => end.over || h.onFrame(line));
         }
         const pause = interval || (plain ? 1000 - (env.now() - started) : 0);
