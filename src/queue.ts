@@ -40,6 +40,8 @@ export class Outbox {
   bytes = 0;
   nextSeq = 1;
   #sent = 0;
+  /** The last seq an earlier page numbered, between adopt() and the next resume. */
+  #earlier: number | undefined;
 
   /** `changed` runs after every change, so a persisted copy can follow. */
   readonly #limits: QueueOptions;
@@ -113,8 +115,18 @@ export class Outbox {
     return i < 0 ? this.items.length : i;
   }
 
-  /** After a resume the server says what it has; everything later goes out again. */
+  /**
+   * After a resume the server says what it has; everything later goes out again. A server ahead
+   * of an adopted queue means the earlier page sent more after its last save (an IndexedDB write
+   * lost at unload, a crash): those seqs are taken, so what this page queued itself moves past them.
+   */
   rewind(a: number): void {
+    const behind = a - (this.#earlier ?? a);
+    if (behind > 0) {
+      for (const p of this.items) if (p.seq > this.#earlier!) p.seq += behind;
+      this.nextSeq += behind;
+    }
+    this.#earlier = undefined;
     this.ack(a);
     this.sent = a;
   }
@@ -126,6 +138,7 @@ export class Outbox {
    */
   restart(): Pending[] {
     const lost = this.take(this.#firstUnsent());
+    this.#earlier = undefined;
     this.items.forEach((p, i) => (p.seq = i + 1));
     this.nextSeq = this.items.length + 1;
     this.sent = 0;
@@ -137,7 +150,7 @@ export class Outbox {
    * handed to a transport) ahead of what this page queued meanwhile, which is renumbered after.
    */
   adopt(earlier: Pending[], sent: number): void {
-    const next = (earlier.at(-1)?.seq ?? sent) + 1;
+    const next = (this.#earlier = earlier.at(-1)?.seq ?? sent) + 1;
     this.items.forEach((p, i) => (p.seq = next + i));
     this.items.unshift(...earlier);
     for (const p of earlier) this.bytes += p.bytes;

@@ -100,6 +100,7 @@ describe.each(['indexeddb', 'localStorage'] as const)('queue.persist: %s', (pers
       const why = await pageSummary(p);
       expect(delivered(pid, [server]), why).toEqual(range(n));
       expect(again([server])).toEqual([]);
+      expect(await p.page.evaluate(() => window.T.rtErrors), why).toEqual([]);
       const [reopened] = await p.page.evaluate(() => window.T.opens);
       if (!reopened!.resumed) {
         // Only right if the old page had every message acknowledged before it went (so it left

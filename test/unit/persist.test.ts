@@ -211,6 +211,23 @@ describe('queue.persist', () => {
     expect(next.client.state).toBe('open');
   });
 
+  it('a saved queue older than the last sends (an IndexedDB write lost at unload): what the server has is acknowledged, this page\'s own messages go after it, no protocol error', async () => {
+    const b = browser();
+    const first = b.open();
+    await settle();
+    await within(Promise.all(['a', 'b', 'c'].map((m) => first.client.send(m))));
+    b.leave(first);
+    // As if the last save the old page managed was right after it sent 'a'.
+    b.store.set(`realtime-client queue ${server.url}`, JSON.stringify({ sid: 'sid-1', key: 'key-1', a: 0, sent: 1, items: [[1, '"a"', null, null]] }));
+    const next = b.open();
+    const own = next.client.send('own'); // queued before the saved queue is read
+    await within(own);
+    expect(server.messages).toEqual(['a', 'b', 'c', 'own']);
+    expect(next.errors).toEqual([]);
+    await settle(100);
+    expect(next.client.state).toBe('open');
+  });
+
   it('a second tab on the same URL cannot take a queue another page owns: after waiting LOCK_WAIT for it, it keeps its own in memory', async () => {
     const b = browser();
     const first = await b.openOffline();

@@ -178,3 +178,18 @@ describe('Outbox.adopt and the change hook (queue.persist)', () => {
     expect(step(() => box.ack(0))).toBe(false);
   });
 });
+
+describe('Outbox.rewind after adopt, with a server ahead of the saved queue', () => {
+  it("acks the earlier page's messages the server has, and moves this page's own past the seqs the server already holds", () => {
+    const box = new Outbox({ maxMessages: 10, maxBytes: 1000 });
+    add(box, 'mine');
+    box.adopt([{ seq: 2, json: '"saved"', bytes: 7, data: 'saved', resolve: vi.fn(), reject: vi.fn() }], 1);
+    expect(seqs(box.items)).toEqual([2, 3]);
+    box.rewind(5); // the earlier page sent 2..5 after its last save
+    expect(datas(box.items)).toEqual(['mine']);
+    expect(seqs(box.unsent())).toEqual([6]);
+    expect(box.nextSeq).toBe(7);
+    box.rewind(5); // a later resume: nothing moves again
+    expect(seqs(box.items)).toEqual([6]);
+  });
+});
