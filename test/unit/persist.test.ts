@@ -257,6 +257,19 @@ describe('queue.persist', () => {
     expect(server.messages).toEqual(['fresh']);
   });
 
+  it('close() and connect() again while the saved queue is being taken over: the new connection still gets it', async () => {
+    const b = browser();
+    const first = await b.openOffline();
+    fire(first.client, 'saved');
+    const next = b.reload(first);
+    await Promise.resolve(); // the taking over has begun
+    next.client.close();
+    next.client.connect();
+    await settle(50);
+    expect(server.messages).toEqual(['saved']);
+    expect(next.errors).toEqual([]);
+  });
+
   it('a ttl that ran out while the page was away: the next page reports expired with the data and sends the rest', async () => {
     const b = browser();
     const first = await b.openOffline();
