@@ -11,40 +11,13 @@
 //     and the next page starts a new session: the test checks that this is what happened.)
 // Exactly once is read from the server's own deliveries (its 'recv' log lines, one per
 // 'message' event), not from the test app's idempotent log, which would hide a duplicate.
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser } from './chromium';
-import { expectClean, load, newPage, serveStaticBeside, newPid, pageSummary, pageUrl, range, requireBuild, TRANSPORTS, waitOpen, waitUntil, type OpenedPage } from './harness';
+import { describe, expect, it } from 'vitest';
+import { expectClean, load, newPage, newPid, pageSummary, pageUrl, range, TRANSPORTS, waitOpen, waitUntil } from './harness';
 import { waitFor } from '../integration/harness';
-import { serverProcesses, type LogLine, type ServerProcess } from './processes';
-import type { StaticServer } from './static-server';
+import { processSuite, type LogLine, type ServerProcess } from './processes';
 
-const servers = serverProcesses('rt-persist-store-');
-let browser: Browser;
-let statics: StaticServer;
-let port: number;
-/** The server process now on `port`. */
-let server: ServerProcess;
-let opened: OpenedPage | undefined;
-
-beforeAll(async () => {
-  requireBuild();
-  server = await servers.start(0);
-  port = server.port;
-  statics = await serveStaticBeside(port);
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await statics?.close();
-  await servers.cleanup();
-});
-
-afterEach(async () => {
-  await opened?.context.close();
-  opened = undefined;
-});
+const suite = processSuite('rt-persist-store-');
+const { servers } = suite;
 
 /** The `i`s of page `pid`'s messages as delivered by every server process, in order. */
 const delivered = (pid: string, procs: ServerProcess[]) => procs.flatMap((p) => p.lines.filter((l) => l.ev === 'recv' && l.pid === pid && l.tag === 'm').map((l) => l.i));
@@ -53,9 +26,9 @@ const again = (procs: ServerProcess[]) => procs.flatMap((p) => p.lines.filter((l
 describe.each(['indexeddb', 'localStorage'] as const)('queue.persist: %s', (persist) => {
   describe.each(TRANSPORTS)('transport %s', (transport) => {
     const open = async (pid: string) => {
-      const p = (opened = await newPage(browser));
+      const p = (suite.opened = await newPage(suite.browser));
       const opts = { queue: { persist }, reconnect: { initialDelay: 100, maxDelay: 500 } };
-      await load(p, pageUrl(statics.url, { transport, pid, opts, url: `http://127.0.0.1:${port}/realtime` }));
+      await load(p, pageUrl(suite.statics.url, { transport, pid, opts, url: `http://127.0.0.1:${suite.port}/realtime` }));
       return p;
     };
 
@@ -65,7 +38,7 @@ describe.each(['indexeddb', 'localStorage'] as const)('queue.persist: %s', (pers
       await waitOpen(p);
       await p.page.evaluate(() => window.T.send('m', 5));
       await waitUntil(p, () => window.T.settled('m').resolved === 5, undefined, 'the first 5 acknowledged');
-      const old = server;
+      const old = suite.current!;
       await servers.kill(old);
       await waitUntil(p, () => window.T.client!.state === 'reconnecting', undefined, 'the page noticed the server is gone');
       await p.page.evaluate(() => window.T.send('m', 5));
@@ -73,7 +46,7 @@ describe.each(['indexeddb', 'localStorage'] as const)('queue.persist: %s', (pers
       await p.page.reload();
       await waitUntil(p, () => window.T?.client?.state === 'reconnecting', undefined, 'the reloaded page is trying to connect');
       expect(await p.page.evaluate(() => window.T.sends.length), 'the new page sent nothing itself').toBe(0);
-      server = await servers.start(port);
+      const server = (suite.current = await servers.start(suite.port));
       await waitOpen(p);
       await waitUntil(p, () => window.T.client!.state === 'open', undefined, 'open again');
       await waitUntil(p, () => window.T.received.filter((d) => (d as { echo?: unknown }).echo).length >= 5, undefined, 'the 5 queued messages echoed');
@@ -90,6 +63,7 @@ describe.each(['indexeddb', 'localStorage'] as const)('queue.persist: %s', (pers
       const pid = newPid();
       const p = await open(pid);
       await waitOpen(p);
+      const server = suite.current!;
       const n = 200;
       // send() hands the burst to the transport in a microtask; the reload's pagehide comes
       // before any acknowledgement can.

@@ -7,7 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { root } from './harness';
+import type { Browser } from 'playwright-core';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { launchBrowser } from './chromium';
+import { requireBuild, root, serveStaticBeside, type OpenedPage } from './harness';
+import type { StaticServer } from './static-server';
 
 const script = fileURLToPath(new URL('./server-process.mjs', import.meta.url));
 
@@ -98,4 +102,39 @@ export function serverProcesses(prefix: string) {
       rmSync(storeDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The hooks of a file whose tests run the server in processes of their own: before all, Chromium,
+ * a first process on port 0 and the pages' static server beside it; after each test, its page's
+ * context; after all, everything. Every process of the file listens on `port`.
+ */
+export function processSuite(prefix: string) {
+  const suite = {
+    servers: serverProcesses(prefix),
+    browser: undefined as unknown as Browser,
+    statics: undefined as unknown as StaticServer,
+    port: 0,
+    /** The process running on `port`, when one is. */
+    current: undefined as ServerProcess | undefined,
+    /** The test's page, closed after it. */
+    opened: undefined as OpenedPage | undefined,
+  };
+  beforeAll(async () => {
+    requireBuild();
+    suite.current = await suite.servers.start(0);
+    suite.port = suite.current.port;
+    suite.statics = await serveStaticBeside(suite.port);
+    suite.browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await suite.browser?.close();
+    await suite.statics?.close();
+    await suite.servers.cleanup();
+  });
+  afterEach(async () => {
+    await suite.opened?.context.close();
+    suite.opened = undefined;
+  });
+  return suite;
 }

@@ -17,53 +17,23 @@
 // every message it receives to stdout; the page comes from a separate static server, so its
 // realtime URL is cross-origin (CORS for the HTTP transports), allowed by the page's CSP.
 import { randomUUID } from 'node:crypto';
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser } from './chromium';
-import { expectClean, load, newPage, serveStaticBeside, pageSummary, pageUrl, range, requireBuild, TRANSPORTS, waitOpen, waitUntil, type OpenedPage } from './harness';
-import { serverProcesses, type ServerProcess } from './processes';
-import type { StaticServer } from './static-server';
+import { describe, expect, it } from 'vitest';
+import { expectClean, load, newPage, pageSummary, pageUrl, range, TRANSPORTS, waitOpen, waitUntil } from './harness';
+import { processSuite } from './processes';
 
-const servers = serverProcesses('rt-restart-store-');
-const { appLog, kill } = servers;
-const startServerProcess = servers.start;
-
-let browser: Browser;
-let statics: StaticServer;
-/** The port every server process of this file listens on: the first one's, from port 0. */
-let port: number;
-let first: ServerProcess | undefined;
-let opened: OpenedPage | undefined;
-
-beforeAll(async () => {
-  requireBuild();
-  first = await startServerProcess(0);
-  port = first.port;
-  statics = await serveStaticBeside(port);
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await statics?.close();
-  await servers.cleanup();
-});
-
-afterEach(async () => {
-  await opened?.context.close();
-  opened = undefined;
-});
+const suite = processSuite('rt-restart-store-');
+const { appLog, kill } = suite.servers;
 
 describe.each(TRANSPORTS)('transport %s', (transport) => {
   it('6. server killed (SIGKILL) and restarted mid-stream with a session store: the same session resumes, nothing lost or repeated', async () => {
     // The previous test's (or beforeAll's) process on `port`, or a new one.
-    const old = first ?? (await startServerProcess(port));
-    first = undefined;
-    const p = (opened = await newPage(browser));
+    const old = suite.current ?? (await suite.servers.start(suite.port));
+    suite.current = undefined;
+    const p = (suite.opened = await newPage(suite.browser));
     const pid = `p${randomUUID().slice(0, 8)}`;
     // A quicker backoff than the default, so the test does not wait out long delays.
     const opts = { reconnect: { initialDelay: 200, maxDelay: 1000 } };
-    await load(p, pageUrl(statics.url, { transport, pid, opts, url: `http://127.0.0.1:${port}/realtime` }));
+    await load(p, pageUrl(suite.statics.url, { transport, pid, opts, url: `http://127.0.0.1:${suite.port}/realtime` }));
     await waitOpen(p);
     expect(await p.page.evaluate(() => window.T.client!.transport)).toBe(transport);
 
@@ -71,7 +41,7 @@ describe.each(TRANSPORTS)('transport %s', (transport) => {
     await p.page.evaluate(() => window.T.sendLoop('m', 15));
     await waitUntil(p, () => window.T.settled('m').resolved >= 30 && window.T.pushes('live').length >= 30, undefined, '30 messages each way before the kill');
     await kill(old);
-    const next = await startServerProcess(port);
+    const next = await suite.servers.start(suite.port);
     try {
       // The client reconnects to the new process and resumes its session.
       await waitOpen(p, 2, 30_000);
@@ -150,7 +120,7 @@ describe.each(TRANSPORTS)('transport %s', (transport) => {
       await expectClean(p);
     } finally {
       // Left running on `port` for the next transport's test.
-      first = next;
+      suite.current = next;
     }
   });
 });
