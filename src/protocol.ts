@@ -149,8 +149,13 @@ export function decodeFrame(text: string): Frame | string {
   } catch {
     return 'frame is not valid JSON';
   }
-  const shape = f && SHAPES.hasOwnProperty(f.t) && SHAPES[f.t];
-  if (!shape) return `unknown frame type ${JSON.stringify(f?.t)?.slice(0, 40)}`;
+  // Untrusted values are type-checked before any use, and never turned into strings or walked
+  // into: JSON.parse builds values nested any depth, and converting `[[[…]]]` 4,000 deep to a
+  // string (as a property lookup or JSON.stringify would) overflows the stack.
+  if (typeof f !== 'object' || f === null || Array.isArray(f)) return 'frame is not a JSON object';
+  if (typeof f.t !== 'string') return 'frame has no string "t"';
+  const shape = SHAPES.hasOwnProperty(f.t) && SHAPES[f.t];
+  if (!shape) return `unknown frame type ${JSON.stringify(f.t.slice(0, 40))}`;
   for (const field of shape.split(' ')) {
     const [name, kind] = field.split(':') as [string, string];
     const v = f[name];
