@@ -1,175 +1,16 @@
 // @vitest-environment node
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
 import { waitFor } from './harness';
+import { abortStreams, HELLO, PollClient, post, raw, StreamClient, TEXT } from './http-client';
 
 // The HTTP transports (docs/protocol.md §14) driven by hand: fetch and node:http, no client library.
 
-
-type AnyFrame = { t: string; [k: string]: any };
-interface SseEvent {
-  id?: string;
-  data?: string;
-  comment?: string;
-}
-
-/** An SSE / fetch-stream link read with fetch, events parsed by hand. */
-class StreamClient {
-  readonly events: SseEvent[] = [];
-  raw = '';
-  ended = false;
-  res!: Response;
-  readonly abort = new AbortController();
-  private cursor = 0;
-
-  static async open(base: string, transport = 'sse', headers: Record<string, string> = {}): Promise<StreamClient> {
-    const c = new StreamClient();
-    streams.push(c);
-    c.res = await fetch(`${base}?transport=${transport}`, { headers: { Accept: 'text/event-stream', ...headers }, signal: c.abort.signal });
-    void c.read();
-    return c;
-  }
-
-  private async read(): Promise<void> {
-    const reader = this.res.body!.getReader();
-    const decoder = new TextDecoder();
-    let pending = '';
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        const text = decoder.decode(value, { stream: true });
-        this.raw += text;
-        pending += text;
-        let i: number;
-        while ((i = pending.indexOf('\n\n')) >= 0) {
-          const block = pending.slice(0, i);
-          pending = pending.slice(i + 2);
-          const ev: SseEvent = {};
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) ev.comment = line.slice(1);
-            else if (line.startsWith('id: ')) ev.id = line.slice(4);
-            else if (line.startsWith('data: ')) ev.data = (ev.data === undefined ? '' : ev.data + '\n') + line.slice(6);
-          }
-          this.events.push(ev);
-        }
-      }
-    } catch {
-      // aborted
-    }
-    this.ended = true;
-  }
-
-  /** Data events parsed as frames. */
-  frames(): AnyFrame[] {
-    return this.events.filter((e) => e.data !== undefined).map((e) => JSON.parse(e.data!));
-  }
-
-  async linkId(): Promise<string> {
-    const f = await waitFor(() => this.frames()[0], 'link event');
-    expect(f.t).toBe('link');
-    return f.id;
-  }
-
-  /** Next unread frame (of type `t`, skipping others). */
-  async next(t?: string): Promise<AnyFrame> {
-    return waitFor(() => {
-      const frames = this.frames();
-      while (this.cursor < frames.length) {
-        const f = frames[this.cursor++]!;
-        if (f.t !== 'link' && (!t || f.t === t)) return f;
-      }
-      return undefined;
-    }, `a ${t ?? 'any'} frame`);
-  }
-
-  /** msg events, with their SSE id. */
-  msgEvents(): Array<{ id?: string; frame: AnyFrame }> {
-    return this.events.filter((e) => e.data?.startsWith('{"t":"msg"')).map((e) => ({ id: e.id, frame: JSON.parse(e.data!) }));
-  }
-}
-
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** One request with node:http (lets tests set any header, Origin included). */
-function raw(method: string, url: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method, headers: { Connection: 'close', ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-const TEXT = { 'Content-Type': 'text/plain;charset=UTF-8' };
-
-/** POST frames to a link (no wait: a plain send). */
-async function post(base: string, link: string, ...frames: Array<object | string>): Promise<Response> {
-  const body = frames.map((f) => (typeof f === 'string' ? f : JSON.stringify(f))).join('\n');
-  return fetch(`${base}?link=${encodeURIComponent(link)}`, { method: 'POST', headers: TEXT, body });
-}
-
-/** A long-poll link: the link GET, then polls. */
-class PollClient {
-  id = '';
-  readonly frames: AnyFrame[] = [];
-  constructor(readonly base: string) {}
-
-  async open(): Promise<this> {
-    const res = await fetch(`${this.base}?transport=long-poll`);
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
-    expect(res.headers.get('cache-control')).toBe('no-store');
-    const body = await res.text();
-    expect(body.endsWith('\n')).toBe(true);
-    const f = JSON.parse(body.split('\n')[0]!);
-    expect(f.t).toBe('link');
-    this.id = f.id;
-    return this;
-  }
-
-  /** One poll; resolves with its frames (also collected in `frames`). */
-  async poll(wait: number, ...body: object[]): Promise<{ status: number; frames: AnyFrame[]; text: string }> {
-    const res = await fetch(`${this.base}?link=${this.id}&wait=${wait}`, { method: 'POST', headers: TEXT, body: body.map((f) => JSON.stringify(f)).join('\n') });
-    const text = await res.text();
-    if (res.status !== 200) return { status: res.status, frames: [], text };
-    expect(res.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
-    const frames = text
-      .split('\n')
-      .filter((l) => l)
-      .map((l) => JSON.parse(l));
-    this.frames.push(...frames);
-    return { status: res.status, frames, text };
-  }
-
-  /** Polls until a frame of type `t` arrives. */
-  async until(t: string): Promise<AnyFrame> {
-    for (let i = 0; i < 50; i++) {
-      const { status, frames } = await this.poll(2000);
-      expect(status).toBe(200);
-      const f = frames.find((x) => x.t === t);
-      if (f) return f;
-    }
-    throw new Error(`no ${t} frame`);
-  }
-}
-
-const HELLO = { t: 'hello', v: [1], a: 0 };
-
 let httpServer: Server | null = null;
 let rt: RealtimeServer | null = null;
-const streams: StreamClient[] = [];
 
 async function start(options: Omit<RealtimeServerOptions, 'server'> = {}): Promise<{ rt: RealtimeServer; base: string; origin: string }> {
   httpServer = createServer((_req, res) => res.end('app page'));
@@ -210,7 +51,7 @@ function nextSession(server: RealtimeServer): Promise<Session> {
 }
 
 afterEach(async () => {
-  for (const s of streams.splice(0)) s.abort.abort();
+  abortStreams();
   await rt?.close();
   rt = null;
   if (httpServer) {
