@@ -28,6 +28,18 @@ export interface HttpHost {
 
 /** A POST body may carry several frames: allow this many times `maxMessageBytes`. */
 export const BODY_LIMIT_FACTOR = 4;
+/**
+ * Most frames one POST body may carry (blank lines not counted); more gets 413. Our client sends
+ * at most 3 and, in a poll, an ack or pong. Without a bound, 4 MiB of 13-byte pings is 300,000
+ * frames, each answered.
+ */
+export const MAX_FRAMES_PER_POST = 1000;
+/**
+ * A body's frames are handled this many characters at a time, yielding to the event loop in
+ * between: a socket hands WebSocket frames over in reads of about this size, and a 4 MiB body
+ * handled in one turn stalled every other client for over a second.
+ */
+const SLICE_CHARS = 64 * 1024;
 /** A long-poll link with no poll for `pollTimeout` + this many ms is dropped. */
 export const POLL_GRACE_MS = 10_000;
 /** Retry-After (seconds) while shutting down. */
@@ -68,26 +80,38 @@ function replyShuttingDown(res: ServerResponse): void {
   reply(res, 503, 'server shutting down', { 'Retry-After': String(SHUTDOWN_RETRY_AFTER_S) });
 }
 
-/** Reads a request body up to `limit` bytes: the bytes, 'too-large', or null if the request was aborted. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large' | null> {
+/**
+ * Reads a request body up to `limit` bytes within `timeout` ms: the bytes, 'too-large',
+ * 'timeout', or null if the request was aborted.
+ */
+function readBody(req: IncomingMessage, limit: number, timeout: number): Promise<Buffer | 'too-large' | 'timeout' | null> {
   return new Promise((resolve) => {
     const declared = Number(req.headers['content-length']);
     if (declared > limit) return resolve('too-large');
     const chunks: Buffer[] = [];
     let size = 0;
+    const timer = setTimeout(() => settle('timeout'), timeout);
+    const settle = (outcome: Buffer | 'too-large' | 'timeout' | null): void => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      resolve(outcome);
+    };
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size > limit) {
-        req.off('data', onData);
-        return resolve('too-large');
-      }
+      if (size > limit) return settle('too-large');
       chunks.push(chunk);
     };
     req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
-    req.on('error', () => resolve(null));
-    req.on('close', () => resolve(req.complete ? Buffer.concat(chunks, size) : null));
+    req.on('end', () => settle(Buffer.concat(chunks, size)));
+    req.on('error', () => settle(null));
+    req.on('close', () => settle(req.complete ? Buffer.concat(chunks, size) : null));
   });
+}
+
+/** Refuses a body without reading the rest of it: the connection closes rather than drain it. */
+function refuseBody(req: IncomingMessage, res: ServerResponse, status: number, text: string): void {
+  if (res.headersSent) return void req.destroy();
+  reply(res, status, text, { Connection: 'close' });
 }
 
 /** The token of an `Authorization: Bearer` header, or undefined. */
@@ -95,22 +119,57 @@ function bearer(req: IncomingMessage): string | undefined {
   return /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
 }
 
+/** The frames of a body: its non-blank lines, in order. */
+function* frames(text: string): Generator<string> {
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end);
+    start = end + 1;
+    if (line.trim()) yield line;
+  }
+}
+
+/** Whether a body carries more than MAX_FRAMES_PER_POST frames; looks no further than one past it. */
+function tooManyFrames(text: string): boolean {
+  let n = 0;
+  for (const _ of frames(text)) if (++n > MAX_FRAMES_PER_POST) return true;
+  return false;
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /**
  * Feeds the frames of one POST body (UTF-8, separated by \n) to the link, in order, with the
- * request's bearer token for a hello among them.
+ * request's bearer token for a hello among them, a slice per turn of the event loop. False when
+ * the body was refused with 413 (too many frames), none of it handled; a body with bad frames
+ * is not refused: the link is closed, with the reason, on the link itself.
  */
-function deliver(link: Link, body: Buffer, req: IncomingMessage): void {
+async function deliver(link: Link, body: Buffer, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
   let text: string;
   try {
     text = utf8.decode(body);
   } catch {
-    return link.fail(CloseCode.PROTOCOL_ERROR, 'frame is not valid UTF-8');
+    link.fail(CloseCode.PROTOCOL_ERROR, 'frame is not valid UTF-8');
+    return true;
+  }
+  if (tooManyFrames(text)) {
+    link.fail(CloseCode.TOO_LARGE, `request body carries more than ${MAX_FRAMES_PER_POST} frames`);
+    refuseBody(req, res, 413, `more than ${MAX_FRAMES_PER_POST} frames in one request`);
+    return false;
   }
   const token = bearer(req);
-  for (const line of text.split('\n')) {
-    if (link.done) return;
-    if (line.trim()) link.receive(line, undefined, token);
+  let sliced = 0;
+  for (const line of frames(text)) {
+    if (link.done) break;
+    link.receive(line, undefined, token);
+    sliced += line.length;
+    if (sliced >= SLICE_CHARS) {
+      sliced = 0;
+      await nextTurn();
+    }
   }
+  return true;
 }
 
 /** State shared by both kinds of link. */
@@ -128,7 +187,7 @@ abstract class HttpLink implements Connection {
   constructor(protected readonly adapter: HttpTransports) {}
 
   abstract send(text: string, lastSeq?: number): void;
-  abstract close(code: number, reason: string): void;
+  abstract close(code: number, reason: string, announced: boolean): void;
   abstract terminate(): void;
   abstract get bufferedAmount(): number;
   /** Server shutdown, after the close frames went out: release everything. */
@@ -262,11 +321,13 @@ class PollLink extends HttpLink {
     if (this.poll?.held) this.answerSoon();
   }
 
-  close(): void {
+  close(_code: number, _reason: string, announced: boolean): void {
     if (!this.registered || this.closing) return;
     this.closing = true;
     if (this.poll?.held) this.answer(this.poll);
-    else if (!this.poll && this.queue.length === 0) this.forget(); // nothing to deliver (e.g. replaced)
+    // Replaced by a resume, or left by the client: nobody will poll for what is queued, so
+    // release the link now (a poll still arriving gets 404), not when the drop timer runs out.
+    else if (!announced || (!this.poll && this.queue.length === 0)) this.forget();
     // else: the pending poll, or the next one, carries the close frame.
   }
 
@@ -502,8 +563,9 @@ export class HttpTransports {
     else l.posting = true;
     l.touch();
     const poll = isPoll && l instanceof PollLink ? l.begin(res, wait) : null;
-    const limit = this.host.options.maxMessageBytes * BODY_LIMIT_FACTOR;
-    const body = readBody(req, limit);
+    const { maxMessageBytes, requestTimeout } = this.host.options;
+    const limit = maxMessageBytes * BODY_LIMIT_FACTOR;
+    const body = readBody(req, limit, requestTimeout);
     l.chain = l.chain.then(async () => {
       const got = await body;
       if (isPoll) l.polling = false;
@@ -511,10 +573,12 @@ export class HttpTransports {
       try {
         if (got === 'too-large') {
           l.link.fail(CloseCode.TOO_LARGE, `request body exceeds ${limit} bytes`);
-          // The rest of the body is not read: close the socket rather than drain it.
-          if (res.headersSent) req.destroy();
-          else reply(res, 413, 'request body too large', { Connection: 'close' });
-          return;
+          return refuseBody(req, res, 413, 'request body too large');
+        }
+        if (got === 'timeout') {
+          // Its frames never all came, so the link has a hole: drop it, the session resumes.
+          l.link.fail(CloseCode.TIMEOUT, `request body not received within ${requestTimeout} ms`);
+          return refuseBody(req, res, 408, `request body not received within ${requestTimeout} ms`);
         }
         if (got === null) return; // aborted
         const gone = !l.registered || l.link.done;
@@ -522,13 +586,13 @@ export class HttpTransports {
           // A poll's frames count even if a newer poll already answered it; a closing link
           // (done, still registered) answers with its close frame.
           if (l.registered) {
-            deliver(l.link, got, req);
-            return (l as PollLink).hold(poll);
+            if (await deliver(l.link, got, req, res)) (l as PollLink).hold(poll);
+            return;
           }
           if (poll.answered) return;
         } else if (!gone) {
-          deliver(l.link, got, req);
-          return reply(res, 204, '');
+          if (await deliver(l.link, got, req, res)) reply(res, 204, '');
+          return;
         }
         if (this.host.shuttingDown) replyShuttingDown(res);
         else reply(res, 404, 'link ended');

@@ -13,8 +13,12 @@ export interface Connection {
    * frames `lastSeq` is the sequence number of the frame's last message (SSE sends it as `id:`).
    */
   send(text: string, lastSeq?: number): void;
-  /** Close the transport with this code/reason. The close frame has already been sent when needed. */
-  close(code: number, reason: string): void;
+  /**
+   * Close the transport with this code/reason. `announced`: a close frame was just sent, which
+   * the client has yet to read; false when the client has already left this connection (it
+   * closed it, or resumed on another), so nothing on it matters any more.
+   */
+  close(code: number, reason: string, announced: boolean): void;
   /** Bytes accepted by send() but not yet written to the network. */
   readonly bufferedAmount: number;
   /** Drop the connection abruptly, without a close handshake (used by `session.disconnect()`). */
@@ -29,6 +33,7 @@ export interface LinkHost {
   onLinkDone(link: Link): void;
   /** Called once per link: welcome sent, or the link ended before. */
   onHandshakeOver(link: Link): void;
+  reportError(error: unknown, context: string): void;
 }
 
 /** WebSocket close reasons are limited to 123 bytes of UTF-8. */
@@ -87,6 +92,17 @@ export class Link {
    * `Authorization: Bearer` header of the request that carried the frame, over HTTP.
    */
   receive(text: string, byteLength?: number, bearer?: string): void {
+    try {
+      this.handle(text, byteLength, bearer);
+    } catch (err) {
+      // A bug of ours, never the peer's input (that is a 4400 with a reason). Over WebSocket
+      // nothing above us would catch it, and it would take the process down with every session.
+      this.host.reportError(err, 'handling a frame');
+      this.fail(CloseCode.SERVER_ERROR, 'internal error');
+    }
+  }
+
+  private handle(text: string, byteLength?: number, bearer?: string): void {
     if (this.state === 'done') return;
     this.lastReceived = Date.now();
     const max = this.host.options.maxMessageBytes;
@@ -135,7 +151,7 @@ export class Link {
     const r = truncateReason(reason);
     try {
       if (sendCloseFrame) this.conn.send(closeFrame(code, r));
-      this.conn.close(code, r);
+      this.conn.close(code, r, sendCloseFrame);
     } catch {
       this.conn.terminate?.();
     }
@@ -146,7 +162,7 @@ export class Link {
     if (this.state === 'done') return;
     this.finish();
     if (this.conn.terminate) this.conn.terminate();
-    else this.conn.close(CloseCode.GOING_AWAY, 'disconnected');
+    else this.conn.close(CloseCode.GOING_AWAY, 'disconnected', false);
   }
 
   /**

@@ -34,12 +34,43 @@ export interface RealtimeServerOptions {
    * default `maxFrameSize` too.
    */
   maxMessageBytes?: number;
-  /** Bounds of each session's replay buffer (sent but not yet acknowledged by the client). */
+  /**
+   * Bounds of each session's replay buffer (sent but not yet acknowledged by the client): past
+   * either, the oldest messages are dropped and the session can no longer resume.
+   * @default { maxMessages: 10000, maxBytes: 8388608 }
+   */
   replay?: { maxMessages?: number; maxBytes?: number };
+  /**
+   * Bound on the replay buffers of all sessions together, in bytes: each message counts its JSON
+   * bytes plus 64 for its bookkeeping. When a message would take the total past it, the session
+   * holding the most is ended (close 4500 `server replay memory full`; its client gets a new
+   * session and a 'session-lost' error), then the next largest, until the message fits. Without
+   * it, each address could hold `maxSessionsPerIp` × `replay.maxBytes` and nothing would cap the
+   * whole server. Must be at least `maxMessageBytes`.
+   * @default 134217728 (128 MiB)
+   */
+  maxTotalReplayBytes?: number;
   /** How long a session survives without a connection, in ms. Default 120000. */
   sessionTtl?: number;
   /** Time allowed between connecting and receiving `hello`, in ms. Default 10000. */
   handshakeTimeout?: number;
+  /**
+   * Time allowed to receive the body of a request on `path` (a POST of frames, or a poll's own
+   * body; not the time a poll is held), in ms. Past it the request gets 408 and the link is
+   * dropped (the session stays resumable), so a client trickling a body cannot hold memory and a
+   * request slot for Node's 300 s `requestTimeout`.
+   * @default 30000
+   */
+  requestTimeout?: number;
+  /**
+   * With `server`: lowers that server's `headersTimeout` to this many ms when it is longer
+   * (Node's default is 60000). Headers are read before the path is known, so this is the one
+   * limit that applies to the whole HTTP server, not only to `path`; it never raises the
+   * server's own value. Node checks it every `connectionsCheckingInterval` (30 s by default), so
+   * a slow client is cut between this and that much later. `0` leaves the server's value alone.
+   * @default 20000
+   */
+  headersTimeout?: number;
   /** Optional authentication hook, sync or async. */
   authenticate?: Authenticate;
   /** Sessions (connected or awaiting resume) allowed per client address. Default 100. */
@@ -76,8 +107,11 @@ export interface ResolvedOptions {
   heartbeatInterval: number;
   maxMessageBytes: number;
   replay: { maxMessages: number; maxBytes: number };
+  maxTotalReplayBytes: number;
   sessionTtl: number;
   handshakeTimeout: number;
+  requestTimeout: number;
+  headersTimeout: number;
   authenticate: Authenticate | undefined;
   maxSessionsPerIp: number;
   clientIp: ((request: IncomingMessage) => string | undefined) | undefined;
@@ -95,8 +129,11 @@ export const DEFAULTS = {
   maxMessageBytes: 1024 * 1024,
   replayMaxMessages: 10_000,
   replayMaxBytes: 8 * 1024 * 1024,
+  maxTotalReplayBytes: 128 * 1024 * 1024,
   sessionTtl: 120_000,
   handshakeTimeout: 10_000,
+  requestTimeout: 30_000,
+  headersTimeout: 20_000,
   maxSessionsPerIp: 100,
   transports: ['websocket', 'sse', 'fetch-stream', 'long-poll'] as TransportName[],
   ackDelay: 50,
@@ -124,17 +161,22 @@ function storeOption(store: SessionStore | undefined): SessionStore | undefined 
 export function resolveOptions(o: RealtimeServerOptions): ResolvedOptions {
   const path = o.path ?? DEFAULTS.path;
   if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError('RealtimeServer: option "path" must start with "/"');
+  const maxMessageBytes = positive('maxMessageBytes', o.maxMessageBytes, DEFAULTS.maxMessageBytes, MIN_FRAME_LIMIT);
   return {
     path,
     allowedOrigins: o.allowedOrigins,
     heartbeatInterval: positive('heartbeatInterval', o.heartbeatInterval, DEFAULTS.heartbeatInterval),
-    maxMessageBytes: positive('maxMessageBytes', o.maxMessageBytes, DEFAULTS.maxMessageBytes, MIN_FRAME_LIMIT),
+    maxMessageBytes,
     replay: {
       maxMessages: positive('replay.maxMessages', o.replay?.maxMessages, DEFAULTS.replayMaxMessages),
       maxBytes: positive('replay.maxBytes', o.replay?.maxBytes, DEFAULTS.replayMaxBytes),
     },
+    // At least one message of the largest size must fit, or no session could be sent anything.
+    maxTotalReplayBytes: positive('maxTotalReplayBytes', o.maxTotalReplayBytes, Math.max(DEFAULTS.maxTotalReplayBytes, maxMessageBytes), maxMessageBytes),
     sessionTtl: positive('sessionTtl', o.sessionTtl, DEFAULTS.sessionTtl, 0),
     handshakeTimeout: positive('handshakeTimeout', o.handshakeTimeout, DEFAULTS.handshakeTimeout),
+    requestTimeout: positive('requestTimeout', o.requestTimeout, DEFAULTS.requestTimeout),
+    headersTimeout: positive('headersTimeout', o.headersTimeout, DEFAULTS.headersTimeout, 0),
     authenticate: o.authenticate,
     maxSessionsPerIp: positive('maxSessionsPerIp', o.maxSessionsPerIp, DEFAULTS.maxSessionsPerIp),
     clientIp: o.clientIp,

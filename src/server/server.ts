@@ -7,6 +7,7 @@ import { HttpTransports, type HttpHost } from './http';
 import { closeFrame, Link, type Connection, type LinkHost } from './link';
 import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from './options';
 import { FRAME_OVERHEAD, serialise, Session, type SessionHost } from './session';
+import { ReplayBudget } from './replay';
 import { isStoredSession, type SessionStore } from './store';
 import { bindWebSocket, ProtocolWebSocket, webSocketConnection } from './websocket';
 
@@ -39,6 +40,8 @@ const SHUTDOWN_GRACE_MS = 2000;
 export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implements LinkHost, SessionHost, HttpHost {
   /** @internal */
   readonly options: ResolvedOptions;
+  /** @internal */
+  readonly replayBudget: ReplayBudget;
   private readonly sessionMap = new Map<string, Session>();
   private readonly perIp = new Map<string, number>();
   /** Connections (any transport) waiting for hello or authenticate, by address. */
@@ -64,6 +67,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
   constructor(options: RealtimeServerOptions = {}) {
     super();
     this.options = resolveOptions(options);
+    this.replayBudget = new ReplayBudget(this.options.maxTotalReplayBytes);
     const wsOptions: ServerOptions<typeof ProtocolWebSocket> & { closeTimeout: number } = {
       noServer: true,
       maxPayload: this.options.maxMessageBytes,
@@ -76,6 +80,9 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     this.wss.on('error', (err) => this.reportError(err, 'WebSocket server'));
     const server = (this.httpServer = options.server);
     if (server) {
+      // Headers arrive before we know the path, so this one limit is the server's: tighten, never loosen.
+      const { headersTimeout } = this.options;
+      if (headersTimeout > 0 && !(server.headersTimeout > 0 && server.headersTimeout <= headersTimeout)) server.headersTimeout = headersTimeout;
       server.on('upgrade', this.upgradeListener);
       // Both our listener and the app's would answer a request on our path. Take over the
       // listeners present now and call them for other paths only (listeners added later see
@@ -186,7 +193,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
       if (session.tooLarge(bytes)) skipped++;
       else {
         session.enqueue(json, bytes);
-        n++;
+        if (!session.closed) n++; // not if it was ended to make room for the message
       }
     }
     if (skipped) this.reportError(new RangeError(`realtime: broadcast of ${bytes} bytes skipped ${skipped} session(s) whose client announced a smaller max (maxFrameSize) in hello`), 'broadcast');
@@ -282,6 +289,20 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     if (thenable) return;
     if (result) this.welcome(link, hello, version, result);
     else link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
+  }
+
+  /**
+   * @internal The server-wide replay bound: while a message of `cost` would not fit, end the
+   * session holding the most (the slowest or most hostile reader), then the next. Only under
+   * memory pressure does this scan the sessions; each session ended frees at least the average.
+   */
+  makeRoomForReplay(cost: number): void {
+    while (this.replayBudget.wouldExceed(cost)) {
+      let largest: Session | undefined;
+      for (const session of this.sessionMap.values()) if (session.replayCost > (largest?.replayCost ?? 0)) largest = session;
+      if (!largest) return;
+      largest.end(CloseCode.SERVER_ERROR, 'server replay memory full');
+    }
   }
 
   /** @internal True once close() was called. */
@@ -433,7 +454,7 @@ function refuse(ws: WebSocket, code: number, reason: string): void {
   ws.on('error', () => {});
   const conn = webSocketConnection(ws);
   conn.send(closeFrame(code, reason));
-  conn.close(code, reason);
+  conn.close(code, reason, true);
 }
 
 function addIp(counts: Map<string, number>, ip: string): void {

@@ -5,10 +5,15 @@ import type { StoredSession } from './store';
 import type { Link } from './link';
 import { ackIsUrgent, duplicatesIn } from '../acks';
 import type { ResolvedOptions } from './options';
+import { replayCost, ReplayBuffer, type ReplayBudget } from './replay';
 
 /** What a Session needs from the server that owns it. */
 export interface SessionHost {
   readonly options: ResolvedOptions;
+  /** Replay memory of every session together (`maxTotalReplayBytes`). */
+  readonly replayBudget: ReplayBudget;
+  /** Before a message of this replay cost is buffered: end sessions, largest first, until it fits the budget. */
+  makeRoomForReplay(cost: number): void;
   onSessionEnd(session: Session): void;
   reportError(error: unknown, context: string): void;
 }
@@ -29,12 +34,6 @@ export interface SessionEvents {
   resume: [];
 }
 
-interface Entry {
-  seq: number;
-  json: string;
-  bytes: number;
-}
-
 /** Largest possible msg-frame envelope: `{"t":"msg","s":<seq>,"d":[],"a":<ack>}` with 16-digit numbers. */
 export const FRAME_OVERHEAD = encodeMessages(Number.MAX_SAFE_INTEGER, [], Number.MAX_SAFE_INTEGER).length;
 
@@ -43,6 +42,13 @@ const ACK_SAVE_DELAY_MS = 100;
 
 /** Retry delay while the transport has a backlog. */
 const BACKLOG_RETRY_MS = 5;
+
+/**
+ * A control frame (pong, standalone ack) waits while more than this is queued on the connection.
+ * They answer what the client sends, so writing them into a backlog would let a client that sends
+ * pings and never reads grow our memory with its upload; waiting, they coalesce into one.
+ */
+export const CONTROL_BACKLOG_BYTES = 4096;
 
 const newSecret = (): string => randomBytes(18).toString('base64url'); // 144 bits, 24 chars
 
@@ -96,16 +102,19 @@ export class Session extends EventEmitter<SessionEvents> {
   private maxWritten = 0;
   /** Highest sequence number the client acknowledged. */
   private peerAcked = 0;
-  /** Replay buffer: every message with seq > peerAcked, in order (buf[head..]). */
-  private buf: Entry[] = [];
-  private head = 0;
-  private bufBytes = 0;
+  /** Every message with seq > peerAcked, in order. */
+  private readonly replay: ReplayBuffer;
 
   // Client -> server.
   /** Highest contiguous client sequence number received (delivered to the app, or being delivered). */
   private inSeq = 0;
   /** The last `a` we sent to the client. */
   private ackSent = 0;
+  /**
+   * The control frame the client is owed, written by the next flush the connection has room for:
+   * any number of pings get one pong, and a pong carries the ack too.
+   */
+  private owed: 'nothing' | 'ack' | 'pong' = 'nothing';
 
   private lastSent = 0;
   private flushQueued = false;
@@ -133,15 +142,13 @@ export class Session extends EventEmitter<SessionEvents> {
     this.id = stored ? stored.sid : newSecret();
     this.#key = stored ? stored.key : newSecret();
     this.#keyBytes = Buffer.from(this.#key);
+    this.replay = new ReplayBuffer(host.replayBudget);
     if (stored) {
       this.inSeq = this.ackSent = stored.received;
       this.outSeq = this.savedOut = this.maxWritten = stored.nextSeq - 1;
-      for (const [seq, json] of stored.replay) {
-        const bytes = utf8Length(json);
-        this.buf.push({ seq, json, bytes });
-        this.bufBytes += bytes;
-      }
-      this.peerAcked = this.buf.length > 0 ? this.buf[0]!.seq - 1 : this.outSeq;
+      // Counted in the budget but not evicted for: the previous process held them within its bounds.
+      for (const [seq, json] of stored.replay) this.replay.push({ seq, json, bytes: utf8Length(json) });
+      this.peerAcked = (this.replay.firstSeq ?? this.outSeq + 1) - 1;
       this.startTtl();
     }
   }
@@ -158,7 +165,12 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Messages sent but not yet acknowledged by the client. */
   get unacknowledged(): number {
-    return this.buf.length - this.head;
+    return this.replay.size;
+  }
+
+  /** @internal What this session's unacknowledged messages count against `maxTotalReplayBytes`. */
+  get replayCost(): number {
+    return this.replay.cost;
   }
 
   /**
@@ -227,9 +239,8 @@ export class Session extends EventEmitter<SessionEvents> {
    * (seq > `clientAck`) is too large for it. Undefined when every one fits.
    */
   cannotTake(clientAck: number, clientMax = Infinity): string | undefined {
-    for (let i = this.head; i < this.buf.length; i++) {
-      const e = this.buf[i]!;
-      const why = e.seq > clientAck ? this.tooLarge(e.bytes, clientMax) : undefined;
+    for (let seq = Math.max(clientAck + 1, this.replay.firstSeq ?? Infinity); seq <= this.outSeq; seq++) {
+      const why = this.tooLarge(this.replay.get(seq)!.bytes, clientMax);
       if (why) return `unsent ${why}`;
     }
   }
@@ -312,9 +323,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = null;
     link?.close(code, reason);
-    this.buf = [];
-    this.head = 0;
-    this.bufBytes = 0;
+    this.replay.clear();
     this.host.onSessionEnd(this);
     this.safeEmit('close', code, reason);
   }
@@ -323,9 +332,10 @@ export class Session extends EventEmitter<SessionEvents> {
   enqueue(json: string, bytes: number): void {
     const why = this.tooLarge(bytes);
     if (why) throw new RangeError(`realtime: ${why}`);
+    this.host.makeRoomForReplay(replayCost(bytes));
+    if (this.ended) return; // this session held the most, and made room
     const seq = ++this.outSeq;
-    this.buf.push({ seq, json, bytes });
-    this.bufBytes += bytes;
+    this.replay.push({ seq, json, bytes });
     this.enforceReplayBounds();
     if (this.link) this.scheduleFlush();
     else this.persistSoon(); // no flush while disconnected: save this tick's messages together
@@ -359,9 +369,7 @@ export class Session extends EventEmitter<SessionEvents> {
         return;
       case 'ping':
         if (frame.a !== undefined && !this.checkAck(frame.a, link)) return;
-        link.sendText(`{"t":"pong","a":${this.inSeq}}`);
-        this.sent();
-        return;
+        return this.owe('pong');
       case 'pong':
         if (frame.a !== undefined) this.checkAck(frame.a, link);
         return;
@@ -399,35 +407,32 @@ export class Session extends EventEmitter<SessionEvents> {
   private acknowledged(a: number): void {
     if (a <= this.peerAcked) return;
     this.peerAcked = a;
-    const buf = this.buf;
-    let h = this.head;
-    while (h < buf.length && buf[h]!.seq <= a) this.bufBytes -= buf[h++]!.bytes;
-    this.head = h;
-    this.compact();
+    this.replay.acknowledge(a);
     this.scheduleSave();
   }
 
   /** New client messages arrived: ack them soon, or now if many are waiting. */
   private received(): void {
-    if (ackIsUrgent(this.inSeq, this.ackSent)) return this.sendAck();
+    if (ackIsUrgent(this.inSeq, this.ackSent)) return this.owe('ack');
     if (this.ackTimer) return;
     this.ackTimer = setTimeout(() => {
       this.ackTimer = null;
-      if (this.inSeq > this.ackSent) this.sendAck();
+      if (this.inSeq > this.ackSent) this.owe('ack');
     }, this.host.options.ackDelay);
     this.ackTimer.unref?.();
   }
 
-  private sendAck(): void {
-    if (!this.link) return;
-    this.link.sendText(`{"t":"ack","a":${this.inSeq}}`);
-    this.sent();
+  /** The client is owed a control frame; a pong also does an ack's job. */
+  private owe(frame: 'ack' | 'pong'): void {
+    if (frame === 'pong' || this.owed === 'nothing') this.owed = frame;
+    this.scheduleFlush();
   }
 
-  /** Something went out carrying `a` = inSeq. */
+  /** Something went out carrying `a` = inSeq: an owed ack is paid. */
   private sent(): void {
     this.lastSent = Date.now();
     this.ackSent = this.inSeq;
+    if (this.owed === 'ack') this.owed = 'nothing';
     if (this.ackTimer) clearTimeout(this.ackTimer);
     this.ackTimer = null;
   }
@@ -443,7 +448,10 @@ export class Session extends EventEmitter<SessionEvents> {
     });
   }
 
-  /** Write every message after `written`, as few frames as `max` allows; wait while backlogged. */
+  /**
+   * Write every message after `written`, as few frames as `max` allows, then the control frame
+   * owed, if any; wait while backlogged.
+   */
   private flush(): void {
     const link = this.link;
     if (!link || this.ended) return;
@@ -454,22 +462,15 @@ export class Session extends EventEmitter<SessionEvents> {
       return link.fail(CloseCode.SERVER_ERROR, 'session store unavailable');
     }
     while (this.written < this.outSeq) {
-      if (link.bufferedAmount > backpressureThreshold) {
-        // Let the backlog drain; meanwhile new messages pile up and leave as one frame.
-        this.flushTimer = setTimeout(() => {
-          this.flushTimer = null;
-          this.flush();
-        }, BACKLOG_RETRY_MS);
-        this.flushTimer.unref?.();
-        return;
-      }
+      // Let the backlog drain; meanwhile new messages pile up and leave as one frame.
+      if (link.bufferedAmount > backpressureThreshold) return this.flushLater();
       const s = this.written + 1;
       const a = this.inSeq;
       let size = encodeMessages(s, [], a).length;
       const parts: string[] = [];
-      // Invariant: every seq in (written, outSeq] is buffered, contiguously from buf[head].
-      for (let i = this.head + (s - this.buf[this.head]!.seq); i < this.buf.length; i++) {
-        const e = this.buf[i]!;
+      // Invariant: every seq in (written, outSeq] is buffered.
+      for (let seq = s; seq <= this.outSeq; seq++) {
+        const e = this.replay.get(seq)!;
         const add = e.bytes + (parts.length > 0 ? 1 : 0);
         if (parts.length > 0 && size + add > max) break;
         parts.push(e.json);
@@ -482,23 +483,34 @@ export class Session extends EventEmitter<SessionEvents> {
       this.sent();
       if (this.link !== link) return; // a send error may have detached us
     }
+    if (this.owed === 'nothing') return;
+    if (link.bufferedAmount > CONTROL_BACKLOG_BYTES) return this.flushLater();
+    // ack and pong frames have the same shape.
+    link.sendText(`{"t":"${this.owed}","a":${this.inSeq}}`);
+    this.owed = 'nothing';
+    this.sent();
+  }
+
+  private flushLater(): void {
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.flush();
+    }, BACKLOG_RETRY_MS);
+    this.flushTimer.unref?.();
   }
 
   /** Keep the replay buffer within bounds by dropping the oldest messages; the session then cannot resume. */
   private enforceReplayBounds(): void {
     const { maxMessages, maxBytes } = this.host.options.replay;
-    const buf = this.buf;
+    const replay = this.replay;
     let lostUnwritten = false;
     let dropped = false;
-    while (this.head < buf.length && (buf.length - this.head > maxMessages || this.bufBytes > maxBytes)) {
-      const e = buf[this.head++]!;
-      this.bufBytes -= e.bytes;
-      if (e.seq > this.written) lostUnwritten = true;
+    while (replay.size > maxMessages || replay.bytes > maxBytes) {
+      if (replay.dropOldest().seq > this.written) lostUnwritten = true;
       dropped = true;
     }
     if (!dropped) return;
     this.overrun = true;
-    this.compact();
     // Without a connection the session can never resume now; with one, losing a message that
     // was never written would leave a gap on a live connection. Either way: end it. (A session
     // that only lost messages already written lives on until its connection drops.)
@@ -506,23 +518,11 @@ export class Session extends EventEmitter<SessionEvents> {
     else if (lostUnwritten) this.end(CloseCode.SERVER_ERROR, 'replay buffer overrun: client too slow');
   }
 
-  private compact(): void {
-    if (this.head === this.buf.length) {
-      this.buf = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.buf.length) {
-      this.buf = this.buf.slice(this.head);
-      this.head = 0;
-    }
-  }
-
   // ---- session store ---------------------------------------------------------------------
 
   /** @internal What the session store keeps. `received` is the highest client seq delivered. */
   snapshot(): StoredSession {
-    const replay: Array<[number, string]> = [];
-    for (let i = this.head; i < this.buf.length; i++) replay.push([this.buf[i]!.seq, this.buf[i]!.json]);
-    const s: StoredSession = { sid: this.id, key: this.#key, remoteAddress: this.remoteAddress, received: this.inSeq, nextSeq: this.outSeq + 1, replay };
+    const s: StoredSession = { sid: this.id, key: this.#key, remoteAddress: this.remoteAddress, received: this.inSeq, nextSeq: this.outSeq + 1, replay: this.replay.pairs() };
     if (this.expiresAt !== undefined) s.expiresAt = this.expiresAt;
     return s;
   }
@@ -600,6 +600,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private unlink(): void {
     this.link = null;
     this.flushQueued = false;
+    this.owed = 'nothing'; // a pong answers this connection's pings; the next welcome carries the ack
     for (const t of [this.flushTimer, this.ackTimer, this.heartbeatTimer]) if (t) clearTimeout(t);
     this.flushTimer = this.ackTimer = this.heartbeatTimer = null;
   }
