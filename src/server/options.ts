@@ -16,22 +16,31 @@ export interface RealtimeServerOptions {
   /**
    * HTTP(S) server whose `upgrade` and `request` events are handled for `path` (other paths are left
    * alone). Omit it to call `handleUpgrade` / `handleRequest` yourself.
+   * @default undefined
    */
   server?: HttpServer | HttpsServer;
-  /** URL path served (query string ignored). Default `'/realtime'`. */
+  /**
+   * URL path served (query string ignored).
+   * @default '/realtime'
+   */
   path?: string;
   /**
    * Origins allowed to connect: exact origins (`'https://app.example.com'`, compared
-   * case-insensitively) or a predicate. Default: every origin is allowed — set this in production.
+   * case-insensitively) or a predicate. Every origin is allowed by default: set this in production.
    * With a list, a request without an `Origin` header is refused; a predicate receives `undefined` then.
+   * @default undefined (all allowed)
    */
   allowedOrigins?: readonly string[] | ((origin: string | undefined) => boolean);
-  /** Send a `ping` after this many ms without sending anything; drop a connection silent for twice as long. Default 25000. */
+  /**
+   * Send a `ping` after this many ms without sending anything; drop a connection silent for twice as long.
+   * @default 25000
+   */
   heartbeatInterval?: number;
   /**
    * Largest frame accepted and sent, in bytes of UTF-8 (advertised as `max`). Frames to a client
-   * that announced a smaller `max` in its hello are at most that. Default 1 MiB, the client's
-   * default `maxFrameSize` too.
+   * that announced a smaller `max` in its hello are at most that. The client's default
+   * `maxFrameSize` is the same.
+   * @default 1048576 (1 MiB)
    */
   maxMessageBytes?: number;
   /**
@@ -50,9 +59,15 @@ export interface RealtimeServerOptions {
    * @default 134217728 (128 MiB)
    */
   maxTotalReplayBytes?: number;
-  /** How long a session survives without a connection, in ms. Default 120000. */
+  /**
+   * How long a session survives without a connection, in ms.
+   * @default 120000
+   */
   sessionTtl?: number;
-  /** Time allowed between connecting and receiving `hello`, in ms. Default 10000. */
+  /**
+   * Time allowed between connecting and receiving `hello`, in ms.
+   * @default 10000
+   */
   handshakeTimeout?: number;
   /**
    * Time allowed to receive the body of a request on `path` (a POST of frames, or a poll's own
@@ -71,32 +86,54 @@ export interface RealtimeServerOptions {
    * @default 20000
    */
   headersTimeout?: number;
-  /** Optional authentication hook, sync or async. */
+  /**
+   * Authentication hook, sync or async.
+   * @default undefined (every client is accepted)
+   */
   authenticate?: Authenticate;
-  /** Sessions (connected or awaiting resume) allowed per client address. Default 100. */
+  /**
+   * Sessions (connected or awaiting resume) allowed per client address; also bounds the
+   * connections from one address still waiting for `hello`.
+   * @default 100
+   */
   maxSessionsPerIp?: number;
-  /** Client address used by `maxSessionsPerIp`. Default: the socket's remote address. Override behind a proxy. */
+  /**
+   * Client address used by `maxSessionsPerIp`. Override behind a proxy.
+   * @default the socket's remote address
+   */
   clientIp?: (request: IncomingMessage) => string | undefined;
   /**
    * Transports served and advertised in `welcome`; the others are refused (WebSocket upgrade: HTTP 403;
-   * HTTP: 400 `transport not offered`). Default `['websocket', 'sse', 'fetch-stream', 'long-poll']`.
+   * HTTP: 400 `transport not offered`).
+   * @default ['websocket', 'sse', 'fetch-stream', 'long-poll']
    */
   transports?: readonly TransportName[];
-  /** Delay before a standalone `ack` when nothing else is sent, in ms. Default 50. */
+  /**
+   * Delay before a standalone `ack` when nothing else is sent, in ms.
+   * @default 50
+   */
   ackDelay?: number;
-  /** While the connection has more than this many bytes queued, outgoing messages wait and are batched. Default 1 MiB. */
+  /**
+   * While the connection has more than this many bytes queued, outgoing messages wait and are batched.
+   * @default 1048576 (1 MiB)
+   */
   backpressureThreshold?: number;
-  /** SSE / fetch-stream links: write a `:` comment after this many ms without writing, so idle proxies keep the stream. Default 15000. */
+  /**
+   * SSE / fetch-stream links: write a `:` comment after this many ms without writing, so idle proxies keep the stream.
+   * @default 15000
+   */
   streamHeartbeat?: number;
   /**
    * Long-poll links: the longest a poll is held waiting for frames, in ms (a poll's `wait` is capped
-   * by it). A link with no poll for `pollTimeout` + 10000 ms is dropped (the session stays resumable). Default 25000.
+   * by it). A link with no poll for `pollTimeout` + 10000 ms is dropped (the session stays resumable).
+   * @default 25000
    */
   pollTimeout?: number;
   /**
    * Keep sessions in this store (e.g. `fileSessionStore(dir)`) so they survive a server restart or
    * crash: sessions found at construction are restored as disconnected, resumable sessions and
-   * announced with the server's `'restore'` event (not `'connection'`). Default: none (in memory).
+   * announced with the server's `'restore'` event (not `'connection'`).
+   * @default undefined (in memory only)
    */
   sessionStore?: SessionStore;
 }
