@@ -267,7 +267,8 @@ describe('receiving', () => {
   describe.each([
     ['malformed JSON', '{not json', /not valid JSON/],
     ['an unknown frame type', '{"t":"launch"}', /launch/],
-    ['a JSON array', '[1,2]', /unknown frame type/],
+    ['a JSON array', '[1,2]', /not a JSON object/],
+    ['a frame whose t is an array nested 4,000 deep', `{"t":${'['.repeat(4000)}${']'.repeat(4000)}}`, /no string "t"/],
     ['a sequence number from the future', '{"t":"msg","s":99,"d":["x"]}', /seq 99/],
   ])('%s from the server', (_, text, what) => {
     it('is a typed protocol-error event naming it; the client resumes after backoff, and nothing delivered or acknowledged before is repeated or lost', async () => {
