@@ -6,7 +6,23 @@
 // raw WebSockets (ws) and raw HTTP (node:http), no client library.
 //
 // Memory is measured as heapUsed + external after two gc() calls in the server process: what
-// JavaScript keeps alive there, Buffers queued on sockets included.
+// JavaScript keeps alive there, Buffers queued on sockets included. Event-loop stalls are the
+// longest interval of a 10 ms timer there, in CPU time (monitorEventLoopDelay's wall-clock max is
+// reported beside it; see MAX_DELAY_MS).
+//
+// The attacks (numbered as the findings of issue 10) and what must hold:
+//   1, 6  a frame whose t is an array or object nested deep, or an array like ["msg"]: close 4400
+//         (WebSocket: close frame and close code; HTTP: POST 204, the close frame on the link),
+//         and the server keeps serving
+//   2     48 MiB of pings on a connection whose downstream is never read, each transport:
+//         the server's memory grows by at most 16 MiB
+//   3     a ~4 MB POST of 300,000 pings: 413 (Connection: close), nothing processed, link closed
+//         4413; a ~4 MB POST of 1000 msg frames: 204, every message delivered; no stall > 100 ms
+//   4     24 sessions that never read nor ack, ~3 MB sent to each, maxTotalReplayBytes 8 MiB:
+//         growth within the bound + 8 MiB, the sessions ended get 4500 'server replay memory
+//         full', a client that acks is never ended and gets every message in order
+//   5     one session resumed 2,000 times on new long-poll links: a replaced link gets 404 at
+//         once (a poll held on it is answered first, 200), growth at most 4 MiB
 //
 // ATTACK_SERVER_MODULE=<path to another build's server.js> runs the suite against that build;
 // ATTACK_VERBOSE=1 prints the figures of each attack.
@@ -163,7 +179,8 @@ class Target {
   deathError(when = 'during the attack'): Error {
     const how = this.exit ? (this.exit.signal ?? `code ${this.exit.code}`) : 'unknown';
     const lines = this.stderr.trim().split('\n');
-    const fatal = lines.find((l) => l.includes('FATAL ERROR'));
+    // V8's fatal error (out of memory), or the uncaught exception's first line.
+    const fatal = lines.find((l) => l.includes('FATAL ERROR')) ?? lines.find((l) => /^\w*Error\b/.test(l));
     const oom = fatal && /heap out of memory|heap limit/.test(fatal) ? ', OUT OF MEMORY (256 MiB heap)' : '';
     const tail = fatal ? fatal.trim() : lines.slice(-3).join(' | ');
     return new Error(`the server process died ${when} (${how}${oom}); stderr: ${tail || '(none)'}`);
@@ -542,7 +559,9 @@ describe('ping flood on a connection whose downstream is never read: heap growth
     '%s',
     { timeout: 120_000 },
     async (transport, { scope, expect }) => {
-      const target = await Target.start(scope);
+      // A long-poll link with no poll for pollTimeout + 10 s is dropped, which frees its queue: a
+      // slow flood (a busy machine) would then pass whatever the server does with pongs.
+      const target = await Target.start(scope, { pollTimeout: 300_000 });
       const progress: Progress = { uploaded: 0 };
       let sid: string;
       let flood: () => Promise<{ uploaded: number; stop: Stop; status?: number }>;
@@ -818,7 +837,9 @@ describe('link churn: a replaced long-poll link is released at once', () => {
     const counts = await target.ask('links');
     const sessions = await target.ask<{ count: number }>('sessions');
     log(`link churn: ${RESUMES} resumes in ${churnMs} ms, heap+external growth ${mib(growth)}, sessions ${sessions.count}, links held ${JSON.stringify(counts)}, probe statuses ${JSON.stringify([...new Set(probes.map((p) => `${p.post}/${p.poll}`))])}`);
-    expect.soft(growth, `the server kept ${mib(growth)} more after ${RESUMES} resumes of one session`).toBeLessThanOrEqual(8 * MiB);
+    // Replaced links that linger cost about 5.7 KiB each (11 MiB for 2,000); released ones nothing
+    // that grows with the count (about 1 MiB of noise, whether 1,000 or 4,000 resumes).
+    expect.soft(growth, `the server kept ${mib(growth)} more after ${RESUMES} resumes of one session`).toBeLessThanOrEqual(4 * MiB);
     expect.soft(held, 'status of the polls held on a link when it was replaced').toEqual(held.map(() => 200));
     expect.soft(probes, 'a plain POST and a poll naming a replaced link').toEqual(probes.map(({ i }) => ({ i, post: 404, poll: 404 })));
     expect(sessions.count).toBe(1);
