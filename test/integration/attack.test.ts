@@ -105,7 +105,6 @@ class Scope {
 
 /** `it` with a fresh Scope per test (a fixture: right for concurrent tests too). */
 const test = it.extend<{ scope: Scope }>({
-  // eslint-disable-next-line no-empty-pattern
   scope: async ({}, use) => {
     const scope = new Scope();
     await use(scope);
@@ -137,7 +136,7 @@ class Target {
     scope.defer(() => t.kill());
     child.on('error', () => {}); // an IPC write to a dying process: its request fails instead
     child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (s: string) => (t.stderr = (t.stderr + s).slice(-4000)));
+    child.stderr!.on('data', (s: string) => (t.stderr = (t.stderr + s).slice(-20_000)));
     const listening = new Promise<number>((resolve, reject) => {
       child.on('message', (m: any) => {
         if (m.ev === 'listening') resolve(m.port);
