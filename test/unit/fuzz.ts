@@ -109,8 +109,11 @@ export function sameJson(a: unknown, b: unknown): boolean {
 
 // ---- valid frames -------------------------------------------------------------------------
 
-/** Integers JSON carries exactly, with the extremes over-represented. */
-const integer = fc.oneof(fc.nat(1000), fc.maxSafeNat(), fc.constantFrom(0, 2 ** 53 - 1));
+/**
+ * Integers JSON carries exactly: the small ones a peer acts on (version 1, sequence numbers and
+ * acks near the start) and the extremes, over-represented.
+ */
+const integer = fc.oneof(fc.constantFrom(0, 1, 2), fc.nat(1000), fc.maxSafeNat(), fc.constant(2 ** 53 - 1));
 const text = fc.string({ unit: 'binary', maxLength: 30 });
 /**
  * Application payloads. Passed through JSON once, as the wire would: fc.jsonValue() may produce
@@ -123,9 +126,9 @@ const record = <T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }, requiredKeys: 
 
 /** One generator of valid frames per type, following §3. */
 export const validFrames: Record<(typeof FRAME_TYPES)[number], fc.Arbitrary<Record<string, unknown>>> = {
-  hello: record({ t: fc.constant('hello'), v: fc.array(integer, { maxLength: 3 }), a: integer, sid: text, key: text, max: integer, token: text }, ['t', 'v', 'a']),
+  hello: record({ t: fc.constant('hello'), v: fc.oneof(fc.constant([1]), fc.array(integer, { maxLength: 3 })), a: integer, sid: text, key: text, max: integer, token: text }, ['t', 'v', 'a']),
   welcome: record(
-    { t: fc.constant('welcome'), v: integer, sid: text, key: text, resumed: fc.boolean(), a: integer, hb: integer, max: integer, transports: fc.subarray(TRANSPORT_NAMES) },
+    { t: fc.constant('welcome'), v: fc.oneof(fc.constant(1), integer), sid: text, key: text, resumed: fc.boolean(), a: integer, hb: integer, max: integer, transports: fc.subarray(TRANSPORT_NAMES) },
     ['t', 'v', 'sid', 'key', 'resumed', 'a', 'hb', 'max', 'transports'],
   ),
   msg: record({ t: fc.constant('msg'), s: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), d: fc.array(payload, { minLength: 1, maxLength: 4 }), a: integer }, ['t', 's', 'd']),

@@ -1,0 +1,140 @@
+// @vitest-environment happy-dom
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { RealtimeClient, RealtimeError, type Transport, type TransportHandlers } from '../../src/index';
+import type { ErrorCode } from '../../src/errors';
+import { isRetryableClose } from '../../src/protocol';
+import { anyFrameText, fcParams, isValidFrame, parseOrUndefined, validFrames } from './fuzz';
+import { testEnv } from './helpers';
+
+/** Every ErrorCode, at run time; the two type checks below fail to compile when the union and this list differ. */
+const ERROR_CODES = [
+  'invalid-argument', 'not-serializable', 'message-too-large', 'queue-full', 'expired', 'closed', 'session-lost',
+  'protocol-error', 'unauthorized', 'connect-failed', 'connection-refused', 'reconnect-failed', 'unsupported',
+] as const satisfies readonly ErrorCode[];
+const everyCodeListed: [Exclude<ErrorCode, (typeof ERROR_CODES)[number]>] extends [never] ? true : never = true;
+void everyCodeListed;
+
+/** Error messages may quote a reason, never the untrusted frame itself: they stay short. */
+const MAX_ERROR_MESSAGE = 1000;
+
+interface ServerSide {
+  handlers: TransportHandlers;
+  sent: string[];
+  closed: boolean;
+}
+
+/**
+ * The client's only transport, with a scripted server behind it: while `good`, it answers every
+ * hello with a welcome, as a working v1 server would; otherwise it answers nothing and the test
+ * speaks for it through `handlers.onFrame`.
+ */
+class ScriptedServer implements Transport {
+  readonly name = 'websocket';
+  good = false;
+  connections: ServerSide[] = [];
+
+  isSupported(): boolean {
+    return true;
+  }
+
+  open(_url: string, handlers: TransportHandlers) {
+    const side: ServerSide = { handlers, sent: [], closed: false };
+    this.connections.push(side);
+    // As a real socket: opens later, never from inside open().
+    setTimeout(() => side.closed || handlers.onOpen(), 1);
+    return {
+      buffered: 0,
+      send: (text: string) => {
+        side.sent.push(text);
+        const hello = JSON.parse(text);
+        if (!this.good || hello.t !== 'hello') return;
+        const welcome = { t: 'welcome', v: 1, sid: 'sid-good', key: 'key-good', resumed: hello.sid === 'sid-good', a: 0, hb: 1000, max: 65536, transports: ['websocket'] };
+        setTimeout(() => side.closed || handlers.onFrame(JSON.stringify(welcome)), 1);
+      },
+      close: () => void (side.closed = true),
+    };
+  }
+}
+
+/**
+ * What a server may send: any text, and more often than chance would give, a welcome the client
+ * takes (v 1) with extreme values in its other fields (hb, max, a): the frame it acts on most.
+ */
+const serverText = fc.oneof({ arbitrary: anyFrameText, weight: 3 }, { arbitrary: validFrames.welcome.map((f) => JSON.stringify({ ...f, v: 1 })), weight: 1 });
+
+/** Timers an idle, open client may start in a second: a few (ack, watchdog, stable); a spinning timer starts hundreds. */
+const MAX_TIMERS_PER_IDLE_SECOND = 20;
+
+let client: RealtimeClient | undefined;
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+
+afterEach(() => {
+  client?.close();
+  client = undefined;
+  vi.useRealTimers();
+});
+
+/** A valid close frame whose code forbids reconnecting: the one text after which the client may rightly stop. */
+function refusingCloseCode(text: string): number | undefined {
+  const f = parseOrUndefined(text) as { t?: unknown; code?: number } | undefined;
+  if (isValidFrame(f) && f!.t === 'close' && !isRetryableClose(f!.code!)) return f!.code;
+}
+
+describe('client boundary fuzz: any frame text from the server', () => {
+  it('never throws out of onFrame, reports only RealtimeErrors with a listed code, reaches open again on a good server, and does not spin while idle', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('before welcome', 'after welcome'), fc.array(serverText, { minLength: 1, maxLength: 3 }), async (phase, texts) => {
+        const server = new ScriptedServer();
+        let timersStarted = 0;
+        server.good = phase === 'after welcome';
+        client = new RealtimeClient('ws://fuzz.test/rt', {
+          transports: [server],
+          env: testEnv({ setTimeout: (fn: () => void, ms: number) => (timersStarted++, setTimeout(fn, ms)) }),
+          reconnect: { initialDelay: 50, maxDelay: 200 },
+          heartbeat: { timeout: 2000 },
+        });
+        const errors: unknown[] = [];
+        client.on('error', (e) => errors.push(e));
+        await vi.advanceTimersByTimeAsync(5);
+        const first = server.connections[0]!;
+        expect(JSON.parse(first.sent[0]!).t).toBe('hello');
+        expect(client.state).toBe(phase === 'after welcome' ? 'open' : 'connecting');
+
+        // Every text goes to the first connection, even once the client has let it go (a stale
+        // connection's late frames are untrusted input too).
+        for (const text of texts) {
+          expect(() => first.handlers.onFrame(text)).not.toThrow();
+          await vi.advanceTimersByTimeAsync(0);
+        }
+
+        server.good = true;
+        for (let step = 0; step < 100 && client.state !== 'open' && client.state !== 'closed'; step++) await vi.advanceTimersToNextTimerAsync();
+
+        for (const e of errors) {
+          expect(e).toBeInstanceOf(RealtimeError);
+          expect(ERROR_CODES).toContain((e as RealtimeError).code);
+          expect((e as RealtimeError).message.length).toBeLessThanOrEqual(MAX_ERROR_MESSAGE);
+        }
+        if (client.state === 'closed') {
+          // Only a close frame saying "do not reconnect" may stop the client, and it says so.
+          const refused = texts.map(refusingCloseCode).filter((code) => code !== undefined);
+          const last = errors.at(-1) as RealtimeError;
+          expect(last.code).toBe('connection-refused');
+          expect(refused).toContain(last.closeCode);
+        } else expect(client.state).toBe('open');
+
+        timersStarted = 0;
+        await vi.advanceTimersByTimeAsync(1000);
+        expect(timersStarted, 'timers started by an idle client in one second').toBeLessThanOrEqual(MAX_TIMERS_PER_IDLE_SECOND);
+        client.close();
+        vi.clearAllTimers();
+      }),
+      fcParams(300),
+    );
+    // About 1 s here; the margin is for a busy machine and for shrinking a failure.
+  }, 30_000);
+});
