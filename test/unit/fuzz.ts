@@ -22,7 +22,8 @@ export function fcParams<T>(numRuns: number): fc.Parameters<T> {
 
 /**
  * fast-check's own failure report, with long runs of a repeated unit shortened: a counterexample
- * nested 100,000 deep would otherwise print as 200 kB of brackets.
+ * nested 100,000 deep would otherwise print as 200 kB of brackets. The line with the seed and
+ * path is left whole, for FC_SEED and FC_PATH.
  */
 const readableReport = <T>(): fc.PluginInstance<T> => ({
   onAllRunsComplete(details) {
@@ -30,7 +31,11 @@ const readableReport = <T>(): fc.PluginInstance<T> => ({
   },
 });
 
-export const abbreviate = (text: string): string => text.replace(/(.{1,20}?)\1{15,}/gs, (run, unit: string) => `${unit}…(×${run.length / unit.length})`);
+export const abbreviate = (report: string): string =>
+  report
+    .split('\n')
+    .map((line) => (line.startsWith('{ seed:') ? line : line.replace(/(.{1,20}?)\1{15,}/g, (run, unit: string) => `${unit}…(×${run.length / unit.length})`)))
+    .join('\n');
 
 // ---- the oracle ---------------------------------------------------------------------------
 
