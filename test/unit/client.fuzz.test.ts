@@ -85,6 +85,22 @@ function refusingCloseCode(text: string): number | undefined {
 }
 
 describe('client boundary fuzz: any frame text from the server', () => {
+  it.each([
+    ['an array 4,000 deep', '['.repeat(4000) + ']'.repeat(4000)],
+    ['a number beyond anything sent', '5'],
+  ])('a close frame with an "a" (no field of close) holding %s is taken as a close, its "a" ignored', async (_name, a) => {
+    // Found by the property below: the client read `a` on every frame but hello and welcome, as an
+    // ack; a close frame's was never validated, and comparing the deep array with a number overflowed the stack.
+    const server = new ScriptedServer();
+    client = new RealtimeClient('ws://fuzz.test/rt', { transports: [server], env: testEnv() });
+    const errors: RealtimeError[] = [];
+    client.on('error', (e) => errors.push(e));
+    await vi.advanceTimersByTimeAsync(5);
+    expect(() => server.connections[0]!.handlers.onFrame(`{"t":"close","code":1000,"reason":"bye","a":${a}}`)).not.toThrow();
+    expect(client.state).toBe('closed');
+    expect(errors.map((e) => [e.code, e.closeCode])).toEqual([['connection-refused', 1000]]);
+  });
+
   it('never throws out of onFrame, reports only RealtimeErrors with a listed code, reaches open again on a good server, and does not spin while idle', async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom('before welcome', 'after welcome'), fc.array(serverText, { minLength: 1, maxLength: 3 }), async (phase, texts) => {
