@@ -112,6 +112,28 @@ export function sameJson(a: unknown, b: unknown): boolean {
   return true;
 }
 
+/** One frame of each type with every field, optional ones included (§3). */
+export const EVERY_FIELD = {
+  hello: { t: 'hello', v: [1], a: 0, sid: 's', key: 'k', max: 4096, token: 'tok' },
+  welcome: { t: 'welcome', v: 1, sid: 's', key: 'k', resumed: true, a: 0, hb: 25000, max: 65536, transports: ['websocket'] },
+  msg: { t: 'msg', s: 1, d: [1], a: 0 },
+  ack: { t: 'ack', a: 0 },
+  ping: { t: 'ping', a: 0 },
+  pong: { t: 'pong', a: 0 },
+  close: { t: 'close', code: 1000, reason: '' },
+};
+
+/**
+ * Each frame of EVERY_FIELD with one field it does not have added, a field of another type:
+ * unknown to its type, so never validated, and to be ignored (§2). `value` is its JSON text.
+ */
+export function withForeignFields(value: string): string[] {
+  const names = new Set(Object.values(EVERY_FIELD).flatMap((f) => Object.keys(f)));
+  return Object.values(EVERY_FIELD).flatMap((frame) =>
+    [...names].filter((name) => !(name in frame)).map((name) => frameText([...Object.entries(frame).map(([k, v]): [string, string] => [k, JSON.stringify(v)]), [name, value]])),
+  );
+}
+
 // ---- valid frames -------------------------------------------------------------------------
 
 /**

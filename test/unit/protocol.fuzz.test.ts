@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeFrame, encodeMessages } from '../../src/protocol';
-import { anyText, fcParams, frameText, hostileFrameText, isValidFrame, nested, ODD_NUMBERS, parseOrUndefined, sameJson, validFrame, validFrames, WRONG_TYPES } from './fuzz';
+import { anyText, EVERY_FIELD, fcParams, frameText, hostileFrameText, isValidFrame, nested, ODD_NUMBERS, parseOrUndefined, sameJson, validFrame, validFrames, WRONG_TYPES } from './fuzz';
 
 /**
  * Longest acceptable reason. The longest is "unknown frame type " and the first 40 UTF-16 units
@@ -11,17 +11,6 @@ import { anyText, fcParams, frameText, hostileFrameText, isValidFrame, nested, O
  * matters is that it is bounded whatever the frame holds (the server truncates close reasons further).
  */
 const MAX_REASON = 300;
-
-/** One frame of each type with every field, optional ones included (§3). */
-const EVERY_FIELD = {
-  hello: { t: 'hello', v: [1], a: 0, sid: 's', key: 'k', max: 4096, token: 'tok' },
-  welcome: { t: 'welcome', v: 1, sid: 's', key: 'k', resumed: true, a: 0, hb: 25000, max: 65536, transports: ['websocket'] },
-  msg: { t: 'msg', s: 1, d: [1], a: 0 },
-  ack: { t: 'ack', a: 0 },
-  ping: { t: 'ping', a: 0 },
-  pong: { t: 'pong', a: 0 },
-  close: { t: 'close', code: 1000, reason: '' },
-};
 
 /**
  * The contract of decodeFrame for any text: it does not throw, and it agrees with the oracle:
