@@ -7,7 +7,7 @@ import { isRetryableClose, utf8Length } from '../../src/protocol';
 import { anyFrameText, fcParams, isValidFrame, nested, parseOrUndefined, validFrames, withForeignFields } from './fuzz';
 import { testEnv } from './helpers';
 
-/** Every ErrorCode, at run time; the two type checks below fail to compile when the union and this list differ. */
+/** Every ErrorCode, at run time: `satisfies` refuses a code not in the union, and the check below one missing here. */
 const ERROR_CODES = [
   'invalid-argument', 'not-serializable', 'message-too-large', 'queue-full', 'expired', 'closed', 'session-lost',
   'protocol-error', 'unauthorized', 'connect-failed', 'connection-refused', 'reconnect-failed', 'unsupported',
@@ -15,7 +15,10 @@ const ERROR_CODES = [
 const everyCodeListed: [Exclude<ErrorCode, (typeof ERROR_CODES)[number]>] extends [never] ? true : never = true;
 void everyCodeListed;
 
-/** Error messages may quote a reason, never the untrusted frame itself: they stay short. */
+/**
+ * Error messages quote at most a close reason (30 characters at most in these frames), never a
+ * frame: they stay short however large or deep the frame.
+ */
 const MAX_ERROR_MESSAGE = 1000;
 
 interface ServerSide {
