@@ -545,7 +545,9 @@ export class RealtimeClient extends EventTarget {
     const f = decodeFrame(text);
     if (typeof f === 'string') return this.#protocolError(f);
     if (this.state !== 'open' && f.t !== 'welcome' && f.t !== 'close') return this.#protocolError(`${f.t} before welcome`);
-    if ('a' in f && f.t !== 'welcome' && f.t !== 'hello' && f.a !== undefined) {
+    // Only msg, ack, ping and pong carry an ack, validated by decodeFrame; an `a` on any other
+    // frame is an unknown field (§2: ignored), and may hold anything, such as an array 4,000 deep.
+    if (f.t !== 'close' && f.t !== 'welcome' && f.t !== 'hello' && f.a !== undefined) {
       if (f.a >= this.#outbox.nextSeq) return this.#protocolError(`ack ${f.a} of unsent messages`);
       this.#outbox.ack(f.a);
     }

@@ -1,5 +1,8 @@
 import type { Env } from './env';
 
+/** The longest delay setTimeout honours (about 24.8 days): browsers and Node run a longer one at once. */
+const MAX_DELAY = 2 ** 31 - 1;
+
 /** Pure core: has the deadline passed? Compared with wall-clock time, since background tabs delay timers. */
 export const isOverdue = (now: number, lastInbound: number, deadline: number): boolean => now - lastInbound >= deadline;
 
@@ -47,6 +50,8 @@ export class Watchdog {
 
   #arm(ms: number): void {
     this.#env.clearTimeout(this.#timer);
-    this.#timer = this.#env.setTimeout(() => this.check(), ms);
+    // The deadline comes from the server's hb: one past MAX_DELAY would fire at once and re-arm,
+    // over and over. Waking at MAX_DELAY instead, check() re-arms for what remains.
+    this.#timer = this.#env.setTimeout(() => this.check(), Math.min(ms, MAX_DELAY));
   }
 }

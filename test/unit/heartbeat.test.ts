@@ -48,6 +48,17 @@ describe('isOverdue', () => {
 });
 
 describe('Watchdog', () => {
+  it('waits out a deadline beyond what setTimeout honours (a welcome with a huge hb) in the longest steps it does, instead of firing at once', () => {
+    // setTimeout runs a delay over 2^31−1 ms at once: the watchdog then re-armed at once, forever.
+    const c = manualEnv();
+    const onTimeout = vi.fn();
+    new Watchdog(c.env, onTimeout).start(2 ** 53 - 1);
+    c.advance(2 ** 31);
+    expect(onTimeout).not.toHaveBeenCalled();
+    for (const [, ms] of c.setTimeout.mock.calls) expect(ms).toBeLessThanOrEqual(2 ** 31 - 1);
+    expect(c.setTimeout).toHaveBeenCalledTimes(2);
+  });
+
   it('with no touch fires onTimeout once, at the deadline, not before', () => {
     const c = manualEnv();
     const onTimeout = vi.fn();
