@@ -72,7 +72,8 @@ export class Link {
   ) {
     this.handshakeTimer = setTimeout(() => {
       this.handshakeTimer = null;
-      if (this.state === 'handshake') this.close(CloseCode.PROTOCOL_ERROR, `no hello within ${host.options.handshakeTimeout} ms`);
+      // A hello that a slow network delayed is worth another attempt: 4408 is retryable, 4400 is not.
+      if (this.state === 'handshake') this.close(CloseCode.TIMEOUT, `no hello within ${host.options.handshakeTimeout} ms`);
       // hello arrived but authenticate() has not settled: a server-side problem, so retryable.
       else if (this.state === 'hello') this.close(CloseCode.SERVER_ERROR, 'authentication timed out');
     }, host.options.handshakeTimeout);

@@ -83,12 +83,12 @@ describe('RealtimeServer handshake', () => {
     expect(b.frames).toEqual([expect.objectContaining({ t: 'close', code: 4406 })]);
   });
 
-  it('closes 4400 when no hello arrives in time', async () => {
+  it('closes 4408 (retryable: a slow network may have delayed it) when no hello arrives in time', async () => {
     const { url } = await start({ handshakeTimeout: 100 });
     const c = client(url);
     await c.opened();
     const closed = await c.whenClosed();
-    expect(closed.code).toBe(4400);
+    expect(closed.code).toBe(4408);
     expect(closed.reason).toMatch(/hello/);
   });
 
