@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { CloseCode, utf8Length, type TransportName } from '../protocol';
 import type { Connection, Link } from './link';
+import { BODY_LIMIT_FACTOR, BodyBudget, deliver, MAX_FRAMES_PER_POST } from './body';
 import type { ResolvedOptions } from './options';
 
 /**
@@ -26,24 +27,12 @@ export interface HttpHost {
   reportError(error: unknown, context: string): void;
 }
 
-/** A POST body may carry several frames: allow this many times `maxMessageBytes`. */
-export const BODY_LIMIT_FACTOR = 4;
-/**
- * Most frames one POST body may carry (blank lines not counted); more gets 413. Our client sends
- * at most 3 and, in a poll, an ack or pong. Without a bound, 4 MiB of 13-byte pings is 300,000
- * frames, each answered.
- */
-export const MAX_FRAMES_PER_POST = 1000;
-/**
- * A body's frames are handled this many characters at a time, yielding to the event loop in
- * between: a socket hands WebSocket frames over in reads of about this size, and a 4 MiB body
- * handled in one turn stalled every other client for over a second.
- */
-const SLICE_CHARS = 64 * 1024;
 /** A long-poll link with no poll for `pollTimeout` + this many ms is dropped. */
 export const POLL_GRACE_MS = 10_000;
 /** Retry-After (seconds) while shutting down. */
 const SHUTDOWN_RETRY_AFTER_S = 5;
+/** Retry-After (seconds) for a body shed to keep request bodies within maxTotalBodyBytes. */
+const SHED_RETRY_AFTER_S = 1;
 
 const HTTP_TRANSPORTS: readonly TransportName[] = ['sse', 'fetch-stream', 'long-poll'];
 const ALL_TRANSPORTS: readonly string[] = ['websocket', ...HTTP_TRANSPORTS];
@@ -57,7 +46,6 @@ const STREAM_HEADERS: OutgoingHttpHeaders = {
 const NDJSON = 'application/x-ndjson; charset=utf-8';
 
 const newLinkId = (): string => randomBytes(18).toString('base64url'); // 144 bits
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A short text/plain answer; the body is the reason. */
 function reply(res: ServerResponse, status: number, text: string, headers: OutgoingHttpHeaders = {}): void {
@@ -80,96 +68,15 @@ function replyShuttingDown(res: ServerResponse): void {
   reply(res, 503, 'server shutting down', { 'Retry-After': String(SHUTDOWN_RETRY_AFTER_S) });
 }
 
-/**
- * Reads a request body up to `limit` bytes within `timeout` ms: the bytes, 'too-large',
- * 'timeout', or null if the request was aborted.
- */
-function readBody(req: IncomingMessage, limit: number, timeout: number): Promise<Buffer | 'too-large' | 'timeout' | null> {
-  return new Promise((resolve) => {
-    const declared = Number(req.headers['content-length']);
-    if (declared > limit) return resolve('too-large');
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const timer = setTimeout(() => settle('timeout'), timeout);
-    const settle = (outcome: Buffer | 'too-large' | 'timeout' | null): void => {
-      clearTimeout(timer);
-      req.off('data', onData);
-      resolve(outcome);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) return settle('too-large');
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.on('end', () => settle(Buffer.concat(chunks, size)));
-    req.on('error', () => settle(null));
-    req.on('close', () => settle(req.complete ? Buffer.concat(chunks, size) : null));
-  });
-}
-
 /** Refuses a body without reading the rest of it: the connection closes rather than drain it. */
-function refuseBody(req: IncomingMessage, res: ServerResponse, status: number, text: string): void {
+function refuseBody(req: IncomingMessage, res: ServerResponse, status: number, text: string, headers: OutgoingHttpHeaders = {}): void {
   if (res.headersSent) return void req.destroy();
-  reply(res, status, text, { Connection: 'close' });
+  reply(res, status, text, { ...headers, Connection: 'close' });
 }
 
 /** The token of an `Authorization: Bearer` header, or undefined. */
 function bearer(req: IncomingMessage): string | undefined {
   return /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
-}
-
-/** The frames of a body: its non-blank lines, in order. */
-function* frames(text: string): Generator<string> {
-  for (let start = 0; start < text.length; ) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    const line = text.slice(start, end);
-    start = end + 1;
-    if (line.trim()) yield line;
-  }
-}
-
-/** Whether a body carries more than MAX_FRAMES_PER_POST frames; looks no further than one past it. */
-function tooManyFrames(text: string): boolean {
-  let n = 0;
-  for (const _ of frames(text)) if (++n > MAX_FRAMES_PER_POST) return true;
-  return false;
-}
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/**
- * Feeds the frames of one POST body (UTF-8, separated by \n) to the link, in order, with the
- * request's bearer token for a hello among them, a slice per turn of the event loop. False when
- * the body was refused with 413 (too many frames), none of it handled; a body with bad frames
- * is not refused: the link is closed, with the reason, on the link itself.
- */
-async function deliver(link: Link, body: Buffer, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-  let text: string;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    link.fail(CloseCode.PROTOCOL_ERROR, 'frame is not valid UTF-8');
-    return true;
-  }
-  if (tooManyFrames(text)) {
-    link.fail(CloseCode.TOO_LARGE, `request body carries more than ${MAX_FRAMES_PER_POST} frames`);
-    refuseBody(req, res, 413, `more than ${MAX_FRAMES_PER_POST} frames in one request`);
-    return false;
-  }
-  const token = bearer(req);
-  let sliced = 0;
-  for (const line of frames(text)) {
-    if (link.done) break;
-    link.receive(line, undefined, token);
-    sliced += line.length;
-    if (sliced >= SLICE_CHARS) {
-      sliced = 0;
-      await nextTurn();
-    }
-  }
-  return true;
 }
 
 /** State shared by both kinds of link. */
@@ -433,10 +340,14 @@ class PollLink extends HttpLink {
  */
 export class HttpTransports {
   private readonly links = new Map<string, HttpLink>();
+  /** Request bodies held, all links together (`maxTotalBodyBytes`). */
+  private readonly bodies: BodyBudget;
   /** Every response on our path not yet closed, so shutdown can wait for (or cut) them. */
   private readonly open = new Set<ServerResponse>();
 
-  constructor(private readonly host: HttpHost) {}
+  constructor(private readonly host: HttpHost) {
+    this.bodies = new BodyBudget(host.options.maxTotalBodyBytes);
+  }
 
   /** Handle one request on our path. Never throws. */
   handle(req: IncomingMessage, res: ServerResponse, url: URL): void {
@@ -565,9 +476,9 @@ export class HttpTransports {
     const poll = isPoll && l instanceof PollLink ? l.begin(res, wait) : null;
     const { maxMessageBytes, requestTimeout } = this.host.options;
     const limit = maxMessageBytes * BODY_LIMIT_FACTOR;
-    const body = readBody(req, limit, requestTimeout);
+    const body = this.bodies.read(req, limit, requestTimeout);
     l.chain = l.chain.then(async () => {
-      const got = await body;
+      const got = await body.outcome;
       if (isPoll) l.polling = false;
       else l.posting = false;
       try {
@@ -575,30 +486,33 @@ export class HttpTransports {
           l.link.fail(CloseCode.TOO_LARGE, `request body exceeds ${limit} bytes`);
           return refuseBody(req, res, 413, 'request body too large');
         }
+        // The two below never had all their frames handled, so the link has a hole: drop it, the session resumes.
         if (got === 'timeout') {
-          // Its frames never all came, so the link has a hole: drop it, the session resumes.
           l.link.fail(CloseCode.TIMEOUT, `request body not received within ${requestTimeout} ms`);
           return refuseBody(req, res, 408, `request body not received within ${requestTimeout} ms`);
         }
-        if (got === null) return; // aborted
-        const gone = !l.registered || l.link.done;
-        if (poll) {
-          // A poll's frames count even if a newer poll already answered it; a closing link
-          // (done, still registered) answers with its close frame.
-          if (l.registered) {
-            if (await deliver(l.link, got, req, res)) (l as PollLink).hold(poll);
-            return;
-          }
-          if (poll.answered) return;
-        } else if (!gone) {
-          if (await deliver(l.link, got, req, res)) reply(res, 204, '');
-          return;
+        if (got === 'shed') {
+          l.link.fail(CloseCode.RATE_LIMITED, 'server busy: too many request bytes in flight');
+          return refuseBody(req, res, 429, 'server busy: too many request bytes in flight', { 'Retry-After': String(SHED_RETRY_AFTER_S) });
         }
-        if (this.host.shuttingDown) replyShuttingDown(res);
-        else reply(res, 404, 'link ended');
+        if (got === 'aborted') return;
+        // A poll's frames count even if a newer poll already answered it; a closing link
+        // (done, still registered) answers the poll with its close frame.
+        const usable = l.registered && (poll !== null || !l.link.done);
+        if (!usable) {
+          if (poll?.answered) return;
+          return this.host.shuttingDown ? replyShuttingDown(res) : reply(res, 404, 'link ended');
+        }
+        if ((await deliver(l.link, got, bearer(req))) === 'too-many-frames') {
+          return refuseBody(req, res, 413, `more than ${MAX_FRAMES_PER_POST} frames in one request`);
+        }
+        if (poll) (l as PollLink).hold(poll);
+        else reply(res, 204, '');
       } catch (err) {
         this.host.reportError(err, 'HTTP link');
         reply(res, 500, 'internal error');
+      } finally {
+        body.release();
       }
     });
   }

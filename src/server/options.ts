@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { MIN_FRAME_LIMIT, type TransportName } from '../protocol';
+import { BODY_LIMIT_FACTOR } from './body';
 import type { SessionStore } from './store';
 
 /**
@@ -59,6 +60,16 @@ export interface RealtimeServerOptions {
    * @default 134217728 (128 MiB)
    */
   maxTotalReplayBytes?: number;
+  /**
+   * Bound on the request bodies the HTTP transports hold, all requests together: those arriving
+   * and those read but not yet handled, in bytes. When a chunk would take the total past it, the
+   * largest body still arriving is dropped: its request gets 429 with Retry-After, and its link
+   * closes with 4429 (the session stays resumable). Honest bodies are small and quick; without
+   * this bound, clients trickling 4 MiB bodies held 161 MiB from 20 links. Must be at least
+   * 4 × `maxMessageBytes`, one full body.
+   * @default 67108864 (64 MiB)
+   */
+  maxTotalBodyBytes?: number;
   /**
    * How long a session survives without a connection, in ms.
    * @default 120000
@@ -145,6 +156,7 @@ export interface ResolvedOptions {
   maxMessageBytes: number;
   replay: { maxMessages: number; maxBytes: number };
   maxTotalReplayBytes: number;
+  maxTotalBodyBytes: number;
   sessionTtl: number;
   handshakeTimeout: number;
   requestTimeout: number;
@@ -167,6 +179,7 @@ export const DEFAULTS = {
   replayMaxMessages: 10_000,
   replayMaxBytes: 8 * 1024 * 1024,
   maxTotalReplayBytes: 128 * 1024 * 1024,
+  maxTotalBodyBytes: 64 * 1024 * 1024,
   sessionTtl: 120_000,
   handshakeTimeout: 10_000,
   requestTimeout: 30_000,
@@ -210,6 +223,7 @@ export function resolveOptions(o: RealtimeServerOptions): ResolvedOptions {
     },
     // At least one message of the largest size must fit, or no session could be sent anything.
     maxTotalReplayBytes: positive('maxTotalReplayBytes', o.maxTotalReplayBytes, Math.max(DEFAULTS.maxTotalReplayBytes, maxMessageBytes), maxMessageBytes),
+    maxTotalBodyBytes: positive('maxTotalBodyBytes', o.maxTotalBodyBytes, Math.max(DEFAULTS.maxTotalBodyBytes, BODY_LIMIT_FACTOR * maxMessageBytes), BODY_LIMIT_FACTOR * maxMessageBytes),
     sessionTtl: positive('sessionTtl', o.sessionTtl, DEFAULTS.sessionTtl, 0),
     handshakeTimeout: positive('handshakeTimeout', o.handshakeTimeout, DEFAULTS.handshakeTimeout),
     requestTimeout: positive('requestTimeout', o.requestTimeout, DEFAULTS.requestTimeout),

@@ -50,7 +50,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
   private readonly sockets = new Set<WebSocket>();
   private readonly wss: WebSocketServer;
   private readonly httpServer: RealtimeServerOptions['server'];
-  private readonly http = new HttpTransports(this);
+  private readonly http: HttpTransports;
   private readonly upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     this.handleUpgrade(req, socket, head);
   };
@@ -68,6 +68,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     super();
     this.options = resolveOptions(options);
     this.replayBudget = new ReplayBudget(this.options.maxTotalReplayBytes);
+    this.http = new HttpTransports(this);
     const wsOptions: ServerOptions<typeof ProtocolWebSocket> & { closeTimeout: number } = {
       noServer: true,
       maxPayload: this.options.maxMessageBytes,

@@ -23,6 +23,9 @@
 //         full', a client that acks is never ended and gets every message in order
 //   5     one session resumed 2,000 times on new long-poll links: a replaced link gets 404 at
 //         once (a poll held on it is answered first, 200), growth at most 4 MiB
+//   7     40 POST bodies of 4 MiB trickled one byte short of complete, on 20 links waiting for
+//         hello: with maxTotalBodyBytes 8 MiB, growth within the bound + 4 MiB; the bodies
+//         dropped to keep it get 429; the server keeps serving
 //
 // ATTACK_SERVER_MODULE=<path to another build's server.js> runs the suite against that build;
 // ATTACK_VERBOSE=1 prints the figures of each attack.
@@ -845,5 +848,48 @@ describe('link churn: a replaced long-poll link is released at once', () => {
     // The session lives on, on the latest link.
     const last = ndjson((await poll(target.base, link, 0, [], agent)).body);
     expect(last.find((f) => f.t === 'welcome')).toMatchObject({ sid: w.sid, resumed: true, a: seq });
+  }, 60_000);
+});
+
+describe('request bodies in flight: maxTotalBodyBytes bounds them all together', () => {
+  /**
+   * A POST declaring `declared` bytes of which it sends `sent` (spaces: blank lines), never the
+   * rest; `status` is its answer's, once it came (-1: the server cut the connection instead).
+   */
+  function partialPost(scope: Scope, url: string, declared: number, sent: number): { status: number | null } {
+    const result: { status: number | null } = { status: null };
+    const req = httpRequest(url, { method: 'POST', agent: false, headers: { 'Content-Type': 'text/plain;charset=UTF-8', 'Content-Length': String(declared) } }, (res) => {
+      res.resume();
+      result.status = res.statusCode!;
+    });
+    scope.defer(() => req.destroy());
+    req.on('error', () => (result.status ??= -1));
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    let left = sent;
+    const pump = (): void => {
+      while (left > 0) {
+        const n = Math.min(chunk.length, left);
+        left -= n;
+        if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n)) && left > 0) return void req.once('drain', pump);
+      }
+    };
+    pump();
+    return result;
+  }
+
+  test('40 bodies of 4 MiB, one byte short, on 20 links: memory stays within the bound and the largest are refused (429)', async ({ scope, expect }) => {
+    const BOUND = 8 * MiB;
+    const target = await Target.start(scope, { maxTotalBodyBytes: BOUND, requestTimeout: 60_000 });
+    const before = await target.retained();
+    const links = await Promise.all(Array.from({ length: 20 }, () => openPollLink(target.base)));
+    const posts = links.flatMap((link) => ['', '&wait=1000'].map((wait) => partialPost(scope, `${target.base}?link=${link}${wait}`, 4 * MiB, 4 * MiB - 1)));
+    // At most two bodies of 4 MiB - 1 fit in 8 MiB: the server ends up refusing the others.
+    const refused = () => posts.filter((p) => p.status === 429).length;
+    await until(() => target.check() ?? refused() >= 38, 'at least 38 bodies refused with 429', 30_000);
+    const growth = (await target.retained()) - before;
+    log(`bodies in flight: 40 × 4 MiB trickled, bound ${mib(BOUND)}: heap+external growth ${mib(growth)}, ${refused()} × 429, others ${JSON.stringify(posts.filter((p) => p.status !== 429).map((p) => p.status))}`);
+    expect(growth, `the server held ${mib(growth)} of request bodies`).toBeLessThanOrEqual(BOUND + 4 * MiB);
+    expect(posts.filter((p) => p.status !== 429 && p.status !== null)).toEqual([]);
+    await expectServing(scope, target);
   }, 60_000);
 });

@@ -7,7 +7,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
 import type { Connection } from '../../src/server/link';
-import { MAX_FRAMES_PER_POST } from '../../src/server/http';
+import { MAX_FRAMES_PER_POST } from '../../src/server/body';
 import { CONTROL_BACKLOG_BYTES } from '../../src/server/session';
 import { abortStreams, HELLO, PollClient, post, StreamClient, TEXT } from './http-client';
 import { RawClient, waitFor } from './raw-client';
@@ -272,6 +272,63 @@ describe('POST bodies', () => {
     const id2 = await again.linkId();
     await post(base, id2, { ...HELLO, sid: w.sid, key: w.key });
     expect(await again.next('welcome')).toMatchObject({ resumed: true, sid: w.sid });
+  });
+});
+
+describe('maxTotalBodyBytes', () => {
+  it('when bodies held would pass it, the largest still arriving gets 429 with Retry-After and its link 4429; the others, and new ones, go on', async () => {
+    const { base } = await start({ maxMessageBytes: 4096, maxTotalBodyBytes: 32 * 1024 });
+    const links = await Promise.all(
+      ['a', 'b', 'c', 'd'].map(async () => {
+        const stream = await StreamClient.open(base);
+        const id = await stream.linkId();
+        await post(base, id, HELLO);
+        await stream.next('welcome');
+        return { stream, id };
+      }),
+    );
+    // Bytes the server has received of each POST body from here on, by link id.
+    const received = new Map<string, number>();
+    httpServer!.on('request', (req: IncomingMessage) => {
+      const id = new URL(req.url!, 'http://x').searchParams.get('link');
+      if (req.method === 'POST' && id) req.on('data', (c: Buffer) => received.set(id, (received.get(id) ?? 0) + c.length));
+    });
+    const [a, b, c, d] = links as [(typeof links)[0], (typeof links)[0], (typeof links)[0], (typeof links)[0]];
+    // 100-byte lines: a ping padded with spaces (JSON allows them).
+    const lines = (bytes: number) => `${'{"t":"ping"}'.padEnd(99)}\n`.repeat(bytes / 100);
+    /** A POST declaring `declared` bytes, of which `sent` are written now; `rest()` writes the others. */
+    const trickle = (id: string, declared: number, sent: number) => {
+      let req!: ReturnType<typeof httpRequest>;
+      const reply = new Promise<{ status: number; headers: IncomingMessage['headers'] }>((resolve, reject) => {
+        req = httpRequest(`${base}?link=${id}`, { method: 'POST', headers: { ...TEXT, 'Content-Length': String(declared) } }, (res) => {
+          res.resume();
+          resolve({ status: res.statusCode!, headers: res.headers });
+        });
+        req.on('error', reject);
+      });
+      req.write(lines(sent));
+      return { reply, rest: () => req.end(lines(declared - sent)) };
+    };
+    const pa = trickle(a.id, 16_000, 14_000);
+    await waitFor(() => received.get(a.id) === 14_000);
+    const pb = trickle(b.id, 9000, 8000);
+    await waitFor(() => received.get(b.id) === 8000);
+    // 14,000 + 8,000 + 11,000 > 32,768: the largest arriving, a's, is dropped.
+    const pc = trickle(c.id, 12_000, 11_000);
+    const refused = await pa.reply;
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(refused.headers.connection).toBe('close');
+    expect(await a.stream.next('close')).toEqual({ t: 'close', code: 4429, reason: 'server busy: too many request bytes in flight' });
+    expect((await post(base, d.id, { t: 'msg', s: 1, d: ['small and quick'] })).status).toBe(204);
+    pb.rest();
+    pc.rest();
+    expect((await pb.reply).status).toBe(204);
+    expect((await pc.reply).status).toBe(204);
+  });
+
+  it('must leave room for one body of 4 × maxMessageBytes', () => {
+    expect(() => new RealtimeServer({ maxMessageBytes: 4096, maxTotalBodyBytes: 4 * 4096 - 1 })).toThrow(RangeError);
   });
 });
 
