@@ -477,25 +477,38 @@ export class HttpTransports {
     const { maxMessageBytes, requestTimeout } = this.host.options;
     const limit = maxMessageBytes * BODY_LIMIT_FACTOR;
     const body = this.bodies.read(req, limit, requestTimeout);
-    l.chain = l.chain.then(async () => {
-      const got = await body.outcome;
+    const free = (): void => {
       if (isPoll) l.polling = false;
       else l.posting = false;
+    };
+    // A refused body is answered at once, not in its turn: an earlier body on the link may still
+    // be trickling in, and none of this one's frames will be handled anyway. The link closes,
+    // since the client's frames now have a hole; the session stays resumable but for 413.
+    const ready = body.outcome.then((got) => {
+      if (Buffer.isBuffer(got)) return got;
+      free();
       try {
         if (got === 'too-large') {
           l.link.fail(CloseCode.TOO_LARGE, `request body exceeds ${limit} bytes`);
-          return refuseBody(req, res, 413, 'request body too large');
-        }
-        // The two below never had all their frames handled, so the link has a hole: drop it, the session resumes.
-        if (got === 'timeout') {
+          refuseBody(req, res, 413, 'request body too large');
+        } else if (got === 'timeout') {
           l.link.fail(CloseCode.TIMEOUT, `request body not received within ${requestTimeout} ms`);
-          return refuseBody(req, res, 408, `request body not received within ${requestTimeout} ms`);
-        }
-        if (got === 'shed') {
+          refuseBody(req, res, 408, `request body not received within ${requestTimeout} ms`);
+        } else if (got === 'shed') {
           l.link.fail(CloseCode.RATE_LIMITED, 'server busy: too many request bytes in flight');
-          return refuseBody(req, res, 429, 'server busy: too many request bytes in flight', { 'Retry-After': String(SHED_RETRY_AFTER_S) });
+          refuseBody(req, res, 429, 'server busy: too many request bytes in flight', { 'Retry-After': String(SHED_RETRY_AFTER_S) });
         }
-        if (got === 'aborted') return;
+      } catch (err) {
+        this.host.reportError(err, 'HTTP link');
+        reply(res, 500, 'internal error');
+      }
+      return null; // or aborted by the client: nothing to answer
+    });
+    l.chain = l.chain.then(async () => {
+      const got = await ready;
+      if (!got) return;
+      free();
+      try {
         // A poll's frames count even if a newer poll already answered it; a closing link
         // (done, still registered) answers the poll with its close frame.
         const usable = l.registered && (poll !== null || !l.link.done);
