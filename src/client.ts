@@ -131,6 +131,11 @@ export class RealtimeClient extends EventTarget {
   #ackTimer: unknown;
   #flushTimer: unknown;
   #flushQueued = false;
+  /**
+   * The control frame this connection owes the server, written once its buffer is empty: one pong
+   * answers every ping that came meanwhile, and like an ack it carries the newest `a`.
+   */
+  #owed: 'ack' | 'pong' | undefined;
   #session: { sid: string; key: string } | null = null;
   /** Highest server seq received without a gap, and the highest told to the server. */
   #received = 0;
@@ -486,7 +491,7 @@ export class RealtimeClient extends EventTarget {
     for (const t of [this.#retryTimer, this.#stableTimer, this.#ackTimer, this.#flushTimer, this.#probeTimer]) this.#env.clearTimeout(t);
     this.#probe?.close(CloseCode.NORMAL, 'probe');
     this.#probe = null;
-    this.#ackTimer = undefined;
+    this.#ackTimer = this.#owed = undefined; // the next hello carries the ack
     this.#flushQueued = false;
   }
 
@@ -562,9 +567,8 @@ export class RealtimeClient extends EventTarget {
         return this.#scheduleAck();
       }
       case 'ping':
-        this.#acked = this.#received;
-        this.#persistAck();
-        return this.#conn?.send(`{"t":"pong","a":${this.#received}}`);
+        this.#owed = 'pong';
+        return this.#scheduleFlush();
       case 'close':
         return this.#drop(f.code, f.reason);
       case 'hello':
@@ -619,12 +623,7 @@ export class RealtimeClient extends EventTarget {
     this.#flushQueued = false;
     const conn = this.#conn;
     if (!conn || this.state !== 'open') return;
-    if (conn.buffered > BACKLOG_BYTES) {
-      // Wait for the socket to drain; whatever arrives meanwhile joins one larger batch.
-      this.#flushQueued = true;
-      this.#flushTimer = this.#env.setTimeout(() => this.#flush(), 5);
-      return;
-    }
+    if (conn.buffered > BACKLOG_BYTES) return this.#flushLater();
     const items = this.#outbox.unsent();
     if (this.#plain) {
       for (const p of this.#outbox.take(items.length)) {
@@ -645,20 +644,35 @@ export class RealtimeClient extends EventTarget {
       this.#outbox.sent = first + batch.length - 1;
     }
     if (items.length) this.#acked = this.#received;
+    // A msg frame carried the ack owed; a pong stays owed, as the answer to a ping.
+    if (this.#owed === 'ack' && this.#received <= this.#acked) this.#owed = undefined;
+    if (!this.#owed) return;
+    // Only into an empty buffer: frames leave in order, so one written behind a backlog would
+    // arrive no sooner, and held back here it stays one frame with the newest ack, however many
+    // pings a server that does not read sends meanwhile.
+    if (conn.buffered) return this.#flushLater();
+    conn.send(`{"t":"${this.#owed}","a":${this.#received}}`);
+    this.#owed = undefined;
+    this.#acked = this.#received;
+    this.#persistAck();
+  }
+
+  /** Waits for the socket to drain; whatever arrives meanwhile joins one larger batch. */
+  #flushLater(): void {
+    this.#flushQueued = true;
+    this.#flushTimer = this.#env.setTimeout(() => this.#flush(), 5);
   }
 
   #scheduleAck(): void {
-    if (ackIsUrgent(this.#received, this.#acked)) return this.#sendAck();
-    if (this.#ackTimer === undefined) this.#ackTimer = this.#env.setTimeout(() => this.#sendAck(), this.#ackDelay);
+    if (ackIsUrgent(this.#received, this.#acked)) return this.#oweAck();
+    if (this.#ackTimer === undefined) this.#ackTimer = this.#env.setTimeout(() => this.#oweAck(), this.#ackDelay);
   }
 
-  #sendAck(): void {
+  #oweAck(): void {
     this.#env.clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
-    if (this.#received <= this.#acked || !this.#conn) return;
-    this.#acked = this.#received;
-    this.#persistAck();
-    this.#conn.send(`{"t":"ack","a":${this.#received}}`);
+    this.#owed ??= 'ack'; // a pong owed carries it already
+    this.#scheduleFlush();
   }
 
   /**

@@ -8,10 +8,12 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { type ClientOptions, type RealtimeError, type RealtimeEventMap, type Transport, type TransportName } from '../../src/index';
-import { testScope, waitFor } from './harness';
+import { nodeEnv, testScope, waitFor } from './harness';
 
 const scope = testScope();
 
@@ -170,6 +172,21 @@ const welcome = (o: Record<string, unknown> = {}) => JSON.stringify({ t: 'welcom
 /** The frame of the security review: a `t` nested 4,000 arrays deep, which overflowed the stack when turned into a string. */
 const DEEP = `{"t":${'['.repeat(4000)}${']'.repeat(4000)}}`;
 
+/**
+ * Sends `count` frames made by `frame(i)`, `perTick` in each turn of the event loop, waiting while
+ * the server's own buffer is backed up: the client runs in this process too, and a flood that
+ * starved the loop would measure the test, not the client. Stops early if the client leaves.
+ */
+async function flood(peer: Peer, count: number, perTick: number, frame: (i: number) => string): Promise<number> {
+  let i = 0;
+  while (i < count && !peer.gone) {
+    for (const end = Math.min(count, i + perTick); i < end; i++) peer.send(frame(i));
+    await new Promise((r) => setImmediate(r));
+    while (peer.backlog() > 1 << 20 && !peer.gone) await new Promise((r) => setTimeout(r, 2));
+  }
+  return i;
+}
+
 /** Repeats `send` every `ms` until the client leaves the connection. */
 function every(peer: Peer, ms: number, send: () => void): void {
   const t = setInterval(() => (peer.gone ? clearInterval(t) : send()), ms);
@@ -219,8 +236,19 @@ async function expectBackoff(log: ReturnType<typeof client>['log'], peers: Peer[
   for (let k = 1; k <= n; k++) expect(peers[k]!.at - peers[k - 1]!.at, `attempt ${k + 1} came after the backoff`).toBeGreaterThanOrEqual(DELAYS[k - 1]! - 5);
 }
 
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+/** Heap in use after a full collection: what the process still holds, not what it will free. */
+function heap(): number {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
 // fetch() (undici) loads on first use, blocking the loop for a moment: not the client's doing.
 beforeAll(() => fetch('data:,').then((r) => r.text()));
+
+const controls = (frames: string[]) => frames.map((f) => JSON.parse(f)).filter((f) => f.t === 'pong' || f.t === 'ack');
 
 // ---- the attacks ----
 
@@ -264,6 +292,58 @@ describe('a server that pongs forever (the client never pings): protocol-error, 
     for (const e of log.errors) expect([e.code, e.message]).toEqual(['protocol-error', expect.stringContaining('(pong)')]);
     await expectBackoff(log, peers, 3);
     expect(c.state).not.toBe('closed');
+  });
+});
+
+describe('a ping flood from a server that does not read: one pong owed, never a pile', () => {
+  const PINGS = 60_000;
+  /** A msg frame after every this many pings, so each pong owed must carry a newer ack. */
+  const MSG_EVERY = 600;
+  const MSGS = PINGS / MSG_EVERY;
+  const ping = (i: number) => (i % MSG_EVERY === MSG_EVERY - 1 ? `{"t":"msg","s":${(i + 1) / MSG_EVERY},"d":[${i}]}` : `{"t":"ping","a":0}`);
+
+  it('websocket: bufferedAmount stays where the application data left it; once read, one pong carries the latest ack', async () => {
+    const sockets: WebSocket[] = [];
+    class Tracked extends WebSocket {
+      constructor(...args: ConstructorParameters<typeof WebSocket>) {
+        super(...args);
+        sockets.push(this);
+      }
+    }
+    const { url, peers } = await hostile({ deaf: true, onConnection: (peer) => peer.send(welcome({ max: 16 << 20 })) });
+    const { c, log } = client(url, 'websocket', { queue: { maxBytes: 64 << 20 }, env: { ...nodeEnv, WebSocket: Tracked as unknown as typeof globalThis.WebSocket } });
+    await waitFor(() => c.state === 'open', 'open');
+    // 8 MB the server never reads: more than the kernel's socket buffers take, so the rest waits
+    // in the client's, as it would on a slow or stalled network.
+    for (let i = 0; i < 8; i++) void c.send('x'.repeat(1 << 20)).catch(() => {});
+    const ws = sockets[0]!;
+    await waitFor(() => ws.bufferedAmount > 1 << 20, 'the application data backed up');
+    const before = ws.bufferedAmount;
+    await responsive(() => flood(peers[0]!, PINGS, 300, ping));
+    await waitFor(() => log.messages.length === MSGS, 'every msg frame of the flood');
+    // Before: each ping queued a pong behind the backlog, about 1.4 MB for this flood.
+    expect(ws.bufferedAmount - before).toBeLessThan(1024);
+    peers[0]!.release();
+    const owed = await waitFor(() => controls(peers[0]!.received).find((f) => f.a === MSGS), 'the pong owed, once the server reads', 10_000);
+    expect(owed.t).toBe('pong');
+    expect(controls(peers[0]!.received).length).toBeLessThanOrEqual(2);
+    expect(log.errors).toEqual([]);
+  });
+
+  it.each(['sse', 'fetch-stream'] as const)('%s: POSTs never answered: the queue behind them holds at most one pong; once answered, the last carries the latest ack', async (transport) => {
+    const { url, peers } = await hostile({ deaf: true, onConnection: (peer) => peer.send(welcome()) });
+    const { c, log } = client(url, transport);
+    await waitFor(() => c.state === 'open', 'open');
+    const base = heap();
+    await responsive(() => flood(peers[0]!, PINGS, 300, ping));
+    await waitFor(() => log.messages.length === MSGS, 'every msg frame of the flood');
+    // Before: 60,000 pongs queued behind the hello POST, several MB.
+    expect(heap() - base, 'heap growth (bytes)').toBeLessThan(1 << 20);
+    peers[0]!.release();
+    const last = await waitFor(() => controls(peers[0]!.received).find((f) => f.a === MSGS), 'the pong owed, once POSTs are answered', 10_000);
+    expect(last.t).toBe('pong');
+    expect(controls(peers[0]!.received).length).toBeLessThanOrEqual(2);
+    expect(log.errors).toEqual([]);
   });
 });
 
