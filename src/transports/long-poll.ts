@@ -13,7 +13,7 @@ export interface LongPollOptions {
   interval?: number;
 }
 
-/** Frames that may wait for the next poll instead of costing a request of their own. */
+/** Frames that may wait for the next poll instead of costing a request of their own; the match is their type. */
 const RIDES_POLL = /^\{"t":"(ack|pong)"/;
 
 /**
@@ -36,7 +36,11 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
       });
       // Plain mode sends to the URL itself; v1 replaces this with the link's URL.
       let link = poster(httpUrl(url, env), env, end.fail, abort.signal);
-      let held: string[] = [];
+      /**
+       * The ack and the pong waiting for the next poll, by type. Each carries the cumulative ack,
+       * so a newer one replaces an older: a poll answer that goes on pinging cannot pile them up.
+       */
+      const held = new Map<string, string>();
       let cursor: unknown;
       let etag: string | null = null;
       const request = (u: string, init: RequestInit = {}) => env.fetch!(u, { ...init, signal: abort.signal, cache: 'no-store' });
@@ -63,8 +67,8 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
             h.onFrame(text);
           }
         } else {
-          const body = held.join('\n');
-          held = [];
+          const body = [...held.values()].join('\n');
+          held.clear();
           res = await request(httpUrl(url, env, { link: id!, wait }), { method: 'POST', headers: TEXT, body });
           await frames(res, (line) => end.over || h.onFrame(line));
         }
@@ -87,7 +91,8 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
 
       return {
         send(text) {
-          if (!plain && RIDES_POLL.test(text)) held.push(text);
+          const rides = !plain && RIDES_POLL.exec(text);
+          if (rides) held.set(rides[1]!, text);
           else link.push(text);
         },
         close(code, reason) {

@@ -345,6 +345,25 @@ describe('a ping flood from a server that does not read: one pong owed, never a 
     expect(controls(peers[0]!.received).length).toBeLessThanOrEqual(2);
     expect(log.errors).toEqual([]);
   });
+
+  it('long-poll: a poll answer that keeps pinging: what waits for the next poll is one ack and one pong at most; the next poll carries them', async () => {
+    const { url, peers } = await hostile({ onConnection: (peer) => peer.send(welcome()) });
+    const { c, log } = client(url, 'long-poll');
+    await waitFor(() => c.state === 'open', 'open');
+    const peer = peers[0]!;
+    const base = heap();
+    await responsive(() => flood(peer, PINGS, 300, ping));
+    await waitFor(() => log.messages.length === MSGS, 'every msg frame of the flood');
+    expect(heap() - base, 'heap growth (bytes)').toBeLessThan(1 << 20);
+    const sent = peer.received.length;
+    peer.endPoll();
+    await waitFor(() => controls(peer.received.slice(sent)).some((f) => f.a === MSGS), 'the next poll, carrying the latest ack');
+    // Before: one pong per chunk of the answer read (or per ping), all in that poll's body.
+    const body = controls(peer.received.slice(sent));
+    expect(body.length).toBeLessThanOrEqual(2);
+    expect(new Set(body.map((f) => f.t)).size).toBe(body.length);
+    expect(log.errors).toEqual([]);
+  });
 });
 
 describe('a body that never ends', () => {
