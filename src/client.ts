@@ -358,6 +358,7 @@ export class RealtimeClient extends EventTarget {
         else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, max: this.#ctx.maxFrame, token: header ? undefined : token }));
       },
       onFrame: (text) => id === this.#attemptId && this.#onFrame(text),
+      onProtocolError: (what) => id === this.#attemptId && this.#protocolError(what),
       onClose: (code, reason, retryAfter) => {
         if (id !== this.#attemptId) return;
         this.#conn = null;
@@ -433,6 +434,11 @@ export class RealtimeClient extends EventTarget {
       this.#probe = null;
       if (id === this.#attemptId) this.#probeTimer = this.#env.setTimeout(() => this.#upgrade(), this.#probeInterval);
     };
+    const failed = () => {
+      if (id !== this.#attemptId) return;
+      this.#env.clearTimeout(this.#probeTimer);
+      retry();
+    };
     this.#probeTimer = this.#env.setTimeout(retry, this.#timeout);
     this.#probe = this.#usable[0]!.open(
       this.url,
@@ -443,11 +449,8 @@ export class RealtimeClient extends EventTarget {
           this.#start(0);
         },
         onFrame() {},
-        onClose: () => {
-          if (id !== this.#attemptId) return;
-          this.#env.clearTimeout(this.#probeTimer);
-          retry();
-        },
+        onClose: failed,
+        onProtocolError: failed,
       },
       // No token: a probe only checks that the transport opens, and sends nothing (no hello).
       // The attempt that follows a successful probe asks auth() and authenticates as usual.
@@ -597,7 +600,7 @@ export class RealtimeClient extends EventTarget {
   }
 
   #protocolError(what: string): void {
-    this.#refuse('protocol-error', `Bad server frame (${what}); reconnecting. Not a v1 server? Use protocol: 'plain'`, CloseCode.PROTOCOL_ERROR);
+    this.#refuse('protocol-error', `Server broke the protocol (${what}); reconnecting. Not a v1 server? Use protocol: 'plain'`, CloseCode.PROTOCOL_ERROR);
   }
 
   /**

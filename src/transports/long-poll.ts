@@ -82,7 +82,7 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
           let first = '';
           await frames(await request(httpUrl(url, env, { transport: 'long-poll' })), (line) => (first ||= line));
           id = linkId(first);
-          if (!id) throw [4400, 'no link frame'];
+          if (!id) return h.onProtocolError('no link frame');
           link = poster(httpUrl(url, env, { link: id }), env, end.fail, abort.signal, token);
         }
         if (!end.over) h.onOpen();
