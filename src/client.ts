@@ -13,7 +13,8 @@ export interface HeartbeatOptions {
   /**
    * Grace after the server's announced ping interval (protocol v1): with no frame for
    * interval + timeout, the connection is treated as dead and replaced. Also bounds how long a
-   * connection attempt may take before its first frame.
+   * connection attempt may take before its first frame, and how long a long-poll answer may go on
+   * past the poll's `wait`.
    * @default 10000
    */
   timeout?: number;
@@ -187,7 +188,7 @@ export class RealtimeClient extends EventTarget {
     this.#auth = o.auth;
     const maxFrame = o.maxFrameSize ?? 1048576;
     if (!Number.isSafeInteger(maxFrame) || maxFrame < MIN_FRAME_LIMIT) throw invalid(`maxFrameSize ${maxFrame}: give a whole number >= ${MIN_FRAME_LIMIT}`);
-    this.#ctx = { env: this.#env, plain: this.#plain, maxFrame };
+    this.#ctx = { env: this.#env, plain: this.#plain, maxFrame, timeout: this.#timeout };
     if (o.autoConnect !== false) this.connect();
   }
 

@@ -27,7 +27,7 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
     name: 'long-poll',
     auth: 'header',
     isSupported: canStream,
-    open(url, h, { env, plain, token, maxFrame }) {
+    open(url, h, { env, plain, token, maxFrame, timeout }) {
       const abort = new AbortController();
       let timer: unknown;
       const end = ender(h, () => {
@@ -70,7 +70,13 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
           const body = [...held.values()].join('\n');
           held.clear();
           res = await request(httpUrl(url, env, { link: id!, wait }), { method: 'POST', headers: TEXT, body });
-          await frames(res, (line) => end.over || h.onFrame(line));
+          // A v1 server answers with what it had queued, written at once (docs/protocol.md §14.4). An
+          // answer still bringing frames `wait` + `timeout` after it began never ends, and the acks
+          // and pongs waiting for the next poll could never leave. One that stops bringing them is
+          // a dead link, which the heartbeat deadline tells.
+          const began = env.now();
+          const late = wait + timeout;
+          await frames(res, (line) => end.over || (env.now() - began > late ? h.onProtocolError(`poll answer still going after ${late} ms`) : h.onFrame(line)));
         }
         const pause = interval || (plain ? 1000 - (env.now() - started) : 0);
         if (!end.over) timer = env.setTimeout(() => poll().catch(end.fail), pause);

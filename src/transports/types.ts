@@ -45,6 +45,8 @@ export interface OpenContext {
    * this, and hands that part to onFrame (which the client refuses), so it never buffers more.
    */
   maxFrame: number;
+  /** `heartbeat.timeout`: the grace past what the protocol allows the server, in ms. */
+  timeout: number;
 }
 
 /** Every transport has this surface, so the client never needs to know which one it holds. */

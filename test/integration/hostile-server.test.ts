@@ -12,7 +12,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { type ClientOptions, type RealtimeError, type RealtimeEventMap, type Transport, type TransportName } from '../../src/index';
+import { longPoll, type ClientOptions, type RealtimeError, type RealtimeEventMap, type Transport, type TransportName } from '../../src/index';
 import { nodeEnv, testScope, waitFor } from './harness';
 
 const scope = testScope();
@@ -402,6 +402,23 @@ describe('a body that never ends', () => {
     await responsive(() => waitFor(() => log.reconnecting.length >= 2, 'two reconnects'));
     expect(log.errors.length).toBeGreaterThanOrEqual(2);
     for (const e of log.errors) expect(e.code).toBe('message-too-large');
+    expect(peers[0]!.gone).toBe(true);
+    await expectBackoff(log, peers, 2);
+  });
+
+  it('long-poll: an answer of valid frames that never ends: protocol-error once it outlives wait + heartbeat.timeout, then backoff', async () => {
+    const { url, peers } = await hostile({
+      onConnection(peer) {
+        peer.send(welcome({ hb: 100 }));
+        every(peer, 50, () => peer.send('{"t":"ping","a":0}'));
+      },
+    });
+    const { log } = client(url, longPoll({ wait: 300 }), { heartbeat: { timeout: 500 } });
+    await responsive(() => waitFor(() => log.reconnecting.length >= 2, 'two reconnects'));
+    expect(log.errors.length).toBeGreaterThanOrEqual(2);
+    for (const e of log.errors) expect([e.code, e.message]).toEqual(['protocol-error', expect.stringContaining('poll answer')]);
+    // The pings kept the connection alive: only the poll's deadline (300 + 500 ms) ended it.
+    expect(peers[1]!.at - peers[0]!.at).toBeGreaterThanOrEqual(800);
     expect(peers[0]!.gone).toBe(true);
     await expectBackoff(log, peers, 2);
   });

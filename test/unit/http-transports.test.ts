@@ -86,7 +86,7 @@ function openAlone(transport: ReturnType<typeof fetchStream>, fetch: typeof glob
     onProtocolError: (what) => log.closes.push([4400, what]),
   };
   const env = { ...testEnv(), fetch, setTimeout: globalThis.setTimeout, clearTimeout: globalThis.clearTimeout, now: Date.now, baseUrl: undefined } as any;
-  transport.open('http://rt.test/realtime', h, { env, plain, maxFrame: MAX });
+  transport.open('http://rt.test/realtime', h, { env, plain, maxFrame: MAX, timeout: 10_000 });
   return log;
 }
 
