@@ -11,10 +11,10 @@ import type { Connection, OpenContext, Transport } from './transports/types';
 
 export interface HeartbeatOptions {
   /**
-   * Grace after the server's announced ping interval (protocol v1): with no frame for
-   * interval + timeout, the connection is treated as dead and replaced. Also bounds how long a
-   * connection attempt may take before its first frame, and how long a long-poll answer may go on
-   * past the poll's `wait`.
+   * Grace after the server's announced ping interval (protocol v1, believed up to 5 minutes): with
+   * no frame for interval + timeout, the connection is treated as dead and replaced. Also bounds
+   * how long a connection attempt may take before its first frame, and how long a long-poll
+   * answer may go on past the poll's `wait`.
    * @default 10000
    */
   timeout?: number;
@@ -90,6 +90,12 @@ export interface RealtimeEventMap {
 const BACKLOG_BYTES = 1 << 16;
 /** Page Lifecycle 'resume' fires on document when a frozen page thaws, its timers having stood still. */
 const LISTENED = ['online', 'pageshow', 'pagehide', 'visibilitychange', 'resume'] as const;
+/**
+ * The longest ping interval (welcome's `hb`) the watchdog believes, in ms. A server announcing
+ * more, or 2^53, would leave a dead connection unnoticed that long; real ones ping every 15-60 s
+ * because proxies cut idle connections after about a minute.
+ */
+const MAX_HB = 5 * 60_000;
 /** How long a fallback transport is remembered, in ms: long enough to skip dead transports on the next pages, short enough to retry better ones. */
 const REMEMBER = 30 * 60_000;
 
@@ -597,7 +603,7 @@ export class RealtimeClient extends EventTarget {
         for (const p of lost) p.reject(new RealtimeError('session-lost', `${why}. This one may not have arrived: resend it if idempotent`, { data: p.data }));
       }
     } else this.#outbox.rewind(f.a);
-    this.#opened(f.hb + this.#timeout, f.resumed);
+    this.#opened(Math.min(f.hb, MAX_HB) + this.#timeout, f.resumed);
   }
 
   #protocolError(what: string): void {

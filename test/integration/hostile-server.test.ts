@@ -423,3 +423,25 @@ describe('a body that never ends', () => {
     await expectBackoff(log, peers, 2);
   });
 });
+
+describe('what a server announces is believed only within bounds', () => {
+  it('welcome hb of 2^53 - 1: no timer is armed past what setTimeout holds (it would fire at once, in a loop), and a silent connection is still noticed', async () => {
+    const { url } = await hostile({ onConnection: (peer) => peer.send(welcome({ hb: Number.MAX_SAFE_INTEGER })) });
+    const armed: number[] = [];
+    let skew = 0;
+    const document = new EventTarget();
+    const { c, log } = client(url, 'websocket', {
+      heartbeat: { timeout: 1000 },
+      env: { setTimeout: (fn, ms) => (armed.push(ms), setTimeout(fn, ms)), now: () => Date.now() + skew, document },
+    });
+    await waitFor(() => c.state === 'open', 'open');
+    await new Promise((r) => setTimeout(r, 200)); // what a timer loop would arm meanwhile
+    expect(Math.max(...armed)).toBeLessThanOrEqual(2 ** 31 - 1);
+    expect(armed.length).toBeLessThan(20);
+    // The server has sent nothing since its welcome. A day later (a frozen tab wakes up, say):
+    skew = 24 * 3600_000;
+    document.dispatchEvent(new Event('visibilitychange'));
+    await waitFor(() => log.closes.length, 'the silent connection dropped');
+    expect(log.closes[0]!.code).toBe(4408);
+  });
+});
