@@ -444,4 +444,22 @@ describe('what a server announces is believed only within bounds', () => {
     await waitFor(() => log.closes.length, 'the silent connection dropped');
     expect(log.closes[0]!.code).toBe(4408);
   });
+
+  it.each([
+    ['delay-seconds', '99999999999'],
+    ['an HTTP date a century ahead', new Date(Date.now() + 100 * 365 * 86400_000).toUTCString()],
+  ])('503 with a Retry-After of %s: the client waits at most an hour, and does not retry at once in a loop', async (_, retryAfter) => {
+    let requests = 0;
+    const http = createServer((_req, res) => {
+      requests++;
+      res.writeHead(503, { 'Retry-After': retryAfter, 'Content-Type': 'text/plain' }).end('busy');
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    scope.defer(() => new Promise<void>((r) => (http.closeAllConnections(), http.close(() => r()))));
+    const { log } = client(`ws://127.0.0.1:${(http.address() as AddressInfo).port}/rt`, 'long-poll');
+    await waitFor(() => log.reconnecting.length, 'the first reconnecting');
+    expect(log.reconnecting[0]!.delay).toBe(3600_000);
+    await new Promise((r) => setTimeout(r, 300)); // a retry past setTimeout's range fires at once, and again
+    expect(requests).toBe(1);
+  });
 });
