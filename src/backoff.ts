@@ -22,6 +22,13 @@ export const defaultReconnect: ReconnectOptions = {
   resetAfter: 5000,
 };
 
+/**
+ * The longest Retry-After obeyed, in ms: a server still down after an hour gets one attempt an
+ * hour, and a bogus header (a proxy's, or `Retry-After: 99999999999`) cannot park the client for
+ * days, nor overflow setTimeout (past 2^31 - 1 ms it fires at once, so it would retry in a loop).
+ */
+export const MAX_RETRY_AFTER = 3600_000;
+
 /** Refused tokens in a row before the client stops asking `auth` and gives up. */
 export const MAX_AUTH_FAILURES = 3;
 
@@ -55,5 +62,5 @@ export function shouldRetry(
   if (!o || attempt >= o.maxAttempts)
     return { error: new RealtimeError('reconnect-failed', `Connection lost (${code} ${reason}) after ${attempt} retries, the most reconnect allows: call connect()`, { closeCode: code }) };
   // The server's Retry-After is a floor: jitter still spreads clients out above it.
-  return { delay: Math.max(retryAfter, backoffDelay(attempt, o, random)) };
+  return { delay: Math.max(Math.min(retryAfter, MAX_RETRY_AFTER), backoffDelay(attempt, o, random)) };
 }

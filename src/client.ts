@@ -11,9 +11,10 @@ import type { Connection, OpenContext, Transport } from './transports/types';
 
 export interface HeartbeatOptions {
   /**
-   * Grace after the server's announced ping interval (protocol v1): with no frame for
-   * interval + timeout, the connection is treated as dead and replaced. Also bounds how long a
-   * connection attempt may take before its first frame.
+   * Grace after the server's announced ping interval (protocol v1, believed up to 5 minutes): with
+   * no frame for interval + timeout, the connection is treated as dead and replaced. Also bounds
+   * how long a connection attempt may take before its first frame, and how long a long-poll
+   * answer may go on past the poll's `wait`.
    * @default 10000
    */
   timeout?: number;
@@ -89,6 +90,12 @@ export interface RealtimeEventMap {
 const BACKLOG_BYTES = 1 << 16;
 /** Page Lifecycle 'resume' fires on document when a frozen page thaws, its timers having stood still. */
 const LISTENED = ['online', 'pageshow', 'pagehide', 'visibilitychange', 'resume'] as const;
+/**
+ * The longest ping interval (welcome's `hb`) the watchdog believes, in ms. A server announcing
+ * more, or 2^53, would leave a dead connection unnoticed that long; real ones ping every 15-60 s
+ * because proxies cut idle connections after about a minute.
+ */
+const MAX_HB = 5 * 60_000;
 /** How long a fallback transport is remembered, in ms: long enough to skip dead transports on the next pages, short enough to retry better ones. */
 const REMEMBER = 30 * 60_000;
 
@@ -131,6 +138,11 @@ export class RealtimeClient extends EventTarget {
   #ackTimer: unknown;
   #flushTimer: unknown;
   #flushQueued = false;
+  /**
+   * The control frame this connection owes the server, written once its buffer is empty: one pong
+   * answers every ping that came meanwhile, and like an ack it carries the newest `a`.
+   */
+  #owed: 'ack' | 'pong' | undefined;
   #session: { sid: string; key: string } | null = null;
   /** Highest server seq received without a gap, and the highest told to the server. */
   #received = 0;
@@ -182,7 +194,7 @@ export class RealtimeClient extends EventTarget {
     this.#auth = o.auth;
     const maxFrame = o.maxFrameSize ?? 1048576;
     if (!Number.isSafeInteger(maxFrame) || maxFrame < MIN_FRAME_LIMIT) throw invalid(`maxFrameSize ${maxFrame}: give a whole number >= ${MIN_FRAME_LIMIT}`);
-    this.#ctx = { env: this.#env, plain: this.#plain, maxFrame };
+    this.#ctx = { env: this.#env, plain: this.#plain, maxFrame, timeout: this.#timeout };
     if (o.autoConnect !== false) this.connect();
   }
 
@@ -353,6 +365,7 @@ export class RealtimeClient extends EventTarget {
         else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, max: this.#ctx.maxFrame, token: header ? undefined : token }));
       },
       onFrame: (text) => id === this.#attemptId && this.#onFrame(text),
+      onProtocolError: (what) => id === this.#attemptId && this.#protocolError(what),
       onClose: (code, reason, retryAfter) => {
         if (id !== this.#attemptId) return;
         this.#conn = null;
@@ -428,6 +441,11 @@ export class RealtimeClient extends EventTarget {
       this.#probe = null;
       if (id === this.#attemptId) this.#probeTimer = this.#env.setTimeout(() => this.#upgrade(), this.#probeInterval);
     };
+    const failed = () => {
+      if (id !== this.#attemptId) return;
+      this.#env.clearTimeout(this.#probeTimer);
+      retry();
+    };
     this.#probeTimer = this.#env.setTimeout(retry, this.#timeout);
     this.#probe = this.#usable[0]!.open(
       this.url,
@@ -438,11 +456,8 @@ export class RealtimeClient extends EventTarget {
           this.#start(0);
         },
         onFrame() {},
-        onClose: () => {
-          if (id !== this.#attemptId) return;
-          this.#env.clearTimeout(this.#probeTimer);
-          retry();
-        },
+        onClose: failed,
+        onProtocolError: failed,
       },
       // No token: a probe only checks that the transport opens, and sends nothing (no hello).
       // The attempt that follows a successful probe asks auth() and authenticates as usual.
@@ -486,7 +501,7 @@ export class RealtimeClient extends EventTarget {
     for (const t of [this.#retryTimer, this.#stableTimer, this.#ackTimer, this.#flushTimer, this.#probeTimer]) this.#env.clearTimeout(t);
     this.#probe?.close(CloseCode.NORMAL, 'probe');
     this.#probe = null;
-    this.#ackTimer = undefined;
+    this.#ackTimer = this.#owed = undefined; // the next hello carries the ack
     this.#flushQueued = false;
   }
 
@@ -562,9 +577,8 @@ export class RealtimeClient extends EventTarget {
         return this.#scheduleAck();
       }
       case 'ping':
-        this.#acked = this.#received;
-        this.#persistAck();
-        return this.#conn?.send(`{"t":"pong","a":${this.#received}}`);
+        this.#owed = 'pong';
+        return this.#scheduleFlush();
       case 'close':
         return this.#drop(f.code, f.reason);
       case 'hello':
@@ -589,11 +603,11 @@ export class RealtimeClient extends EventTarget {
         for (const p of lost) p.reject(new RealtimeError('session-lost', `${why}. This one may not have arrived: resend it if idempotent`, { data: p.data }));
       }
     } else this.#outbox.rewind(f.a);
-    this.#opened(f.hb + this.#timeout, f.resumed);
+    this.#opened(Math.min(f.hb, MAX_HB) + this.#timeout, f.resumed);
   }
 
   #protocolError(what: string): void {
-    this.#refuse('protocol-error', `Bad server frame (${what}); reconnecting. Not a v1 server? Use protocol: 'plain'`, CloseCode.PROTOCOL_ERROR);
+    this.#refuse('protocol-error', `Server broke the protocol (${what}); reconnecting. Not a v1 server? Use protocol: 'plain'`, CloseCode.PROTOCOL_ERROR);
   }
 
   /**
@@ -619,12 +633,7 @@ export class RealtimeClient extends EventTarget {
     this.#flushQueued = false;
     const conn = this.#conn;
     if (!conn || this.state !== 'open') return;
-    if (conn.buffered > BACKLOG_BYTES) {
-      // Wait for the socket to drain; whatever arrives meanwhile joins one larger batch.
-      this.#flushQueued = true;
-      this.#flushTimer = this.#env.setTimeout(() => this.#flush(), 5);
-      return;
-    }
+    if (conn.buffered > BACKLOG_BYTES) return this.#flushLater();
     const items = this.#outbox.unsent();
     if (this.#plain) {
       for (const p of this.#outbox.take(items.length)) {
@@ -645,20 +654,35 @@ export class RealtimeClient extends EventTarget {
       this.#outbox.sent = first + batch.length - 1;
     }
     if (items.length) this.#acked = this.#received;
+    // A msg frame carried the ack owed; a pong stays owed, as the answer to a ping.
+    if (this.#owed === 'ack' && this.#received <= this.#acked) this.#owed = undefined;
+    if (!this.#owed) return;
+    // Only into an empty buffer: frames leave in order, so one written behind a backlog would
+    // arrive no sooner, and held back here it stays one frame with the newest ack, however many
+    // pings a server that does not read sends meanwhile.
+    if (conn.buffered) return this.#flushLater();
+    conn.send(`{"t":"${this.#owed}","a":${this.#received}}`);
+    this.#owed = undefined;
+    this.#acked = this.#received;
+    this.#persistAck();
+  }
+
+  /** Waits for the socket to drain; whatever arrives meanwhile joins one larger batch. */
+  #flushLater(): void {
+    this.#flushQueued = true;
+    this.#flushTimer = this.#env.setTimeout(() => this.#flush(), 5);
   }
 
   #scheduleAck(): void {
-    if (ackIsUrgent(this.#received, this.#acked)) return this.#sendAck();
-    if (this.#ackTimer === undefined) this.#ackTimer = this.#env.setTimeout(() => this.#sendAck(), this.#ackDelay);
+    if (ackIsUrgent(this.#received, this.#acked)) return this.#oweAck();
+    if (this.#ackTimer === undefined) this.#ackTimer = this.#env.setTimeout(() => this.#oweAck(), this.#ackDelay);
   }
 
-  #sendAck(): void {
+  #oweAck(): void {
     this.#env.clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
-    if (this.#received <= this.#acked || !this.#conn) return;
-    this.#acked = this.#received;
-    this.#persistAck();
-    this.#conn.send(`{"t":"ack","a":${this.#received}}`);
+    this.#owed ??= 'ack'; // a pong owed carries it already
+    this.#scheduleFlush();
   }
 
   /**

@@ -39,7 +39,7 @@ export function fetchStream({ firstByteTimeout = 3000 }: FetchStreamOptions = {}
           return h.onFrame(data);
         }
         const link = linkId(data);
-        if (!link) return end.fail([4400, 'no link frame']);
+        if (!link) return h.onProtocolError('no link frame');
         post = poster(httpUrl(url, env, { link }), env, end.fail, abort.signal, token);
         h.onOpen();
       };

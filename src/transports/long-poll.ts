@@ -13,7 +13,7 @@ export interface LongPollOptions {
   interval?: number;
 }
 
-/** Frames that may wait for the next poll instead of costing a request of their own. */
+/** Frames that may wait for the next poll instead of costing a request of their own; the match is their type. */
 const RIDES_POLL = /^\{"t":"(ack|pong)"/;
 
 /**
@@ -27,7 +27,7 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
     name: 'long-poll',
     auth: 'header',
     isSupported: canStream,
-    open(url, h, { env, plain, token, maxFrame }) {
+    open(url, h, { env, plain, token, maxFrame, timeout }) {
       const abort = new AbortController();
       let timer: unknown;
       const end = ender(h, () => {
@@ -36,7 +36,11 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
       });
       // Plain mode sends to the URL itself; v1 replaces this with the link's URL.
       let link = poster(httpUrl(url, env), env, end.fail, abort.signal);
-      let held: string[] = [];
+      /**
+       * The ack and the pong waiting for the next poll, by type. Each carries the cumulative ack,
+       * so a newer one replaces an older: a poll answer that goes on pinging cannot pile them up.
+       */
+      const held = new Map<string, string>();
       let cursor: unknown;
       let etag: string | null = null;
       const request = (u: string, init: RequestInit = {}) => env.fetch!(u, { ...init, signal: abort.signal, cache: 'no-store' });
@@ -63,10 +67,16 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
             h.onFrame(text);
           }
         } else {
-          const body = held.join('\n');
-          held = [];
+          const body = [...held.values()].join('\n');
+          held.clear();
           res = await request(httpUrl(url, env, { link: id!, wait }), { method: 'POST', headers: TEXT, body });
-          await frames(res, (line) => end.over || h.onFrame(line));
+          // A v1 server answers with what it had queued, written at once (docs/protocol.md §14.4). An
+          // answer still bringing frames `wait` + `timeout` after it began never ends, and the acks
+          // and pongs waiting for the next poll could never leave. One that stops bringing them is
+          // a dead link, which the heartbeat deadline tells.
+          const began = env.now();
+          const late = wait + timeout;
+          await frames(res, (line) => end.over || (env.now() - began > late ? h.onProtocolError(`poll answer still going after ${late} ms`) : h.onFrame(line)));
         }
         const pause = interval || (plain ? 1000 - (env.now() - started) : 0);
         if (!end.over) timer = env.setTimeout(() => poll().catch(end.fail), pause);
@@ -78,7 +88,7 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
           let first = '';
           await frames(await request(httpUrl(url, env, { transport: 'long-poll' })), (line) => (first ||= line));
           id = linkId(first);
-          if (!id) throw [4400, 'no link frame'];
+          if (!id) return h.onProtocolError('no link frame');
           link = poster(httpUrl(url, env, { link: id }), env, end.fail, abort.signal, token);
         }
         if (!end.over) h.onOpen();
@@ -87,7 +97,8 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
 
       return {
         send(text) {
-          if (!plain && RIDES_POLL.test(text)) held.push(text);
+          const rides = !plain && RIDES_POLL.exec(text);
+          if (rides) held.set(rides[1]!, text);
           else link.push(text);
         },
         close(code, reason) {

@@ -25,7 +25,7 @@ export const sse = (): Transport => ({
     es.onmessage = (e) => {
       if (opened) return h.onFrame(e.data);
       const id = linkId(e.data);
-      if (!id) return end.fail([4400, 'no link frame']);
+      if (!id) return h.onProtocolError('no link frame');
       post = poster(httpUrl(url, env, { link: id }), env, end.fail, abort.signal, token);
       opened = true;
       h.onOpen();

@@ -14,6 +14,13 @@ export interface TransportHandlers {
    * the server's Retry-After, when it sent one: no attempt comes sooner.
    */
   onClose(code: number, reason: string, retryAfter?: number): void;
+  /**
+   * The server broke the protocol below the frames (an HTTP link that does not begin with its link
+   * frame, a poll answer that never ends). The client reports a 'protocol-error' and closes the
+   * connection, then reconnects as after a bad frame: unlike a close code from the server, our own
+   * verdict never stops the client for good.
+   */
+  onProtocolError(what: string): void;
 }
 
 /** One live connection, as returned by {@link Transport.open}. */
@@ -38,6 +45,8 @@ export interface OpenContext {
    * this, and hands that part to onFrame (which the client refuses), so it never buffers more.
    */
   maxFrame: number;
+  /** `heartbeat.timeout`: the grace past what the protocol allows the server, in ms. */
+  timeout: number;
 }
 
 /** Every transport has this surface, so the client never needs to know which one it holds. */

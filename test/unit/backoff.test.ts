@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { backoffDelay, shouldRetry, defaultReconnect, MAX_AUTH_FAILURES, type ReconnectOptions } from '../../src/backoff';
+import { backoffDelay, shouldRetry, defaultReconnect, MAX_AUTH_FAILURES, MAX_RETRY_AFTER, type ReconnectOptions } from '../../src/backoff';
 import { RealtimeError } from '../../src/errors';
 import { seeded as mulberry32 } from '../seeded';
 
@@ -122,5 +122,11 @@ describe('shouldRetry: Retry-After', () => {
     const o = { initialDelay: 100, maxDelay: 1000, factor: 2, maxAttempts: Infinity, resetAfter: 5000 };
     expect(shouldRetry(4500, 'HTTP 503', 0, 0, o, () => 0.5, 3000)).toEqual({ delay: 3000 });
     expect(shouldRetry(4500, 'HTTP 503', 0, 0, o, () => 0.5, 10)).toEqual({ delay: 50 });
+  });
+
+  it('is obeyed up to an hour: a larger one (or one past what setTimeout holds, which would fire at once) waits an hour', () => {
+    expect(MAX_RETRY_AFTER).toBe(3600_000);
+    for (const retryAfter of [3600_001, 2 ** 31, 99999999999000, Infinity]) expect(shouldRetry(4500, 'HTTP 503', 0, 0, opts(), () => 0.5, retryAfter)).toEqual({ delay: 3600_000 });
+    expect(shouldRetry(4500, 'HTTP 503', 0, 0, opts(), () => 0.5, 3599_000)).toEqual({ delay: 3599_000 });
   });
 });

@@ -83,9 +83,10 @@ function openAlone(transport: ReturnType<typeof fetchStream>, fetch: typeof glob
     onOpen: () => log.opened++,
     onFrame: (t) => log.frames.push(t),
     onClose: (code, reason) => log.closes.push([code, reason]),
+    onProtocolError: (what) => log.closes.push([4400, what]),
   };
   const env = { ...testEnv(), fetch, setTimeout: globalThis.setTimeout, clearTimeout: globalThis.clearTimeout, now: Date.now, baseUrl: undefined } as any;
-  transport.open('http://rt.test/realtime', h, { env, plain, maxFrame: MAX });
+  transport.open('http://rt.test/realtime', h, { env, plain, maxFrame: MAX, timeout: 10_000 });
   return log;
 }
 
