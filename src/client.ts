@@ -148,6 +148,9 @@ export class RealtimeClient extends EventTarget {
   #saveQueued = false;
   /** Whether a persisted record exists, so an empty queue deletes it once, not at every ack. */
   #stored = false;
+  /** The `a` of each save still being written, oldest first, and of the last one written (Infinity: no record). */
+  #writing: number[] = [];
+  #written = Infinity;
   /** What every transport opens with; maxFrame is the maxFrameSize option. */
   readonly #ctx: OpenContext;
 
@@ -310,7 +313,29 @@ export class RealtimeClient extends EventTarget {
     if (!owned || !(o.items.length || this.#stored)) return;
     this.#stored = !!o.items.length;
     const s: Saved | undefined = this.#stored ? { ...this.#session, a: this.#received, sent: o.sent, items: o.items.map((p) => [p.seq, p.json, p.key ?? null, p.exp ?? null]) } : undefined;
-    owned.save(s).catch((cause: unknown) => this.#emit('error', new RealtimeError('queue-full', `queue.persist: save failed (${cause}): a reload now may lose the queue`, { cause })));
+    this.#writing.push(s ? s.a : Infinity);
+    owned
+      .save(s)
+      .catch((cause: unknown) => this.#emit('error', new RealtimeError('queue-full', `queue.persist: save failed (${cause}): a reload now may lose the queue`, { cause })))
+      // Saves complete in order. A failed one counts as written too: holding acks for good would
+      // overrun the live session, and the error above already says a reload may lose the queue.
+      .then(() => {
+        this.#written = this.#writing.shift()!;
+        // An ack held for this save goes now; one still waiting out ackDelay goes when that ends,
+        // and while not open the next hello carries it (a connecting WebSocket cannot send).
+        if (this.#ackTimer === undefined && this.state === 'open') this.#sendAck();
+      });
+  }
+
+  /**
+   * The highest `a` the server may be told. It may then drop those messages, and refuses a resume
+   * from below them, so with a persisted queue it is no more than what every record the next page
+   * could read holds: the last save that completed, or any begun after it (each may still commit,
+   * or be lost at unload). A deleted record holds no session to resume. Without persist, or while
+   * saves keep up, that is everything received.
+   */
+  get #ackable(): number {
+    return Math.min(this.#received, this.#written, ...this.#writing);
   }
 
   /** Closes for good: no reconnect. Messages not yet acknowledged are rejected with 'closed'. */
@@ -350,7 +375,7 @@ export class RealtimeClient extends EventTarget {
         this.transport = transport.name;
         this.#watchdog.touch();
         if (this.#plain) this.#opened(this.#idleTimeout, false);
-        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, max: this.#ctx.maxFrame, token: header ? undefined : token }));
+        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#ackable, max: this.#ctx.maxFrame, token: header ? undefined : token }));
       },
       onFrame: (text) => id === this.#attemptId && this.#onFrame(text),
       onClose: (code, reason, retryAfter) => {
@@ -560,9 +585,8 @@ export class RealtimeClient extends EventTarget {
         return this.#scheduleAck();
       }
       case 'ping':
-        this.#acked = this.#received;
         this.#persistAck();
-        return this.#conn?.send(`{"t":"pong","a":${this.#received}}`);
+        return this.#conn?.send(`{"t":"pong","a":${(this.#acked = this.#ackable)}}`);
       case 'close':
         return this.#drop(f.code, f.reason);
       case 'hello':
@@ -631,6 +655,7 @@ export class RealtimeClient extends EventTarget {
       }
       return;
     }
+    const a = this.#ackable;
     for (let i = 0; i < items.length; ) {
       const batch: string[] = [];
       let size = 64;
@@ -639,10 +664,10 @@ export class RealtimeClient extends EventTarget {
         size += items[i]!.bytes + 1;
         batch.push(items[i++]!.json);
       }
-      conn.send(encodeMessages(first, batch, this.#received));
+      conn.send(encodeMessages(first, batch, a));
       this.#outbox.sent = first + batch.length - 1;
     }
-    if (items.length) this.#acked = this.#received;
+    if (items.length) this.#acked = a;
   }
 
   #scheduleAck(): void {
@@ -654,17 +679,19 @@ export class RealtimeClient extends EventTarget {
     this.#env.clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
     if (this.#received <= this.#acked || !this.#conn) return;
-    this.#acked = this.#received;
     this.#persistAck();
-    this.#conn.send(`{"t":"ack","a":${this.#received}}`);
+    const a = this.#ackable;
+    // What is not saved yet waits: the save, once written, sends it (#save).
+    if (a > this.#acked) this.#conn.send(`{"t":"ack","a":${(this.#acked = a)}}`);
   }
 
   /**
-   * The server may now drop what this client acknowledged, so a saved session must not resume
-   * from before it. Only a queue with messages is saved; with none, the next page needs no resume.
+   * Saves what was received, so that an ack may tell the server (#ackable). Only a queue with
+   * messages is saved; with none, the next page needs no resume. One such save at a time: under a
+   * stream of messages the next one covers all that arrived while this one was being written.
    */
   #persistAck(): void {
-    if (this.#outbox.items.length) this.#persist();
+    if (this.#outbox.items.length && !this.#writing.length && this.#written < this.#received) this.#persist();
   }
 
   // ---- events ----
