@@ -160,6 +160,9 @@ export class RealtimeClient extends EventTarget {
   #saveQueued = false;
   /** Whether a persisted record exists, so an empty queue deletes it once, not at every ack. */
   #stored = false;
+  /** The `a` of each save still being written, oldest first, and of the last one written (Infinity: no record). */
+  #writing: number[] = [];
+  #written = Infinity;
   /** What every transport opens with; maxFrame is the maxFrameSize option. */
   readonly #ctx: OpenContext;
 
@@ -322,7 +325,18 @@ export class RealtimeClient extends EventTarget {
     if (!owned || !(o.items.length || this.#stored)) return;
     this.#stored = !!o.items.length;
     const s: Saved | undefined = this.#stored ? { ...this.#session, a: this.#received, sent: o.sent, items: o.items.map((p) => [p.seq, p.json, p.key ?? null, p.exp ?? null]) } : undefined;
-    owned.save(s).catch((cause: unknown) => this.#emit('error', new RealtimeError('queue-full', `queue.persist: save failed (${cause}): a reload now may lose the queue`, { cause })));
+    this.#writing.push(s ? s.a : Infinity);
+    owned
+      .save(s)
+      .catch((cause: unknown) => this.#emit('error', new RealtimeError('queue-full', `queue.persist: save failed (${cause}): a reload now may lose the queue`, { cause })))
+      .then(() => {
+        this.#written = this.#writing.shift()!;
+        if (this.#ackTimer === undefined && this.#received > this.#acked) this.#oweAck();
+      });
+  }
+
+  get #ackable(): number {
+    return Math.min(this.#received, this.#written, ...this.#writing);
   }
 
   /** Closes for good: no reconnect. Messages not yet acknowledged are rejected with 'closed'. */
@@ -362,7 +376,7 @@ export class RealtimeClient extends EventTarget {
         this.transport = transport.name;
         this.#watchdog.touch();
         if (this.#plain) this.#opened(this.#idleTimeout, false);
-        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#received, max: this.#ctx.maxFrame, token: header ? undefined : token }));
+        else conn.send(JSON.stringify({ t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#ackable, max: this.#ctx.maxFrame, token: header ? undefined : token }));
       },
       onFrame: (text) => id === this.#attemptId && this.#onFrame(text),
       onProtocolError: (what) => id === this.#attemptId && this.#protocolError(what),
@@ -642,6 +656,7 @@ export class RealtimeClient extends EventTarget {
       }
       return;
     }
+    const a = this.#ackable;
     for (let i = 0; i < items.length; ) {
       const batch: string[] = [];
       let size = 64;
@@ -650,21 +665,22 @@ export class RealtimeClient extends EventTarget {
         size += items[i]!.bytes + 1;
         batch.push(items[i++]!.json);
       }
-      conn.send(encodeMessages(first, batch, this.#received));
+      conn.send(encodeMessages(first, batch, a));
       this.#outbox.sent = first + batch.length - 1;
     }
-    if (items.length) this.#acked = this.#received;
-    // A msg frame carried the ack owed; a pong stays owed, as the answer to a ping.
-    if (this.#owed === 'ack' && this.#received <= this.#acked) this.#owed = undefined;
+    if (items.length) this.#acked = a;
+    this.#persistAck();
+    // A msg frame carried the ack owed, or it waits for its save (#save owes it again); a pong
+    // stays owed, as the answer to a ping.
+    if (this.#owed === 'ack' && a <= this.#acked) this.#owed = undefined;
     if (!this.#owed) return;
     // Only into an empty buffer: frames leave in order, so one written behind a backlog would
     // arrive no sooner, and held back here it stays one frame with the newest ack, however many
     // pings a server that does not read sends meanwhile.
     if (conn.buffered) return this.#flushLater();
-    conn.send(`{"t":"${this.#owed}","a":${this.#received}}`);
+    conn.send(`{"t":"${this.#owed}","a":${a}}`);
     this.#owed = undefined;
-    this.#acked = this.#received;
-    this.#persistAck();
+    this.#acked = a;
   }
 
   /** Waits for the socket to drain; whatever arrives meanwhile joins one larger batch. */
@@ -690,7 +706,7 @@ export class RealtimeClient extends EventTarget {
    * from before it. Only a queue with messages is saved; with none, the next page needs no resume.
    */
   #persistAck(): void {
-    if (this.#outbox.items.length) this.#persist();
+    if (this.#outbox.items.length && !this.#writing.length && this.#written < this.#received) this.#persist();
   }
 
   // ---- events ----

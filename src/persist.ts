@@ -20,7 +20,11 @@ export interface Saved {
 /** A persisted queue this page owns: what the previous page saved, and how to save and let go. */
 export interface OwnedQueue {
   saved: Saved | undefined;
-  /** `undefined` deletes the record. localStorage writes before save() returns, so a leaving page can still save. */
+  /**
+   * `undefined` deletes the record. Settles once the next page would read what was saved (the
+   * client acknowledges nothing before). localStorage writes before save() returns, so a leaving
+   * page can still save.
+   */
   save(s: Saved | undefined): Promise<unknown>;
   release(): void;
 }
@@ -127,7 +131,17 @@ export const indexedDBQueue = (): QueueStorage => ({
       const store = (mode: IDBTransactionMode) => db.then((d) => d.transaction('queues', mode).objectStore('queues'));
       return {
         load: () => store('readonly').then((s) => done(s.get(key))),
-        save: (s) => store('readwrite').then((o) => done(s ? o.put(s, key) : o.delete(key))),
+        // Settles when the transaction commits, not when its request succeeds: only then would the
+        // next page read it (the client holds acks until then).
+        save: (s) =>
+          store('readwrite').then((o) => {
+            const t = o.transaction;
+            s ? o.put(s, key) : o.delete(key);
+            return new Promise((resolve, reject) => {
+              t.oncomplete = resolve;
+              t.onabort = () => reject(t.error);
+            });
+          }),
       };
     }),
 });

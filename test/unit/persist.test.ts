@@ -114,6 +114,60 @@ function browser() {
   return { store, locks, open, openOffline, leave, record, reload: (page: Page, options?: ClientOptions) => (leave(page), open(options)) };
 }
 
+/**
+ * IndexedDB as the queue uses it, shared by the pages of one browser, with writes as slow as the
+ * test wants: a read-write transaction's requests succeed at once, but it commits (and fires
+ * 'complete') only at commit(), in the order begun. lose() drops every transaction not yet
+ * committed, as a page unloading in the middle of its writes does.
+ */
+function fakeIndexedDB() {
+  const disk = new Map<IDBValidKey, unknown>();
+  let begun: Array<{ tx: { oncomplete?: () => void }; writes: Array<() => void> }> = [];
+  const later = (fn: () => void) => void Promise.resolve().then(fn);
+  const request = (result: () => unknown) => {
+    const req: { result?: unknown; onsuccess?: () => void } = {};
+    later(() => ((req.result = result()), req.onsuccess?.()));
+    return req;
+  };
+  const db = {
+    createObjectStore() {},
+    transaction(_store: string, mode: IDBTransactionMode) {
+      const tx: { oncomplete?: () => void; objectStore(): unknown } = {
+        objectStore: () => ({
+          transaction: tx,
+          get: (k: IDBValidKey) => request(() => structuredClone(disk.get(k))),
+          put: (v: unknown, k: IDBValidKey) => (writes.push(() => disk.set(k, structuredClone(v))), request(() => k)),
+          delete: (k: IDBValidKey) => (writes.push(() => disk.delete(k)), request(() => undefined)),
+        }),
+      };
+      const writes: Array<() => void> = [];
+      if (mode === 'readwrite') begun.push({ tx, writes });
+      else later(() => tx.oncomplete?.());
+      return tx;
+    },
+  };
+  return {
+    disk,
+    indexedDB: {
+      open: () => {
+        const req: { result: unknown; onupgradeneeded?: () => void; onsuccess?: () => void } = { result: db };
+        later(() => (req.onupgradeneeded?.(), req.onsuccess?.()));
+        return req;
+      },
+    } as unknown as IDBFactory,
+    /** Commits every read-write transaction begun so far. */
+    commit() {
+      for (const { tx, writes } of begun.splice(0)) {
+        writes.forEach((w) => w());
+        tx.oncomplete?.();
+      }
+    },
+    lose() {
+      begun = [];
+    },
+  };
+}
+
 /** Sends without awaiting: a page that goes away never sees these promises settle. */
 const fire = (c: RealtimeClient, ...data: unknown[]) => data.forEach((d) => c.send(d).catch(() => {}));
 
@@ -209,6 +263,104 @@ describe('queue.persist', () => {
     await settle(50);
     expect(server.hellos.at(-1)).toMatchObject({ sid: 'sid-1', a: 2 });
     expect(next.client.state).toBe('open');
+  });
+
+  describe('with IndexedDB, whose last writes an unloading page can lose', () => {
+    let idb: ReturnType<typeof fakeIndexedDB>;
+    let options: ClientOptions;
+    beforeEach(() => {
+      idb = fakeIndexedDB();
+      options = { queue: { persist: 'indexeddb' }, env: { indexedDB: idb.indexedDB } };
+    });
+    const record = () => idb.disk.get(`realtime-client queue ${server.url}`) as { a: number } | undefined;
+    // The highest `a` the server was told (hello, ack, pong, or on a msg frame): it may drop every
+    // message up to it, and refuses a resume whose hello.a is lower (docs/protocol.md §5).
+    const told = () => Math.max(0, ...server.frames.filter((f) => typeof f.a === 'number').map((f) => f.a as number));
+    /** A page with one message awaiting its ack, saved: record { a: 0, items: [pending] }. */
+    const withSavedQueue = async (b: ReturnType<typeof browser>) => {
+      const page = b.open(options);
+      await settle();
+      expect(page.client.state).toBe('open');
+      server.autoAck = false;
+      fire(page.client, 'pending');
+      await settle();
+      idb.commit();
+      await settle();
+      expect(record()).toMatchObject({ a: 0, items: [[1, '"pending"', null, null]] });
+      return page;
+    };
+
+    it('no ack reaches the server before the write that saves it has committed, so a write lost at unload never leaves the next page resuming from below an ack', async () => {
+      const b = browser();
+      const first = await withSavedQueue(b);
+      server.push('one', 'two');
+      await settle(100); // past ackDelay: an ack is due, and a write of a: 2 has begun
+      expect(record()).toMatchObject({ a: 0 });
+      expect(told(), 'acknowledged before the write holding it committed').toBe(0);
+      idb.commit(); // the write completes: the held ack goes out at once
+      await settle();
+      expect(record()).toMatchObject({ a: 2 });
+      expect(told()).toBe(2);
+
+      server.push('three');
+      await settle(100); // another ack is due; its write has not committed when the page goes
+      b.leave(first);
+      idb.lose();
+      expect(told()).toBe(2);
+      const next = b.open(options);
+      await settle();
+      expect(server.hellos.at(-1)).toMatchObject({ sid: 'sid-1', a: 2 });
+      expect(next.client.state).toBe('open');
+      expect(next.errors).toEqual([]);
+    });
+
+    it('once the queue is empty, an ack waits until the record is deleted: a deletion lost at unload leaves a record the session still resumes from', async () => {
+      const b = browser();
+      const first = await withSavedQueue(b);
+      server.push('one', 'two');
+      server.ack(); // 'pending' is acknowledged: the queue is empty, and the record's deletion begins
+      await settle(100); // the ack of 'one' and 'two' is due
+      expect(told(), 'acknowledged while the old record could still be the one the next page reads').toBe(0);
+      b.leave(first);
+      idb.lose();
+      expect(record()).toMatchObject({ a: 0 });
+      const next = b.open(options);
+      await settle();
+      expect(server.hellos.at(-1)).toMatchObject({ sid: 'sid-1', a: 0 });
+      expect(next.client.state).toBe('open');
+      // The stale record's message is one the server has: welcome.a acknowledges it, nothing is lost.
+      expect(next.errors).toEqual([]);
+      expect(server.messages).toEqual(['pending']);
+    });
+  });
+
+  it('a save that completes while a new connection is still opening sends no ack on it: the hello carries it', async () => {
+    const b = browser();
+    const page = b.open();
+    await settle();
+    server.autoAck = false;
+    fire(page.client, 'pending');
+    await settle();
+    server.push('one');
+    await settle(); // received, its ack waiting out ackDelay
+    let due = Infinity;
+    page.client.on('reconnecting', (r) => (due = Date.now() + r.delay));
+    server.drop();
+    await settle();
+    expect(page.client.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(due - Date.now()); // the retry has begun: its WebSocket is connecting
+    const escaped: unknown[] = [];
+    const onEscape = (e: unknown) => escaped.push(e);
+    process.on('unhandledRejection', onEscape);
+    try {
+      fire(page.client, 'while connecting'); // its save completes before the socket opens
+      await settle(50);
+    } finally {
+      process.off('unhandledRejection', onEscape);
+    }
+    expect(escaped).toEqual([]);
+    expect(page.client.state).toBe('open');
+    expect(server.hellos.at(-1)).toMatchObject({ sid: 'sid-1', a: 1 });
   });
 
   it('a saved queue older than the last sends (an IndexedDB write lost at unload): what the server has is acknowledged, this page\'s own messages go after it, no protocol error', async () => {
