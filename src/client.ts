@@ -3,7 +3,7 @@ import { defaultReconnect, shouldRetry, type ReconnectOptions } from './backoff'
 import { resolveEnv, type Env } from './env';
 import { RealtimeError, type ErrorCode } from './errors';
 import { Watchdog } from './heartbeat';
-import { CloseCode, decodeFrame, encodeMessages, isRetryableClose, MIN_FRAME_LIMIT, PROTOCOL_VERSION, utf8Length, type Frame, type TransportName } from './protocol';
+import { CloseCode, decodeFrame, encodeMessages, isRetryableClose, MIN_FRAME_LIMIT, PROTOCOL_VERSION, truncateReason, utf8Length, type Frame, type TransportName } from './protocol';
 import type { OwnedQueue, QueueStorage, Saved } from './persist';
 import { defaultQueue, Outbox, type Pending, type QueueOptions } from './queue';
 import { nextState, type ConnectionState, type StateEvent } from './state';
@@ -577,7 +577,8 @@ export class RealtimeClient extends EventTarget {
     // Only msg, ack, ping and pong carry an ack, validated by decodeFrame; an `a` on any other
     // frame is an unknown field (§2: ignored), and may hold anything, such as an array 4,000 deep.
     if (f.t !== 'close' && f.t !== 'welcome' && f.t !== 'hello' && f.a !== undefined) {
-      if (f.a >= this.#outbox.nextSeq) return this.#protocolError(`ack ${f.a} of unsent messages`);
+      // Acking what was never sent would resolve, and drop, messages still waiting to go.
+      if (f.a > this.#outbox.sent) return this.#protocolError(`ack ${f.a} of unsent messages`);
       this.#outbox.ack(f.a);
     }
     switch (f.t) {
@@ -594,7 +595,7 @@ export class RealtimeClient extends EventTarget {
         this.#owed = 'pong';
         return this.#scheduleFlush();
       case 'close':
-        return this.#drop(f.code, f.reason);
+        return this.#drop(f.code, truncateReason(f.reason));
       case 'hello':
       case 'pong':
         return this.#protocolError(f.t);
@@ -605,7 +606,8 @@ export class RealtimeClient extends EventTarget {
     if (this.state === 'open') return this.#protocolError('second welcome');
     if (f.v !== PROTOCOL_VERSION) return this.#protocolError(`version ${f.v}`);
     this.#authFailures = 0;
-    this.#maxFrame = f.max || Infinity;
+    if (f.max < MIN_FRAME_LIMIT) return this.#protocolError(`welcome max ${f.max} < ${MIN_FRAME_LIMIT}`);
+    this.#maxFrame = f.max;
     const askedResume = this.#session?.sid;
     this.#session = { sid: f.sid, key: f.key };
     if (!f.resumed) {

@@ -182,3 +182,16 @@ export function utf8Length(s: string): number {
   }
   return n;
 }
+
+/**
+ * A close reason as it may travel: WebSocket limits them to 123 bytes of UTF-8, and a client
+ * shows the server's in its events and errors, where a reason of any length would be hostile.
+ */
+export function truncateReason(reason: string): string {
+  if (utf8Length(reason) <= 123) return reason;
+  let out = reason.slice(0, 123);
+  while (utf8Length(out) > 120) out = out.slice(0, -1);
+  // Do not leave half a surrogate pair behind.
+  if (/[\ud800-\udbff]$/.test(out)) out = out.slice(0, -1);
+  return out + '...';
+}

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { CloseCode, decodeFrame, isRetryableClose, utf8Length, type HelloFrame } from '../protocol';
+import { CloseCode, decodeFrame, isRetryableClose, truncateReason, utf8Length, type HelloFrame } from '../protocol';
 import type { Session } from './session';
 import type { ResolvedOptions } from './options';
 
@@ -34,16 +34,6 @@ export interface LinkHost {
   /** Called once per link: welcome sent, or the link ended before. */
   onHandshakeOver(link: Link): void;
   reportError(error: unknown, context: string): void;
-}
-
-/** WebSocket close reasons are limited to 123 bytes of UTF-8. */
-export function truncateReason(reason: string): string {
-  if (utf8Length(reason) <= 123) return reason;
-  let out = reason.slice(0, 123);
-  while (utf8Length(out) > 120) out = out.slice(0, -1);
-  // Do not leave half a surrogate pair behind.
-  if (/[\ud800-\udbff]$/.test(out)) out = out.slice(0, -1);
-  return out + '...';
 }
 
 export function closeFrame(code: number, reason: string): string {

@@ -186,7 +186,7 @@ describe('send() errors', () => {
   });
 
   it('a message over the server maximum rejects with message-too-large, is never sent, and leaves the queue usable', async () => {
-    server.welcome = { max: 200 };
+    server.welcome = { max: 300 }; // the least a server may announce is 256
     const { client } = connect();
     await settle();
     const big = 'x'.repeat(500);
@@ -343,6 +343,45 @@ describe('receiving', () => {
     }
     expect(client.state).toBe('reconnecting');
     expect(settled).toBe(false);
+  });
+
+  it('an ack of a message queued but not yet sent is a protocol-error: the message is sent after the resume, not resolved unsent', async () => {
+    const { client } = connect({ reconnect: { initialDelay: 10, maxDelay: 10 } });
+    const errors: RealtimeError[] = [];
+    client.on('error', (e) => errors.push(e));
+    await settle();
+    await within(client.send('sent and acked'));
+    let resolved = false;
+    const queued = client.send('queued').then(() => (resolved = true));
+    // In the same task: the message has its seq (2) but leaves only in a microtask.
+    server.raw('{"t":"ack","a":2}');
+    expect(errors.map((e) => [e.code, e.message])).toEqual([['protocol-error', expect.stringContaining('ack 2 of unsent messages')]]);
+    expect(resolved).toBe(false);
+    await within(queued);
+    expect(server.messages).toEqual(['sent and acked', 'queued']);
+  });
+
+  it("a close frame's reason is cut to 123 bytes before it reaches events and errors", async () => {
+    const { client } = connect();
+    const closes: Array<{ code: number; reason: string }> = [];
+    client.on('close', (c) => closes.push(c));
+    const errors: RealtimeError[] = [];
+    client.on('error', (e) => errors.push(e));
+    await settle();
+    server.raw(JSON.stringify({ t: 'close', code: 4403, reason: 'x'.repeat(1_000_000) }));
+    await settle();
+    expect(closes[0]).toEqual({ code: 4403, reason: 'x'.repeat(120) + '...', willReconnect: false });
+    expect(errors[0]!.message.length).toBeLessThan(300);
+  });
+
+  it('a welcome max below 256 is a protocol-error, not a limit that makes every send() fail', async () => {
+    server.welcome = { max: 0 };
+    const { client } = connect({ reconnect: { initialDelay: 10, maxDelay: 10 } });
+    const errors: RealtimeError[] = [];
+    client.on('error', (e) => errors.push(e));
+    await settle();
+    expect(errors[0]).toMatchObject({ code: 'protocol-error', message: expect.stringContaining('welcome max 0 < 256') });
+    expect(client.state).not.toBe('open');
   });
 
   it('on() returns an unsubscribe function that is safe to call twice', async () => {
