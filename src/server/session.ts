@@ -117,6 +117,12 @@ export class Session extends EventEmitter<SessionEvents> {
   private owed: 'nothing' | 'ack' | 'pong' = 'nothing';
 
   private lastSent = 0;
+  /**
+   * While output waits for the connection's backlog: since when the backlog has not shrunk, and
+   * how large it was then. A peer that sends (so it is never silent) but never reads would
+   * otherwise hold the session, and a 5 ms retry timer, for as long as it likes.
+   */
+  private stall: { since: number; buffered: number } | null = null;
   private flushQueued = false;
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
@@ -478,20 +484,24 @@ export class Session extends EventEmitter<SessionEvents> {
       }
       const last = s + parts.length - 1;
       link.sendText(encodeMessages(s, parts, a), last);
+      this.stall = null;
       this.written = last;
       if (last > this.maxWritten) this.maxWritten = last;
       this.sent();
       if (this.link !== link) return; // a send error may have detached us
     }
-    if (this.owed === 'nothing') return;
-    if (link.bufferedAmount > CONTROL_BACKLOG_BYTES) return this.flushLater();
-    // ack and pong frames have the same shape.
-    link.sendText(`{"t":"${this.owed}","a":${this.inSeq}}`);
-    this.owed = 'nothing';
-    this.sent();
+    if (this.owed !== 'nothing') {
+      if (link.bufferedAmount > CONTROL_BACKLOG_BYTES) return this.flushLater();
+      // ack and pong frames have the same shape.
+      link.sendText(`{"t":"${this.owed}","a":${this.inSeq}}`);
+      this.owed = 'nothing';
+      this.sent();
+    }
+    this.stall = null;
   }
 
   private flushLater(): void {
+    this.stall ??= { since: Date.now(), buffered: this.link!.bufferedAmount };
     this.flushTimer = setTimeout(() => {
       this.flushTimer = null;
       this.flush();
@@ -589,6 +599,13 @@ export class Session extends EventEmitter<SessionEvents> {
       link.close(CloseCode.TIMEOUT, 'heartbeat timeout');
       return this.detach(link);
     }
+    const stall = this.stall;
+    if (stall && link.bufferedAmount < stall.buffered) this.stall = { since: now, buffered: link.bufferedAmount };
+    else if (stall && now - stall.since >= 2 * hb) {
+      // As dead for what we send as a silent one is for what it sends.
+      link.close(CloseCode.TIMEOUT, `not reading: its backlog did not shrink for ${2 * hb} ms`);
+      return this.detach(link);
+    }
     if (now - this.lastSent >= hb) {
       link.sendText(`{"t":"ping","a":${this.inSeq}}`);
       this.sent();
@@ -601,6 +618,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.link = null;
     this.flushQueued = false;
     this.owed = 'nothing'; // a pong answers this connection's pings; the next welcome carries the ack
+    this.stall = null;
     for (const t of [this.flushTimer, this.ackTimer, this.heartbeatTimer]) if (t) clearTimeout(t);
     this.flushTimer = this.ackTimer = this.heartbeatTimer = null;
   }

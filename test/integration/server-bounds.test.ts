@@ -179,6 +179,47 @@ describe('control frames obey backpressure', () => {
     }
   });
 
+  it('a peer that keeps sending but reads nothing is dropped after 2 × heartbeatInterval (4408), its session kept; a reader slower than the app is not', async () => {
+    const rt = new RealtimeServer({ heartbeatInterval: 100, backpressureThreshold: 32 * 1024 });
+    try {
+      const open = () => {
+        const { conn } = handConnection();
+        const closed: Array<[number, string]> = [];
+        conn.close = (code, reason) => void closed.push([code, reason]);
+        conn.send = (text) => void (conn.bufferedAmount += text.length); // what it writes, it must read
+        const link = rt.accept(conn, fakeRequest);
+        link.receive(JSON.stringify(HELLO));
+        return { conn, closed, link };
+      };
+      const stuck = open();
+      const slow = open();
+      await waitFor(() => rt.sessions.size === 2);
+      const [stuckSession, slowSession] = [...rt.sessions.values()] as [Session, Session];
+      const started = Date.now();
+      const kb = 'x'.repeat(1024);
+      const timer = setInterval(() => {
+        // Both keep sending, so neither is silent; the app sends each 30 KB per tick.
+        for (const { link } of [stuck, slow]) link.receive('{"t":"ping"}');
+        for (let i = 0; i < 30; i++) for (const session of [stuckSession, slowSession]) session.send(kb);
+        // The slow one reads 16 KB per tick: its backlog never clears, yet it keeps moving.
+        slow.conn.bufferedAmount = Math.max(0, slow.conn.bufferedAmount - 16 * 1024);
+      }, 20);
+      try {
+        await waitFor(() => stuck.closed.length > 0, 2000);
+        expect(stuck.closed).toEqual([[4408, 'not reading: its backlog did not shrink for 200 ms']]);
+        expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+        expect(stuckSession.closed).toBe(false);
+        expect(stuckSession.connected).toBe(false);
+        await new Promise((r) => setTimeout(r, 600)); // three more deadlines for the slow one
+        expect(slow.closed).toEqual([]);
+      } finally {
+        clearInterval(timer);
+      }
+    } finally {
+      await rt.close();
+    }
+  });
+
   it('long-poll: pings to a link nobody polls queue at most CONTROL_BACKLOG_BYTES of pongs', async () => {
     const { base } = await start();
     const p = await new PollClient(base).open();
