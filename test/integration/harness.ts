@@ -23,9 +23,12 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/** The reference server on a real socket, on port 0 (or on `port`, to restart in place). */
+/**
+ * The reference server on a real socket, on port 0 (or on `port`, to restart in place), attached
+ * to `options.server` when given (an HTTP server with options of its own), else to a new one.
+ */
 export async function startServer(options: RealtimeServerOptions = {}, port = 0): Promise<Running> {
-  const http = createServer();
+  const http = (options.server as Server | undefined) ?? createServer();
   const sockets = new Set<Socket>();
   http.on('connection', (s) => {
     sockets.add(s);

@@ -1,32 +1,29 @@
 // @vitest-environment node
 // What the reference server does with input meant to crash it or exhaust it (issue 10), checked
-// one rule at a time in this process. test/integration/hostile-client.test.ts attacks a server
-// process as a whole and measures its memory and event loop.
+// one rule at a time in this process. test/integration/attack.test.ts attacks a server process
+// as a whole and measures its memory and event loop.
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
 import type { Connection } from '../../src/server/link';
 import { MAX_FRAMES_PER_POST } from '../../src/server/body';
 import { CONTROL_BACKLOG_BYTES } from '../../src/server/session';
+import { testScope } from './harness';
 import { abortStreams, HELLO, PollClient, post, StreamClient, TEXT } from './http-client';
 import { RawClient, waitFor } from './raw-client';
 
-let httpServer: Server | null = null;
-let rt: RealtimeServer | null = null;
-const clients: RawClient[] = [];
+const scope = testScope();
 
-async function start(options: Omit<RealtimeServerOptions, 'server'> = {}, server = createServer((_req, res) => res.end('app'))) {
-  httpServer = server;
-  rt = new RealtimeServer({ server, path: '/realtime', ...options });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { rt, port, base: `http://127.0.0.1:${port}/realtime`, url: `ws://127.0.0.1:${port}/realtime` };
+/** The reference server on port 0 (attached to `server` when given), closed after the test. */
+async function start(options: RealtimeServerOptions = {}) {
+  const s = await scope.server(options);
+  return { rt: s.rt, port: s.port, http: s.http, base: s.url.replace(/^ws:/, 'http:'), url: s.url };
 }
 
 function client(url: string): RawClient {
   const c = new RawClient(url);
-  clients.push(c);
+  scope.defer(() => c.terminate());
   return c;
 }
 
@@ -43,20 +40,27 @@ function handConnection() {
 
 const fakeRequest = { headers: {}, socket: { remoteAddress: '10.0.0.1' } } as unknown as IncomingMessage;
 
+/** A server with no HTTP at all, closed after the test, and `open()` for sessions over hand-driven connections. */
+function handServer(options: RealtimeServerOptions = {}) {
+  const rt = new RealtimeServer(options);
+  scope.defer(() => rt.close());
+  /** One connection that said hello, and its session. */
+  const open = async () => {
+    const hand = handConnection();
+    const sessionP = nextSession(rt);
+    const link = rt.accept(hand.conn, fakeRequest);
+    link.receive(JSON.stringify(HELLO));
+    return { ...hand, link, session: await sessionP };
+  };
+  return { rt, open };
+}
+
 /** `{"t":[[[…1…]]]}` with `t` an array nested `depth` deep (8,006 bytes at 4,000). */
 const deepT = (depth: number) => `{"t":${'['.repeat(depth)}1${']'.repeat(depth)}}`;
 const deepObjectT = (depth: number) => `{"t":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`;
 
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.terminate();
+afterEach(() => {
   abortStreams();
-  await rt?.close();
-  rt = null;
-  if (httpServer) {
-    httpServer.closeAllConnections();
-    await new Promise<void>((resolve) => httpServer!.close(() => resolve()));
-  }
-  httpServer = null;
   vi.restoreAllMocks();
 });
 
@@ -136,88 +140,59 @@ describe('control frames obey backpressure', () => {
   });
 
   it('a pong waits while the connection holds more than CONTROL_BACKLOG_BYTES, then one goes for all the pings', async () => {
-    const rt = new RealtimeServer();
-    try {
-      const { conn, sent, frames } = handConnection();
-      const sessionP = nextSession(rt);
-      const link = rt.accept(conn, fakeRequest);
-      link.receive(JSON.stringify(HELLO));
-      await sessionP;
-      conn.bufferedAmount = CONTROL_BACKLOG_BYTES + 1; // the client reads nothing
-      for (let i = 0; i < 20; i++) {
-        link.receive('{"t":"ping"}');
-        await new Promise((r) => setTimeout(r, 1));
-      }
-      expect(frames().map((f) => f.t)).toEqual(['welcome']);
-      conn.bufferedAmount = 0;
-      await waitFor(() => sent.length === 2);
-      expect(frames()[1]).toEqual({ t: 'pong', a: 0 });
-    } finally {
-      await rt.close();
+    const { conn, sent, frames, link } = await handServer().open();
+    conn.bufferedAmount = CONTROL_BACKLOG_BYTES + 1; // the client reads nothing
+    for (let i = 0; i < 20; i++) {
+      link.receive('{"t":"ping"}');
+      await new Promise((r) => setTimeout(r, 1));
     }
+    expect(frames().map((f) => f.t)).toEqual(['welcome']);
+    conn.bufferedAmount = 0;
+    await waitFor(() => sent.length === 2);
+    expect(frames()[1]).toEqual({ t: 'pong', a: 0 });
   });
 
   it('a standalone ack waits for the backlog too, and goes once with the latest a', async () => {
-    const rt = new RealtimeServer({ ackDelay: 1 });
-    try {
-      const { conn, sent, frames } = handConnection();
-      const sessionP = nextSession(rt);
-      const link = rt.accept(conn, fakeRequest);
-      link.receive(JSON.stringify(HELLO));
-      await sessionP;
-      conn.bufferedAmount = CONTROL_BACKLOG_BYTES + 1;
-      for (let s = 1; s <= 300; s++) {
-        link.receive(JSON.stringify({ t: 'msg', s, d: [s] }));
-        if (s % 50 === 0) await new Promise((r) => setTimeout(r, 5));
-      }
-      expect(frames().map((f) => f.t)).toEqual(['welcome']);
-      conn.bufferedAmount = 0;
-      await waitFor(() => sent.length === 2);
-      expect(frames()[1]).toEqual({ t: 'ack', a: 300 });
-    } finally {
-      await rt.close();
+    const { conn, sent, frames, link } = await handServer({ ackDelay: 1 }).open();
+    conn.bufferedAmount = CONTROL_BACKLOG_BYTES + 1;
+    for (let s = 1; s <= 300; s++) {
+      link.receive(JSON.stringify({ t: 'msg', s, d: [s] }));
+      if (s % 50 === 0) await new Promise((r) => setTimeout(r, 5));
     }
+    expect(frames().map((f) => f.t)).toEqual(['welcome']);
+    conn.bufferedAmount = 0;
+    await waitFor(() => sent.length === 2);
+    expect(frames()[1]).toEqual({ t: 'ack', a: 300 });
   });
 
   it('a peer that keeps sending but reads nothing is dropped after 2 × heartbeatInterval (4408), its session kept; a reader slower than the app is not', async () => {
-    const rt = new RealtimeServer({ heartbeatInterval: 100, backpressureThreshold: 32 * 1024 });
-    try {
-      const open = () => {
-        const { conn } = handConnection();
-        const closed: Array<[number, string]> = [];
-        conn.close = (code, reason) => void closed.push([code, reason]);
-        conn.send = (text) => void (conn.bufferedAmount += text.length); // what it writes, it must read
-        const link = rt.accept(conn, fakeRequest);
-        link.receive(JSON.stringify(HELLO));
-        return { conn, closed, link };
-      };
-      const stuck = open();
-      const slow = open();
-      await waitFor(() => rt.sessions.size === 2);
-      const [stuckSession, slowSession] = [...rt.sessions.values()] as [Session, Session];
-      const started = Date.now();
-      const kb = 'x'.repeat(1024);
-      const timer = setInterval(() => {
-        // Both keep sending, so neither is silent; the app sends each 30 KB per tick.
-        for (const { link } of [stuck, slow]) link.receive('{"t":"ping"}');
-        for (let i = 0; i < 30; i++) for (const session of [stuckSession, slowSession]) session.send(kb);
-        // The slow one reads 16 KB per tick: its backlog never clears, yet it keeps moving.
-        slow.conn.bufferedAmount = Math.max(0, slow.conn.bufferedAmount - 16 * 1024);
-      }, 20);
-      try {
-        await waitFor(() => stuck.closed.length > 0, 2000);
-        expect(stuck.closed).toEqual([[4408, 'not reading: its backlog did not shrink for 200 ms']]);
-        expect(Date.now() - started).toBeGreaterThanOrEqual(200);
-        expect(stuckSession.closed).toBe(false);
-        expect(stuckSession.connected).toBe(false);
-        await new Promise((r) => setTimeout(r, 600)); // three more deadlines for the slow one
-        expect(slow.closed).toEqual([]);
-      } finally {
-        clearInterval(timer);
-      }
-    } finally {
-      await rt.close();
-    }
+    const { open } = handServer({ heartbeatInterval: 100, backpressureThreshold: 32 * 1024 });
+    const opened = async () => {
+      const o = await open();
+      const closed: Array<[number, string]> = [];
+      o.conn.close = (code, reason) => void closed.push([code, reason]);
+      o.conn.send = (text) => void (o.conn.bufferedAmount += text.length); // what it writes, it must read
+      return { ...o, closed };
+    };
+    const stuck = await opened();
+    const slow = await opened();
+    const started = Date.now();
+    const kb = 'x'.repeat(1024);
+    const timer = setInterval(() => {
+      // Both keep sending, so neither is silent; the app sends each 30 KB per tick.
+      for (const { link } of [stuck, slow]) link.receive('{"t":"ping"}');
+      for (let i = 0; i < 30; i++) for (const { session } of [stuck, slow]) session.send(kb);
+      // The slow one reads 16 KB per tick: its backlog never clears, yet it keeps moving.
+      slow.conn.bufferedAmount = Math.max(0, slow.conn.bufferedAmount - 16 * 1024);
+    }, 20);
+    scope.defer(() => clearInterval(timer));
+    await waitFor(() => stuck.closed.length > 0, 2000);
+    expect(stuck.closed).toEqual([[4408, 'not reading: its backlog did not shrink for 200 ms']]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    expect(stuck.session.closed).toBe(false);
+    expect(stuck.session.connected).toBe(false);
+    await new Promise((r) => setTimeout(r, 600)); // three more deadlines for the slow one
+    expect(slow.closed).toEqual([]);
   });
 
   it('long-poll: pings to a link nobody polls queue at most CONTROL_BACKLOG_BYTES of pongs', async () => {
@@ -318,7 +293,7 @@ describe('POST bodies', () => {
 
 describe('maxTotalBodyBytes', () => {
   it('when bodies held would pass it, the largest still arriving gets 429 with Retry-After and its link 4429; the others, and new ones, go on', async () => {
-    const { base } = await start({ maxMessageBytes: 4096, maxTotalBodyBytes: 32 * 1024 });
+    const { base, http } = await start({ maxMessageBytes: 4096, maxTotalBodyBytes: 32 * 1024 });
     const links = await Promise.all(
       ['a', 'b', 'c', 'd'].map(async () => {
         const stream = await StreamClient.open(base);
@@ -330,7 +305,7 @@ describe('maxTotalBodyBytes', () => {
     );
     // Bytes the server has received of each POST body from here on, by link id.
     const received = new Map<string, number>();
-    httpServer!.on('request', (req: IncomingMessage) => {
+    http.on('request', (req: IncomingMessage) => {
       const id = new URL(req.url!, 'http://x').searchParams.get('link');
       if (req.method === 'POST' && id) req.on('data', (c: Buffer) => received.set(id, (received.get(id) ?? 0) + c.length));
     });
@@ -386,7 +361,7 @@ describe('headersTimeout', () => {
   });
 
   it('a connection that never finishes its headers is answered 408 and closed', async () => {
-    const { port } = await start({ headersTimeout: 200 }, createServer({ connectionsCheckingInterval: 50 }));
+    const { port } = await start({ headersTimeout: 200, server: createServer({ connectionsCheckingInterval: 50 }) });
     const socket = connect(port, '127.0.0.1');
     let answer = '';
     socket.on('data', (d) => (answer += d.toString()));
