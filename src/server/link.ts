@@ -1,11 +1,10 @@
 import type { IncomingMessage } from 'node:http';
-import { CloseCode, decodeFrame, isRetryableClose, truncateReason, utf8Length, type HelloFrame } from '../protocol';
-import type { Session } from './session';
+import { CloseCode, decodeFrame, isRetryableClose, truncateReason, utf8Length, type Frame, type HelloFrame } from '../protocol';
 import type { ResolvedOptions } from './options';
 
 /**
  * What a transport must provide to carry a session: one adapter per transport (websocket.ts;
- * http.ts for SSE, fetch-stream and long-poll). Frames are whole JSON texts.
+ * http/stream.ts for SSE and fetch-stream, http/poll.ts for long-poll). Frames are whole JSON texts.
  */
 export interface Connection {
   /**
@@ -36,6 +35,15 @@ export interface LinkHost {
   reportError(error: unknown, context: string): void;
 }
 
+/** Where an open link's frames go: the session it carries. */
+export interface LinkOwner {
+  handleFrame(frame: Frame, link: Link): void;
+  /** The link is gone; the session stays resumable. */
+  detach(link: Link): void;
+  /** The session is over for good. */
+  end(code: number, reason: string): void;
+}
+
 export function closeFrame(code: number, reason: string): string {
   return JSON.stringify({ t: 'close', code, reason });
 }
@@ -47,7 +55,7 @@ export function closeFrame(code: number, reason: string): string {
 export class Link {
   /** 'handshake': waiting for hello; 'hello': hello received, welcome not yet sent; 'open': attached. */
   state: 'handshake' | 'hello' | 'open' | 'done' = 'handshake';
-  session: Session | null = null;
+  session: LinkOwner | null = null;
   /** Date.now() of the last frame received, for the heartbeat deadline. */
   lastReceived = Date.now();
   private handshakeTimer: ReturnType<typeof setTimeout> | null;
@@ -113,8 +121,13 @@ export class Link {
     }
   }
 
+  /** A request for this link arrived (HTTP): a sign of life for the heartbeat deadline. */
+  touch(): void {
+    if (this.state !== 'done') this.lastReceived = Date.now();
+  }
+
   /** The handshake is over and `session` now owns this link. */
-  opened(session: Session): void {
+  opened(session: LinkOwner): void {
     this.clearHandshakeTimer();
     this.handshakeOver();
     this.session = session;
@@ -172,7 +185,7 @@ export class Link {
   }
 
   /** The one rule: with `endCode` the session ends for good; without, it loses this link and stays resumable. */
-  private endOrDetach(session: Session, endCode: number | null, reason: string): void {
+  private endOrDetach(session: LinkOwner, endCode: number | null, reason: string): void {
     if (endCode !== null) session.end(endCode, reason);
     else session.detach(this);
   }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { MIN_FRAME_LIMIT, type TransportName } from '../protocol';
-import { BODY_LIMIT_FACTOR } from './body';
+import { BODY_LIMIT_FACTOR } from './http/body';
 import type { SessionStore } from './store';
 
 /**

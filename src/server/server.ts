@@ -1,15 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import WebSocket, { WebSocketServer, type ServerOptions } from 'ws';
 import { CloseCode, MIN_FRAME_LIMIT, PROTOCOL_VERSION, utf8Length, type HelloFrame } from '../protocol';
-import { HttpTransports, type HttpHost } from './http';
+import { Admission } from './admission';
+import { HttpTransports, type HttpHost } from './http/transports';
 import { closeFrame, Link, type Connection, type LinkHost } from './link';
 import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from './options';
 import { FRAME_OVERHEAD, serialise, Session, type SessionHost } from './session';
 import { ReplayBudget } from './replay';
 import { isStoredSession, type SessionStore } from './store';
-import { bindWebSocket, ProtocolWebSocket, webSocketConnection } from './websocket';
+import { WebSocketTransport, type WebSocketHost } from './websocket';
 
 /** Protocol versions this server speaks, highest preferred. */
 export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
@@ -43,12 +43,10 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
   /** @internal */
   readonly replayBudget: ReplayBudget;
   private readonly sessionMap = new Map<string, Session>();
-  private readonly perIp = new Map<string, number>();
-  /** Connections (any transport) waiting for hello or authenticate, by address. */
-  private readonly waitingHello = new Map<string, number>();
   private readonly links = new Set<Link>();
-  private readonly sockets = new Set<WebSocket>();
-  private readonly wss: WebSocketServer;
+  /** @internal Who may come in: the one check for every path, and the per-address counts. */
+  readonly admission: Admission;
+  private readonly ws: WebSocketTransport;
   private readonly httpServer: RealtimeServerOptions['server'];
   private readonly http: HttpTransports;
   private readonly upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -68,17 +66,9 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     super();
     this.options = resolveOptions(options);
     this.replayBudget = new ReplayBudget(this.options.maxTotalReplayBytes);
+    this.admission = new Admission(this);
     this.http = new HttpTransports(this);
-    const wsOptions: ServerOptions<typeof ProtocolWebSocket> & { closeTimeout: number } = {
-      noServer: true,
-      maxPayload: this.options.maxMessageBytes,
-      perMessageDeflate: false,
-      // Supported by ws 8.23 (our dependency floor) but missing from @types/ws: how long close() waits for the peer.
-      closeTimeout: SHUTDOWN_GRACE_MS,
-      WebSocket: ProtocolWebSocket,
-    };
-    this.wss = new WebSocketServer(wsOptions);
-    this.wss.on('error', (err) => this.reportError(err, 'WebSocket server'));
+    this.ws = new WebSocketTransport(this, SHUTDOWN_GRACE_MS);
     const server = (this.httpServer = options.server);
     if (server) {
       // Headers arrive before we know the path, so this one limit is the server's: tighten, never loosen.
@@ -122,7 +112,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
       }
       const session = new Session(this, s.remoteAddress ?? 'unknown', s);
       this.sessionMap.set(session.id, session);
-      addIp(this.perIp, session.remoteAddress);
+      this.admission.sessionOpened(session.remoteAddress);
       restored.push(session);
     }
     process.nextTick(() => {
@@ -148,20 +138,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     if (!this.ours(req)) return false;
-    socket.on('error', () => {}); // Node removed its own listener from upgrade sockets; a reset must not crash us
-    if (this.closing) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n');
-      return true;
-    }
-    if (!this.options.transports.includes('websocket')) {
-      const body = 'transport not offered\n';
-      socket.end(
-        `HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
-        () => socket.destroy(),
-      );
-      return true;
-    }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.acceptWebSocket(ws, req));
+    this.ws.handleUpgrade(req, socket, head);
     return true;
   }
 
@@ -212,20 +189,10 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     this.closing = new Promise<void>((resolve) => (done = resolve)); // from here on, requests on our path get 503
     for (const session of [...this.sessionMap.values()]) session.end(CloseCode.GOING_AWAY, reason);
     for (const link of [...this.links]) link.close(CloseCode.GOING_AWAY, reason);
-    const pending = [...this.sockets].map(
-      (ws) =>
-        new Promise<void>((resolve) => {
-          if (ws.readyState === WebSocket.CLOSED) return resolve();
-          ws.once('close', () => resolve());
-        }),
-    );
-    pending.push(this.http.shutdown(SHUTDOWN_GRACE_MS));
-    void Promise.all(pending)
-      .then(() => new Promise<void>((resolve) => this.wss.close(() => resolve())))
-      .then(() => {
-        this.detachFromServer();
-        done();
-      });
+    void Promise.all([this.ws.close(), this.http.shutdown(SHUTDOWN_GRACE_MS)]).then(() => {
+      this.detachFromServer();
+      done();
+    });
     return this.closing;
   }
 
@@ -234,25 +201,16 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
    * incoming frame and `link.transportClosed(code?)` when it is gone.
    * @internal
    */
-  accept(conn: Connection, request: IncomingMessage, ip = this.clientIp(request)): Link {
+  accept(conn: Connection, request: IncomingMessage, ip = this.admission.clientIp(request)): Link {
     const link = new Link(this, conn, request, ip);
     this.links.add(link);
-    addIp(this.waitingHello, ip);
+    this.admission.waitingStarted(ip);
     return link;
-  }
-
-  /**
-   * @internal Whether `ip` already has `maxSessionsPerIp` connections waiting for hello (or for
-   * authenticate), on any transport. Such connections cost memory and a timer; the session limit
-   * applies only at hello, once the server knows whether the connection resumes a session.
-   */
-  tooManyWaiting(ip: string): boolean {
-    return (this.waitingHello.get(ip) ?? 0) >= this.options.maxSessionsPerIp;
   }
 
   /** @internal The link got its welcome or is gone: it no longer waits for hello. */
   onHandshakeOver(link: Link): void {
-    removeIp(this.waitingHello, link.ip);
+    this.admission.waitingOver(link.ip);
   }
 
   // ---- LinkHost / SessionHost ------------------------------------------------------------
@@ -312,20 +270,6 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
   }
 
   /** @internal */
-  clientIp(request: IncomingMessage): string {
-    const fallback = request.socket?.remoteAddress ?? 'unknown';
-    const custom = this.options.clientIp;
-    if (!custom) return fallback;
-    try {
-      return custom(request) ?? fallback;
-    } catch (err) {
-      // An app bug must not crash the process (this runs inside ws' upgrade callback).
-      this.reportError(err, 'clientIp');
-      return fallback;
-    }
-  }
-
-  /** @internal */
   onLinkDone(link: Link): void {
     this.links.delete(link);
   }
@@ -334,7 +278,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
   onSessionEnd(session: Session): void {
     if (this.sessionMap.get(session.id) !== session) return;
     this.sessionMap.delete(session.id);
-    removeIp(this.perIp, session.remoteAddress);
+    this.admission.sessionEnded(session.remoteAddress);
     try {
       this.options.sessionStore?.remove(session.id);
     } catch (err) {
@@ -374,10 +318,10 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     }
     const resumed = session !== undefined;
     if (!session) {
-      if ((this.perIp.get(link.ip) ?? 0) >= this.options.maxSessionsPerIp) return link.close(CloseCode.RATE_LIMITED, 'too many sessions from this address');
+      if (!this.admission.mayOpenSession(link.ip)) return link.close(CloseCode.RATE_LIMITED, 'too many sessions from this address');
       session = new Session(this, link.ip);
       this.sessionMap.set(session.id, session);
-      addIp(this.perIp, link.ip);
+      this.admission.sessionOpened(link.ip);
     }
     if (!session.attach(link, version, resumed, hello.a, hello.max)) {
       // Not saved: a new session is dropped; a resumed one is left as it was (awaiting a resume).
@@ -400,23 +344,6 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     }
   }
 
-  /** @internal */
-  originAllowed(origin: string | undefined): boolean {
-    const allowed = this.options.allowedOrigins;
-    if (allowed === undefined) return true;
-    if (typeof allowed === 'function') {
-      try {
-        return allowed(origin) === true;
-      } catch (err) {
-        this.reportError(err, 'allowedOrigins');
-        return false;
-      }
-    }
-    if (origin === undefined) return false;
-    const o = origin.toLowerCase().replace(/\/$/, '');
-    return allowed.some((a) => a.toLowerCase().replace(/\/$/, '') === o);
-  }
-
   /** The request's URL if its path is ours. */
   private ours(req: IncomingMessage): URL | null {
     try {
@@ -437,35 +364,6 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     for (const l of [...this.appListeners].reverse()) server.prependListener('request', l);
     this.appListeners = [];
   }
-
-  private acceptWebSocket(ws: WebSocket, req: IncomingMessage): void {
-    this.sockets.add(ws);
-    ws.once('close', () => this.sockets.delete(ws));
-    if (this.closing) return refuse(ws, CloseCode.GOING_AWAY, 'server shutting down');
-    // Accept, then refuse with a fatal code: a refused upgrade looks like a retryable network error.
-    if (!this.originAllowed(req.headers.origin)) return refuse(ws, CloseCode.FORBIDDEN, 'origin not allowed');
-    const ip = this.clientIp(req);
-    if (this.tooManyWaiting(ip)) return refuse(ws, CloseCode.RATE_LIMITED, 'too many connections waiting for hello from this address');
-    bindWebSocket(ws, this.accept(webSocketConnection(ws), req, ip));
-  }
-}
-
-/** Close a just-accepted WebSocket before any frame is processed: close frame, then close with the same code. */
-function refuse(ws: WebSocket, code: number, reason: string): void {
-  ws.on('error', () => {});
-  const conn = webSocketConnection(ws);
-  conn.send(closeFrame(code, reason));
-  conn.close(code, reason, true);
-}
-
-function addIp(counts: Map<string, number>, ip: string): void {
-  counts.set(ip, (counts.get(ip) ?? 0) + 1);
-}
-
-function removeIp(counts: Map<string, number>, ip: string): void {
-  const n = (counts.get(ip) ?? 1) - 1;
-  if (n > 0) counts.set(ip, n);
-  else counts.delete(ip);
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { utf8Length } from '../../src/protocol';
-import { RealtimeServer, type Connection } from '../../src/server/index';
+import { RealtimeServer, type Connection, type Session } from '../../src/server/index';
 import type { Link } from '../../src/server/link';
 import { anyFrameText, fcParams, isValidFrame, nested, parseOrUndefined, validFrames, withForeignFields } from './fuzz';
 
@@ -110,7 +110,7 @@ async function feedsWithoutHarm(phase: Phase, texts: string[]): Promise<void> {
 
   if (!link.done) {
     // Still usable: the session it carries reaches the client.
-    link.session!.send('still there');
+    (link.session as Session).send('still there');
     await flush();
     const last = JSON.parse(conn.sent.at(-1)!);
     expect(last).toMatchObject({ t: 'msg' });

@@ -1,6 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import { CloseCode } from '../protocol';
-import type { Link } from './link';
+import { CloseCode } from '../../protocol';
+
+/** Where a body's frames go: the protocol link of the HTTP link the POST names. */
+export interface FrameSink {
+  readonly done: boolean;
+  receive(text: string, byteLength?: number, bearer?: string): void;
+  fail(code: number, reason: string): void;
+}
 
 /**
  * The bodies of POSTs on the HTTP transports (docs/protocol.md §14.3): read within bounds of
@@ -133,7 +139,7 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * 'too-many-frames': none was handled and the link is closed with 4413; the caller answers 413.
  * A body with bad frames is not refused: the link is closed, with the reason, on the link itself.
  */
-export async function deliver(link: Link, body: Buffer, token: string | undefined): Promise<'handled' | 'too-many-frames'> {
+export async function deliver(link: FrameSink, body: Buffer, token: string | undefined): Promise<'handled' | 'too-many-frames'> {
   let text: string;
   try {
     text = utf8.decode(body);
