@@ -172,6 +172,22 @@ export function encodeMessages(seq: number, jsonPayloads: string[], ack?: number
   return `{"t":"msg","s":${seq},"d":[${jsonPayloads.join(',')}]${ack === undefined ? '' : `,"a":${ack}`}}`;
 }
 
+/**
+ * How many messages, numbered from `s`, one msg frame carrying ack `ack` can hold within `max`
+ * bytes; `sizeAt(i)` is the UTF-8 size of the i-th message's JSON, undefined past the last.
+ * At least one: a message too large for any frame is refused before it is queued.
+ */
+export function messagesThatFit(s: number, ack: number | undefined, max: number, sizeAt: (i: number) => number | undefined): number {
+  let size = encodeMessages(s, [], ack).length;
+  let n = 0;
+  for (let bytes = sizeAt(0); bytes !== undefined; bytes = sizeAt(++n)) {
+    const add = bytes + (n > 0 ? 1 : 0); // the comma
+    if (n > 0 && size + add > max) break;
+    size += add;
+  }
+  return n;
+}
+
 /** UTF-8 byte length without allocating, for size limits. */
 export function utf8Length(s: string): number {
   let n = s.length;

@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { CloseCode, encodeMessages, utf8Length, type Frame } from '../protocol';
+import { CloseCode, encodeMessages, messagesThatFit, utf8Length, type Frame } from '../protocol';
 import type { StoredSession } from './store';
 import type { Link } from './link';
 import { ackIsUrgent, duplicatesIn } from '../acks';
+import { Heartbeat } from './heartbeat';
 import type { ResolvedOptions } from './options';
+import { Persistence } from './persistence';
 import { replayCost, ReplayBuffer, type ReplayBudget } from './replay';
 
 /** What a Session needs from the server that owns it. */
@@ -36,9 +38,6 @@ export interface SessionEvents {
 
 /** Largest possible msg-frame envelope: `{"t":"msg","s":<seq>,"d":[],"a":<ack>}` with 16-digit numbers. */
 export const FRAME_OVERHEAD = encodeMessages(Number.MAX_SAFE_INTEGER, [], Number.MAX_SAFE_INTEGER).length;
-
-/** Acks are saved to the session store lazily, at most this often (a stale buffer only causes replays the client drops). */
-const ACK_SAVE_DELAY_MS = 100;
 
 /** Retry delay while the transport has a backlog. */
 const BACKLOG_RETRY_MS = 5;
@@ -116,26 +115,15 @@ export class Session extends EventEmitter<SessionEvents> {
    */
   private owed: 'nothing' | 'ack' | 'pong' = 'nothing';
 
-  private lastSent = 0;
-  /**
-   * While output waits for the connection's backlog: since when the backlog has not shrunk, and
-   * how large it was then. A peer that sends (so it is never silent) but never reads would
-   * otherwise hold the session, and a 5 ms retry timer, for as long as it likes.
-   */
-  private stall: { since: number; buffered: number } | null = null;
+  /** The current connection's heartbeat, while one is attached. */
+  private heartbeat: Heartbeat | null = null;
   private flushQueued = false;
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
-  private heartbeatTimer: ReturnType<typeof setTimeout> | null = null;
   private ttlTimer: ReturnType<typeof setTimeout> | null = null;
-
-  // Session store (options.sessionStore).
-  /** Highest server seq known to be saved (every message written to a link is). */
-  private savedOut = 0;
   /** Date.now() at which the session expires while disconnected. */
   private expiresAt: number | undefined;
-  private saveTimer: ReturnType<typeof setTimeout> | null = null;
-  private savePending = false;
+  private readonly persistence: Persistence;
 
   /** @internal `stored`: restore a session saved by an earlier server process, disconnected. */
   constructor(
@@ -149,9 +137,10 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#key = stored ? stored.key : newSecret();
     this.#keyBytes = Buffer.from(this.#key);
     this.replay = new ReplayBuffer(host.replayBudget);
+    this.persistence = new Persistence(host.options.sessionStore, () => this.snapshot(), (err, context) => host.reportError(err, context), stored ? stored.nextSeq - 1 : 0);
     if (stored) {
       this.inSeq = this.ackSent = stored.received;
-      this.outSeq = this.savedOut = this.maxWritten = stored.nextSeq - 1;
+      this.outSeq = this.maxWritten = stored.nextSeq - 1;
       // Counted in the budget but not evicted for: the previous process held them within its bounds.
       for (const [seq, json] of stored.replay) this.replay.push({ seq, json, bytes: utf8Length(json) });
       this.peerAcked = (this.replay.firstSeq ?? this.outSeq + 1) - 1;
@@ -262,7 +251,7 @@ export class Session extends EventEmitter<SessionEvents> {
     // left inSeq ahead of the store.
     const expiresAt = this.expiresAt;
     this.expiresAt = undefined;
-    if (!this.persist()) {
+    if (!this.persistence.save()) {
       this.expiresAt = expiresAt;
       link.close(CloseCode.SERVER_ERROR, 'session store unavailable');
       return false;
@@ -295,8 +284,25 @@ export class Session extends EventEmitter<SessionEvents> {
         transports: o.transports,
       }),
     );
+    this.heartbeat = new Heartbeat(o.heartbeatInterval, {
+      get bufferedAmount() {
+        return link.bufferedAmount;
+      },
+      get lastReceived() {
+        return link.lastReceived;
+      },
+      ping: () => {
+        link.sendText(`{"t":"ping","a":${this.inSeq}}`);
+        this.sent();
+      },
+      drop: (reason) => {
+        // Dead either way; the session stays resumable.
+        link.close(CloseCode.TIMEOUT, reason);
+        this.detach(link);
+      },
+    });
     this.sent();
-    this.armHeartbeat();
+    this.heartbeat.start();
     this.scheduleFlush(); // retransmits everything after clientAck
     return true;
   }
@@ -307,7 +313,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.unlink();
     if (this.overrun) return this.end(CloseCode.ABNORMAL, 'replay buffer overrun');
     this.startTtl();
-    this.persist(); // records expiresAt
+    this.persistence.save(); // records expiresAt
     this.safeEmit('disconnect');
   }
 
@@ -326,8 +332,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.unlink();
     if (this.ttlTimer) clearTimeout(this.ttlTimer);
     this.ttlTimer = null;
-    if (this.saveTimer) clearTimeout(this.saveTimer);
-    this.saveTimer = null;
+    this.persistence.stop();
     link?.close(code, reason);
     this.replay.clear();
     this.host.onSessionEnd(this);
@@ -344,7 +349,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.replay.push({ seq, json, bytes });
     this.enforceReplayBounds();
     if (this.link) this.scheduleFlush();
-    else this.persistSoon(); // no flush while disconnected: save this tick's messages together
+    else this.persistence.saveSoon(seq); // no flush while disconnected: save this tick's messages together
   }
 
   /** @internal One decoded frame from the attached link. */
@@ -365,7 +370,7 @@ export class Session extends EventEmitter<SessionEvents> {
           this.safeEmit('message', frame.d[i], this.inSeq);
         }
         if (this.ended) return;
-        if (!this.persist()) return link.fail(CloseCode.SERVER_ERROR, 'session store unavailable');
+        if (!this.persistence.save()) return link.fail(CloseCode.SERVER_ERROR, 'session store unavailable');
         // Only now may an ack (standalone, or `a` on any frame) cover these messages.
         this.received();
         return;
@@ -414,7 +419,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (a <= this.peerAcked) return;
     this.peerAcked = a;
     this.replay.acknowledge(a);
-    this.scheduleSave();
+    this.persistence.saveLater();
   }
 
   /** New client messages arrived: ack them soon, or now if many are waiting. */
@@ -436,7 +441,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Something went out carrying `a` = inSeq: an owed ack is paid. */
   private sent(): void {
-    this.lastSent = Date.now();
+    this.heartbeat?.sent();
     this.ackSent = this.inSeq;
     if (this.owed === 'ack') this.owed = 'nothing';
     if (this.ackTimer) clearTimeout(this.ackTimer);
@@ -464,7 +469,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const { backpressureThreshold } = this.host.options;
     const max = this.frameMax;
     // Every message must be in the store before any of it reaches the wire: one save per flush.
-    if (this.written < this.outSeq && this.savedOut < this.outSeq && !this.persist()) {
+    if (this.written < this.outSeq && !this.persistence.saveUpTo(this.outSeq)) {
       return link.fail(CloseCode.SERVER_ERROR, 'session store unavailable');
     }
     while (this.written < this.outSeq) {
@@ -472,19 +477,13 @@ export class Session extends EventEmitter<SessionEvents> {
       if (link.bufferedAmount > backpressureThreshold) return this.flushLater();
       const s = this.written + 1;
       const a = this.inSeq;
-      let size = encodeMessages(s, [], a).length;
-      const parts: string[] = [];
       // Invariant: every seq in (written, outSeq] is buffered.
-      for (let seq = s; seq <= this.outSeq; seq++) {
-        const e = this.replay.get(seq)!;
-        const add = e.bytes + (parts.length > 0 ? 1 : 0);
-        if (parts.length > 0 && size + add > max) break;
-        parts.push(e.json);
-        size += add;
-      }
-      const last = s + parts.length - 1;
+      const n = messagesThatFit(s, a, max, (i) => (s + i <= this.outSeq ? this.replay.get(s + i)!.bytes : undefined));
+      const parts: string[] = [];
+      for (let i = 0; i < n; i++) parts.push(this.replay.get(s + i)!.json);
+      const last = s + n - 1;
       link.sendText(encodeMessages(s, parts, a), last);
-      this.stall = null;
+      this.heartbeat?.progressed();
       this.written = last;
       if (last > this.maxWritten) this.maxWritten = last;
       this.sent();
@@ -497,11 +496,11 @@ export class Session extends EventEmitter<SessionEvents> {
       this.owed = 'nothing';
       this.sent();
     }
-    this.stall = null;
+    this.heartbeat?.progressed();
   }
 
   private flushLater(): void {
-    this.stall ??= { since: Date.now(), buffered: this.link!.bufferedAmount };
+    this.heartbeat?.waiting();
     this.flushTimer = setTimeout(() => {
       this.flushTimer = null;
       this.flush();
@@ -537,90 +536,15 @@ export class Session extends EventEmitter<SessionEvents> {
     return s;
   }
 
-  /** Save to the session store now (no-op without one). False if the save failed (reported). */
-  private persist(): boolean {
-    const store = this.host.options.sessionStore;
-    if (!store || this.ended) {
-      this.savedOut = this.outSeq;
-      return true;
-    }
-    if (this.saveTimer) clearTimeout(this.saveTimer);
-    this.saveTimer = null;
-    const out = this.outSeq;
-    try {
-      store.save(this.snapshot());
-    } catch (err) {
-      this.host.reportError(err, 'sessionStore.save');
-      return false;
-    }
-    this.savedOut = out;
-    return true;
-  }
-
-  /** Save at the end of this tick (messages queued while disconnected). */
-  private persistSoon(): void {
-    if (!this.host.options.sessionStore || this.savePending || this.ended) return;
-    this.savePending = true;
-    queueMicrotask(() => {
-      this.savePending = false;
-      if (this.savedOut < this.outSeq) this.persist();
-    });
-  }
-
-  /** Save soon (acks: pruning the stored buffer is not urgent). */
-  private scheduleSave(): void {
-    if (!this.host.options.sessionStore || this.saveTimer || this.ended) return;
-    this.saveTimer = setTimeout(() => {
-      this.saveTimer = null;
-      this.persist();
-    }, ACK_SAVE_DELAY_MS);
-    this.saveTimer.unref?.();
-  }
-
-  // ---- heartbeat -------------------------------------------------------------------------
-
-  private armHeartbeat(): void {
-    const link = this.link;
-    if (!link) return;
-    const hb = this.host.options.heartbeatInterval;
-    const due = Math.min(this.lastSent + hb, link.lastReceived + 2 * hb);
-    this.heartbeatTimer = setTimeout(() => this.heartbeat(), Math.max(0, due - Date.now()) + 1);
-    this.heartbeatTimer.unref?.();
-  }
-
-  private heartbeat(): void {
-    this.heartbeatTimer = null;
-    const link = this.link;
-    if (!link) return;
-    const hb = this.host.options.heartbeatInterval;
-    const now = Date.now();
-    if (now - link.lastReceived >= 2 * hb) {
-      // Dead connection; the session stays resumable.
-      link.close(CloseCode.TIMEOUT, 'heartbeat timeout');
-      return this.detach(link);
-    }
-    const stall = this.stall;
-    if (stall && link.bufferedAmount < stall.buffered) this.stall = { since: now, buffered: link.bufferedAmount };
-    else if (stall && now - stall.since >= 2 * hb) {
-      // As dead for what we send as a silent one is for what it sends.
-      link.close(CloseCode.TIMEOUT, `not reading: its backlog did not shrink for ${2 * hb} ms`);
-      return this.detach(link);
-    }
-    if (now - this.lastSent >= hb) {
-      link.sendText(`{"t":"ping","a":${this.inSeq}}`);
-      this.sent();
-    }
-    this.armHeartbeat();
-  }
-
   /** Forget the current link and every timer tied to it. */
   private unlink(): void {
     this.link = null;
     this.flushQueued = false;
     this.owed = 'nothing'; // a pong answers this connection's pings; the next welcome carries the ack
-    this.stall = null;
-    for (const t of [this.flushTimer, this.ackTimer, this.heartbeatTimer]) if (t) clearTimeout(t);
-    this.flushTimer = this.ackTimer = this.heartbeatTimer = null;
+    this.heartbeat?.stop();
+    this.heartbeat = null;
+    for (const t of [this.flushTimer, this.ackTimer]) if (t) clearTimeout(t);
+    this.flushTimer = this.ackTimer = null;
   }
 
   private safeEmit<K extends keyof SessionEvents>(event: K, ...args: SessionEvents[K]): void {

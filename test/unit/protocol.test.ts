@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { decodeFrame, encodeMessages, utf8Length, isRetryableClose, CloseCode } from '../../src/protocol';
+import { decodeFrame, encodeMessages, messagesThatFit, utf8Length, isRetryableClose, CloseCode } from '../../src/protocol';
 
 const welcome = { t: 'welcome', v: 1, sid: 's1', key: 'k1', resumed: false, a: 0, hb: 25000, max: 65536, transports: ['websocket', 'sse'] };
 
@@ -106,6 +106,31 @@ describe('encodeMessages', () => {
 
   it('produces the same text as JSON.stringify of the frame', () => {
     expect(encodeMessages(2, json, 1)).toBe(JSON.stringify({ t: 'msg', s: 2, d: payloads, a: 1 }));
+  });
+});
+
+describe('messagesThatFit', () => {
+  const sizes = (list: number[]) => (i: number) => list[i];
+
+  it('takes messages while the frame, envelope and commas included, stays within max', () => {
+    const json = ['"aaaa"', '"bb"', '"cccccc"'];
+    const frame = (n: number) => encodeMessages(7, json.slice(0, n), 3).length;
+    for (let max = frame(1); max < frame(3) + 5; max++) {
+      const n = messagesThatFit(7, 3, max, sizes(json.map((j) => j.length)));
+      expect(frame(n)).toBeLessThanOrEqual(max);
+      if (n < 3) expect(frame(n + 1)).toBeGreaterThan(max);
+    }
+  });
+
+  it('counts the digits of s and a, and a frame without a', () => {
+    const size = encodeMessages(123456, ['1'], 99999).length;
+    expect(messagesThatFit(123456, 99999, size, sizes([1, 1]))).toBe(1);
+    expect(messagesThatFit(123456, undefined, size, sizes([1, 1]))).toBe(2);
+  });
+
+  it('always takes the first message, and none when there is none', () => {
+    expect(messagesThatFit(1, 0, 10, sizes([100]))).toBe(1);
+    expect(messagesThatFit(1, 0, 10, sizes([]))).toBe(0);
   });
 });
 
