@@ -91,7 +91,8 @@ export default [
   {
     input: 'src/server/index.ts',
     external: (id) => isDependency(id) || isBuiltin(id),
-    plugins: [dts({ tsconfig: './tsconfig.build.json' })],
+    // Members marked @internal are the server's wiring between its parts, not API.
+    plugins: [dts({ tsconfig: './tsconfig.build.json', compilerOptions: { stripInternal: true } })],
     onwarn,
     output: { file: 'dist/server.d.ts', format: 'es' },
   },

@@ -3,13 +3,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { CloseCode, MIN_FRAME_LIMIT, PROTOCOL_VERSION, utf8Length, type HelloFrame } from '../protocol';
 import { Admission } from './admission';
-import { HttpTransports, type HttpHost } from './http/transports';
-import { closeFrame, Link, type Connection, type LinkHost } from './link';
+import { HttpTransports } from './http/transports';
+import { Link, type Connection } from './link';
 import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from './options';
-import { FRAME_OVERHEAD, serialise, Session, type SessionHost } from './session';
+import { FRAME_OVERHEAD, serialise, Session } from './session';
 import { ReplayBudget } from './replay';
 import { isStoredSession, type SessionStore } from './store';
-import { WebSocketTransport, type WebSocketHost } from './websocket';
+import { WebSocketTransport } from './websocket';
 
 /** Protocol versions this server speaks, highest preferred. */
 export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
@@ -37,7 +37,7 @@ const SHUTDOWN_GRACE_MS = 2000;
  * upgrades and the HTTP transports (SSE, fetch-stream, long-poll); protocol state lives in
  * {@link Session}s, independent of the connections carrying them.
  */
-export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implements LinkHost, SessionHost, HttpHost {
+export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
   /** @internal */
   readonly options: ResolvedOptions;
   /** @internal */
@@ -213,7 +213,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
     this.admission.waitingOver(link.ip);
   }
 
-  // ---- LinkHost / SessionHost ------------------------------------------------------------
+  // ---- for the parts: Link, Session, Admission, HttpTransports, WebSocketTransport ---------
 
   /** @internal */
   onHello(link: Link, hello: HelloFrame, bearer?: string): void {
