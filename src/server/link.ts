@@ -37,7 +37,8 @@ export interface LinkHost {
 
 /** Where an open link's frames go: the session it carries. */
 export interface LinkOwner {
-  handleFrame(frame: Frame, link: Link): void;
+  /** One frame; the link hands over the next only once this one is handled. */
+  handleFrame(frame: Frame, link: Link): void | Promise<void>;
   /** The link is gone; the session stays resumable. */
   detach(link: Link): void;
   /** The session is over for good. */
@@ -61,6 +62,8 @@ export class Link {
   private handshakeTimer: ReturnType<typeof setTimeout> | null;
   /** Counted by the host as waiting for hello (until welcome or the end). */
   private waiting = true;
+  /** The open link's frames, handled one after another (the session's state may take a round trip). */
+  private handling: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly host: LinkHost,
@@ -94,11 +97,17 @@ export class Link {
     try {
       this.handle(text, byteLength, bearer);
     } catch (err) {
-      // A bug of ours, never the peer's input (that is a 4400 with a reason). Over WebSocket
-      // nothing above us would catch it, and it would take the process down with every session.
-      this.host.reportError(err, 'handling a frame');
-      this.fail(CloseCode.SERVER_ERROR, 'internal error');
+      this.bug(err);
     }
+  }
+
+  /**
+   * A bug of ours, never the peer's input (that is a 4400 with a reason). Over WebSocket nothing
+   * above us would catch it, and it would take the process down with every session.
+   */
+  private bug(err: unknown): void {
+    this.host.reportError(err, 'handling a frame');
+    this.fail(CloseCode.SERVER_ERROR, 'internal error');
   }
 
   private handle(text: string, byteLength?: number, bearer?: string): void {
@@ -116,8 +125,13 @@ export class Link {
         return this.host.onHello(this, frame, bearer);
       case 'hello':
         return this.fail(CloseCode.PROTOCOL_ERROR, `"${frame.t}" frame received before welcome`);
-      case 'open':
-        return this.session!.handleFrame(frame, this);
+      case 'open': {
+        const owner = this.session!;
+        this.handling = this.handling
+          .then(() => owner.handleFrame(frame, this))
+          .catch((err) => this.bug(err));
+        return;
+      }
     }
   }
 

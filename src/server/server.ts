@@ -6,8 +6,8 @@ import { Admission } from './admission';
 import { HttpTransports } from './http/transports';
 import { Link, type Connection } from './link';
 import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from './options';
-import { FRAME_OVERHEAD, serialise, Session } from './session';
-import { ReplayBudget } from './replay';
+import { FRAME_OVERHEAD, serialise, Session, tooLargeFor } from './session';
+import { MemoryEngine } from './state/memory';
 import { isStoredSession, type SessionStore } from './store';
 import { WebSocketTransport } from './websocket';
 
@@ -41,7 +41,8 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
   /** @internal */
   readonly options: ResolvedOptions;
   /** @internal */
-  readonly replayBudget: ReplayBudget;
+  /** Where sessions live: this process's memory. */
+  private readonly engine: MemoryEngine;
   private readonly sessionMap = new Map<string, Session>();
   private readonly links = new Set<Link>();
   /** @internal Who may come in: the one check for every path, and the per-address counts. */
@@ -65,7 +66,17 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
   constructor(options: RealtimeServerOptions = {}) {
     super();
     this.options = resolveOptions(options);
-    this.replayBudget = new ReplayBudget(this.options.maxTotalReplayBytes);
+    const o = this.options;
+    this.engine = new MemoryEngine(
+      {
+        replay: o.replay,
+        sessionStore: o.sessionStore,
+        tooLarge: (bytes, clientMax) => tooLargeFor(o.maxMessageBytes, bytes, clientMax),
+        evict: (sid) => this.sessionMap.get(sid)?.end(CloseCode.SERVER_ERROR, 'server replay memory full'),
+        reportError: (err, context) => this.reportError(err, context),
+      },
+      o.maxTotalReplayBytes,
+    );
     this.admission = new Admission(this);
     this.http = new HttpTransports(this);
     this.ws = new WebSocketTransport(this, SHUTDOWN_GRACE_MS);
@@ -110,7 +121,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
         }
         continue;
       }
-      const session = new Session(this, s.remoteAddress ?? 'unknown', s);
+      const session = new Session(this, this.engine.restore(s), true);
       this.sessionMap.set(session.id, session);
       this.admission.sessionOpened(session.remoteAddress);
       restored.push(session);
@@ -224,7 +235,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
       return link.close(CloseCode.UNSUPPORTED_VERSION, `no common protocol version: server speaks ${SUPPORTED_VERSIONS.join(', ')}`);
     }
     const auth = this.options.authenticate;
-    if (!auth) return this.welcome(link, hello, version, true);
+    if (!auth) return this.accepted(link, hello, version, true);
     let result: unknown;
     try {
       // HTTP clients send the token in a header; a token in hello (any client may) comes first.
@@ -237,7 +248,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
       thenable = isThenable(result); // reads `.then`: a getter may throw
       if (thenable) {
         (result as PromiseLike<unknown>).then(
-          (value) => (value ? this.welcome(link, hello, version, value) : link.close(CloseCode.UNAUTHORIZED, 'unauthorized')),
+          (value) => (value ? this.accepted(link, hello, version, value) : link.close(CloseCode.UNAUTHORIZED, 'unauthorized')),
           () => link.close(CloseCode.UNAUTHORIZED, 'unauthorized'),
         );
       }
@@ -246,22 +257,8 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
       return link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
     }
     if (thenable) return;
-    if (result) this.welcome(link, hello, version, result);
+    if (result) this.accepted(link, hello, version, result);
     else link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
-  }
-
-  /**
-   * @internal The server-wide replay bound: while a message of `cost` would not fit, end the
-   * session holding the most (the slowest or most hostile reader), then the next. Only under
-   * memory pressure does this scan the sessions; each session ended frees at least the average.
-   */
-  makeRoomForReplay(cost: number): void {
-    while (this.replayBudget.wouldExceed(cost)) {
-      let largest: Session | undefined;
-      for (const session of this.sessionMap.values()) if (session.replayCost > (largest?.replayCost ?? 0)) largest = session;
-      if (!largest) return;
-      largest.end(CloseCode.SERVER_ERROR, 'server replay memory full');
-    }
   }
 
   /** @internal True once close() was called. */
@@ -279,11 +276,6 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
     if (this.sessionMap.get(session.id) !== session) return;
     this.sessionMap.delete(session.id);
     this.admission.sessionEnded(session.remoteAddress);
-    try {
-      this.options.sessionStore?.remove(session.id);
-    } catch (err) {
-      this.reportError(err, 'sessionStore.remove');
-    }
   }
 
   /** @internal Never includes tokens: only application errors and their context. */
@@ -301,46 +293,50 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
 
   // ---- internals -------------------------------------------------------------------------
 
-  private welcome(link: Link, hello: HelloFrame, version: number, auth: unknown): void {
+  /** A hello that passed authentication: welcome it, and never let a failure escape. */
+  private accepted(link: Link, hello: HelloFrame, version: number, auth: unknown): void {
+    this.welcome(link, hello, version, auth).catch((err) => {
+      this.reportError(err, 'welcome');
+      link.close(CloseCode.SERVER_ERROR, 'internal error');
+    });
+  }
+
+  private async welcome(link: Link, hello: HelloFrame, version: number, auth: unknown): Promise<void> {
     if (link.done) return; // closed while authenticating
     if (this.closing) return link.close(CloseCode.GOING_AWAY, 'server shutting down');
-    let session: Session | undefined;
     if (hello.sid !== undefined && hello.key !== undefined) {
       const existing = this.sessionMap.get(hello.sid);
-      if (existing && existing.matchesKey(hello.key) && existing.canResume(hello.a)) {
+      if (existing && existing.state.matchesKey(hello.key)) {
+        const attached = await existing.attach(link, version, hello.a, hello.max);
+        if (attached === 'attached') {
+          existing.auth = auth;
+          return this.announce(existing, 'resume');
+        }
+        if (attached === 'failed') return; // not saved: left as it was, awaiting a resume
         // A client now taking smaller frames (hello.max) than a message it has yet to receive
         // could never resume past it: end the session (its 'close' says why), and the new one's
         // resumed: false tells the client that data was lost.
-        const why = existing.cannotTake(hello.a, hello.max);
-        if (why) existing.end(CloseCode.TOO_LARGE, why);
-        else session = existing;
+        if (attached.why === 'too-large') existing.end(CloseCode.TOO_LARGE, attached.reason);
       }
     }
-    const resumed = session !== undefined;
-    if (!session) {
-      if (!this.admission.mayOpenSession(link.ip)) return link.close(CloseCode.RATE_LIMITED, 'too many sessions from this address');
-      session = new Session(this, link.ip);
-      this.sessionMap.set(session.id, session);
-      this.admission.sessionOpened(link.ip);
-    }
-    if (!session.attach(link, version, resumed, hello.a, hello.max)) {
-      // Not saved: a new session is dropped; a resumed one is left as it was (awaiting a resume).
-      if (!resumed) session.end(CloseCode.SERVER_ERROR, 'session store unavailable');
-      return;
-    }
+    if (link.done) return;
+    if (!this.admission.mayOpenSession(link.ip)) return link.close(CloseCode.RATE_LIMITED, 'too many sessions from this address');
+    const session = new Session(this, this.engine.create(link.ip));
+    this.sessionMap.set(session.id, session);
+    this.admission.sessionOpened(link.ip);
+    // Not saved (or the client left meanwhile): a new session is dropped.
+    if ((await session.attach(link, version, undefined, hello.max)) !== 'attached') return session.end(CloseCode.SERVER_ERROR, 'session store unavailable');
     session.auth = auth;
-    if (resumed) {
-      try {
-        session.emit('resume');
-      } catch (err) {
-        this.reportError(err, "session 'resume' listener");
-      }
-      return;
-    }
+    this.announce(session, 'connection');
+  }
+
+  /** A new session (the server's 'connection'), or one resumed (the session's 'resume'). */
+  private announce(session: Session, event: 'connection' | 'resume'): void {
     try {
-      this.emit('connection', session);
+      if (event === 'connection') this.emit('connection', session);
+      else session.emit('resume');
     } catch (err) {
-      this.reportError(err, "'connection' listener");
+      this.reportError(err, event === 'connection' ? "'connection' listener" : "session 'resume' listener");
     }
   }
 

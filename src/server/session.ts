@@ -1,21 +1,13 @@
 import { EventEmitter } from 'node:events';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { CloseCode, encodeMessages, messagesThatFit, utf8Length, type Frame } from '../protocol';
-import type { StoredSession } from './store';
+import { CloseCode, encodeMessages, utf8Length, type Frame } from '../protocol';
 import type { Link } from './link';
-import { ackIsUrgent, duplicatesIn } from '../acks';
-import { Heartbeat } from './heartbeat';
 import type { ResolvedOptions } from './options';
-import { Persistence } from './persistence';
-import { replayCost, ReplayBuffer, type ReplayBudget } from './replay';
+import type { ResumeRefusal, SessionState } from './state/types';
+import { LinkWriter } from './writer';
 
 /** What a Session needs from the server that owns it. */
 export interface SessionHost {
   readonly options: ResolvedOptions;
-  /** Replay memory of every session together (`maxTotalReplayBytes`). */
-  readonly replayBudget: ReplayBudget;
-  /** Before a message of this replay cost is buffered: end sessions, largest first, until it fits the budget. */
-  makeRoomForReplay(cost: number): void;
   onSessionEnd(session: Session): void;
   reportError(error: unknown, context: string): void;
 }
@@ -39,17 +31,11 @@ export interface SessionEvents {
 /** Largest possible msg-frame envelope: `{"t":"msg","s":<seq>,"d":[],"a":<ack>}` with 16-digit numbers. */
 export const FRAME_OVERHEAD = encodeMessages(Number.MAX_SAFE_INTEGER, [], Number.MAX_SAFE_INTEGER).length;
 
-/** Retry delay while the transport has a backlog. */
-const BACKLOG_RETRY_MS = 5;
-
-/**
- * A control frame (pong, standalone ack) waits while more than this is queued on the connection.
- * They answer what the client sends, so writing them into a backlog would let a client that sends
- * pings and never reads grow our memory with its upload; waiting, they coalesce into one.
- */
-export const CONTROL_BACKLOG_BYTES = 4096;
-
-const newSecret = (): string => randomBytes(18).toString('base64url'); // 144 bits, 24 chars
+/** Why a message of `bytes` cannot fit a frame to a client taking `clientMax` bytes from a server taking `max`, or undefined if it can. */
+export function tooLargeFor(max: number, bytes: number, clientMax: number): string | undefined {
+  if (bytes + FRAME_OVERHEAD <= Math.min(max, clientMax)) return;
+  return `message of ${bytes} bytes cannot fit in a frame (maxMessageBytes ${max}${clientMax < Infinity ? `, the client's max ${clientMax}` : ''})`;
+}
 
 /** Whether a WebSocket endpoint may send `code` in a close frame (RFC 6455 §7.4; 1004-1006 and 1015 are reserved). */
 function sendableCloseCode(code: number): boolean {
@@ -69,9 +55,10 @@ export function serialise(data: unknown): string {
 }
 
 /**
- * The protocol state of one client, independent of the connection carrying it:
- * sequence numbers both ways, the replay buffer, acks, heartbeat. A session is attached to at
- * most one {@link Link} at a time and survives `sessionTtl` ms without one.
+ * One client's session, independent of the connection carrying it: the protocol logic
+ * (handshake, acks, dedupe, lifetime) over its state (./state: in memory, or in Redis) and the
+ * writer of its current link (./writer.ts). A session is attached to at most one {@link Link} at
+ * a time and survives `sessionTtl` ms without one.
  *
  * Created by {@link RealtimeServer}; applications receive it from the `'connection'` event.
  */
@@ -83,69 +70,32 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Whatever `authenticate` returned for the latest connection (`true` without the hook). */
   auth: unknown = true;
 
-  /** The secret resume key: an ES private field, so logging or serialising a session never shows it. */
-  readonly #key: string;
-  readonly #keyBytes: Buffer;
+  /** @internal */
+  readonly state: SessionState;
   private link: Link | null = null;
+  private writer: LinkWriter | null = null;
   /** Largest frame the client takes, from its latest hello (kept while disconnected, for send()). */
   private clientMax = Infinity;
   private ended = false;
+  /** The replay buffer dropped messages: the session can never resume, and ends with its link. */
   private overrun = false;
-
-  // Server -> client.
-  /** Highest sequence number assigned by send(). */
-  private outSeq = 0;
-  /** Highest sequence number written to the current link. */
-  private written = 0;
-  /** Highest sequence number ever written, to any link (restored sessions: every saved one may have been). */
-  private maxWritten = 0;
-  /** Highest sequence number the client acknowledged. */
-  private peerAcked = 0;
-  /** Every message with seq > peerAcked, in order. */
-  private readonly replay: ReplayBuffer;
-
-  // Client -> server.
-  /** Highest contiguous client sequence number received (delivered to the app, or being delivered). */
+  /** Highest seq assigned, as far as this process knows. */
+  private lastSeq = 0;
+  /** Highest client seq delivered and recorded: what an ack may cover. */
   private inSeq = 0;
-  /** The last `a` we sent to the client. */
-  private ackSent = 0;
-  /**
-   * The control frame the client is owed, written by the next flush the connection has room for:
-   * any number of pings get one pong, and a pong carries the ack too.
-   */
-  private owed: 'nothing' | 'ack' | 'pong' = 'nothing';
-
-  /** The current connection's heartbeat, while one is attached. */
-  private heartbeat: Heartbeat | null = null;
-  private flushQueued = false;
-  private flushTimer: ReturnType<typeof setTimeout> | null = null;
-  private ackTimer: ReturnType<typeof setTimeout> | null = null;
   private ttlTimer: ReturnType<typeof setTimeout> | null = null;
-  /** Date.now() at which the session expires while disconnected. */
-  private expiresAt: number | undefined;
-  private readonly persistence: Persistence;
 
-  /** @internal `stored`: restore a session saved by an earlier server process, disconnected. */
+  /** @internal `restored`: a session from an earlier process, disconnected until its client resumes. */
   constructor(
     private readonly host: SessionHost,
-    remoteAddress: string,
-    stored?: StoredSession,
+    state: SessionState,
+    restored = false,
   ) {
     super();
-    this.remoteAddress = remoteAddress;
-    this.id = stored ? stored.sid : newSecret();
-    this.#key = stored ? stored.key : newSecret();
-    this.#keyBytes = Buffer.from(this.#key);
-    this.replay = new ReplayBuffer(host.replayBudget);
-    this.persistence = new Persistence(host.options.sessionStore, () => this.snapshot(), (err, context) => host.reportError(err, context), stored ? stored.nextSeq - 1 : 0);
-    if (stored) {
-      this.inSeq = this.ackSent = stored.received;
-      this.outSeq = this.maxWritten = stored.nextSeq - 1;
-      // Counted in the budget but not evicted for: the previous process held them within its bounds.
-      for (const [seq, json] of stored.replay) this.replay.push({ seq, json, bytes: utf8Length(json) });
-      this.peerAcked = (this.replay.firstSeq ?? this.outSeq + 1) - 1;
-      this.startTtl();
-    }
+    this.state = state;
+    this.id = state.id;
+    this.remoteAddress = state.remoteAddress;
+    if (restored) this.startTtl();
   }
 
   /** True while a connection is attached. */
@@ -160,18 +110,14 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Messages sent but not yet acknowledged by the client. */
   get unacknowledged(): number {
-    return this.replay.size;
-  }
-
-  /** @internal What this session's unacknowledged messages count against `maxTotalReplayBytes`. */
-  get replayCost(): number {
-    return this.replay.cost;
+    return this.state.unacknowledged;
   }
 
   /**
    * Queue one message (any JSON value) for the client. Calls in the same tick, or while the
    * connection is backlogged, go out together as one frame. Works while disconnected: messages
-   * wait in the replay buffer for a resume. Returns false if the session has ended.
+   * wait in the replay buffer for a resume. Returns false if the session has ended. (A message
+   * that overruns the replay buffer ends the session just after: its 'close' says so.)
    * @throws TypeError if `data` is not JSON-serialisable; RangeError if it cannot fit in a frame
    * (of `maxMessageBytes`, or of the smaller `max` the client announced in its latest hello).
    */
@@ -179,7 +125,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const json = serialise(data);
     if (this.ended) return false;
     this.enqueue(json, utf8Length(json));
-    return !this.ended; // a replay overrun may have ended the session just now
+    return true;
   }
 
   /** End the session for good: close frame with `code`, then the connection closes. The client will not resume. */
@@ -203,58 +149,30 @@ export class Session extends EventEmitter<SessionEvents> {
 
   // ---- internals used by the server and links -------------------------------------------
 
-  /** @internal */
-  matchesKey(key: string): boolean {
-    const given = Buffer.from(key);
-    return given.length === this.#keyBytes.length && timingSafeEqual(given, this.#keyBytes);
-  }
-
-  /**
-   * @internal Whether a hello with this `a` can resume without loss: the session must be intact
-   * and every message after `a` still buffered; `a` cannot exceed the highest seq ever sent.
-   */
-  canResume(clientAck: number): boolean {
-    return !this.ended && !this.overrun && clientAck >= this.peerAcked && clientAck <= this.maxWritten;
-  }
-
-  /** Largest frame this session's client may be sent: the server's limit or the client's, whichever is smaller. */
-  private get frameMax(): number {
-    return Math.min(this.host.options.maxMessageBytes, this.clientMax);
-  }
-
   /** @internal Why a message of `bytes` cannot be sent to a client taking frames of `clientMax` bytes, or undefined if it can. */
   tooLarge(bytes: number, clientMax = this.clientMax): string | undefined {
-    const max = this.host.options.maxMessageBytes;
-    if (bytes + FRAME_OVERHEAD <= Math.min(max, clientMax)) return;
-    return `message of ${bytes} bytes cannot fit in a frame (maxMessageBytes ${max}${clientMax < Infinity ? `, the client's max ${clientMax}` : ''})`;
+    return tooLargeFor(this.host.options.maxMessageBytes, bytes, clientMax);
   }
 
   /**
-   * @internal Why the client cannot resume announcing `clientMax`: a message it has not received
-   * (seq > `clientAck`) is too large for it. Undefined when every one fits.
+   * @internal Attach a link and send welcome. `clientAck` is hello.a when resuming (undefined for
+   * a new session); `clientMax` is hello.max. 'failed': the state could not be stored, and the
+   * link was closed with 4500; a refusal: the session cannot resume from there.
    */
-  cannotTake(clientAck: number, clientMax = Infinity): string | undefined {
-    for (let seq = Math.max(clientAck + 1, this.replay.firstSeq ?? Infinity); seq <= this.outSeq; seq++) {
-      const why = this.tooLarge(this.replay.get(seq)!.bytes, clientMax);
-      if (why) return `unsent ${why}`;
-    }
-  }
-
-  /**
-   * @internal Attach a link and send welcome. `clientAck` is hello.a when resuming; `clientMax`
-   * is hello.max. False if the session could not be saved: the link was closed with 4500 and
-   * nothing changed.
-   */
-  attach(link: Link, version: number, resumed: boolean, clientAck: number, clientMax = Infinity): boolean {
-    // Save first (connected again: no expiry). welcome.a = inSeq acknowledges every message
-    // delivered so far, which only a successful save may do: a failed save after a delivery
-    // left inSeq ahead of the store.
-    const expiresAt = this.expiresAt;
-    this.expiresAt = undefined;
-    if (!this.persistence.save()) {
-      this.expiresAt = expiresAt;
+  async attach(link: Link, version: number, clientAck: number | undefined, clientMax = Infinity): Promise<'attached' | 'failed' | ResumeRefusal> {
+    let attached;
+    try {
+      attached = await this.state.attach(clientAck, clientMax);
+    } catch (err) {
+      this.host.reportError(err, 'session state');
       link.close(CloseCode.SERVER_ERROR, 'session store unavailable');
-      return false;
+      return 'failed';
+    }
+    if ('why' in attached) return attached;
+    if (this.ended || link.done) {
+      // Ended, or the client left, while the state was attaching: let that attach go.
+      if (!this.ended) void this.state.detach(attached.epoch, this.startTtl()).catch((err) => this.host.reportError(err, 'session state'));
+      return 'failed';
     }
     const old = this.link;
     if (old) {
@@ -267,61 +185,69 @@ export class Session extends EventEmitter<SessionEvents> {
 
     this.link = link;
     this.clientMax = clientMax;
+    this.inSeq = attached.inSeq;
+    this.lastSeq = Math.max(this.lastSeq, attached.lastSeq);
     link.opened(this);
-    if (resumed) this.acknowledged(clientAck);
-    this.written = resumed ? clientAck : 0;
     const o = this.host.options;
-    link.sendText(
+    const session = this;
+    this.writer = new LinkWriter(
+      link,
+      {
+        state: this.state,
+        get lastSeq() {
+          return session.lastSeq;
+        },
+        get inSeq() {
+          return session.inSeq;
+        },
+        frameMax: Math.min(o.maxMessageBytes, clientMax),
+        ackDelay: o.ackDelay,
+        backpressureThreshold: o.backpressureThreshold,
+        heartbeatInterval: o.heartbeatInterval,
+        dropped: (dead, reason) => {
+          // Dead either way; the session stays resumable.
+          dead.close(CloseCode.TIMEOUT, reason);
+          this.detach(dead);
+        },
+        failed: (failing, err) => this.failed(failing, err),
+      },
+      attached.epoch,
+      clientAck ?? 0,
+    );
+    // welcome.a = inSeq: only what the state recorded; the writer then retransmits everything after clientAck.
+    this.writer.start(
       JSON.stringify({
         t: 'welcome',
         v: version,
         sid: this.id,
-        key: this.#key,
-        resumed,
+        key: this.state.key,
+        resumed: clientAck !== undefined,
         a: this.inSeq,
         hb: o.heartbeatInterval,
         max: o.maxMessageBytes,
         transports: o.transports,
       }),
     );
-    this.heartbeat = new Heartbeat(o.heartbeatInterval, {
-      get bufferedAmount() {
-        return link.bufferedAmount;
-      },
-      get lastReceived() {
-        return link.lastReceived;
-      },
-      ping: () => {
-        link.sendText(`{"t":"ping","a":${this.inSeq}}`);
-        this.sent();
-      },
-      drop: (reason) => {
-        // Dead either way; the session stays resumable.
-        link.close(CloseCode.TIMEOUT, reason);
-        this.detach(link);
-      },
-    });
-    this.sent();
-    this.heartbeat.start();
-    this.scheduleFlush(); // retransmits everything after clientAck
-    return true;
+    return 'attached';
   }
 
   /** @internal The link is gone; keep the session for a resume unless it can no longer resume. */
   detach(link: Link): void {
     if (this.link !== link || this.ended) return;
+    const epoch = this.writer!.epoch;
     this.unlink();
     if (this.overrun) return this.end(CloseCode.ABNORMAL, 'replay buffer overrun');
-    this.startTtl();
-    this.persistence.save(); // records expiresAt
+    void this.state.detach(epoch, this.startTtl()).catch((err) => this.host.reportError(err, 'session state'));
     this.safeEmit('disconnect');
   }
 
-  private startTtl(): void {
+  /** Starts the expiry of a session without a link; returns when it expires (Date.now() based). */
+  private startTtl(): number {
     const ttl = this.host.options.sessionTtl;
-    this.expiresAt = Date.now() + ttl;
+    if (this.ttlTimer) clearTimeout(this.ttlTimer);
     this.ttlTimer = setTimeout(() => this.end(CloseCode.ABNORMAL, 'session expired'), ttl);
     this.ttlTimer.unref?.();
+    return Date.now() + ttl;
   }
 
   /** @internal End for good. Closes the current link, if any, with `code`. */
@@ -332,9 +258,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.unlink();
     if (this.ttlTimer) clearTimeout(this.ttlTimer);
     this.ttlTimer = null;
-    this.persistence.stop();
     link?.close(code, reason);
-    this.replay.clear();
+    void this.state.end().catch((err) => this.host.reportError(err, 'session state'));
     this.host.onSessionEnd(this);
     this.safeEmit('close', code, reason);
   }
@@ -343,208 +268,121 @@ export class Session extends EventEmitter<SessionEvents> {
   enqueue(json: string, bytes: number): void {
     const why = this.tooLarge(bytes);
     if (why) throw new RangeError(`realtime: ${why}`);
-    this.host.makeRoomForReplay(replayCost(bytes));
-    if (this.ended) return; // this session held the most, and made room
-    const seq = ++this.outSeq;
-    this.replay.push({ seq, json, bytes });
-    this.enforceReplayBounds();
-    if (this.link) this.scheduleFlush();
-    else this.persistence.saveSoon(seq); // no flush while disconnected: save this tick's messages together
+    // Appends are applied in call order (memory: at once; Redis: one connection, in order).
+    this.state.append([{ json, bytes }], this.writer?.written ?? 0).then(
+      (r) => {
+        if ('ended' in r) return; // ended meanwhile (or to make room for this very message)
+        if (r.last > this.lastSeq) this.lastSeq = r.last;
+        if ('overrun' in r) {
+          this.overrun = true;
+          // Without a link the session can never resume now; with one, losing a message never
+          // written would leave a gap on a live connection. Either way: end it. (A session that
+          // only lost messages already written lives on until its connection drops.)
+          if (!this.link) return this.end(CloseCode.ABNORMAL, 'replay buffer overrun');
+          if (r.unwritten) return this.end(CloseCode.SERVER_ERROR, 'replay buffer overrun: client too slow');
+        }
+        this.writer?.schedule();
+      },
+      (err) => {
+        // Not stored: rather than a gap the client could not see, a session it knows is lost.
+        this.host.reportError(err, 'session state');
+        this.end(CloseCode.SERVER_ERROR, 'session store unavailable');
+      },
+    );
   }
 
-  /** @internal One decoded frame from the attached link. */
-  handleFrame(frame: Frame, link: Link): void {
-    if (link !== this.link) return;
-    switch (frame.t) {
-      case 'msg': {
-        if (frame.a !== undefined && !this.checkAck(frame.a, link)) return;
-        // Leading duplicates were already received (retransmitted after a resume); -1 is a gap.
-        const skip = duplicatesIn(this.inSeq, frame.s, frame.d.length);
-        if (skip < 0) return link.fail(CloseCode.PROTOCOL_ERROR, `sequence gap: expected at most ${this.inSeq + 1}, got ${frame.s}`);
-        if (skip === frame.d.length) return;
-        // Deliver, then save, then ack. A crash before the save makes the client send these again
-        // and the next process deliver them again with the same seq (the app can tell); saving
-        // first would instead let a crash lose messages the client was told had arrived.
-        for (let i = skip; i < frame.d.length && !this.ended; i++) {
-          this.inSeq = frame.s + i;
-          this.safeEmit('message', frame.d[i], this.inSeq);
-        }
-        if (this.ended) return;
-        if (!this.persistence.save()) return link.fail(CloseCode.SERVER_ERROR, 'session store unavailable');
-        // Only now may an ack (standalone, or `a` on any frame) cover these messages.
-        this.received();
-        return;
+  /** @internal One decoded frame from the attached link; the link hands them over one at a time. */
+  async handleFrame(frame: Frame, link: Link): Promise<void> {
+    const writer = this.writer;
+    if (link !== this.link || !writer) return;
+    try {
+      switch (frame.t) {
+        case 'msg':
+          if (frame.a !== undefined && !(await this.acknowledged(frame.a, link, writer))) return;
+          return await this.receive(frame.s, frame.d, link, writer);
+        case 'ack':
+          await this.acknowledged(frame.a, link, writer);
+          return;
+        case 'ping':
+          if (frame.a !== undefined && !(await this.acknowledged(frame.a, link, writer))) return;
+          return writer.owe('pong');
+        case 'pong':
+          if (frame.a !== undefined) await this.acknowledged(frame.a, link, writer);
+          return;
+        case 'close':
+          // The client is leaving: with 1000 for good; with any other code it may come back to resume.
+          if (frame.code === CloseCode.NORMAL) {
+            link.close(CloseCode.NORMAL, 'bye', false); // end() then finds the link closed: no second close
+            this.end(frame.code, frame.reason);
+          } else {
+            // Not 1000, which would say "session over" (§11): answer with the client's own code.
+            link.close(sendableCloseCode(frame.code) ? frame.code : CloseCode.GOING_AWAY, 'bye', false);
+            this.detach(link);
+          }
+          return;
+        case 'hello':
+          return link.fail(CloseCode.PROTOCOL_ERROR, 'duplicate hello');
+        case 'welcome':
+          return link.fail(CloseCode.PROTOCOL_ERROR, 'welcome is a server frame');
       }
-      case 'ack':
-        this.checkAck(frame.a, link);
-        return;
-      case 'ping':
-        if (frame.a !== undefined && !this.checkAck(frame.a, link)) return;
-        return this.owe('pong');
-      case 'pong':
-        if (frame.a !== undefined) this.checkAck(frame.a, link);
-        return;
-      case 'close':
-        // The client is leaving: with 1000 for good; with any other code it may come back to resume.
-        if (frame.code === CloseCode.NORMAL) {
-          link.close(CloseCode.NORMAL, 'bye', false); // end() then finds the link closed: no second close
-          this.end(frame.code, frame.reason);
-        } else {
-          // Not 1000, which would say "session over" (§11): answer with the client's own code.
-          link.close(sendableCloseCode(frame.code) ? frame.code : CloseCode.GOING_AWAY, 'bye', false);
-          this.detach(link);
-        }
-        return;
-      case 'hello':
-        return link.fail(CloseCode.PROTOCOL_ERROR, 'duplicate hello');
-      case 'welcome':
-        return link.fail(CloseCode.PROTOCOL_ERROR, 'welcome is a server frame');
+    } catch (err) {
+      this.failed(link, err);
     }
-  }
-
-  // ---- acks ------------------------------------------------------------------------------
-
-  /** Validate and apply a cumulative ack from the client. */
-  private checkAck(a: number, link: Link): boolean {
-    if (a > this.written) {
-      link.fail(CloseCode.PROTOCOL_ERROR, `ack ${a} is beyond the last message sent (${this.written})`);
-      return false;
-    }
-    this.acknowledged(a);
-    return true;
-  }
-
-  /** Drop acknowledged messages from the replay buffer. */
-  private acknowledged(a: number): void {
-    if (a <= this.peerAcked) return;
-    this.peerAcked = a;
-    this.replay.acknowledge(a);
-    this.persistence.saveLater();
-  }
-
-  /** New client messages arrived: ack them soon, or now if many are waiting. */
-  private received(): void {
-    if (ackIsUrgent(this.inSeq, this.ackSent)) return this.owe('ack');
-    if (this.ackTimer) return;
-    this.ackTimer = setTimeout(() => {
-      this.ackTimer = null;
-      if (this.inSeq > this.ackSent) this.owe('ack');
-    }, this.host.options.ackDelay);
-    this.ackTimer.unref?.();
-  }
-
-  /** The client is owed a control frame; a pong also does an ack's job. */
-  private owe(frame: 'ack' | 'pong'): void {
-    if (frame === 'pong' || this.owed === 'nothing') this.owed = frame;
-    this.scheduleFlush();
-  }
-
-  /** Something went out carrying `a` = inSeq: an owed ack is paid. */
-  private sent(): void {
-    this.heartbeat?.sent();
-    this.ackSent = this.inSeq;
-    if (this.owed === 'ack') this.owed = 'nothing';
-    if (this.ackTimer) clearTimeout(this.ackTimer);
-    this.ackTimer = null;
-  }
-
-  // ---- outgoing --------------------------------------------------------------------------
-
-  private scheduleFlush(): void {
-    if (this.flushQueued || this.flushTimer || !this.link) return;
-    this.flushQueued = true;
-    queueMicrotask(() => {
-      this.flushQueued = false;
-      this.flush();
-    });
   }
 
   /**
-   * Write every message after `written`, as few frames as `max` allows, then the control frame
-   * owed, if any; wait while backlogged.
+   * Client messages s, s+1, … Deliver, then record, then ack: a crash before the record makes
+   * the client send them again and whoever serves it next deliver them again, with the same seq
+   * (the app can tell); recording first would let a crash lose messages the client was told had
+   * arrived.
    */
-  private flush(): void {
-    const link = this.link;
-    if (!link || this.ended) return;
-    const { backpressureThreshold } = this.host.options;
-    const max = this.frameMax;
-    // Every message must be in the store before any of it reaches the wire: one save per flush.
-    if (this.written < this.outSeq && !this.persistence.saveUpTo(this.outSeq)) {
-      return link.fail(CloseCode.SERVER_ERROR, 'session store unavailable');
-    }
-    while (this.written < this.outSeq) {
-      // Let the backlog drain; meanwhile new messages pile up and leave as one frame.
-      if (link.bufferedAmount > backpressureThreshold) return this.flushLater();
-      const s = this.written + 1;
-      const a = this.inSeq;
-      // Invariant: every seq in (written, outSeq] is buffered.
-      const n = messagesThatFit(s, a, max, (i) => (s + i <= this.outSeq ? this.replay.get(s + i)!.bytes : undefined));
-      const parts: string[] = [];
-      for (let i = 0; i < n; i++) parts.push(this.replay.get(s + i)!.json);
-      const last = s + n - 1;
-      link.sendText(encodeMessages(s, parts, a), last);
-      this.heartbeat?.progressed();
-      this.written = last;
-      if (last > this.maxWritten) this.maxWritten = last;
-      this.sent();
-      if (this.link !== link) return; // a send error may have detached us
-    }
-    if (this.owed !== 'nothing') {
-      if (link.bufferedAmount > CONTROL_BACKLOG_BYTES) return this.flushLater();
-      // ack and pong frames have the same shape.
-      link.sendText(`{"t":"${this.owed}","a":${this.inSeq}}`);
-      this.owed = 'nothing';
-      this.sent();
-    }
-    this.heartbeat?.progressed();
+  private async receive(s: number, d: unknown[], link: Link, writer: LinkWriter): Promise<void> {
+    const skip = await this.state.claim(writer.epoch, s, d.length);
+    if (link !== this.link) return;
+    if (skip === 'fenced') return this.replaced(link);
+    // Leading duplicates were already received (retransmitted after a resume); a gap is an error.
+    if (skip === 'gap') return link.fail(CloseCode.PROTOCOL_ERROR, `sequence gap: expected at most ${this.inSeq + 1}, got ${s}`);
+    if (skip === d.length) return;
+    let seq = s + skip - 1;
+    for (let i = skip; i < d.length && !this.ended; i++) this.safeEmit('message', d[i], ++seq);
+    if (this.ended) return;
+    const recorded = await this.state.commit(writer.epoch, seq);
+    if (link !== this.link) return;
+    if (recorded === 'fenced') return this.replaced(link);
+    // Only now may an ack (standalone, or `a` on any frame) cover these messages.
+    if (seq > this.inSeq) this.inSeq = seq;
+    writer.received();
   }
 
-  private flushLater(): void {
-    this.heartbeat?.waiting();
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = null;
-      this.flush();
-    }, BACKLOG_RETRY_MS);
-    this.flushTimer.unref?.();
-  }
-
-  /** Keep the replay buffer within bounds by dropping the oldest messages; the session then cannot resume. */
-  private enforceReplayBounds(): void {
-    const { maxMessages, maxBytes } = this.host.options.replay;
-    const replay = this.replay;
-    let lostUnwritten = false;
-    let dropped = false;
-    while (replay.size > maxMessages || replay.bytes > maxBytes) {
-      if (replay.dropOldest().seq > this.written) lostUnwritten = true;
-      dropped = true;
+  /** Validate and apply a cumulative ack from the client. */
+  private async acknowledged(a: number, link: Link, writer: LinkWriter): Promise<boolean> {
+    if (a > writer.written) {
+      link.fail(CloseCode.PROTOCOL_ERROR, `ack ${a} is beyond the last message sent (${writer.written})`);
+      return false;
     }
-    if (!dropped) return;
-    this.overrun = true;
-    // Without a connection the session can never resume now; with one, losing a message that
-    // was never written would leave a gap on a live connection. Either way: end it. (A session
-    // that only lost messages already written lives on until its connection drops.)
-    if (!this.link) this.end(CloseCode.ABNORMAL, 'replay buffer overrun');
-    else if (lostUnwritten) this.end(CloseCode.SERVER_ERROR, 'replay buffer overrun: client too slow');
+    if ((await this.state.acknowledge(writer.epoch, a)) !== 'fenced') return true;
+    this.replaced(link);
+    return false;
   }
 
-  // ---- session store ---------------------------------------------------------------------
-
-  /** @internal What the session store keeps. `received` is the highest client seq delivered. */
-  snapshot(): StoredSession {
-    const s: StoredSession = { sid: this.id, key: this.#key, remoteAddress: this.remoteAddress, received: this.inSeq, nextSeq: this.outSeq + 1, replay: this.replay.pairs() };
-    if (this.expiresAt !== undefined) s.expiresAt = this.expiresAt;
-    return s;
+  /** A newer link took the session (on another process): this one is over, quietly, as on a resume here. */
+  private replaced(link: Link): void {
+    if (this.link !== link) return;
+    this.unlink();
+    link.close(CloseCode.NORMAL, 'replaced', false);
   }
 
-  /** Forget the current link and every timer tied to it. */
+  /** The state could not be read or written (a session store that failed, Redis down): the link goes, the session stays. */
+  private failed(link: Link, err: unknown): void {
+    this.host.reportError(err, 'session state');
+    link.fail(CloseCode.SERVER_ERROR, 'session store unavailable');
+  }
+
+  /** Forget the current link and everything tied to it. */
   private unlink(): void {
     this.link = null;
-    this.flushQueued = false;
-    this.owed = 'nothing'; // a pong answers this connection's pings; the next welcome carries the ack
-    this.heartbeat?.stop();
-    this.heartbeat = null;
-    for (const t of [this.flushTimer, this.ackTimer]) if (t) clearTimeout(t);
-    this.flushTimer = this.ackTimer = null;
+    this.writer?.stop();
+    this.writer = null;
   }
 
   private safeEmit<K extends keyof SessionEvents>(event: K, ...args: SessionEvents[K]): void {

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
 import type { Connection } from '../../src/server/link';
 import { MAX_FRAMES_PER_POST } from '../../src/server/http/body';
-import { CONTROL_BACKLOG_BYTES } from '../../src/server/session';
+import { CONTROL_BACKLOG_BYTES } from '../../src/server/writer';
 import { testScope } from './harness';
 import { abortStreams, HELLO, PollClient, post, StreamClient, TEXT } from './http-client';
 import { RawClient, waitFor } from './raw-client';

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
+import type { MemoryState } from '../../src/server/state/memory';
 import { RawClient, waitFor } from './raw-client';
 
 let httpServer: Server | null = null;
@@ -530,8 +531,8 @@ describe('RealtimeServer sessions and resume', () => {
       expect(text).not.toContain(w.key);
       expect(text).not.toContain(hex);
     }
-    expect(session.matchesKey(w.key)).toBe(true);
-    expect(session.snapshot().key).toBe(w.key);
+    expect(session.state.matchesKey(w.key)).toBe(true);
+    expect((session.state as MemoryState).snapshot().key).toBe(w.key);
   });
 
   it('requires the key to resume: a wrong key gets a new session', async () => {
@@ -602,12 +603,15 @@ describe('RealtimeServer sessions and resume', () => {
     expect((await c3.next('msg')).d).toEqual(['two']);
   });
 
-  it('send() returns false when that very send ended the session by replay overrun', async () => {
-    const { c, s: session } = await connected({ replay: { maxMessages: 1 } });
+  it('a send that overruns the replay buffer while disconnected ends the session; send() then returns false', async () => {
+    const { s: session } = await connected({ replay: { maxMessages: 1 } });
+    const ended = new Promise<[number, string]>((resolve) => session.on('close', (...a) => resolve(a)));
     session.disconnect();
     expect(session.send('a')).toBe(true);
-    expect(session.send('b')).toBe(false); // overran the buffer while disconnected: the session ended
+    session.send('b'); // overruns the buffer while disconnected
+    expect(await ended).toEqual([1006, 'replay buffer overrun']);
     expect(session.closed).toBe(true);
+    expect(session.send('c')).toBe(false);
   });
 
   it('replaces a still-open connection when the session is resumed elsewhere', async () => {
@@ -638,7 +642,7 @@ describe('RealtimeServer sessions and resume', () => {
     const ended = new Promise<string>((resolve) => s.on('close', (_code, reason) => resolve(reason)));
     s.disconnect();
     expect(s.send('x'.repeat(60))).toBe(true);
-    expect(s.send('y'.repeat(60))).toBe(false); // 124 bytes held
+    s.send('y'.repeat(60)); // 124 bytes held
     expect(await ended).toBe('replay buffer overrun');
     expect(rt.sessions.size).toBe(0);
     const c2 = client(url);
@@ -656,8 +660,8 @@ describe('RealtimeServer sessions and resume', () => {
     }
     // A client that acknowledges nothing while 6 messages pile up before they can even be written.
     for (let i = 0; i < 6; i++) s.send(i);
-    expect(s.closed).toBe(true);
     expect(await c.whenClosed()).toEqual({ code: 4500, reason: 'replay buffer overrun: client too slow' });
+    expect(s.closed).toBe(true);
   });
 
   it('expires a disconnected session after sessionTtl', async () => {

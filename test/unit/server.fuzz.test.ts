@@ -112,9 +112,9 @@ async function feedsWithoutHarm(phase: Phase, texts: string[]): Promise<void> {
     // Still usable: the session it carries reaches the client.
     (link.session as Session).send('still there');
     await flush();
-    const last = JSON.parse(conn.sent.at(-1)!);
-    expect(last).toMatchObject({ t: 'msg' });
-    expect(last.d.at(-1)).toBe('still there');
+    // The last msg frame: a pong owed to a ping may leave after it, at the end of the turn.
+    const last = conn.sent.map((t) => JSON.parse(t)).filter((f) => f.t === 'msg').at(-1);
+    expect(last?.d.at(-1)).toBe('still there');
   }
 
   const fresh = new MemoryConnection();

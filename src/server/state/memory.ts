@@ -1,0 +1,273 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { utf8Length } from '../../protocol';
+import { duplicatesIn } from '../../acks';
+import { Persistence } from '../persistence';
+import type { SessionStore, StoredSession } from '../store';
+import { replayCost, ReplayBudget, ReplayBuffer } from './replay';
+import type { Appended, Attached, Fenced, ReplayEntry, ResumeRefusal, SessionState } from './types';
+
+/** What memory states need from the server. */
+export interface MemoryHost {
+  readonly replay: { maxMessages: number; maxBytes: number };
+  readonly sessionStore: SessionStore | undefined;
+  /** Why a message of `bytes` cannot reach a client taking frames of `clientMax` bytes, or undefined. */
+  tooLarge(bytes: number, clientMax: number): string | undefined;
+  /** A session held the most replay memory when a message did not fit `maxTotalReplayBytes`: end it. */
+  evict(sid: string): void;
+  reportError(error: unknown, context: string): void;
+}
+
+/** Thrown (as a rejection) when the session store could not save: the caller must promise nothing. */
+export class StoreUnavailable extends Error {
+  constructor() {
+    super('session store unavailable');
+  }
+}
+
+const newSecret = (): string => randomBytes(18).toString('base64url'); // 144 bits, 24 chars
+
+/**
+ * Sessions in this process's memory, the default: one server process, optionally kept across
+ * restarts by a `sessionStore` (snapshots). The server-wide replay budget lives here.
+ */
+export class MemoryEngine {
+  readonly budget: ReplayBudget;
+  readonly #states = new Set<MemoryState>();
+
+  constructor(
+    private readonly host: MemoryHost,
+    maxTotalReplayBytes: number,
+  ) {
+    this.budget = new ReplayBudget(maxTotalReplayBytes);
+  }
+
+  create(remoteAddress: string): MemoryState {
+    return this.#track(new MemoryState(this, this.host, { sid: newSecret(), key: newSecret(), remoteAddress, received: 0, nextSeq: 1, replay: [] }));
+  }
+
+  /** A session saved by an earlier process, disconnected and resumable. */
+  restore(stored: StoredSession): MemoryState {
+    return this.#track(new MemoryState(this, this.host, stored));
+  }
+
+  /**
+   * The server-wide replay bound: while a message of `cost` would not fit, end the session
+   * holding the most (the slowest or most hostile reader), then the next. Only under memory
+   * pressure does this scan the sessions; each one ended frees at least the average.
+   */
+  makeRoom(cost: number): void {
+    while (this.budget.wouldExceed(cost)) {
+      let largest: MemoryState | undefined;
+      for (const s of this.#states) if (s.cost > (largest?.cost ?? 0)) largest = s;
+      if (!largest) return;
+      this.host.evict(largest.id);
+      largest.release(); // in case the server no longer knew it
+    }
+  }
+
+  /** @internal A state that ended. */
+  forget(state: MemoryState): void {
+    this.#states.delete(state);
+  }
+
+  #track(state: MemoryState): MemoryState {
+    this.#states.add(state);
+    return state;
+  }
+}
+
+export class MemoryState implements SessionState {
+  readonly id: string;
+  readonly remoteAddress: string;
+  /** The secret resume key: an ES private field, so logging or serialising never shows it. */
+  readonly #key: string;
+  readonly #keyBytes: Buffer;
+  #ended = false;
+  #overrun = false;
+  /** The current link's epoch; 0 before the first. */
+  #epoch = 0;
+  #attached = false;
+  /** Highest seq assigned. */
+  #outSeq: number;
+  /** Highest seq ever written, to any link (restored sessions: every saved one may have been). */
+  #maxWritten: number;
+  /** Highest seq the client acknowledged. */
+  #peerAcked: number;
+  /** Highest client seq delivered to the application. */
+  #inSeq: number;
+  #expiresAt: number | undefined;
+  readonly #replay: ReplayBuffer;
+  readonly #persistence: Persistence;
+
+  constructor(
+    private readonly engine: MemoryEngine,
+    private readonly host: MemoryHost,
+    stored: StoredSession,
+  ) {
+    this.id = stored.sid;
+    this.remoteAddress = stored.remoteAddress ?? 'unknown';
+    this.#key = stored.key;
+    this.#keyBytes = Buffer.from(stored.key);
+    this.#inSeq = stored.received;
+    this.#outSeq = this.#maxWritten = stored.nextSeq - 1;
+    this.#expiresAt = stored.expiresAt;
+    this.#replay = new ReplayBuffer(engine.budget);
+    // Counted in the budget but not evicted for: the previous process held them within its bounds.
+    for (const [seq, json] of stored.replay) this.#replay.push({ seq, json, bytes: utf8Length(json) });
+    this.#peerAcked = (this.#replay.firstSeq ?? this.#outSeq + 1) - 1;
+    this.#persistence = new Persistence(host.sessionStore, () => this.snapshot(), (err, context) => host.reportError(err, context), this.#outSeq);
+  }
+
+  get key(): string {
+    return this.#key;
+  }
+
+  get unacknowledged(): number {
+    return this.#replay.size;
+  }
+
+  /** What this session counts against `maxTotalReplayBytes`. */
+  get cost(): number {
+    return this.#replay.cost;
+  }
+
+  matchesKey(key: string): boolean {
+    const given = Buffer.from(key);
+    return given.length === this.#keyBytes.length && timingSafeEqual(given, this.#keyBytes);
+  }
+
+  async attach(clientAck: number | undefined, clientMax: number): Promise<Attached | ResumeRefusal> {
+    if (clientAck !== undefined) {
+      if (this.#ended || this.#overrun) return { why: 'gone' };
+      if (clientAck < this.#peerAcked || clientAck > this.#maxWritten) return { why: 'bad-ack' };
+      const reason = this.#cannotTake(clientAck, clientMax);
+      if (reason) return { why: 'too-large', reason };
+    }
+    // Saved first (connected again: no expiry). welcome.a acknowledges every message delivered
+    // so far, which only a successful save may do: a failed save after a delivery left inSeq
+    // ahead of the store.
+    const expiresAt = this.#expiresAt;
+    this.#expiresAt = undefined;
+    if (!this.#persistence.save()) {
+      this.#expiresAt = expiresAt;
+      throw new StoreUnavailable();
+    }
+    this.#epoch++;
+    this.#attached = true;
+    if (clientAck !== undefined) this.#acknowledged(clientAck);
+    return { epoch: this.#epoch, inSeq: this.#inSeq, lastSeq: this.#outSeq };
+  }
+
+  async detach(epoch: number, expiresAt: number): Promise<void> {
+    if (epoch !== this.#epoch || this.#ended) return;
+    this.#attached = false;
+    this.#expiresAt = expiresAt;
+    this.#persistence.save(); // records expiresAt; a failure is reported, and changes nothing we promised
+  }
+
+  async end(): Promise<void> {
+    this.release();
+  }
+
+  /** Ends the state at once (also when evicted): its memory and its stored record go. */
+  release(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#persistence.stop();
+    this.#replay.clear();
+    this.engine.forget(this);
+    try {
+      this.host.sessionStore?.remove(this.id);
+    } catch (err) {
+      this.host.reportError(err, 'sessionStore.remove');
+    }
+  }
+
+  async append(messages: ReadonlyArray<{ json: string; bytes: number }>, written: number): Promise<Appended> {
+    for (const { json, bytes } of messages) {
+      if (this.#ended) return { ended: true };
+      this.engine.makeRoom(replayCost(bytes));
+      if (this.#ended) return { ended: true }; // this session held the most, and made room
+      this.#replay.push({ seq: ++this.#outSeq, json, bytes });
+    }
+    const unwritten = this.#enforceBounds(written);
+    // No link writes (and so saves) while disconnected: save this tick's messages together.
+    if (!this.#attached) this.#persistence.saveSoon(this.#outSeq);
+    return unwritten === undefined ? { last: this.#outSeq } : { overrun: true, unwritten, last: this.#outSeq };
+  }
+
+  async read(from: number, count: number): Promise<ReplayEntry[]> {
+    // Every message must be in the store before any of it reaches the wire: one save per read.
+    if (!this.#persistence.saveUpTo(this.#outSeq)) throw new StoreUnavailable();
+    const out: ReplayEntry[] = [];
+    for (let seq = from; seq <= this.#outSeq && out.length < count; seq++) {
+      const e = this.#replay.get(seq);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  async lastSeq(): Promise<number> {
+    return this.#outSeq;
+  }
+
+  async wrote(epoch: number, seq: number): Promise<void | Fenced> {
+    if (epoch !== this.#epoch) return 'fenced';
+    if (seq > this.#maxWritten) this.#maxWritten = seq;
+  }
+
+  async acknowledge(epoch: number, a: number): Promise<void | Fenced> {
+    if (epoch !== this.#epoch) return 'fenced';
+    this.#acknowledged(a);
+  }
+
+  async claim(epoch: number, s: number, n: number): Promise<number | 'gap' | Fenced> {
+    if (epoch !== this.#epoch) return 'fenced';
+    const skip = duplicatesIn(this.#inSeq, s, n);
+    return skip < 0 ? 'gap' : skip;
+  }
+
+  async commit(epoch: number, inSeq: number): Promise<void | Fenced> {
+    if (epoch !== this.#epoch) return 'fenced';
+    if (inSeq > this.#inSeq) this.#inSeq = inSeq;
+    if (!this.#persistence.save()) throw new StoreUnavailable();
+  }
+
+  /** What the session store keeps. */
+  snapshot(): StoredSession {
+    const s: StoredSession = { sid: this.id, key: this.#key, remoteAddress: this.remoteAddress, received: this.#inSeq, nextSeq: this.#outSeq + 1, replay: this.#replay.pairs() };
+    if (this.#expiresAt !== undefined) s.expiresAt = this.#expiresAt;
+    return s;
+  }
+
+  #acknowledged(a: number): void {
+    if (a <= this.#peerAcked) return;
+    this.#peerAcked = a;
+    this.#replay.acknowledge(a);
+    this.#persistence.saveLater();
+  }
+
+  /** A message the client has not received (seq > `clientAck`) that is too large for `clientMax`. */
+  #cannotTake(clientAck: number, clientMax: number): string | undefined {
+    for (let seq = Math.max(clientAck + 1, this.#replay.firstSeq ?? Infinity); seq <= this.#outSeq; seq++) {
+      const why = this.host.tooLarge(this.#replay.get(seq)!.bytes, clientMax);
+      if (why) return `unsent ${why}`;
+    }
+  }
+
+  /**
+   * Keeps the replay buffer within bounds by dropping the oldest messages; the session can then
+   * no longer resume. Undefined when nothing was dropped; else whether a dropped message had
+   * never been written (past `written`).
+   */
+  #enforceBounds(written: number): boolean | undefined {
+    const { maxMessages, maxBytes } = this.host.replay;
+    const replay = this.#replay;
+    let unwritten: boolean | undefined;
+    while (replay.size > maxMessages || replay.bytes > maxBytes) {
+      unwritten = replay.dropOldest().seq > written || unwritten === true;
+    }
+    if (unwritten !== undefined) this.#overrun = true;
+    return unwritten;
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Where a session's state lives: this process's memory (`memory.ts`, the default), or Redis,
+ * shared by several server processes (`redis.ts`). The protocol logic (../session.ts) is the same
+ * over both; only what is kept where, and how long an operation takes, differ.
+ *
+ * One node at a time holds a session's current link and acts for it; any node may append
+ * messages for its client. Every operation of a link names the link's epoch: once a newer link
+ * has attached (on any node), the older one's operations are refused with 'fenced' and change
+ * nothing, so an old link can never write after a newer one took over.
+ *
+ * Any operation may reject when the store is unavailable (a session store that failed to save,
+ * Redis down): the caller then promises nothing that depends on it (no welcome, no ack), and the
+ * link closes with 4500 so that the client resumes later.
+ */
+
+/** A message in the replay buffer: its sequence number and its JSON, serialised once. */
+export interface ReplayEntry {
+  seq: number;
+  json: string;
+  /** UTF-8 bytes of `json`. */
+  bytes: number;
+}
+
+/** The state refused an operation of an older link: a newer one holds the session now. */
+export type Fenced = 'fenced';
+
+/** What a link attaching to a session learns. */
+export interface Attached {
+  /** The link's epoch: it names the link in every later operation. */
+  epoch: number;
+  /** Highest client seq received contiguously: welcome's `a`. */
+  inSeq: number;
+  /** Highest seq assigned so far: what the link has to write up to. */
+  lastSeq: number;
+}
+
+/** Why a session cannot be resumed from a hello; the client gets a new session instead. */
+export type ResumeRefusal =
+  /** Ended, expired, or its replay buffer overran: what the client missed is gone. */
+  | { why: 'gone' }
+  /** hello.a is below what the client already acknowledged, or above anything ever written. */
+  | { why: 'bad-ack' }
+  /** A message the client has yet to receive does not fit its (new, smaller) hello.max: the session ends with 4413. */
+  | { why: 'too-large'; reason: string };
+
+/** How appending went. */
+export type Appended =
+  /** Queued; `last` is the seq of the last message appended. */
+  | { last: number }
+  /**
+   * The replay bounds dropped messages. `unwritten`: some had never reached the client, which
+   * leaves a gap it cannot get past: the session must end.
+   */
+  | { overrun: true; unwritten: boolean; last: number }
+  /** The session is over: nothing was appended. */
+  | { ended: true };
+
+export interface SessionState {
+  readonly id: string;
+  /** The secret resume key, for the welcome frame. Never logged. */
+  readonly key: string;
+  /** Client address, for the per-address limits. */
+  readonly remoteAddress: string;
+  /** Messages sent and not yet acknowledged, as far as this process knows. */
+  readonly unacknowledged: number;
+
+  /** Whether `key` is this session's resume key (in constant time). */
+  matchesKey(key: string): boolean;
+
+  /**
+   * A new link takes the session: older links are fenced. `clientAck` is hello.a when resuming
+   * (undefined for a new session); `clientMax` is hello.max (Infinity without one).
+   */
+  attach(clientAck: number | undefined, clientMax: number): Promise<Attached | ResumeRefusal>;
+  /** The link is gone; the session stays resumable until `expiresAt` (Date.now() based). */
+  detach(epoch: number, expiresAt: number): Promise<void>;
+  /** The session is over for good: its state is released. */
+  end(): Promise<void>;
+
+  /**
+   * Queues messages for the client, in order; each gets the next seq. `written` is the highest
+   * seq written to the current link, so an overrun can tell whether it dropped unwritten ones.
+   */
+  append(messages: ReadonlyArray<{ json: string; bytes: number }>, written: number): Promise<Appended>;
+  /**
+   * Up to `count` messages from seq `from` on, in order; fewer when fewer are buffered. Only
+   * what a restart of this process would keep: a message may reach the wire only once stored.
+   */
+  read(from: number, count: number): Promise<ReplayEntry[]>;
+  /** Highest seq assigned so far (0 before any). */
+  lastSeq(): Promise<number>;
+  /** Records that messages up to `seq` reached a link (resumes may not claim more). */
+  wrote(epoch: number, seq: number): Promise<void | Fenced>;
+  /** The client acknowledged every message up to `a`: they leave the replay buffer. */
+  acknowledge(epoch: number, a: number): Promise<void | Fenced>;
+
+  /**
+   * Client messages `s` .. `s + n - 1` arrived: how many leading ones were received before
+   * (resent after a resume), or 'gap' when `s` is past the next expected one.
+   */
+  claim(epoch: number, s: number, n: number): Promise<number | 'gap' | Fenced>;
+  /**
+   * They were delivered to the application, up to `inSeq`: recorded before any ack may cover
+   * them (deliver, record, ack: a crash in between delivers them again, with the same seq, rather
+   * than losing them).
+   */
+  commit(epoch: number, inSeq: number): Promise<void | Fenced>;
+}
