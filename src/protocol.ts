@@ -188,6 +188,17 @@ export function messagesThatFit(s: number, ack: number | undefined, max: number,
   return n;
 }
 
+/** Largest possible msg-frame envelope: `{"t":"msg","s":<seq>,"d":[],"a":<ack>}` with 16-digit numbers. */
+export const FRAME_OVERHEAD = /* @__PURE__ */ encodeMessages(Number.MAX_SAFE_INTEGER, [], Number.MAX_SAFE_INTEGER).length;
+
+/**
+ * Why a message of `bytes` cannot fit a frame to a client taking `clientMax` bytes from a server taking `max`, or undefined if it can.
+ */
+export function tooLargeFor(max: number, bytes: number, clientMax: number): string | undefined {
+  if (bytes + FRAME_OVERHEAD <= Math.min(max, clientMax)) return;
+  return `message of ${bytes} bytes cannot fit in a frame (maxMessageBytes ${max}${clientMax < Infinity ? `, the client's max ${clientMax}` : ''})`;
+}
+
 /** UTF-8 byte length without allocating, for size limits. */
 export function utf8Length(s: string): number {
   let n = s.length;

@@ -28,7 +28,8 @@ export interface Connection {
 export interface LinkHost {
   readonly options: ResolvedOptions;
   /** `bearer`: the token of the `Authorization: Bearer` header of the HTTP request that carried hello. */
-  onHello(link: Link, hello: HelloFrame, bearer?: string): void;
+  /** Resolves (when it returns a promise) once the handshake is over: welcome sent, or the link refused. */
+  onHello(link: Link, hello: HelloFrame, bearer?: string): void | Promise<void>;
   onLinkDone(link: Link): void;
   /** Called once per link: welcome sent, or the link ended before. */
   onHandshakeOver(link: Link): void;
@@ -122,7 +123,8 @@ export class Link {
       case 'handshake':
         if (frame.t !== 'hello') return this.fail(CloseCode.PROTOCOL_ERROR, `expected a hello frame first, got "${frame.t}"`);
         this.state = 'hello';
-        return this.host.onHello(this, frame, bearer);
+        this.after(this.host.onHello(this, frame, bearer));
+        return;
       case 'hello':
         return this.fail(CloseCode.PROTOCOL_ERROR, `"${frame.t}" frame received before welcome`);
       case 'open': {
@@ -133,6 +135,19 @@ export class Link {
         return;
       }
     }
+  }
+
+  /**
+   * Resolves once every frame received so far is handled (a hello: welcomed or refused). An HTTP
+   * POST is answered only then, so a poll carrying hello returns the welcome, as §14.4 shows.
+   */
+  settled(): Promise<void> {
+    return this.handling;
+  }
+
+  /** Frames received after the hello wait for its handshake: it may take a round trip to the session's state. */
+  private after(handshake: void | Promise<void>): void {
+    if (handshake) this.handling = this.handling.then(() => handshake).catch((err) => this.bug(err));
   }
 
   /** A request for this link arrived (HTTP): a sign of life for the heartbeat deadline. */

@@ -2,6 +2,7 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { MIN_FRAME_LIMIT, type TransportName } from '../protocol';
 import { BODY_LIMIT_FACTOR } from './http/body';
+import type { SessionEngine } from './state/types';
 import type { SessionStore } from './store';
 
 /**
@@ -147,6 +148,13 @@ export interface RealtimeServerOptions {
    * @default undefined (in memory only)
    */
   sessionStore?: SessionStore;
+  /**
+   * Keep sessions in Redis, shared by several server processes behind any load balancer:
+   * `cluster: redisCluster({ url })` from `realtime-client/server/redis` (README, "Running
+   * several nodes"). Not with `sessionStore`.
+   * @default undefined (sessions in this process's memory)
+   */
+  cluster?: SessionEngine;
 }
 
 export interface ResolvedOptions {
@@ -170,6 +178,7 @@ export interface ResolvedOptions {
   streamHeartbeat: number;
   pollTimeout: number;
   sessionStore: SessionStore | undefined;
+  cluster: SessionEngine | undefined;
 }
 
 export const DEFAULTS = {
@@ -208,6 +217,15 @@ function storeOption(store: SessionStore | undefined): SessionStore | undefined 
   return store;
 }
 
+function clusterOption(cluster: SessionEngine | undefined, store: SessionStore | undefined): SessionEngine | undefined {
+  if (cluster === undefined) return undefined;
+  if (!cluster || typeof cluster.bind !== 'function' || typeof cluster.create !== 'function' || typeof cluster.find !== 'function') {
+    throw new TypeError('RealtimeServer: option "cluster" must be an engine such as redisCluster({ url }) from realtime-client/server/redis');
+  }
+  if (store !== undefined) throw new TypeError('RealtimeServer: options "cluster" and "sessionStore" exclude each other: with a cluster, sessions are kept in Redis');
+  return cluster;
+}
+
 export function resolveOptions(o: RealtimeServerOptions): ResolvedOptions {
   const path = o.path ?? DEFAULTS.path;
   if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError('RealtimeServer: option "path" must start with "/"');
@@ -237,5 +255,6 @@ export function resolveOptions(o: RealtimeServerOptions): ResolvedOptions {
     streamHeartbeat: positive('streamHeartbeat', o.streamHeartbeat, DEFAULTS.streamHeartbeat),
     pollTimeout: positive('pollTimeout', o.pollTimeout, DEFAULTS.pollTimeout, 0),
     sessionStore: storeOption(o.sessionStore),
+    cluster: clusterOption(o.cluster, o.sessionStore),
   };
 }

@@ -1,14 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { CloseCode, MIN_FRAME_LIMIT, PROTOCOL_VERSION, utf8Length, type HelloFrame } from '../protocol';
+import { CloseCode, FRAME_OVERHEAD, MIN_FRAME_LIMIT, PROTOCOL_VERSION, utf8Length, type HelloFrame } from '../protocol';
 import { Admission } from './admission';
 import { HttpTransports } from './http/transports';
 import { Link, type Connection } from './link';
 import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from './options';
-import { FRAME_OVERHEAD, serialise, Session, tooLargeFor } from './session';
+import { serialise, Session } from './session';
 import { MemoryEngine } from './state/memory';
-import { isStoredSession, type SessionStore } from './store';
+import type { SessionEngine } from './state/types';
 import { WebSocketTransport } from './websocket';
 
 /** Protocol versions this server speaks, highest preferred. */
@@ -41,8 +41,8 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
   /** @internal */
   readonly options: ResolvedOptions;
   /** @internal */
-  /** Where sessions live: this process's memory. */
-  private readonly engine: MemoryEngine;
+  /** Where sessions live: this process's memory, or Redis (`cluster`). */
+  private readonly engine: SessionEngine;
   private readonly sessionMap = new Map<string, Session>();
   private readonly links = new Set<Link>();
   /** @internal Who may come in: the one check for every path, and the per-address counts. */
@@ -66,17 +66,8 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
   constructor(options: RealtimeServerOptions = {}) {
     super();
     this.options = resolveOptions(options);
-    const o = this.options;
-    this.engine = new MemoryEngine(
-      {
-        replay: o.replay,
-        sessionStore: o.sessionStore,
-        tooLarge: (bytes, clientMax) => tooLargeFor(o.maxMessageBytes, bytes, clientMax),
-        evict: (sid) => this.sessionMap.get(sid)?.end(CloseCode.SERVER_ERROR, 'server replay memory full'),
-        reportError: (err, context) => this.reportError(err, context),
-      },
-      o.maxTotalReplayBytes,
-    );
+    this.engine = this.options.cluster ?? new MemoryEngine(this.options.sessionStore, this.options.maxTotalReplayBytes);
+    this.engine.bind(this);
     this.admission = new Admission(this);
     this.http = new HttpTransports(this);
     this.ws = new WebSocketTransport(this, SHUTDOWN_GRACE_MS);
@@ -93,35 +84,14 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
       server.removeAllListeners('request');
       server.on('request', this.requestListener);
     }
-    if (this.options.sessionStore) this.restoreSessions(this.options.sessionStore);
+    this.restoreSessions();
   }
 
-  /** Restore every stored session, disconnected and resumable; announce them on the next tick. */
-  private restoreSessions(store: SessionStore): void {
-    let stored: unknown[];
-    try {
-      stored = store.load();
-    } catch (err) {
-      return this.reportError(err, 'sessionStore.load');
-    }
-    const now = Date.now();
+  /** Restore every session the engine kept from before, disconnected and resumable; announce them on the next tick. */
+  private restoreSessions(): void {
     const restored: Session[] = [];
-    for (const s of Array.isArray(stored) ? stored : []) {
-      if (!isStoredSession(s)) {
-        this.reportError(new Error('sessionStore.load returned an invalid session: ignored'), 'sessionStore.load');
-        continue;
-      }
-      if (this.sessionMap.has(s.sid)) continue;
-      if (s.expiresAt !== undefined && s.expiresAt <= now) {
-        // It expired while no server was running.
-        try {
-          store.remove(s.sid);
-        } catch (err) {
-          this.reportError(err, 'sessionStore.remove');
-        }
-        continue;
-      }
-      const session = new Session(this, this.engine.restore(s), true);
+    for (const state of this.engine.restored()) {
+      const session = new Session(this, state, true);
       this.sessionMap.set(session.id, session);
       this.admission.sessionOpened(session.remoteAddress);
       restored.push(session);
@@ -226,8 +196,8 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
 
   // ---- for the parts: Link, Session, Admission, HttpTransports, WebSocketTransport ---------
 
-  /** @internal */
-  onHello(link: Link, hello: HelloFrame, bearer?: string): void {
+  /** @internal Resolves once the handshake is over: welcome sent, or the link refused. */
+  onHello(link: Link, hello: HelloFrame, bearer?: string): void | Promise<void> {
     if (hello.max !== undefined && hello.max < MIN_FRAME_LIMIT) return link.close(CloseCode.PROTOCOL_ERROR, `hello max ${hello.max} is below ${MIN_FRAME_LIMIT}`);
     let version = -1;
     for (const v of hello.v) if (SUPPORTED_VERSIONS.includes(v) && v > version) version = v;
@@ -243,27 +213,44 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
     } catch {
       return link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
     }
-    let thenable: boolean;
     try {
-      thenable = isThenable(result); // reads `.then`: a getter may throw
-      if (thenable) {
-        (result as PromiseLike<unknown>).then(
-          (value) => (value ? this.accepted(link, hello, version, value) : link.close(CloseCode.UNAUTHORIZED, 'unauthorized')),
-          () => link.close(CloseCode.UNAUTHORIZED, 'unauthorized'),
-        );
+      // Reads `.then`, and calls it: a getter, or then() itself, may throw.
+      if (isThenable(result)) {
+        let over!: () => void;
+        const handshake = new Promise<void>((resolve) => (over = resolve));
+        const refuse = (): void => {
+          link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
+          over();
+        };
+        result.then((value) => (value ? void this.accepted(link, hello, version, value).then(over) : refuse()), refuse);
+        return handshake;
       }
     } catch (err) {
       this.reportError(err, 'authenticate');
       return link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
     }
-    if (thenable) return;
-    if (result) this.accepted(link, hello, version, result);
-    else link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
+    if (result) return this.accepted(link, hello, version, result);
+    link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
   }
 
   /** @internal True once close() was called. */
   get shuttingDown(): boolean {
     return this.closing !== null;
+  }
+
+  /** @internal Another process appended messages for a session whose link this one holds. */
+  woke(sid: string, lastSeq: number): void {
+    this.sessionMap.get(sid)?.woke(lastSeq);
+  }
+
+  /** @internal A newer link on another process took a session whose link this one held. */
+  fenced(sid: string, epoch: number): void {
+    this.sessionMap.get(sid)?.fenced(epoch);
+  }
+
+  /** @internal A session must end: a replay overrun seen elsewhere, or the memory budget's eviction. */
+  ended(sid: string, code: number, reason: string): void {
+    this.sessionMap.get(sid)?.end(code, reason);
   }
 
   /** @internal */
@@ -294,8 +281,8 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
   // ---- internals -------------------------------------------------------------------------
 
   /** A hello that passed authentication: welcome it, and never let a failure escape. */
-  private accepted(link: Link, hello: HelloFrame, version: number, auth: unknown): void {
-    this.welcome(link, hello, version, auth).catch((err) => {
+  private accepted(link: Link, hello: HelloFrame, version: number, auth: unknown): Promise<void> {
+    return this.welcome(link, hello, version, auth).catch((err) => {
       this.reportError(err, 'welcome');
       link.close(CloseCode.SERVER_ERROR, 'internal error');
     });
@@ -304,8 +291,10 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
   private async welcome(link: Link, hello: HelloFrame, version: number, auth: unknown): Promise<void> {
     if (link.done) return; // closed while authenticating
     if (this.closing) return link.close(CloseCode.GOING_AWAY, 'server shutting down');
+    // Nothing can be stored (Redis unreachable): no welcome may promise anything; the client backs off.
+    if (!this.engine.available) return link.close(CloseCode.SERVER_ERROR, 'session store unavailable');
     if (hello.sid !== undefined && hello.key !== undefined) {
-      const existing = this.sessionMap.get(hello.sid);
+      const existing = this.sessionMap.get(hello.sid) ?? (await this.adopt(hello.sid, hello.key));
       if (existing && existing.state.matchesKey(hello.key)) {
         const attached = await existing.attach(link, version, hello.a, hello.max);
         if (attached === 'attached') {
@@ -321,13 +310,35 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
     }
     if (link.done) return;
     if (!this.admission.mayOpenSession(link.ip)) return link.close(CloseCode.RATE_LIMITED, 'too many sessions from this address');
-    const session = new Session(this, this.engine.create(link.ip));
+    const session = new Session(this, await this.engine.create(link.ip));
+    if (link.done) return session.end(CloseCode.ABNORMAL, 'client left');
     this.sessionMap.set(session.id, session);
     this.admission.sessionOpened(link.ip);
     // Not saved (or the client left meanwhile): a new session is dropped.
     if ((await session.attach(link, version, undefined, hello.max)) !== 'attached') return session.end(CloseCode.SERVER_ERROR, 'session store unavailable');
     session.auth = auth;
     this.announce(session, 'connection');
+  }
+
+  /**
+   * A session this process does not hold, kept by the engine for another one (it created the
+   * session, or served it last): from now on this process holds it too, and the app attaches
+   * its handlers on 'restore', as for a session restored after a restart.
+   */
+  private async adopt(sid: string, key: string): Promise<Session | undefined> {
+    const state = await this.engine.find(sid, key);
+    if (!state) return;
+    const raced = this.sessionMap.get(sid); // another hello for it got here first
+    if (raced) return raced;
+    const session = new Session(this, state);
+    this.sessionMap.set(sid, session);
+    this.admission.sessionOpened(session.remoteAddress);
+    try {
+      this.emit('restore', session);
+    } catch (err) {
+      this.reportError(err, "'restore' listener");
+    }
+    return session;
   }
 
   /** A new session (the server's 'connection'), or one resumed (the session's 'resume'). */

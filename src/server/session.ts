@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { CloseCode, encodeMessages, utf8Length, type Frame } from '../protocol';
+import { CloseCode, tooLargeFor, utf8Length, type Frame } from '../protocol';
 import type { Link } from './link';
 import type { ResolvedOptions } from './options';
 import type { ResumeRefusal, SessionState } from './state/types';
@@ -8,6 +8,7 @@ import { LinkWriter } from './writer';
 /** What a Session needs from the server that owns it. */
 export interface SessionHost {
   readonly options: ResolvedOptions;
+  /** The session ended, or (in a cluster) lives on in another process only: this one lets it go. */
   onSessionEnd(session: Session): void;
   reportError(error: unknown, context: string): void;
 }
@@ -26,15 +27,6 @@ export interface SessionEvents {
   disconnect: [];
   /** The client resumed this session on a new connection. */
   resume: [];
-}
-
-/** Largest possible msg-frame envelope: `{"t":"msg","s":<seq>,"d":[],"a":<ack>}` with 16-digit numbers. */
-export const FRAME_OVERHEAD = encodeMessages(Number.MAX_SAFE_INTEGER, [], Number.MAX_SAFE_INTEGER).length;
-
-/** Why a message of `bytes` cannot fit a frame to a client taking `clientMax` bytes from a server taking `max`, or undefined if it can. */
-export function tooLargeFor(max: number, bytes: number, clientMax: number): string | undefined {
-  if (bytes + FRAME_OVERHEAD <= Math.min(max, clientMax)) return;
-  return `message of ${bytes} bytes cannot fit in a frame (maxMessageBytes ${max}${clientMax < Infinity ? `, the client's max ${clientMax}` : ''})`;
 }
 
 /** Whether a WebSocket endpoint may send `code` in a close frame (RFC 6455 §7.4; 1004-1006 and 1015 are reserved). */
@@ -83,6 +75,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private lastSeq = 0;
   /** Highest client seq delivered and recorded: what an ack may cover. */
   private inSeq = 0;
+  /** The epoch of the latest link this process attached, for the expiry to name. */
+  private epoch = 0;
   private ttlTimer: ReturnType<typeof setTimeout> | null = null;
 
   /** @internal `restored`: a session from an earlier process, disconnected until its client resumes. */
@@ -184,6 +178,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.ttlTimer = null;
 
     this.link = link;
+    this.epoch = attached.epoch;
     this.clientMax = clientMax;
     this.inSeq = attached.inSeq;
     this.lastSeq = Math.max(this.lastSeq, attached.lastSeq);
@@ -245,9 +240,40 @@ export class Session extends EventEmitter<SessionEvents> {
   private startTtl(): number {
     const ttl = this.host.options.sessionTtl;
     if (this.ttlTimer) clearTimeout(this.ttlTimer);
-    this.ttlTimer = setTimeout(() => this.end(CloseCode.ABNORMAL, 'session expired'), ttl);
+    this.ttlTimer = setTimeout(() => void this.expire(), ttl);
     this.ttlTimer.unref?.();
     return Date.now() + ttl;
+  }
+
+  /** Its time without a link ran out here: it ends, unless its client resumed it on another process meanwhile. */
+  private async expire(): Promise<void> {
+    this.ttlTimer = null;
+    let expired: boolean;
+    try {
+      expired = await this.state.expire(this.epoch);
+    } catch (err) {
+      // The store's own expiry decides; this process lets it go.
+      this.host.reportError(err, 'session state');
+      expired = false;
+    }
+    if (this.ended || this.link) return;
+    if (expired) this.end(CloseCode.ABNORMAL, 'session expired');
+    else this.host.onSessionEnd(this);
+  }
+
+  /** @internal Another process appended messages, up to `lastSeq`. */
+  woke(lastSeq: number): void {
+    if (lastSeq <= this.lastSeq) return;
+    this.lastSeq = lastSeq;
+    this.writer?.schedule();
+  }
+
+  /** @internal A link of `epoch` took the session on another process: ours, if older, is over, and the session lives there. */
+  fenced(epoch: number): void {
+    const link = this.link;
+    if (!link || this.writer!.epoch >= epoch) return;
+    this.replaced(link);
+    this.host.onSessionEnd(this);
   }
 
   /** @internal End for good. Closes the current link, if any, with `code`. */
@@ -271,15 +297,17 @@ export class Session extends EventEmitter<SessionEvents> {
     // Appends are applied in call order (memory: at once; Redis: one connection, in order).
     this.state.append([{ json, bytes }], this.writer?.written ?? 0).then(
       (r) => {
-        if ('ended' in r) return; // ended meanwhile (or to make room for this very message)
+        // Ended meanwhile (here: for this very message, to make room; elsewhere: closed, expired, or lost with the store).
+        if ('ended' in r) return this.end(CloseCode.ABNORMAL, 'session gone from the store');
         if (r.last > this.lastSeq) this.lastSeq = r.last;
         if ('overrun' in r) {
           this.overrun = true;
-          // Without a link the session can never resume now; with one, losing a message never
-          // written would leave a gap on a live connection. Either way: end it. (A session that
-          // only lost messages already written lives on until its connection drops.)
-          if (!this.link) return this.end(CloseCode.ABNORMAL, 'replay buffer overrun');
-          if (r.unwritten) return this.end(CloseCode.SERVER_ERROR, 'replay buffer overrun: client too slow');
+          // Held by no link, the session can never resume now; with one here, losing a message
+          // never written would leave a gap on a live connection. Either way: end it. (A session
+          // that only lost messages already written lives on until its connection drops; one
+          // held by another process is ended there.)
+          if (!r.attached) return this.end(CloseCode.ABNORMAL, 'replay buffer overrun');
+          if (r.unwritten && this.link) return this.end(CloseCode.SERVER_ERROR, 'replay buffer overrun: client too slow');
         }
         this.writer?.schedule();
       },

@@ -6,6 +6,8 @@ export interface FrameSink {
   readonly done: boolean;
   receive(text: string, byteLength?: number, bearer?: string): void;
   fail(code: number, reason: string): void;
+  /** Resolves once every frame received so far is handled. */
+  settled(): Promise<void>;
 }
 
 /**
@@ -161,5 +163,7 @@ export async function deliver(link: FrameSink, body: Buffer, token: string | und
       await nextTurn();
     }
   }
+  // Answered only once its frames are handled (a hello welcomed): §14.3.
+  await link.settled();
   return 'handled';
 }

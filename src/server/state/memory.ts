@@ -1,21 +1,10 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { utf8Length } from '../../protocol';
+import { CloseCode, tooLargeFor, utf8Length } from '../../protocol';
 import { duplicatesIn } from '../../acks';
 import { Persistence } from '../persistence';
-import type { SessionStore, StoredSession } from '../store';
+import { isStoredSession, type SessionStore, type StoredSession } from '../store';
 import { replayCost, ReplayBudget, ReplayBuffer } from './replay';
-import type { Appended, Attached, Fenced, ReplayEntry, ResumeRefusal, SessionState } from './types';
-
-/** What memory states need from the server. */
-export interface MemoryHost {
-  readonly replay: { maxMessages: number; maxBytes: number };
-  readonly sessionStore: SessionStore | undefined;
-  /** Why a message of `bytes` cannot reach a client taking frames of `clientMax` bytes, or undefined. */
-  tooLarge(bytes: number, clientMax: number): string | undefined;
-  /** A session held the most replay memory when a message did not fit `maxTotalReplayBytes`: end it. */
-  evict(sid: string): void;
-  reportError(error: unknown, context: string): void;
-}
+import type { Appended, Attached, EngineHost, Fenced, ReplayEntry, ResumeRefusal, SessionEngine, SessionState } from './types';
 
 /** Thrown (as a rejection) when the session store could not save: the caller must promise nothing. */
 export class StoreUnavailable extends Error {
@@ -30,25 +19,74 @@ const newSecret = (): string => randomBytes(18).toString('base64url'); // 144 bi
  * Sessions in this process's memory, the default: one server process, optionally kept across
  * restarts by a `sessionStore` (snapshots). The server-wide replay budget lives here.
  */
-export class MemoryEngine {
+export class MemoryEngine implements SessionEngine {
+  readonly available = true;
   readonly budget: ReplayBudget;
   readonly #states = new Set<MemoryState>();
+  #host: EngineHost | undefined;
 
   constructor(
-    private readonly host: MemoryHost,
+    /** Where sessions are kept across restarts, if anywhere. */
+    readonly sessionStore: SessionStore | undefined,
     maxTotalReplayBytes: number,
   ) {
     this.budget = new ReplayBudget(maxTotalReplayBytes);
   }
 
-  create(remoteAddress: string): MemoryState {
-    return this.#track(new MemoryState(this, this.host, { sid: newSecret(), key: newSecret(), remoteAddress, received: 0, nextSeq: 1, replay: [] }));
+  get host(): EngineHost {
+    if (!this.#host) throw new Error('MemoryEngine: bind() first');
+    return this.#host;
   }
 
-  /** A session saved by an earlier process, disconnected and resumable. */
-  restore(stored: StoredSession): MemoryState {
-    return this.#track(new MemoryState(this, this.host, stored));
+  bind(host: EngineHost): void {
+    this.#host = host;
   }
+
+  async create(remoteAddress: string): Promise<MemoryState> {
+    return this.#track(new MemoryState(this, { sid: newSecret(), key: newSecret(), remoteAddress, received: 0, nextSeq: 1, replay: [] }));
+  }
+
+  /** Sessions live in this process only: one it does not hold does not exist. */
+  async find(): Promise<undefined> {
+    return undefined;
+  }
+
+  /** The sessions the `sessionStore` kept, disconnected and resumable (those that expired meanwhile are removed). */
+  restored(): MemoryState[] {
+    const store = this.sessionStore;
+    if (!store) return [];
+    let stored: unknown[];
+    try {
+      stored = store.load();
+    } catch (err) {
+      this.host.reportError(err, 'sessionStore.load');
+      return [];
+    }
+    const now = Date.now();
+    const seen = new Set<string>();
+    const states: MemoryState[] = [];
+    for (const s of Array.isArray(stored) ? stored : []) {
+      if (!isStoredSession(s)) {
+        this.host.reportError(new Error('sessionStore.load returned an invalid session: ignored'), 'sessionStore.load');
+        continue;
+      }
+      if (seen.has(s.sid)) continue;
+      seen.add(s.sid);
+      if (s.expiresAt !== undefined && s.expiresAt <= now) {
+        // It expired while no server was running.
+        try {
+          store.remove(s.sid);
+        } catch (err) {
+          this.host.reportError(err, 'sessionStore.remove');
+        }
+        continue;
+      }
+      states.push(this.#track(new MemoryState(this, s)));
+    }
+    return states;
+  }
+
+  async close(): Promise<void> {}
 
   /**
    * The server-wide replay bound: while a message of `cost` would not fit, end the session
@@ -60,7 +98,7 @@ export class MemoryEngine {
       let largest: MemoryState | undefined;
       for (const s of this.#states) if (s.cost > (largest?.cost ?? 0)) largest = s;
       if (!largest) return;
-      this.host.evict(largest.id);
+      this.host.ended(largest.id, CloseCode.SERVER_ERROR, 'server replay memory full');
       largest.release(); // in case the server no longer knew it
     }
   }
@@ -101,7 +139,6 @@ export class MemoryState implements SessionState {
 
   constructor(
     private readonly engine: MemoryEngine,
-    private readonly host: MemoryHost,
     stored: StoredSession,
   ) {
     this.id = stored.sid;
@@ -115,7 +152,7 @@ export class MemoryState implements SessionState {
     // Counted in the budget but not evicted for: the previous process held them within its bounds.
     for (const [seq, json] of stored.replay) this.#replay.push({ seq, json, bytes: utf8Length(json) });
     this.#peerAcked = (this.#replay.firstSeq ?? this.#outSeq + 1) - 1;
-    this.#persistence = new Persistence(host.sessionStore, () => this.snapshot(), (err, context) => host.reportError(err, context), this.#outSeq);
+    this.#persistence = new Persistence(engine.sessionStore, () => this.snapshot(), (err, context) => engine.host.reportError(err, context), this.#outSeq);
   }
 
   get key(): string {
@@ -169,6 +206,12 @@ export class MemoryState implements SessionState {
     this.release();
   }
 
+  async expire(epoch: number): Promise<boolean> {
+    if (epoch !== this.#epoch) return false;
+    this.release();
+    return true;
+  }
+
   /** Ends the state at once (also when evicted): its memory and its stored record go. */
   release(): void {
     if (this.#ended) return;
@@ -177,9 +220,9 @@ export class MemoryState implements SessionState {
     this.#replay.clear();
     this.engine.forget(this);
     try {
-      this.host.sessionStore?.remove(this.id);
+      this.engine.sessionStore?.remove(this.id);
     } catch (err) {
-      this.host.reportError(err, 'sessionStore.remove');
+      this.engine.host.reportError(err, 'sessionStore.remove');
     }
   }
 
@@ -193,7 +236,7 @@ export class MemoryState implements SessionState {
     const unwritten = this.#enforceBounds(written);
     // No link writes (and so saves) while disconnected: save this tick's messages together.
     if (!this.#attached) this.#persistence.saveSoon(this.#outSeq);
-    return unwritten === undefined ? { last: this.#outSeq } : { overrun: true, unwritten, last: this.#outSeq };
+    return unwritten === undefined ? { last: this.#outSeq } : { overrun: true, unwritten, attached: this.#attached, last: this.#outSeq };
   }
 
   async read(from: number, count: number): Promise<ReplayEntry[]> {
@@ -250,7 +293,7 @@ export class MemoryState implements SessionState {
   /** A message the client has not received (seq > `clientAck`) that is too large for `clientMax`. */
   #cannotTake(clientAck: number, clientMax: number): string | undefined {
     for (let seq = Math.max(clientAck + 1, this.#replay.firstSeq ?? Infinity); seq <= this.#outSeq; seq++) {
-      const why = this.host.tooLarge(this.#replay.get(seq)!.bytes, clientMax);
+      const why = tooLargeFor(this.engine.host.options.maxMessageBytes, this.#replay.get(seq)!.bytes, clientMax);
       if (why) return `unsent ${why}`;
     }
   }
@@ -261,7 +304,7 @@ export class MemoryState implements SessionState {
    * never been written (past `written`).
    */
   #enforceBounds(written: number): boolean | undefined {
-    const { maxMessages, maxBytes } = this.host.replay;
+    const { maxMessages, maxBytes } = this.engine.host.options.replay;
     const replay = this.#replay;
     let unwritten: boolean | undefined;
     while (replay.size > maxMessages || replay.bytes > maxBytes) {

@@ -48,10 +48,11 @@ export type Appended =
   /** Queued; `last` is the seq of the last message appended. */
   | { last: number }
   /**
-   * The replay bounds dropped messages. `unwritten`: some had never reached the client, which
-   * leaves a gap it cannot get past: the session must end.
+   * The replay bounds dropped messages: the session can never resume. `unwritten`: some had
+   * never reached the client, which leaves a gap it cannot get past. `attached`: a link holds
+   * the session (here, or on another process, which is told). Held by none, it ends.
    */
-  | { overrun: true; unwritten: boolean; last: number }
+  | { overrun: true; unwritten: boolean; attached: boolean; last: number }
   /** The session is over: nothing was appended. */
   | { ended: true };
 
@@ -74,8 +75,13 @@ export interface SessionState {
   attach(clientAck: number | undefined, clientMax: number): Promise<Attached | ResumeRefusal>;
   /** The link is gone; the session stays resumable until `expiresAt` (Date.now() based). */
   detach(epoch: number, expiresAt: number): Promise<void>;
-  /** The session is over for good: its state is released. */
+  /** The session is over for good (closed by either side): its state is released. */
   end(): Promise<void>;
+  /**
+   * The session's time without a link ran out here. True: it expired and its state is released;
+   * false: a link attached since the one of `epoch` (on another process), and it lives on there.
+   */
+  expire(epoch: number): Promise<boolean>;
 
   /**
    * Queues messages for the client, in order; each gets the next seq. `written` is the highest
@@ -105,4 +111,49 @@ export interface SessionState {
    * than losing them).
    */
   commit(epoch: number, inSeq: number): Promise<void | Fenced>;
+}
+
+/** What an engine needs from the server that uses it. */
+export interface EngineHost {
+  readonly options: {
+    readonly sessionTtl: number;
+    readonly heartbeatInterval: number;
+    readonly maxMessageBytes: number;
+    readonly replay: { readonly maxMessages: number; readonly maxBytes: number };
+  };
+  /** Another process appended messages for a session this one holds the link of: up to `lastSeq`. */
+  woke(sid: string, lastSeq: number): void;
+  /** A newer link (on another process) took a session this one holds the link of. */
+  fenced(sid: string, epoch: number): void;
+  /** A session this process holds must end (replay overrun seen by another process, memory eviction). */
+  ended(sid: string, code: number, reason: string): void;
+  reportError(error: unknown, context: string): void;
+}
+
+/**
+ * Where a server keeps its sessions, chosen once at construction: memory by default, or Redis
+ * (`cluster: redisCluster({ url })`, from realtime-client/server/redis) for several processes.
+ */
+export interface SessionEngine {
+  /** Called once, by the server that uses the engine. */
+  bind(host: EngineHost): void;
+  /** Whether a new session can be stored now (false while Redis is unreachable). */
+  readonly available: boolean;
+  /** A new session, with a fresh id and key. */
+  create(remoteAddress: string): Promise<SessionState>;
+  /**
+   * A session this process does not hold (another process created it, or served it last): its
+   * state if `key` is its key, else undefined. Never throws for a wrong key.
+   */
+  find(sid: string, key: string): Promise<SessionState | undefined>;
+  /** Sessions kept from before this process started, to restore (disconnected, resumable). */
+  restored(): SessionState[];
+  /**
+   * Queues one message for every live session, of this process or another. Resolves with how
+   * many got it. Undefined: the engine knows no sessions but this process's (the server sends
+   * to its own then).
+   */
+  broadcast?(json: string, bytes: number): Promise<number>;
+  /** Releases connections and timers; the sessions stay where they are kept. */
+  close(): Promise<void>;
 }
