@@ -1,9 +1,8 @@
-// Finds (or, on a root Linux box with apt, installs) a Chromium for the browser tests.
+// Finds (or, on a root Linux box with apt, installs) a Chromium for the browser tests:
+// CHROMIUM_PATH or CHROME_PATH, else the usual paths, else `apt-get install chromium` as root.
 // The browser tests never skip: no browser is a failure with instructions.
-import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
+import { ensureBinary, isExecutable } from '../services/install';
 
 const CANDIDATES = [
   '/usr/bin/chromium',
@@ -17,32 +16,6 @@ const INSTALL_HELP =
   '(Debian/Ubuntu: `sudo apt-get install -y chromium`; Fedora: `sudo dnf install chromium`; ' +
   'macOS: install Google Chrome) or set CHROMIUM_PATH (or CHROME_PATH) to the browser executable, ' +
   `e.g. CHROMIUM_PATH="/Applications/Google Chrome.app/Contents/MacOS/Google Chrome". Looked in: ${CANDIDATES.join(', ')}.`;
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function onPath(command: string): boolean {
-  return (process.env.PATH ?? '').split(delimiter).some((dir) => dir && isExecutable(join(dir, command)));
-}
-
-function run(command: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      stdio: 'inherit',
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) =>
-      code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`})`)),
-    );
-  });
-}
 
 let pending: Promise<string> | undefined;
 
@@ -62,21 +35,9 @@ async function locate(): Promise<string> {
     throw new Error(`${name} is set to "${value}", which is not an executable file. Fix or unset it.`);
   }
   for (const path of CANDIDATES) if (isExecutable(path)) return path;
-
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (process.platform === 'linux' && isRoot && onPath('apt-get')) {
-    console.log('[browser tests] No Chromium found: running `apt-get update && apt-get install -y chromium` ...');
-    // Wait for (instead of failing on) a dpkg lock held by another apt run.
-    const lock = ['-o', 'DPkg::Lock::Timeout=600'];
-    await run('apt-get', [...lock, 'update']);
-    await run('apt-get', [...lock, 'install', '-y', 'chromium']);
-    if (isExecutable('/usr/bin/chromium')) {
-      console.log('[browser tests] Installed /usr/bin/chromium');
-      return '/usr/bin/chromium';
-    }
-    throw new Error(`apt-get install chromium finished but /usr/bin/chromium is missing. ${INSTALL_HELP}`);
-  }
-  throw new Error(INSTALL_HELP);
+  // Then `chromium` on PATH, or Debian's package installed with apt-get (as root), as for the
+  // services of the multi-node tests (test/services/install.ts); else INSTALL_HELP.
+  return ensureBinary('chromium', 'chromium', INSTALL_HELP);
 }
 
 export interface LaunchOptions {
