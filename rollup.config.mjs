@@ -4,6 +4,7 @@
 //   dist/index.d.ts                   bundled declarations for the client
 //   dist/server.js, dist/server.cjs   Node reference server, `ws` and node builtins external
 //   dist/server.d.ts                  bundled declarations for the server
+//   dist/server-redis.{js,cjs,d.ts}   sessions in Redis (realtime-client/server/redis), ioredis external
 import { builtinModules } from 'node:module';
 import { readFileSync } from 'node:fs';
 import typescript from '@rollup/plugin-typescript';
@@ -80,6 +81,17 @@ export default [
       { file: 'dist/server.cjs', format: 'cjs', exports: 'named', generatedCode: 'es2015' },
     ],
   },
+  // Sessions in Redis: an entry of its own, the only one that imports ioredis (a peer dependency).
+  {
+    input: 'src/server-redis.ts',
+    external: (id) => isDependency(id) || isBuiltin(id),
+    plugins: [ts({ check: false })],
+    onwarn,
+    output: [
+      { file: 'dist/server-redis.js', format: 'es', generatedCode: 'es2015' },
+      { file: 'dist/server-redis.cjs', format: 'cjs', exports: 'named', generatedCode: 'es2015' },
+    ],
+  },
   // Bundled declarations.
   {
     input: { index: 'src/index.ts', core: 'src/core.ts' },
@@ -95,5 +107,12 @@ export default [
     plugins: [dts({ tsconfig: './tsconfig.build.json', compilerOptions: { stripInternal: true } })],
     onwarn,
     output: { file: 'dist/server.d.ts', format: 'es' },
+  },
+  {
+    input: 'src/server-redis.ts',
+    external: (id) => isDependency(id) || isBuiltin(id),
+    plugins: [dts({ tsconfig: './tsconfig.build.json', compilerOptions: { stripInternal: true } })],
+    onwarn,
+    output: { file: 'dist/server-redis.d.ts', format: 'es' },
   },
 ];

@@ -137,13 +137,20 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
     return true;
   }
 
-  /** Send `data` to every live session (serialised once). Returns how many sessions got it. */
-  broadcast(data: unknown, filter?: (session: Session) => boolean): number {
+  /**
+   * Send `data` to every live session (serialised once), connected or awaiting a resume; with a
+   * `cluster`, to those of every process. With `filter`, to the sessions of this process that
+   * pass it. Resolves with how many sessions got it.
+   * @throws TypeError if `data` is not JSON-serialisable; RangeError if it cannot fit in a frame.
+   */
+  broadcast(data: unknown, filter?: (session: Session) => boolean): Promise<number> {
     const json = serialise(data);
     const bytes = utf8Length(json);
     if (bytes + FRAME_OVERHEAD > this.options.maxMessageBytes) {
       throw new RangeError(`realtime: message of ${bytes} bytes cannot fit in a frame (maxMessageBytes ${this.options.maxMessageBytes})`);
     }
+    // Sessions of other processes are reached through the engine, which knows them all.
+    if (!filter && this.engine.broadcast) return this.engine.broadcast(json, bytes);
     let n = 0;
     let skipped = 0;
     for (const session of [...this.sessionMap.values()]) {
@@ -156,7 +163,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
       }
     }
     if (skipped) this.reportError(new RangeError(`realtime: broadcast of ${bytes} bytes skipped ${skipped} session(s) whose client announced a smaller max (maxFrameSize) in hello`), 'broadcast');
-    return n;
+    return Promise.resolve(n);
   }
 
   /**
@@ -170,10 +177,13 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
     this.closing = new Promise<void>((resolve) => (done = resolve)); // from here on, requests on our path get 503
     for (const session of [...this.sessionMap.values()]) session.end(CloseCode.GOING_AWAY, reason);
     for (const link of [...this.links]) link.close(CloseCode.GOING_AWAY, reason);
-    void Promise.all([this.ws.close(), this.http.shutdown(SHUTDOWN_GRACE_MS)]).then(() => {
-      this.detachFromServer();
-      done();
-    });
+    void Promise.all([this.ws.close(), this.http.shutdown(SHUTDOWN_GRACE_MS)])
+      .then(() => this.engine.close())
+      .catch((err) => this.reportError(err, 'closing the session engine'))
+      .then(() => {
+        this.detachFromServer();
+        done();
+      });
     return this.closing;
   }
 

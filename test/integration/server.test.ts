@@ -348,12 +348,12 @@ describe('RealtimeServer data', () => {
     const big = client(url);
     await small.hello({ max: 512 });
     await big.hello();
-    expect(rt.broadcast('x'.repeat(1000))).toBe(1);
+    expect(await rt.broadcast('x'.repeat(1000))).toBe(1);
     await waitFor(() => big.messages().length === 1);
     expect(small.messages()).toEqual([]);
     expect(errors).toHaveLength(1);
     expect(String(errors[0])).toMatch(/skipped 1 session/);
-    expect(rt.broadcast('small')).toBe(2);
+    expect(await rt.broadcast('small')).toBe(2);
     await waitFor(() => small.messages().length === 1);
     expect(small.messages()).toEqual([[1, 'small']]);
   });
@@ -372,7 +372,7 @@ describe('RealtimeServer data', () => {
     const b = client(url);
     await a.hello();
     await b.hello();
-    expect(rt.broadcast({ hello: 'all' })).toBe(2);
+    expect(await rt.broadcast({ hello: 'all' })).toBe(2);
     await waitFor(() => a.messages().length === 1 && b.messages().length === 1);
     expect(a.messages()).toEqual([[1, { hello: 'all' }]]);
   });

@@ -131,8 +131,10 @@ export class MemoryState implements SessionState {
   #maxWritten: number;
   /** Highest seq the client acknowledged. */
   #peerAcked: number;
-  /** Highest client seq delivered to the application. */
+  /** Highest client seq delivered to the application and recorded. */
   #inSeq: number;
+  /** Highest client seq claimed for delivery (>= inSeq): a resend of what is being delivered is not delivered again. */
+  #claimed: number;
   #expiresAt: number | undefined;
   readonly #replay: ReplayBuffer;
   readonly #persistence: Persistence;
@@ -145,7 +147,7 @@ export class MemoryState implements SessionState {
     this.remoteAddress = stored.remoteAddress ?? 'unknown';
     this.#key = stored.key;
     this.#keyBytes = Buffer.from(stored.key);
-    this.#inSeq = stored.received;
+    this.#inSeq = this.#claimed = stored.received;
     this.#outSeq = this.#maxWritten = stored.nextSeq - 1;
     this.#expiresAt = stored.expiresAt;
     this.#replay = new ReplayBuffer(engine.budget);
@@ -191,6 +193,7 @@ export class MemoryState implements SessionState {
     }
     this.#epoch++;
     this.#attached = true;
+    this.#claimed = this.#inSeq; // claims of an earlier link that were never recorded are void: the client sends those again
     if (clientAck !== undefined) this.#acknowledged(clientAck);
     return { epoch: this.#epoch, inSeq: this.#inSeq, lastSeq: this.#outSeq };
   }
@@ -266,8 +269,10 @@ export class MemoryState implements SessionState {
 
   async claim(epoch: number, s: number, n: number): Promise<number | 'gap' | Fenced> {
     if (epoch !== this.#epoch) return 'fenced';
-    const skip = duplicatesIn(this.#inSeq, s, n);
-    return skip < 0 ? 'gap' : skip;
+    const skip = duplicatesIn(this.#claimed, s, n);
+    if (skip < 0) return 'gap';
+    if (s + n - 1 > this.#claimed) this.#claimed = s + n - 1;
+    return skip;
   }
 
   async commit(epoch: number, inSeq: number): Promise<void | Fenced> {

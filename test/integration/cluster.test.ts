@@ -1,0 +1,152 @@
+// @vitest-environment node
+// Sessions in Redis (issue 11): two reference servers in this process, each its own HTTP server
+// on its own port, sharing one redis-server of the test's own. Raw clients (frames by hand), so
+// what is checked is the server's side of docs/protocol.md, "Server clusters". The real client
+// across processes behind nginx: test/integration/cluster-nodes.test.ts.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server/index';
+import { redisCluster } from '../../src/server-redis';
+import { serviceScope } from '../services';
+import { RawClient, waitFor } from './raw-client';
+
+const services = serviceScope({ needs: ['redis'] });
+
+/** A reference server on its own port, sessions in the Redis at `url`; stopped after the test. */
+async function node(url: string, options: RealtimeServerOptions = {}) {
+  const http = createServer();
+  const rt = new RealtimeServer({ server: http, cluster: redisCluster({ url }), ...options });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const opened: Session[] = [];
+  rt.on('connection', (s) => opened.push(s));
+  rt.on('restore', (s) => opened.push(s));
+  const got = new Map<string, Array<[unknown, number]>>();
+  const record = (s: Session) => s.on('message', (d, seq) => got.set(s.id, [...(got.get(s.id) ?? []), [d, seq]]));
+  rt.on('connection', record);
+  rt.on('restore', record);
+  const clients: RawClient[] = [];
+  services.defer(async () => {
+    for (const c of clients) c.terminate();
+    await rt.close();
+    http.closeAllConnections();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+  });
+  const port = (http.address() as AddressInfo).port;
+  return {
+    rt,
+    opened,
+    got,
+    url: `ws://127.0.0.1:${port}/realtime`,
+    client() {
+      const c = new RawClient(`ws://127.0.0.1:${port}/realtime`);
+      clients.push(c);
+      return c;
+    },
+  };
+}
+
+describe('sessions in Redis, two servers', () => {
+  it('a session opened on A resumes on B with what A had not delivered, and A is fenced', async () => {
+    const redis = await services.redis();
+    const a = await node(redis.url);
+    const b = await node(redis.url);
+    const ca = a.client();
+    const w = await ca.hello();
+    ca.send({ t: 'msg', s: 1, d: ['to A'] });
+    expect((await ca.next('ack')).a).toBe(1);
+    const sessionA = await waitFor(() => a.opened[0]);
+    sessionA.send('one');
+    sessionA.send('two');
+    await waitFor(() => ca.messages().length === 2);
+    // The client read 'one' only, then moved to B.
+    const cb = b.client();
+    const wb = await cb.hello({ sid: w.sid, key: w.key, a: 1 });
+    expect(wb).toMatchObject({ t: 'welcome', sid: w.sid, resumed: true, a: 1 });
+    expect((await cb.next('msg')).d).toEqual(['two']);
+    // B is the holder now: A's link was replaced, quietly.
+    expect((await ca.whenClosed()).code).toBe(1000);
+    cb.send({ t: 'msg', s: 2, d: ['to B'] });
+    await waitFor(() => b.got.get(w.sid)?.length === 1);
+    expect(b.got.get(w.sid)).toEqual([['to B', 2]]);
+    expect(a.got.get(w.sid)).toEqual([['to A', 1]]);
+  });
+
+  it('send() works from any server: A sends to a session whose link B holds', async () => {
+    const redis = await services.redis();
+    const a = await node(redis.url);
+    const b = await node(redis.url);
+    const c1 = a.client();
+    const w = await c1.hello();
+    const sessionA = await waitFor(() => a.opened[0]);
+    c1.terminate();
+    const c2 = b.client();
+    await c2.hello({ sid: w.sid, key: w.key, a: 0 });
+    for (let i = 0; i < 50; i++) sessionA.send(i);
+    await waitFor(() => c2.messages().length === 50);
+    expect(c2.messages()).toEqual(Array.from({ length: 50 }, (_, i) => [i + 1, i]));
+  });
+
+  it('a message resent to another server after a failover is delivered once', async () => {
+    const redis = await services.redis();
+    const a = await node(redis.url);
+    const b = await node(redis.url);
+    const c1 = a.client();
+    const w = await c1.hello();
+    c1.send({ t: 'msg', s: 1, d: ['m1', 'm2'] });
+    await c1.next('ack');
+    c1.terminate();
+    // The client never saw the ack (as far as it knows): it resends from 1 on B.
+    const c2 = b.client();
+    const w2 = await c2.hello({ sid: w.sid, key: w.key, a: 0 });
+    expect(w2.a).toBe(2); // B knows A had them
+    c2.send({ t: 'msg', s: 1, d: ['m1', 'm2', 'm3'] });
+    await waitFor(() => b.got.get(w.sid)?.length === 1);
+    expect(b.got.get(w.sid)).toEqual([['m3', 3]]);
+  });
+
+  it('a resume needs the key, whichever server it reaches', async () => {
+    const redis = await services.redis();
+    const a = await node(redis.url);
+    const b = await node(redis.url);
+    const w = await a.client().hello();
+    const wrong = await b.client().hello({ sid: w.sid, key: 'x'.repeat(24), a: 0 });
+    expect(wrong.resumed).toBe(false);
+    expect(wrong.sid).not.toBe(w.sid);
+  });
+
+  it('rt.broadcast() reaches every session of every server, disconnected ones included', async () => {
+    const redis = await services.redis();
+    const a = await node(redis.url);
+    const b = await node(redis.url);
+    const onA = a.client();
+    await onA.hello();
+    const onB = b.client();
+    await onB.hello();
+    const away = b.client();
+    const wAway = await away.hello();
+    away.terminate();
+    await waitFor(() => b.opened.find((s) => s.id === wAway.sid && !s.connected));
+    expect(await a.rt.broadcast({ hello: 'all' })).toBe(3);
+    await waitFor(() => onA.messages().length === 1 && onB.messages().length === 1);
+    const back = a.client();
+    await back.hello({ sid: wAway.sid, key: wAway.key, a: 0 });
+    await waitFor(() => back.messages().length === 1);
+    expect(back.messages()).toEqual([[1, { hello: 'all' }]]);
+  });
+
+  it('with Redis unreachable a hello is refused with 4500 (retryable), and served again once Redis is back', async () => {
+    const redis = await services.redis();
+    const a = await node(redis.url);
+    await a.client().hello(); // connected once
+    await redis.stop();
+    await waitFor(() => !a.rt['engine'].available, 5000);
+    const refused = a.client();
+    await refused.opened();
+    refused.send({ t: 'hello', v: [1], a: 0 });
+    expect(await refused.next('close')).toEqual({ t: 'close', code: 4500, reason: 'session store unavailable' });
+    await redis.start();
+    await waitFor(() => a.rt['engine'].available, 10_000);
+    expect((await a.client().hello()).t).toBe('welcome');
+  });
+});
