@@ -8,7 +8,7 @@ import { Link, type Connection } from './link';
 import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from './options';
 import { serialise, Session } from './session';
 import { MemoryEngine } from './state/memory';
-import type { SessionEngine } from './state/types';
+import type { LinkDirectory, SessionEngine } from './state/types';
 import { WebSocketTransport } from './websocket';
 
 /** Protocol versions this server speaks, highest preferred. */
@@ -44,7 +44,8 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
   /** Where sessions live: this process's memory, or Redis (`cluster`). */
   private readonly engine: SessionEngine;
   private readonly sessionMap = new Map<string, Session>();
-  private readonly links = new Set<Link>();
+  /** Every protocol link open, any transport, for shutdown. */
+  private readonly openLinks = new Set<Link>();
   /** @internal Who may come in: the one check for every path, and the per-address counts. */
   readonly admission: Admission;
   private readonly ws: WebSocketTransport;
@@ -176,7 +177,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
     let done!: () => void;
     this.closing = new Promise<void>((resolve) => (done = resolve)); // from here on, requests on our path get 503
     for (const session of [...this.sessionMap.values()]) session.end(CloseCode.GOING_AWAY, reason);
-    for (const link of [...this.links]) link.close(CloseCode.GOING_AWAY, reason);
+    for (const link of [...this.openLinks]) link.close(CloseCode.GOING_AWAY, reason);
     void Promise.all([this.ws.close(), this.http.shutdown(SHUTDOWN_GRACE_MS)])
       .then(() => this.engine.close())
       .catch((err) => this.reportError(err, 'closing the session engine'))
@@ -194,7 +195,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
    */
   accept(conn: Connection, request: IncomingMessage, ip = this.admission.clientIp(request)): Link {
     const link = new Link(this, conn, request, ip);
-    this.links.add(link);
+    this.openLinks.add(link);
     this.admission.waitingStarted(ip);
     return link;
   }
@@ -258,6 +259,16 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
     this.sessionMap.get(sid)?.fenced(epoch);
   }
 
+  /** @internal With a cluster: where the HTTP links of every process are. */
+  get links(): LinkDirectory | undefined {
+    return this.engine.links;
+  }
+
+  /** @internal A message from another process of the cluster (a relayed HTTP request or its answer). */
+  relayed(message: string): void {
+    this.http.relayed(message);
+  }
+
   /** @internal A session must end: a replay overrun seen elsewhere, or the memory budget's eviction. */
   ended(sid: string, code: number, reason: string): void {
     this.sessionMap.get(sid)?.end(code, reason);
@@ -265,7 +276,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
 
   /** @internal */
   onLinkDone(link: Link): void {
-    this.links.delete(link);
+    this.openLinks.delete(link);
   }
 
   /** @internal */

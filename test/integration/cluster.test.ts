@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server/index';
 import { redisCluster } from '../../src/server-redis';
 import { serviceScope } from '../services';
+import { HELLO, PollClient, post, StreamClient } from './http-client';
 import { RawClient, waitFor } from './raw-client';
 
 const services = serviceScope({ needs: ['redis'] });
@@ -38,6 +39,7 @@ async function node(url: string, options: RealtimeServerOptions = {}) {
     opened,
     got,
     url: `ws://127.0.0.1:${port}/realtime`,
+    base: `http://127.0.0.1:${port}/realtime`,
     client() {
       const c = new RawClient(`ws://127.0.0.1:${port}/realtime`);
       clients.push(c);
@@ -148,5 +150,57 @@ describe('sessions in Redis, two servers', () => {
     await redis.start();
     await waitFor(() => a.rt['engine'].available, 10_000);
     expect((await a.client().hello()).t).toBe('welcome');
+  });
+});
+
+describe('HTTP links across servers: a request reaching the server that does not hold its link is relayed to the one that does', () => {
+  it('a stream link opened on A takes its POSTs through B: hello, messages, acks', async () => {
+    const redis = await services.redis();
+    const a = await node(redis.url);
+    const b = await node(redis.url);
+    const stream = await StreamClient.open(a.base, 'fetch-stream');
+    const id = await stream.linkId();
+    expect((await post(b.base, id, HELLO)).status).toBe(204);
+    const w = await stream.next('welcome');
+    expect((await post(b.base, id, { t: 'msg', s: 1, d: ['via B'] })).status).toBe(204);
+    // The frame was handled where the link is: A delivered it, and its ack came on A's stream.
+    await waitFor(() => a.got.get(w.sid)?.length === 1);
+    expect(a.got.get(w.sid)).toEqual([['via B', 1]]);
+    expect(b.got.get(w.sid)).toBeUndefined();
+    expect((await stream.next('ack')).a).toBe(1);
+  });
+
+  it('a long-poll link opened on A: polls and POSTs alternate between A and B, nothing lost or repeated', async () => {
+    const redis = await services.redis();
+    const a = await node(redis.url);
+    const b = await node(redis.url);
+    const onA = await new PollClient(a.base).open();
+    const onB = Object.assign(new PollClient(b.base), { id: onA.id });
+    const welcome = (await onB.poll(5000, HELLO)).frames.find((f) => f.t === 'welcome')!;
+    expect(welcome).toMatchObject({ resumed: false });
+    const session = await waitFor(() => a.opened.find((s) => s.id === welcome.sid));
+    const received: unknown[] = [];
+    for (let i = 1; i <= 20; i++) {
+      session.send(i);
+      const via = i % 2 ? onA : onB;
+      expect((await post(i % 2 ? b.base : a.base, onA.id, { t: 'msg', s: i, d: [`c${i}`] })).status).toBe(204);
+      for (const f of (await via.poll(5000)).frames) if (f.t === 'msg') received.push(...f.d);
+    }
+    while (received.length < 20) for (const f of (await onA.poll(5000)).frames) if (f.t === 'msg') received.push(...f.d);
+    expect(received).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    await waitFor(() => a.got.get(welcome.sid)?.length === 20);
+    expect(a.got.get(welcome.sid)!.map(([d]) => d)).toEqual(Array.from({ length: 20 }, (_, i) => `c${i + 1}`));
+  });
+
+  it('a poll relayed to a link whose holder is gone gets 404, and so does an unknown link', async () => {
+    const redis = await services.redis();
+    const a = await node(redis.url, { pollTimeout: 1000, requestTimeout: 1000 });
+    const b = await node(redis.url, { pollTimeout: 1000, requestTimeout: 1000 });
+    const onA = await new PollClient(a.base).open();
+    // The holder's process is gone (its subscription with it); its entry in the directory is not.
+    await a.rt['engine'].close();
+    const onB = Object.assign(new PollClient(b.base), { id: onA.id });
+    expect((await onB.poll(500, HELLO)).status).toBe(404);
+    expect((await post(b.base, 'no-such-link', HELLO)).status).toBe(404);
   });
 });

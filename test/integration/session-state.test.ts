@@ -19,6 +19,7 @@ function host(replay = { maxMessages: 1000, maxBytes: 1 << 20 }) {
     woke: (sid, seq) => void told.push(`woke ${sid} ${seq}`),
     fenced: (sid, epoch) => void told.push(`fenced ${sid} ${epoch}`),
     ended: (sid, code, reason) => void told.push(`ended ${sid} ${code} ${reason}`),
+    relayed: (message) => void told.push(`relayed ${message}`),
     reportError: (err) => void errors.push(err),
   };
   return { h, told, errors };

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Connection, Link } from '../link';
 import type { ResolvedOptions } from '../options';
+import type { Responder } from './respond';
 
 /**
  * An HTTP link (docs/protocol.md §14.1): one HTTP-carried connection, playing the part of one
@@ -43,7 +44,7 @@ export interface LinkRequests {
 
 /** One poll on a long-poll link. */
 export interface Poll {
-  res: ServerResponse;
+  responder: Responder;
   wait: number;
   /** The body was handled; the poll waits for frames. */
   held: boolean;
@@ -54,7 +55,7 @@ export interface Poll {
 /** What a long-poll link does with the polls the router hands it. */
 export interface Polls {
   /** A poll request arrived (its body is still to be handled). */
-  begin(res: ServerResponse, wait: number): Poll;
+  begin(responder: Responder, wait: number): Poll;
   /** The poll's body was handled: answer now, soon, or hold it. */
   hold(poll: Poll): void;
 }

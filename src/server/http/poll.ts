@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { utf8Length } from '../../protocol';
 import type { Link } from '../link';
 import { newLinkId, newRequests, type HttpLink, type HttpLinkKind, type Poll, type Polls } from './link';
-import { NDJSON } from './respond';
+import { NDJSON, type Responder } from './respond';
 
 /** A long-poll link with no poll for `pollTimeout` + this many ms is dropped. */
 export const POLL_GRACE_MS = 10_000;
@@ -61,7 +61,7 @@ class PollLink implements HttpLink, Polls {
   terminate(): void {
     const poll = this.poll;
     this.release();
-    poll?.res.destroy();
+    poll?.responder.cut();
   }
 
   get bufferedAmount(): number {
@@ -73,14 +73,14 @@ class PollLink implements HttpLink, Polls {
     this.release();
   }
 
-  begin(res: ServerResponse, wait: number): Poll {
+  begin(responder: Responder, wait: number): Poll {
     if (this.dropTimer) clearTimeout(this.dropTimer);
     this.dropTimer = null;
     // A new poll answers the previous one at once with whatever is queued, and takes over.
     if (this.poll) this.answer(this.poll);
-    const poll: Poll = { res, wait, held: false, answered: false, timer: null };
+    const poll: Poll = { responder, wait, held: false, answered: false, timer: null };
     this.poll = poll;
-    res.on('close', () => {
+    responder.onGone(() => {
       if (poll.answered) return;
       // Aborted by the client: the queue stays for the next poll.
       poll.answered = true;
@@ -123,11 +123,7 @@ class PollLink implements HttpLink, Polls {
     const body = this.queue.length ? this.queue.join('\n') + '\n' : '';
     this.queue = [];
     this.queuedBytes = 0;
-    const { res } = poll;
-    if (!res.destroyed && !res.headersSent) {
-      res.writeHead(200, { 'Content-Type': NDJSON, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
-      res.end(body);
-    }
+    if (!poll.responder.done) poll.responder.answer(200, { 'Content-Type': NDJSON, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) }, body);
     if (this.closing) this.release();
     else if (!this.poll && this.registered) this.armDrop();
   }

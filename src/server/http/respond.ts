@@ -1,35 +1,62 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
-/** Retry-After (seconds) while shutting down. */
-const SHUTDOWN_RETRY_AFTER_S = 5;
-
 export const NDJSON = 'application/x-ndjson; charset=utf-8';
 
-/** A short text/plain answer; the body is the reason. */
-export function reply(res: ServerResponse, status: number, text: string, headers: OutgoingHttpHeaders = {}): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = text ? text + '\n' : '';
-  res.writeHead(status, {
-    ...headers,
-    ...(body ? { 'Content-Type': 'text/plain; charset=utf-8' } : {}),
-    'Cache-Control': 'no-store',
-    'Content-Length': Buffer.byteLength(body),
-  });
-  res.end(body);
+/**
+ * Where the answer to a POST goes: the HTTP response, or (with a cluster) the process that
+ * received the request for a link this process holds, and relayed it here.
+ */
+export interface Responder {
+  /** An answer went out, or the client went away: nothing more can be sent. */
+  readonly done: boolean;
+  /** The whole answer. */
+  answer(status: number, headers: OutgoingHttpHeaders, body: string): void;
+  /** Cuts the request (its body is not read any further): the connection closes. */
+  cut(): void;
+  /** `fn` runs once if the client goes away before an answer. */
+  onGone(fn: () => void): void;
 }
 
-/** 503 while the server shuts down: the client reconnects later (like 1001). */
-export function replyShuttingDown(res: ServerResponse): void {
-  reply(res, 503, 'server shutting down', { 'Retry-After': String(SHUTDOWN_RETRY_AFTER_S) });
+/** The Responder of a request answered by this process. */
+export function responderFor(res: ServerResponse): Responder {
+  return {
+    get done() {
+      return res.headersSent || res.destroyed;
+    },
+    answer(status, headers, body) {
+      res.writeHead(status, headers);
+      res.end(body);
+    },
+    cut: () => void res.destroy(),
+    onGone(fn) {
+      res.on('close', () => {
+        if (!res.writableFinished) fn();
+      });
+    },
+  };
+}
+
+/** A short text/plain answer; the body is the reason. */
+export function reply(to: Responder | ServerResponse, status: number, text: string, headers: OutgoingHttpHeaders = {}): void {
+  const r = 'answer' in to ? to : responderFor(to);
+  if (r.done) return r.cut();
+  const body = text ? text + '\n' : '';
+  r.answer(
+    status,
+    {
+      ...headers,
+      ...(body ? { 'Content-Type': 'text/plain; charset=utf-8' } : {}),
+      'Cache-Control': 'no-store',
+      'Content-Length': Buffer.byteLength(body),
+    },
+    body,
+  );
 }
 
 /** Refuses a body without reading the rest of it: the connection closes rather than drain it. */
-export function refuseBody(req: IncomingMessage, res: ServerResponse, status: number, text: string, headers: OutgoingHttpHeaders = {}): void {
-  if (res.headersSent) return void req.destroy();
-  reply(res, status, text, { ...headers, Connection: 'close' });
+export function refuseBody(to: Responder, status: number, text: string, headers: OutgoingHttpHeaders = {}): void {
+  if (to.done) return to.cut();
+  reply(to, status, text, { ...headers, Connection: 'close' });
 }
 
 /** The token of an `Authorization: Bearer` header, or undefined. */

@@ -3,10 +3,12 @@ import { CloseCode, type TransportName } from '../../protocol';
 import { SHUTTING_DOWN, type Admission, type Refusal } from '../admission';
 import type { Connection, Link } from '../link';
 import type { ResolvedOptions } from '../options';
-import { BODY_LIMIT_FACTOR, BodyBudget, deliver, MAX_FRAMES_PER_POST } from './body';
+import type { LinkDirectory } from '../state/types';
+import { BODY_LIMIT_FACTOR, BodyBudget, deliver, MAX_FRAMES_PER_POST, type BodyOutcome } from './body';
 import type { HttpLink, HttpLinkKind } from './link';
 import { pollLinks } from './poll';
-import { bearer, refuseBody, reply } from './respond';
+import { Relay, type RelayHost } from './relay';
+import { bearer, refuseBody, reply, responderFor, type Responder } from './respond';
 import { streamLinks } from './stream';
 
 /**
@@ -24,6 +26,8 @@ export interface HttpHost {
   /** The protocol side of a new connection (it counts as waiting for hello). */
   accept(conn: Connection, request: IncomingMessage, ip: string): Link;
   reportError(error: unknown, context: string): void;
+  /** With a cluster: where the links of every process are. */
+  readonly links: LinkDirectory | undefined;
 }
 
 /** The kind of link each HTTP transport opens. */
@@ -36,20 +40,43 @@ const KINDS: Record<Exclude<TransportName, 'websocket'>, HttpLinkKind> = {
 /** Retry-After (seconds) for a body shed to keep request bodies within maxTotalBodyBytes. */
 const SHED_RETRY_AFTER_S = 1;
 
-function refuse(res: ServerResponse, r: Refusal): void {
-  reply(res, r.status, r.reason, r.retryAfter === undefined ? {} : { 'Retry-After': String(r.retryAfter) });
+function refuse(to: Responder | ServerResponse, r: Refusal): void {
+  reply(to, r.status, r.reason, r.retryAfter === undefined ? {} : { 'Retry-After': String(r.retryAfter) });
 }
 
-export class HttpTransports {
+export class HttpTransports implements RelayHost {
   private readonly links = new Map<string, HttpLink>();
   /** Request bodies held, all links together (`maxTotalBodyBytes`). */
-  private readonly bodies: BodyBudget;
+  readonly bodies: BodyBudget;
   /** Every response on our path not yet closed, so shutdown can wait for (or cut) them. */
   private readonly open = new Set<ServerResponse>();
-  private readonly forget = (l: HttpLink): void => void this.links.delete(l.id);
+  /** With a cluster: requests for links other processes hold go to them. */
+  private readonly relay: Relay | undefined;
+  private readonly forget = (l: HttpLink): void => {
+    this.links.delete(l.id);
+    this.host.links?.unregister(l.id);
+  };
 
   constructor(private readonly host: HttpHost) {
     this.bodies = new BodyBudget(host.options.maxTotalBodyBytes);
+    this.relay = host.links && new Relay(host.links, this);
+  }
+
+  get options(): ResolvedOptions {
+    return this.host.options;
+  }
+
+  reportError(error: unknown, context: string): void {
+    this.host.reportError(error, context);
+  }
+
+  link(id: string): HttpLink | undefined {
+    return this.links.get(id);
+  }
+
+  /** A message from another process of the cluster, for the relay. */
+  relayed(message: string): void {
+    this.relay?.received(message);
   }
 
   /** Handle one request on our path. Never throws. */
@@ -124,7 +151,13 @@ export class HttpTransports {
       if (Number.isNaN(wait)) return reply(res, 400, 'bad wait');
     }
     const l = this.links.get(id);
-    if (!l) return reply(res, 404, 'unknown link');
+    if (!l) {
+      if (!this.relay) return reply(res, 404, 'unknown link');
+      return void this.relay.forward(req, res, id, wait).catch((err) => {
+        this.host.reportError(err, 'relay');
+        reply(res, 500, 'internal error');
+      });
+    }
     if (wait !== undefined && !l.polls) return reply(res, 400, 'wait is for long-poll links only');
     this.post(req, res, l, wait);
   }
@@ -139,23 +172,45 @@ export class HttpTransports {
     const l = kind.create(res, this.host.options, this.forget);
     l.link = this.host.accept(l, req, verdict.ip);
     this.links.set(l.id, l);
+    this.host.links?.register(l.id);
     l.start();
   }
 
-  /** Frames for a link, and for long-poll links with `wait`, a poll. */
+  /** Frames for a link this process holds, and for long-poll links with `wait`, a poll. */
   private post(req: IncomingMessage, res: ServerResponse, l: HttpLink, wait: number | undefined): void {
+    const responder = responderFor(res);
+    // Refused before its body is read: bodies are buffered until handled, so at most one plain
+    // POST and one poll per link are read at a time.
+    if (this.busy(l, wait, responder)) return;
+    const body = this.bodies.read(req, this.bodyLimit, this.host.options.requestTimeout);
+    this.take(l, responder, wait, bearer(req), body.outcome, body.release);
+  }
+
+  /** Whether a POST (or poll) for `l` is already in progress: then this one gets 429. */
+  busy(l: HttpLink, wait: number | undefined, responder: Responder): boolean {
+    const isPoll = wait !== undefined;
+    if (!(isPoll ? l.requests.polling : l.requests.posting)) return false;
+    reply(responder, 429, `a ${isPoll ? 'poll' : 'POST'} for this link is already in progress`, { Connection: 'close' });
+    return true;
+  }
+
+  get bodyLimit(): number {
+    return this.host.options.maxMessageBytes * BODY_LIMIT_FACTOR;
+  }
+
+  /**
+   * A POST for link `l`, which this process holds: its body (or why there is none), answered
+   * through `responder`. Received here, or by another process that relayed it.
+   */
+  take(l: HttpLink, responder: Responder, wait: number | undefined, token: string | undefined, outcome: Promise<BodyOutcome>, release: () => void): void {
     const isPoll = wait !== undefined;
     const requests = l.requests;
-    if (isPoll ? requests.polling : requests.posting) {
-      return reply(res, 429, `a ${isPoll ? 'poll' : 'POST'} for this link is already in progress`, { Connection: 'close' });
-    }
     if (isPoll) requests.polling = true;
     else requests.posting = true;
     l.link.touch();
-    const poll = isPoll ? l.polls!.begin(res, wait) : null;
-    const { maxMessageBytes, requestTimeout } = this.host.options;
-    const limit = maxMessageBytes * BODY_LIMIT_FACTOR;
-    const body = this.bodies.read(req, limit, requestTimeout);
+    const poll = isPoll ? l.polls!.begin(responder, wait) : null;
+    const limit = this.bodyLimit;
+    const { requestTimeout } = this.host.options;
     const free = (): void => {
       if (isPoll) requests.polling = false;
       else requests.posting = false;
@@ -163,23 +218,23 @@ export class HttpTransports {
     // A refused body is answered at once, not in its turn: an earlier body on the link may still
     // be trickling in, and none of this one's frames will be handled anyway. The link closes,
     // since the client's frames now have a hole; the session stays resumable but for 413.
-    const ready = body.outcome.then((got) => {
+    const ready = outcome.then((got) => {
       if (Buffer.isBuffer(got)) return got;
       free();
       try {
         if (got === 'too-large') {
           l.link.fail(CloseCode.TOO_LARGE, `request body exceeds ${limit} bytes`);
-          refuseBody(req, res, 413, 'request body too large');
+          refuseBody(responder, 413, 'request body too large');
         } else if (got === 'timeout') {
           l.link.fail(CloseCode.TIMEOUT, `request body not received within ${requestTimeout} ms`);
-          refuseBody(req, res, 408, `request body not received within ${requestTimeout} ms`);
+          refuseBody(responder, 408, `request body not received within ${requestTimeout} ms`);
         } else if (got === 'shed') {
           l.link.fail(CloseCode.RATE_LIMITED, 'server busy: too many request bytes in flight');
-          refuseBody(req, res, 429, 'server busy: too many request bytes in flight', { 'Retry-After': String(SHED_RETRY_AFTER_S) });
+          refuseBody(responder, 429, 'server busy: too many request bytes in flight', { 'Retry-After': String(SHED_RETRY_AFTER_S) });
         }
       } catch (err) {
         this.host.reportError(err, 'HTTP link');
-        reply(res, 500, 'internal error');
+        reply(responder, 500, 'internal error');
       }
       return null; // or aborted by the client: nothing to answer
     });
@@ -193,18 +248,18 @@ export class HttpTransports {
         const usable = l.registered && (poll !== null || !l.link.done);
         if (!usable) {
           if (poll?.answered) return;
-          return this.host.shuttingDown ? refuse(res, SHUTTING_DOWN) : reply(res, 404, 'link ended');
+          return this.host.shuttingDown ? refuse(responder, SHUTTING_DOWN) : reply(responder, 404, 'link ended');
         }
-        if ((await deliver(l.link, got, bearer(req))) === 'too-many-frames') {
-          return refuseBody(req, res, 413, `more than ${MAX_FRAMES_PER_POST} frames in one request`);
+        if ((await deliver(l.link, got, token)) === 'too-many-frames') {
+          return refuseBody(responder, 413, `more than ${MAX_FRAMES_PER_POST} frames in one request`);
         }
         if (poll) l.polls!.hold(poll);
-        else reply(res, 204, '');
+        else reply(responder, 204, '');
       } catch (err) {
         this.host.reportError(err, 'HTTP link');
-        reply(res, 500, 'internal error');
+        reply(responder, 500, 'internal error');
       } finally {
-        body.release();
+        release();
       }
     });
   }

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import { FRAME_OVERHEAD, tooLargeFor } from '../../protocol';
 import { SCRIPTS, type ScriptName } from './redis-scripts';
-import type { Appended, Attached, EngineHost, Fenced, ReplayEntry, ResumeRefusal, SessionEngine, SessionState } from './types';
+import type { Appended, Attached, EngineHost, Fenced, LinkDirectory, ReplayEntry, ResumeRefusal, SessionEngine, SessionState } from './types';
 
 /**
  * Sessions in Redis, shared by every server process that uses the same Redis (docs/protocol.md,
@@ -45,7 +45,10 @@ export function redisCluster(options: RedisClusterOptions): SessionEngine {
   return new RedisEngine(options);
 }
 
-export class RedisEngine implements SessionEngine {
+/** How long a link's entry in the directory lasts without being renewed by its holder. */
+const LINK_ENTRY_MS = 10 * 60_000;
+
+export class RedisEngine implements SessionEngine, LinkDirectory {
   readonly prefix: string;
   /** This process, as named in the record of the sessions it holds. */
   readonly node = newSecret();
@@ -57,6 +60,8 @@ export class RedisEngine implements SessionEngine {
   private readonly held = new Map<string, RedisState>();
   private renewTimer: ReturnType<typeof setInterval> | null = null;
   private subscribed = false;
+  /** The HTTP links this process holds, for their directory entries. */
+  private readonly ownLinks = new Set<string>();
 
   constructor(options: RedisClusterOptions) {
     this.prefix = options.prefix ?? 'rt:';
@@ -104,7 +109,7 @@ export class RedisEngine implements SessionEngine {
     });
     void this.sub.subscribe(this.channel(this.node)).catch((err: unknown) => host.reportError(err, 'redis subscription'));
     // The holder renews its sessions' lease: a process that dies leaves them as if disconnected.
-    const every = Math.max(1000, Math.floor(host.options.sessionTtl / 4));
+    const every = Math.max(1000, Math.min(Math.floor(host.options.sessionTtl / 4), LINK_ENTRY_MS / 3));
     this.renewTimer = setInterval(() => this.#renewAll(), every);
     this.renewTimer.unref?.();
   }
@@ -135,6 +140,34 @@ export class RedisEngine implements SessionEngine {
     const sids = await this.client.zrangebyscore(this.indexKey, Date.now(), '+inf');
     const results = await Promise.all(sids.map((sid) => this.append(sid, [{ json, bytes }]).catch(() => ({ ended: true as const }))));
     return results.filter((r) => !('ended' in r)).length;
+  }
+
+  // ---- the link directory ----------------------------------------------------------------
+
+  get links(): LinkDirectory {
+    return this;
+  }
+
+  register(linkId: string): void {
+    this.ownLinks.add(linkId);
+    void this.client.set(this.linkKey(linkId), this.node, 'PX', LINK_ENTRY_MS).catch((err: unknown) => this.host.reportError(err, 'redis'));
+  }
+
+  unregister(linkId: string): void {
+    if (!this.ownLinks.delete(linkId)) return;
+    void this.client.del(this.linkKey(linkId)).catch(() => {});
+  }
+
+  async holder(linkId: string): Promise<string | undefined> {
+    return (await this.client.get(this.linkKey(linkId))) ?? undefined;
+  }
+
+  async send(node: string, message: string): Promise<void> {
+    await this.client.publish(this.channel(node), `x ${message}`);
+  }
+
+  private linkKey(linkId: string): string {
+    return `${this.prefix}link:${linkId}`;
   }
 
   async close(): Promise<void> {
@@ -199,6 +232,7 @@ export class RedisEngine implements SessionEngine {
   }
 
   #notice(message: string): void {
+    if (message.startsWith('x ')) return this.host.relayed(message.slice(2));
     const [kind, sid, arg] = message.split(' ');
     if (!sid) return;
     if (kind === 'w') this.host.woke(sid, Number(arg));
@@ -207,6 +241,7 @@ export class RedisEngine implements SessionEngine {
   }
 
   #renewAll(): void {
+    for (const id of this.ownLinks) void this.client.pexpire(this.linkKey(id), LINK_ENTRY_MS).catch(() => {});
     const lease = this.host.options.sessionTtl;
     for (const state of this.held.values()) {
       void this.run('renew', [this.recordKey(state.id), this.streamKey(state.id)], [state.epoch, lease]).catch((err: unknown) => this.host.reportError(err, 'redis'));

@@ -127,6 +127,8 @@ export interface EngineHost {
   fenced(sid: string, epoch: number): void;
   /** A session this process holds must end (replay overrun seen by another process, memory eviction). */
   ended(sid: string, code: number, reason: string): void;
+  /** A message another process sent this one through {@link LinkDirectory.send}. */
+  relayed(message: string): void;
   reportError(error: unknown, context: string): void;
 }
 
@@ -156,4 +158,23 @@ export interface SessionEngine {
   broadcast?(json: string, bytes: number): Promise<number>;
   /** Releases connections and timers; the sessions stay where they are kept. */
   close(): Promise<void>;
+  /** Present when several processes share the sessions: where each HTTP link is. */
+  readonly links?: LinkDirectory;
+}
+
+/**
+ * Which process holds which HTTP link, and messages between processes. An HTTP link lives in
+ * the process whose response carries it; the client's POSTs and polls for it may reach any
+ * process, which relays them to the holder (http/relay.ts).
+ */
+export interface LinkDirectory {
+  /** This process's name among them. */
+  readonly node: string;
+  /** A link this process opened; until unregister(). */
+  register(linkId: string): void;
+  unregister(linkId: string): void;
+  /** The process holding link `linkId`, or undefined when none does (ended, or its process died). */
+  holder(linkId: string): Promise<string | undefined>;
+  /** Sends `message` to process `node`, whose host gets it as relayed(message). */
+  send(node: string, message: string): Promise<void>;
 }
