@@ -8,6 +8,10 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
 import type { Connection } from '../../src/server/link';
 import { MAX_FRAMES_PER_POST } from '../../src/server/http/body';
+import { pollLinks } from '../../src/server/http/poll';
+import type { Responder } from '../../src/server/http/respond';
+import type { Link } from '../../src/server/link';
+import { resolveOptions } from '../../src/server/options';
 import { CONTROL_BACKLOG_BYTES } from '../../src/server/writer';
 import { testScope } from './harness';
 import { abortStreams, HELLO, PollClient, post, StreamClient, TEXT } from './http-client';
@@ -369,6 +373,30 @@ describe('headersTimeout', () => {
     socket.write('GET /realtime?transport=sse HTTP/1.1\r\nHost: x\r\n'); // and no blank line
     await closed;
     expect(answer).toMatch(/^HTTP\/1\.1 408/);
+  });
+});
+
+describe('long-poll: what is queued goes only to a poll that can still take it (§14.4)', () => {
+  /** A poll's responder: `over` when its request already ended (client gone, or refused). */
+  const responder = (over: boolean) => {
+    const answers: string[] = [];
+    const r: Responder = { done: over, answer: (_s, _h, body) => void answers.push(body), cut: () => {}, onClose: () => {} };
+    return { r, answers };
+  };
+
+  it('a poll whose request is over, when its turn to answer comes, leaves the queue to the next poll', async () => {
+    const res = { writeHead: () => {}, end: () => {} } as unknown as import('node:http').ServerResponse;
+    const l = pollLinks.create(res, resolveOptions({}), () => {});
+    l.link = { transportClosed: () => {} } as unknown as Link;
+    l.send('{"t":"ping","a":0}');
+    const dead = responder(true);
+    l.polls!.begin(dead.r, 20_000);
+    const live = responder(false);
+    l.polls!.hold(l.polls!.begin(live.r, 0)); // the new poll answers the previous one, then takes its turn
+    await new Promise((resolve) => setImmediate(resolve)); // frames queued together leave at the end of the turn
+    expect(dead.answers).toEqual([]);
+    expect(live.answers).toEqual(['{"t":"ping","a":0}\n']);
+    l.shutdown();
   });
 });
 

@@ -80,7 +80,7 @@ class PollLink implements HttpLink, Polls {
     if (this.poll) this.answer(this.poll);
     const poll: Poll = { responder, wait, held: false, answered: false, timer: null };
     this.poll = poll;
-    responder.onGone(() => {
+    responder.onClose(() => {
       if (poll.answered) return;
       // Aborted by the client: the queue stays for the next poll.
       poll.answered = true;
@@ -120,10 +120,14 @@ class PollLink implements HttpLink, Polls {
     poll.answered = true;
     if (poll.timer) clearTimeout(poll.timer);
     if (this.poll === poll) this.poll = null;
-    const body = this.queue.length ? this.queue.join('\n') + '\n' : '';
-    this.queue = [];
-    this.queuedBytes = 0;
-    if (!poll.responder.done) poll.responder.answer(200, { 'Content-Type': NDJSON, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) }, body);
+    // A poll whose request is already over (its client gone, or refused) takes nothing: what is
+    // queued waits for the next poll or the resume (§14.4), rather than leave for no one.
+    if (!poll.responder.done) {
+      const body = this.queue.length ? this.queue.join('\n') + '\n' : '';
+      this.queue = [];
+      this.queuedBytes = 0;
+      poll.responder.answer(200, { 'Content-Type': NDJSON, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) }, body);
+    }
     if (this.closing) this.release();
     else if (!this.poll && this.registered) this.armDrop();
   }

@@ -79,7 +79,8 @@ export class Relay {
     }, bound);
     timer.unref?.();
     this.#pending.set(rid, { responder, timer });
-    responder.onGone(() => {
+    responder.onClose(() => {
+      // Gone before the holder answered: tell it (a held poll is then over there too).
       if (!this.#settle(rid)) return;
       void this.#send(holder, { t: 'gone', id: rid });
     });
@@ -118,18 +119,28 @@ export class Relay {
   /** A request relayed here for a link this process holds: handled as its own, the answer relayed back. */
   #take(m: Extract<Envelope, { t: 'post' }>): void {
     let done = false;
-    const back = (e: Envelope): void => {
-      done = true;
+    const closed: Array<() => void> = [];
+    const over = (): void => {
       this.#gone.delete(m.id);
-      void this.#send(m.from, e);
+      for (const fn of closed.splice(0)) fn();
     };
+    const back = (e: Envelope): void => {
+      if (done) return;
+      done = true;
+      void this.#send(m.from, e);
+      over();
+    };
+    this.#gone.set(m.id, () => {
+      done = true;
+      over();
+    });
     const responder: Responder = {
       get done() {
         return done;
       },
       answer: (status, headers, body) => back({ t: 'reply', id: m.id, status, headers, body }),
       cut: () => back({ t: 'cut', id: m.id }),
-      onGone: (fn) => void this.#gone.set(m.id, fn),
+      onClose: (fn) => void closed.push(fn),
     };
     const l = this.host.link(m.link);
     if (!l) return reply(responder, 404, 'link ended');

@@ -13,8 +13,8 @@ export interface Responder {
   answer(status: number, headers: OutgoingHttpHeaders, body: string): void;
   /** Cuts the request (its body is not read any further): the connection closes. */
   cut(): void;
-  /** `fn` runs once if the client goes away before an answer. */
-  onGone(fn: () => void): void;
+  /** `fn` runs once when the request is over: answered (by anyone), or its client gone. */
+  onClose(fn: () => void): void;
 }
 
 /** The Responder of a request answered by this process. */
@@ -28,11 +28,7 @@ export function responderFor(res: ServerResponse): Responder {
       res.end(body);
     },
     cut: () => void res.destroy(),
-    onGone(fn) {
-      res.on('close', () => {
-        if (!res.writableFinished) fn();
-      });
-    },
+    onClose: (fn) => void res.once('close', fn),
   };
 }
 
