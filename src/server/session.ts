@@ -6,6 +6,7 @@ import type { Link } from './link';
 import { ackIsUrgent, duplicatesIn } from '../acks';
 import type { ResolvedOptions } from './options';
 import { replayCost, ReplayBuffer, type ReplayBudget } from './replay';
+import { faults } from './faults';
 
 /** What a Session needs from the server that owns it. */
 export interface SessionHost {
@@ -280,7 +281,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.clientMax = clientMax;
     link.opened(this);
     if (resumed) this.acknowledged(clientAck);
-    this.written = resumed ? clientAck : 0;
+    this.written = resumed ? clientAck + (faults.replayPastAck ? 1 : 0) : 0;
     const o = this.host.options;
     link.sendText(
       JSON.stringify({
@@ -354,7 +355,7 @@ export class Session extends EventEmitter<SessionEvents> {
       case 'msg': {
         if (frame.a !== undefined && !this.checkAck(frame.a, link)) return;
         // Leading duplicates were already received (retransmitted after a resume); -1 is a gap.
-        const skip = duplicatesIn(this.inSeq, frame.s, frame.d.length);
+        const skip = faults.noDedupe && frame.s <= this.inSeq + 1 ? 0 : duplicatesIn(this.inSeq, frame.s, frame.d.length);
         if (skip < 0) return link.fail(CloseCode.PROTOCOL_ERROR, `sequence gap: expected at most ${this.inSeq + 1}, got ${frame.s}`);
         if (skip === frame.d.length) return;
         // Deliver, then save, then ack. A crash before the save makes the client send these again
@@ -365,6 +366,7 @@ export class Session extends EventEmitter<SessionEvents> {
           this.safeEmit('message', frame.d[i], this.inSeq);
         }
         if (this.ended) return;
+        if (faults.ackAhead) this.inSeq++;
         if (!this.persist()) return link.fail(CloseCode.SERVER_ERROR, 'session store unavailable');
         // Only now may an ack (standalone, or `a` on any frame) cover these messages.
         this.received();
