@@ -1,0 +1,56 @@
+// @vitest-environment node
+import { afterEach, describe, expect, it } from 'vitest';
+import { faults } from '../../src/server/faults';
+import { runConformance, type Report } from '../../src/conformance/index';
+import { formatResult } from '../../src/conformance/reporter';
+import type { RealtimeServerOptions } from '../../src/server/index';
+// @ts-expect-error: a plain .mjs example, without types
+import { conformanceApp } from '../../examples/conformance-server.mjs';
+import { startServer, type Running } from './harness';
+
+/**
+ * The conformance kit against the reference server: every case passes on every transport, and
+ * each deliberate fault of src/server/faults.ts makes the case that names it fail.
+ */
+
+const ORIGIN = 'http://app.conformance.test';
+const TOKEN = 'conformance-token';
+
+/** Short timers, so the deadline cases (handshake, heartbeat) take about a second each. */
+const OPTIONS: RealtimeServerOptions = {
+  heartbeatInterval: 1000,
+  handshakeTimeout: 500,
+  allowedOrigins: [ORIGIN],
+  authenticate: (token) => token === TOKEN,
+  maxSessionsPerIp: 10_000,
+};
+
+let server: Running | null = null;
+afterEach(async () => {
+  for (const name of Object.keys(faults) as Array<keyof typeof faults>) faults[name] = false;
+  await server?.close();
+  server = null;
+});
+
+async function start(): Promise<Running> {
+  server = await startServer(OPTIONS);
+  conformanceApp(server.rt);
+  return server;
+}
+
+async function kit(s: Running, only?: string[], transports?: Parameters<typeof runConformance>[0]['transports']): Promise<Report> {
+  return runConformance({ target: { http: `http://127.0.0.1:${s.port}/realtime`, ws: s.url, origin: ORIGIN, token: TOKEN, scale: 1 }, ...(only ? { only } : {}), ...(transports ? { transports } : {}) });
+}
+
+const failures = (r: Report): string[] => r.results.filter((x) => x.verdict !== 'pass').map(formatResult);
+
+describe('the conformance kit against the reference server', () => {
+  it('passes every case on every transport', async () => {
+    const s = await start();
+    const report = await kit(s);
+    console.log(`[conformance] ${report.results.length} case runs in ${report.ms} ms`);
+    console.log([...report.results].sort((a, b) => b.ms - a.ms).slice(0, 40).map((r) => `${r.ms} ${r.id} ${r.transport}`).join('\n'));
+    expect(report.contract).toMatchObject({ ok: true });
+    expect(failures(report)).toEqual([]);
+  }, 240_000);
+});
