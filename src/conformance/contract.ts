@@ -24,26 +24,35 @@ export const CONTRACT_CLOSE_CODE = 4321;
 
 export async function checkContract(target: Target, driver: TransportDriver): Promise<ContractResult> {
   const wait = Math.round(PROMPT_MS * target.scale);
-  let peer: Peer;
+  const open = async (): Promise<Peer> => Peer.handshake(await driver.open(target), {}, wait);
+  let first: Peer;
   try {
-    peer = await Peer.handshake(await driver.open(target), {}, wait);
+    first = await open();
   } catch (err) {
     return { ok: false, unreachable: `no welcome over ${driver.name} from ${target.http}: ${describe(err)}` };
   }
-  const offered = Array.isArray(peer.welcome.transports) ? peer.welcome.transports.filter((t: unknown): t is string => typeof t === 'string') : undefined;
+  const transports: unknown = first.welcome.transports;
+  const offered = Array.isArray(transports) ? transports.filter((t): t is string => typeof t === 'string') : undefined;
+  // One request per session, each its first message: a protocol bug (a lost or duplicated
+  // message) then fails the case that checks it, not the whole run.
+  const peers = [first];
   try {
-    await peer.say('contract-check');
-    await peer.echoOf('contract-check').catch(() => {
+    await first.say('contract-check');
+    await first.echoOf('contract-check').catch(() => {
       throw new Error('a message got no {"echo": …} back, so the server runs no conformance application');
     });
-    await peer.push(2);
-    const pushed = await peer.pushed(2).catch(() => {
+    const pusher = await open();
+    peers.push(pusher);
+    await pusher.push(2);
+    const pushed = await pusher.pushed(2).catch(() => {
       throw new Error('{"cmd":"push","n":2} brought no pushed messages');
     });
     const got = pushed.map(([, d]) => d);
-    if (got[0]?.push !== 1 || got[1]?.push !== 2) throw new Error(`{"cmd":"push","n":2} brought ${show(got)}, not {"push":1,…}, {"push":2,…}`);
-    await peer.closeBy(CONTRACT_CLOSE_CODE, 'contract check');
-    const end = await peer.conn.ended(wait).catch(() => {
+    if (got[0]?.push !== 1 || got[1]?.push !== 2) throw new Error(`{"cmd":"push","n":2} brought ${show(got)}, not {"push":1}, {"push":2}`);
+    const closer = await open();
+    peers.push(closer);
+    await closer.closeBy(CONTRACT_CLOSE_CODE, 'contract check');
+    const end = await closer.conn.ended(wait).catch(() => {
       throw new Error(`{"cmd":"close","code":${CONTRACT_CLOSE_CODE}} did not close the session`);
     });
     if (end.frame?.code !== CONTRACT_CLOSE_CODE) throw new Error(`{"cmd":"close","code":${CONTRACT_CLOSE_CODE}} closed with ${show(end.frame ?? end)}`);
@@ -51,7 +60,10 @@ export async function checkContract(target: Target, driver: TransportDriver): Pr
   } catch (err) {
     return { ok: false, why: describe(err), ...(offered ? { offered } : {}) };
   } finally {
-    peer.conn.cut();
+    for (const p of peers) {
+      await p.bye();
+      p.conn.cut();
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 // @vitest-environment node
 import { afterEach, describe, expect, it } from 'vitest';
 import { faults } from '../../src/server/faults';
-import { runConformance, type Report } from '../../src/conformance/index';
+import { runConformance, TRANSPORTS, type Report } from '../../src/conformance/index';
 import { formatResult } from '../../src/conformance/reporter';
 import type { RealtimeServerOptions } from '../../src/server/index';
 // @ts-expect-error: a plain .mjs example, without types
@@ -53,4 +53,29 @@ describe('the conformance kit against the reference server', () => {
     expect(report.contract).toMatchObject({ ok: true });
     expect(failures(report)).toEqual([]);
   }, 240_000);
+});
+
+/**
+ * Each fault of src/server/faults.ts with the case that must catch it. A fault that does not
+ * depend on the transport is run on WebSocket only; the Origin check differs per transport.
+ */
+const MUTATIONS: Array<{ fault: keyof typeof faults; cases: string[]; transports: string[] }> = [
+  { fault: 'noDedupe', cases: ['V1-SEQ-002', 'V1-SEQ-003', 'V1-RESUME-009'], transports: ['websocket'] },
+  { fault: 'replayPastAck', cases: ['V1-RESUME-002'], transports: ['websocket'] },
+  { fault: 'ackAhead', cases: ['V1-ACK-002'], transports: ['websocket'] },
+  { fault: 'noKeyCheck', cases: ['V1-RESUME-003'], transports: ['websocket'] },
+  { fault: 'ignoreOrigin', cases: ['V1-ORIGIN-001'], transports: ['websocket', 'sse', 'long-poll'] },
+];
+
+describe('the conformance kit against a reference server with a deliberate fault', () => {
+  it.each(MUTATIONS)('$fault: fails $cases', async ({ fault, cases, transports }) => {
+    const s = await start();
+    faults[fault] = true;
+    const report = await kit(s, cases, TRANSPORTS.filter((t) => transports.includes(t.name)));
+    const failed = report.results.filter((r) => r.verdict === 'fail');
+    console.log(`[conformance] fault ${fault} (${report.ms} ms):\n${failed.map(formatResult).join('\n')}`);
+    // Every named case fails on every transport it ran on, and nothing else was run.
+    expect(report.results.map((r) => `${r.id} ${r.transport}`).sort()).toEqual(cases.flatMap((c) => transports.map((t) => `${c} ${t}`)).sort());
+    expect(failed.map((r) => `${r.id} ${r.transport}`).sort()).toEqual(cases.flatMap((c) => transports.map((t) => `${c} ${t}`)).sort());
+  }, 60_000);
 });

@@ -52,6 +52,8 @@ export const sessionCases: Case[] = [
       await cut(p, ctx);
       const q = await resume(ctx, p, 2);
       checkResumed(q.welcome, p);
+      const first = await q.frame('msg');
+      check(first.s === 3, 'the replay to start at seq 3 (hello.a + 1)', () => `a msg frame with s ${show(first.s)}`);
       const got = await q.pushed(3);
       const seqs = got.map(([s]) => s);
       const numbers = got.map(([, d]) => d.push);
