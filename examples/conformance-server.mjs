@@ -26,6 +26,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { RealtimeServer } = await import('realtime-client/server');
   const http = createServer((_req, res) => res.writeHead(404).end());
   conformanceApp(new RealtimeServer({ server: http, path: '/realtime' }));
-  const port = Number(process.env.PORT ?? 8080);
-  http.listen(port, '127.0.0.1', () => console.log(`conformance app on http://127.0.0.1:${port}/realtime`));
+  http.listen(Number(process.env.PORT ?? 8080), '127.0.0.1', () => {
+    console.log(`conformance app on http://127.0.0.1:${http.address().port}/realtime`);
+  });
 }
