@@ -139,7 +139,8 @@ export const handshakeCases: Case[] = [
     async run(ctx) {
       const conn = await ctx.open();
       await conn.send([hello({ token: 'conformance-kit-made-up-token' })]);
-      await closedWith(conn, 4401, ctx);
+      const end = await closedWith(conn, 4401, ctx);
+      check(!end.frame?.reason.includes('made-up'), 'a reason without the token (§4: never "in a close reason")', () => show(end.frame?.reason));
     },
   },
   {

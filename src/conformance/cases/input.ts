@@ -1,6 +1,16 @@
 import { check, show } from '../errors';
 import type { Case } from './types';
-import { closedWith, expectEnded } from './util';
+import { closedWith, expectEnded, prompt } from './util';
+
+/** The fields of each frame a server sends (§3). */
+const FIELDS: Record<string, string[]> = {
+  welcome: ['t', 'v', 'sid', 'key', 'resumed', 'a', 'hb', 'max', 'transports'],
+  msg: ['t', 's', 'd', 'a'],
+  ack: ['t', 'a'],
+  ping: ['t', 'a'],
+  pong: ['t', 'a'],
+  close: ['t', 'code', 'reason'],
+};
 
 /** A text frame whose `t` is an array nested `depth` deep: small, and fatal to a server that stringifies it (§2). */
 const deep = (depth: number): string => `{"t":${'['.repeat(depth)}${']'.repeat(depth)}}`;
@@ -76,6 +86,28 @@ export const inputCases: Case[] = [
       const bytes = Buffer.concat([Buffer.from('{"t":"msg","s":1,"d":["'), Buffer.from([0xff, 0xfe]), Buffer.from('"]}')]);
       await p.conn.send([bytes]);
       await closedWith(p.conn, 4400, ctx);
+    },
+  },
+  {
+    id: 'V1-FRAME-011',
+    level: 'MUST',
+    section: '§2',
+    title: '"Senders MUST NOT add fields not described here": every frame from the server has only the fields of §3',
+    needs: ['app'],
+    async run(ctx) {
+      const p = await ctx.connect();
+      await p.say('fields');
+      await p.push(2);
+      await p.pushed(2);
+      await p.conn.send([{ t: 'ping', a: p.conn.received }]);
+      await p.frame('pong');
+      await p.closeBy(4403, 'fields');
+      await p.conn.ended(prompt(ctx));
+      for (const f of p.conn.frames) {
+        const allowed = FIELDS[f.t];
+        const extra = Object.keys(f).filter((k) => !allowed?.includes(k));
+        check(allowed !== undefined && extra.length === 0, `only the fields of a ${f.t} frame`, () => `${show(extra)} in ${show(f)}`);
+      }
     },
   },
   badFrame('V1-FRAME-010', '"s integer ≥ 1", "d non-empty array": a msg with an empty d is a protocol error (4400)', '{"t":"msg","s":1,"d":[]}'),
