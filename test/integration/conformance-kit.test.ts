@@ -1,7 +1,8 @@
 // @vitest-environment node
 import { afterEach, describe, expect, it } from 'vitest';
 import { faults } from '../../src/server/faults';
-import { runConformance, TRANSPORTS, type Report } from '../../src/conformance/index';
+import { exitCode, main, runConformance, TRANSPORTS, type Case, type Report } from '../../src/conformance/index';
+import { CaseFailure, CaseSkipped } from '../../src/conformance/errors';
 import { formatResult } from '../../src/conformance/reporter';
 import type { RealtimeServerOptions } from '../../src/server/index';
 // @ts-expect-error: a plain .mjs example, without types
@@ -78,4 +79,63 @@ describe('the conformance kit against a reference server with a deliberate fault
     expect(report.results.map((r) => `${r.id} ${r.transport}`).sort()).toEqual(cases.flatMap((c) => transports.map((t) => `${c} ${t}`)).sort());
     expect(failed.map((r) => `${r.id} ${r.transport}`).sort()).toEqual(cases.flatMap((c) => transports.map((t) => `${c} ${t}`)).sort());
   }, 60_000);
+});
+
+describe('the conformance kit run as a whole', () => {
+  it('says plainly when the application is missing: the cases that need it are skipped, the others run, exit code 3', async () => {
+    server = await startServer(OPTIONS); // no application attached
+    const report = await kit(server, ['V1-HANDSHAKE-001', 'V1-SEQ-001'], TRANSPORTS.filter((t) => t.name === 'websocket'));
+    expect(report.contract).toMatchObject({ ok: false, why: expect.stringContaining('runs no conformance application') });
+    expect(report.results.map((r) => [r.id, r.verdict, r.why])).toEqual([
+      ['V1-HANDSHAKE-001', 'pass', undefined],
+      ['V1-SEQ-001', 'skip', expect.stringContaining('the application of docs/conformance.md is missing')],
+    ]);
+    expect(exitCode(report)).toBe(3);
+  });
+
+  it('maps what a case does to a verdict: a failure, a skip, an unexpected error, a case over its time', async () => {
+    const s = (server = await startServer({ ...OPTIONS, allowedOrigins: undefined })); // so the kit may go without --origin
+    conformanceApp(s.rt);
+    const base = { level: 'MUST' as const, section: '§6', title: 'a case of this test' };
+    const cases: Case[] = [
+      { ...base, id: 'V1-TEST-001', run: async () => {} },
+      { ...base, id: 'V1-TEST-002', run: async () => { throw new CaseFailure('this', 'that'); } },
+      { ...base, id: 'V1-TEST-003', run: async () => { throw new CaseSkipped('no reason to run'); } },
+      { ...base, id: 'V1-TEST-004', run: async () => { throw new Error('socket hang up'); } },
+      { ...base, id: 'V1-TEST-005', timeout: 50, run: () => new Promise(() => {}) },
+      { ...base, id: 'V1-TEST-006', needs: ['origin'], run: async () => {} },
+      { ...base, id: 'V1-TEST-007', applies: (d) => d.polls, run: async () => {} },
+    ];
+    const target = { http: `http://127.0.0.1:${s.port}/realtime`, ws: s.url, token: TOKEN, scale: 1 };
+    const report = await runConformance({ target, cases, transports: TRANSPORTS.filter((t) => t.name === 'websocket') });
+    expect(report.results.map((r) => [r.id, r.verdict, r.expected ?? r.why, r.got])).toEqual([
+      ['V1-TEST-001', 'pass', undefined, undefined],
+      ['V1-TEST-002', 'fail', 'this', 'that'],
+      ['V1-TEST-003', 'skip', 'no reason to run', undefined],
+      ['V1-TEST-004', 'fail', 'the exchange to complete', 'socket hang up'],
+      ['V1-TEST-005', 'fail', 'the case to finish within 50 ms', 'it did not'],
+      ['V1-TEST-006', 'skip', expect.stringContaining('needs --origin'), undefined],
+    ]);
+  });
+
+  it('the command: one line per case, the verdict, exit code 1 for a failed MUST and 0 once fixed', async () => {
+    const s = await start();
+    const argv = [`http://127.0.0.1:${s.port}/realtime`, '--transports', 'websocket,sse', '--only', 'V1-SEQ-003,V1-BATCH-001', '--token', TOKEN, '--origin', ORIGIN];
+    const out: string[] = [];
+    const io = { out: (t: string) => void out.push(t), err: (t: string) => void out.push(t) };
+    faults.noDedupe = true;
+    expect(await main(argv, io)).toBe(1);
+    const text = out.join('\n');
+    expect(text).toMatch(/^FAIL V1-SEQ-003 +MUST +websocket/m);
+    expect(text).toMatch(/^FAIL V1-SEQ-003 +MUST +sse/m);
+    expect(text).toContain('error (§6): expected x, y, z, end each echoed once; got ["x","y","y","z","end"]');
+    expect(text).toMatch(/^PASS V1-BATCH-001 +SHOULD +websocket/m);
+    expect(text).toMatch(/^ {2}MUST +0 passed, 2 failed, 0 skipped$/m);
+    expect(text).toMatch(/^ {2}sse +1 passed, 1 failed, 0 skipped$/m);
+    expect(text).toContain('NOT CONFORMANT: 1 MUST case(s) failed');
+    faults.noDedupe = false;
+    out.length = 0;
+    expect(await main([...argv, '--json'], io)).toBe(0);
+    expect(JSON.parse(out.join('\n'))).toMatchObject({ exitCode: 0, contract: { ok: true } });
+  });
 });
