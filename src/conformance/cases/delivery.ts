@@ -219,7 +219,7 @@ export const deliveryCases: Case[] = [
     id: 'V1-LIMIT-001',
     level: 'MUST',
     section: '§2',
-    title: '"A server that receives one [a frame larger than max] MUST close the connection with code 4413"',
+    title: '"A server that receives one [a frame larger than max] MUST close the connection with code 4413", and the session ends (§11)',
     timeout: 20_000,
     async run(ctx) {
       const p = await ctx.connect();
@@ -228,6 +228,7 @@ export const deliveryCases: Case[] = [
       const overhead = frame(0).length;
       await p.conn.send([frame(max + 1 - overhead)]);
       await closedWith(p.conn, 4413, ctx);
+      await expectEnded(ctx, p);
     },
   },
 ];

@@ -72,7 +72,7 @@ export const lifecycleCases: Case[] = [
     id: 'V1-CLOSE-001',
     level: 'MUST',
     section: '§11',
-    title: '"the server sends {"t":"close","code":C,"reason":R} and then closes the transport with the same code and reason"',
+    title: '"the server sends {"t":"close","code":C,"reason":R} and then closes the transport with the same code and reason"; with 4403 the session ends',
     needs: ['app'],
     async run(ctx) {
       const p = await ctx.connect();
@@ -83,6 +83,7 @@ export const lifecycleCases: Case[] = [
       if (ctx.driver.closeCodes) {
         check(gone.code === 4403 && gone.reason === 'conformance kit', 'the transport closed with 4403 "conformance kit"', () => `${gone.code} ${show(gone.reason)}`);
       }
+      await expectEnded(ctx, p);
     },
   },
   {
