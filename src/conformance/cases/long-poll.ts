@@ -58,7 +58,9 @@ export const longPollCases: Case[] = [
     needs: ['app'],
     async run(ctx) {
       const { p, conn } = await manual(ctx);
-      const quiet = await timed(conn, 800);
+      // A ping of the server's heartbeat may answer a quiet poll early; the next one is quiet.
+      let quiet = await timed(conn, 800);
+      for (let i = 0; i < 2 && quiet.status === 200 && quiet.frames.length > 0 && quiet.frames.every((f) => f?.t === 'ping'); i++) quiet = await timed(conn, 800);
       check(quiet.status === 200 && quiet.body === '' && quiet.ms >= 600, 'an empty answer after about 800 ms', () => `HTTP ${quiet.status} after ${quiet.ms} ms: ${show(quiet.body)}`);
       const held = conn.poll(ctx.ms(10_000));
       await p.push(1);
