@@ -6,7 +6,6 @@ import { PollConn } from '../transports/long-poll';
 import { baseHeaders } from '../transports/types';
 import type { Peer } from '../peer';
 import type { Case, CaseContext } from './types';
-import { prompt } from './util';
 
 const polls = (d: { polls: boolean }): boolean => d.polls;
 

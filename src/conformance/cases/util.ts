@@ -45,7 +45,7 @@ export async function expectEnded(ctx: CaseContext, peer: Peer): Promise<void> {
 /** The heartbeat interval the server announced, or a skip when it is too long for the kit to wait out. */
 export function heartbeat(peer: Peer, ctx: CaseContext, longest = 60_000): number {
   const hb = peer.welcome.hb as number;
-  if (hb > longest) throw new CaseSkipped(`welcome.hb is ${hb} ms: too long to wait for here (at most ${longest})`);
+  if (hb > ctx.ms(longest)) throw new CaseSkipped(`welcome.hb is ${hb} ms: too long to wait for here (at most ${ctx.ms(longest)}; see --timeout-scale)`);
   return hb;
 }
 

@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import { FrameLog, type Conn, type Outgoing, type SendOptions, type Sent } from '../conn';
 import { frameBytes } from '../frames';
 import type { Target } from '../target';
-import { baseHeaders, type HttpConn, type TransportDriver } from './types';
+import { baseHeaders, type TransportDriver } from './types';
 
 /** §13: one frame per WebSocket text message. */
 class WebSocketConn extends FrameLog implements Conn {
