@@ -5,8 +5,10 @@
 //   dist/server.js, dist/server.cjs   Node reference server, `ws` and node builtins external
 //   dist/server.d.ts                  bundled declarations for the server
 //   dist/server-redis.{js,cjs,d.ts}   sessions in Redis (realtime-client/server/redis), ioredis external
+//   dist/conformance.js               the conformance kit's command (bin), an executable Node script
+//   dist/conformance-kit.js, .d.ts    the kit for programmatic use (realtime-client/conformance)
 import { builtinModules } from 'node:module';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import typescript from '@rollup/plugin-typescript';
 import terser from '@rollup/plugin-terser';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
@@ -35,6 +37,14 @@ const ts = ({ check }) =>
   typescript({ tsconfig: './tsconfig.build.json', ...(check ? {} : { compilerOptions: { noCheck: true } }) });
 
 const banner = `/*! ${pkg.name} v${pkg.version} | ${pkg.license} */`;
+
+/** Makes `file` executable once written, so `./dist/conformance.js` runs from a clone too (npm sets the bit on install). */
+const executable = (file) => ({
+  name: 'executable',
+  writeBundle() {
+    chmodSync(file, 0o755);
+  },
+});
 
 export default [
   // npm builds of the client: ESM + CJS from one compile.
@@ -92,6 +102,22 @@ export default [
       { file: 'dist/server-redis.cjs', format: 'cjs', exports: 'named', generatedCode: 'es2015' },
     ],
   },
+  // Conformance kit (Node only, `ws` and builtins external): the command and the programmatic
+  // entry from one compile, sharing a chunk. Only the command gets the shebang and the x bit.
+  {
+    input: { conformance: 'src/conformance.ts', 'conformance-kit': 'src/conformance/index.ts' },
+    external: (id) => isDependency(id) || isBuiltin(id),
+    plugins: [ts({ check: false }), executable('dist/conformance.js')],
+    onwarn,
+    output: {
+      dir: 'dist',
+      entryFileNames: '[name].js',
+      chunkFileNames: 'conformance-[hash].js',
+      format: 'es',
+      generatedCode: 'es2015',
+      banner: (chunk) => (chunk.isEntry && chunk.name === 'conformance' ? '#!/usr/bin/env node' : ''),
+    },
+  },
   // Bundled declarations.
   {
     input: { index: 'src/index.ts', core: 'src/core.ts' },
@@ -114,5 +140,12 @@ export default [
     plugins: [dts({ tsconfig: './tsconfig.build.json', compilerOptions: { stripInternal: true } })],
     onwarn,
     output: { file: 'dist/server-redis.d.ts', format: 'es' },
+  },
+  {
+    input: 'src/conformance/index.ts',
+    external: (id) => isDependency(id) || isBuiltin(id),
+    plugins: [dts({ tsconfig: './tsconfig.build.json' })],
+    onwarn,
+    output: { file: 'dist/conformance-kit.d.ts', format: 'es' },
   },
 ];

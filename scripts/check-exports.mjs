@@ -6,13 +6,16 @@
 //  - `import` of dist/index.js and `require` of dist/index.cjs both give a RealtimeClient
 //    function, and the server builds give a RealtimeServer function;
 //  - the IIFE defines `Realtime.RealtimeClient` when run as a classic script and needs no
-//    module loader (eventsource-parser is bundled in).
+//    module loader (eventsource-parser is bundled in);
+//  - every `bin` exists, starts with a `#!/usr/bin/env node` shebang, and `--help` runs it to
+//    exit code 0 with a usage text; the conformance kit's entry gives a runConformance function.
 // Exits 1 with one line per problem.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import vm from 'node:vm';
+import { spawnSync } from 'node:child_process';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pkgPath = join(root, 'package.json');
@@ -134,10 +137,29 @@ function checkIife(file) {
   }
 }
 
+function checkBins() {
+  const bins = typeof pkg.bin === 'string' ? { [pkg.name]: pkg.bin } : (pkg.bin ?? {});
+  for (const [name, target] of Object.entries(bins)) {
+    const file = resolve(root, target);
+    checked.add(relative(root, file));
+    if (!existsSync(file)) {
+      problems.push(`bin "${name}": "${target}" does not exist (did the build run?)`);
+      continue;
+    }
+    if (!readFileSync(file, 'utf8').startsWith('#!/usr/bin/env node\n')) problems.push(`bin "${name}": "${target}" does not start with "#!/usr/bin/env node"`);
+    const run = spawnSync(process.execPath, [file, '--help'], { encoding: 'utf8', timeout: 30_000 });
+    if (run.status !== 0 || !/Usage:/.test(run.stdout)) {
+      problems.push(`bin "${name}": \`${target} --help\` exited ${run.status} (${run.error?.message ?? run.stderr.trim().slice(0, 300)})`);
+    }
+  }
+}
+
 await checkImport('dist/index.js', 'RealtimeClient');
 checkRequire('dist/index.cjs', 'RealtimeClient');
 await checkImport('dist/server.js', 'RealtimeServer');
 checkRequire('dist/server.cjs', 'RealtimeServer');
+await checkImport('dist/conformance-kit.js', 'runConformance');
+checkBins();
 checkIife(pkg.unpkg ? pkg.unpkg.replace(/^\.\//, '') : 'dist/realtime.min.js');
 
 if (problems.length) {

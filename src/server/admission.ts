@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { CloseCode } from '../protocol';
+import { faults } from './faults';
 import type { ResolvedOptions } from './options';
 
 /**
@@ -102,7 +103,7 @@ export class Admission {
 
   private originAllowed(origin: string | undefined): boolean {
     const allowed = this.host.options.allowedOrigins;
-    if (allowed === undefined) return true;
+    if (allowed === undefined || faults.ignoreOrigin) return true;
     if (typeof allowed === 'function') {
       try {
         return allowed(origin) === true;

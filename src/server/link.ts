@@ -36,6 +36,9 @@ export interface LinkHost {
   reportError(error: unknown, context: string): void;
 }
 
+/** Frames a link holds between hello and welcome, to handle after it; more is a protocol error. */
+const EARLY_FRAMES_MAX = 100;
+
 /** Where an open link's frames go: the session it carries. */
 export interface LinkOwner {
   /** One frame; the link hands over the next only once this one is handled. */
@@ -65,6 +68,8 @@ export class Link {
   private waiting = true;
   /** The open link's frames, handled one after another (the session's state may take a round trip). */
   private handling: Promise<void> = Promise.resolve();
+  /** Frames received between hello and welcome. */
+  private early = 0;
 
   constructor(
     private readonly host: LinkHost,
@@ -126,15 +131,21 @@ export class Link {
         this.after(this.host.onHello(this, frame, bearer));
         return;
       case 'hello':
-        return this.fail(CloseCode.PROTOCOL_ERROR, `"${frame.t}" frame received before welcome`);
-      case 'open': {
-        const owner = this.session!;
-        this.handling = this.handling
-          .then(() => owner.handleFrame(frame, this))
-          .catch((err) => this.bug(err));
-        return;
-      }
+        // The client should have waited for welcome (§4); an HTTP client may have put the frame
+        // in the body that carried hello (§14.3). Held, a bounded number, and handled in order
+        // once welcome went out; dropped if the handshake refused the link.
+        if (++this.early > EARLY_FRAMES_MAX) return this.fail(CloseCode.PROTOCOL_ERROR, `more than ${EARLY_FRAMES_MAX} frames received before welcome`);
+        return this.handOver(frame);
+      case 'open':
+        return this.handOver(frame);
     }
+  }
+
+  /** To the session, after every frame before it (and the handshake) is handled. */
+  private handOver(frame: Frame): void {
+    this.handling = this.handling
+      .then(() => (this.state === 'open' ? this.session!.handleFrame(frame, this) : undefined))
+      .catch((err) => this.bug(err));
   }
 
   /**

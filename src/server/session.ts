@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { CloseCode, tooLargeFor, utf8Length, type Frame } from '../protocol';
+import { faults } from './faults';
 import type { Link } from './link';
 import type { ResolvedOptions } from './options';
 import type { ResumeRefusal, SessionState } from './state/types';
@@ -207,7 +208,7 @@ export class Session extends EventEmitter<SessionEvents> {
         failed: (failing, err) => this.failed(failing, err),
       },
       attached.epoch,
-      clientAck ?? 0,
+      clientAck === undefined ? 0 : clientAck + (faults.replayPastAck ? 1 : 0),
     );
     // welcome.a = inSeq: only what the state recorded; the writer then retransmits everything after clientAck.
     this.writer.start(
@@ -379,6 +380,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (recorded === 'fenced') return this.replaced(link);
     // Only now may an ack (standalone, or `a` on any frame) cover these messages.
     if (seq > this.inSeq) this.inSeq = seq;
+    if (faults.ackAhead) this.inSeq++;
     writer.received();
   }
 

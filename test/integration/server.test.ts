@@ -101,6 +101,29 @@ describe('RealtimeServer handshake', () => {
     expect(await c.whenClosed()).toMatchObject({ code: 4400, reason: expect.stringMatching(/expected a hello/) });
   });
 
+  it('frames sent before welcome (while authenticate runs) are handled after it, in order; more than 100 close 4400', async () => {
+    let release!: () => void;
+    const authenticated = new Promise<boolean>((resolve) => (release = () => resolve(true)));
+    const { rt, url } = await start({ authenticate: () => authenticated });
+    const got: unknown[] = [];
+    rt.on('connection', (s) => s.on('message', (d) => got.push(d)));
+    const early = client(url);
+    await early.opened();
+    early.send({ t: 'hello', v: [1], a: 0 });
+    early.send({ t: 'msg', s: 1, d: ['a'] });
+    early.send({ t: 'msg', s: 2, d: ['b'] });
+    const flood = client(url);
+    await flood.opened();
+    flood.send({ t: 'hello', v: [1], a: 0 });
+    for (let i = 1; i <= 101; i++) flood.send({ t: 'ping' });
+    expect(await flood.whenClosed()).toEqual({ code: 4400, reason: 'more than 100 frames received before welcome' });
+    expect(got).toEqual([]); // nothing handled before welcome
+    release();
+    expect((await early.next()).t).toBe('welcome');
+    expect((await early.next('ack')).a).toBe(2);
+    expect(got).toEqual(['a', 'b']);
+  });
+
   it('passes the token to authenticate and closes 4401 when refused', async () => {
     const seen: Array<string | undefined> = [];
     const { rt, url } = await start({
