@@ -317,7 +317,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
     if (!this.engine.available) return link.close(CloseCode.SERVER_ERROR, 'session store unavailable');
     if (hello.sid !== undefined && hello.key !== undefined) {
       const existing = this.sessionMap.get(hello.sid) ?? (await this.adopt(hello.sid, hello.key));
-      if (existing && (faults.noKeyCheck || existing.state.matchesKey(hello.key))) {
+      if (existing && (faults.noKeyCheck || existing.store.matchesKey(hello.key))) {
         const attached = await existing.attach(link, version, hello.a, hello.max);
         if (attached === 'attached') {
           existing.auth = auth;

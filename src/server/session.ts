@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { CloseCode, tooLargeFor, utf8Length, type Frame } from '../protocol';
 import { faults } from './faults';
+import { SessionLifetime, type PhaseChange, type SessionPhase } from './lifetime';
 import type { Link } from './link';
 import type { ResolvedOptions } from './options';
 import type { ResumeRefusal, SessionState } from './state/types';
@@ -28,6 +29,8 @@ export interface SessionEvents {
   disconnect: [];
   /** The client resumed this session on a new connection. */
   resume: [];
+  /** {@link Session.state} changed (the events above say the same, with their details). */
+  state: [change: PhaseChange];
 }
 
 /** Whether a WebSocket endpoint may send `code` in a close frame (RFC 6455 §7.4; 1004-1006 and 1015 are reserved). */
@@ -63,22 +66,19 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Whatever `authenticate` returned for the latest connection (`true` without the hook). */
   auth: unknown = true;
 
-  /** @internal */
-  readonly state: SessionState;
+  /** @internal Its state: in memory, or in Redis. */
+  readonly store: SessionState;
+  private readonly lifetime: SessionLifetime;
   private link: Link | null = null;
   private writer: LinkWriter | null = null;
   /** Largest frame the client takes, from its latest hello (kept while disconnected, for send()). */
   private clientMax = Infinity;
-  private ended = false;
-  /** The replay buffer dropped messages: the session can never resume, and ends with its link. */
-  private overrun = false;
   /** Highest seq assigned, as far as this process knows. */
   private lastSeq = 0;
   /** Highest client seq delivered and recorded: what an ack may cover. */
   private inSeq = 0;
   /** The epoch of the latest link this process attached, for the expiry to name. */
   private epoch = 0;
-  private ttlTimer: ReturnType<typeof setTimeout> | null = null;
 
   /** @internal `restored`: a session from an earlier process, disconnected until its client resumes. */
   constructor(
@@ -87,10 +87,23 @@ export class Session extends EventEmitter<SessionEvents> {
     restored = false,
   ) {
     super();
-    this.state = state;
+    this.store = state;
     this.id = state.id;
     this.remoteAddress = state.remoteAddress;
-    if (restored) this.startTtl();
+    this.lifetime = new SessionLifetime(
+      host.options.sessionTtl,
+      () => void this.expire(),
+      (change) => this.safeEmit('state', change),
+    );
+    if (restored) this.lifetime.startExpiry();
+  }
+
+  /**
+   * `'attached'` while a connection here carries it; `'detached'` while it waits `sessionTtl` ms
+   * for its client to resume; `'ended'` once over for good. Changes are the `'state'` event.
+   */
+  get state(): SessionPhase {
+    return this.lifetime.phase;
   }
 
   /** True while a connection is attached. */
@@ -100,12 +113,12 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** True once the session has ended; send() then does nothing. */
   get closed(): boolean {
-    return this.ended;
+    return this.state === 'ended';
   }
 
   /** Messages sent but not yet acknowledged by the client. */
   get unacknowledged(): number {
-    return this.state.unacknowledged;
+    return this.store.unacknowledged;
   }
 
   /**
@@ -118,7 +131,7 @@ export class Session extends EventEmitter<SessionEvents> {
    */
   send(data: unknown): boolean {
     const json = serialise(data);
-    if (this.ended) return false;
+    if (this.closed) return false;
     this.enqueue(json, utf8Length(json));
     return true;
   }
@@ -157,16 +170,16 @@ export class Session extends EventEmitter<SessionEvents> {
   async attach(link: Link, version: number, clientAck: number | undefined, clientMax = Infinity): Promise<'attached' | 'failed' | ResumeRefusal> {
     let attached;
     try {
-      attached = await this.state.attach(clientAck, clientMax);
+      attached = await this.store.attach(clientAck, clientMax);
     } catch (err) {
       this.host.reportError(err, 'session state');
       link.close(CloseCode.SERVER_ERROR, 'session store unavailable');
       return 'failed';
     }
     if ('why' in attached) return attached;
-    if (this.ended || link.done) {
+    if (this.closed || link.done) {
       // Ended, or the client left, while the state was attaching: let that attach go.
-      if (!this.ended) void this.state.detach(attached.epoch, this.startTtl()).catch((err) => this.host.reportError(err, 'session state'));
+      if (!this.closed) void this.store.detach(attached.epoch, this.lifetime.startExpiry()).catch((err) => this.host.reportError(err, 'session state'));
       return 'failed';
     }
     const old = this.link;
@@ -175,21 +188,19 @@ export class Session extends EventEmitter<SessionEvents> {
       this.unlink();
       old.close(CloseCode.NORMAL, 'replaced', false);
     }
-    if (this.ttlTimer) clearTimeout(this.ttlTimer);
-    this.ttlTimer = null;
-
     this.link = link;
     this.epoch = attached.epoch;
     this.clientMax = clientMax;
     this.inSeq = attached.inSeq;
     this.lastSeq = Math.max(this.lastSeq, attached.lastSeq);
     link.opened(this);
+    this.lifetime.apply('attach');
     const o = this.host.options;
     const session = this;
     this.writer = new LinkWriter(
       link,
       {
-        state: this.state,
+        store: this.store,
         get lastSeq() {
           return session.lastSeq;
         },
@@ -216,7 +227,7 @@ export class Session extends EventEmitter<SessionEvents> {
         t: 'welcome',
         v: version,
         sid: this.id,
-        key: this.state.key,
+        key: this.store.key,
         resumed: clientAck !== undefined,
         a: this.inSeq,
         hb: o.heartbeatInterval,
@@ -229,35 +240,26 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** @internal The link is gone; keep the session for a resume unless it can no longer resume. */
   detach(link: Link): void {
-    if (this.link !== link || this.ended) return;
+    if (this.link !== link || this.closed) return;
     const epoch = this.writer!.epoch;
     this.unlink();
-    if (this.overrun) return this.end(CloseCode.ABNORMAL, 'replay buffer overrun');
-    void this.state.detach(epoch, this.startTtl()).catch((err) => this.host.reportError(err, 'session state'));
+    if (!this.store.resumable) return this.end(CloseCode.ABNORMAL, 'replay buffer overrun');
+    this.lifetime.apply('detach');
+    void this.store.detach(epoch, this.lifetime.expiresAt).catch((err) => this.host.reportError(err, 'session state'));
     this.safeEmit('disconnect');
-  }
-
-  /** Starts the expiry of a session without a link; returns when it expires (Date.now() based). */
-  private startTtl(): number {
-    const ttl = this.host.options.sessionTtl;
-    if (this.ttlTimer) clearTimeout(this.ttlTimer);
-    this.ttlTimer = setTimeout(() => void this.expire(), ttl);
-    this.ttlTimer.unref?.();
-    return Date.now() + ttl;
   }
 
   /** Its time without a link ran out here: it ends, unless its client resumed it on another process meanwhile. */
   private async expire(): Promise<void> {
-    this.ttlTimer = null;
     let expired: boolean;
     try {
-      expired = await this.state.expire(this.epoch);
+      expired = await this.store.expire(this.epoch);
     } catch (err) {
       // The store's own expiry decides; this process lets it go.
       this.host.reportError(err, 'session state');
       expired = false;
     }
-    if (this.ended || this.link) return;
+    if (this.state !== 'detached') return;
     if (expired) this.end(CloseCode.ABNORMAL, 'session expired');
     else this.host.onSessionEnd(this);
   }
@@ -279,14 +281,12 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** @internal End for good. Closes the current link, if any, with `code`. */
   end(code: number, reason: string): void {
-    if (this.ended) return;
-    this.ended = true;
+    if (this.closed) return;
+    this.lifetime.apply('end');
     const link = this.link;
     this.unlink();
-    if (this.ttlTimer) clearTimeout(this.ttlTimer);
-    this.ttlTimer = null;
     link?.close(code, reason);
-    void this.state.end().catch((err) => this.host.reportError(err, 'session state'));
+    void this.store.end().catch((err) => this.host.reportError(err, 'session state'));
     this.host.onSessionEnd(this);
     this.safeEmit('close', code, reason);
   }
@@ -296,13 +296,13 @@ export class Session extends EventEmitter<SessionEvents> {
     const why = this.tooLarge(bytes);
     if (why) throw new RangeError(`realtime: ${why}`);
     // Appends are applied in call order (memory: at once; Redis: one connection, in order).
-    this.state.append([{ json, bytes }], this.writer?.written ?? 0).then(
+    this.store.append([{ json, bytes }], this.writer?.written ?? 0).then(
       (r) => {
         // Ended meanwhile (here: for this very message, to make room; elsewhere: closed, expired, or lost with the store).
         if ('ended' in r) return this.end(CloseCode.ABNORMAL, 'session gone from the store');
         if (r.last > this.lastSeq) this.lastSeq = r.last;
         if ('overrun' in r) {
-          this.overrun = true;
+          // The store now refuses resumes (store.resumable is false): the session ends with its link.
           // Held by no link, the session can never resume now; with one here, losing a message
           // never written would leave a gap on a live connection. Either way: end it. (A session
           // that only lost messages already written lives on until its connection drops; one
@@ -366,16 +366,16 @@ export class Session extends EventEmitter<SessionEvents> {
    * arrived.
    */
   private async receive(s: number, d: unknown[], link: Link, writer: LinkWriter): Promise<void> {
-    const skip = await this.state.claim(writer.epoch, s, d.length);
+    const skip = await this.store.claim(writer.epoch, s, d.length);
     if (link !== this.link) return;
     if (skip === 'fenced') return this.replaced(link);
     // Leading duplicates were already received (retransmitted after a resume); a gap is an error.
     if (skip === 'gap') return link.fail(CloseCode.PROTOCOL_ERROR, `sequence gap: expected at most ${this.inSeq + 1}, got ${s}`);
     if (skip === d.length) return;
     let seq = s + skip - 1;
-    for (let i = skip; i < d.length && !this.ended; i++) this.safeEmit('message', d[i], ++seq);
-    if (this.ended) return;
-    const recorded = await this.state.commit(writer.epoch, seq);
+    for (let i = skip; i < d.length && !this.closed; i++) this.safeEmit('message', d[i], ++seq);
+    if (this.closed) return;
+    const recorded = await this.store.commit(writer.epoch, seq);
     if (link !== this.link) return;
     if (recorded === 'fenced') return this.replaced(link);
     // Only now may an ack (standalone, or `a` on any frame) cover these messages.
@@ -390,15 +390,19 @@ export class Session extends EventEmitter<SessionEvents> {
       link.fail(CloseCode.PROTOCOL_ERROR, `ack ${a} is beyond the last message sent (${writer.written})`);
       return false;
     }
-    if ((await this.state.acknowledge(writer.epoch, a)) !== 'fenced') return true;
+    if ((await this.store.acknowledge(writer.epoch, a)) !== 'fenced') return true;
     this.replaced(link);
     return false;
   }
 
-  /** A newer link took the session (on another process): this one is over, quietly, as on a resume here. */
+  /**
+   * A newer link took the session (on another process): this one is over, quietly, as on a resume
+   * here. Detached, the session waits for its expiry, which lets it go here (it lives on there).
+   */
   private replaced(link: Link): void {
     if (this.link !== link) return;
     this.unlink();
+    this.lifetime.apply('detach');
     link.close(CloseCode.NORMAL, 'replaced', false);
   }
 

@@ -19,7 +19,7 @@ export const CONTROL_BACKLOG_BYTES = 4096;
 
 /** What a writer needs from its session. */
 export interface WriterSession {
-  readonly state: SessionState;
+  readonly store: SessionState;
   /** Highest seq assigned, as far as this process knows: everything up to it is to be written. */
   readonly lastSeq: number;
   /** Highest client seq delivered and recorded: what an ack may cover. */
@@ -174,7 +174,7 @@ export class LinkWriter {
       if (this.#stopped) return false;
       // Let the backlog drain; meanwhile new messages pile up and leave as one frame.
       if (link.bufferedAmount > this.session.backpressureThreshold) return this.#later();
-      const entries = await this.session.state.read(this.written + 1, READ_BATCH);
+      const entries = await this.session.store.read(this.written + 1, READ_BATCH);
       if (this.#stopped) return false;
       if (entries.length === 0 || entries[0]!.seq !== this.written + 1) break; // nothing new after all, or acked meanwhile
       for (let i = 0; i < entries.length; ) {
@@ -196,7 +196,7 @@ export class LinkWriter {
         this.#heartbeat.progressed();
         if (this.#stopped) return false; // a send error may have detached us
       }
-      const fenced = await this.session.state.wrote(this.epoch, this.written);
+      const fenced = await this.session.store.wrote(this.epoch, this.written);
       if (fenced) return false;
     }
     return true;

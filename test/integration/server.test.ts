@@ -554,8 +554,8 @@ describe('RealtimeServer sessions and resume', () => {
       expect(text).not.toContain(w.key);
       expect(text).not.toContain(hex);
     }
-    expect(session.state.matchesKey(w.key)).toBe(true);
-    expect((session.state as MemoryState).snapshot().key).toBe(w.key);
+    expect(session.store.matchesKey(w.key)).toBe(true);
+    expect((session.store as MemoryState).snapshot().key).toBe(w.key);
   });
 
   it('requires the key to resume: a wrong key gets a new session', async () => {
@@ -577,6 +577,26 @@ describe('RealtimeServer sessions and resume', () => {
     const c4 = client(url);
     const w4 = await c4.hello({ sid: 'unknown-session', key: w1.key });
     expect(w4.resumed).toBe(false);
+  });
+
+  it("session.state follows its life, and each change is one 'state' event {from, to}", async () => {
+    const { url, c: c1, w: w1, s } = await connected();
+    expect(s.state).toBe('attached');
+    const changes: Array<{ from: string; to: string }> = [];
+    s.on('state', (change) => changes.push(change));
+    s.disconnect();
+    expect(s.state).toBe('detached');
+    await c1.whenClosed();
+    const c2 = client(url);
+    await c2.hello({ sid: w1.sid, key: w1.key, a: 0 });
+    expect(s.state).toBe('attached');
+    s.close(1000, 'done');
+    expect(s.state).toBe('ended');
+    expect(changes).toEqual([
+      { from: 'attached', to: 'detached' },
+      { from: 'detached', to: 'attached' },
+      { from: 'attached', to: 'ended' },
+    ]);
   });
 
   it('replays unacked messages exactly once after disconnect() and resume', async () => {

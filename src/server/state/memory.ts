@@ -166,6 +166,10 @@ export class MemoryState implements SessionState {
     return this.#replay.size;
   }
 
+  get resumable(): boolean {
+    return !this.#overrun;
+  }
+
   /** What this session counts against `maxTotalReplayBytes`. */
   get cost(): number {
     return this.#replay.cost;

@@ -259,6 +259,7 @@ class RedisState implements SessionState {
   /** As far as this process knows: highest seq assigned, and acknowledged. */
   #out = 0;
   #acked = 0;
+  #overrun = false;
 
   constructor(
     private readonly engine: RedisEngine,
@@ -276,6 +277,10 @@ class RedisState implements SessionState {
 
   get unacknowledged(): number {
     return Math.max(0, this.#out - this.#acked);
+  }
+
+  get resumable(): boolean {
+    return !this.#overrun;
   }
 
   matchesKey(key: string): boolean {
@@ -323,6 +328,7 @@ class RedisState implements SessionState {
   async append(messages: ReadonlyArray<{ json: string; bytes: number }>): Promise<Appended> {
     const r = await this.engine.append(this.id, messages);
     if (!('ended' in r) && r.last > this.#out) this.#out = r.last;
+    if ('overrun' in r) this.#overrun = true;
     return r;
   }
 

@@ -64,6 +64,11 @@ export interface SessionState {
   readonly remoteAddress: string;
   /** Messages sent and not yet acknowledged, as far as this process knows. */
   readonly unacknowledged: number;
+  /**
+   * False once an overrun of the replay bounds dropped messages (as far as this process knows):
+   * no resume can get them back, so the session ends with its link instead of waiting for one.
+   */
+  readonly resumable: boolean;
 
   /** Whether `key` is this session's resume key (in constant time). */
   matchesKey(key: string): boolean;
