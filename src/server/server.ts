@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { CloseCode, FRAME_OVERHEAD, MIN_FRAME_LIMIT, PROTOCOL_VERSION, utf8Length, type HelloFrame } from '../protocol';
+import { CloseCode, FRAME_OVERHEAD, utf8Length, type HelloFrame } from '../protocol';
 import { Admission } from './admission';
-import { faults } from './faults';
+import { Handshake, type HandshakeHost } from './handshake';
 import { HttpTransports } from './http/transports';
 import { Link, type Connection } from './link';
 import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from './options';
@@ -12,8 +12,7 @@ import { MemoryEngine } from './state/memory';
 import type { LinkDirectory, SessionEngine } from './state/types';
 import { WebSocketTransport } from './websocket';
 
-/** Protocol versions this server speaks, highest preferred. */
-export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
+export { SUPPORTED_VERSIONS } from './handshake';
 
 export interface RealtimeServerEvents {
   /** A new session (not a resume: see the session's 'resume' event). */
@@ -38,12 +37,12 @@ const SHUTDOWN_GRACE_MS = 2000;
  * upgrades and the HTTP transports (SSE, fetch-stream, long-poll); protocol state lives in
  * {@link Session}s, independent of the connections carrying them.
  */
-export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
+export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implements HandshakeHost {
   /** @internal */
   readonly options: ResolvedOptions;
-  /** @internal */
   /** Where sessions live: this process's memory, or Redis (`cluster`). */
   private readonly engine: SessionEngine;
+  private readonly handshake: Handshake;
   private readonly sessionMap = new Map<string, Session>();
   /** Every protocol link open, any transport, for shutdown. */
   private readonly openLinks = new Set<Link>();
@@ -71,6 +70,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
     this.engine = this.options.cluster ?? new MemoryEngine(this.options.sessionStore, this.options.maxTotalReplayBytes);
     this.engine.bind(this);
     this.admission = new Admission(this);
+    this.handshake = new Handshake(this, this.engine);
     this.http = new HttpTransports(this);
     this.ws = new WebSocketTransport(this, SHUTDOWN_GRACE_MS);
     const server = (this.httpServer = options.server);
@@ -94,19 +94,11 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
     const restored: Session[] = [];
     for (const state of this.engine.restored()) {
       const session = new Session(this, state, true);
-      this.sessionMap.set(session.id, session);
-      this.admission.sessionOpened(session.remoteAddress);
+      this.hold(session);
       restored.push(session);
     }
     process.nextTick(() => {
-      for (const session of restored) {
-        if (session.closed) continue;
-        try {
-          this.emit('restore', session);
-        } catch (err) {
-          this.reportError(err, "'restore' listener");
-        }
-      }
+      for (const session of restored) if (!session.closed) this.announce('restore', session);
     });
   }
 
@@ -210,39 +202,27 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
 
   /** @internal Resolves once the handshake is over: welcome sent, or the link refused. */
   onHello(link: Link, hello: HelloFrame, bearer?: string): void | Promise<void> {
-    if (hello.max !== undefined && hello.max < MIN_FRAME_LIMIT) return link.close(CloseCode.PROTOCOL_ERROR, `hello max ${hello.max} is below ${MIN_FRAME_LIMIT}`);
-    let version = -1;
-    for (const v of hello.v) if (SUPPORTED_VERSIONS.includes(v) && v > version) version = v;
-    if (version < 0) {
-      return link.close(CloseCode.UNSUPPORTED_VERSION, `no common protocol version: server speaks ${SUPPORTED_VERSIONS.join(', ')}`);
-    }
-    const auth = this.options.authenticate;
-    if (!auth) return this.accepted(link, hello, version, true);
-    let result: unknown;
+    return this.handshake.hello(link, hello, bearer);
+  }
+
+  /** @internal */
+  held(sid: string): Session | undefined {
+    return this.sessionMap.get(sid);
+  }
+
+  /** @internal */
+  hold(session: Session): void {
+    this.sessionMap.set(session.id, session);
+    this.admission.sessionOpened(session.remoteAddress);
+  }
+
+  /** @internal */
+  announce(event: 'connection' | 'restore', session: Session): void {
     try {
-      // HTTP clients send the token in a header; a token in hello (any client may) comes first.
-      result = auth(hello.token ?? bearer, link.request);
-    } catch {
-      return link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
-    }
-    try {
-      // Reads `.then`, and calls it: a getter, or then() itself, may throw.
-      if (isThenable(result)) {
-        let over!: () => void;
-        const handshake = new Promise<void>((resolve) => (over = resolve));
-        const refuse = (): void => {
-          link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
-          over();
-        };
-        result.then((value) => (value ? void this.accepted(link, hello, version, value).then(over) : refuse()), refuse);
-        return handshake;
-      }
+      this.emit(event, session);
     } catch (err) {
-      this.reportError(err, 'authenticate');
-      return link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
+      this.reportError(err, `'${event}' listener`);
     }
-    if (result) return this.accepted(link, hello, version, result);
-    link.close(CloseCode.UNAUTHORIZED, 'unauthorized');
   }
 
   /** @internal True once close() was called. */
@@ -302,77 +282,6 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
 
   // ---- internals -------------------------------------------------------------------------
 
-  /** A hello that passed authentication: welcome it, and never let a failure escape. */
-  private accepted(link: Link, hello: HelloFrame, version: number, auth: unknown): Promise<void> {
-    return this.welcome(link, hello, version, auth).catch((err) => {
-      this.reportError(err, 'welcome');
-      link.close(CloseCode.SERVER_ERROR, 'internal error');
-    });
-  }
-
-  private async welcome(link: Link, hello: HelloFrame, version: number, auth: unknown): Promise<void> {
-    if (link.done) return; // closed while authenticating
-    if (this.closing) return link.close(CloseCode.GOING_AWAY, 'server shutting down');
-    // Nothing can be stored (Redis unreachable): no welcome may promise anything; the client backs off.
-    if (!this.engine.available) return link.close(CloseCode.SERVER_ERROR, 'session store unavailable');
-    if (hello.sid !== undefined && hello.key !== undefined) {
-      const existing = this.sessionMap.get(hello.sid) ?? (await this.adopt(hello.sid, hello.key));
-      if (existing && (faults.noKeyCheck || existing.store.matchesKey(hello.key))) {
-        const attached = await existing.attach(link, version, hello.a, hello.max);
-        if (attached === 'attached') {
-          existing.auth = auth;
-          return this.announce(existing, 'resume');
-        }
-        if (attached === 'failed') return; // not saved: left as it was, awaiting a resume
-        // A client now taking smaller frames (hello.max) than a message it has yet to receive
-        // could never resume past it: end the session (its 'close' says why), and the new one's
-        // resumed: false tells the client that data was lost.
-        if (attached.why === 'too-large') existing.end(CloseCode.TOO_LARGE, attached.reason);
-      }
-    }
-    if (link.done) return;
-    if (!this.admission.mayOpenSession(link.ip)) return link.close(CloseCode.RATE_LIMITED, 'too many sessions from this address');
-    const session = new Session(this, await this.engine.create(link.ip));
-    if (link.done) return session.end(CloseCode.ABNORMAL, 'client left');
-    this.sessionMap.set(session.id, session);
-    this.admission.sessionOpened(link.ip);
-    // Not saved (or the client left meanwhile): a new session is dropped.
-    if ((await session.attach(link, version, undefined, hello.max)) !== 'attached') return session.end(CloseCode.SERVER_ERROR, 'session store unavailable');
-    session.auth = auth;
-    this.announce(session, 'connection');
-  }
-
-  /**
-   * A session this process does not hold, kept by the engine for another one (it created the
-   * session, or served it last): from now on this process holds it too, and the app attaches
-   * its handlers on 'restore', as for a session restored after a restart.
-   */
-  private async adopt(sid: string, key: string): Promise<Session | undefined> {
-    const state = await this.engine.find(sid, key);
-    if (!state) return;
-    const raced = this.sessionMap.get(sid); // another hello for it got here first
-    if (raced) return raced;
-    const session = new Session(this, state);
-    this.sessionMap.set(sid, session);
-    this.admission.sessionOpened(session.remoteAddress);
-    try {
-      this.emit('restore', session);
-    } catch (err) {
-      this.reportError(err, "'restore' listener");
-    }
-    return session;
-  }
-
-  /** A new session (the server's 'connection'), or one resumed (the session's 'resume'). */
-  private announce(session: Session, event: 'connection' | 'resume'): void {
-    try {
-      if (event === 'connection') this.emit('connection', session);
-      else session.emit('resume');
-    } catch (err) {
-      this.reportError(err, event === 'connection' ? "'connection' listener" : "session 'resume' listener");
-    }
-  }
-
   /** The request's URL if its path is ours. */
   private ours(req: IncomingMessage): URL | null {
     try {
@@ -393,8 +302,4 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
     for (const l of [...this.appListeners].reverse()) server.prependListener('request', l);
     this.appListeners = [];
   }
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
 }

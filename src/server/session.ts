@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { CloseCode, tooLargeFor, utf8Length, type Frame } from '../protocol';
 import { faults } from './faults';
+import { Inbound } from './inbound';
 import { SessionLifetime, type PhaseChange, type SessionPhase } from './lifetime';
 import type { Link } from './link';
 import type { ResolvedOptions } from './options';
@@ -31,11 +32,6 @@ export interface SessionEvents {
   resume: [];
   /** {@link Session.state} changed (the events above say the same, with their details). */
   state: [change: PhaseChange];
-}
-
-/** Whether a WebSocket endpoint may send `code` in a close frame (RFC 6455 §7.4; 1004-1006 and 1015 are reserved). */
-function sendableCloseCode(code: number): boolean {
-  return Number.isInteger(code) && ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999));
 }
 
 /** Serialises application data once, with a clear error for what JSON cannot carry. */
@@ -75,8 +71,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private clientMax = Infinity;
   /** Highest seq assigned, as far as this process knows. */
   private lastSeq = 0;
-  /** Highest client seq delivered and recorded: what an ack may cover. */
-  private inSeq = 0;
+  /** The client→server half: frames in, messages delivered once. */
+  private readonly inbound = new Inbound(this);
   /** The epoch of the latest link this process attached, for the expiry to name. */
   private epoch = 0;
 
@@ -191,7 +187,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.link = link;
     this.epoch = attached.epoch;
     this.clientMax = clientMax;
-    this.inSeq = attached.inSeq;
+    this.inbound.inSeq = attached.inSeq;
     this.lastSeq = Math.max(this.lastSeq, attached.lastSeq);
     link.opened(this);
     this.lifetime.apply('attach');
@@ -205,7 +201,7 @@ export class Session extends EventEmitter<SessionEvents> {
           return session.lastSeq;
         },
         get inSeq() {
-          return session.inSeq;
+          return session.inbound.inSeq;
         },
         frameMax: Math.min(o.maxMessageBytes, clientMax),
         ackDelay: o.ackDelay,
@@ -229,7 +225,7 @@ export class Session extends EventEmitter<SessionEvents> {
         sid: this.id,
         key: this.store.key,
         resumed: clientAck !== undefined,
-        a: this.inSeq,
+        a: this.inbound.inSeq,
         hb: o.heartbeatInterval,
         max: o.maxMessageBytes,
         transports: o.transports,
@@ -262,6 +258,11 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.state !== 'detached') return;
     if (expired) this.end(CloseCode.ABNORMAL, 'session expired');
     else this.host.onSessionEnd(this);
+  }
+
+  /** @internal The client resumed it on a new connection: the app hears 'resume'. */
+  resumed(): void {
+    this.safeEmit('resume');
   }
 
   /** @internal Another process appended messages, up to `lastSeq`. */
@@ -321,93 +322,35 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /** @internal One decoded frame from the attached link; the link hands them over one at a time. */
-  async handleFrame(frame: Frame, link: Link): Promise<void> {
+  handleFrame(frame: Frame, link: Link): Promise<void> {
     const writer = this.writer;
-    if (link !== this.link || !writer) return;
-    try {
-      switch (frame.t) {
-        case 'msg':
-          if (frame.a !== undefined && !(await this.acknowledged(frame.a, link, writer))) return;
-          return await this.receive(frame.s, frame.d, link, writer);
-        case 'ack':
-          await this.acknowledged(frame.a, link, writer);
-          return;
-        case 'ping':
-          if (frame.a !== undefined && !(await this.acknowledged(frame.a, link, writer))) return;
-          return writer.owe('pong');
-        case 'pong':
-          if (frame.a !== undefined) await this.acknowledged(frame.a, link, writer);
-          return;
-        case 'close':
-          // The client is leaving: with 1000 for good; with any other code it may come back to resume.
-          if (frame.code === CloseCode.NORMAL) {
-            link.close(CloseCode.NORMAL, 'bye', false); // end() then finds the link closed: no second close
-            this.end(frame.code, frame.reason);
-          } else {
-            // Not 1000, which would say "session over" (§11): answer with the client's own code.
-            link.close(sendableCloseCode(frame.code) ? frame.code : CloseCode.GOING_AWAY, 'bye', false);
-            this.detach(link);
-          }
-          return;
-        case 'hello':
-          return link.fail(CloseCode.PROTOCOL_ERROR, 'duplicate hello');
-        case 'welcome':
-          return link.fail(CloseCode.PROTOCOL_ERROR, 'welcome is a server frame');
-      }
-    } catch (err) {
-      this.failed(link, err);
-    }
+    if (link !== this.link || !writer) return Promise.resolve();
+    return this.inbound.handle(frame, link, writer);
+  }
+
+  /** @internal Whether `link` is the one carrying the session now. */
+  holds(link: Link): boolean {
+    return link === this.link;
+  }
+
+  /** @internal One client message, in order, for the app. */
+  deliver(data: unknown, seq: number): void {
+    this.safeEmit('message', data, seq);
   }
 
   /**
-   * Client messages s, s+1, … Deliver, then record, then ack: a crash before the record makes
-   * the client send them again and whoever serves it next deliver them again, with the same seq
-   * (the app can tell); recording first would let a crash lose messages the client was told had
-   * arrived.
-   */
-  private async receive(s: number, d: unknown[], link: Link, writer: LinkWriter): Promise<void> {
-    const skip = await this.store.claim(writer.epoch, s, d.length);
-    if (link !== this.link) return;
-    if (skip === 'fenced') return this.replaced(link);
-    // Leading duplicates were already received (retransmitted after a resume); a gap is an error.
-    if (skip === 'gap') return link.fail(CloseCode.PROTOCOL_ERROR, `sequence gap: expected at most ${this.inSeq + 1}, got ${s}`);
-    if (skip === d.length) return;
-    let seq = s + skip - 1;
-    for (let i = skip; i < d.length && !this.closed; i++) this.safeEmit('message', d[i], ++seq);
-    if (this.closed) return;
-    const recorded = await this.store.commit(writer.epoch, seq);
-    if (link !== this.link) return;
-    if (recorded === 'fenced') return this.replaced(link);
-    // Only now may an ack (standalone, or `a` on any frame) cover these messages.
-    if (seq > this.inSeq) this.inSeq = seq;
-    if (faults.ackAhead) this.inSeq++;
-    writer.received();
-  }
-
-  /** Validate and apply a cumulative ack from the client. */
-  private async acknowledged(a: number, link: Link, writer: LinkWriter): Promise<boolean> {
-    if (a > writer.written) {
-      link.fail(CloseCode.PROTOCOL_ERROR, `ack ${a} is beyond the last message sent (${writer.written})`);
-      return false;
-    }
-    if ((await this.store.acknowledge(writer.epoch, a)) !== 'fenced') return true;
-    this.replaced(link);
-    return false;
-  }
-
-  /**
-   * A newer link took the session (on another process): this one is over, quietly, as on a resume
+   * @internal A newer link took the session (on another process): this one is over, quietly, as on a resume
    * here. Detached, the session waits for its expiry, which lets it go here (it lives on there).
    */
-  private replaced(link: Link): void {
+  replaced(link: Link): void {
     if (this.link !== link) return;
     this.unlink();
     this.lifetime.apply('detach');
     link.close(CloseCode.NORMAL, 'replaced', false);
   }
 
-  /** The state could not be read or written (a session store that failed, Redis down): the link goes, the session stays. */
-  private failed(link: Link, err: unknown): void {
+  /** @internal The state could not be read or written (a session store that failed, Redis down): the link goes, the session stays. */
+  failed(link: Link, err: unknown): void {
     this.host.reportError(err, 'session state');
     link.fail(CloseCode.SERVER_ERROR, 'session store unavailable');
   }
