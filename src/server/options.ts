@@ -29,10 +29,13 @@ export interface RealtimeServerOptions {
   /**
    * Origins allowed to connect: exact origins (`'https://app.example.com'`, compared
    * case-insensitively) or a predicate. Every origin is allowed by default: set this in production.
-   * With a list, a request without an `Origin` header is refused; a predicate receives `undefined` then.
+   * Judges the `Origin` header only when there is one, on every transport: browsers send it with
+   * every WebSocket and every cross-origin request, so a request without one comes from a
+   * same-origin page or a client that is no browser (Node, a native app), which `authenticate`
+   * is there to judge.
    * @default undefined (all allowed)
    */
-  allowedOrigins?: readonly string[] | ((origin: string | undefined) => boolean);
+  allowedOrigins?: readonly string[] | ((origin: string) => boolean);
   /**
    * Send a `ping` after this many ms without sending anything; drop a connection silent for twice as long.
    * @default 25000
@@ -159,7 +162,7 @@ export interface RealtimeServerOptions {
 
 export interface ResolvedOptions {
   path: string;
-  allowedOrigins: readonly string[] | ((origin: string | undefined) => boolean) | undefined;
+  allowedOrigins: readonly string[] | ((origin: string) => boolean) | undefined;
   heartbeatInterval: number;
   maxMessageBytes: number;
   replay: { maxMessages: number; maxBytes: number };

@@ -134,7 +134,7 @@ export class WebSocketTransport {
     ws.once('close', () => this.sockets.delete(ws));
     // Accepted, then refused with a close code: a refused upgrade looks like a network error, which
     // a browser client retries for ever; 4403 is fatal.
-    const verdict = this.host.admission.admit(req, 'connect', true);
+    const verdict = this.host.admission.admit(req, 'connect');
     if (!verdict.admitted) return refuse(ws, verdict.refusal.code, verdict.refusal.reason);
     bindWebSocket(ws, this.host.accept(webSocketConnection(ws), req, verdict.ip));
   }

@@ -206,6 +206,18 @@ describe('RealtimeServer handshake', () => {
     expect(connections).toBe(1);
   });
 
+  it('admits a WebSocket without an Origin header even with an allow-list, as over HTTP (a Node or native client); the predicate is not asked', async () => {
+    const asked: string[] = [];
+    const allowedOrigins = (origin: string): boolean => {
+      asked.push(origin);
+      return origin === 'https://good.example';
+    };
+    const { url } = await start({ allowedOrigins });
+    const c = client(url); // RawClient (ws) sends no Origin unless told
+    expect((await c.hello()).t).toBe('welcome');
+    expect(asked).toEqual([]);
+  });
+
   it('limits sessions per address (4429)', async () => {
     const { url } = await start({ maxSessionsPerIp: 1 });
     const a = client(url);

@@ -133,7 +133,7 @@ export class HttpTransports implements RelayHost {
     }
     const q = url.searchParams;
     if (method === 'GET') return this.openLink(req, res, q.get('transport'));
-    const verdict = this.host.admission.admit(req, 'request', false);
+    const verdict = this.host.admission.admit(req, 'request');
     if (!verdict.admitted) return refuse(res, verdict.refusal);
     if (method === 'OPTIONS') {
       return reply(res, 204, '', {
@@ -167,7 +167,7 @@ export class HttpTransports implements RelayHost {
     const kind = transport !== null && Object.hasOwn(KINDS, transport) ? KINDS[transport as keyof typeof KINDS] : undefined;
     if (!kind) return reply(res, 400, 'unknown transport');
     if (!this.host.options.transports.includes(transport as TransportName)) return reply(res, 400, 'transport not offered');
-    const verdict = this.host.admission.admit(req, 'connect', false);
+    const verdict = this.host.admission.admit(req, 'connect');
     if (!verdict.admitted) return refuse(res, verdict.refusal);
     const l = kind.create(res, this.host.options, this.forget);
     l.link = this.host.accept(l, req, verdict.ip);
