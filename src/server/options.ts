@@ -102,6 +102,15 @@ export interface RealtimeServerOptions {
    */
   headersTimeout?: number;
   /**
+   * With `server`: an upgrade request for another path gets `400` and is closed, once no other
+   * 'upgrade' listener of the server has answered it within this many ms (at once when there is
+   * no other listener). A listener that takes upgrades must then answer within that time. Node
+   * itself closes upgrades no listener takes only while there is no listener at all, so without
+   * this a client aimed at a wrong path would wait for its own timeout. `0` leaves them alone.
+   * @default 1000
+   */
+  foreignUpgradeTimeout?: number;
+  /**
    * Authentication hook, sync or async.
    * @default undefined (every client is accepted)
    */
@@ -172,6 +181,7 @@ export interface ResolvedOptions {
   handshakeTimeout: number;
   requestTimeout: number;
   headersTimeout: number;
+  foreignUpgradeTimeout: number;
   authenticate: Authenticate | undefined;
   maxSessionsPerIp: number;
   clientIp: ((request: IncomingMessage) => string | undefined) | undefined;
@@ -196,6 +206,7 @@ export const DEFAULTS = {
   handshakeTimeout: 10_000,
   requestTimeout: 30_000,
   headersTimeout: 20_000,
+  foreignUpgradeTimeout: 1000,
   maxSessionsPerIp: 100,
   transports: ['websocket', 'sse', 'fetch-stream', 'long-poll'] as TransportName[],
   ackDelay: 50,
@@ -249,6 +260,7 @@ export function resolveOptions(o: RealtimeServerOptions): ResolvedOptions {
     handshakeTimeout: positive('handshakeTimeout', o.handshakeTimeout, DEFAULTS.handshakeTimeout),
     requestTimeout: positive('requestTimeout', o.requestTimeout, DEFAULTS.requestTimeout),
     headersTimeout: positive('headersTimeout', o.headersTimeout, DEFAULTS.headersTimeout, 0),
+    foreignUpgradeTimeout: positive('foreignUpgradeTimeout', o.foreignUpgradeTimeout, DEFAULTS.foreignUpgradeTimeout, 0),
     authenticate: o.authenticate,
     maxSessionsPerIp: positive('maxSessionsPerIp', o.maxSessionsPerIp, DEFAULTS.maxSessionsPerIp),
     clientIp: o.clientIp,

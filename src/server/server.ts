@@ -10,7 +10,7 @@ import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from
 import { serialise, Session } from './session';
 import { MemoryEngine } from './state/memory';
 import type { LinkDirectory, SessionEngine } from './state/types';
-import { WebSocketTransport } from './websocket';
+import { answerForeignUpgrade, WebSocketTransport } from './websocket';
 
 export { SUPPORTED_VERSIONS } from './handshake';
 
@@ -52,7 +52,8 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
   private readonly httpServer: RealtimeServerOptions['server'];
   private readonly http: HttpTransports;
   private readonly upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    this.handleUpgrade(req, socket, head);
+    if (this.handleUpgrade(req, socket, head)) return;
+    answerForeignUpgrade(socket, this.httpServer!.listenerCount('upgrade') - 1, this.options.foreignUpgradeTimeout);
   };
   /** The server's own 'request' listeners, taken over so they never see requests on our path. */
   private appListeners: RequestListener[] = [];
