@@ -8,7 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server/index';
 import { redisCluster } from '../../src/server-redis';
+import type { RedisEngine } from '../../src/server/state/redis';
 import { serviceScope } from '../services';
+import { faultProxy } from './fault-proxy';
 import { HELLO, PollClient, post, StreamClient } from './http-client';
 import { RawClient, waitFor } from './raw-client';
 
@@ -190,6 +192,22 @@ describe('HTTP links across servers: a request reaching the server that does not
     expect(received).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     await waitFor(() => a.got.get(welcome.sid)?.length === 20);
     expect(a.got.get(welcome.sid)!.map(([d]) => d)).toEqual(Array.from({ length: 20 }, (_, i) => `c${i + 1}`));
+  });
+
+  it("a link's id reaches the client only once every server can find the link: its first POST, through another server, is not 404", async () => {
+    const redis = await services.redis();
+    // A reaches Redis late (200 ms each way), as a busy or distant process would; B at once.
+    const slow = await faultProxy({ targetPort: redis.port });
+    services.defer(() => slow.close());
+    const a = await node(`redis://127.0.0.1:${slow.port}`);
+    const b = await node(redis.url);
+    await (a.rt['engine'] as RedisEngine).client.ping(); // connected before the delay, so that only the delay differs
+    slow.latency(200);
+    for (const transport of ['fetch-stream', 'long-poll']) {
+      const id = transport === 'long-poll' ? (await new PollClient(a.base).open()).id : await (await StreamClient.open(a.base, transport)).linkId();
+      // The client's next request reaches B, which looks the link up in Redis.
+      expect((await post(b.base, id, HELLO)).status, transport).toBe(204);
+    }
   });
 
   it('a poll relayed to a link whose holder is gone gets 404, and so does an unknown link', async () => {

@@ -150,9 +150,9 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
     return this;
   }
 
-  register(linkId: string): void {
+  async register(linkId: string): Promise<void> {
     this.ownLinks.add(linkId);
-    void this.client.set(this.linkKey(linkId), this.node, 'PX', LINK_ENTRY_MS).catch((err: unknown) => this.host.reportError(err, 'redis'));
+    await this.client.set(this.linkKey(linkId), this.node, 'PX', LINK_ENTRY_MS);
   }
 
   unregister(linkId: string): void {
