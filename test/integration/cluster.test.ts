@@ -210,6 +210,29 @@ describe('HTTP links across servers: a request reaching the server that does not
     }
   });
 
+  it('a relayed request published twice (as ioredis does when the reply to a PUBLISH Redis ran is lost) is handled once', async () => {
+    const redis = await services.redis();
+    const a = await node(redis.url);
+    const b = await node(redis.url);
+    // B publishes each relayed request twice: what ioredis's resend after a reconnect does.
+    const engineB = b.rt['engine'] as RedisEngine;
+    const publish = engineB.send.bind(engineB);
+    engineB.send = async (to, message) => {
+      await publish(to, message);
+      if (message.includes('"t":"post"')) await publish(to, message);
+    };
+    const stream = await StreamClient.open(a.base, 'fetch-stream');
+    const id = await stream.linkId();
+    expect((await post(b.base, id, HELLO)).status).toBe(204);
+    const w = await stream.next('welcome');
+    expect((await post(b.base, id, { t: 'msg', s: 1, d: ['once'] })).status).toBe(204);
+    // Handled once: no second hello ('duplicate hello', 4400, which would end the session), no second delivery.
+    expect(await stream.next()).toEqual({ t: 'ack', a: 1 });
+    expect((await post(a.base, id, { t: 'msg', s: 2, d: ['direct'] })).status).toBe(204);
+    expect(await stream.next()).toEqual({ t: 'ack', a: 2 });
+    expect(a.got.get(w.sid)).toEqual([['once', 1], ['direct', 2]]);
+  });
+
   it('a poll relayed to a link whose holder is gone gets 404, and so does an unknown link', async () => {
     const redis = await services.redis();
     const a = await node(redis.url, { pollTimeout: 1000, requestTimeout: 1000 });
