@@ -179,11 +179,13 @@ async function sendAll(peer: Peer, w: Workload): Promise<void> {
 
 /** Waits until every send() settled and `pushes` pushes arrived (or more: a duplicate fails the test after). */
 async function settled(peer: Peer, pushes: number): Promise<void> {
-  await until(
-    () => peer.pending === 0 && peer.received.length >= pushes,
-    `${peer.name}: every send() settled and ${pushes} pushes received (${peer.pending} pending, ${peer.received.length} received; client state ${peer.client.state}, opens ${JSON.stringify(peer.opens)}, closes ${JSON.stringify(peer.closes)}, errors ${JSON.stringify(peer.errors)})`,
-    RECOVERY_MS,
-  );
+  try {
+    await until(() => peer.pending === 0 && peer.received.length >= pushes, `${peer.name}: every send() settled and ${pushes} pushes received`, RECOVERY_MS);
+  } catch (err) {
+    // Where it stands when the wait gives up, not when it began.
+    const state = `${peer.pending} sends pending, ${peer.received.length} of ${pushes} pushes received; client ${peer.client.state}, opens ${JSON.stringify(peer.opens)}, closes ${JSON.stringify(peer.closes)}, errors ${JSON.stringify(peer.errors)}`;
+    throw new Error(`${(err as Error).message}: ${state}`);
+  }
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
