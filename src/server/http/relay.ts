@@ -47,6 +47,13 @@ export class Relay {
   readonly #pending = new Map<string, { responder: Responder; timer: ReturnType<typeof setTimeout> }>();
   /** On the holder: what to do when the client of a relayed request goes away. */
   readonly #gone = new Map<string, () => void>();
+  /**
+   * On the holder: the relayed requests taken, by id, with when their relayer gives up on them.
+   * A PUBLISH whose reply was lost is published again after a reconnect (ioredis resends it), so
+   * the same request may arrive twice; handled twice, a hello would end its session (4400
+   * 'duplicate hello'), and a copy arriving while the first is handled would be answered 429.
+   */
+  readonly #taken = new Map<string, number>();
 
   constructor(
     private readonly directory: LinkDirectory,
@@ -70,8 +77,7 @@ export class Relay {
     const rid = randomBytes(12).toString('base64url');
     const envelope: Envelope = { t: 'post', from: this.directory.node, id: rid, link: id, wait, token: bearer(req), ...(Buffer.isBuffer(got) ? { body: got.toString('base64') } : { outcome: got }) };
     body.release();
-    const { requestTimeout, pollTimeout } = this.host.options;
-    const bound = requestTimeout + (wait === undefined ? 0 : Math.min(wait, pollTimeout)) + RELAY_GRACE_MS;
+    const bound = this.#bound(wait);
     const timer = setTimeout(() => {
       // No answer: its holder died (and with it the link). The client reconnects, as after a link drop.
       this.#pending.delete(rid);
@@ -99,8 +105,17 @@ export class Relay {
       return this.host.reportError(err, 'relay');
     }
     switch (m.t) {
-      case 'post':
+      case 'post': {
+        const now = Date.now();
+        // In arrival order, so nearly in expiry order: stop at the first still current.
+        for (const [id, until] of this.#taken) {
+          if (until >= now) break;
+          this.#taken.delete(id);
+        }
+        if (this.#taken.has(m.id)) return; // published again: handled already
+        this.#taken.set(m.id, now + this.#bound(m.wait));
         return this.#take(m);
+      }
       case 'reply': {
         const p = this.#settle(m.id);
         if (p && !p.done) p.answer(m.status, m.headers, m.body);
@@ -148,6 +163,12 @@ export class Relay {
     if (this.host.busy(l, m.wait, responder)) return;
     const outcome: BodyOutcome = m.body !== undefined ? Buffer.from(m.body, 'base64') : m.outcome!;
     this.host.take(l, responder, m.wait, m.token, Promise.resolve(outcome), () => {});
+  }
+
+  /** How long the relayer of a request waits for the holder's answer. */
+  #bound(wait: number | undefined): number {
+    const { requestTimeout, pollTimeout } = this.host.options;
+    return requestTimeout + (wait === undefined ? 0 : Math.min(wait, pollTimeout)) + RELAY_GRACE_MS;
   }
 
   /** The pending relayed request `id`, now settled: its responder, or undefined if it was already. */

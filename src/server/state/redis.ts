@@ -62,6 +62,8 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
   private subscribed = false;
   /** The HTTP links this process holds, for their directory entries. */
   private readonly ownLinks = new Set<string>();
+  /** Numbers this process's claims and appends, so that a script run twice can tell (redis-scripts.ts). */
+  #ops = 0;
 
   constructor(options: RedisClusterOptions) {
     this.prefix = options.prefix ?? 'rt:';
@@ -148,9 +150,9 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
     return this;
   }
 
-  register(linkId: string): void {
+  async register(linkId: string): Promise<void> {
     this.ownLinks.add(linkId);
-    void this.client.set(this.linkKey(linkId), this.node, 'PX', LINK_ENTRY_MS).catch((err: unknown) => this.host.reportError(err, 'redis'));
+    await this.client.set(this.linkKey(linkId), this.node, 'PX', LINK_ENTRY_MS);
   }
 
   unregister(linkId: string): void {
@@ -201,7 +203,7 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
   /** Queues messages for `sid`'s client, whichever process holds it. */
   async append(sid: string, messages: ReadonlyArray<{ json: string; bytes: number }>): Promise<Appended> {
     const { replay } = this.host.options;
-    const args: Array<string | number> = [replay.maxMessages, replay.maxBytes, this.channel(''), sid];
+    const args: Array<string | number> = [replay.maxMessages, replay.maxBytes, this.channel(''), sid, this.node, this.nextOp()];
     for (const m of messages) args.push(m.json, m.bytes);
     const r = (await this.run('append', [this.recordKey(sid), this.streamKey(sid)], args)) as [string, number?, number?, number?];
     if (r[0] === 'gone') {
@@ -211,6 +213,11 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
     const last = Number(r[1]);
     if (r[0] === 'ok') return { last };
     return { overrun: true, unwritten: r[2] === 1, attached: r[3] === 1, last };
+  }
+
+  /** A number for an operation of this process, greater than every one before. */
+  nextOp(): number {
+    return ++this.#ops;
   }
 
   hold(state: RedisState): void {
@@ -354,7 +361,8 @@ class RedisState implements SessionState {
   }
 
   async claim(epoch: number, s: number, n: number): Promise<number | 'gap' | Fenced> {
-    const r = await this.engine.run('claim', [this.engine.recordKey(this.id)], [epoch, s, n]);
+    const e = this.engine;
+    const r = await e.run('claim', [e.recordKey(this.id)], [epoch, s, n, `${e.node}:${e.nextOp()}`]);
     if (r === 'gap') return 'gap';
     return this.#checked(r) ?? Number(r);
   }

@@ -175,8 +175,11 @@ export interface SessionEngine {
 export interface LinkDirectory {
   /** This process's name among them. */
   readonly node: string;
-  /** A link this process opened; until unregister(). */
-  register(linkId: string): void;
+  /**
+   * A link this process opened; until unregister(). Resolves once any process can find it: only
+   * then may its id go to the client, whose next request may reach any of them.
+   */
+  register(linkId: string): Promise<void>;
   unregister(linkId: string): void;
   /** The process holding link `linkId`, or undefined when none does (ended, or its process died). */
   holder(linkId: string): Promise<string | undefined>;
