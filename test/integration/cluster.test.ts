@@ -244,4 +244,25 @@ describe('HTTP links across servers: a request reaching the server that does not
     expect((await onB.poll(500, HELLO)).status).toBe(404);
     expect((await post(b.base, 'no-such-link', HELLO)).status).toBe(404);
   });
+
+  it('a poll held for a holder that dies gets 404 within seconds of its death, not after the poll and request bounds (a minute by default)', async () => {
+    const redis = await services.redis();
+    const a = await node(redis.url);
+    const b = await node(redis.url);
+    const onA = await new PollClient(a.base).open();
+    const onB = Object.assign(new PollClient(b.base), { id: onA.id });
+    const welcome = (await onB.poll(5000, HELLO)).frames.find((f) => f.t === 'welcome');
+    expect(welcome).toBeDefined();
+    // A poll through B, held by A for up to pollTimeout (25 s); then A dies as a killed process
+    // does: no more beats, no subscription, and nothing tidied up in Redis.
+    const held = onB.poll(25_000);
+    const engineA = a.rt['engine'] as RedisEngine;
+    await waitFor(() => engineA['ownLinks'].size === 1); // the link exists; the poll is on its way
+    clearInterval(engineA['beatTimer']!);
+    engineA['sub'].disconnect();
+    const diedAt = Date.now();
+    expect((await held).status).toBe(404);
+    // At most the beat key's life (5 s) and one check (1 s), with room for a slow machine.
+    expect(Date.now() - diedAt).toBeLessThan(9000);
+  });
 });

@@ -41,10 +41,14 @@ type Envelope =
 
 /** Beyond what the holder may take (the poll's wait, the body's handling), the extra it gets to answer. */
 const RELAY_GRACE_MS = 5000;
+/** How often a process with relayed requests pending asks whether their holders still run. */
+const HOLDER_CHECK_MS = 1000;
 
 export class Relay {
   /** Requests this process relayed, waiting for the holder's answer. */
-  readonly #pending = new Map<string, { responder: Responder; timer: ReturnType<typeof setTimeout> }>();
+  readonly #pending = new Map<string, { responder: Responder; timer: ReturnType<typeof setTimeout>; holder: string }>();
+  /** While requests are pending: asks whether their holders still run. */
+  #watch: ReturnType<typeof setInterval> | null = null;
   /** On the holder: what to do when the client of a relayed request goes away. */
   readonly #gone = new Map<string, () => void>();
   /**
@@ -84,7 +88,8 @@ export class Relay {
       reply(responder, 404, 'link ended');
     }, bound);
     timer.unref?.();
-    this.#pending.set(rid, { responder, timer });
+    this.#pending.set(rid, { responder, timer, holder });
+    this.#watchHolders();
     responder.onClose(() => {
       // Gone before the holder answered: tell it (a held poll is then over there too).
       if (!this.#settle(rid)) return;
@@ -163,6 +168,33 @@ export class Relay {
     if (this.host.busy(l, m.wait, responder)) return;
     const outcome: BodyOutcome = m.body !== undefined ? Buffer.from(m.body, 'base64') : m.outcome!;
     this.host.take(l, responder, m.wait, m.token, Promise.resolve(outcome), () => {});
+  }
+
+  /**
+   * A holder that died never answers: rather than wait out the request's whole bound (up to a
+   * minute for a held poll), its requests get 404 as soon as the directory no longer sees it
+   * running, and their clients reconnect at once. A failed check proves nothing: they wait on.
+   */
+  #watchHolders(): void {
+    if (this.#watch) return;
+    this.#watch = setInterval(() => {
+      if (this.#pending.size === 0) {
+        clearInterval(this.#watch!);
+        this.#watch = null;
+        return;
+      }
+      const holders = new Set([...this.#pending.values()].map((p) => p.holder));
+      for (const holder of holders) {
+        void this.directory.alive(holder).then(
+          (alive) => {
+            if (alive) return;
+            for (const [rid, p] of this.#pending) if (p.holder === holder && this.#settle(rid)) reply(p.responder, 404, 'link ended');
+          },
+          () => {},
+        );
+      }
+    }, HOLDER_CHECK_MS);
+    this.#watch.unref?.();
   }
 
   /** How long the relayer of a request waits for the holder's answer. */

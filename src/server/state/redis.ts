@@ -47,6 +47,14 @@ export function redisCluster(options: RedisClusterOptions): SessionEngine {
 
 /** How long a link's entry in the directory lasts without being renewed by its holder. */
 const LINK_ENTRY_MS = 10 * 60_000;
+/**
+ * Each process says it runs every NODE_BEAT_MS, in a key that lasts NODE_ALIVE_MS: a process
+ * relaying a request to a link's holder learns within seconds that the holder died, instead of
+ * waiting out the request's whole bound. Longer than a beat, so that a busy event loop or a
+ * slow round trip is not taken for death.
+ */
+const NODE_BEAT_MS = 1000;
+const NODE_ALIVE_MS = 5000;
 
 export class RedisEngine implements SessionEngine, LinkDirectory {
   readonly prefix: string;
@@ -59,6 +67,7 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
   /** The sessions whose link this process holds: their lease is renewed, and a lost wake-up is made up for. */
   private readonly held = new Map<string, RedisState>();
   private renewTimer: ReturnType<typeof setInterval> | null = null;
+  private beatTimer: ReturnType<typeof setInterval> | null = null;
   private subscribed = false;
   /** The HTTP links this process holds, for their directory entries. */
   private readonly ownLinks = new Set<string>();
@@ -114,6 +123,14 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
     const every = Math.max(1000, Math.min(Math.floor(host.options.sessionTtl / 4), LINK_ENTRY_MS / 3));
     this.renewTimer = setInterval(() => this.#renewAll(), every);
     this.renewTimer.unref?.();
+    // Before any link of this process is registered (same connection, in order).
+    this.#beat();
+    this.beatTimer = setInterval(() => this.#beat(), NODE_BEAT_MS);
+    this.beatTimer.unref?.();
+  }
+
+  #beat(): void {
+    void this.client.set(this.aliveKey(this.node), '1', 'PX', NODE_ALIVE_MS).catch(() => {});
   }
 
   async create(remoteAddress: string): Promise<SessionState> {
@@ -168,13 +185,24 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
     await this.client.publish(this.channel(node), `x ${message}`);
   }
 
+  async alive(node: string): Promise<boolean> {
+    return (await this.client.exists(this.aliveKey(node))) === 1;
+  }
+
   private linkKey(linkId: string): string {
     return `${this.prefix}link:${linkId}`;
+  }
+
+  private aliveKey(node: string): string {
+    return `${this.prefix}alive:${node}`;
   }
 
   async close(): Promise<void> {
     if (this.renewTimer) clearInterval(this.renewTimer);
     this.renewTimer = null;
+    if (this.beatTimer) clearInterval(this.beatTimer);
+    this.beatTimer = null;
+    await this.client.del(this.aliveKey(this.node)).catch(() => {});
     this.held.clear();
     await this.sub.quit().catch(() => {});
     if (this.own) await this.client.quit().catch(() => {});

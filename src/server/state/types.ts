@@ -185,4 +185,6 @@ export interface LinkDirectory {
   holder(linkId: string): Promise<string | undefined>;
   /** Sends `message` to process `node`, whose host gets it as relayed(message). */
   send(node: string, message: string): Promise<void>;
+  /** Whether process `node` is still running (it said so within the last few seconds). */
+  alive(node: string): Promise<boolean>;
 }
