@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { CloseCode, FRAME_OVERHEAD, utf8Length, type HelloFrame } from '../protocol';
 import { Admission } from './admission';
-import { Handshake, type HandshakeHost } from './handshake';
+import { Handshake } from './handshake';
 import { HttpTransports } from './http/transports';
 import { Link, type Connection } from './link';
 import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from './options';
@@ -37,7 +37,9 @@ const SHUTDOWN_GRACE_MS = 2000;
  * upgrades and the HTTP transports (SSE, fetch-stream, long-poll); protocol state lives in
  * {@link Session}s, independent of the connections carrying them.
  */
-export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implements HandshakeHost {
+// No `implements HandshakeHost`: the members it names are marked internal and stripped from the
+// published .d.ts, where the clause would then fail; `new Handshake(this)` checks the shape.
+export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
   /** @internal */
   readonly options: ResolvedOptions;
   /** Where sessions live: this process's memory, or Redis (`cluster`). */
