@@ -531,6 +531,21 @@ describe('HTTP errors, Origin and CORS', () => {
     // And the app handler never touches ours.
     expect((await fetch(`${base}?transport=long-poll`)).headers.get('content-type')).toMatch(/ndjson/);
   });
+
+  it('answers 404 on other paths when the http server has no other request listener (not a hang)', async () => {
+    httpServer = createServer();
+    rt = new RealtimeServer({ server: httpServer, path: '/realtime' });
+    await new Promise<void>((resolve) => httpServer!.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
+    for (const path of ['/', '/realtime-typo']) {
+      const r = await fetch(origin + path, { signal: AbortSignal.timeout(3000) });
+      expect(r.status).toBe(404);
+      expect(await r.text()).toMatch(/only its realtime endpoint, \/realtime/);
+    }
+    // A listener added later owns the other paths: no 404 of ours under its answer.
+    httpServer.on('request', (req, res) => req.url === '/late' && res.end('late page'));
+    expect(await (await fetch(`${origin}/late`)).text()).toBe('late page');
+  });
 });
 
 // ---- closing ----------------------------------------------------------------------------------
