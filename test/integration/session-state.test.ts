@@ -78,6 +78,20 @@ describe.each(engines)('SessionState contract: %s', (_name, make) => {
     expect((await s.read(1, 10))[0]).toEqual({ seq: 1, json: '"a"', bytes: 3 });
   });
 
+  it('appends made in one turn (a loop of send()) are stored in call order, more than a script call carries included; each resolves at or past its own last', async () => {
+    const { e } = await engine({ maxMessages: 10_000, maxBytes: 1 << 24 });
+    const { s } = await attached(e);
+    const texts = Array.from({ length: 2_500 }, (_, i) => `m${i}`);
+    const outcomes = await Promise.all(texts.map((t) => s.append(msgs(t), 0)));
+    outcomes.forEach((o, i) => expect((o as { last: number }).last).toBeGreaterThanOrEqual(i + 1));
+    expect(await s.lastSeq()).toBe(2_500);
+    const stored = [...(await s.read(1, 1000)), ...(await s.read(1001, 1000)), ...(await s.read(2001, 1000))];
+    expect(stored.map((m) => m.seq)).toEqual(texts.map((_, i) => i + 1));
+    expect(jsonOf(stored)).toEqual(texts);
+    // And the next turn's appends come after.
+    expect(await s.append(msgs('later'), 0)).toEqual({ last: 2_501 });
+  });
+
   it('an ack drops what it covers, and only that', async () => {
     const { e } = await engine();
     const { s, epoch } = await attached(e);
