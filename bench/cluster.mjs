@@ -330,7 +330,7 @@ async function killRounds({ nodes, rrUrl, stickyUrl, proc, addresses }) {
         const ev = rep[id].events;
         const close = ev.find((e) => e.type === 'close' && e.t >= tKill);
         const open = ev.find((e) => e.type === 'open' && e.t >= tKill);
-        const x = { round, noticed: close ? close.t - tKill : NaN, back: open ? open.t - tKill : NaN, resumed: open ? !!open.resumed : false, missing: rep[id].ticks.missing, repeated: rep[id].ticks.repeated, late: late.includes(id) };
+        const x = { round, closedWith: close ? `${close.code ?? ''} ${close.reason ?? ''}`.trim() : '', noticed: close ? close.t - tKill : NaN, back: open ? open.t - tKill : NaN, resumed: open ? !!open.resumed : false, missing: rep[id].ticks.missing, repeated: rep[id].ticks.repeated, late: late.includes(id) };
         per[k.id].push(x);
         (summary[k.id] ??= []).push(x);
       }
@@ -341,7 +341,7 @@ async function killRounds({ nodes, rrUrl, stickyUrl, proc, addresses }) {
     rounds.push({ killMs: tGone - tKill, onVictim: onVictim.length, othersMissing, unknown });
     log(`   round ${round + 1}: ${onVictim.length} of ${all.length} clients on the killed node (kill took ${fmt(tGone - tKill)} ms; ${unknown} did not answer 'where'); ticks missing on the other nodes' clients: ${othersMissing}`);
     for (const [kid, xs] of Object.entries(summary)) {
-      log(`     ${kid.padEnd(18)} back after ${xs.map((x) => fmt(x.back)).join(', ')} ms; resumed ${xs.filter((x) => x.resumed).length}/${xs.length}; ticks missing ${xs.map((x) => x.missing).join(', ')}`);
+      log(`     ${kid.padEnd(18)} back after ${xs.map((x) => fmt(x.back)).join(', ')} ms; resumed ${xs.filter((x) => x.resumed).length}/${xs.length}; ticks missing ${xs.map((x) => x.missing).join(', ')}; closed with ${[...new Set(xs.map((x) => x.closedWith))].join(' | ')}`);
       if (xs.some((x) => !(x.back <= SLOW_MS))) slow.add(kid);
     }
     await proc.cmd('close', {});
@@ -363,6 +363,7 @@ async function killRounds({ nodes, rrUrl, stickyUrl, proc, addresses }) {
       missingTotal: xs.reduce((a, x) => a + x.missing, 0),
       repeated: xs.reduce((a, x) => a + x.repeated, 0),
       notBack: xs.filter((x) => !Number.isFinite(x.back)).length,
+      closedWith: [...new Set(xs.map((x) => x.closedWith))],
     };
   }
   return { byKind: out, rounds };
