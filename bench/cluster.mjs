@@ -394,6 +394,7 @@ async function nodeMemory(nodes) {
 /** Broadcasts one message from node 0 and waits until every client of this kind has it (or 60 s). */
 async function broadcastOnce(nodes, procs, lib, b, expected, redis) {
   const r0 = redis ? await redisStats(redis) : null;
+  const since = now();
   const r = await getJson(`${nodes[0].url}/ctl/broadcast?lib=${lib}&id=${b}`, { method: 'POST' });
   const end = Date.now() + 60_000;
   let got;
@@ -410,7 +411,15 @@ async function broadcastOnce(nodes, procs, lib, b, expected, redis) {
     const d = statsDelta(r0, await redisStats(redis));
     redisCalls = { total: Object.values(d.calls).reduce((a, x) => a + x.calls, 0), scripts: d.calls.evalsha?.calls ?? 0, cpuMs: d.cpuMs };
   }
-  return { returned: r.returned, n: r.n, received: times.length, p50: percentile(times, 50), p99: percentile(times, 99), all: times.length ? Math.max(...times) : NaN, redisCalls };
+  // What the clients went through meanwhile: closes and errors (a client that lost its connection gets the message after its resume).
+  const sums = await Promise.all(procs.map((p) => p.cmd('summary', { since })));
+  const events = {};
+  const reasons = {};
+  for (const x of sums) {
+    for (const [k, v] of Object.entries(x.types)) events[k] = (events[k] ?? 0) + v;
+    for (const [k, v] of x.top) reasons[k] = (reasons[k] ?? 0) + v;
+  }
+  return { returned: r.returned, n: r.n, received: times.length, p50: percentile(times, 50), p99: percentile(times, 99), all: times.length ? Math.max(...times) : NaN, redisCalls, events, reasons };
 }
 
 async function scale(label, { count, redis }, procs) {
@@ -460,13 +469,17 @@ async function scale(label, { count, redis }, procs) {
           serverSockets: mem.sockets,
           fds: mem.fds,
           broadcasts,
-          broadcastAll: median(broadcasts.map((x) => x.all)),
+          // A broadcast that had not reached every client within 60 s counts as 60 s or more.
+          broadcastAll: median(broadcasts.map((x) => (x.received < WARM + target ? Infinity : x.all))),
+          incomplete: broadcasts.filter((x) => x.received < WARM + target).map((x) => `${x.received.toLocaleString('en')} of ${(WARM + target).toLocaleString('en')}`),
+          clientCloses: broadcasts.reduce((a, x) => a + (x.events.close ?? 0), 0),
           broadcastP50: median(broadcasts.map((x) => x.p50)),
           broadcastReturned: median(broadcasts.map((x) => x.returned)),
           // Per broadcast and session reached, in Redis: every command (those run inside scripts included), script calls, CPU µs.
           redisPerBroadcast: redis ? { calls: median(broadcasts.map((x) => x.redisCalls.total)) / (WARM + target), scripts: median(broadcasts.map((x) => x.redisCalls.scripts)) / (WARM + target), cpuUs: (median(broadcasts.map((x) => x.redisCalls.cpuMs)) * 1000) / (WARM + target) } : null,
         };
         entry.steps.push(step);
+        for (const x of broadcasts) if (x.events.close || x.events.error || x.received < WARM + target) log(`   ! ${label} ${k.id} broadcast ${x.received}/${WARM + target} in ${fmt(x.all)} ms; client events meanwhile ${JSON.stringify(x.events)}: ${JSON.stringify(x.reasons)}`);
         log(
           `   ${label} ${k.id.padEnd(15)} ${String(target).padStart(6)} sessions (+${WARM} warm-up; opened in ${fmt(openMs)} ms): heap ${fmt(step.heapPerSession / 1024, 1)} KiB/session, external ${fmt(step.externalPerSession / 1024, 1)}, rss ${fmt(step.rssPerSession / 1024, 1)}${redis ? `, redis ${fmt(step.redisPerSession / 1024, 1)}` : ''}; fds ${mem.fds}; broadcast to all: ${broadcasts.map((x) => `${fmt(x.all)} ms (${x.received}/${WARM + target}, call ${fmt(x.returned)} ms)`).join(', ')}${step.redisPerBroadcast ? `; Redis per broadcast and session: ${fmt(step.redisPerBroadcast.calls, 1)} commands, ${fmt(step.redisPerBroadcast.scripts, 1)} script calls, ${fmt(step.redisPerBroadcast.cpuUs, 1)} µs CPU` : ''}`,
         );
@@ -671,7 +684,7 @@ export function clusterMarkdown(r) {
             kib(step.heapPerSession),
             kib(step.rssPerSession),
             label === '3' ? kib(step.redisPerSession) : '–',
-            ms(step.broadcastAll),
+            `${Number.isFinite(step.broadcastAll) ? ms(step.broadcastAll) : '> 60 s'}${step.incomplete?.length ? ` (${step.incomplete.length} of ${n.broadcasts} reached only ${step.incomplete.join(', ')} within 60 s)` : ''}${step.clientCloses ? `; ${step.clientCloses} client disconnects meanwhile` : ''}`,
             ms(step.broadcastP50),
             ms(step.broadcastReturned),
             step.redisPerBroadcast ? `${fmt(step.redisPerBroadcast.calls, 1)} (${fmt(step.redisPerBroadcast.scripts, 1)} scripts), ${fmt(step.redisPerBroadcast.cpuUs, 1)} µs` : '–',

@@ -254,6 +254,24 @@ const commands = {
     return out;
   },
 
+  /** Over all clients (or `since` a time): how many events of each type, and the commonest close and error reasons. */
+  async summary({ since = 0 } = {}) {
+    const types = {};
+    const reasons = {};
+    for (const c of clients.values()) {
+      for (const e of c.events) {
+        if (e.t < since) continue;
+        types[e.type] = (types[e.type] ?? 0) + 1;
+        if (e.type === 'close' || e.type === 'error') {
+          const why = `${e.type}: ${e.code ?? ''} ${e.reason ?? e.message ?? ''}`.slice(0, 120);
+          reasons[why] = (reasons[why] ?? 0) + 1;
+        }
+      }
+    }
+    const top = Object.entries(reasons).sort((a, b) => b[1] - a[1]).slice(0, 5);
+    return { clients: clients.size, types, top };
+  },
+
   async errors({ ids }) {
     return Object.fromEntries((ids ?? [...clients.keys()]).map((id) => [id, clients.get(id).events.filter((e) => e.type === 'error').length]));
   },
