@@ -368,7 +368,9 @@ class RedisState implements SessionState {
    * together, APPEND_BATCH messages per script call, rather than one call each: a call costs far
    * more in this process (command, reply, wake-up) than a message does in Redis. The calls go out
    * at once, in order, on the one connection, so later appends still come after. Every caller
-   * gets the outcome of the whole batch.
+   * gets the outcome of the whole batch. Each call carries its own op number (engine.append), taken
+   * as it goes out, so the numbers grow in sending order and a call resent after a lost reply is
+   * stored once (redis-scripts.ts, append).
    */
   append(messages: ReadonlyArray<{ json: string; bytes: number }>): Promise<Appended> {
     let batch = this.#batch;
