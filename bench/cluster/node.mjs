@@ -5,8 +5,8 @@
 //   /socket.io/   socket.io 4 with connection state recovery; with REDIS_URL, the
 //                 @socket.io/redis-streams-adapter on the same Redis
 //   /ctl/...      the benchmark's controls (below)
-// Both speak the tiny application protocol of bench/server.mjs: {ctl:'push', n, size},
-// {ctl:'up', n}, {echo}. Environment: REDIS_URL (none: one node, memory), NODE_NAME.
+// Both speak the tiny application protocol of bench/lib/app.mjs: {ctl:'push', n, size},
+// {ctl:'up', n}, {echo}, {ctl:'where'}. Environment: REDIS_URL (none: one node, memory), NODE_NAME.
 //
 // Controls (plain HTTP, from bench/cluster.mjs):
 //   GET  /ctl/mem                 two forced GCs (node --expose-gc), then process.memoryUsage()
@@ -22,43 +22,12 @@ import { writeFileSync } from 'node:fs';
 import { Session as Inspector } from 'node:inspector';
 import { Server as SocketIoServer } from 'socket.io';
 import { RealtimeServer } from 'realtime-client/server';
+import { benchApp } from '../lib/app.mjs';
 import { port, report, reportListening } from '../../test/services/listening.mjs';
 
 const REDIS_URL = process.env.REDIS_URL || '';
 const name = process.env.NODE_NAME ?? `pid${process.pid}`;
 const now = () => performance.timeOrigin + performance.now();
-
-/** One padding string per size, so each message {i, p} serialises to `size` bytes (for 5-digit i). */
-const pads = new Map();
-const pad = (size) => {
-  if (!pads.has(size)) pads.set(size, 'x'.repeat(Math.max(0, size - JSON.stringify({ i: 10000, p: '' }).length)));
-  return pads.get(size);
-};
-
-/** The application, as in bench/server.mjs. */
-function handler(api) {
-  let expect = 0;
-  let got = 0;
-  return (m) => {
-    if (!m || typeof m !== 'object') return;
-    if (m.ctl === 'push') {
-      const p = pad(m.size);
-      for (let i = 0; i < m.n; i++) api.send({ i, p });
-    } else if (m.ctl === 'up') {
-      expect = m.n;
-      got = 0;
-    } else if (m.ctl === 'where') {
-      api.send({ where: name });
-    } else if (m.echo !== undefined) {
-      api.send(m);
-    } else if (m.i !== undefined && expect) {
-      if (++got === expect) {
-        expect = 0;
-        api.send({ done: got });
-      }
-    }
-  };
-}
 
 const http = createServer((req, res) => {
   if (req.url.startsWith('/ctl/')) return void control(req, res);
@@ -82,7 +51,7 @@ const rt = new RealtimeServer({
   ...JSON.parse(process.env.BENCH_RT_OPTIONS || '{}'),
 });
 rt.on('error', (err) => console.error(`[${name}] realtime:`, err?.message ?? err));
-const attach = (session) => session.on('message', handler({ send: (obj) => session.send(obj) }));
+const attach = (session) => session.on('message', benchApp({ send: (obj) => session.send(obj), name }));
 rt.on('connection', attach);
 rt.on('restore', attach); // a session another node created, resumed here
 
@@ -104,7 +73,7 @@ const io = new SocketIoServer(http, {
   ...(adapter ? { adapter } : {}),
 });
 io.on('connection', (socket) => {
-  socket.on('m', handler({ send: (obj) => socket.emit('m', obj) }));
+  socket.on('m', benchApp({ send: (obj) => socket.emit('m', obj), name }));
 });
 
 // ---- controls ----------------------------------------------------------------------------

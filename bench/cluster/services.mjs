@@ -2,16 +2,10 @@
 // free ports, stopped by pid) for the benchmark. It is TypeScript and Node 20 cannot import that,
 // so it is bundled on the fly with esbuild, as bench/lib/harness.mjs does for
 // test/browser/chromium.ts; scope.ts (vitest hooks) is left out.
-import { existsSync, mkdirSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
-import { root } from '../lib/harness.mjs';
+import { importBundled, root } from '../lib/harness.mjs';
 
-export async function loadServices() {
-  const dir = `${root}/node_modules/.cache/realtime-client-bench`;
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
-  const out = `${dir}/services.mjs`;
-  await build({
+export function loadServices() {
+  return importBundled('services.mjs', {
     stdin: {
       contents: [
         "export { ensureBinary, ensureServices } from './install';",
@@ -24,12 +18,5 @@ export async function loadServices() {
       resolveDir: `${root}/test/services`,
       loader: 'ts',
     },
-    outfile: out,
-    format: 'esm',
-    platform: 'node',
-    bundle: true,
-    packages: 'external',
-    logLevel: 'error',
   });
-  return import(`${pathToFileURL(out).href}?t=${Date.now()}`);
 }
