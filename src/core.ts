@@ -5,5 +5,5 @@
  *   import { RealtimeClient, websocket } from 'realtime-client/core';
  *   new RealtimeClient(url, { transports: [websocket()] });
  */
-export { RealtimeClient } from './client';
+export { RealtimeClient } from './client/client';
 export * from './exports';

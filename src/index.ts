@@ -1,9 +1,9 @@
-import { RealtimeClient as BaseClient, type ClientOptions } from './client';
-import { fetchStream } from './transports/fetch-stream';
-import { indexedDBQueue, localStorageQueue } from './persist';
-import { longPoll } from './transports/long-poll';
-import { sse } from './transports/sse';
-import { websocket } from './transports/websocket';
+import { RealtimeClient as BaseClient, type ClientOptions } from './client/client';
+import { fetchStream } from './client/transports/fetch-stream';
+import { indexedDBQueue, localStorageQueue } from './client/persist';
+import { longPoll } from './client/transports/long-poll';
+import { sse } from './client/transports/sse';
+import { websocket } from './client/transports/websocket';
 
 /** Every transport this build includes, in the default order of preference. */
 export const transports = [/* @__PURE__ */ websocket(), /* @__PURE__ */ sse(), /* @__PURE__ */ fetchStream(), /* @__PURE__ */ longPoll()];

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { backoffDelay, shouldRetry, defaultReconnect, MAX_AUTH_FAILURES, MAX_RETRY_AFTER, type ReconnectOptions } from '../../src/backoff';
-import { RealtimeError } from '../../src/errors';
+import { backoffDelay, shouldRetry, defaultReconnect, MAX_AUTH_FAILURES, MAX_RETRY_AFTER, type ReconnectOptions } from '../../src/client/backoff';
+import { RealtimeError } from '../../src/client/errors';
 import { seeded as mulberry32 } from '../seeded';
 
 const opts = (o: Partial<ReconnectOptions> = {}): ReconnectOptions => ({ ...defaultReconnect, ...o });

@@ -3,9 +3,9 @@
 // frame must not make them buffer it all.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeClient, RealtimeError } from '../../src/index';
-import { fetchStream } from '../../src/transports/fetch-stream';
-import { longPoll } from '../../src/transports/long-poll';
-import type { TransportHandlers } from '../../src/transports/types';
+import { fetchStream } from '../../src/client/transports/fetch-stream';
+import { longPoll } from '../../src/client/transports/long-poll';
+import type { TransportHandlers } from '../../src/client/transports/types';
 import { settle, testEnv } from './helpers';
 
 const MAX = 4096;

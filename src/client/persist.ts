@@ -1,5 +1,5 @@
 import type { Env } from './env';
-import { isNat } from './protocol';
+import { isNat } from '../protocol';
 
 /** The storages `queue.persist` can name. */
 export type PersistKind = 'indexeddb' | 'localStorage';

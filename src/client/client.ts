@@ -1,9 +1,8 @@
-import { ackIsUrgent, duplicatesIn } from './acks';
 import { defaultReconnect, shouldRetry, type ReconnectOptions } from './backoff';
 import { resolveEnv, type Env } from './env';
 import { RealtimeError, type ErrorCode } from './errors';
 import { Watchdog } from './heartbeat';
-import { CloseCode, decodeFrame, encodeMessages, isRetryableClose, MIN_FRAME_LIMIT, PROTOCOL_VERSION, truncateReason, utf8Length, type Frame, type TransportName } from './protocol';
+import { ackIsUrgent, CloseCode, decodeFrame, duplicatesIn, FRAME_OVERHEAD, isRetryableClose, packFrames, MIN_FRAME_LIMIT, PROTOCOL_VERSION, truncateReason, utf8Length, type Frame, type TransportName } from '../protocol';
 import type { OwnedQueue, QueueStorage, Saved } from './persist';
 import { defaultQueue, Outbox, type Pending, type QueueOptions } from './queue';
 import { nextState, type ConnectionState, type StateEvent } from './state';
@@ -223,8 +222,7 @@ export class RealtimeClient extends EventTarget {
     if (json === undefined) return reject('not-serializable', `send(${typeof data}): not JSON-serializable: no cycles, BigInts, functions or undefined`, data, cause);
     if (this.state === 'closed') return reject('closed', 'send() on a closed client: call connect() first', data);
     const bytes = utf8Length(json);
-    // 64 bytes leave room for the msg frame around a lone message.
-    if (bytes + 64 > this.#maxFrame) return reject('message-too-large', `Message of ${bytes} B; the server takes ${this.#maxFrame} B: split it`, data);
+    if (bytes + FRAME_OVERHEAD > this.#maxFrame) return reject('message-too-large', `Message of ${bytes} B; the server takes ${this.#maxFrame} B: split it`, data);
     const full = this.#outbox.refuse(bytes);
     if (full) return reject('queue-full', `Queue full (${full}): await earlier send()s or raise ${full}`, data);
     return new Promise<void>((resolve, rej) => {
@@ -659,16 +657,9 @@ export class RealtimeClient extends EventTarget {
       return;
     }
     const a = this.#ackable;
-    for (let i = 0; i < items.length; ) {
-      const batch: string[] = [];
-      let size = 64;
-      const first = items[i]!.seq;
-      while (i < items.length && (!batch.length || size + items[i]!.bytes + 1 <= this.#maxFrame)) {
-        size += items[i]!.bytes + 1;
-        batch.push(items[i++]!.json);
-      }
-      conn.send(encodeMessages(first, batch, a));
-      this.#outbox.sent = first + batch.length - 1;
+    for (const frame of packFrames(items, this.#maxFrame, a)) {
+      conn.send(frame.text);
+      this.#outbox.sent = frame.last;
     }
     if (items.length) this.#acked = a;
     this.#persistAck();

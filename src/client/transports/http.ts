@@ -1,5 +1,5 @@
 import type { Env } from '../env';
-import { CloseCode } from '../protocol';
+import { CloseCode } from '../../protocol';
 import { toUrl, type TransportHandlers } from './types';
 
 /** The transport's URL with extra query parameters, in the http(s) scheme. */

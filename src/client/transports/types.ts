@@ -1,5 +1,5 @@
 import type { Env } from '../env';
-import type { TransportName } from '../protocol';
+import type { TransportName } from '../../protocol';
 
 export type { TransportName };
 

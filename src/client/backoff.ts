@@ -1,4 +1,4 @@
-import { CloseCode, isRetryableClose } from './protocol';
+import { CloseCode, isRetryableClose } from '../protocol';
 import { RealtimeError } from './errors';
 
 export interface ReconnectOptions {
