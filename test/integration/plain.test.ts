@@ -2,7 +2,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { longPoll, type ClientOptions } from '../../src/index';
+import { plainPoll, type ClientOptions } from '../../src/index';
 import { testScope, waitFor } from './harness';
 
 /**
@@ -91,7 +91,7 @@ describe('plain mode', () => {
       res.writeHead(200, { 'Content-Type': 'application/json', ETag: etag });
       res.end(JSON.stringify({ version, cursor: `c${version}` }));
     });
-    const c = client(url, { transports: [longPoll({ interval: 30 })] });
+    const c = client(url, { transports: [plainPoll({ interval: 30 })] });
     const got: any[] = [];
     c.on('message', (d) => got.push(d));
     await waitFor(() => requests.length >= 4, 'a few polls');
