@@ -147,7 +147,6 @@ export function poster(url: string, env: Env, fail: (e: unknown) => void, signal
     // most `max`: 3 frames per request always fit, however large the backlog.
     const frames = queue.splice(0, 3);
     const body = frames.join('\n');
-    for (const f of frames) bytes -= f.length;
     const auth = token;
     token = '';
     try {
@@ -157,6 +156,9 @@ export function poster(url: string, env: Env, fail: (e: unknown) => void, signal
         ? Promise.reject(new LinkClosed({ code: CloseCode.UNAUTHORIZED, reason: 'token not printable ASCII' }))
         : env.fetch!(url, { method: 'POST', headers: auth ? { ...TEXT, Authorization: 'Bearer ' + auth } : TEXT, body, signal }));
       if (!res.ok) throw new LinkClosed(httpFailure(res));
+      // Counted until the server took them, as WebSocket's bufferedAmount counts what is not yet
+      // sent: a server that reads slowly makes the client batch behind the backlog.
+      for (const f of frames) bytes -= f.length;
       busy = false;
       return pump();
     } catch (e) {
@@ -169,6 +171,7 @@ export function poster(url: string, env: Env, fail: (e: unknown) => void, signal
       bytes += text.length;
       void pump();
     },
+    /** Bytes of the frames queued or in a POST not yet answered. */
     get buffered(): number {
       return bytes;
     },
