@@ -1,5 +1,5 @@
 import { eventStream } from './event-stream';
-import { canStream, check, ended, ender, httpUrl, linkId, poster, read, type Poster } from './http';
+import { canStream, check, ended, ender, httpUrl, linkConnection, linkId, poster, read, type Poster } from './http';
 import type { Transport } from './types';
 
 export interface FetchStreamOptions {
@@ -51,16 +51,7 @@ export function fetchStream({ firstByteTimeout = 3000 }: FetchStreamOptions = {}
         });
         end.close(ended('stream ended'));
       })().catch(end.fail);
-      return {
-        send: (text) => post!.push(text),
-        close(code, reason) {
-          post?.close(code, reason);
-          end.quiet();
-        },
-        get buffered() {
-          return post?.buffered ?? 0;
-        },
-      };
+      return linkConnection(() => post, end);
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { Env } from '../env';
 import { CloseCode } from '../../protocol';
-import { toUrl, type CloseReason, type TransportHandlers } from './types';
+import { toUrl, type CloseReason, type Connection, type TransportHandlers } from './types';
 
 /**
  * Ends an HTTP link's work with a close reason: thrown from the link's async steps (a refused
@@ -183,3 +183,20 @@ export function poster(url: string, env: Env, fail: (e: unknown) => void, signal
 }
 
 export type Poster = ReturnType<typeof poster>;
+
+/**
+ * The connection of a v1 link whose frames to the server all go as POSTs (sse, fetch-stream):
+ * `link()` is the link's poster once its link frame came. Closing tells the server the link is over.
+ */
+export function linkConnection(link: () => Poster | undefined, end: { quiet(): void }): Connection {
+  return {
+    send: (text) => link()!.push(text),
+    close(code, reason) {
+      link()?.close(code, reason);
+      end.quiet();
+    },
+    get buffered() {
+      return link()?.buffered ?? 0;
+    },
+  };
+}

@@ -1,4 +1,4 @@
-import { ended, ender, httpUrl, linkId, poster, type Poster } from './http';
+import { ended, ender, httpUrl, linkConnection, linkId, poster, type Poster } from './http';
 import type { Transport } from './types';
 
 /**
@@ -28,15 +28,6 @@ export const sse = (): Transport => ({
       h.onOpen();
     };
     es.onerror = () => end.close(ended('EventSource failed'));
-    return {
-      send: (text) => post!.push(text),
-      close(code, reason) {
-        post?.close(code, reason);
-        end.quiet();
-      },
-      get buffered() {
-        return post?.buffered ?? 0;
-      },
-    };
+    return linkConnection(() => post, end);
   },
 });
