@@ -15,6 +15,7 @@ import { gzipSync, constants } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { replaceSection, table, kb } from './lib/report.mjs';
+import { bundleModules } from './lib/modules.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = (name) => JSON.parse(readFileSync(`${root}/node_modules/${name}/package.json`, 'utf8')).version;
@@ -117,29 +118,7 @@ async function breakdown() {
     'core + plain SSE': `import { RealtimeClient } from './src/core.ts'; import { plain, plainSse } from './src/plain.ts'; globalThis.client = new RealtimeClient('/feed', { protocol: plain, transports: [plainSse()] });`,
   };
   const out = {};
-  for (const [name, contents] of Object.entries(entries)) {
-    const r = await build({
-      absWorkingDir: root,
-      stdin: { contents, resolveDir: root, loader: 'js' },
-      bundle: true,
-      minify: true,
-      format: 'esm',
-      platform: 'browser',
-      write: false,
-      metafile: true,
-      logLevel: 'error',
-      legalComments: 'none',
-    });
-    const inputs = Object.values(r.metafile.outputs)[0].inputs;
-    out[name] = {
-      total: r.outputFiles[0].contents.length,
-      gzip: gzipSync(r.outputFiles[0].contents, { level: constants.Z_BEST_COMPRESSION }).length,
-      files: Object.entries(inputs)
-        .map(([file, x]) => ({ file: file.replace(/^node_modules\/([^/]+)\/.*/, '$1 (dependency)'), bytes: x.bytesInOutput }))
-        .filter((x) => x.bytes > 0)
-        .sort((a, b) => b.bytes - a.bytes),
-    };
-  }
+  for (const [name, contents] of Object.entries(entries)) out[name] = await bundleModules(root, contents);
   return out;
 }
 

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { constants, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
+import { bundleModules } from '../bench/lib/modules.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const budgets = JSON.parse(readFileSync(resolve(root, 'size-budgets.json'), 'utf8')) as Record<string, number>;
@@ -44,19 +45,8 @@ describe('size budgets (min+gzip -9, from size-budgets.json)', () => {
 describe('opt-in features stay out of a WebSocket-only bundle', () => {
   it('realtime-client/core with websocket() bundles none of: ' + Object.keys(optIn).join(', '), async () => {
     // Built from src/ with esbuild's metafile, which names every module that put bytes in the output.
-    const out = await build({
-      absWorkingDir: root,
-      stdin: { contents: `import { RealtimeClient, websocket } from './src/core.ts'; globalThis.client = new RealtimeClient('/realtime', { transports: [websocket()] });`, resolveDir: root, loader: 'js' },
-      bundle: true,
-      minify: true,
-      format: 'esm',
-      platform: 'browser',
-      write: false,
-      metafile: true,
-      logLevel: 'error',
-    });
-    const inputs = Object.values(out.metafile.outputs)[0]!.inputs;
-    const bundled = Object.keys(inputs).filter((file) => inputs[file]!.bytesInOutput > 0);
+    const entry = `import { RealtimeClient, websocket } from './src/core.ts'; globalThis.client = new RealtimeClient('/realtime', { transports: [websocket()] });`;
+    const bundled = (await bundleModules(root, entry)).files.map((f) => f.file);
     expect(bundled, 'the bundle is built from the sources').toContain('src/client/transports/websocket.ts');
     const found = Object.entries(optIn).flatMap(([feature, files]) => files.filter((f) => bundled.includes(f)).map((f) => `${feature}: ${f}`));
     expect(found).toEqual([]);
