@@ -5,7 +5,8 @@
 //  - in every exports condition object, `types` comes first (TypeScript picks the first match),
 //    and every object that names code has its own `types`;
 //  - `import` of dist/index.js and `require` of dist/index.cjs both give a RealtimeClient
-//    function, and the server builds give a RealtimeServer function;
+//    function, as do dist/core.*; dist/plain.* give plain mode's transports (plainSse); the
+//    server builds give a RealtimeServer function;
 //  - the IIFE defines `Realtime.RealtimeClient` when run as a classic script and needs no
 //    module loader (eventsource-parser is bundled in);
 //  - every `bin` exists, starts with a `#!/usr/bin/env node` shebang, and `--help` runs it to
@@ -159,6 +160,10 @@ function checkBins() {
 
 await checkImport('dist/index.js', 'RealtimeClient');
 checkRequire('dist/index.cjs', 'RealtimeClient');
+await checkImport('dist/core.js', 'RealtimeClient');
+checkRequire('dist/core.cjs', 'RealtimeClient');
+await checkImport('dist/plain.js', 'plainSse');
+checkRequire('dist/plain.cjs', 'plainSse');
 await checkImport('dist/server.js', 'RealtimeServer');
 checkRequire('dist/server.cjs', 'RealtimeServer');
 await checkImport('dist/conformance-kit.js', 'runConformance');
