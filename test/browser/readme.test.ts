@@ -1,12 +1,15 @@
 // README's runnable quick start, exactly as written there: the code block fenced as
 // ```js file=server.mjs is read from README.md (not copied here), saved into a temporary project
 // whose node_modules/realtime-client is this package (dist/ built by `npm test`), run with Node
-// on a free port, and its page opened in Chromium. So the quick start cannot drift from what works.
+// on a free port, and its page opened in Chromium. The ESM example (fenced file=app.js) is
+// bundled from that project with esbuild, as a user's bundler would, and run on the same page.
+// So the quick start cannot drift from what works.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from './chromium';
@@ -69,6 +72,25 @@ describe("README's quick start, as written", () => {
     await page.goto(url);
     await page.waitForFunction(() => document.title === '{"echo":"hello"}', undefined, { timeout: 10_000 });
     await expect.poll(() => logged).toContain('the server has it');
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 30_000);
+
+  it('the ESM example, bundled with esbuild, connects from that page with no error', async () => {
+    writeFileSync(join(dir, 'server.mjs'), readmeFile('server.mjs'));
+    writeFileSync(join(dir, 'app.js'), readmeFile('app.js'));
+    const bundled = await build({ entryPoints: [join(dir, 'app.js')], bundle: true, format: 'esm', write: false, absWorkingDir: dir, logLevel: 'silent' });
+    const url = await run('server.mjs');
+    const page = await browser!.newPage();
+    const problems: string[] = [];
+    const logged: string[] = [];
+    page.on('console', (m) => (m.type() === 'error' ? problems : logged).push(m.text()));
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(url);
+    await page.waitForFunction(() => document.title === '{"echo":"hello"}', undefined, { timeout: 10_000 }); // the page's own client
+    await page.addScriptTag({ type: 'module', content: bundled.outputFiles[0]!.text });
+    // Its client logs its state changes; a failed send() would be an unhandled rejection (a page error).
+    await expect.poll(() => logged, { timeout: 10_000 }).toContain('connecting → open');
     expect(problems).toEqual([]);
     await page.close();
   }, 30_000);
