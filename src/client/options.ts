@@ -118,12 +118,42 @@ export interface Config extends EndpointOptions {
   autoConnect: boolean;
 }
 
+/** The URL schemes a client connects with; others (ftp:, or `localhost:` from a URL without `//`) are refused. */
+const SCHEMES = ['ws:', 'wss:', 'http:', 'https:'];
+
+/** Every option's name, to refuse a misspelt one: TypeScript checks that these are exactly the options' keys. */
+const OPTION_NAMES: Record<keyof ClientOptions, true> = {
+  transports: true,
+  protocol: true,
+  autoConnect: true,
+  reconnect: true,
+  heartbeat: true,
+  queue: true,
+  auth: true,
+  ackDelay: true,
+  probeInterval: true,
+  upgrade: true,
+  lifecycle: true,
+  maxFrameSize: true,
+  env: true,
+};
+const NESTED_NAMES = {
+  reconnect: { initialDelay: true, maxDelay: true, factor: true, maxAttempts: true, resetAfter: true } satisfies Record<keyof ReconnectOptions, true>,
+  heartbeat: { timeout: true, idleTimeout: true } satisfies Record<keyof HeartbeatOptions, true>,
+  queue: { maxMessages: true, maxBytes: true, persist: true } satisfies Record<keyof QueueOptions, true>,
+};
+
 export function configure(url: string, o: ClientOptions, defaults: Defaults): Config {
+  if (typeof o !== 'object' || o === null) throw invalid(`options must be an object, such as { transports: ['websocket', 'sse'] }; got ${o === null ? 'null' : typeof o}`);
+  checkNames('', o, OPTION_NAMES);
+  for (const [name, known] of Object.entries(NESTED_NAMES)) {
+    const given: unknown = o[name as keyof typeof NESTED_NAMES];
+    if (typeof given === 'object' && given !== null) checkNames(`${name}.`, given, known);
+  }
   const env = resolveEnv(o.env);
-  try {
-    new URL(url, env.baseUrl);
-  } catch {
-    throw invalid(`bad URL ${url}: give an absolute URL, or a relative one in a page`);
+  checkUrl(url, env.baseUrl);
+  if (o.transports !== undefined && !Array.isArray(o.transports)) {
+    throw invalid(`options.transports must be an array of transport names or objects, such as ['websocket', 'sse']; got ${typeof o.transports === 'string' ? `the string '${o.transports}'` : typeof o.transports}`);
   }
   const protocol = typeof o.protocol === 'object' ? o.protocol : named('protocol', o.protocol ?? 'v1', [v1, ...(defaults.protocols ?? [])]);
   const fits = (t: Transport) => !t.protocol || t.protocol === protocol.name;
@@ -158,6 +188,57 @@ export function configure(url: string, o: ClientOptions, defaults: Defaults): Co
 
 export function invalid(message: string): RealtimeError {
   return new RealtimeError('invalid-argument', message);
+}
+
+/** Refuses a URL that is not one, or not of a scheme this client speaks, saying what is accepted. */
+function checkUrl(url: unknown, base: string | undefined): void {
+  // A query string may carry a secret the user should not have put there: never repeat it.
+  const shown = typeof url === 'string' ? `'${url.split('?')[0]}'` : String(url);
+  const accepted = "ws://, wss://, http:// or https:// URLs, or a path such as '/realtime' in a page";
+  let parsed: URL;
+  try {
+    if (typeof url !== 'string') throw new TypeError('not a string');
+    parsed = new URL(url, base);
+  } catch {
+    throw invalid(`bad URL ${shown}: the client takes ${accepted}`);
+  }
+  if (!SCHEMES.includes(parsed.protocol)) throw invalid(`bad URL ${shown}: its scheme is ${parsed.protocol}, and the client takes ${accepted}`);
+}
+
+/** Refuses an option name that is not one, naming the closest valid one: a misspelt option must not be silently ignored. */
+function checkNames(prefix: string, given: object, known: Record<string, true>): void {
+  for (const name of Object.keys(given)) {
+    if (Object.prototype.hasOwnProperty.call(known, name)) continue;
+    const valid = Object.keys(known);
+    const closest = closestName(name, valid);
+    const hint = closest ? `did you mean ${prefix}${closest}? ` : '';
+    throw invalid(`unknown option ${prefix}${name}: ${hint}(the options${prefix ? ` of ${prefix.slice(0, -1)}` : ''} are ${valid.join(', ')})`);
+  }
+}
+
+/** The valid name within a few edits of `name` (case ignored), if any. */
+function closestName(name: string, valid: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  for (const candidate of valid) {
+    const d = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance: the fewest insertions, deletions and substitutions from a to b. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = row;
+  }
+  return previous[b.length]!;
 }
 
 /** The item called `name` among those this build includes, or an error naming them. */

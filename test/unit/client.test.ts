@@ -246,6 +246,42 @@ describe('send() errors', () => {
     expect(closes[0]).toMatchObject({ code: 1006, reason: 'Error: boom', willReconnect: true });
   });
 
+  it('a URL of another scheme, or not a string, is refused with invalid-argument saying what is accepted, never repeating its query string', () => {
+    const refused = (url: unknown) => {
+      try {
+        new RealtimeClient(url as string, { env: testEnv() });
+      } catch (err) {
+        expect(err).toMatchObject({ code: 'invalid-argument' });
+        return (err as Error).message;
+      }
+      throw new Error(`${String(url)} was accepted`);
+    };
+    expect(refused('ftp://example.com/realtime')).toBe("bad URL 'ftp://example.com/realtime': its scheme is ftp:, and the client takes ws://, wss://, http:// or https:// URLs, or a path such as '/realtime' in a page");
+    expect(refused('localhost:8080/realtime')).toMatch(/its scheme is localhost:/); // a URL without its scheme
+    expect(refused(undefined)).toMatch(/^bad URL undefined: the client takes ws:\/\//);
+    expect(refused('ftp://example.com/realtime?token=s3cret')).not.toMatch(/s3cret/);
+    expect(() => new RealtimeClient('wss://example.com/realtime', { autoConnect: false, env: testEnv() })).not.toThrow();
+  });
+
+  it('a misspelt option is refused with invalid-argument naming the closest valid one; transports given as a string is refused saying so', () => {
+    const message = (options: object) => {
+      try {
+        new RealtimeClient(server.url, { env: testEnv(), ...options } as ClientOptions);
+      } catch (err) {
+        expect(err).toMatchObject({ code: 'invalid-argument' });
+        return (err as Error).message;
+      }
+      throw new Error(`${JSON.stringify(options)} was accepted`);
+    };
+    expect(message({ transport: ['websocket'] })).toMatch(/^unknown option transport: did you mean transports\? \(the options are transports, protocol, /);
+    expect(message({ reconect: false })).toMatch(/^unknown option reconect: did you mean reconnect\?/);
+    expect(message({ reconnect: { maxdelay: 5 } })).toMatch(/^unknown option reconnect\.maxdelay: did you mean reconnect\.maxDelay\? \(the options of reconnect are initialDelay, maxDelay/);
+    expect(message({ queue: { maxMessage: 5 } })).toMatch(/did you mean queue\.maxMessages\?/);
+    expect(message({ heartbeat: { timout: 5 } })).toMatch(/did you mean heartbeat\.timeout\?/);
+    expect(message({ colour: 'red' })).toMatch(/^unknown option colour: \(the options are /);
+    expect(message({ transports: 'websocket' })).toBe("options.transports must be an array of transport names or objects, such as ['websocket', 'sse']; got the string 'websocket'");
+  });
+
   it('unknown transport names and protocols are refused with invalid-argument', () => {
     expect(() => new RealtimeClient(server.url, { transports: ['pigeon' as any], env: testEnv() })).toThrow(expect.objectContaining({ code: 'invalid-argument' }));
     expect(() => new RealtimeClient(server.url, { protocol: 'v9' as any, env: testEnv() })).toThrow(/protocol/);
