@@ -1,6 +1,7 @@
 /**
- * The client with nothing added: no default transports list, protocol v1 only, no upgrade probes,
- * no page lifecycle, no persisted queue. Pass what you use, and bundlers drop the rest:
+ * The client with nothing added: no default transports list, protocol v1 only, no upgrade probes
+ * (nor the transport memory that comes with them: fallback within an attempt is core), no page
+ * lifecycle, no persisted queue. Pass what you use, and bundlers drop the rest:
  *
  *   import { RealtimeClient, websocket } from 'realtime-client/core';
  *   new RealtimeClient(url, { transports: [websocket()] });

@@ -9,9 +9,6 @@ import type { ConnectionState, StateEvent } from './state';
 import type { Connection, OpenContext, Transport, TransportHandlers } from './transports/types';
 import type { Prober, UpgradeProbes } from './upgrade';
 
-/** How long a fallback transport is remembered, in ms: long enough to skip dead transports on the next pages, short enough to retry better ones. */
-const REMEMBER = 30 * 60_000;
-
 /** What the ladder needs from the client. */
 export interface LadderHost {
   readonly state: ConnectionState;
@@ -42,8 +39,9 @@ export interface LadderOptions {
 
 /**
  * Which transport carries the session, and what follows when one fails: the usable transports in
- * order of preference, the next one at once while an attempt has not opened, the one that worked
- * remembered for the next page loads, backoff between attempts, and upgrade probes when given.
+ * order of preference, the next one at once while an attempt has not opened, backoff between
+ * attempts. When `upgrade` is given, it says which transport a run starts from (the one an earlier
+ * page fell back to) and probes the first one after a fallback.
  * What to do after a loss is decided by {@link decide}; this class carries it out. Each attempt
  * has an id, and callbacks of an older attempt are ignored.
  */
@@ -82,7 +80,6 @@ export class Ladder {
       // No token: a probe only checks that the transport opens, and sends nothing (no hello).
       // The attempt that follows a successful probe asks auth() and authenticates as usual.
       context: () => this.#context(undefined),
-      first: () => this.#usable[0]!,
       upgrade: () => {
         this.leave('upgrade');
         void this.#open(0);
@@ -110,7 +107,7 @@ export class Ladder {
         { code: CloseCode.ABNORMAL, reason: 'no supported transport', willReconnect: false },
         new RealtimeError('unsupported', `No transport of ${transports.map((t) => t.name).join(',')} works here: add one, or pass its global in options.env`),
       );
-    this.#best = this.#remembered();
+    this.#best = this.#prober?.start(this.#usable) ?? 0;
     void this.#open(this.#best);
   }
 
@@ -122,9 +119,7 @@ export class Ladder {
     this.#failures = [];
     this.#authFailures = 0;
     this.#best = this.#index;
-    this.#remember();
-    // Plain endpoints cannot resume, so moving one to another transport could lose or repeat data.
-    if (this.#index && this.endpoint.resumable) this.#prober?.schedule();
+    this.#prober?.opened(this.#index, this.endpoint.resumable);
     env.clearTimeout(this.#stableTimer);
     this.#openedAt = env.now();
     this.#stableTimer = env.setTimeout(() => (this.#attempt = 0), this.o.resetAfter);
@@ -286,28 +281,5 @@ export class Ladder {
     this.o.env.clearTimeout(this.#stableTimer);
     this.#prober?.stop();
     this.host.disconnected();
-  }
-
-  get #key(): string {
-    return `realtime-client ${this.o.url}`;
-  }
-
-  /** The transport that worked on an earlier page, if it was a fallback and not too long ago. */
-  #remembered(): number {
-    const { env } = this.o;
-    try {
-      const record = env.storage?.getItem(this.#key) ?? '';
-      const space = record.indexOf(' ');
-      if (+record.slice(0, space) > env.now()) return Math.max(0, this.#usable.findIndex((t) => t.name === record.slice(space + 1)));
-    } catch {}
-    return 0;
-  }
-
-  #remember(): void {
-    const { env } = this.o;
-    try {
-      if (this.#index) env.storage?.setItem(this.#key, `${env.now() + REMEMBER} ${this.#transport}`);
-      else env.storage?.removeItem(this.#key);
-    } catch {}
   }
 }

@@ -62,7 +62,8 @@ export interface ClientOptions {
    */
   probeInterval?: number;
   /**
-   * Upgrade probing (see probeInterval): `upgradeProbes()`.
+   * What follows a fallback: `upgradeProbes()`, which remembers the transport that worked per URL
+   * (sessionStorage, 30 minutes) for the next page loads, and probes the first one (see probeInterval).
    * @default upgradeProbes() with 'realtime-client'; none with 'realtime-client/core'
    */
   upgrade?: UpgradeProbes;

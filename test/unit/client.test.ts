@@ -1,6 +1,7 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { longPoll, plainSse, RealtimeClient, RealtimeError, websocket, type ClientOptions, type OpenContext, type Transport, type TransportHandlers } from '../../src/index';
+import { RealtimeClient as CoreClient, upgradeProbes } from '../../src/core';
 import { freshUrl, MockV1, settle, testEnv, within } from './helpers';
 
 let server: MockV1;
@@ -937,6 +938,33 @@ describe('transport memory and upgrade', () => {
     const third = await make();
     expect(third.a.opened).toHaveLength(1);
     third.c.close();
+  });
+
+  it("the memory comes with the upgrade part: 'realtime-client/core' without `upgrade` falls back within the attempt but neither remembers nor probes", async () => {
+    const { store, storage } = memory();
+    const make = async (options: ClientOptions) => {
+      const a = scripted('websocket');
+      const b = scripted('long-poll');
+      const c = new CoreClient('ws://x/rt', { transports: [a.t, b.t], probeInterval: 1000, env: testEnv({ storage }), ...options });
+      await settle(0);
+      a.opened[0]?.onClose(1006, 'blocked');
+      b.opened[0]!.onOpen();
+      b.opened[0]!.onFrame(welcome);
+      return { a, b, c };
+    };
+    const bare = await make({});
+    expect(bare.c.transport).toBe('long-poll'); // the fallback itself is core
+    expect(store.size).toBe(0);
+    await settle(5000);
+    expect(bare.a.opened).toHaveLength(1); // no probe
+    bare.c.close();
+
+    const withUpgrade = await make({ upgrade: upgradeProbes() });
+    expect(store.size).toBe(1);
+    withUpgrade.c.close();
+    const next = await make({});
+    expect(next.a.opened).toHaveLength(1); // a core client without the part starts from the first again
+    next.c.close();
   });
 
   it('after a fallback the first transport is probed; when it opens the session moves over by resume', async () => {
