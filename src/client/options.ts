@@ -122,27 +122,23 @@ export interface Config extends EndpointOptions {
 /** The URL schemes a client connects with; others (ftp:, or `localhost:` from a URL without `//`) are refused. */
 const SCHEMES = ['ws:', 'wss:', 'http:', 'https:'];
 
-/** Every option's name, to refuse a misspelt one: TypeScript checks that these are exactly the options' keys. */
-const OPTION_NAMES: Record<keyof ClientOptions, true> = {
-  transports: true,
-  protocol: true,
-  autoConnect: true,
-  reconnect: true,
-  heartbeat: true,
-  queue: true,
-  auth: true,
-  ackDelay: true,
-  probeInterval: true,
-  upgrade: true,
-  lifecycle: true,
-  maxFrameSize: true,
-  env: true,
-};
+/** Every option's name, to refuse a misspelt one (listsEvery below checks the lists against the types). */
+const OPTION_NAMES = ['transports', 'protocol', 'autoConnect', 'reconnect', 'heartbeat', 'queue', 'auth', 'ackDelay', 'probeInterval', 'upgrade', 'lifecycle', 'maxFrameSize', 'env'] as const;
 const NESTED_NAMES = {
-  reconnect: { initialDelay: true, maxDelay: true, factor: true, maxAttempts: true, resetAfter: true } satisfies Record<keyof ReconnectOptions, true>,
-  heartbeat: { timeout: true, idleTimeout: true } satisfies Record<keyof HeartbeatOptions, true>,
-  queue: { maxMessages: true, maxBytes: true, persist: true } satisfies Record<keyof QueueOptions, true>,
-};
+  reconnect: ['initialDelay', 'maxDelay', 'factor', 'maxAttempts', 'resetAfter'],
+  heartbeat: ['timeout', 'idleTimeout'],
+  queue: ['maxMessages', 'maxBytes', 'persist'],
+} as const;
+
+/** True only when `List` names every key of `T` and nothing else: a type check, compiled to nothing. */
+type ListsEvery<T, List extends readonly string[]> = [Exclude<keyof T, List[number]>, Exclude<List[number], keyof T>] extends [never, never] ? true : false;
+const listsEvery: [
+  ListsEvery<ClientOptions, typeof OPTION_NAMES>,
+  ListsEvery<ReconnectOptions, typeof NESTED_NAMES.reconnect>,
+  ListsEvery<HeartbeatOptions, typeof NESTED_NAMES.heartbeat>,
+  ListsEvery<QueueOptions, typeof NESTED_NAMES.queue>,
+] = [true, true, true, true];
+void listsEvery;
 
 export function configure(url: string, o: ClientOptions, defaults: Defaults): Config {
   if (typeof o !== 'object' || o === null) throw invalid(`options must be an object, such as { transports: ['websocket', 'sse'] }; got ${o === null ? 'null' : typeof o}`);
@@ -207,10 +203,9 @@ function checkUrl(url: unknown, base: string | undefined): void {
 }
 
 /** Refuses an option name that is not one, naming the closest valid one: a misspelt option must not be silently ignored. */
-function checkNames(prefix: string, given: object, known: Record<string, true>): void {
+function checkNames(prefix: string, given: object, valid: readonly string[]): void {
   for (const name of Object.keys(given)) {
-    if (Object.prototype.hasOwnProperty.call(known, name)) continue;
-    const valid = Object.keys(known);
+    if (valid.includes(name)) continue;
     const closest = closestName(name, valid);
     const hint = closest ? `did you mean ${prefix}${closest}? ` : '';
     throw invalid(`unknown option ${prefix}${name}: ${hint}(the options${prefix ? ` of ${prefix.slice(0, -1)}` : ''} are ${valid.join(', ')})`);
@@ -218,7 +213,7 @@ function checkNames(prefix: string, given: object, known: Record<string, true>):
 }
 
 /** The valid name within a few edits of `name` (case ignored), if any. */
-function closestName(name: string, valid: string[]): string | undefined {
+function closestName(name: string, valid: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
   for (const candidate of valid) {
