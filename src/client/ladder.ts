@@ -4,7 +4,7 @@ import type { Env } from './env';
 import { RealtimeError, type ErrorCode } from './errors';
 import { Watchdog } from './heartbeat';
 import type { Emit } from './events';
-import { decide, type Outcome, type ReconnectOptions } from './retry';
+import { closeText, decide, type Outcome, type ReconnectOptions } from './retry';
 import type { ConnectionState, StateEvent } from './state';
 import type { Connection, OpenContext, Transport, TransportHandlers } from './transports/types';
 import type { Prober, UpgradeProbes } from './upgrade';
@@ -71,7 +71,10 @@ export class Ladder {
     private readonly endpoint: Endpoint,
     private readonly host: LadderHost,
   ) {
-    this.#watchdog = new Watchdog(o.env, () => this.drop(CloseCode.TIMEOUT, 'heartbeat timeout'));
+    // Before the session opens the same watchdog bounds the attempt: say which of the two ran out.
+    this.#watchdog = new Watchdog(o.env, () =>
+      this.drop(CloseCode.TIMEOUT, this.host.state === 'open' ? 'heartbeat timeout' : `handshake timeout: no answer from the server within ${o.timeout} ms (heartbeat.timeout)`),
+    );
     this.#prober = o.upgrade?.attach({
       url: o.url,
       env: o.env,
@@ -100,6 +103,7 @@ export class Ladder {
   start(): void {
     const { env, transports } = this.o;
     this.#attempt = this.#authFailures = 0;
+    this.#openedAt = 0; // none of this run's connections has opened yet
     this.#failures = [];
     this.#usable = transports.filter((t) => t.isSupported(env));
     if (!this.#usable.length)
@@ -238,9 +242,9 @@ export class Ladder {
     const { host } = this;
     if (host.state === 'closed') return;
     const { code, reason } = o;
-    if (o.fallback !== undefined && host.state !== 'open' && code !== CloseCode.UNAUTHORIZED) this.#failures.push(`${this.#usable[this.#index]!.name}: ${code} ${reason}`);
+    if (o.fallback !== undefined && host.state !== 'open' && code !== CloseCode.UNAUTHORIZED) this.#failures.push(`${this.#usable[this.#index]!.name}: ${closeText(code, reason)}`);
     if (code === CloseCode.UNAUTHORIZED) this.#authFailures++;
-    const state = { transports: this.#usable.length, attempt: this.#attempt, authFailures: this.#authFailures, best: this.#best };
+    const state = { transports: this.#usable.length, attempt: this.#attempt, authFailures: this.#authFailures, best: this.#best, everOpened: this.#openedAt > 0 };
     const d = decide(o, state, this.o.reconnect, this.o.env.random);
     if (d.kind === 'give-up') return host.finish({ code, reason, willReconnect: false }, d.error);
     if (d.kind === 'fallback') {

@@ -62,6 +62,13 @@ export interface LadderState {
   authFailures: number;
   /** The transport the next attempt starts from: the one that last worked, or the remembered one. */
   best: number;
+  /** Whether a connection of this run (since connect()) has opened: if none has, nothing was "lost". */
+  everOpened?: boolean;
+}
+
+/** `code reason`, or the code alone when there is no reason (browsers give none for 1006). */
+export function closeText(code: number, reason: string): string {
+  return reason ? `${code} ${reason}` : String(code);
 }
 
 export type Decision =
@@ -85,10 +92,13 @@ export function decide(o: Outcome, s: LadderState, reconnect: ReconnectOptions |
     from = 0; // every transport failed: the next attempt goes through them all again
   }
   if (code === CloseCode.UNAUTHORIZED && s.authFailures >= MAX_AUTH_FAILURES)
-    return giveUp('unauthorized', `Token or access refused ${s.authFailures} times (${code} ${reason}): check what auth() returns and the Origin allow-list`, code);
-  if (!isRetryableClose(code)) return giveUp('connection-refused', `Server closed with ${code} ${reason} (do not reconnect): fix the cause, then call connect()`, code);
-  if (!reconnect || s.attempt >= reconnect.maxAttempts)
-    return giveUp('reconnect-failed', `Connection lost (${code} ${reason}) after ${s.attempt} retries, the most reconnect allows: call connect()`, code);
+    return giveUp('unauthorized', `Token or access refused ${s.authFailures} times (${closeText(code, reason)}): check what auth() returns and the Origin allow-list`, code);
+  if (!isRetryableClose(code)) return giveUp('connection-refused', `Server closed with ${closeText(code, reason)} (do not reconnect): fix the cause, then call connect()`, code);
+  if (!reconnect || s.attempt >= reconnect.maxAttempts) {
+    const how = s.everOpened === false ? 'Could not connect' : 'Connection lost';
+    const fix = s.everOpened === false ? 'check the URL and that the server runs, then call connect()' : 'call connect()';
+    return giveUp('reconnect-failed', `${how} (${closeText(code, reason)}) after ${s.attempt} retries, the most reconnect allows: ${fix}`, code);
+  }
   // The server's Retry-After is a floor: jitter still spreads clients out above it.
   return { kind: 'wait', delay: Math.max(Math.min(o.retryAfter ?? 0, MAX_RETRY_AFTER), backoffDelay(s.attempt, reconnect, random)), from };
 }

@@ -57,8 +57,8 @@ describe('backoffDelay (full jitter)', () => {
 
 /** decide() for a connection that ended with `code`, on a ladder of one transport unless `state` says otherwise. */
 function decideFor(code: number, reason: string, attempt: number, authFailures: number, o: ReconnectOptions | false, random: () => number, retryAfter?: number, more: Partial<Outcome & LadderState> = {}): Decision {
-  const { fallback, transports = 1, best = 0 } = more;
-  return decide({ code, reason, retryAfter, fallback }, { transports, attempt, authFailures, best }, o, random);
+  const { fallback, transports = 1, best = 0, everOpened } = more;
+  return decide({ code, reason, retryAfter, fallback }, { transports, attempt, authFailures, best, everOpened }, o, random);
 }
 
 /** The error of a give-up decision, failing the test for any other. */
@@ -106,6 +106,14 @@ describe('decide: give up or wait', () => {
     expect(error.closeCode).toBe(1006);
     expect(error.message).toContain('3');
     expect(error.message).toContain('connect()');
+  });
+
+  it('the give-up says "Could not connect" when no connection of the run opened, "Connection lost" when one did; a missing reason leaves no blank', () => {
+    const o = opts({ maxAttempts: 2 });
+    expect(givenUp(decideFor(1006, '', 2, 0, o, r, undefined, { everOpened: false })).message).toBe(
+      'Could not connect (1006) after 2 retries, the most reconnect allows: check the URL and that the server runs, then call connect()',
+    );
+    expect(givenUp(decideFor(1006, 'gone', 2, 0, o, r, undefined, { everOpened: true })).message).toBe('Connection lost (1006 gone) after 2 retries, the most reconnect allows: call connect()');
   });
 
   it('reconnect false on a retryable close gives reconnect-failed', () => {

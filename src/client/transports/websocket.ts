@@ -18,9 +18,15 @@ export const websocket = (): Transport => ({
     // 'close' always follows an error; the no-op listener stays after close() too, because
     // EventEmitter-based implementations (ws in Node) throw an 'error' nobody listens to.
     ws.onerror = () => {};
-    ws.onopen = () => h.onOpen();
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      h.onOpen();
+    };
     ws.onmessage = (e: MessageEvent<string | ArrayBuffer>) => h.onFrame(typeof e.data === 'string' ? e.data : decoder!.decode(e.data));
-    ws.onclose = (e) => h.onClose(e.code || CloseCode.ABNORMAL, e.reason || '');
+    // Browsers give no reason for a connection that failed or broke (1006): say what it may mean.
+    const unexplained = () => (opened ? 'closed without a close frame' : 'no WebSocket opened: server not running, wrong path, or upgrade refused');
+    ws.onclose = (e) => h.onClose(e.code || CloseCode.ABNORMAL, e.reason || unexplained());
     return {
       send: (text) => ws.send(text),
       close(code, reason) {
