@@ -35,6 +35,11 @@ export interface NginxOptions {
   timeoutSeconds?: number;
   /** How long a start or reload may take before failing (default 10 s). */
   startTimeoutMs?: number;
+  /**
+   * A site of the caller's instead of the balancer (backends are then unused): what goes in the
+   * `http` block after the log and temp paths, given the port to listen on.
+   */
+  site?: (port: number) => string;
 }
 
 /** One line of the access log. */
@@ -63,7 +68,7 @@ function renderConfig(port: number, dir: string, options: NginxOptions): string 
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const timeout = `${options.timeoutSeconds ?? 3600}s`;
   const params = options.serverParams ? ` ${options.serverParams}` : '';
-  if (options.backends.length === 0) throw new Error('nginx needs at least one backend');
+  if (options.backends.length === 0 && !options.site) throw new Error('nginx needs at least one backend');
   return `# Written by test/services/nginx.ts for one test; see there.
 daemon off;                # our child, stopped by pid
 master_process on;         # reload() is a SIGHUP to the master
@@ -89,7 +94,14 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
 
-  # "Connection: upgrade" only for an upgrade; otherwise none (HTTP/1.1 keep-alive to the backend).
+${options.site ? options.site(port) : balancer(port, options, params, timeout)}
+}
+`;
+}
+
+/** The load balancer: round robin over the backends, unbuffered, WebSocket upgrades passed on. */
+function balancer(port: number, options: NginxOptions, params: string, timeout: string): string {
+  return `  # "Connection: upgrade" only for an upgrade; otherwise none (HTTP/1.1 keep-alive to the backend).
   map $http_upgrade $connection_upgrade {
     default upgrade;
     ''      '';
@@ -126,9 +138,7 @@ ${options.keepalive ? `    keepalive ${options.keepalive};` : ''}
       # The reference server enforces its own body limits; the balancer must not change what tests see.
       client_max_body_size 0;
     }
-  }
-}
-`;
+  }`;
 }
 
 export class Nginx {

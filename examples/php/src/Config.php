@@ -85,6 +85,9 @@ final class Config
         $settings = require $defaults;
         $override = getenv('REALTIME_CONFIG');
         if (is_string($override) && $override !== '') {
+            if (!is_readable($override)) {
+                throw new RealtimeError('config', "REALTIME_CONFIG names $override, which cannot be read: create it (it returns an array of settings) or unset REALTIME_CONFIG");
+            }
             $settings = array_merge($settings, require $override);
         }
         return new self($settings);

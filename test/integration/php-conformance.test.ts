@@ -1,0 +1,71 @@
+// @vitest-environment node
+// The conformance kit (docs/conformance.md) against the PHP server of examples/php, on all four
+// transports, as PHP users run it: under PHP's built-in server (php -S with
+// PHP_CLI_SERVER_WORKERS, ws-daemon.php in front relaying to it), and under PHP-FPM behind nginx
+// with the site and pool of examples/php/deploy. Every case must pass, SHOULD included:
+// examples/php/README.md lists the results. Short timers (hb 1 s, pollTimeout 2 s), so the
+// deadline cases take about a second each: the kit adapts to the hb the server announces.
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { formatResult, runConformance, type Report } from '../../src/conformance/index';
+import { ensureServices, INSTALL_TIMEOUT_MS } from '../services/index';
+import { ensurePhp, ensurePhpFpm, startPhp, type PhpStack } from '../services/php';
+
+const ORIGIN = 'http://app.conformance.test';
+const TOKEN = 'conformance-token';
+const SETTINGS = {
+  heartbeatInterval: 1000,
+  handshakeTimeout: 1000,
+  pollTimeout: 2000,
+  streamHeartbeat: 1000,
+  allowedOrigins: [ORIGIN],
+  // The kit opens hundreds of sessions from one address (docs/conformance.md).
+  maxSessionsPerIp: 10_000,
+  maxPendingPerIp: 10_000,
+};
+
+beforeAll(async () => {
+  // One at a time: each may run apt-get.
+  await ensurePhp();
+  await ensurePhpFpm();
+  await ensureServices('nginx');
+}, INSTALL_TIMEOUT_MS);
+
+let php: PhpStack | undefined;
+afterEach(async () => {
+  await php?.destroy();
+  php = undefined;
+});
+
+const STACKS: Array<{ name: string; start: (php: PhpStack) => Promise<string> }> = [
+  {
+    name: 'php -S (32 workers) behind ws-daemon.php --http-upstream',
+    async start(stack) {
+      const builtin = await stack.builtin(32);
+      const daemon = await stack.daemon({ upstream: builtin.port });
+      return daemon.url;
+    },
+  },
+  {
+    name: 'nginx + PHP-FPM + ws-daemon.php (examples/php/deploy)',
+    async start(stack) {
+      const fpm = await stack.fpm();
+      const daemon = await stack.daemon();
+      const nginx = await stack.site(fpm, daemon);
+      return `${nginx.url}/realtime`;
+    },
+  },
+];
+
+describe('the conformance kit against the PHP server (examples/php)', () => {
+  it.each(STACKS)('$name: every case passes on every transport', async ({ start }) => {
+    php = await startPhp({ app: 'conformance', token: TOKEN, settings: SETTINGS });
+    const url = await start(php);
+    const report: Report = await runConformance({ target: { http: url, ws: url.replace(/^http/, 'ws'), origin: ORIGIN, token: TOKEN, scale: 2 } });
+    const counts = (verdict: string) => report.results.filter((r) => r.verdict === verdict).length;
+    console.log(`[php conformance] ${url}: ${counts('pass')} passed, ${counts('fail')} failed, ${counts('skip')} skipped in ${report.ms} ms`);
+    expect(report.contract).toMatchObject({ ok: true });
+    expect(report.results.filter((r) => r.verdict !== 'pass').map(formatResult)).toEqual([]);
+    // Every case of the catalog ran on each transport it applies to: nothing was skipped.
+    expect(new Set(report.results.map((r) => r.transport))).toEqual(new Set(['websocket', 'sse', 'fetch-stream', 'long-poll']));
+  }, 240_000);
+});
