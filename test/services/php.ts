@@ -241,7 +241,9 @@ return $settings;
 
   /** nginx with examples/php/deploy/nginx.conf's site: /realtime to fpm (and upgrades to the daemon), the demo pages as files. */
   site(fpm: PhpFpm, daemon: PhpDaemon): Promise<Nginx> {
+    // Debian's nginx.conf includes mime.types in its http block, where this site would go.
     const site = (port: number) =>
+      'include /etc/nginx/mime.types;\n' +
       deployFile('nginx.conf')
         .replace(/listen 80;/, `listen ${HOST}:${port};`)
         .replace(/server 127\.0\.0\.1:8090;/, `server ${HOST}:${daemon.port};`)

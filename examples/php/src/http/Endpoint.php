@@ -37,9 +37,8 @@ final class Endpoint
             // Even on a refusal, so browser code can read the 403 and stop (§14.6).
             header("Access-Control-Allow-Origin: $origin");
             header('Vary: Origin');
-            $host = $_SERVER['HTTP_HOST'] ?? '';
             $secure = ($_SERVER['HTTPS'] ?? '') === 'on' || ($_SERVER['HTTP_X_FORWARDED_PROTO'] ?? '') === 'https';
-            if (!Net::originAllowed($config, $origin, $host, $secure)) {
+            if (!Net::originAllowed($config, $origin, $this->host($secure), $secure)) {
                 Reply::text(403, 'origin not allowed');
                 return;
             }
@@ -156,6 +155,21 @@ final class Endpoint
     {
         $header = $_SERVER['HTTP_AUTHORIZATION'] ?? '';
         return preg_match('/^Bearer\s+(\S+)$/i', $header, $m) ? $m[1] : null;
+    }
+
+    /**
+     * The Host the page was loaded from. Debian's fastcgi_params passes nginx's $host, which
+     * drops the port: put back the port the request came to, unless it is the scheme's own.
+     */
+    private function host(bool $secure): string
+    {
+        $host = (string) ($_SERVER['HTTP_HOST'] ?? '');
+        $port = (string) ($_SERVER['SERVER_PORT'] ?? '');
+        $hasPort = preg_match('/:\d+$/', $host) === 1 && !str_ends_with($host, ']');
+        if ($host === '' || $hasPort || $port === '' || $port === ($secure ? '443' : '80')) {
+            return $host;
+        }
+        return "$host:$port";
     }
 
     private function clientIp(): string
