@@ -44,16 +44,16 @@ export class Admission {
   constructor(private readonly host: AdmissionHost) {}
 
   /**
-   * The one admission check, in this order: shutting down, Origin, and (to connect) connections
-   * from the address still waiting for their hello. `originRequired`: a request without an
-   * Origin header is refused when there is an allow-list. Browsers send Origin with every
-   * WebSocket upgrade, so WebSocket requires it; over HTTP they omit it on same-origin GETs, which
-   * an allow-list must let through (§14.6).
+   * The one admission check, for every transport, in this order: shutting down, Origin, and (to
+   * connect) connections from the address still waiting for their hello. Only an Origin that is
+   * there is judged (§12): browsers send one with every WebSocket upgrade and every cross-origin
+   * request, and omit it only on same-origin GETs; a client without one (Node, a native app) is
+   * no page on another site, and could send any Origin it liked anyway.
    */
-  admit(req: IncomingMessage, purpose: Purpose, originRequired: boolean): Verdict {
+  admit(req: IncomingMessage, purpose: Purpose): Verdict {
     if (this.host.shuttingDown) return { admitted: false, refusal: SHUTTING_DOWN };
     const origin = req.headers.origin;
-    if ((origin !== undefined || originRequired) && !this.originAllowed(origin)) return { admitted: false, refusal: ORIGIN };
+    if (origin !== undefined && !this.originAllowed(origin)) return { admitted: false, refusal: ORIGIN };
     const ip = this.clientIp(req);
     if (purpose === 'connect' && (this.waiting.get(ip) ?? 0) >= this.host.options.maxSessionsPerIp) {
       // Such connections cost memory and a timer. The session limit itself applies at hello,
@@ -101,7 +101,7 @@ export class Admission {
     }
   }
 
-  private originAllowed(origin: string | undefined): boolean {
+  private originAllowed(origin: string): boolean {
     const allowed = this.host.options.allowedOrigins;
     if (allowed === undefined || faults.ignoreOrigin) return true;
     if (typeof allowed === 'function') {
@@ -112,7 +112,6 @@ export class Admission {
         return false;
       }
     }
-    if (origin === undefined) return false;
     const o = origin.toLowerCase().replace(/\/$/, '');
     return allowed.some((a) => a.toLowerCase().replace(/\/$/, '') === o);
   }

@@ -29,10 +29,13 @@ export interface RealtimeServerOptions {
   /**
    * Origins allowed to connect: exact origins (`'https://app.example.com'`, compared
    * case-insensitively) or a predicate. Every origin is allowed by default: set this in production.
-   * With a list, a request without an `Origin` header is refused; a predicate receives `undefined` then.
+   * Judges the `Origin` header only when there is one, on every transport: browsers send it with
+   * every WebSocket and every cross-origin request, so a request without one comes from a
+   * same-origin page or a client that is no browser (Node, a native app), which `authenticate`
+   * is there to judge.
    * @default undefined (all allowed)
    */
-  allowedOrigins?: readonly string[] | ((origin: string | undefined) => boolean);
+  allowedOrigins?: readonly string[] | ((origin: string) => boolean);
   /**
    * Send a `ping` after this many ms without sending anything; drop a connection silent for twice as long.
    * @default 25000
@@ -99,6 +102,15 @@ export interface RealtimeServerOptions {
    */
   headersTimeout?: number;
   /**
+   * With `server`: an upgrade request for another path gets `400` and is closed, once no other
+   * 'upgrade' listener of the server has answered it within this many ms (at once when there is
+   * no other listener). A listener that takes upgrades must then answer within that time. Node
+   * itself closes upgrades no listener takes only while there is no listener at all, so without
+   * this a client aimed at a wrong path would wait for its own timeout. `0` leaves them alone.
+   * @default 1000
+   */
+  foreignUpgradeTimeout?: number;
+  /**
    * Authentication hook, sync or async.
    * @default undefined (every client is accepted)
    */
@@ -159,7 +171,7 @@ export interface RealtimeServerOptions {
 
 export interface ResolvedOptions {
   path: string;
-  allowedOrigins: readonly string[] | ((origin: string | undefined) => boolean) | undefined;
+  allowedOrigins: readonly string[] | ((origin: string) => boolean) | undefined;
   heartbeatInterval: number;
   maxMessageBytes: number;
   replay: { maxMessages: number; maxBytes: number };
@@ -169,6 +181,7 @@ export interface ResolvedOptions {
   handshakeTimeout: number;
   requestTimeout: number;
   headersTimeout: number;
+  foreignUpgradeTimeout: number;
   authenticate: Authenticate | undefined;
   maxSessionsPerIp: number;
   clientIp: ((request: IncomingMessage) => string | undefined) | undefined;
@@ -193,6 +206,7 @@ export const DEFAULTS = {
   handshakeTimeout: 10_000,
   requestTimeout: 30_000,
   headersTimeout: 20_000,
+  foreignUpgradeTimeout: 1000,
   maxSessionsPerIp: 100,
   transports: ['websocket', 'sse', 'fetch-stream', 'long-poll'] as TransportName[],
   ackDelay: 50,
@@ -246,6 +260,7 @@ export function resolveOptions(o: RealtimeServerOptions): ResolvedOptions {
     handshakeTimeout: positive('handshakeTimeout', o.handshakeTimeout, DEFAULTS.handshakeTimeout),
     requestTimeout: positive('requestTimeout', o.requestTimeout, DEFAULTS.requestTimeout),
     headersTimeout: positive('headersTimeout', o.headersTimeout, DEFAULTS.headersTimeout, 0),
+    foreignUpgradeTimeout: positive('foreignUpgradeTimeout', o.foreignUpgradeTimeout, DEFAULTS.foreignUpgradeTimeout, 0),
     authenticate: o.authenticate,
     maxSessionsPerIp: positive('maxSessionsPerIp', o.maxSessionsPerIp, DEFAULTS.maxSessionsPerIp),
     clientIp: o.clientIp,

@@ -3,14 +3,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { CloseCode, FRAME_OVERHEAD, utf8Length, type HelloFrame } from '../protocol';
 import { Admission } from './admission';
-import { Handshake, type HandshakeHost } from './handshake';
+import { Handshake } from './handshake';
 import { HttpTransports } from './http/transports';
 import { Link, type Connection } from './link';
 import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from './options';
 import { serialise, Session } from './session';
 import { MemoryEngine } from './state/memory';
 import type { LinkDirectory, SessionEngine } from './state/types';
-import { WebSocketTransport } from './websocket';
+import { answerForeignUpgrade, WebSocketTransport } from './websocket';
 
 export { SUPPORTED_VERSIONS } from './handshake';
 
@@ -37,7 +37,9 @@ const SHUTDOWN_GRACE_MS = 2000;
  * upgrades and the HTTP transports (SSE, fetch-stream, long-poll); protocol state lives in
  * {@link Session}s, independent of the connections carrying them.
  */
-export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implements HandshakeHost {
+// No `implements HandshakeHost`: the members it names are marked internal and stripped from the
+// published .d.ts, where the clause would then fail; `new Handshake(this)` checks the shape.
+export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
   /** @internal */
   readonly options: ResolvedOptions;
   /** Where sessions live: this process's memory, or Redis (`cluster`). */
@@ -52,7 +54,8 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> implement
   private readonly httpServer: RealtimeServerOptions['server'];
   private readonly http: HttpTransports;
   private readonly upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    this.handleUpgrade(req, socket, head);
+    if (this.handleUpgrade(req, socket, head)) return;
+    answerForeignUpgrade(socket, this.httpServer!.listenerCount('upgrade') - 1, this.options.foreignUpgradeTimeout);
   };
   /** The server's own 'request' listeners, taken over so they never see requests on our path. */
   private appListeners: RequestListener[] = [];

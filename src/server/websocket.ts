@@ -1,4 +1,5 @@
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type ServerOptions } from 'ws';
 import { CloseCode } from '../protocol';
@@ -71,9 +72,28 @@ function answerRaw(socket: Duplex, r: Refusal): void {
   const body = `${r.reason}\n`;
   const retry = r.retryAfter === undefined ? '' : `Retry-After: ${r.retryAfter}\r\n`;
   socket.end(
-    `HTTP/1.1 ${r.status} ${r.status === 503 ? 'Service Unavailable' : 'Forbidden'}\r\nConnection: close\r\n${retry}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}\r\nConnection: close\r\n${retry}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     () => socket.destroy(),
   );
+}
+
+const NOT_HERE: Refusal = { code: CloseCode.PROTOCOL_ERROR, status: 400, reason: 'no WebSocket endpoint at this path' };
+
+/**
+ * An upgrade for a path that is not ours, on a server whose 'upgrade' listeners are ours and
+ * `others` more. Node closes upgrades that nobody takes only while no listener exists, and ours
+ * is one: without an answer the client waits for its own timeout. Another listener may take it
+ * later (after an async check): it gets `wait` ms, and the socket is left alone once anything
+ * was written to it or it closed.
+ */
+export function answerForeignUpgrade(socket: Duplex, others: number, wait: number): void {
+  if (wait <= 0) return;
+  if (others === 0) return answerRaw(socket, NOT_HERE);
+  const timer = setTimeout(() => {
+    if (socket.writable && !socket.destroyed && ((socket as Socket).bytesWritten ?? 0) === 0) answerRaw(socket, NOT_HERE);
+  }, wait);
+  timer.unref?.();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 /** Close a just-accepted WebSocket before any frame is processed: close frame, then close with the same code. */
@@ -134,7 +154,7 @@ export class WebSocketTransport {
     ws.once('close', () => this.sockets.delete(ws));
     // Accepted, then refused with a close code: a refused upgrade looks like a network error, which
     // a browser client retries for ever; 4403 is fatal.
-    const verdict = this.host.admission.admit(req, 'connect', true);
+    const verdict = this.host.admission.admit(req, 'connect');
     if (!verdict.admitted) return refuse(ws, verdict.refusal.code, verdict.refusal.reason);
     bindWebSocket(ws, this.host.accept(webSocketConnection(ws), req, verdict.ip));
   }

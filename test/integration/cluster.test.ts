@@ -8,7 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server/index';
 import { redisCluster } from '../../src/server-redis';
+import type { RedisEngine } from '../../src/server/state/redis';
 import { serviceScope } from '../services';
+import { faultProxy } from './fault-proxy';
 import { HELLO, PollClient, post, StreamClient } from './http-client';
 import { RawClient, waitFor } from './raw-client';
 
@@ -192,6 +194,45 @@ describe('HTTP links across servers: a request reaching the server that does not
     expect(a.got.get(welcome.sid)!.map(([d]) => d)).toEqual(Array.from({ length: 20 }, (_, i) => `c${i + 1}`));
   });
 
+  it("a link's id reaches the client only once every server can find the link: its first POST, through another server, is not 404", async () => {
+    const redis = await services.redis();
+    // A reaches Redis late (200 ms each way), as a busy or distant process would; B at once.
+    const slow = await faultProxy({ targetPort: redis.port });
+    services.defer(() => slow.close());
+    const a = await node(`redis://127.0.0.1:${slow.port}`);
+    const b = await node(redis.url);
+    await (a.rt['engine'] as RedisEngine).client.ping(); // connected before the delay, so that only the delay differs
+    slow.latency(200);
+    for (const transport of ['fetch-stream', 'long-poll']) {
+      const id = transport === 'long-poll' ? (await new PollClient(a.base).open()).id : await (await StreamClient.open(a.base, transport)).linkId();
+      // The client's next request reaches B, which looks the link up in Redis.
+      expect((await post(b.base, id, HELLO)).status, transport).toBe(204);
+    }
+  });
+
+  it('a relayed request published twice (as ioredis does when the reply to a PUBLISH Redis ran is lost) is handled once', async () => {
+    const redis = await services.redis();
+    const a = await node(redis.url);
+    const b = await node(redis.url);
+    // B publishes each relayed request twice: what ioredis's resend after a reconnect does.
+    const engineB = b.rt['engine'] as RedisEngine;
+    const publish = engineB.send.bind(engineB);
+    engineB.send = async (to, message) => {
+      await publish(to, message);
+      if (message.includes('"t":"post"')) await publish(to, message);
+    };
+    const stream = await StreamClient.open(a.base, 'fetch-stream');
+    const id = await stream.linkId();
+    expect((await post(b.base, id, HELLO)).status).toBe(204);
+    const w = await stream.next('welcome');
+    expect((await post(b.base, id, { t: 'msg', s: 1, d: ['once'] })).status).toBe(204);
+    // Handled once: no second hello ('duplicate hello', 4400, which would end the session), no second delivery.
+    expect(await stream.next()).toEqual({ t: 'ack', a: 1 });
+    expect((await post(a.base, id, { t: 'msg', s: 2, d: ['direct'] })).status).toBe(204);
+    expect(await stream.next()).toEqual({ t: 'ack', a: 2 });
+    expect(a.got.get(w.sid)).toEqual([['once', 1], ['direct', 2]]);
+  });
+
   it('a poll relayed to a link whose holder is gone gets 404, and so does an unknown link', async () => {
     const redis = await services.redis();
     const a = await node(redis.url, { pollTimeout: 1000, requestTimeout: 1000 });
@@ -202,5 +243,26 @@ describe('HTTP links across servers: a request reaching the server that does not
     const onB = Object.assign(new PollClient(b.base), { id: onA.id });
     expect((await onB.poll(500, HELLO)).status).toBe(404);
     expect((await post(b.base, 'no-such-link', HELLO)).status).toBe(404);
+  });
+
+  it('a poll held for a holder that dies gets 404 within seconds of its death, not after the poll and request bounds (a minute by default)', async () => {
+    const redis = await services.redis();
+    const a = await node(redis.url);
+    const b = await node(redis.url);
+    const onA = await new PollClient(a.base).open();
+    const onB = Object.assign(new PollClient(b.base), { id: onA.id });
+    const welcome = (await onB.poll(5000, HELLO)).frames.find((f) => f.t === 'welcome');
+    expect(welcome).toBeDefined();
+    // A poll through B, held by A for up to pollTimeout (25 s); then A dies as a killed process
+    // does: no more beats, no subscription, and nothing tidied up in Redis.
+    const held = onB.poll(25_000);
+    const engineA = a.rt['engine'] as RedisEngine;
+    await waitFor(() => engineA['ownLinks'].size === 1); // the link exists; the poll is on its way
+    clearInterval(engineA['beatTimer']!);
+    engineA['sub'].disconnect();
+    const diedAt = Date.now();
+    expect((await held).status).toBe(404);
+    // At most the beat key's life (5 s) and one check (1 s), with room for a slow machine.
+    expect(Date.now() - diedAt).toBeLessThan(9000);
   });
 });

@@ -175,8 +175,11 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     await waitFor(() => session && c.state === 'open', 'open');
     session!.send('before');
     await waitFor(() => got.length === 1, 'first message');
+    // The retry may start within a millisecond (full jitter from 0), so polling c.state could miss
+    // 'reconnecting'; the transition event cannot be missed.
+    const dropNoticed = new Promise<void>((resolve) => c.on('state', (e) => e.to === 'reconnecting' && resolve()));
     session!.disconnect();
-    await waitFor(() => c.state === 'reconnecting', 'the drop noticed');
+    await dropNoticed;
     session!.send('while away 1');
     session!.send('while away 2');
     const opens: boolean[] = [];

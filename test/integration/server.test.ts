@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
 import type { MemoryState } from '../../src/server/state/memory';
 import { RawClient, waitFor } from './raw-client';
@@ -32,6 +33,22 @@ async function connected(options: Omit<RealtimeServerOptions, 'server'> = {}, he
   const c = client(url);
   const w = await c.hello(hello);
   return { rt, url, c, w, s: await sessionP };
+}
+
+/** How an upgrade to `url` was answered: 101 (opened) or the HTTP status of the refusal. */
+function upgradeAnswer(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.on('open', () => {
+      resolve(101);
+      ws.terminate();
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.destroy();
+    });
+    ws.on('error', (err) => reject(err));
+  });
 }
 
 /** Resolves with the next new session. */
@@ -206,6 +223,18 @@ describe('RealtimeServer handshake', () => {
     expect(connections).toBe(1);
   });
 
+  it('admits a WebSocket without an Origin header even with an allow-list, as over HTTP (a Node or native client); the predicate is not asked', async () => {
+    const asked: string[] = [];
+    const allowedOrigins = (origin: string): boolean => {
+      asked.push(origin);
+      return origin === 'https://good.example';
+    };
+    const { url } = await start({ allowedOrigins });
+    const c = client(url); // RawClient (ws) sends no Origin unless told
+    expect((await c.hello()).t).toBe('welcome');
+    expect(asked).toEqual([]);
+  });
+
   it('limits sessions per address (4429)', async () => {
     const { url } = await start({ maxSessionsPerIp: 1 });
     const a = client(url);
@@ -242,6 +271,43 @@ describe('RealtimeServer handshake', () => {
     const c = client(url.replace('/realtime', '/other'));
     await waitFor(() => c.closed, 3000, 'refused upgrade');
     expect(handled).toEqual(['/other']);
+  });
+
+  it('answers an upgrade on another path with 400 at once when no other listener could take it (not a client timeout later)', async () => {
+    const { url } = await start();
+    const t0 = Date.now();
+    expect(await upgradeAnswer(url.replace('/realtime', '/nowhere'))).toBe(400);
+    expect(Date.now() - t0).toBeLessThan(1000); // the default foreignUpgradeTimeout would be a second
+  });
+
+  it('gives the other upgrade listeners foreignUpgradeTimeout ms: one that takes the upgrade later keeps it, one that ignores it leaves a 400', async () => {
+    const { url } = await start({ foreignUpgradeTimeout: 300 });
+    const other = new WebSocketServer({ noServer: true });
+    httpServer!.on('upgrade', (req, socket, head) => {
+      // Takes /ws after an async check, as an app verifying a token would; ignores every other path.
+      if (req.url === '/ws') setTimeout(() => other.handleUpgrade(req, socket, head, (ws) => other.emit('connection', ws, req)), 100);
+    });
+    other.on('connection', (ws) => ws.on('message', (m) => ws.send(m)));
+    const taken = new WebSocket(url.replace('/realtime', '/ws'));
+    await new Promise((resolve) => taken.once('open', resolve));
+    // Past the 300 ms in which a socket nobody wrote to would be answered 400: the taken one still echoes.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const echo = new Promise((resolve) => taken.once('message', (m) => resolve(String(m))));
+    taken.send('still mine');
+    expect(await echo).toBe('still mine');
+    taken.terminate();
+    const t0 = Date.now();
+    expect(await upgradeAnswer(url.replace('/realtime', '/nowhere'))).toBe(400);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+    other.close();
+  });
+
+  it('foreignUpgradeTimeout: 0 leaves upgrades on other paths to the app, however late it answers', async () => {
+    const { url } = await start({ foreignUpgradeTimeout: 0 });
+    httpServer!.on('upgrade', (req, socket) => {
+      if (req.url === '/late') setTimeout(() => socket.end('HTTP/1.1 418 I am a teapot\r\nContent-Length: 0\r\n\r\n'), 1200);
+    });
+    expect(await upgradeAnswer(url.replace('/realtime', '/late'))).toBe(418);
   });
 });
 

@@ -7,6 +7,7 @@ import { MemoryEngine } from '../../src/server/state/memory';
 import { RedisEngine } from '../../src/server/state/redis';
 import type { EngineHost, SessionEngine, SessionState } from '../../src/server/state/types';
 import { serviceScope } from '../services';
+import { faultProxy } from './fault-proxy';
 
 const services = serviceScope({ needs: ['redis'] });
 
@@ -166,5 +167,47 @@ describe.each(engines)('SessionState contract: %s', (_name, make) => {
     await s.append(msgs('a'), 0);
     expect(await s.append(msgs('b'), 0)).toMatchObject({ overrun: true, attached: false });
     expect(await s.attach(0, Infinity)).toEqual({ why: 'gone' });
+  });
+});
+
+// A command Redis ran whose reply never came back (the connection dropped in between: Redis
+// stopped or crashed, a network cut) is sent again by ioredis once it has reconnected (its
+// autoResendUnfulfilledCommands). Every operation must therefore be safe to run twice.
+describe('Redis engine: an operation Redis ran whose reply was lost, run again after the reconnect', () => {
+  /** An engine whose connections go through a proxy that can lose the next reply (and then cut that connection). */
+  async function behindProxy() {
+    const redis = await services.redis();
+    const proxy = await faultProxy({ targetPort: redis.port });
+    services.defer(() => proxy.close());
+    const e = new RedisEngine({ url: `redis://127.0.0.1:${proxy.port}` });
+    e.bind(host().h);
+    open.push(e);
+    const s = await e.create('10.0.0.1');
+    const a = await s.attach(undefined, Infinity);
+    if ('why' in a) throw new Error(a.why);
+    // Whatever the engine sent without waiting (the index update of attach) is answered by now,
+    // so the next reply from Redis is the one of the operation under test.
+    await e.client.ping();
+    return { s, epoch: a.epoch, proxy };
+  }
+
+  it('claim: the messages are still new to it (delivered, not taken for duplicates and lost)', async () => {
+    const { s, epoch, proxy } = await behindProxy();
+    proxy.cutFrameInHalf();
+    expect(await s.claim(epoch, 1, 2)).toBe(0);
+    expect(proxy.stats.cut).toBe(1); // the reply was lost, and the claim answered after the reconnect
+    expect(await s.claim(epoch, 3, 1)).toBe(0);
+    expect(await s.claim(epoch, 3, 2)).toBe(1); // a real duplicate is still one: 3 again, then 4
+  });
+
+  it('append: the messages are stored once', async () => {
+    const { s, epoch, proxy } = await behindProxy();
+    // Held by no link, so the append wakes no one: no other chunk from Redis races its reply.
+    await s.detach(epoch, Date.now() + 60_000);
+    proxy.cutFrameInHalf();
+    expect(await s.append(msgs('a', 'b'), 0)).toEqual({ last: 2 });
+    expect(proxy.stats.cut).toBe(1);
+    expect(await s.append(msgs('c'), 0)).toEqual({ last: 3 });
+    expect(jsonOf(await s.read(1, 10))).toEqual(['a', 'b', 'c']);
   });
 });

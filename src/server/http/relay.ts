@@ -41,12 +41,23 @@ type Envelope =
 
 /** Beyond what the holder may take (the poll's wait, the body's handling), the extra it gets to answer. */
 const RELAY_GRACE_MS = 5000;
+/** How often a process with relayed requests pending asks whether their holders still run. */
+const HOLDER_CHECK_MS = 1000;
 
 export class Relay {
   /** Requests this process relayed, waiting for the holder's answer. */
-  readonly #pending = new Map<string, { responder: Responder; timer: ReturnType<typeof setTimeout> }>();
+  readonly #pending = new Map<string, { responder: Responder; timer: ReturnType<typeof setTimeout>; holder: string }>();
+  /** While requests are pending: asks whether their holders still run. */
+  #watch: ReturnType<typeof setInterval> | null = null;
   /** On the holder: what to do when the client of a relayed request goes away. */
   readonly #gone = new Map<string, () => void>();
+  /**
+   * On the holder: the relayed requests taken, by id, with when their relayer gives up on them.
+   * A PUBLISH whose reply was lost is published again after a reconnect (ioredis resends it), so
+   * the same request may arrive twice; handled twice, a hello would end its session (4400
+   * 'duplicate hello'), and a copy arriving while the first is handled would be answered 429.
+   */
+  readonly #taken = new Map<string, number>();
 
   constructor(
     private readonly directory: LinkDirectory,
@@ -70,15 +81,15 @@ export class Relay {
     const rid = randomBytes(12).toString('base64url');
     const envelope: Envelope = { t: 'post', from: this.directory.node, id: rid, link: id, wait, token: bearer(req), ...(Buffer.isBuffer(got) ? { body: got.toString('base64') } : { outcome: got }) };
     body.release();
-    const { requestTimeout, pollTimeout } = this.host.options;
-    const bound = requestTimeout + (wait === undefined ? 0 : Math.min(wait, pollTimeout)) + RELAY_GRACE_MS;
+    const bound = this.#bound(wait);
     const timer = setTimeout(() => {
       // No answer: its holder died (and with it the link). The client reconnects, as after a link drop.
       this.#pending.delete(rid);
       reply(responder, 404, 'link ended');
     }, bound);
     timer.unref?.();
-    this.#pending.set(rid, { responder, timer });
+    this.#pending.set(rid, { responder, timer, holder });
+    this.#watchHolders();
     responder.onClose(() => {
       // Gone before the holder answered: tell it (a held poll is then over there too).
       if (!this.#settle(rid)) return;
@@ -99,8 +110,17 @@ export class Relay {
       return this.host.reportError(err, 'relay');
     }
     switch (m.t) {
-      case 'post':
+      case 'post': {
+        const now = Date.now();
+        // In arrival order, so nearly in expiry order: stop at the first still current.
+        for (const [id, until] of this.#taken) {
+          if (until >= now) break;
+          this.#taken.delete(id);
+        }
+        if (this.#taken.has(m.id)) return; // published again: handled already
+        this.#taken.set(m.id, now + this.#bound(m.wait));
         return this.#take(m);
+      }
       case 'reply': {
         const p = this.#settle(m.id);
         if (p && !p.done) p.answer(m.status, m.headers, m.body);
@@ -148,6 +168,39 @@ export class Relay {
     if (this.host.busy(l, m.wait, responder)) return;
     const outcome: BodyOutcome = m.body !== undefined ? Buffer.from(m.body, 'base64') : m.outcome!;
     this.host.take(l, responder, m.wait, m.token, Promise.resolve(outcome), () => {});
+  }
+
+  /**
+   * A holder that died never answers: rather than wait out the request's whole bound (up to a
+   * minute for a held poll), its requests get 404 as soon as the directory no longer sees it
+   * running, and their clients reconnect at once. A failed check proves nothing: they wait on.
+   */
+  #watchHolders(): void {
+    if (this.#watch) return;
+    this.#watch = setInterval(() => {
+      if (this.#pending.size === 0) {
+        clearInterval(this.#watch!);
+        this.#watch = null;
+        return;
+      }
+      const holders = new Set([...this.#pending.values()].map((p) => p.holder));
+      for (const holder of holders) {
+        void this.directory.alive(holder).then(
+          (alive) => {
+            if (alive) return;
+            for (const [rid, p] of this.#pending) if (p.holder === holder && this.#settle(rid)) reply(p.responder, 404, 'link ended');
+          },
+          () => {},
+        );
+      }
+    }, HOLDER_CHECK_MS);
+    this.#watch.unref?.();
+  }
+
+  /** How long the relayer of a request waits for the holder's answer. */
+  #bound(wait: number | undefined): number {
+    const { requestTimeout, pollTimeout } = this.host.options;
+    return requestTimeout + (wait === undefined ? 0 : Math.min(wait, pollTimeout)) + RELAY_GRACE_MS;
   }
 
   /** The pending relayed request `id`, now settled: its responder, or undefined if it was already. */

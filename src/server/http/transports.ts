@@ -133,7 +133,7 @@ export class HttpTransports implements RelayHost {
     }
     const q = url.searchParams;
     if (method === 'GET') return this.openLink(req, res, q.get('transport'));
-    const verdict = this.host.admission.admit(req, 'request', false);
+    const verdict = this.host.admission.admit(req, 'request');
     if (!verdict.admitted) return refuse(res, verdict.refusal);
     if (method === 'OPTIONS') {
       return reply(res, 204, '', {
@@ -167,13 +167,27 @@ export class HttpTransports implements RelayHost {
     const kind = transport !== null && Object.hasOwn(KINDS, transport) ? KINDS[transport as keyof typeof KINDS] : undefined;
     if (!kind) return reply(res, 400, 'unknown transport');
     if (!this.host.options.transports.includes(transport as TransportName)) return reply(res, 400, 'transport not offered');
-    const verdict = this.host.admission.admit(req, 'connect', false);
+    const verdict = this.host.admission.admit(req, 'connect');
     if (!verdict.admitted) return refuse(res, verdict.refusal);
     const l = kind.create(res, this.host.options, this.forget);
     l.link = this.host.accept(l, req, verdict.ip);
     this.links.set(l.id, l);
-    this.host.links?.register(l.id);
-    l.start();
+    const directory = this.host.links;
+    if (!directory) return l.start();
+    // The link's id goes to the client (in what start() writes) only once the other processes
+    // can find the link: the client's next request may reach any of them, and a miss is a 404.
+    const abandon = (): void => {
+      l.shutdown();
+      l.link.transportClosed();
+    };
+    directory.register(l.id).then(
+      () => (res.destroyed ? abandon() : l.start()),
+      (err: unknown) => {
+        this.host.reportError(err, 'link directory');
+        reply(res, 503, 'session store unavailable', { 'Retry-After': '1' });
+        abandon();
+      },
+    );
   }
 
   /** Frames for a link this process holds, and for long-poll links with `wait`, a poll. */

@@ -11,9 +11,17 @@
  *   cl     highest client seq claimed for delivery (>= in; in + what is being delivered)
  *   ep     epoch of the latest link    node   the process holding that link ('' when none)
  *   ov     1 once the replay buffer overran: the session can never resume
+ *   clop, clr   the id of the latest claim, and its answer
+ *   ap:<node>   the number of the latest append process <node> made to this session
  * KEYS[2] is its replay stream: one entry per message, id `<seq>-0`, fields m (JSON), b (bytes).
  * Wake-ups go to the holding process's channel: 'w <sid> <seq>' (new messages), 'f <sid> <ep>'
  * (a newer link took it), 'o <sid>' (an overrun dropped messages its client never got).
+ *
+ * A script Redis ran may run again: when the connection drops before its reply arrives, ioredis
+ * sends the command again once it has reconnected (autoResendUnfulfilledCommands). Most scripts
+ * come to the same state then. Two would not, so they are told apart from a resend of themselves:
+ * a claim run twice would take its own messages for duplicates (never delivered, then acked by
+ * the next commit: lost), an append run twice would store its messages twice (delivered twice).
  */
 
 /** Shared by the scripts that drop acknowledged messages. */
@@ -112,18 +120,25 @@ return 1`,
   },
 
   /**
-   * KEYS: rec, out. ARGV: maxMessages, maxBytes, channel prefix, sid, then json, bytes, ...
+   * KEYS: rec, out. ARGV: maxMessages, maxBytes, channel prefix, sid, node, op, then json, bytes, ...
    * Returns {'gone'} or {status, last seq, unwritten (0/1), attached (0/1)}, status 'ok' or
    * 'overrun'. An overrun drops the oldest messages; held by no link, the session is deleted (it
    * can never resume); held, and a dropped message never written, its holder is told to end it.
+   * `op` numbers the appends of process `node` in the order it sends them, which is the order
+   * they run in (one connection; resent ones go first, in order): one numbered at or below the
+   * latest that process ran on this session ran already, and is answered with where the session
+   * stands (its messages are stored up to that `last`) instead of storing them again.
    */
   append: {
     keys: 2,
     lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
-local r = redis.call('HMGET', KEYS[1], 'out', 'bytes', 'node', 'w')
+local r = redis.call('HMGET', KEYS[1], 'out', 'bytes', 'node', 'w', 'ap:' .. ARGV[5], 'ov')
+if r[5] and tonumber(ARGV[6]) <= tonumber(r[5]) then
+  return {r[6] == '1' and 'overrun' or 'ok', tonumber(r[1]), 0, r[3] ~= '' and 1 or 0}
+end
 local seq, bytes = tonumber(r[1]), tonumber(r[2])
-for i = 5, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   seq = seq + 1
   redis.call('XADD', KEYS[2], seq .. '-0', 'm', ARGV[i], 'b', ARGV[i + 1])
   bytes = bytes + tonumber(ARGV[i + 1])
@@ -148,7 +163,7 @@ if overrun and not attached then
   redis.call('DEL', KEYS[1], KEYS[2])
   return {'overrun', seq, unwritten and 1 or 0, 0}
 end
-redis.call('HSET', KEYS[1], 'out', seq, 'bytes', bytes)
+redis.call('HSET', KEYS[1], 'out', seq, 'bytes', bytes, 'ap:' .. ARGV[5], ARGV[6])
 if overrun then redis.call('HSET', KEYS[1], 'ov', 1) end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
@@ -180,20 +195,28 @@ return 'ok'`,
   },
 
   /**
-   * KEYS: rec. ARGV: ep, s, n. Client messages s .. s+n-1 arrived on the link of ep: how many
+   * KEYS: rec. ARGV: ep, s, n, op. Client messages s .. s+n-1 arrived on the link of ep: how many
    * leading ones were claimed before, or 'gap'. Claiming marks them as being delivered, so a
-   * resend of the same messages (on this link, or pipelined) is not delivered twice.
+   * resend of the same messages (on this link, or pipelined) is not delivered twice. `op` is
+   * unique to this call: run again (its reply lost), it gives the same answer. A session's claims
+   * come one at a time (from its one link, a frame after the other), so the latest is enough.
    */
   claim: {
     keys: 1,
     lua: `${GUARD}
 local why = guard(KEYS[1], ARGV[1])
 if why then return why end
-local cl = tonumber(redis.call('HGET', KEYS[1], 'cl'))
+local r = redis.call('HMGET', KEYS[1], 'cl', 'clop', 'clr')
+if r[2] == ARGV[4] then return tonumber(r[3]) or r[3] end
+local cl = tonumber(r[1])
 local s, n = tonumber(ARGV[2]), tonumber(ARGV[3])
-if s > cl + 1 then return 'gap' end
-if s + n - 1 > cl then redis.call('HSET', KEYS[1], 'cl', s + n - 1) end
-return math.min(n, cl + 1 - s)`,
+local answer = 'gap'
+if s <= cl + 1 then
+  if s + n - 1 > cl then redis.call('HSET', KEYS[1], 'cl', s + n - 1) end
+  answer = math.min(n, cl + 1 - s)
+end
+redis.call('HSET', KEYS[1], 'clop', ARGV[4], 'clr', answer)
+return answer`,
   },
 
   /** KEYS: rec. ARGV: ep, in. Delivered to the application up to in: only now may an ack cover them. */

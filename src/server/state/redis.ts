@@ -47,6 +47,14 @@ export function redisCluster(options: RedisClusterOptions): SessionEngine {
 
 /** How long a link's entry in the directory lasts without being renewed by its holder. */
 const LINK_ENTRY_MS = 10 * 60_000;
+/**
+ * Each process says it runs every NODE_BEAT_MS, in a key that lasts NODE_ALIVE_MS: a process
+ * relaying a request to a link's holder learns within seconds that the holder died, instead of
+ * waiting out the request's whole bound. Longer than a beat, so that a busy event loop or a
+ * slow round trip is not taken for death.
+ */
+const NODE_BEAT_MS = 1000;
+const NODE_ALIVE_MS = 5000;
 
 export class RedisEngine implements SessionEngine, LinkDirectory {
   readonly prefix: string;
@@ -59,9 +67,12 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
   /** The sessions whose link this process holds: their lease is renewed, and a lost wake-up is made up for. */
   private readonly held = new Map<string, RedisState>();
   private renewTimer: ReturnType<typeof setInterval> | null = null;
+  private beatTimer: ReturnType<typeof setInterval> | null = null;
   private subscribed = false;
   /** The HTTP links this process holds, for their directory entries. */
   private readonly ownLinks = new Set<string>();
+  /** Numbers this process's claims and appends, so that a script run twice can tell (redis-scripts.ts). */
+  #ops = 0;
 
   constructor(options: RedisClusterOptions) {
     this.prefix = options.prefix ?? 'rt:';
@@ -112,6 +123,14 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
     const every = Math.max(1000, Math.min(Math.floor(host.options.sessionTtl / 4), LINK_ENTRY_MS / 3));
     this.renewTimer = setInterval(() => this.#renewAll(), every);
     this.renewTimer.unref?.();
+    // Before any link of this process is registered (same connection, in order).
+    this.#beat();
+    this.beatTimer = setInterval(() => this.#beat(), NODE_BEAT_MS);
+    this.beatTimer.unref?.();
+  }
+
+  #beat(): void {
+    void this.client.set(this.aliveKey(this.node), '1', 'PX', NODE_ALIVE_MS).catch(() => {});
   }
 
   async create(remoteAddress: string): Promise<SessionState> {
@@ -148,9 +167,9 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
     return this;
   }
 
-  register(linkId: string): void {
+  async register(linkId: string): Promise<void> {
     this.ownLinks.add(linkId);
-    void this.client.set(this.linkKey(linkId), this.node, 'PX', LINK_ENTRY_MS).catch((err: unknown) => this.host.reportError(err, 'redis'));
+    await this.client.set(this.linkKey(linkId), this.node, 'PX', LINK_ENTRY_MS);
   }
 
   unregister(linkId: string): void {
@@ -166,13 +185,24 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
     await this.client.publish(this.channel(node), `x ${message}`);
   }
 
+  async alive(node: string): Promise<boolean> {
+    return (await this.client.exists(this.aliveKey(node))) === 1;
+  }
+
   private linkKey(linkId: string): string {
     return `${this.prefix}link:${linkId}`;
+  }
+
+  private aliveKey(node: string): string {
+    return `${this.prefix}alive:${node}`;
   }
 
   async close(): Promise<void> {
     if (this.renewTimer) clearInterval(this.renewTimer);
     this.renewTimer = null;
+    if (this.beatTimer) clearInterval(this.beatTimer);
+    this.beatTimer = null;
+    await this.client.del(this.aliveKey(this.node)).catch(() => {});
     this.held.clear();
     await this.sub.quit().catch(() => {});
     if (this.own) await this.client.quit().catch(() => {});
@@ -201,7 +231,7 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
   /** Queues messages for `sid`'s client, whichever process holds it. */
   async append(sid: string, messages: ReadonlyArray<{ json: string; bytes: number }>): Promise<Appended> {
     const { replay } = this.host.options;
-    const args: Array<string | number> = [replay.maxMessages, replay.maxBytes, this.channel(''), sid];
+    const args: Array<string | number> = [replay.maxMessages, replay.maxBytes, this.channel(''), sid, this.node, this.nextOp()];
     for (const m of messages) args.push(m.json, m.bytes);
     const r = (await this.run('append', [this.recordKey(sid), this.streamKey(sid)], args)) as [string, number?, number?, number?];
     if (r[0] === 'gone') {
@@ -211,6 +241,11 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
     const last = Number(r[1]);
     if (r[0] === 'ok') return { last };
     return { overrun: true, unwritten: r[2] === 1, attached: r[3] === 1, last };
+  }
+
+  /** A number for an operation of this process, greater than every one before. */
+  nextOp(): number {
+    return ++this.#ops;
   }
 
   hold(state: RedisState): void {
@@ -354,7 +389,8 @@ class RedisState implements SessionState {
   }
 
   async claim(epoch: number, s: number, n: number): Promise<number | 'gap' | Fenced> {
-    const r = await this.engine.run('claim', [this.engine.recordKey(this.id)], [epoch, s, n]);
+    const e = this.engine;
+    const r = await e.run('claim', [e.recordKey(this.id)], [epoch, s, n, `${e.node}:${e.nextOp()}`]);
     if (r === 'gap') return 'gap';
     return this.#checked(r) ?? Number(r);
   }

@@ -175,11 +175,16 @@ export interface SessionEngine {
 export interface LinkDirectory {
   /** This process's name among them. */
   readonly node: string;
-  /** A link this process opened; until unregister(). */
-  register(linkId: string): void;
+  /**
+   * A link this process opened; until unregister(). Resolves once any process can find it: only
+   * then may its id go to the client, whose next request may reach any of them.
+   */
+  register(linkId: string): Promise<void>;
   unregister(linkId: string): void;
   /** The process holding link `linkId`, or undefined when none does (ended, or its process died). */
   holder(linkId: string): Promise<string | undefined>;
   /** Sends `message` to process `node`, whose host gets it as relayed(message). */
   send(node: string, message: string): Promise<void>;
+  /** Whether process `node` is still running (it said so within the last few seconds). */
+  alive(node: string): Promise<boolean>;
 }
