@@ -33,8 +33,8 @@ async function query(stack: PhpStack, sql: string): Promise<Array<Record<string,
 
 describe('a session moving between the PHP server\'s transports', () => {
   it('starts on long-poll (php -S), upgrades to the WebSocket daemon, and loses and repeats nothing', async () => {
-    // allowedOrigins null: a Node client sends no Origin, which a list refuses on WebSocket (§12).
-    php = await startPhp({ app: 'conformance', settings: { heartbeatInterval: 5000, allowedOrigins: null } });
+    // An allow-list, as deployed: this Node client sends no Origin, which is admitted on both sides (§12).
+    php = await startPhp({ app: 'conformance', settings: { heartbeatInterval: 5000, allowedOrigins: ['http://app.example'] } });
     const builtin = await php.builtin(16);
     const daemon = await php.daemon({ upstream: builtin.port });
 

@@ -47,7 +47,10 @@ final class Config
     public array $transports = ['websocket', 'sse', 'fetch-stream', 'long-poll'];
     /**
      * Origins allowed, or null for all (development only). 'self' allows the origin of the
-     * request's own Host (same-origin pages behind any host name). @default null
+     * request's own Host (same-origin pages behind any host name). A request without an Origin
+     * header is admitted on every transport, WebSocket included (§12): browsers always send one
+     * from another site; a client without one (Node, a native app) is for authenticate to judge.
+     * @default null
      */
     public ?array $allowedOrigins = null;
     /** Addresses of proxies whose X-Forwarded-For names the client (nginx in front of the daemon). @default ['127.0.0.1', '::1'] */

@@ -287,7 +287,9 @@ final class Peer
         $this->request = ['ip' => $ip, 'origin' => $origin, 'headers' => $headers];
         $config = $this->rt->config;
         // Accept, then close 4403: a refused upgrade looks like a network error to a browser, which retries forever (§12).
-        $allowed = $config->allowedOrigins === null || ($origin !== null && Net::originAllowed($config, $origin, $headers['host'] ?? '', false));
+        // Only an Origin that is there is judged, as over HTTP (§12): browsers send one with every
+        // upgrade; a client without one (Node, a native app) is no page on another site.
+        $allowed = $origin === null || Net::originAllowed($config, $origin, $headers['host'] ?? '', false);
         if (!$allowed) {
             $this->sendText(Frames::encode(['t' => 'close', 'code' => 4403, 'reason' => 'origin not allowed']));
             $this->closeWith(4403, 'origin not allowed');
