@@ -67,5 +67,10 @@ describe('the conformance kit against the PHP server (examples/php)', () => {
     expect(report.results.filter((r) => r.verdict !== 'pass').map(formatResult)).toEqual([]);
     // Every case of the catalog ran on each transport it applies to: nothing was skipped.
     expect(new Set(report.results.map((r) => r.transport))).toEqual(new Set(['websocket', 'sse', 'fetch-stream', 'long-poll']));
+    // Tokens never in logs (§12): the kit sent the real one and made-up ones, in hello and in Authorization.
+    const logs = php.logs();
+    expect(logs).toContain('/realtime'); // the logs were read: every piece logs requests or its start
+    expect(logs).not.toContain(TOKEN);
+    expect(logs).not.toContain('made-up-token');
   }, 240_000);
 });

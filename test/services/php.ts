@@ -12,6 +12,7 @@
 //   const http = await php.builtin();  const ws = await php.daemon({ upstream: http.port });
 //   ws.url   // http://127.0.0.1:PORT/realtime (pages, HTTP transports and WebSocket on one port)
 //   await ws.kill(); await ws.start();   // SIGKILL, then again on the same port
+//   php.logs()   // everything its pieces printed or logged so far (a token must never be there)
 //   await php.destroy();
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -99,6 +100,8 @@ export interface PhpOptions {
 export class PhpDaemon {
   port = 0;
   process: ManagedProcess | undefined;
+  /** Every process it ran, restarts included: their output is in logs(). */
+  private readonly runs: ManagedProcess[] = [];
 
   constructor(
     private readonly php: string,
@@ -120,8 +123,14 @@ export class PhpDaemon {
     const args = [join(PHP_DIR, 'ws-daemon.php'), `--listen=${HOST}:${this.port}`, ...(this.upstream ? [`--http-upstream=${HOST}:${this.upstream}`] : [])];
     const proc = new ManagedProcess('ws-daemon.php', this.php, args, { env: this.env });
     this.process = proc;
+    this.runs.push(proc);
     const line = await proc.waitForLine(/listening on ws:\/\/[^:]+:(\d+)/, 10_000);
     this.port = Number(/listening on ws:\/\/[^:]+:(\d+)/.exec(line)![1]);
+  }
+
+  /** What it printed, every run. */
+  output(): string {
+    return this.runs.map(output).join('\n');
   }
 
   /** SIGKILL (a crash): its connections' sessions stay in the database. */
@@ -155,11 +164,7 @@ export class PhpFpm {
   ) {}
 
   log(): string {
-    try {
-      return readFileSync(this.errorLog, 'utf8');
-    } catch {
-      return '';
-    }
+    return readIfThere(this.errorLog);
   }
 }
 
@@ -168,6 +173,7 @@ export class PhpStack {
   readonly database: string;
   readonly env: NodeJS.ProcessEnv;
   private readonly owned: Array<() => Promise<unknown>> = [];
+  private readonly logSources: Array<() => string> = [];
 
   constructor(
     readonly php: string,
@@ -207,6 +213,7 @@ return $settings;
         throw line.includes('in use') ? new PortInUseError(port!, line) : new Error(`php -S: ${line}`);
       }
       this.owned.push(() => proc.stop());
+      this.logSources.push(() => output(proc));
       return new PhpBuiltin(port!, proc);
     });
   }
@@ -215,6 +222,7 @@ return $settings;
   async daemon(options: { upstream?: number } = {}): Promise<PhpDaemon> {
     const daemon = new PhpDaemon(this.php, this.env, options.upstream);
     this.owned.push(() => daemon.stop());
+    this.logSources.push(() => daemon.output());
     await daemon.start();
     return daemon;
   }
@@ -234,6 +242,7 @@ return $settings;
     const proc = new ManagedProcess('php-fpm', binary, ['-F', '-y', config, ...(isRoot ? ['-R'] : [])], { env: this.env });
     this.owned.push(() => proc.stop());
     const fpm = new PhpFpm(socket, proc, errorLog);
+    this.logSources.push(() => `${output(proc)}\n${fpm.log()}`);
     await until(() => fpm.log().includes('ready to handle connections') || !proc.running(), 'php-fpm to be ready', 10_000);
     if (!proc.running()) throw new Error(`php-fpm exited (${proc.describeExit()}): ${fpm.log()}${proc.tail()}`);
     return fpm;
@@ -252,8 +261,15 @@ return $settings;
         .replace(/include fastcgi_params;/g, 'include /etc/nginx/fastcgi_params;');
     return startNginx({ backends: [], site }).then((nginx) => {
       this.owned.push(() => nginx.destroy());
+      // Its error log gets what PHP-FPM's scripts log (FastCGI stderr); its access log every URL.
+      this.logSources.push(() => [nginx.errorLogFile, nginx.accessLogFile].map(readIfThere).join('\n'));
       return nginx;
     });
+  }
+
+  /** Everything its pieces printed or logged so far: output, PHP-FPM's log, nginx's error and access logs. */
+  logs(): string {
+    return this.logSources.map((read) => read()).join('\n');
   }
 
   /** Stops everything it started (by pid), removes its directory. */
@@ -262,6 +278,18 @@ return $settings;
     rmSync(this.dir, { recursive: true, force: true });
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+}
+
+function output(proc: ManagedProcess): string {
+  return [...proc.stdout, ...proc.stderr].join('\n');
+}
+
+function readIfThere(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
   }
 }
 
