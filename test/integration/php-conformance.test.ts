@@ -5,10 +5,9 @@
 // with the site and pool of examples/php/deploy. Every case must pass, SHOULD included:
 // examples/php/README.md lists the results. Short timers (hb 1 s, pollTimeout 2 s), so the
 // deadline cases take about a second each: the kit adapts to the hb the server announces.
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { formatResult, formatSummary, runConformance, type Report } from '../../src/conformance/index';
-import { ensureServices, INSTALL_TIMEOUT_MS } from '../services/index';
-import { ensurePhp, ensurePhpFpm, startPhp, type PhpStack } from '../services/php';
+import { PHP_SETUPS, usePhp } from './php-harness';
 
 const ORIGIN = 'http://app.conformance.test';
 const TOKEN = 'conformance-token';
@@ -23,43 +22,12 @@ const SETTINGS = {
   maxPendingPerIp: 10_000,
 };
 
-beforeAll(async () => {
-  // One at a time: each may run apt-get.
-  await ensurePhp();
-  await ensurePhpFpm();
-  await ensureServices('nginx');
-}, INSTALL_TIMEOUT_MS);
-
-let php: PhpStack | undefined;
-afterEach(async () => {
-  await php?.destroy();
-  php = undefined;
-});
-
-const STACKS: Array<{ name: string; start: (php: PhpStack) => Promise<string> }> = [
-  {
-    name: 'php -S (32 workers) behind ws-daemon.php --http-upstream',
-    async start(stack) {
-      const builtin = await stack.builtin(32);
-      const daemon = await stack.daemon({ upstream: builtin.port });
-      return daemon.url;
-    },
-  },
-  {
-    name: 'nginx + PHP-FPM + ws-daemon.php (examples/php/deploy)',
-    async start(stack) {
-      const fpm = await stack.fpm();
-      const daemon = await stack.daemon();
-      const nginx = await stack.site(fpm, daemon);
-      return `${nginx.url}/realtime`;
-    },
-  },
-];
+const php = usePhp({ fpm: true });
 
 describe('the conformance kit against the PHP server (examples/php)', () => {
-  it.each(STACKS)('$name: every case passes on every transport', async ({ start }) => {
-    php = await startPhp({ app: 'conformance', token: TOKEN, settings: SETTINGS });
-    const url = await start(php);
+  it.each(PHP_SETUPS)('$name: every case passes on every transport', async ({ start }) => {
+    const stack = await php.start({ app: 'conformance', token: TOKEN, settings: SETTINGS });
+    const url = await start(stack);
     const report: Report = await runConformance({ target: { http: url, ws: url.replace(/^http/, 'ws'), origin: ORIGIN, token: TOKEN, scale: 2 } });
     // By level and by transport: what examples/php/README.md reports.
     console.log(`[php conformance] ${url}\n${formatSummary(report)}`);
@@ -68,7 +36,7 @@ describe('the conformance kit against the PHP server (examples/php)', () => {
     // Every case of the catalog ran on each transport it applies to: nothing was skipped.
     expect(new Set(report.results.map((r) => r.transport))).toEqual(new Set(['websocket', 'sse', 'fetch-stream', 'long-poll']));
     // Tokens never in logs (§12): the kit sent the real one and made-up ones, in hello and in Authorization.
-    const logs = php.logs();
+    const logs = stack.logs();
     expect(logs).toContain('/realtime'); // the logs were read: every piece logs requests or its start
     expect(logs).not.toContain(TOKEN);
     expect(logs).not.toContain('made-up-token');

@@ -5,18 +5,13 @@
 // past the limit by spreading its sessions over both; and connections waiting for their hello
 // per address, refused with 4429 on WebSocket and 429 over HTTP.
 import WebSocket from 'ws';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { INSTALL_TIMEOUT_MS } from '../services/index';
-import { ensurePhp, startPhp, type PhpStack } from '../services/php';
+import { afterEach, describe, expect, it } from 'vitest';
+import { usePhp } from './php-harness';
 
-beforeAll(() => ensurePhp(), INSTALL_TIMEOUT_MS);
-
-let php: PhpStack | undefined;
+const php = usePhp({ fpm: false });
 const sockets: WebSocket[] = [];
-afterEach(async () => {
+afterEach(() => {
   for (const ws of sockets.splice(0)) ws.terminate();
-  await php?.destroy();
-  php = undefined;
 });
 
 const HELLO = '{"t":"hello","v":[1],"a":0}';
@@ -78,8 +73,8 @@ const longPollHello = async (url: string): Promise<Frame> => postHello(url, awai
 
 describe('the PHP server\'s per-address limits', () => {
   it('maxSessionsPerIp counts the sessions of the daemon and of the HTTP scripts together', async () => {
-    php = await startPhp({ app: 'conformance', settings: { maxSessionsPerIp: 2, heartbeatInterval: 60_000 } });
-    const url = (await php.daemon({ upstream: (await php.builtin(8)).port })).url;
+    const stack = await php.start({ app: 'conformance', settings: { maxSessionsPerIp: 2, heartbeatInterval: 60_000 } });
+    const url = (await stack.daemon({ upstream: (await stack.builtin(8)).port })).url;
 
     expect((await webSocketHello(url)).t).toBe('welcome');
     expect((await longPollHello(url)).t).toBe('welcome');
@@ -89,8 +84,8 @@ describe('the PHP server\'s per-address limits', () => {
   }, 30_000);
 
   it('maxPendingPerIp: connections still waiting for their hello, WebSocket and HTTP together', async () => {
-    php = await startPhp({ app: 'conformance', settings: { maxPendingPerIp: 2, heartbeatInterval: 60_000, handshakeTimeout: 20_000 } });
-    const url = (await php.daemon({ upstream: (await php.builtin(8)).port })).url;
+    const stack = await php.start({ app: 'conformance', settings: { maxPendingPerIp: 2, heartbeatInterval: 60_000, handshakeTimeout: 10_000 } });
+    const url = (await stack.daemon({ upstream: (await stack.builtin(8)).port })).url;
 
     const waiting = await openWebSocket(url);
     const link = await openLink(url);

@@ -5,38 +5,25 @@
 // daemon when its probe gets through. Traffic flows both ways throughout, and nothing is lost or
 // repeated: the session, its sequence numbers and its replay buffer live in the SQLite file that
 // both sides share.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import WebSocket from 'ws';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { RealtimeClient, type TransportName } from '../../src/index';
-import { ensurePhp, startPhp, type PhpStack } from '../services/php';
-import { INSTALL_TIMEOUT_MS } from '../services/index';
 import { fastReconnect, waitFor } from './harness';
+import { usePhp } from './php-harness';
 
-beforeAll(() => ensurePhp(), INSTALL_TIMEOUT_MS);
-
-let php: PhpStack | undefined;
+const php = usePhp({ fpm: false });
 let client: RealtimeClient | undefined;
-afterEach(async () => {
+afterEach(() => {
   client?.close();
-  await php?.destroy();
-  php = client = undefined;
+  client = undefined;
 });
-
-/** Runs SQL on the server's database (with PHP: no sqlite3 binary needed) and returns the rows. */
-async function query(stack: PhpStack, sql: string): Promise<Array<Record<string, unknown>>> {
-  const code = '$p = new PDO("sqlite:" . $argv[1]); echo json_encode($p->query($argv[2])->fetchAll(PDO::FETCH_ASSOC));';
-  const { stdout } = await promisify(execFile)(stack.php, ['-r', code, stack.database, sql]);
-  return JSON.parse(stdout) as Array<Record<string, unknown>>;
-}
 
 describe('a session moving between the PHP server\'s transports', () => {
   it('starts on long-poll (php -S), upgrades to the WebSocket daemon, and loses and repeats nothing', async () => {
     // An allow-list, as deployed: this Node client sends no Origin, which is admitted on both sides (§12).
-    php = await startPhp({ app: 'conformance', settings: { heartbeatInterval: 5000, allowedOrigins: ['http://app.example'] } });
-    const builtin = await php.builtin(16);
-    const daemon = await php.daemon({ upstream: builtin.port });
+    const stack = await php.start({ app: 'conformance', settings: { heartbeatInterval: 5000, allowedOrigins: ['http://app.example'] } });
+    const builtin = await stack.builtin(16);
+    const daemon = await stack.daemon({ upstream: builtin.port });
 
     // A network that refuses WebSocket until told otherwise: the attempt goes to a closed port.
     let refuse = true;
@@ -93,7 +80,7 @@ describe('a session moving between the PHP server\'s transports', () => {
     expect(echoes).toEqual([...Array(i).keys()]);
 
     // On the server: one session, received every message once, now carried by the daemon.
-    const sessions = await query(php, "SELECT s.received, c.kind FROM sessions s JOIN conns c ON c.id = s.conn");
+    const sessions = await stack.query("SELECT s.received, c.kind FROM sessions s JOIN conns c ON c.id = s.conn");
     expect(sessions).toEqual([{ received: i, kind: 'websocket' }]);
   }, 90_000);
 });

@@ -12,6 +12,7 @@
 //   const http = await php.builtin();  const ws = await php.daemon({ upstream: http.port });
 //   ws.url   // http://127.0.0.1:PORT/realtime (pages, HTTP transports and WebSocket on one port)
 //   await ws.kill(); await ws.start();   // SIGKILL, then again on the same port
+//   await php.query('SELECT * FROM sessions')   // the server's SQLite file, as rows
 //   php.logs()   // everything its pieces printed or logged so far (a token must never be there)
 //   await php.destroy();
 import { execFile } from 'node:child_process';
@@ -265,6 +266,13 @@ return $settings;
       this.logSources.push(() => [nginx.errorLogFile, nginx.accessLogFile].map(readIfThere).join('\n'));
       return nginx;
     });
+  }
+
+  /** Runs SQL on the server's database (with PHP: no sqlite3 binary needed) and returns the rows. */
+  async query(sql: string, ...params: Array<string | number>): Promise<Array<Record<string, unknown>>> {
+    const code = '$s = (new PDO("sqlite:" . $argv[1]))->prepare($argv[2]); $s->execute(array_slice($argv, 3)); echo json_encode($s->fetchAll(PDO::FETCH_ASSOC));';
+    const { stdout } = await run(this.php, ['-r', code, this.database, sql, ...params.map(String)]);
+    return JSON.parse(stdout) as Array<Record<string, unknown>>;
   }
 
   /** Everything its pieces printed or logged so far: output, PHP-FPM's log, nginx's error and access logs. */
