@@ -1,14 +1,16 @@
 // Builds dist/ (see package.json "exports"):
 //   dist/index.js, dist/index.cjs     browser client, eventsource-parser kept external (runtime dependency)
 //   dist/realtime.min.js              minified IIFE, global `Realtime`, eventsource-parser bundled in
-//   dist/index.d.ts                   bundled declarations for the client
+//   dist/plain.{js,cjs,d.ts}          plain mode for realtime-client/core users (realtime-client/plain)
+//   dist/index.d.ts, dist/index.d.cts bundled declarations for the client (.d.cts for `require`;
+//                                     the same for core, plain, server and server-redis)
 //   dist/server.js, dist/server.cjs   Node reference server, `ws` and node builtins external
 //   dist/server.d.ts                  bundled declarations for the server
 //   dist/server-redis.{js,cjs,d.ts}   sessions in Redis (realtime-client/server/redis), ioredis external
 //   dist/conformance.js               the conformance kit's command (bin), an executable Node script
 //   dist/conformance-kit.js, .d.ts    the kit for programmatic use (realtime-client/conformance)
 import { builtinModules } from 'node:module';
-import { chmodSync, readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync } from 'node:fs';
 import typescript from '@rollup/plugin-typescript';
 import terser from '@rollup/plugin-terser';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
@@ -17,6 +19,10 @@ import { dts } from 'rollup-plugin-dts';
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 const dependencies = Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies });
 const builtins = new Set(builtinModules);
+
+// Chunk names carry a content hash, so a build over an old dist/ would leave the previous
+// chunks beside the new ones, and `npm pack` would ship them.
+rmSync(new URL('./dist', import.meta.url), { recursive: true, force: true });
 
 /** True for a runtime dependency (or one of its subpaths): never bundled into the npm builds. */
 const isDependency = (id) => dependencies.some((dep) => id === dep || id.startsWith(`${dep}/`));
@@ -48,9 +54,10 @@ const executable = (file) => ({
 
 export default [
   // npm builds of the client: ESM + CJS from one compile.
-  // `core` is the client without a transports list, so bundlers keep only the transports used.
+  // `core` is the client without a transports list, so bundlers keep only the transports used;
+  // `plain` is plain mode (its protocol and HTTP transports), opt-in for `core` users.
   {
-    input: { index: 'src/index.ts', core: 'src/core.ts' },
+    input: { index: 'src/index.ts', core: 'src/core.ts', plain: 'src/plain.ts' },
     external: (id) => isDependency(id) || isBuiltin(id),
     plugins: [ts({ check: true })],
     onwarn,
@@ -120,11 +127,14 @@ export default [
   },
   // Bundled declarations.
   {
-    input: { index: 'src/index.ts', core: 'src/core.ts' },
+    input: { index: 'src/index.ts', core: 'src/core.ts', plain: 'src/plain.ts' },
     external: (id) => isDependency(id) || isBuiltin(id),
     plugins: [dts({ tsconfig: './tsconfig.build.json' })],
     onwarn,
-    output: { dir: 'dist', entryFileNames: '[name].d.ts', chunkFileNames: 'shared-[hash].d.ts', format: 'es' },
+    output: [
+      { dir: 'dist', entryFileNames: '[name].d.ts', chunkFileNames: 'shared-[hash].d.ts', format: 'es' },
+      { dir: 'dist', entryFileNames: '[name].d.cts', chunkFileNames: 'shared-[hash].d.cts', format: 'es' },
+    ],
   },
   {
     input: 'src/server/index.ts',
@@ -132,14 +142,20 @@ export default [
     // Members marked @internal are the server's wiring between its parts, not API.
     plugins: [dts({ tsconfig: './tsconfig.build.json', compilerOptions: { stripInternal: true } })],
     onwarn,
-    output: { file: 'dist/server.d.ts', format: 'es' },
+    output: [
+      { file: 'dist/server.d.ts', format: 'es' },
+      { file: 'dist/server.d.cts', format: 'es' },
+    ],
   },
   {
     input: 'src/server-redis.ts',
     external: (id) => isDependency(id) || isBuiltin(id),
     plugins: [dts({ tsconfig: './tsconfig.build.json', compilerOptions: { stripInternal: true } })],
     onwarn,
-    output: { file: 'dist/server-redis.d.ts', format: 'es' },
+    output: [
+      { file: 'dist/server-redis.d.ts', format: 'es' },
+      { file: 'dist/server-redis.d.cts', format: 'es' },
+    ],
   },
   {
     input: 'src/conformance/index.ts',

@@ -2,9 +2,11 @@
 // Post-build check of the published surface (run by `npm run build`, after rollup):
 //  - every file named by package.json `exports` (all conditions), `main`, `module`, `types`,
 //    `unpkg` and `jsdelivr` exists;
-//  - in every exports condition object, `types` comes first (TypeScript picks the first match);
+//  - in every exports condition object, `types` comes first (TypeScript picks the first match),
+//    and every object that names code has its own `types`;
 //  - `import` of dist/index.js and `require` of dist/index.cjs both give a RealtimeClient
-//    function, and the server builds give a RealtimeServer function;
+//    function, as do dist/core.*; dist/plain.* give plain mode's transports (plainSse); the
+//    server builds give a RealtimeServer function;
 //  - the IIFE defines `Realtime.RealtimeClient` when run as a classic script and needs no
 //    module loader (eventsource-parser is bundled in);
 //  - every `bin` exists, starts with a `#!/usr/bin/env node` shebang, and `--help` runs it to
@@ -55,16 +57,18 @@ function walkConditions(where, value) {
   if (keys.includes('types') && keys[0] !== 'types') {
     problems.push(`${where}: "types" must be the first condition, found order ${JSON.stringify(keys)}`);
   }
-  const hasCode = keys.some((k) => k !== 'types');
-  if (!keys.includes('types') && hasCode && isTopLevelEntry(where)) {
-    problems.push(`${where}: no "types" condition (put "types" first)`);
+  // A condition object that names code directly (`"import": "./x.js"`) needs its own types:
+  // `import` and `require` each get theirs (.d.ts and .d.cts), so a CommonJS consumer is not
+  // handed ESM declarations.
+  const namesCode = keys.some((k) => k !== 'types' && typeof value[k] === 'string');
+  if (!keys.includes('types') && namesCode) {
+    problems.push(`${where}: no "types" condition beside ${JSON.stringify(keys)} (put "types" first)`);
   }
   if (keys.includes('default') && keys[keys.length - 1] !== 'default') {
     problems.push(`${where}: "default" must be the last condition, found order ${JSON.stringify(keys)}`);
   }
   for (const k of keys) walkConditions(`${where}.${k}`, value[k]);
 }
-const isTopLevelEntry = (where) => /^exports(\["[^"]*"\])?$/.test(where);
 
 if (pkg.exports === undefined) {
   problems.push('package.json "exports" is missing');
@@ -156,6 +160,10 @@ function checkBins() {
 
 await checkImport('dist/index.js', 'RealtimeClient');
 checkRequire('dist/index.cjs', 'RealtimeClient');
+await checkImport('dist/core.js', 'RealtimeClient');
+checkRequire('dist/core.cjs', 'RealtimeClient');
+await checkImport('dist/plain.js', 'plainSse');
+checkRequire('dist/plain.cjs', 'plainSse');
 await checkImport('dist/server.js', 'RealtimeServer');
 checkRequire('dist/server.cjs', 'RealtimeServer');
 await checkImport('dist/conformance-kit.js', 'runConformance');
