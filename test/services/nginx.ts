@@ -4,7 +4,8 @@
 // ways (SSE and fetch streams flow, long-polls hold) and WebSocket upgrades with long timeouts.
 // Its own config, logs, pid file and temp paths in a temp dir, on a free port of 127.0.0.1 (never
 // 80), in the foreground as our child, stopped by pid. The access log records which backend
-// served each request ($upstream_addr), one JSON object a line.
+// served each request ($upstream_addr), one JSON object a line. With `site`, the same nginx serves
+// a site of the caller's instead of balancing (the PHP tests: examples/php/deploy/nginx.conf).
 //
 //   const lb = await startNginx({ backends: [portA, portB] });
 //   lb.url                                  // http://127.0.0.1:PORT
@@ -46,6 +47,11 @@ export interface NginxOptions {
   timeoutSeconds?: number;
   /** How long a start or reload may take before failing (default 10 s). */
   startTimeoutMs?: number;
+  /**
+   * A site of the caller's instead of the balancer (backends are then unused): what goes in the
+   * `http` block after the log and temp paths, given the port to listen on.
+   */
+  site?: (port: number) => string;
 }
 
 /** One line of the access log. */
@@ -74,14 +80,7 @@ function renderConfig(port: number, dir: string, options: NginxOptions): string 
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const timeout = `${options.timeoutSeconds ?? 3600}s`;
   const params = options.serverParams ? ` ${options.serverParams}` : '';
-  if (options.backends.length === 0) throw new Error('nginx needs at least one backend');
-  const balance = options.balance ?? 'round-robin';
-  const method =
-    balance === 'round-robin'
-      ? '    # Round robin, nginx\'s default: no ip_hash, hash, sticky or least_conn.'
-      : balance === 'ip-hash'
-        ? '    ip_hash;   # sticky per client address (its first three octets, for IPv4)'
-        : `    hash ${balance.hash};   # sticky per key`;
+  if (options.backends.length === 0 && !options.site) throw new Error('nginx needs at least one backend');
   return `# Written by test/services/nginx.ts for one test; see there.
 daemon off;                # our child, stopped by pid
 master_process on;         # reload() is a SIGHUP to the master
@@ -107,7 +106,21 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
 
-  # "Connection: upgrade" only for an upgrade; otherwise none (HTTP/1.1 keep-alive to the backend).
+${options.site ? options.site(port) : balancer(port, options, params, timeout)}
+}
+`;
+}
+
+/** The load balancer: round robin over the backends (or as `balance` says), unbuffered, WebSocket upgrades passed on. */
+function balancer(port: number, options: NginxOptions, params: string, timeout: string): string {
+  const balance = options.balance ?? 'round-robin';
+  const method =
+    balance === 'round-robin'
+      ? '    # Round robin, nginx\'s default: no ip_hash, hash, sticky or least_conn.'
+      : balance === 'ip-hash'
+        ? '    ip_hash;   # sticky per client address (its first three octets, for IPv4)'
+        : `    hash ${balance.hash};   # sticky per key`;
+  return `  # "Connection: upgrade" only for an upgrade; otherwise none (HTTP/1.1 keep-alive to the backend).
   map $http_upgrade $connection_upgrade {
     default upgrade;
     ''      '';
@@ -144,9 +157,7 @@ ${options.keepalive ? `    keepalive ${options.keepalive};` : ''}
       # The reference server enforces its own body limits; the balancer must not change what tests see.
       client_max_body_size 0;
     }
-  }
-}
-`;
+  }`;
 }
 
 export class Nginx {
