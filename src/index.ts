@@ -34,7 +34,7 @@ const defaults: Defaults = {
  * upgrade probes, the page lifecycle and the persisted queue's storages. To bundle less, import
  * `RealtimeClient` from 'realtime-client/core' and pass what you use.
  */
-export class RealtimeClient extends Client {
+export class RealtimeClient<In = unknown, Out = unknown> extends Client<In, Out> {
   constructor(url: string, options?: ClientOptions) {
     super(url, options, defaults);
   }

@@ -21,7 +21,18 @@ const BACKLOG_BYTES = 1 << 16;
  * the ladder (transports, fallback, backoff, upgrade probes), the outbox, and when given, the page
  * lifecycle and the persisted queue. It owns the state, the events and the writing of the outbox.
  */
-export class RealtimeClient extends EventTarget {
+/**
+ * Typed `addEventListener`/`removeEventListener` for the client's events (declaration merging:
+ * types only). Any other string still type-checks as on every EventTarget.
+ */
+export interface RealtimeClient<In = unknown, Out = unknown> {
+  addEventListener<K extends keyof RealtimeEventMap<In>>(type: K, listener: ((event: CustomEvent<RealtimeEventMap<In>[K]>) => void) | null, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof RealtimeEventMap<In>>(type: K, listener: ((event: CustomEvent<RealtimeEventMap<In>[K]>) => void) | null, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+}
+
+export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
   readonly url: string;
   #state: ConnectionState = 'closed';
   readonly #env: Env;
@@ -96,17 +107,26 @@ export class RealtimeClient extends EventTarget {
   }
 
   /** Subscribes to an event; returns a function that unsubscribes (safe to call twice). */
-  on<K extends keyof RealtimeEventMap>(type: K, listener: (detail: RealtimeEventMap[K]) => void): () => void {
-    const l = (e: Event) => listener((e as CustomEvent<RealtimeEventMap[K]>).detail);
+  on<K extends keyof RealtimeEventMap<In>>(type: K, listener: (detail: RealtimeEventMap<In>[K]) => void): () => void {
+    const l = (e: Event) => listener((e as CustomEvent<RealtimeEventMap<In>[K]>).detail);
     this.addEventListener(type, l);
     return () => this.removeEventListener(type, l);
+  }
+
+  /**
+   * The next event of `type`, as a promise of what `on()` would pass: `await client.once('open')`.
+   * Only events still to come: while `state` is already `'open'`, there is no next 'open' until
+   * a reconnect, so check `state` first.
+   */
+  once<K extends keyof RealtimeEventMap<In>>(type: K): Promise<RealtimeEventMap<In>[K]> {
+    return new Promise((resolve) => this.addEventListener(type, (e: Event) => resolve((e as CustomEvent<RealtimeEventMap<In>[K]>).detail), { once: true }));
   }
 
   /**
    * Sends one message. Resolves when the server acknowledges it (v1) or when it is handed to
    * the transport (plain). While offline, it waits in the bounded queue.
    */
-  send(data: unknown, options: SendOptions = {}): Promise<void> {
+  send(data: Out, options: SendOptions = {}): Promise<void> {
     let json: string | undefined;
     let cause: unknown;
     try {

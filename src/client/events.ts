@@ -2,9 +2,10 @@ import type { RealtimeError } from './errors';
 import type { ConnectionState } from './state';
 
 /** Every event a client emits, with what `on()` passes its listener (a CustomEvent's `detail`). */
-export interface RealtimeEventMap {
+/** The events of a client and what each one carries; `In` is the type of incoming messages. */
+export interface RealtimeEventMap<In = unknown> {
   open: { transport: string; resumed: boolean };
-  message: unknown;
+  message: In;
   state: { from: ConnectionState; to: ConnectionState };
   reconnecting: { attempt: number; delay: number };
   close: { code: number; reason: string; willReconnect: boolean };

@@ -432,6 +432,19 @@ describe('receiving', () => {
     expect(client.state).not.toBe('open');
   });
 
+  it("once() resolves with the next event's detail, once: the open, then each next message", async () => {
+    const { client } = connect();
+    const opened = client.once('open');
+    const first = client.once('message');
+    await settle();
+    expect(await opened).toEqual({ transport: 'websocket', resumed: false });
+    server.push(1);
+    expect(await first).toBe(1);
+    const second = client.once('message');
+    server.push(2);
+    expect(await second).toBe(2);
+  });
+
   it('on() returns an unsubscribe function that is safe to call twice', async () => {
     const { client } = connect();
     const got: unknown[] = [];
