@@ -2,7 +2,7 @@
 //   1. a dedicated module worker running the npm ESM build (dist/index.js, bundled by esbuild as an
 //      app's bundler would: the build imports eventsource-parser by name), and
 //   2. a classic Service Worker running the IIFE build through importScripts,
-//   each over WebSocket, SSE and fetch-stream: messages both ways arrive once, in order, and every
+//   each over every transport (WebSocket, SSE, fetch-stream, long-poll): messages both ways arrive once, in order, and every
 //      send() resolves (acknowledged by the server);
 //   3. SSE: Chromium has EventSource in both kinds of worker (where a runtime has none, the client
 //      leaves sse out of its list: test/integration/node.test.ts shows that in Node);
@@ -13,7 +13,7 @@ import { build } from 'esbuild';
 import type { Browser, Worker } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { launchBrowser } from './chromium';
-import { newPage, newPid, range, root, startFixture, type Fixture, type OpenedPage } from './harness';
+import { newPage, newPid, range, root, startFixture, TRANSPORTS, type Fixture, type OpenedPage } from './harness';
 
 let browser: Browser;
 let fx: Fixture;
@@ -140,7 +140,7 @@ const HOSTS = [
 
 describe('the client in workers', () => {
   describe.each(HOSTS)('%s', (_name, start) => {
-    for (const transport of ['websocket', 'sse', 'fetch-stream']) {
+    for (const transport of TRANSPORTS) {
       it(`over ${transport}: messages both ways arrive once, in order, every send() acknowledged`, async (t) => {
         const s = await start(t, { transport });
         // 3. Chromium has EventSource in both kinds of worker (without one, the client would leave sse out).

@@ -62,13 +62,14 @@ function Sender({ client, seen, children }: { client: UseRealtime['client']; see
   return createElement('p', null, children as string);
 }
 
-function render(element: ReturnType<typeof createElement>, strict = true) {
+/** Renders `element` under StrictMode, as every test here does. */
+function render(element: ReturnType<typeof createElement>) {
   root ??= createRoot(document.body.appendChild(document.createElement('div')));
-  root.render(strict ? createElement(StrictMode, null, element) : element);
+  root.render(createElement(StrictMode, null, element));
 }
 
 describe('realtime-client/react', () => {
-  it('1. under StrictMode one connection opens, the state never passes through closed, and a send from a child effect is delivered', async () => {
+  it('1. under StrictMode one connection opens, the state never passes through closed, and sends from a child effect are delivered', async () => {
     const s = await server();
     const seen: Seen = { states: [], sent: [] };
     const options: UseRealtimeOptions = { transports: ['websocket'], env };
