@@ -18,11 +18,19 @@ export interface UseRealtime {
   state: ConnectionState;
 }
 
+/** No document: rendering on a server, where effects never run. */
+const onServer = typeof document === 'undefined';
+
+/** useLayoutEffect in a document; useEffect on a server, where React 18 warns about layout effects. */
+const useConnectEffect = onServer ? useEffect : useLayoutEffect;
+
 /**
- * useLayoutEffect in a document; useEffect elsewhere (server rendering), where React 18 warns
- * about layout effects and neither runs.
+ * On a server a relative URL has no page to resolve against, and the constructor would refuse it.
+ * The client made there is never connected (effects do not run there, and hydration makes a new
+ * one in the browser), so it gets this base; the .invalid name says where it came from should a
+ * document-less host ever run the effects.
  */
-const useConnectEffect = typeof document === 'undefined' ? useEffect : useLayoutEffect;
+const SERVER_BASE = 'http://server-render.invalid/';
 
 interface Owned {
   url: string;
@@ -43,9 +51,15 @@ interface Owned {
  * Under StrictMode React builds the state twice and runs the effect, its cleanup and the effect
  * again: the client is made without connecting (a discarded one never opens anything), and
  * cleanup's close waits a microtask, which the immediate re-run cancels, so one connection opens.
+ *
+ * Rendered on a server, it makes the client (a relative URL too) and returns state 'closed'; the
+ * client connects in the browser.
  */
 export function useRealtime(url: string, options?: UseRealtimeOptions): UseRealtime {
-  const make = (): Owned => ({ url, client: new RealtimeClient(url, { ...options, autoConnect: false }) });
+  const make = (): Owned => {
+    const env = onServer && !options?.env?.baseUrl ? { ...options?.env, baseUrl: SERVER_BASE } : options?.env;
+    return { url, client: new RealtimeClient(url, { ...options, env, autoConnect: false }) };
+  };
   let [owned, setOwned] = useState(make);
   if (owned.url !== url) {
     // A new URL: a new client, set during render as React recommends for derived state; the old
