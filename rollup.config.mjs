@@ -1,8 +1,9 @@
 // Builds dist/ (see package.json "exports"):
 //   dist/index.js, dist/index.cjs     browser client, eventsource-parser kept external (runtime dependency)
 //   dist/realtime.min.js              minified IIFE, global `Realtime`, eventsource-parser bundled in
+//   dist/plain.{js,cjs,d.ts}          plain mode for realtime-client/core users (realtime-client/plain)
 //   dist/index.d.ts, dist/index.d.cts bundled declarations for the client (.d.cts for `require`;
-//                                     the same for core, server and server-redis)
+//                                     the same for core, plain, server and server-redis)
 //   dist/server.js, dist/server.cjs   Node reference server, `ws` and node builtins external
 //   dist/server.d.ts                  bundled declarations for the server
 //   dist/server-redis.{js,cjs,d.ts}   sessions in Redis (realtime-client/server/redis), ioredis external
@@ -58,9 +59,10 @@ const executable = (file) => ({
 
 export default [
   // npm builds of the client: ESM + CJS from one compile.
-  // `core` is the client without a transports list, so bundlers keep only the transports used.
+  // `core` is the client without a transports list, so bundlers keep only the transports used;
+  // `plain` is plain mode (its protocol and HTTP transports), opt-in for `core` users.
   {
-    input: { index: 'src/index.ts', core: 'src/core.ts' },
+    input: { index: 'src/index.ts', core: 'src/core.ts', plain: 'src/plain.ts' },
     external: (id) => isDependency(id) || isBuiltin(id),
     plugins: [ts({ check: true })],
     onwarn,
@@ -152,7 +154,7 @@ export default [
   },
   // Bundled declarations.
   {
-    input: { index: 'src/index.ts', core: 'src/core.ts' },
+    input: { index: 'src/index.ts', core: 'src/core.ts', plain: 'src/plain.ts' },
     external: (id) => isDependency(id) || isBuiltin(id),
     plugins: [dts({ tsconfig: './tsconfig.build.json' })],
     onwarn,

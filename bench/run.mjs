@@ -3,18 +3,22 @@
 // in the same run, with the raw numbers beside it. See BENCHMARKS.md for the method.
 //
 //   BENCH_QUICK=1   counts scaled down (a few minutes; the 45 s default-settings blackhole is skipped)
-//   BENCH_ONLY=a,b  only these parts: size, down, up, rtt, restart, blackhole, memory
+//   BENCH_ONLY=a,b  only these parts: size, down, up, rtt, restart, blackhole, memory, cluster
+//                   (cluster: bench/cluster.mjs, several node processes with Redis and nginx, Node clients)
 //   BENCH_REPS=n    rounds of each throughput figure (default 3, quick 1); the median is reported
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { execSync } from 'node:child_process';
+import { execSync, spawn } from 'node:child_process';
 import { cpus, totalmem, tmpdir, loadavg } from 'node:os';
 import { ServerProcess, BenchPage, launchBrowser, root, now, sleep } from './lib/harness.mjs';
 import { measure as measureSize, sizeMarkdown } from './size.mjs';
 import { replaceSection, table, median, percentile } from './lib/report.mjs';
+import { clusterMarkdown } from './cluster.mjs';
 
 const QUICK = !!process.env.BENCH_QUICK && process.env.BENCH_QUICK !== '0';
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
 const wanted = (part) => !ONLY || ONLY.has(part);
+/** The parts that run in headless Chromium against bench/server.mjs. */
+const BROWSER_PARTS = ['down', 'up', 'rtt', 'restart', 'blackhole', 'memory'];
 const FAST_HB = 2000; // bench/server.mjs's /realtime-fast and /socket.io-fast
 const FAST_TIMEOUT = 1000;
 const DEFAULT_HB = 25000;
@@ -357,6 +361,21 @@ async function memory() {
   results.memory = out;
 }
 
+// ---- cluster -----------------------------------------------------------------------------------
+/**
+ * bench/cluster.mjs in its own process, started by a shell that first raises its soft limit of
+ * open files to the hard one: 10,000 sessions on one node take as many sockets, and every process
+ * it starts (nodes, client processes, nginx, redis-server) inherits the limit.
+ */
+async function cluster() {
+  log('\n== cluster: sessions in Redis across 3 node processes, against 1 node and against socket.io (bench/cluster.mjs)');
+  const out = `${tmpdir()}/realtime-client-bench-cluster-${Date.now()}.json`;
+  const child = spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; echo "   open files limit: $(ulimit -n)"; exec "$0" "$@"', process.execPath, `${root}/bench/cluster.mjs`, out], { stdio: 'inherit', cwd: root });
+  const code = await new Promise((resolve) => child.on('exit', (c, sig) => resolve(sig ?? c)));
+  if (code !== 0) log(`   ! bench/cluster.mjs exited with ${code}`);
+  results.cluster = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : { error: `bench/cluster.mjs exited with ${code} and wrote no results` };
+}
+
 // ---- report -----------------------------------------------------------------------------------
 function machine() {
   const sh = (cmd) => {
@@ -385,6 +404,11 @@ const cell = (r, f) => (r && !r.error ? f(r) : r?.error ? `failed: ${r.error}` :
 function report() {
   const md = {};
   const m = results.machine;
+  // A run of the cluster section alone leaves the other sections, and the machine table that
+  // describes their run, as they were: the cluster section says when and how loaded its run was.
+  const clusterOnly = ONLY && [...ONLY].every((p) => p === 'cluster');
+  if (results.cluster) md.cluster = results.cluster.error ? `Failed: ${results.cluster.error}` : clusterMarkdown(results.cluster);
+  if (clusterOnly) return md;
   md.machine = [
     `Run ${results.started}${QUICK ? ' (**BENCH_QUICK=1: reduced counts, not the reference figures**)' : ''} at commit ${m.commit} (${m.dirty}).`,
     '',
@@ -583,7 +607,7 @@ function writeReport() {
   const json = `${tmpdir()}/realtime-client-bench-${Date.now()}.json`;
   writeFileSync(json, JSON.stringify(results, null, 2));
   log(`\nwrote BENCHMARKS.md; raw results: ${json}`);
-  log(`\n${md.targets}`);
+  if (md.targets) log(`\n${md.targets}`);
 }
 
 // ---- main -----------------------------------------------------------------------------------
@@ -596,11 +620,13 @@ try {
     for (const x of results.size.rows) log(`   ${x.lib.padEnd(75)} ${String(x.min).padStart(7)} B min ${String(x.gzip).padStart(7)} B min+gzip`);
     log(`   tree-shaking of the WebSocket-only bundle: ${results.size.treeShaken ? 'ok' : 'FAILED'}`);
   }
-  await server.start();
-  browser = await launchBrowser();
+  if (BROWSER_PARTS.some(wanted)) {
+    await server.start();
+    browser = await launchBrowser();
+  }
   results.machine = machine();
   if (results.load.start[0] > cpus().length) log(`\n! load average ${results.load.start[0].toFixed(2)} on ${cpus().length} cores: other processes are busy, figures will be noisy`);
-  log(`\nbench server ${server.url}, Chromium ${results.machine.chromium}, Node ${process.version}, ${results.machine.nproc} cores${QUICK ? ', QUICK' : ''}`);
+  log(`\n${browser ? `bench server ${server.url}, Chromium ${results.machine.chromium}, ` : ''}Node ${process.version}, ${results.machine.nproc} cores${QUICK ? ', QUICK' : ''}`);
   results.partSeconds = {};
   const part = async (name, fn) => {
     if (!wanted(name)) return;
@@ -614,6 +640,7 @@ try {
   await part('restart', async () => (results.restart = (await attempt('restart', restart)) ?? results.restart));
   await part('blackhole', async () => (results.blackhole = (await attempt('blackhole', blackhole)) ?? results.blackhole));
   await part('memory', memory);
+  await part('cluster', cluster);
   results.seconds = Math.round((Date.now() - t0) / 1000);
   results.load.end = loadavg();
   writeReport();

@@ -8,11 +8,8 @@
 //   /ws                 raw `ws` WebSocketServer: the native-WebSocket baseline, one frame per message
 //   /sse, /sse-ctl      raw SSE: the native-EventSource baseline, one event per message; control by POST
 //   /bench/pages/, /dist/, socket.io-client's and eventsource-parser's dist: static files
-// Every endpoint speaks the same tiny application protocol (JSON messages):
-//   {ctl:'push', n, size}  the server sends n messages {i, p} of `size` bytes of JSON, in a loop, at once
-//   {ctl:'up', n}          the server counts the next n messages {i, p} and answers {done: n}
-//   {echo, p}              sent back as is
-//   {ctl:'drop'}           the server drops the connection abruptly (the client should reconnect)
+// Every endpoint speaks the same tiny application protocol (bench/lib/app.mjs): push, up, echo,
+// and drop (the server drops the connection abruptly; the client should reconnect).
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { extname, resolve, sep } from 'node:path';
@@ -20,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import { Server as SocketIoServer } from 'socket.io';
 import { RealtimeServer } from 'realtime-client/server';
+import { benchApp } from './lib/app.mjs';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const PORT = Number(process.env.PORT ?? 0);
@@ -28,41 +26,6 @@ const FAST_SIO_TIMEOUT = Number(process.env.FAST_SIO_TIMEOUT ?? 1000);
 
 const STATIC = ['/bench/pages/', '/dist/', '/node_modules/socket.io-client/dist/', '/node_modules/eventsource-parser/dist/'];
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.map': 'application/json' };
-
-/** One padding string per size, so each message {i, p} serialises to `size` bytes (for 5-digit i). */
-const pads = new Map();
-const pad = (size) => {
-  if (!pads.has(size)) pads.set(size, 'x'.repeat(Math.max(0, size - JSON.stringify({ i: 10000, p: '' }).length)));
-  return pads.get(size);
-};
-
-/**
- * The application, the same for every endpoint. `api.send(obj)` sends one message the way an
- * application using that library would (serialising it there); `api.drop()` cuts the connection.
- */
-function handler(api) {
-  let expect = 0;
-  let got = 0;
-  return (m) => {
-    if (!m || typeof m !== 'object') return;
-    if (m.ctl === 'push') {
-      const p = pad(m.size);
-      for (let i = 0; i < m.n; i++) api.send({ i, p });
-    } else if (m.ctl === 'up') {
-      expect = m.n;
-      got = 0;
-    } else if (m.ctl === 'drop') {
-      api.drop();
-    } else if (m.echo !== undefined) {
-      api.send(m);
-    } else if (m.i !== undefined && expect) {
-      if (++got === expect) {
-        expect = 0;
-        api.send({ done: got });
-      }
-    }
-  };
-}
 
 function serveStatic(req, res) {
   const url = new URL(req.url, 'http://x');
@@ -93,7 +56,7 @@ function sse(req, res) {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     res.socket.setNoDelay(true);
     res.write(':ok\n\n');
-    const onMessage = handler({
+    const onMessage = benchApp({
       send: (obj) => res.write(`data: ${JSON.stringify(obj)}\n\n`),
       drop: () => res.destroy(),
     });
@@ -133,7 +96,7 @@ for (const [path, extra] of [
 ]) {
   const io = new SocketIoServer(http, { path, serveClient: false, destroyUpgrade: false, ...extra });
   io.on('connection', (socket) => {
-    const onMessage = handler({ send: (obj) => socket.emit('m', obj), drop: () => socket.conn.close() });
+    const onMessage = benchApp({ send: (obj) => socket.emit('m', obj), drop: () => socket.conn.close() });
     socket.on('m', onMessage);
   });
 }
@@ -154,14 +117,14 @@ for (const [path, extra] of [
   const rt = new RealtimeServer({ server: http, path, ...ourOptions, ...extra });
   rt.on('error', (err) => console.error(`[bench server] ${path}:`, err));
   rt.on('connection', (session) => {
-    session.on('message', handler({ send: (obj) => session.send(obj), drop: () => session.disconnect() }));
+    session.on('message', benchApp({ send: (obj) => session.send(obj), drop: () => session.disconnect() }));
   });
 }
 
 // The native-WebSocket baseline.
 const wss = new WebSocketServer({ noServer: true });
 wss.on('connection', (ws) => {
-  const onMessage = handler({ send: (obj) => ws.send(JSON.stringify(obj)), drop: () => ws.terminate() });
+  const onMessage = benchApp({ send: (obj) => ws.send(JSON.stringify(obj)), drop: () => ws.terminate() });
   ws.on('message', (data) => onMessage(JSON.parse(data.toString())));
   ws.on('error', () => {});
 });

@@ -5,14 +5,17 @@
 // resolves through package.json "exports" to dist/ (as an app's bundler would): run
 // `npm run build` first (the npm script does).
 //
-// Prints a table, checks that the WebSocket-only bundle carries no code of the other
-// transports, and writes both into BENCHMARKS.md between the bench:size markers.
+// Prints a table, our three figures against issue 14's targets (bench/size/goals.json), a
+// per-module breakdown of each of our entries, and checks that the WebSocket-only bundle carries
+// none of the opt-in modules (goals.json "optIn") and no code of the other transports; writes it
+// all into BENCHMARKS.md between the bench:size markers.
 // `--json` prints the results as JSON as well (used by bench/run.mjs).
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { gzipSync, constants } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { replaceSection, table, kb } from './lib/report.mjs';
+import { bundleModules } from './lib/modules.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = (name) => JSON.parse(readFileSync(`${root}/node_modules/${name}/package.json`, 'utf8')).version;
@@ -48,6 +51,13 @@ export const MARKERS = [
 ];
 
 const count = (text, re) => (text.match(re) ?? []).length;
+
+/** Issue 14's targets, and the modules a WebSocket-only bundle must not hold. */
+export const GOALS = JSON.parse(readFileSync(fileURLToPath(new URL('./size/goals.json', import.meta.url)), 'utf8'));
+
+/** The opt-in modules among a breakdown's files: [{ feature, file }]. */
+export const optInFound = (files) =>
+  Object.entries(GOALS.optIn).flatMap(([feature, paths]) => paths.filter((p) => files.some((f) => f.file === p)).map((file) => ({ feature, file })));
 
 export async function measure() {
   const rows = [];
@@ -88,8 +98,13 @@ export async function measure() {
   // The word EventSource may remain as a property name: resolveEnv() reads globalThis.EventSource for every build.
   const envMentions = count(wsOnly, /EventSource/g);
   const envContext = [...wsOnly.matchAll(/EventSource/g)].map((m) => wsOnly.slice(Math.max(0, m.index - 40), m.index + 40));
-  const treeShaken = markers.every((m) => m.inWsOnly === 0);
-  return { rows, reference, markers, treeShaken, envMentions, envContext, breakdown: await breakdown() };
+  const b = await breakdown();
+  const optIn = optInFound(b.websocket.files);
+  const treeShaken = markers.every((m) => m.inWsOnly === 0) && optIn.length === 0;
+  const gzipOf = (file) => rows[ENTRIES.findIndex((e) => e.file === file)].gzip;
+  const measured = { 'bench/size/ours-websocket.js': gzipOf('ours-websocket.js'), 'bench/size/ours-full.js': gzipOf('ours-full.js'), 'dist/realtime.min.js': reference?.gzip };
+  const targets = Object.entries(GOALS.targets).map(([entry, target]) => ({ entry, target, gzip: measured[entry], met: measured[entry] <= target }));
+  return { rows, reference, markers, optIn, treeShaken, envMentions, envContext, targets, breakdown: b };
 }
 
 /**
@@ -100,31 +115,10 @@ async function breakdown() {
   const entries = {
     full: `import { RealtimeClient } from './src/index.ts'; globalThis.client = new RealtimeClient('/realtime');`,
     websocket: `import { RealtimeClient, websocket } from './src/core.ts'; globalThis.client = new RealtimeClient('/realtime', { transports: [websocket()] });`,
+    'core + plain SSE': `import { RealtimeClient } from './src/core.ts'; import { plain, plainSse } from './src/plain.ts'; globalThis.client = new RealtimeClient('/feed', { protocol: plain, transports: [plainSse()] });`,
   };
   const out = {};
-  for (const [name, contents] of Object.entries(entries)) {
-    const r = await build({
-      absWorkingDir: root,
-      stdin: { contents, resolveDir: root, loader: 'js' },
-      bundle: true,
-      minify: true,
-      format: 'esm',
-      platform: 'browser',
-      write: false,
-      metafile: true,
-      logLevel: 'error',
-      legalComments: 'none',
-    });
-    const inputs = Object.values(r.metafile.outputs)[0].inputs;
-    out[name] = {
-      total: r.outputFiles[0].contents.length,
-      gzip: gzipSync(r.outputFiles[0].contents, { level: constants.Z_BEST_COMPRESSION }).length,
-      files: Object.entries(inputs)
-        .map(([file, x]) => ({ file: file.replace(/^node_modules\/([^/]+)\/.*/, '$1 (dependency)'), bytes: x.bytesInOutput }))
-        .filter((x) => x.bytes > 0)
-        .sort((a, b) => b.bytes - a.bytes),
-    };
-  }
+  for (const [name, contents] of Object.entries(entries)) out[name] = await bundleModules(root, contents);
   return out;
 }
 
@@ -139,13 +133,18 @@ export function sizeMarkdown(r) {
   if (r.reference) lines.push('', `For reference, \`dist/realtime.min.js\` (rollup + terser IIFE, every transport, what \`size-budgets.json\` checks): ${r.reference.min} B min, ${r.reference.gzip} B min+gzip.`);
   lines.push('', `Tree-shaking of the WebSocket-only bundle: **${r.treeShaken ? 'ok' : 'FAILED'}** — markers of the other transports (count in WebSocket-only / in full):`, '');
   lines.push(table(['marker', 'WebSocket-only', 'full'], r.markers.map((m) => [m.what, String(m.inWsOnly), String(m.inFull)])));
+  lines.push('', 'Against issue 14\'s targets (min+gzip -9; KB = 1024 B; bench/size/goals.json):', '');
+  lines.push(table(['bundle', 'measured', 'target', 'met'], r.targets.map((t) => [t.entry, `${t.gzip} B (${kb(t.gzip)})`, `${t.target} B (${kb(t.target)})`, t.met ? 'yes' : `no, ${t.gzip - t.target} B over`])));
+  lines.push('', `Opt-in modules in the WebSocket-only bundle: ${r.optIn.length ? r.optIn.map((o) => `${o.feature} (${o.file})`).join(', ') : 'none'} (checked: ${Object.keys(GOALS.optIn).join(', ')}).`);
   const b = r.breakdown;
   if (b) {
-    const files = [...new Set([...b.full.files, ...b.websocket.files].map((f) => f.file))];
+    const names = Object.keys(b);
+    const files = [...new Set(names.flatMap((n) => b[n].files.map((f) => f.file)))];
     const get = (name, file) => b[name].files.find((f) => f.file === file)?.bytes;
     files.sort((x, y) => (get('full', y) ?? 0) - (get('full', x) ?? 0));
-    lines.push('', `Where the minified bytes come from (the same two entries built from \`src/\`, esbuild metafile; before gzip; src build: full ${b.full.total} B / ${b.full.gzip} B gzip, WebSocket-only ${b.websocket.total} B / ${b.websocket.gzip} B gzip):`, '');
-    lines.push(table(['source file', 'full', 'WebSocket-only'], files.map((f) => [f, get('full', f) ?? '–', get('websocket', f) ?? '–'])));
+    const totals = names.map((n) => `${n} ${b[n].total} B / ${b[n].gzip} B gzip`).join(', ');
+    lines.push('', `Where the minified bytes come from, per module (each entry built from \`src/\`, esbuild metafile; before gzip; ${totals}):`, '');
+    lines.push(table(['source file', ...names], files.map((f) => [f, ...names.map((n) => get(n, f) ?? '–')])));
   }
   if (r.envMentions)
     lines.push('', `The word \`EventSource\` appears ${r.envMentions}× in the WebSocket-only bundle, only as \`resolveEnv()\` reading \`globalThis.EventSource\` (src/env.ts), not as transport code: \`…${r.envContext[0]}…\``);
@@ -159,7 +158,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(`${'library'.padEnd(w)}  ${'min'.padStart(9)}  ${'min+gzip'.padStart(9)}  transports`);
   for (const x of r.rows) console.log(`${x.lib.padEnd(w)}  ${String(x.min).padStart(9)}  ${String(x.gzip).padStart(9)}  ${x.transports}`);
   if (r.reference) console.log(`${'(dist/realtime.min.js, rollup+terser IIFE)'.padEnd(w)}  ${String(r.reference.min).padStart(9)}  ${String(r.reference.gzip).padStart(9)}`);
-  console.log(`\nTree-shaking, WebSocket-only bundle: ${r.treeShaken ? 'OK: no code of the other transports' : 'FAILED'}`);
+  console.log('\nAgainst the targets (min+gzip -9, bench/size/goals.json)');
+  for (const t of r.targets) console.log(`  ${t.entry.padEnd(32)} ${String(t.gzip).padStart(6)} B (${kb(t.gzip)})  target ${t.target} B (${kb(t.target)})  ${t.met ? 'met' : `MISSED by ${t.gzip - t.target} B`}`);
+  for (const [name, x] of Object.entries(r.breakdown)) {
+    console.log(`\nPer module, ${name} (src build: ${x.total} B min, ${x.gzip} B min+gzip):`);
+    for (const f of x.files) console.log(`  ${String(f.bytes).padStart(6)}  ${f.file}`);
+  }
+  console.log(`\nOpt-in modules in the WebSocket-only bundle: ${r.optIn.length ? r.optIn.map((o) => `${o.feature} (${o.file})`).join(', ') : 'none'}`);
+  console.log(`Tree-shaking, WebSocket-only bundle: ${r.treeShaken ? 'OK: no opt-in module, no code of the other transports' : 'FAILED'}`);
   for (const m of r.markers) console.log(`  ${m.inWsOnly ? 'FOUND ' : 'absent'}  ${m.what}  (ws-only ${m.inWsOnly}, full ${m.inFull})`);
   if (r.envMentions) console.log(`  note: "EventSource" appears ${r.envMentions}x, only in resolveEnv(): …${r.envContext[0]}…`);
   const file = `${root}/BENCHMARKS.md`;

@@ -5,13 +5,14 @@
 //  - in every exports condition object, `types` comes first (TypeScript picks the first match),
 //    and every object that names code has its own `types`;
 //  - `import` of dist/index.js and `require` of dist/index.cjs both give a RealtimeClient
-//    function, and the server builds give a RealtimeServer function;
+//    function, as do dist/core.*; dist/plain.* give plain mode's transports (plainSse); the
+//    server builds give a RealtimeServer function;
 //  - the IIFE defines `Realtime.RealtimeClient` when run as a classic script and needs no
 //    module loader (eventsource-parser is bundled in);
 //  - every `bin` exists, starts with a `#!/usr/bin/env node` shebang, and `--help` runs it to
 //    exit code 0 with a usage text; the conformance kit's entry gives a runConformance function;
 //  - realtime-client/react gives a useRealtime function, and none of its code, nor an import of
-//    react, is in any other client build (index, core, their shared chunks, the IIFE): React is
+//    react, is in any other client build (index, core, plain, their shared chunks, the IIFE): React is
 //    an optional peer dependency, and apps without it must not pay for the hook.
 // Exits 1 with one line per problem.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -146,7 +147,7 @@ function checkIife(file) {
 function checkReactStaysOut() {
   const dist = join(root, 'dist');
   if (!existsSync(dist)) return;
-  const builds = readdirSync(dist).filter((f) => /^(index|core|shared-.*)\.c?js$|^realtime\.min\.js$/.test(f));
+  const builds = readdirSync(dist).filter((f) => /^(index|core|plain|shared-.*)\.c?js$|^realtime\.min\.js$/.test(f));
   for (const file of builds) {
     const code = readFileSync(join(dist, file), 'utf8');
     // The hook's name, the React API it is built on, and any form of importing react.
@@ -175,6 +176,10 @@ function checkBins() {
 
 await checkImport('dist/index.js', 'RealtimeClient');
 checkRequire('dist/index.cjs', 'RealtimeClient');
+await checkImport('dist/core.js', 'RealtimeClient');
+checkRequire('dist/core.cjs', 'RealtimeClient');
+await checkImport('dist/plain.js', 'plainSse');
+checkRequire('dist/plain.cjs', 'plainSse');
 await checkImport('dist/server.js', 'RealtimeServer');
 checkRequire('dist/server.cjs', 'RealtimeServer');
 await checkImport('dist/conformance-kit.js', 'runConformance');

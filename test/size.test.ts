@@ -8,9 +8,12 @@ import { resolve } from 'node:path';
 import { constants, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
+import { bundleModules } from '../bench/lib/modules.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const budgets = JSON.parse(readFileSync(resolve(root, 'size-budgets.json'), 'utf8')) as Record<string, number>;
+/** The modules a WebSocket-only bundle must not hold, by feature (also read by `npm run bench:size`). */
+const optIn = (JSON.parse(readFileSync(resolve(root, 'bench/size/goals.json'), 'utf8')) as { optIn: Record<string, string[]> }).optIn;
 
 const fmt = (n: number) => `${n} B (${(n / 1024).toFixed(2)} KiB)`;
 
@@ -37,4 +40,15 @@ describe('size budgets (min+gzip -9, from size-budgets.json)', () => {
       expect(gzipped, `${entry} is ${fmt(gzipped)} min+gzip, over its budget of ${fmt(budget)} by ${gzipped - budget} B (size-budgets.json)`).toBeLessThanOrEqual(budget);
     });
   }
+});
+
+describe('opt-in features stay out of a WebSocket-only bundle', () => {
+  it('realtime-client/core with websocket() bundles none of: ' + Object.keys(optIn).join(', '), async () => {
+    // Built from src/ with esbuild's metafile, which names every module that put bytes in the output.
+    const entry = `import { RealtimeClient, websocket } from './src/core.ts'; globalThis.client = new RealtimeClient('/realtime', { transports: [websocket()] });`;
+    const bundled = (await bundleModules(root, entry)).files.map((f) => f.file);
+    expect(bundled, 'the bundle is built from the sources').toContain('src/client/transports/websocket.ts');
+    const found = Object.entries(optIn).flatMap(([feature, files]) => files.filter((f) => bundled.includes(f)).map((f) => `${feature}: ${f}`));
+    expect(found).toEqual([]);
+  });
 });

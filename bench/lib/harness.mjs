@@ -89,24 +89,25 @@ export class ServerProcess {
 }
 
 /**
- * Headless Chromium as the browser tests find it: findChromium() from test/browser/chromium.ts
- * (compiled on the fly with esbuild, since Node 20 cannot import TypeScript), launched with the
- * same flags as its launchBrowser(), but driven over a bare CDP connection (see ./cdp.mjs for why).
+ * Bundles TypeScript of the tests for Node (which cannot import it: Node 20) into the bench's
+ * cache with esbuild, packages left external, and imports it. `name` is the bundle's file name
+ * there; `options` says what to bundle (esbuild's `entryPoints` or `stdin`).
  */
-export async function launchBrowser() {
+export async function importBundled(name, options) {
   const dir = `${root}/node_modules/.cache/realtime-client-bench`;
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
-  const out = `${dir}/chromium.mjs`;
-  await build({
-    entryPoints: [`${root}/test/browser/chromium.ts`],
-    outfile: out,
-    format: 'esm',
-    platform: 'node',
-    bundle: true,
-    packages: 'external',
-    logLevel: 'error',
-  });
-  const { findChromium, CHROMIUM_ARGS } = await import(`${pathToFileURL(out).href}?t=${Date.now()}`);
+  const out = `${dir}/${name}`;
+  await build({ ...options, outfile: out, format: 'esm', platform: 'node', bundle: true, packages: 'external', logLevel: 'error' });
+  return import(`${pathToFileURL(out).href}?t=${Date.now()}`);
+}
+
+/**
+ * Headless Chromium as the browser tests find it: findChromium() from test/browser/chromium.ts,
+ * launched with the same flags as its launchBrowser(), but driven over a bare CDP connection (see
+ * ./cdp.mjs for why).
+ */
+export async function launchBrowser() {
+  const { findChromium, CHROMIUM_ARGS } = await importBundled('chromium.mjs', { entryPoints: [`${root}/test/browser/chromium.ts`] });
   return Browser.launch(await findChromium(), CHROMIUM_ARGS);
 }
 

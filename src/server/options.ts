@@ -16,8 +16,10 @@ export type Authenticate = (token: string | undefined, request: IncomingMessage)
 
 export interface RealtimeServerOptions {
   /**
-   * HTTP(S) server whose `upgrade` and `request` events are handled for `path` (other paths are left
-   * alone). Omit it to call `handleUpgrade` / `handleRequest` yourself.
+   * HTTP(S) server whose `upgrade` and `request` events are handled for `path`. Other paths are left
+   * to the server's other `request` listeners; when it has none, they get `404` rather than no answer
+   * at all (Node's default, which leaves a mistyped URL hanging). Omit it to call `handleUpgrade` /
+   * `handleRequest` yourself.
    * @default undefined
    */
   server?: HttpServer | HttpsServer;

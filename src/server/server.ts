@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { CloseCode, FRAME_OVERHEAD, utf8Length, type HelloFrame } from '../protocol';
 import { Admission } from './admission';
 import { Handshake } from './handshake';
+import { reply } from './http/respond';
 import { HttpTransports } from './http/transports';
 import { Link, type Connection } from './link';
 import { resolveOptions, type RealtimeServerOptions, type ResolvedOptions } from './options';
@@ -62,6 +63,11 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
   private readonly requestListener = (req: IncomingMessage, res: ServerResponse): void => {
     if (this.handleRequest(req, res)) return;
     for (const l of this.appListeners) l.call(this.httpServer, req, res);
+    // Node answers nothing for a request no listener answers: with ours the only one, a request
+    // for another path (a typo'd endpoint, `GET /`) would hang until the client gave up.
+    if (this.appListeners.length === 0 && this.httpServer!.listenerCount('request') === 1) {
+      reply(res, 404, `Not found: this server answers only its realtime endpoint, ${this.options.path}`);
+    }
   };
   /** Requests already handled, so handleRequest() may be called again for the same one. */
   private readonly handled = new WeakSet<IncomingMessage>();

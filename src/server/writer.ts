@@ -1,5 +1,4 @@
-import { ackIsUrgent } from '../acks';
-import { encodeMessages, messagesThatFit } from '../protocol';
+import { ackIsUrgent, packFrames } from '../protocol';
 import { Heartbeat } from './heartbeat';
 import type { Link } from './link';
 import type { SessionState } from './state/types';
@@ -177,21 +176,12 @@ export class LinkWriter {
       const entries = await this.session.store.read(this.written + 1, READ_BATCH);
       if (this.#stopped) return false;
       if (entries.length === 0 || entries[0]!.seq !== this.written + 1) break; // nothing new after all, or acked meanwhile
-      for (let i = 0; i < entries.length; ) {
-        if (i > 0 && link.bufferedAmount > this.session.backpressureThreshold) return this.#later();
-        const s = entries[i]!.seq;
-        const a = this.session.inSeq;
-        const n = messagesThatFit(s, a, this.session.frameMax, (k) => entries[i + k]?.bytes);
-        link.sendText(
-          encodeMessages(
-            s,
-            entries.slice(i, i + n).map((e) => e.json),
-            a,
-          ),
-          s + n - 1,
-        );
-        i += n;
-        this.written = s + n - 1;
+      let first = true;
+      for (const { text, last } of packFrames(entries, this.session.frameMax, this.session.inSeq)) {
+        if (!first && link.bufferedAmount > this.session.backpressureThreshold) return this.#later();
+        first = false;
+        link.sendText(text, last);
+        this.written = last;
         this.#sent();
         this.#heartbeat.progressed();
         if (this.#stopped) return false; // a send error may have detached us

@@ -27,7 +27,7 @@ beforeAll(() => {
   const root = fileURLToPath(new URL('../../', import.meta.url));
   const newest = (dir: string): number =>
     Math.max(...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
-  const source = Math.max(newest(join(root, 'src/server')), statSync(join(root, 'src/server-redis.ts')).mtimeMs, statSync(join(root, 'src/protocol.ts')).mtimeMs);
+  const source = Math.max(newest(join(root, 'src/server')), statSync(join(root, 'src/server-redis.ts')).mtimeMs, newest(join(root, 'src/protocol')));
   for (const file of ['dist/server.js', 'dist/server-redis.js']) {
     let built = 0;
     try {

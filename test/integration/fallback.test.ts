@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { RealtimeClient, RealtimeError, TransportName } from '../../src/index';
+import type { RealtimeClient, RealtimeError } from '../../src/index';
 import type { Session } from '../../src/server/index';
 import { bufferingProxy } from './buffering-proxy';
 import { testScope, waitFor } from './harness';
@@ -10,7 +10,7 @@ import { testScope, waitFor } from './harness';
 const { server, client, defer } = testScope();
 
 function trackTransports(c: RealtimeClient) {
-  const seen: Array<TransportName | null> = [];
+  const seen: Array<string | null> = [];
   c.on('transport', (t) => seen.push(t.to));
   return seen;
 }

@@ -5,7 +5,7 @@ import { WebSocket } from 'ws';
 import { RealtimeServer, type RealtimeServerOptions } from '../../src/server/index';
 import { afterEach } from 'vitest';
 import { RealtimeClient, type ClientOptions } from '../../src/index';
-import type { Env } from '../../src/env';
+import type { Env } from '../../src/client/env';
 
 /** Node 20 has neither WebSocket nor EventSource; `ws` and `eventsource` implement the browser APIs. */
 export const nodeEnv: Partial<Env> = {

@@ -2,7 +2,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { longPoll, type ClientOptions } from '../../src/index';
+import { plainPoll, plainStream, type ClientOptions } from '../../src/index';
 import { testScope, waitFor } from './harness';
 
 /**
@@ -61,6 +61,24 @@ describe('plain mode', () => {
     expect(lastIds.slice(0, 3)).toEqual([undefined, '3', '6']);
   });
 
+  it("resume state is each client's own: a second client of the same URL and the same transport object starts without the first one's Last-Event-ID", async () => {
+    const lastIds: Array<string | undefined> = [];
+    const url = await endpoint(sseFeed(lastIds));
+    const shared = plainStream();
+    const first = client(url, { transports: [shared] });
+    const got: unknown[] = [];
+    first.on('message', (d) => got.push(d));
+    await waitFor(() => got.length === 9, 'nine events');
+    first.close();
+    const before = lastIds.length;
+    const second = client(url, { transports: [shared] });
+    const again: unknown[] = [];
+    second.on('message', (d) => again.push(d));
+    await waitFor(() => again.length >= 3, "the second client's first stream");
+    expect(lastIds[before]).toBeUndefined();
+    expect(again.slice(0, 3)).toEqual([1, 2, 3].map((n) => ({ n })));
+  });
+
   it('fetch-stream: an NDJSON stream whose lines are split across chunks at awkward places', async () => {
     const lines = Array.from({ length: 20 }, (_, i) => JSON.stringify({ i, text: `line ${i} ✓` })).join('\n') + '\n';
     const url = await endpoint(async (_req, res) => {
@@ -91,7 +109,7 @@ describe('plain mode', () => {
       res.writeHead(200, { 'Content-Type': 'application/json', ETag: etag });
       res.end(JSON.stringify({ version, cursor: `c${version}` }));
     });
-    const c = client(url, { transports: [longPoll({ interval: 30 })] });
+    const c = client(url, { transports: [plainPoll({ interval: 30 })] });
     const got: any[] = [];
     c.on('message', (d) => got.push(d));
     await waitFor(() => requests.length >= 4, 'a few polls');

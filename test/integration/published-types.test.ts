@@ -17,6 +17,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const consumer = `
 import { RealtimeClient, RealtimeError, websocket, type ClientOptions, type RealtimeEventMap } from 'realtime-client';
 import { RealtimeClient as CoreClient, longPoll } from 'realtime-client/core';
+import { plain, plainSse, plainPoll } from 'realtime-client/plain';
 import { RealtimeServer, Session, fileSessionStore, CloseCode, type RealtimeServerOptions } from 'realtime-client/server';
 
 const options: ClientOptions = { transports: [websocket()], maxFrameSize: 4096 };
@@ -24,6 +25,7 @@ const client = new RealtimeClient('wss://example.test/realtime', options);
 client.on('error', (e: RealtimeError) => e.code);
 const open: RealtimeEventMap['open'] = { transport: 'websocket', resumed: false };
 new CoreClient('wss://example.test/realtime', { transports: [longPoll({ wait: 1000 })] });
+new CoreClient('https://example.test/feed', { protocol: plain, transports: [plainSse(), plainPoll({ interval: 5000 })] });
 
 const serverOptions: RealtimeServerOptions = { maxTotalReplayBytes: 1 << 24, maxTotalBodyBytes: 1 << 24, requestTimeout: 1000, headersTimeout: 1000, sessionStore: fileSessionStore('/tmp/x') };
 const rt = new RealtimeServer(serverOptions);
@@ -41,11 +43,12 @@ void open;
 const cjsConsumer = `
 import { RealtimeClient } from 'realtime-client';
 import { RealtimeClient as CoreClient } from 'realtime-client/core';
+import { plainSse } from 'realtime-client/plain';
 import { RealtimeServer, CloseCode } from 'realtime-client/server';
 import { redisCluster } from 'realtime-client/server/redis';
 const rt = new RealtimeServer({ path: '/realtime' });
 rt.on('connection', (s) => s.close(CloseCode.NORMAL));
-export const made = [RealtimeClient, CoreClient, redisCluster];
+export const made = [RealtimeClient, CoreClient, plainSse, redisCluster];
 `;
 
 /** A Node-only project (no DOM lib) that uses only the server: its types must not need the DOM. */
@@ -84,7 +87,7 @@ function compile(name: string, source: string, lib: string[], module = ts.Module
 }
 
 describe('published types', () => {
-  it('a consumer importing realtime-client, realtime-client/core and realtime-client/server compiles with skipLibCheck off', () => {
+  it('a consumer importing realtime-client, realtime-client/core, realtime-client/plain and realtime-client/server compiles with skipLibCheck off', () => {
     expect(compile('consumer.ts', consumer, ['lib.es2022.d.ts', 'lib.dom.d.ts'])).toEqual([]);
   });
 

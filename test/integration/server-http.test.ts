@@ -1,6 +1,8 @@
 // @vitest-environment node
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { execFile } from 'node:child_process';
+import { connect, type AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
@@ -373,6 +375,37 @@ describe('HTTP errors, Origin and CORS', () => {
     expect((await c.next('close')).code).toBe(4413);
   });
 
+  it('a refused body larger than the socket buffers still gets its 413, not a reset mid-upload', async () => {
+    // The server decides at the Content-Length header; closing with megabytes unread would make the
+    // kernel reset the connection, and the client would see EPIPE/ECONNRESET instead of the 413.
+    const { base } = await start();
+    const c = await StreamClient.open(base);
+    const id = await c.linkId();
+    await post(base, id, HELLO);
+    await c.next('welcome');
+    // From another process: in this one the server reads between the client's writes, and the
+    // race never shows.
+    const script = `
+      const req = require('node:http').request(process.argv[1], { method: 'POST', headers: { 'Content-Type': 'text/plain' } }, (res) => console.log(res.statusCode));
+      req.on('error', (err) => console.log(err.code));
+      req.end('x'.repeat(5 * 1024 * 1024)); // over the default limit, 4 MiB`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script, `${base}?link=${id}`]);
+    expect(stdout.trim()).toBe('413');
+    expect((await c.next('close')).code).toBe(4413);
+  });
+
+  it('a refused body declared larger than 16 MiB is not read: the connection closes at once', async () => {
+    const { base, origin } = await start({ maxMessageBytes: 1024 });
+    const p = await new PollClient(base).open();
+    const { port } = new URL(origin);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.write(`POST /realtime?link=${p.id} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\nxxxx`);
+    socket.on('error', () => {});
+    const t0 = Date.now();
+    await new Promise((resolve) => socket.once('close', resolve));
+    expect(Date.now() - t0).toBeLessThan(1500); // not the 2 s a body that may still come is waited for
+  });
+
   it('a hello without token is authenticated with the Bearer token of the POST carrying it; a hello token wins; other schemes are ignored', async () => {
     const seen: Array<string | undefined> = [];
     const { base } = await start({ authenticate: (token) => (seen.push(token), token === 'good-tok') });
@@ -530,6 +563,21 @@ describe('HTTP errors, Origin and CORS', () => {
     expect(await r.text()).toBe('app page');
     // And the app handler never touches ours.
     expect((await fetch(`${base}?transport=long-poll`)).headers.get('content-type')).toMatch(/ndjson/);
+  });
+
+  it('answers 404 on other paths when the http server has no other request listener (not a hang)', async () => {
+    httpServer = createServer();
+    rt = new RealtimeServer({ server: httpServer, path: '/realtime' });
+    await new Promise<void>((resolve) => httpServer!.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
+    for (const path of ['/', '/realtime-typo']) {
+      const r = await fetch(origin + path, { signal: AbortSignal.timeout(3000) });
+      expect(r.status).toBe(404);
+      expect(await r.text()).toMatch(/only its realtime endpoint, \/realtime/);
+    }
+    // A listener added later owns the other paths: no 404 of ours under its answer.
+    httpServer.on('request', (req, res) => req.url === '/late' && res.end('late page'));
+    expect(await (await fetch(`${origin}/late`)).text()).toBe('late page');
   });
 });
 

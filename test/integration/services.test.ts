@@ -198,6 +198,29 @@ describe('nginx', () => {
     for (const node of nodes) expect(node.events.filter((e) => e.ev === 'request')).toHaveLength(3);
   });
 
+  it("balance: { hash: '$remote_addr consistent' } keeps each client address on one backend, and spreads addresses", async () => {
+    const nodes = await services.nodes(echoBackend, 2);
+    const lb = await services.nginx({ backends: nodes.map((n) => n.port), balance: { hash: '$remote_addr consistent' } });
+    expect(readFileSync(lb.configFile, 'utf8')).toContain('hash $remote_addr consistent;');
+    /** GET through nginx from `localAddress` (a new connection each time: no keep-alive to lean on). */
+    const from = (localAddress: string) =>
+      new Promise<string>((resolve, reject) => {
+        get(`${lb.url}/x`, { localAddress, agent: false }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve((JSON.parse(body) as { name: string }).name));
+        }).on('error', reject);
+      });
+    const seen = new Map<string, Set<string>>();
+    for (let k = 2; k < 18; k++) {
+      const address = `127.0.0.${k}`;
+      for (let i = 0; i < 3; i++) seen.set(address, (seen.get(address) ?? new Set()).add(await from(address)));
+    }
+    for (const [address, names] of seen) expect([...names], address).toHaveLength(1);
+    // 16 addresses over two backends: both get some (all on one has odds of 2 in 65,536).
+    expect(new Set([...seen.values()].map((names) => [...names][0])).size).toBe(2);
+  });
+
   it('proxies a WebSocket upgrade both ways', async () => {
     const nodes = await services.nodes(echoBackend, 2);
     const lb = await services.nginx({ backends: nodes.map((n) => n.port) });

@@ -79,6 +79,20 @@ describe.each(engines)('SessionState contract: %s', (_name, make) => {
     expect((await s.read(1, 10))[0]).toEqual({ seq: 1, json: '"a"', bytes: 3 });
   });
 
+  it('appends made in one turn (a loop of send()) are stored in call order, more than a script call carries included; each resolves at or past its own last', async () => {
+    const { e } = await engine({ maxMessages: 10_000, maxBytes: 1 << 24 });
+    const { s } = await attached(e);
+    const texts = Array.from({ length: 2_500 }, (_, i) => `m${i}`);
+    const outcomes = await Promise.all(texts.map((t) => s.append(msgs(t), 0)));
+    outcomes.forEach((o, i) => expect((o as { last: number }).last).toBeGreaterThanOrEqual(i + 1));
+    expect(await s.lastSeq()).toBe(2_500);
+    const stored = [...(await s.read(1, 1000)), ...(await s.read(1001, 1000)), ...(await s.read(2001, 1000))];
+    expect(stored.map((m) => m.seq)).toEqual(texts.map((_, i) => i + 1));
+    expect(jsonOf(stored)).toEqual(texts);
+    // And the next turn's appends come after.
+    expect(await s.append(msgs('later'), 0)).toEqual({ last: 2_501 });
+  });
+
   it('an ack drops what it covers, and only that', async () => {
     const { e } = await engine();
     const { s, epoch } = await attached(e);
@@ -175,12 +189,12 @@ describe.each(engines)('SessionState contract: %s', (_name, make) => {
 // autoResendUnfulfilledCommands). Every operation must therefore be safe to run twice.
 describe('Redis engine: an operation Redis ran whose reply was lost, run again after the reconnect', () => {
   /** An engine whose connections go through a proxy that can lose the next reply (and then cut that connection). */
-  async function behindProxy() {
+  async function behindProxy(replay?: { maxMessages: number; maxBytes: number }) {
     const redis = await services.redis();
     const proxy = await faultProxy({ targetPort: redis.port });
     services.defer(() => proxy.close());
     const e = new RedisEngine({ url: `redis://127.0.0.1:${proxy.port}` });
-    e.bind(host().h);
+    e.bind(host(replay).h);
     open.push(e);
     const s = await e.create('10.0.0.1');
     const a = await s.attach(undefined, Infinity);
@@ -209,5 +223,20 @@ describe('Redis engine: an operation Redis ran whose reply was lost, run again a
     expect(proxy.stats.cut).toBe(1);
     expect(await s.append(msgs('c'), 0)).toEqual({ last: 3 });
     expect(jsonOf(await s.read(1, 10))).toEqual(['a', 'b', 'c']);
+  });
+
+  it('appends of one turn, sent as several script calls: every call resent after the lost reply stores nothing twice', async () => {
+    const { s, epoch, proxy } = await behindProxy({ maxMessages: 10_000, maxBytes: 1 << 24 });
+    await s.detach(epoch, Date.now() + 60_000);
+    const texts = Array.from({ length: 2_500 }, (_, i) => `m${i}`);
+    proxy.cutFrameInHalf();
+    const outcomes = await Promise.all(texts.map((t) => s.append(msgs(t), 0)));
+    expect(proxy.stats.cut).toBe(1);
+    outcomes.forEach((o) => expect(o).toEqual({ last: 2_500 }));
+    expect(await s.lastSeq()).toBe(2_500);
+    const stored = [...(await s.read(1, 1000)), ...(await s.read(1001, 1000)), ...(await s.read(2001, 1000))];
+    expect(stored.map((m) => m.seq)).toEqual(texts.map((_, i) => i + 1));
+    expect(jsonOf(stored)).toEqual(texts);
+    expect(await s.append(msgs('later'), 0)).toEqual({ last: 2_501 });
   });
 });

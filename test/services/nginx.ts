@@ -1,9 +1,10 @@
-// nginx as the load balancer of a multi-node test: round robin over N backends with no stickiness
-// (no ip_hash, hash, sticky or least_conn), proxying plain HTTP unbuffered both ways (SSE and
-// fetch streams flow, long-polls hold) and WebSocket upgrades with long timeouts. Its own config,
-// logs, pid file and temp paths in a temp dir, on a free port of 127.0.0.1 (never 80), in the
-// foreground as our child, stopped by pid. The access log records which backend served each
-// request ($upstream_addr), one JSON object a line.
+// nginx as the load balancer of a multi-node test: by default round robin over N backends with no
+// stickiness (no ip_hash, hash, sticky or least_conn; `balance` makes it sticky where a test or
+// the benchmark needs that, as socket.io's polling does), proxying plain HTTP unbuffered both
+// ways (SSE and fetch streams flow, long-polls hold) and WebSocket upgrades with long timeouts.
+// Its own config, logs, pid file and temp paths in a temp dir, on a free port of 127.0.0.1 (never
+// 80), in the foreground as our child, stopped by pid. The access log records which backend
+// served each request ($upstream_addr), one JSON object a line.
 //
 //   const lb = await startNginx({ backends: [portA, portB] });
 //   lb.url                                  // http://127.0.0.1:PORT
@@ -20,8 +21,18 @@ import { ManagedProcess, pidGone } from './process';
 import { until } from './wait';
 
 export interface NginxOptions {
-  /** Ports of the backends on 127.0.0.1, balanced round robin. */
+  /** Ports of the backends on 127.0.0.1, balanced round robin unless `balance` says otherwise. */
   backends: number[];
+  /**
+   * How a request picks its backend. 'round-robin' (default): no stickiness. 'ip-hash': nginx's
+   * `ip_hash`, sticky per client address, but on the first three octets of an IPv4 address, so
+   * every client of 127.0.0.0/24 lands on one backend. `{ hash }`: `hash <hash>;`, e.g.
+   * `'$remote_addr consistent'` (sticky per whole address: clients bound to different
+   * 127.0.0.x addresses spread over the backends).
+   */
+  balance?: 'round-robin' | 'ip-hash' | { hash: string };
+  /** worker_connections (default 1024); a proxied connection takes two. */
+  workerConnections?: number;
   /** worker_processes (default 1: enough for tests, and one worker shares one round-robin counter). */
   workerProcesses?: number;
   /**
@@ -64,6 +75,13 @@ function renderConfig(port: number, dir: string, options: NginxOptions): string 
   const timeout = `${options.timeoutSeconds ?? 3600}s`;
   const params = options.serverParams ? ` ${options.serverParams}` : '';
   if (options.backends.length === 0) throw new Error('nginx needs at least one backend');
+  const balance = options.balance ?? 'round-robin';
+  const method =
+    balance === 'round-robin'
+      ? '    # Round robin, nginx\'s default: no ip_hash, hash, sticky or least_conn.'
+      : balance === 'ip-hash'
+        ? '    ip_hash;   # sticky per client address (its first three octets, for IPv4)'
+        : `    hash ${balance.hash};   # sticky per key`;
   return `# Written by test/services/nginx.ts for one test; see there.
 daemon off;                # our child, stopped by pid
 master_process on;         # reload() is a SIGHUP to the master
@@ -76,7 +94,7 @@ ${
   isRoot ? 'user root;' : ''
 }
 events {
-  worker_connections 1024;
+  worker_connections ${options.workerConnections ?? 1024};
 }
 
 http {
@@ -96,7 +114,7 @@ http {
   }
 
   upstream backends {
-    # Round robin, nginx's default: no ip_hash, hash, sticky or least_conn.
+${method}
 ${options.backends.map((p) => `    server ${HOST}:${p}${params};`).join('\n')}
 ${options.keepalive ? `    keepalive ${options.keepalive};` : ''}
   }

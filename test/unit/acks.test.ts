@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { duplicatesIn, ackIsUrgent, ACK_EVERY } from '../../src/acks';
+import { duplicatesIn, ackIsUrgent, ACK_EVERY } from '../../src/protocol';
 
 describe('duplicatesIn', () => {
   it.each([

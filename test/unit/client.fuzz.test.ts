@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeClient, RealtimeError, type Transport, type TransportHandlers } from '../../src/index';
-import type { ErrorCode } from '../../src/errors';
+import type { ErrorCode } from '../../src/client/errors';
 import { isRetryableClose, utf8Length } from '../../src/protocol';
 import { anyFrameText, fcParams, isValidFrame, nested, parseOrUndefined, validFrames, withForeignFields } from './fuzz';
 import { testEnv } from './helpers';

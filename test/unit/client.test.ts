@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RealtimeClient, RealtimeError, type ClientOptions, type OpenContext, type Transport, type TransportHandlers } from '../../src/index';
+import { longPoll, plainSse, RealtimeClient, RealtimeError, websocket, type ClientOptions, type OpenContext, type Transport, type TransportHandlers } from '../../src/index';
 import { freshUrl, MockV1, settle, testEnv, within } from './helpers';
 
 let server: MockV1;
@@ -249,6 +249,17 @@ describe('send() errors', () => {
   it('unknown transport names and protocols are refused with invalid-argument', () => {
     expect(() => new RealtimeClient(server.url, { transports: ['pigeon' as any], env: testEnv() })).toThrow(expect.objectContaining({ code: 'invalid-argument' }));
     expect(() => new RealtimeClient(server.url, { protocol: 'v9' as any, env: testEnv() })).toThrow(/protocol/);
+  });
+
+  it("a transport made for another protocol is refused with invalid-argument; in plain mode the HTTP names are the plain transports", () => {
+    const env = testEnv({ fetch: (() => new Promise(() => {})) as typeof fetch, EventSource: class {} as never });
+    expect(() => new RealtimeClient(server.url, { transports: [plainSse()], env })).toThrow(expect.objectContaining({ code: 'invalid-argument', message: expect.stringMatching(/plain/) }));
+    expect(() => new RealtimeClient(server.url, { protocol: 'plain', transports: [longPoll()], env })).toThrow(expect.objectContaining({ code: 'invalid-argument', message: expect.stringMatching(/v1/) }));
+    const c = new RealtimeClient('http://rt.test/status', { protocol: 'plain', transports: ['long-poll'], autoConnect: false, env });
+    const v1 = new RealtimeClient('http://rt.test/status', { transports: ['long-poll', websocket()], autoConnect: false, env });
+    // Same name, the transport of each client's protocol: it fits, where the other one is refused above.
+    expect(c.state).toBe('closed');
+    expect(v1.state).toBe('closed');
   });
 });
 

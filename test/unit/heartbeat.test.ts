@@ -1,6 +1,6 @@
 import { describe, it, expect, vi } from 'vitest';
-import { Watchdog, isOverdue } from '../../src/heartbeat';
-import type { Env } from '../../src/env';
+import { Watchdog, isOverdue } from '../../src/client/heartbeat';
+import type { Env } from '../../src/client/env';
 
 /** A manual clock: timers run only in advance(); `jump` moves wall-clock time without running them. */
 function manualEnv() {

@@ -1,6 +1,6 @@
 import { Server, WebSocket as MockWebSocket, type Client } from 'mock-socket';
 import { vi } from 'vitest';
-import type { Env } from '../../src/env';
+import type { Env } from '../../src/client/env';
 
 let n = 0;
 /** A URL no other test uses, since mock-socket keeps one server per URL. */

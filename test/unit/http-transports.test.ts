@@ -3,9 +3,11 @@
 // frame must not make them buffer it all.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeClient, RealtimeError } from '../../src/index';
-import { fetchStream } from '../../src/transports/fetch-stream';
-import { longPoll } from '../../src/transports/long-poll';
-import type { TransportHandlers } from '../../src/transports/types';
+import { fetchStream } from '../../src/client/transports/fetch-stream';
+import { longPoll } from '../../src/client/transports/long-poll';
+import { plainPoll } from '../../src/client/transports/plain-poll';
+import { plainStream } from '../../src/client/transports/plain-stream';
+import type { Transport, TransportHandlers } from '../../src/client/transports/types';
 import { settle, testEnv } from './helpers';
 
 const MAX = 4096;
@@ -49,14 +51,14 @@ afterEach(() => {
 });
 
 describe('a line that never ends (200 KB without a newline, maxFrameSize 4 KiB)', () => {
-  it('fetch-stream, plain NDJSON: the client gets what came before, then a message-too-large error; the stream is cut off past the limit and the next attempt waits for the backoff', async () => {
+  it('plainStream, NDJSON: the client gets what came before, then a message-too-large error; the stream is cut off past the limit and the next attempt waits for the backoff', async () => {
     const streams: ReturnType<typeof endless>[] = [];
     const fetch = async (_url: RequestInfo | URL, init?: RequestInit) => {
       const s = endless('{"n":1}\n', 'x'.repeat(CHUNK), init?.signal);
       streams.push(s);
       return respond(s.body, 'application/x-ndjson');
     };
-    client = new RealtimeClient('http://rt.test/feed', { protocol: 'plain', transports: [fetchStream()], maxFrameSize: MAX, reconnect: { initialDelay: 1000 }, env: testEnv({ fetch }) });
+    client = new RealtimeClient('http://rt.test/feed', { protocol: 'plain', transports: [plainStream()], maxFrameSize: MAX, reconnect: { initialDelay: 1000 }, env: testEnv({ fetch }) });
     const got: unknown[] = [];
     const errors: RealtimeError[] = [];
     client.on('message', (d) => got.push(d));
@@ -77,7 +79,7 @@ describe('a line that never ends (200 KB without a newline, maxFrameSize 4 KiB)'
 });
 
 /** Opens `transport` by itself and records what it reports. */
-function openAlone(transport: ReturnType<typeof fetchStream>, fetch: typeof globalThis.fetch, plain: boolean) {
+function openAlone(transport: Transport, fetch: typeof globalThis.fetch) {
   const log = { opened: 0, frames: [] as string[], closes: [] as [number, string][] };
   const h: TransportHandlers = {
     onOpen: () => log.opened++,
@@ -86,7 +88,7 @@ function openAlone(transport: ReturnType<typeof fetchStream>, fetch: typeof glob
     onProtocolError: (what) => log.closes.push([4400, what]),
   };
   const env = { ...testEnv(), fetch, setTimeout: globalThis.setTimeout, clearTimeout: globalThis.clearTimeout, now: Date.now, baseUrl: undefined } as any;
-  transport.open('http://rt.test/realtime', h, { env, plain, maxFrame: MAX, timeout: 10_000 });
+  transport.open('http://rt.test/realtime', h, { env, maxFrame: MAX, timeout: 10_000, resume: {} });
   return log;
 }
 
@@ -102,7 +104,7 @@ describe('a frame that never ends, on each HTTP transport that gathers one piece
       stream = endless('data: {"t":"link","id":"L1"}\n\ndata: ', chunk, init?.signal);
       return respond(stream.body, 'text/event-stream');
     }) as typeof globalThis.fetch;
-    const log = openAlone(fetchStream(), fetch, false);
+    const log = openAlone(fetchStream(), fetch);
     await settle();
     expect(log.opened).toBe(1);
     expect(log.frames).toHaveLength(1);
@@ -119,7 +121,7 @@ describe('a frame that never ends, on each HTTP transport that gathers one piece
       stream = endless('{"t":"ping"}\n', 'x'.repeat(CHUNK), init?.signal);
       return respond(stream.body, 'application/x-ndjson');
     }) as typeof globalThis.fetch;
-    const log = openAlone(longPoll(), fetch, false);
+    const log = openAlone(longPoll(), fetch);
     await settle();
     expect(log.opened).toBe(1);
     expect(log.frames[0]).toBe('{"t":"ping"}');
@@ -129,13 +131,13 @@ describe('a frame that never ends, on each HTTP transport that gathers one piece
     expect(stream.aborted).toBe(true);
   });
 
-  it('long-poll plain: a response body longer than the limit is cut off past it', async () => {
+  it('plainPoll: a response body longer than the limit is cut off past it', async () => {
     let stream!: ReturnType<typeof endless>;
     const fetch = (async (_url: RequestInfo | URL, init?: RequestInit) => {
       stream = endless('{"big":"', 'x'.repeat(CHUNK), init?.signal);
       return respond(stream.body, 'application/json');
     }) as typeof globalThis.fetch;
-    const log = openAlone(longPoll(), fetch, true);
+    const log = openAlone(plainPoll(), fetch);
     await settle();
     expect(log.frames).toHaveLength(1);
     expect(log.frames[0]!.length).toBeGreaterThan(MAX);

@@ -5,7 +5,7 @@
 // and starts the next page on the same storage.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { localStorageQueue, RealtimeClient, type ClientOptions, type RealtimeError } from '../../src/index';
-import { LOCK_WAIT } from '../../src/persist';
+import { LOCK_WAIT } from '../../src/client/persist';
 import { freshUrl, MockV1, settle, testEnv, within } from './helpers';
 
 let server: MockV1;

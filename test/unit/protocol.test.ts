@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { decodeFrame, encodeMessages, messagesThatFit, utf8Length, isRetryableClose, CloseCode } from '../../src/protocol';
+import { decodeFrame, encodeMessages, packFrames, utf8Length, isRetryableClose, CloseCode } from '../../src/protocol';
 
 const welcome = { t: 'welcome', v: 1, sid: 's1', key: 'k1', resumed: false, a: 0, hb: 25000, max: 65536, transports: ['websocket', 'sse'] };
 
@@ -109,28 +109,60 @@ describe('encodeMessages', () => {
   });
 });
 
-describe('messagesThatFit', () => {
-  const sizes = (list: number[]) => (i: number) => list[i];
+describe('packFrames', () => {
+  const items = (json: string[], from = 1) => json.map((j, i) => ({ seq: from + i, json: j, bytes: utf8Length(j) }));
+  const pack = (...args: Parameters<typeof packFrames>) => [...packFrames(...args)];
 
-  it('takes messages while the frame, envelope and commas included, stays within max', () => {
-    const json = ['"aaaa"', '"bb"', '"cccccc"'];
-    const frame = (n: number) => encodeMessages(7, json.slice(0, n), 3).length;
-    for (let max = frame(1); max < frame(3) + 5; max++) {
-      const n = messagesThatFit(7, 3, max, sizes(json.map((j) => j.length)));
-      expect(frame(n)).toBeLessThanOrEqual(max);
-      if (n < 3) expect(frame(n + 1)).toBeGreaterThan(max);
+  it('fills each frame while it, envelope and commas included, stays within max; every message once, in order', () => {
+    const json = ['"aaaa"', '"bb"', '"cccccc"', '"d"', '"eeeeeeeeee"'];
+    const frame = (from: number, n: number) => encodeMessages(7 + from, json.slice(from, from + n), 3).length;
+    for (let max = 30; max < frame(0, 5) + 5; max++) {
+      const frames = pack(items(json, 7), max, 3);
+      const decoded = frames.map((f) => decodeFrame(f.text) as { s: number; d: unknown[]; a: number });
+      expect(decoded.flatMap((f) => f.d)).toEqual(json.map((j) => JSON.parse(j)));
+      let at = 0;
+      for (const [k, f] of decoded.entries()) {
+        expect(f).toMatchObject({ t: 'msg', s: 7 + at, a: 3 });
+        expect(frames[k]!.last).toBe(7 + at + f.d.length - 1);
+        // Within max, unless it is a lone message too large for any frame; and the next message would not have fit.
+        if (f.d.length > 1) expect(frames[k]!.text.length).toBeLessThanOrEqual(max);
+        if (at + f.d.length < json.length) expect(frame(at, f.d.length + 1)).toBeGreaterThan(max);
+        at += f.d.length;
+      }
     }
   });
 
   it('counts the digits of s and a, and a frame without a', () => {
     const size = encodeMessages(123456, ['1'], 99999).length;
-    expect(messagesThatFit(123456, 99999, size, sizes([1, 1]))).toBe(1);
-    expect(messagesThatFit(123456, undefined, size, sizes([1, 1]))).toBe(2);
+    expect(pack(items(['1', '1'], 123456), size, 99999).map((f) => f.last)).toEqual([123456, 123457]);
+    expect(pack(items(['1', '1'], 123456), size).map((f) => f.last)).toEqual([123457]);
   });
 
-  it('always takes the first message, and none when there is none', () => {
-    expect(messagesThatFit(1, 0, 10, sizes([100]))).toBe(1);
-    expect(messagesThatFit(1, 0, 10, sizes([]))).toBe(0);
+  it('counts bytes of UTF-8, not UTF-16 units', () => {
+    const json = ['"é"', '"é"']; // 4 bytes each, 3 characters
+    const oneFrame = encodeMessages(1, json, 0);
+    expect(pack(items(json), oneFrame.length, 0)).toHaveLength(2);
+    expect(pack(items(json), utf8Length(oneFrame), 0)).toEqual([{ text: oneFrame, last: 2 }]);
+  });
+
+  it('always takes the first message, and yields nothing when there is none', () => {
+    expect(pack(items(['"' + 'x'.repeat(100) + '"']), 10, 0)).toHaveLength(1);
+    expect(pack([], 10, 0)).toEqual([]);
+  });
+
+  it('builds frames as they are taken: a writer that stops after one has encoded no more', () => {
+    let read = 0;
+    const many = Array.from({ length: 1000 }, (_, i) => ({
+      seq: i + 1,
+      bytes: 102,
+      get json() {
+        read++;
+        return '"' + 'x'.repeat(100) + '"';
+      },
+    }));
+    const frames = packFrames(many, 300, 0);
+    expect(frames.next().value).toMatchObject({ last: 2 });
+    expect(read).toBe(2);
   });
 });
 

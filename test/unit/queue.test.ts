@@ -1,5 +1,5 @@
 import { describe, it, expect, vi } from 'vitest';
-import { Outbox, type Pending } from '../../src/queue';
+import { Outbox, type Pending } from '../../src/client/queue';
 
 /** Pushes a message with the given byte size; returns its resolve/reject spies. */
 function add(box: Outbox, label: string, bytes = 10, log?: string[]) {

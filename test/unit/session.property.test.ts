@@ -10,7 +10,7 @@ import { fcParams } from './fuzz';
 import { testEnv } from './helpers';
 
 /**
- * The session state machines of both sides (src/client.ts with src/queue.ts and src/acks.ts;
+ * The session state machines of both sides (src/client/: the facade, session.ts and queue.ts;
  * src/server/session.ts and link.ts), the real ones, joined by an in-memory network whose every
  * delivery, drop and clock tick fast-check chooses. Property: once the network heals, each side
  * has received exactly what the other sent, in order, once, and every send() resolved.

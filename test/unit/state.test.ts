@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { nextState, type ConnectionState, type StateEvent } from '../../src/state';
+import { nextState, type ConnectionState, type StateEvent } from '../../src/client/state';
 
 const STATES: ConnectionState[] = ['connecting', 'open', 'reconnecting', 'closed'];
 const EVENTS: StateEvent[] = ['connect', 'opened', 'dropped', 'ended'];

@@ -3,7 +3,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { LinkDirectory } from '../state/types';
 import type { BodyBudget, BodyOutcome } from './body';
 import type { HttpLink } from './link';
-import { bearer, reply, responderFor, type Responder } from './respond';
+import { bearer, reply, responderFor, type AnswerTiming, type Responder } from './respond';
 
 /**
  * With several processes behind a load balancer (a cluster), the client's POSTs and polls for
@@ -33,7 +33,7 @@ type Envelope =
   /** A request for a link the receiver holds: its body (base64), or why there is none. */
   | { t: 'post'; from: string; id: string; link: string; wait?: number; token?: string; body?: string; outcome?: BodyOutcome }
   /** The holder's answer. */
-  | { t: 'reply'; id: string; status: number; headers: OutgoingHttpHeaders; body: string }
+  | { t: 'reply'; id: string; status: number; headers: OutgoingHttpHeaders; body: string; when?: AnswerTiming }
   /** The holder cut the request (a refused body): close the connection. */
   | { t: 'cut'; id: string }
   /** The client of a relayed request went away (an aborted poll). */
@@ -123,7 +123,7 @@ export class Relay {
       }
       case 'reply': {
         const p = this.#settle(m.id);
-        if (p && !p.done) p.answer(m.status, m.headers, m.body);
+        if (p && !p.done) p.answer(m.status, m.headers, m.body, m.when);
         return;
       }
       case 'cut':
@@ -158,7 +158,7 @@ export class Relay {
       get done() {
         return done;
       },
-      answer: (status, headers, body) => back({ t: 'reply', id: m.id, status, headers, body }),
+      answer: (status, headers, body, when) => back({ t: 'reply', id: m.id, status, headers, body, when }),
       cut: () => back({ t: 'cut', id: m.id }),
       onClose: (fn) => void closed.push(fn),
     };

@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { CloseCode, tooLargeFor, utf8Length } from '../../protocol';
-import { duplicatesIn } from '../../acks';
+import { duplicatesIn } from '../../protocol';
 import { faults } from '../faults';
 import { Persistence } from '../persistence';
 import { isStoredSession, type SessionStore, type StoredSession } from '../store';

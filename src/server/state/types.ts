@@ -91,6 +91,9 @@ export interface SessionState {
   /**
    * Queues messages for the client, in order; each gets the next seq. `written` is the highest
    * seq written to the current link, so an overrun can tell whether it dropped unwritten ones.
+   * Appends made in one turn of the event loop may be stored together (Redis: a few script
+   * calls for a burst), in call order; each then resolves with the outcome of the whole lot, so
+   * `last` is at or past the seq of its own last message.
    */
   append(messages: ReadonlyArray<{ json: string; bytes: number }>, written: number): Promise<Appended>;
   /**

@@ -1,9 +1,13 @@
+import { CloseCode } from '../../protocol';
 import type { Transport } from './types';
 import { toUrl } from './types';
 
 const decoder = /* @__PURE__ */ (() => (typeof TextDecoder === 'function' ? new TextDecoder() : undefined))();
 
-/** WebSocket: one frame per WebSocket message. The token travels in the hello frame, never in the URL. */
+/**
+ * WebSocket: one frame per WebSocket message, for any protocol. The token travels in the hello
+ * frame, never in the URL.
+ */
 export const websocket = (): Transport => ({
   name: 'websocket',
   // auth: 'frame' (the default), since browsers cannot set headers on a WebSocket.
@@ -15,8 +19,8 @@ export const websocket = (): Transport => ({
     // EventEmitter-based implementations (ws in Node) throw an 'error' nobody listens to.
     ws.onerror = () => {};
     ws.onopen = () => h.onOpen();
-    ws.onmessage = (e) => h.onFrame(typeof e.data === 'string' ? e.data : decoder!.decode(e.data));
-    ws.onclose = (e) => h.onClose(e.code || 1006, e.reason || '');
+    ws.onmessage = (e: MessageEvent<string | ArrayBuffer>) => h.onFrame(typeof e.data === 'string' ? e.data : decoder!.decode(e.data));
+    ws.onclose = (e) => h.onClose(e.code || CloseCode.ABNORMAL, e.reason || '');
     return {
       send: (text) => ws.send(text),
       close(code, reason) {

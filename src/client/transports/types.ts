@@ -1,9 +1,21 @@
 import type { Env } from '../env';
-import type { TransportName } from '../protocol';
 
-export type { TransportName };
+/** Why a connection ended, as a transport reports it to {@link TransportHandlers.onClose}. */
+export interface CloseReason {
+  readonly code: number;
+  readonly reason: string;
+  /** The server's Retry-After in ms, when it sent one: no attempt comes sooner. */
+  readonly retryAfter?: number | undefined;
+}
 
-/** What a transport reports. Each callback belongs to one connection attempt, and none is called from inside open(). */
+/**
+ * What a transport reports. Each callback belongs to one connection attempt. The rules every
+ * transport keeps (test/unit/transport-contract.test.ts checks them for each one):
+ * - none is called from inside {@link Transport.open}: the client has not got the connection yet;
+ * - onOpen comes at most once, and before any onFrame;
+ * - onClose (or onProtocolError) comes at most once, and nothing comes after it;
+ * - nothing comes after the client's {@link Connection.close}.
+ */
 export interface TransportHandlers {
   /** The connection can carry frames. */
   onOpen(): void;
@@ -28,17 +40,28 @@ export interface Connection {
   send(text: string): void;
   /** Ends the connection; the transport calls no handler after this. */
   close(code: number, reason: string): void;
-  /** Bytes accepted by send() but not yet written, so the client can batch behind a backlog. */
+  /**
+   * Bytes accepted by send() but not yet written, so the client can batch behind a backlog: more
+   * than 0 while something waits, 0 once everything went out.
+   */
   readonly buffered: number;
+}
+
+/**
+ * What a plain endpoint resumes from, kept per client across its reconnects and updated by the
+ * plain transports: the last SSE event id, the polling cursor, the ETag.
+ */
+export interface ResumeState {
+  lastEventId?: string | undefined;
+  cursor?: string | undefined;
+  etag?: string | undefined;
 }
 
 /** What a transport needs besides the URL and handlers. */
 export interface OpenContext {
   env: Env;
-  /** Plain mode: the endpoint speaks no protocol of ours, so no link handshake and no framing of ours. */
-  plain: boolean;
   /** The token from `auth`, for a transport that carries it itself ({@link Transport.auth} 'header'). */
-  token?: string;
+  token?: string | undefined;
   /**
    * Largest frame the client accepts, in bytes of UTF-8; the client refuses a longer one. A
    * transport that gathers a frame piecewise stops reading once the part it holds is longer than
@@ -47,18 +70,33 @@ export interface OpenContext {
   maxFrame: number;
   /** `heartbeat.timeout`: the grace past what the protocol allows the server, in ms. */
   timeout: number;
+  /** Plain mode: this client's resume state, the same object on every connection. */
+  resume?: ResumeState | undefined;
 }
 
-/** Every transport has this surface, so the client never needs to know which one it holds. */
+/**
+ * Every transport has this surface, so the client never needs to know which one it holds. The
+ * built-in ones are `websocket()`, `sse()`, `fetchStream()`, `longPoll()` and, for plain mode,
+ * `plainSse()`, `plainStream()`, `plainPoll()`; README "Writing a transport" shows a custom one.
+ */
 export interface Transport {
-  readonly name: TransportName;
+  /** Shown in `client.transport`, the 'open' and 'transport' events, and error messages; any string. */
+  readonly name: string;
+  /**
+   * The protocol whose framing the transport adds, when it adds any: 'v1' for our HTTP links (a
+   * link frame, then POSTs to the link), 'plain' for the plain HTTP variants. Absent: it carries
+   * the client's frames as they are, which suits every protocol (WebSocket, most custom ones).
+   * The client refuses a transport of another protocol than its own.
+   * @default undefined
+   */
+  readonly protocol?: string | undefined;
   /**
    * How the token travels: 'header' means the transport sends {@link OpenContext.token} in an
    * `Authorization: Bearer` header and the hello frame carries none; 'frame' means it goes in the
    * hello frame (WebSocket, where browsers cannot set headers). Never in the URL.
    * @default 'frame'
    */
-  readonly auth?: 'header' | 'frame';
+  readonly auth?: 'header' | 'frame' | undefined;
   isSupported(env: Env): boolean;
   open(url: string, handlers: TransportHandlers, ctx: OpenContext): Connection;
 }

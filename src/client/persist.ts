@@ -1,5 +1,6 @@
+import { isNat } from '../protocol';
 import type { Env } from './env';
-import { isNat } from './protocol';
+import { Persisted, type PersistedQueue, type QueueHost } from './persisted-queue';
 
 /** The storages `queue.persist` can name. */
 export type PersistKind = 'indexeddb' | 'localStorage';
@@ -30,23 +31,32 @@ export interface OwnedQueue {
 }
 
 /**
- * Where `queue.persist` keeps the queue. Like a transport, each is a separate export, so a bundle
- * carries only the storages it uses.
+ * Where `queue.persist` keeps the queue: `indexedDBQueue()`, `localStorageQueue()`, or one made by
+ * {@link queueStorage}. Like a transport, each is a separate export, so a bundle carries only the
+ * storages it uses, and none of the persisted queue's code when it uses none.
  */
 export interface QueueStorage {
-  readonly name: PersistKind;
-  /**
-   * Takes the queue `key` over, unless another page holds it (null: keep the queue in memory).
-   * A string says why this environment cannot persist.
-   */
-  own(key: string, env: Env): Promise<OwnedQueue | null | string>;
+  readonly name: string;
+  /** The client's side of the persisted queue, over this storage. */
+  attach(host: QueueHost): PersistedQueue;
 }
 
 /** One storage's record of the queue. load() rejects when the storage cannot be used. */
-interface Backend {
+export interface QueueBackend {
   load(): Promise<unknown>;
+  /** `undefined` deletes the record. Settles once a later page would read what was saved. */
   save(s: Saved | undefined): Promise<unknown>;
 }
+
+/**
+ * A storage for `queue.persist` from a backend: `open(key, env)` returns the record for `key`, or
+ * a string saying why this environment cannot keep it. The lock that lets one page own the queue
+ * and the checks on what is read back come with it.
+ */
+export const queueStorage = (name: string, open: (key: string, env: Env) => QueueBackend | string): QueueStorage => ({
+  name,
+  attach: (host) => new Persisted(host, (key, env) => own(key, env, () => open(key, env))),
+});
 
 /** How long a page waits for another page to let go of the queue, in ms, before keeping its own in memory. */
 export const LOCK_WAIT = 2000;
@@ -56,7 +66,7 @@ export const LOCK_WAIT = 2000;
  * never send one queue twice. The record is read back untrusted (another version, a hand edit,
  * a full disk): one without this shape is ignored rather than half-applied.
  */
-async function own(key: string, env: Env, open: () => Backend | string): Promise<OwnedQueue | null | string> {
+async function own(key: string, env: Env, open: () => QueueBackend | string): Promise<OwnedQueue | null | string> {
   const locks = env.locks;
   if (!locks) return 'Web Locks are not available';
   const record = open();
@@ -94,54 +104,49 @@ async function own(key: string, env: Env, open: () => Backend | string): Promise
 }
 
 /** Persists the queue in localStorage: synchronous, so even a page's last moment saves it. */
-export const localStorageQueue = (): QueueStorage => ({
-  name: 'localStorage',
-  own: (key, env) =>
-    own(key, env, () => {
-      const ls = env.localStorage;
-      if (!ls) return 'localStorage is not available';
-      return {
-        load: async () => {
-          const text = ls.getItem(key);
-          try {
-            return JSON.parse(text!);
-          } catch {}
-        },
-        save: async (s) => (s ? ls.setItem(key, JSON.stringify(s)) : ls.removeItem(key)),
-      };
-    }),
-});
+export const localStorageQueue = (): QueueStorage =>
+  queueStorage('localStorage', (key, env) => {
+    const ls = env.localStorage;
+    if (!ls) return 'localStorage is not available';
+    return {
+      load: async () => {
+        const text = ls.getItem(key);
+        try {
+          return JSON.parse(text!) as unknown;
+        } catch {}
+      },
+      save: async (s) => (s ? ls.setItem(key, JSON.stringify(s)) : ls.removeItem(key)),
+    };
+  });
 
 /** Persists the queue in IndexedDB: asynchronous, and not limited to localStorage's few megabytes. */
-export const indexedDBQueue = (): QueueStorage => ({
-  name: 'indexeddb',
-  own: (key, env) =>
-    own(key, env, () => {
-      const idb = env.indexedDB;
-      if (!idb) return 'indexedDB is not available';
-      const done = <T>(req: IDBRequest<any>) =>
-        new Promise<T>((resolve, reject) => {
-          req.onsuccess = () => resolve(req.result);
-          req.onerror = () => reject(req.error);
-        });
-      const req = idb.open('realtime-client', 1);
-      req.onupgradeneeded = () => req.result.createObjectStore('queues');
-      const db = done<IDBDatabase>(req);
-      // Read-write transactions on one store run in the order they were created: the last save wins.
-      const store = (mode: IDBTransactionMode) => db.then((d) => d.transaction('queues', mode).objectStore('queues'));
-      return {
-        load: () => store('readonly').then((s) => done(s.get(key))),
-        // Settles when the transaction commits, not when its request succeeds: only then would the
-        // next page read it (the client holds acks until then).
-        save: (s) =>
-          store('readwrite').then((o) => {
-            const t = o.transaction;
-            s ? o.put(s, key) : o.delete(key);
-            return new Promise((resolve, reject) => {
-              t.oncomplete = resolve;
-              t.onabort = () => reject(t.error);
-            });
-          }),
-      };
-    }),
-});
+export const indexedDBQueue = (): QueueStorage =>
+  queueStorage('indexeddb', (key, env) => {
+    const idb = env.indexedDB;
+    if (!idb) return 'indexedDB is not available';
+    const done = <T>(req: IDBRequest<T>) =>
+      new Promise<T>((resolve, reject) => {
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+    const req = idb.open('realtime-client', 1);
+    req.onupgradeneeded = () => req.result.createObjectStore('queues');
+    const db = done(req);
+    // Read-write transactions on one store run in the order they were created: the last save wins.
+    const store = (mode: IDBTransactionMode) => db.then((d) => d.transaction('queues', mode).objectStore('queues'));
+    return {
+      load: () => store('readonly').then((s) => done(s.get(key))),
+      // Settles when the transaction commits, not when its request succeeds: only then would the
+      // next page read it (the client holds acks until then).
+      save: (s) =>
+        store('readwrite').then((o) => {
+          const t = o.transaction;
+          if (s) o.put(s, key);
+          else o.delete(key);
+          return new Promise((resolve, reject) => {
+            t.oncomplete = resolve;
+            t.onabort = () => reject(t.error);
+          });
+        }),
+    };
+  });

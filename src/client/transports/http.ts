@@ -1,6 +1,16 @@
 import type { Env } from '../env';
-import { CloseCode } from '../protocol';
-import { toUrl, type TransportHandlers } from './types';
+import { CloseCode } from '../../protocol';
+import { toUrl, type CloseReason, type Connection, type TransportHandlers } from './types';
+
+/**
+ * Ends an HTTP link's work with a close reason: thrown from the link's async steps (a refused
+ * status, a wrong content type, a frame past the limit) and turned into onClose by {@link ender}.
+ */
+export class LinkClosed extends Error {
+  constructor(readonly closed: CloseReason) {
+    super(closed.reason);
+  }
+}
 
 /** The transport's URL with extra query parameters, in the http(s) scheme. */
 export function httpUrl(url: string, env: Env, params: Record<string, string | number> = {}): string {
@@ -29,21 +39,24 @@ const statusCode = (status: number): number =>
   ({ 401: CloseCode.UNAUTHORIZED, 403: CloseCode.UNAUTHORIZED, 413: CloseCode.TOO_LARGE, 429: CloseCode.RATE_LIMITED })[status] ??
   (status >= 500 ? CloseCode.SERVER_ERROR : CloseCode.ABNORMAL);
 
-/** A failed response as [close code, reason, Retry-After in ms when the server sent one]. */
-export function httpFailure(res: Response): [number, string, number?] {
+/** Why a response that is not 2xx ends the link, with the server's Retry-After when it sent one. */
+export function httpFailure(res: Response): CloseReason {
   const h = res.headers.get('retry-after');
   // Retry-After is either delay-seconds or an HTTP date.
   const ms = h == null ? NaN : /^\d+$/.test(h) ? +h * 1000 : Date.parse(h) - Date.now();
-  return [statusCode(res.status), `HTTP ${res.status}`, ms >= 0 ? ms : undefined];
+  return { code: statusCode(res.status), reason: `HTTP ${res.status}`, retryAfter: ms >= 0 ? ms : undefined };
 }
 
-/** Throws unless the response is 2xx with a content type matching `type`. */
+/** The response, when it is 2xx with a content type matching `type`; else throws {@link LinkClosed}. */
 export function check(res: Response, type: RegExp): Response {
-  if (!res.ok) throw httpFailure(res);
+  if (!res.ok) throw new LinkClosed(httpFailure(res));
   const t = res.headers.get('content-type') ?? '';
-  if (!type.test(t)) throw [CloseCode.ABNORMAL, `content type ${t}`];
+  if (!type.test(t)) throw new LinkClosed({ code: CloseCode.ABNORMAL, reason: `content type ${t}` });
   return res;
 }
+
+/** The link ended by itself: a stream or an EventSource that is over. */
+export const ended = (reason: string): CloseReason => ({ code: CloseCode.ABNORMAL, reason });
 
 /**
  * Reports the end of a connection once, whatever ends it first: a failed request, the stream
@@ -51,14 +64,19 @@ export function check(res: Response, type: RegExp): Response {
  */
 export function ender(h: TransportHandlers, cleanup: () => void) {
   let over = false;
-  return {
-    /** Ends the connection; `e` is [code, reason] as thrown by check(), or any other failure. */
-    fail(e: unknown): void {
+  const end = {
+    /** Ends the connection with `closed`. */
+    close(closed: CloseReason): void {
       if (over) return;
       over = true;
       cleanup();
-      const [code, reason, retryAfter] = Array.isArray(e) ? e : [CloseCode.ABNORMAL, String((e as Error)?.message ?? e)];
-      h.onClose(code, reason, retryAfter);
+      h.onClose(closed.code, closed.reason, closed.retryAfter);
+    },
+    /** Ends the connection after a failure: a {@link LinkClosed} says why; anything else (a network error) is a 1006. */
+    fail(e: unknown): void {
+      if (e instanceof LinkClosed) return end.close(e.closed);
+      // A rejected fetch() (TypeError 'fetch failed', an AbortError) or anything else thrown on the way.
+      end.close(ended(typeof e === 'object' && e !== null && 'message' in e ? String(e.message) : String(e)));
     },
     /** The client closed: stop quietly. */
     quiet(): void {
@@ -69,6 +87,7 @@ export function ender(h: TransportHandlers, cleanup: () => void) {
       return over;
     },
   };
+  return end;
 }
 
 /** Calls `feed` with each piece of a response body as text, until the body ends. */
@@ -78,6 +97,9 @@ export async function read(res: Response, feed: (text: string) => void): Promise
   for (let r; reader && !(r = await reader.read()).done; ) feed(decoder.decode(r.value, { stream: true }));
 }
 
+/** WebSocket's close code for a message too big to take (RFC 6455 §7.4.1); the protocol allows another attempt. */
+const MESSAGE_TOO_BIG = 1009;
+
 /**
  * A frame still arriving that is already longer than `max` characters (so more than `max` bytes)
  * goes to `frame` as it is, which the client refuses as too large, and reading stops: a server
@@ -86,8 +108,8 @@ export async function read(res: Response, feed: (text: string) => void): Promise
 export function cut(held: string, max: number, frame: (text: string) => void): void {
   if (held.length > max) {
     frame(held);
-    // 1009, WebSocket's "message too big", is retryable; the client has usually closed already.
-    throw [1009, 'frame over maxFrameSize'];
+    // The client has usually closed already; if not, WebSocket's "message too big", which is retryable.
+    throw new LinkClosed({ code: MESSAGE_TOO_BIG, reason: 'frame over maxFrameSize' });
   }
 }
 
@@ -125,16 +147,18 @@ export function poster(url: string, env: Env, fail: (e: unknown) => void, signal
     // most `max`: 3 frames per request always fit, however large the backlog.
     const frames = queue.splice(0, 3);
     const body = frames.join('\n');
-    for (const f of frames) bytes -= f.length;
     const auth = token;
     token = '';
     try {
       // fetch() refuses other header values with a message quoting them, token included. Rejected,
       // not thrown, so the failure is reported later, never from inside send().
       const res = await (auth && !/^[!-~]+$/.test(auth)
-        ? Promise.reject([CloseCode.UNAUTHORIZED, 'token not printable ASCII'])
+        ? Promise.reject(new LinkClosed({ code: CloseCode.UNAUTHORIZED, reason: 'token not printable ASCII' }))
         : env.fetch!(url, { method: 'POST', headers: auth ? { ...TEXT, Authorization: 'Bearer ' + auth } : TEXT, body, signal }));
-      if (!res.ok) throw httpFailure(res);
+      if (!res.ok) throw new LinkClosed(httpFailure(res));
+      // Counted until the server took them, as WebSocket's bufferedAmount counts what is not yet
+      // sent: a server that reads slowly makes the client batch behind the backlog.
+      for (const f of frames) bytes -= f.length;
       busy = false;
       return pump();
     } catch (e) {
@@ -147,6 +171,7 @@ export function poster(url: string, env: Env, fail: (e: unknown) => void, signal
       bytes += text.length;
       void pump();
     },
+    /** Bytes of the frames queued or in a POST not yet answered. */
     get buffered(): number {
       return bytes;
     },
@@ -158,3 +183,20 @@ export function poster(url: string, env: Env, fail: (e: unknown) => void, signal
 }
 
 export type Poster = ReturnType<typeof poster>;
+
+/**
+ * The connection of a v1 link whose frames to the server all go as POSTs (sse, fetch-stream):
+ * `link()` is the link's poster once its link frame came. Closing tells the server the link is over.
+ */
+export function linkConnection(link: () => Poster | undefined, end: { quiet(): void }): Connection {
+  return {
+    send: (text) => link()!.push(text),
+    close(code, reason) {
+      link()?.close(code, reason);
+      end.quiet();
+    },
+    get buffered() {
+      return link()?.buffered ?? 0;
+    },
+  };
+}

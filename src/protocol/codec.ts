@@ -5,45 +5,6 @@
 
 export const PROTOCOL_VERSION = 1;
 
-/**
- * Close codes. 1000 and 4000–4499 mean "do not reconnect", except the three
- * retryable 44xx codes named in {@link isRetryableClose}; every other code means "reconnect".
- */
-export const CloseCode = {
-  /** Deliberate close by either side. Do not reconnect. */
-  NORMAL: 1000,
-  /** Server shutting down or restarting. Reconnect. */
-  GOING_AWAY: 1001,
-  /** Connection lost without a close frame (browser-reported). Reconnect. */
-  ABNORMAL: 1006,
-  /** A frame the peer could not parse or that broke the protocol. Do not reconnect. */
-  PROTOCOL_ERROR: 4400,
-  /** Token missing, expired or refused. Reconnect after asking `auth` for a fresh token (bounded). */
-  UNAUTHORIZED: 4401,
-  /** Origin not allowed, or the application refused the client. Do not reconnect. */
-  FORBIDDEN: 4403,
-  /** No protocol version in common. Do not reconnect. */
-  UNSUPPORTED_VERSION: 4406,
-  /** Heartbeat deadline missed (either side). Reconnect. */
-  TIMEOUT: 4408,
-  /** A frame larger than the peer's maximum. Do not reconnect. */
-  TOO_LARGE: 4413,
-  /** Too many sessions or requests. Reconnect, with backoff. */
-  RATE_LIMITED: 4429,
-  /** Server-side failure. Reconnect. */
-  SERVER_ERROR: 4500,
-  /** Client only: leaving this connection (for a better transport, or a page entering the back/forward cache); keep the session. */
-  SWITCHING: 4000,
-} as const;
-
-export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
-
-/** The one rule deciding whether a close code allows another attempt. */
-export function isRetryableClose(code: number): boolean {
-  if (code === CloseCode.UNAUTHORIZED || code === CloseCode.TIMEOUT || code === CloseCode.RATE_LIMITED) return true;
-  return !(code === CloseCode.NORMAL || (code >= 4000 && code < 4500));
-}
-
 /** No frame limit (`max` in hello or welcome) may be lower: a welcome frame must fit. */
 export const MIN_FRAME_LIMIT = 256;
 
@@ -170,33 +131,6 @@ export function decodeFrame(text: string): Frame | string {
  */
 export function encodeMessages(seq: number, jsonPayloads: string[], ack?: number): string {
   return `{"t":"msg","s":${seq},"d":[${jsonPayloads.join(',')}]${ack === undefined ? '' : `,"a":${ack}`}}`;
-}
-
-/**
- * How many messages, numbered from `s`, one msg frame carrying ack `ack` can hold within `max`
- * bytes; `sizeAt(i)` is the UTF-8 size of the i-th message's JSON, undefined past the last.
- * At least one: a message too large for any frame is refused before it is queued.
- */
-export function messagesThatFit(s: number, ack: number | undefined, max: number, sizeAt: (i: number) => number | undefined): number {
-  let size = encodeMessages(s, [], ack).length;
-  let n = 0;
-  for (let bytes = sizeAt(0); bytes !== undefined; bytes = sizeAt(++n)) {
-    const add = bytes + (n > 0 ? 1 : 0); // the comma
-    if (n > 0 && size + add > max) break;
-    size += add;
-  }
-  return n;
-}
-
-/** Largest possible msg-frame envelope: `{"t":"msg","s":<seq>,"d":[],"a":<ack>}` with 16-digit numbers. */
-export const FRAME_OVERHEAD = /* @__PURE__ */ encodeMessages(Number.MAX_SAFE_INTEGER, [], Number.MAX_SAFE_INTEGER).length;
-
-/**
- * Why a message of `bytes` cannot fit a frame to a client taking `clientMax` bytes from a server taking `max`, or undefined if it can.
- */
-export function tooLargeFor(max: number, bytes: number, clientMax: number): string | undefined {
-  if (bytes + FRAME_OVERHEAD <= Math.min(max, clientMax)) return;
-  return `message of ${bytes} bytes cannot fit in a frame (maxMessageBytes ${max}${clientMax < Infinity ? `, the client's max ${clientMax}` : ''})`;
 }
 
 /** UTF-8 byte length without allocating, for size limits. */

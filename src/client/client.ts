@@ -1,0 +1,240 @@
+import { CloseCode, utf8Length } from '../protocol';
+import type { Endpoint, EndpointHost } from './endpoint';
+import type { Env } from './env';
+import { RealtimeError, type ErrorCode } from './errors';
+import type { Emit, RealtimeEventMap } from './events';
+import { Ladder } from './ladder';
+import type { PageWatch } from './lifecycle';
+import { configure, type ClientOptions, type Defaults, type SendOptions } from './options';
+import type { PersistedQueue } from './persisted-queue';
+import { Outbox, type Pending } from './queue';
+import { nextState, type ConnectionState, type StateEvent } from './state';
+
+/** Above this many unwritten bytes, outgoing messages wait and go out as one batch. */
+const BACKLOG_BYTES = 1 << 16;
+
+/**
+ * One client over any transport. It is an EventTarget: `on()` is the typed shortcut, and
+ * `addEventListener` receives CustomEvents whose `detail` is what `on()` passes.
+ *
+ * A facade over its parts, each chosen at construction: the endpoint (protocol v1 or plain mode),
+ * the ladder (transports, fallback, backoff, upgrade probes), the outbox, and when given, the page
+ * lifecycle and the persisted queue. It owns the state, the events and the writing of the outbox.
+ */
+export class RealtimeClient extends EventTarget {
+  readonly url: string;
+  #state: ConnectionState = 'closed';
+  readonly #env: Env;
+  readonly #outbox: Outbox;
+  readonly #endpoint: Endpoint;
+  readonly #ladder: Ladder;
+  readonly #page: PageWatch | undefined;
+  readonly #persisted: PersistedQueue | undefined;
+  /** Bumped by connect() and when the client closes: a run's late steps find it changed and stop. */
+  #run = 0;
+  #flushQueued = false;
+  #flushTimer: unknown;
+
+  /** `defaults` is what the entry point adds: 'realtime-client' gives every transport, storage and part. */
+  constructor(url: string, options: ClientOptions = {}, defaults: Defaults = {}) {
+    super();
+    this.url = url;
+    const c = configure(url, options, defaults);
+    const env = (this.#env = c.env);
+    const emit: Emit = (type, detail) => this.#emit(type, detail);
+    const outbox = (this.#outbox = new Outbox(c.queue, () => this.#persisted?.changed()));
+    const state = () => this.#state;
+    const endpointHost: EndpointHost = {
+      env,
+      outbox,
+      get state() {
+        return state();
+      },
+      opened: (deadline, resumed) => this.#opened(deadline, resumed),
+      deliver: (data) => emit('message', data),
+      error: (e) => emit('error', e),
+      refuse: (code, message, closeCode) => ladder.refuse(code, message, closeCode),
+      closed: (code, reason) => ladder.drop(code, reason),
+      flushSoon: () => this.#scheduleFlush(),
+      ackable: (received) => this.#persisted?.ackable(received) ?? received,
+    };
+    const endpoint = (this.#endpoint = c.protocol.create(endpointHost, c));
+    const ladder = (this.#ladder = new Ladder({ ...c, url, offline: () => this.#page?.offline() ?? false }, endpoint, {
+      get state() {
+        return state();
+      },
+      setState: (event) => this.#setState(event),
+      emit,
+      finish: (detail, error) => this.#finish(detail, error),
+      disconnected: () => {
+        endpoint.disconnected();
+        env.clearTimeout(this.#flushTimer);
+        this.#flushQueued = false;
+      },
+    }));
+    this.#page = c.lifecycle?.attach({
+      env,
+      get state() {
+        return state();
+      },
+      check: () => ladder.check(),
+      retryNow: () => ladder.retryNow(),
+      leave: (reason) => ladder.leave(reason),
+    });
+    this.#persisted = c.storage?.attach({ url, env, outbox, endpoint, error: (e) => emit('error', e), expire: (p) => this.#expire(p) });
+    if (c.autoConnect) this.connect();
+  }
+
+  /** 'connecting' | 'open' | 'reconnecting' | 'closed'; each change is a 'state' event. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** The transport carrying the current connection, or the last one, or null before any. */
+  get transport(): string | null {
+    return this.#ladder.transport;
+  }
+
+  /** Subscribes to an event; returns a function that unsubscribes (safe to call twice). */
+  on<K extends keyof RealtimeEventMap>(type: K, listener: (detail: RealtimeEventMap[K]) => void): () => void {
+    const l = (e: Event) => listener((e as CustomEvent<RealtimeEventMap[K]>).detail);
+    this.addEventListener(type, l);
+    return () => this.removeEventListener(type, l);
+  }
+
+  /**
+   * Sends one message. Resolves when the server acknowledges it (v1) or when it is handed to
+   * the transport (plain). While offline, it waits in the bounded queue.
+   */
+  send(data: unknown, options: SendOptions = {}): Promise<void> {
+    let json: string | undefined;
+    let cause: unknown;
+    try {
+      json = this.#endpoint.serialize(data);
+    } catch (e) {
+      cause = e;
+    }
+    if (json === undefined) return reject('not-serializable', `send(${typeof data}): not JSON-serializable: no cycles, BigInts, functions or undefined`, data, cause);
+    if (this.#state === 'closed') return reject('closed', 'send() on a closed client: call connect() first', data);
+    const bytes = utf8Length(json);
+    const tooLarge = this.#endpoint.tooLarge(bytes);
+    if (tooLarge) return reject('message-too-large', tooLarge, data);
+    const full = this.#outbox.refuse(bytes);
+    if (full) return reject('queue-full', `Queue full (${full}): await earlier send()s or raise ${full}`, data);
+    return new Promise<void>((resolve, rej) => {
+      const { ttl, key } = options;
+      let timer: unknown;
+      const exp = ttl === undefined ? undefined : this.#env.now() + ttl;
+      const p = this.#outbox.push({
+        json: json,
+        bytes,
+        data,
+        key,
+        exp,
+        resolve: () => {
+          this.#env.clearTimeout(timer);
+          resolve();
+        },
+        reject: (e) => {
+          this.#env.clearTimeout(timer);
+          rej(e);
+        },
+      });
+      timer = this.#expire(p);
+      this.#scheduleFlush();
+    });
+  }
+
+  /** Arms a message's ttl: still unsent when it runs out, it is taken out and rejected with 'expired'. */
+  #expire(p: Pending): unknown {
+    if (p.exp === undefined) return;
+    return this.#env.setTimeout(() => {
+      if (this.#outbox.remove(p)) p.reject(new RealtimeError('expired', 'Not sent within its ttl', { data: p.data }));
+    }, p.exp - this.#env.now());
+  }
+
+  /** Starts connecting, if closed. The constructor calls it unless `autoConnect: false`. */
+  connect(): void {
+    if (this.#state !== 'closed') return;
+    const run = ++this.#run;
+    this.#page?.start();
+    this.#setState('connect');
+    // The first attempt starts in a microtask, so listeners added right after the constructor
+    // see everything it reports; close() before then cancels it.
+    queueMicrotask(() => void this.#begin(run));
+  }
+
+  async #begin(run: number): Promise<void> {
+    const current = () => run === this.#run;
+    if (!current()) return;
+    if (this.#persisted) {
+      await this.#persisted.own(current);
+      if (!current()) return;
+    }
+    this.#ladder.start();
+  }
+
+  /** Closes for good: no reconnect. Messages not yet acknowledged are rejected with 'closed'. */
+  close(code: number = CloseCode.NORMAL, reason = 'client closed'): void {
+    if (this.#state === 'closed') return;
+    this.#ladder.stop(code, reason);
+    this.#finish({ code, reason, willReconnect: false }, new RealtimeError('closed', 'close() before the server acknowledged this'));
+  }
+
+  /** The session is usable: as soon as the transport opens (plain), or on welcome (v1). */
+  #opened(deadline: number, resumed: boolean): void {
+    this.#ladder.opened(deadline);
+    this.#setState('opened');
+    this.#emit('open', { transport: this.#ladder.transport!, resumed });
+    this.#flush();
+  }
+
+  /** Ends in the closed state: every pending send() is rejected, never dropped silently. */
+  #finish(detail: RealtimeEventMap['close'], error: RealtimeError): void {
+    this.#run++;
+    this.#page?.stop();
+    const pending = this.#outbox.take();
+    this.#outbox.restart();
+    // Rejected below, so no later page may send them: the record goes, and the lock with it.
+    this.#persisted?.release();
+    this.#endpoint.reset();
+    this.#setState('ended');
+    this.#emit('close', detail);
+    if (error.code !== 'closed') this.#emit('error', error);
+    for (const p of pending) p.reject(new RealtimeError(error.code, error.message, { data: p.data, closeCode: error.closeCode }));
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushQueued || this.#state !== 'open') return;
+    this.#flushQueued = true;
+    // A microtask gathers every send() of the current task into one frame at no latency cost.
+    queueMicrotask(() => this.#flushQueued && this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushQueued = false;
+    const conn = this.#ladder.connection;
+    if (!conn || this.#state !== 'open') return;
+    // Behind a backlog, wait for the socket to drain; whatever arrives meanwhile joins one larger batch.
+    if (conn.buffered > BACKLOG_BYTES || this.#endpoint.flush(conn)) {
+      this.#flushQueued = true;
+      this.#flushTimer = this.#env.setTimeout(() => this.#flush(), 5);
+    }
+  }
+
+  #setState(event: StateEvent): void {
+    const from = this.#state;
+    const to = nextState(from, event);
+    if (to === from) return;
+    this.#state = to;
+    this.#emit('state', { from, to });
+  }
+
+  #emit<K extends keyof RealtimeEventMap>(type: K, detail: RealtimeEventMap[K]): void {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+function reject(code: ErrorCode, message: string, data: unknown, cause?: unknown): Promise<never> {
+  return Promise.reject(new RealtimeError(code, message, { data, cause }));
+}

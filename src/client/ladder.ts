@@ -1,0 +1,313 @@
+import { CloseCode, utf8Length } from '../protocol';
+import type { Endpoint } from './endpoint';
+import type { Env } from './env';
+import { RealtimeError, type ErrorCode } from './errors';
+import { Watchdog } from './heartbeat';
+import type { Emit } from './events';
+import { decide, type Outcome, type ReconnectOptions } from './retry';
+import type { ConnectionState, StateEvent } from './state';
+import type { Connection, OpenContext, Transport, TransportHandlers } from './transports/types';
+import type { Prober, UpgradeProbes } from './upgrade';
+
+/** How long a fallback transport is remembered, in ms: long enough to skip dead transports on the next pages, short enough to retry better ones. */
+const REMEMBER = 30 * 60_000;
+
+/** What the ladder needs from the client. */
+export interface LadderHost {
+  readonly state: ConnectionState;
+  setState(event: StateEvent): void;
+  readonly emit: Emit;
+  /** Ends the client: no transport works, or the server or the retry policy said stop. */
+  finish(detail: { code: number; reason: string; willReconnect: false }, error: RealtimeError): void;
+  /** The connection is gone (or replaced): whatever was tied to it stops. */
+  disconnected(): void;
+}
+
+export interface LadderOptions {
+  url: string;
+  env: Env;
+  transports: Transport[];
+  reconnect: ReconnectOptions | false;
+  /** heartbeat.timeout: also bounds an attempt, from its start to the session opening. */
+  timeout: number;
+  /** reconnect.resetAfter */
+  resetAfter: number;
+  /** maxFrameSize */
+  maxFrame: number;
+  probeInterval: number;
+  upgrade: UpgradeProbes | undefined;
+  /** Whether the network is known to be down: then no attempt is spent until retryNow(). */
+  offline: () => boolean;
+}
+
+/**
+ * Which transport carries the session, and what follows when one fails: the usable transports in
+ * order of preference, the next one at once while an attempt has not opened, the one that worked
+ * remembered for the next page loads, backoff between attempts, and upgrade probes when given.
+ * What to do after a loss is decided by {@link decide}; this class carries it out. Each attempt
+ * has an id, and callbacks of an older attempt are ignored.
+ */
+export class Ladder {
+  /** Between attempts: waiting out the backoff, or for the network or the page to come back. */
+  #phase: 'idle' | 'attempting' | 'waiting' = 'idle';
+  #usable: Transport[] = [];
+  /** The current attempt's transport, and the one the next attempt starts from. */
+  #index = 0;
+  #best = 0;
+  /** Failed attempts since the last stable connection, and refused tokens in a row. */
+  #attempt = 0;
+  #authFailures = 0;
+  /** Why each transport of the current attempt failed before opening, for the 'connect-failed' error. */
+  #failures: string[] = [];
+  #attemptId = 0;
+  #conn: Connection | null = null;
+  #transport: string | null = null;
+  #openedAt = 0;
+  #retryTimer: unknown;
+  #stableTimer: unknown;
+  readonly #watchdog: Watchdog;
+  readonly #prober: Prober | undefined;
+
+  constructor(
+    private readonly o: LadderOptions,
+    private readonly endpoint: Endpoint,
+    private readonly host: LadderHost,
+  ) {
+    this.#watchdog = new Watchdog(o.env, () => this.drop(CloseCode.TIMEOUT, 'heartbeat timeout'));
+    this.#prober = o.upgrade?.attach({
+      url: o.url,
+      env: o.env,
+      interval: o.probeInterval,
+      timeout: o.timeout,
+      // No token: a probe only checks that the transport opens, and sends nothing (no hello).
+      // The attempt that follows a successful probe asks auth() and authenticates as usual.
+      context: () => this.#context(undefined),
+      first: () => this.#usable[0]!,
+      upgrade: () => {
+        this.leave('upgrade');
+        void this.#open(0);
+      },
+    });
+  }
+
+  /** The transport carrying the current connection, or the last one, or null before any. */
+  get transport(): string | null {
+    return this.#transport;
+  }
+
+  get connection(): Connection | null {
+    return this.#conn;
+  }
+
+  /** Starts a run of attempts, from the transport remembered as working here. */
+  start(): void {
+    const { env, transports } = this.o;
+    this.#attempt = this.#authFailures = 0;
+    this.#failures = [];
+    this.#usable = transports.filter((t) => t.isSupported(env));
+    if (!this.#usable.length)
+      return this.host.finish(
+        { code: CloseCode.ABNORMAL, reason: 'no supported transport', willReconnect: false },
+        new RealtimeError('unsupported', `No transport of ${transports.map((t) => t.name).join(',')} works here: add one, or pass its global in options.env`),
+      );
+    this.#best = this.#remembered();
+    void this.#open(this.#best);
+  }
+
+  /** The session opened: watch it with `deadline` (0: not at all), and remember what worked. */
+  opened(deadline: number): void {
+    const { env } = this.o;
+    if (deadline) this.#watchdog.start(deadline);
+    else this.#watchdog.stop();
+    this.#failures = [];
+    this.#authFailures = 0;
+    this.#best = this.#index;
+    this.#remember();
+    // Plain endpoints cannot resume, so moving one to another transport could lose or repeat data.
+    if (this.#index && this.endpoint.resumable) this.#prober?.schedule();
+    env.clearTimeout(this.#stableTimer);
+    this.#openedAt = env.now();
+    this.#stableTimer = env.setTimeout(() => (this.#attempt = 0), this.o.resetAfter);
+  }
+
+  /** Checks liveness now: a page that was hidden or frozen may have missed its timers. */
+  check(): void {
+    this.#watchdog.check();
+  }
+
+  /** While waiting between attempts, attempts at once (the network or the page is back). */
+  retryNow(): void {
+    if (this.#phase !== 'waiting') return;
+    this.o.env.clearTimeout(this.#retryTimer);
+    void this.#open(this.#best);
+  }
+
+  /**
+   * Ends the current connection from this side: closes it with `code`, then handles the loss as
+   * `outcome` (a bad frame is our verdict, not the server's "do not reconnect", so it resumes).
+   */
+  drop(code: number, reason: string, outcome = code): void {
+    this.#hangUp(code, reason);
+    this.#lost({ code: outcome, reason, fallback: this.host.state === 'open' ? undefined : this.#index + 1 });
+  }
+
+  /** Reports a server frame we will not take, then replaces the connection. */
+  refuse(code: ErrorCode, message: string, closeCode: number): void {
+    this.host.emit('error', new RealtimeError(code, message));
+    this.drop(closeCode, code, CloseCode.ABNORMAL);
+  }
+
+  /** Lets the connection go but keeps the session, for the next attempt to resume; waits for retryNow() or an upgrade. */
+  leave(reason: string): void {
+    this.#hangUp(CloseCode.SWITCHING, reason);
+    this.#dropped(CloseCode.SWITCHING, reason);
+    this.#phase = 'waiting';
+  }
+
+  /** Stops for good (close()): closes the connection with `code`, and nothing is attempted any more. */
+  stop(code: number, reason: string): void {
+    this.#hangUp(code, reason);
+    this.#phase = 'idle';
+  }
+
+  async #open(index: number): Promise<void> {
+    const id = ++this.#attemptId;
+    this.#phase = 'attempting';
+    const transport = this.#usable[(this.#index = index)]!;
+    const next = index + 1;
+    // The watchdog also bounds the attempt itself: a connect that hangs is a failed connect.
+    this.#watchdog.start(this.o.timeout);
+    let token: string | undefined;
+    const credentials = this.endpoint.credentials();
+    if (credentials) {
+      try {
+        token = await credentials;
+      } catch (cause) {
+        if (id !== this.#attemptId) return;
+        this.host.emit('error', new RealtimeError('unauthorized', 'auth() failed; retrying', { cause }));
+        return this.#lost({ code: CloseCode.UNAUTHORIZED, reason: 'auth callback failed', fallback: next });
+      }
+      if (id !== this.#attemptId) return;
+    }
+    // A transport that carries the token itself gets it here; the others send it in hello.
+    const header = transport.auth === 'header';
+    try {
+      this.#conn = transport.open(this.o.url, this.#handlers(id, transport, header ? undefined : token), this.#context(header ? token : undefined));
+    } catch (e) {
+      this.#lost({ code: CloseCode.ABNORMAL, reason: String(e), fallback: next });
+    }
+  }
+
+  #context(token: string | undefined): OpenContext {
+    const { env, maxFrame, timeout } = this.o;
+    return { env, maxFrame, timeout, ...this.endpoint.context, token };
+  }
+
+  #handlers(id: number, transport: Transport, token: string | undefined): TransportHandlers {
+    const { env, resetAfter } = this.o;
+    return {
+      onOpen: () => {
+        if (id !== this.#attemptId) return;
+        if (this.#transport !== transport.name) this.host.emit('transport', { from: this.#transport, to: transport.name });
+        this.#transport = transport.name;
+        this.#watchdog.touch();
+        this.endpoint.connected(this.#conn!, token);
+      },
+      onFrame: (text) => id === this.#attemptId && this.#frame(text),
+      onProtocolError: (what) => id === this.#attemptId && this.endpoint.protocolError(what),
+      onClose: (code, reason, retryAfter) => {
+        if (id !== this.#attemptId) return;
+        this.#conn = null;
+        // A connection dropped (1006) before it proved stable counts as failing to open, as a
+        // proxy that accepts WebSocket upgrades and then kills them does: move on to the next.
+        const unproven = this.host.state !== 'open' || (code === CloseCode.ABNORMAL && env.now() - this.#openedAt < resetAfter);
+        // A server that says when to come back is busy, not broken: no fallback, wait as told.
+        this.#lost({ code, reason, retryAfter, fallback: unproven && retryAfter === undefined ? this.#index + 1 : undefined });
+      },
+    };
+  }
+
+  #frame(text: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long text needs counting.
+    const max = this.o.maxFrame;
+    const bytes = text.length * 3 > max ? utf8Length(text) : 0;
+    if (bytes > max)
+      return this.refuse('message-too-large', `Server frame of ${bytes} B > maxFrameSize (${max} B): raise it, or have the server send smaller messages; reconnecting`, CloseCode.TOO_LARGE);
+    this.#watchdog.touch();
+    this.endpoint.frame(text);
+  }
+
+  /** The connection is gone: fall back to the next transport, wait and attempt again, or give up, as {@link decide} says. */
+  #lost(o: Outcome): void {
+    this.#stop();
+    const { host } = this;
+    if (host.state === 'closed') return;
+    const { code, reason } = o;
+    if (o.fallback !== undefined && host.state !== 'open' && code !== CloseCode.UNAUTHORIZED) this.#failures.push(`${this.#usable[this.#index]!.name}: ${code} ${reason}`);
+    if (code === CloseCode.UNAUTHORIZED) this.#authFailures++;
+    const state = { transports: this.#usable.length, attempt: this.#attempt, authFailures: this.#authFailures, best: this.#best };
+    const d = decide(o, state, this.o.reconnect, this.o.env.random);
+    if (d.kind === 'give-up') return host.finish({ code, reason, willReconnect: false }, d.error);
+    if (d.kind === 'fallback') {
+      host.emit('close', { code, reason, willReconnect: true });
+      if (host.state === 'open') host.setState('dropped');
+      return void this.#open(d.to);
+    }
+    this.#best = d.from;
+    this.#dropped(code, reason);
+    if (this.#failures.length) host.emit('error', new RealtimeError('connect-failed', `Could not connect (${this.#failures.join('; ')}); retrying`, { closeCode: code }));
+    this.#failures = [];
+    this.#phase = 'waiting';
+    if (this.o.offline()) return; // retryNow() comes with the network; offline time burns no attempts
+    this.#attempt++;
+    host.emit('reconnecting', { attempt: this.#attempt, delay: d.delay });
+    this.#retryTimer = this.o.env.setTimeout(() => void this.#open(this.#best), d.delay);
+  }
+
+  /** Stops the current attempt and closes its connection, if any, with `code`. */
+  #hangUp(code: number, reason: string): void {
+    const conn = this.#conn;
+    this.#stop();
+    conn?.close(code, reason);
+  }
+
+  /** Reports a lost connection that will be replaced. */
+  #dropped(code: number, reason: string): void {
+    this.host.emit('close', { code, reason, willReconnect: true });
+    this.host.setState('dropped');
+  }
+
+  /** Stops everything tied to the current attempt. */
+  #stop(): void {
+    this.#attemptId++;
+    this.#conn = null;
+    this.#watchdog.stop();
+    this.o.env.clearTimeout(this.#retryTimer);
+    this.o.env.clearTimeout(this.#stableTimer);
+    this.#prober?.stop();
+    this.host.disconnected();
+  }
+
+  get #key(): string {
+    return `realtime-client ${this.o.url}`;
+  }
+
+  /** The transport that worked on an earlier page, if it was a fallback and not too long ago. */
+  #remembered(): number {
+    const { env } = this.o;
+    try {
+      const record = env.storage?.getItem(this.#key) ?? '';
+      const space = record.indexOf(' ');
+      if (+record.slice(0, space) > env.now()) return Math.max(0, this.#usable.findIndex((t) => t.name === record.slice(space + 1)));
+    } catch {}
+    return 0;
+  }
+
+  #remember(): void {
+    const { env } = this.o;
+    try {
+      if (this.#index) env.storage?.setItem(this.#key, `${env.now() + REMEMBER} ${this.#transport}`);
+      else env.storage?.removeItem(this.#key);
+    } catch {}
+  }
+}
