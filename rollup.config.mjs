@@ -9,8 +9,10 @@
 //   dist/server-redis.{js,cjs,d.ts}   sessions in Redis (realtime-client/server/redis), ioredis external
 //   dist/conformance.js               the conformance kit's command (bin), an executable Node script
 //   dist/conformance-kit.js, .d.ts    the kit for programmatic use (realtime-client/conformance)
+//   dist/react.{js,cjs,d.ts,d.cts}    the React hook (realtime-client/react), importing ./index and react
 import { builtinModules } from 'node:module';
 import { chmodSync, readFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import typescript from '@rollup/plugin-typescript';
 import terser from '@rollup/plugin-terser';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
@@ -41,6 +43,9 @@ function onwarn(warning, defaultHandler) {
 // files again, so they skip the (slow) check: `noCheck` (TypeScript >= 5.5).
 const ts = ({ check }) =>
   typescript({ tsconfig: './tsconfig.build.json', ...(check ? {} : { compilerOptions: { noCheck: true } }) });
+
+/** src/index.ts as src/react.ts imports it, resolved: kept out of dist/react.*. */
+const reactClient = fileURLToPath(new URL('./src/index.ts', import.meta.url));
 
 const banner = `/*! ${pkg.name} v${pkg.version} | ${pkg.license} */`;
 
@@ -124,6 +129,28 @@ export default [
       generatedCode: 'es2015',
       banner: (chunk) => (chunk.isEntry && chunk.name === 'conformance' ? '#!/usr/bin/env node' : ''),
     },
+  },
+  // realtime-client/react: the hook alone. The client stays an import of ./index.js (./index.cjs),
+  // so an app using both entries runs one copy of it, and react is a peer dependency.
+  {
+    input: { react: 'src/react.ts' },
+    external: (id) => isDependency(id) || id === reactClient,
+    plugins: [ts({ check: false })],
+    onwarn,
+    output: [
+      { dir: 'dist', entryFileNames: '[name].js', format: 'es', generatedCode: 'es2015', paths: { [reactClient]: './index.js' } },
+      { dir: 'dist', entryFileNames: '[name].cjs', format: 'cjs', exports: 'named', generatedCode: 'es2015', paths: { [reactClient]: './index.cjs' } },
+    ],
+  },
+  {
+    input: { react: 'src/react.ts' },
+    external: (id) => isDependency(id) || id === reactClient,
+    plugins: [dts({ tsconfig: './tsconfig.build.json' })],
+    onwarn,
+    output: [
+      { dir: 'dist', entryFileNames: '[name].d.ts', format: 'es', paths: { [reactClient]: './index.js' } },
+      { dir: 'dist', entryFileNames: '[name].d.cts', format: 'es', paths: { [reactClient]: './index.cjs' } },
+    ],
   },
   // Bundled declarations.
   {

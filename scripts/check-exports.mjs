@@ -10,9 +10,12 @@
 //  - the IIFE defines `Realtime.RealtimeClient` when run as a classic script and needs no
 //    module loader (eventsource-parser is bundled in);
 //  - every `bin` exists, starts with a `#!/usr/bin/env node` shebang, and `--help` runs it to
-//    exit code 0 with a usage text; the conformance kit's entry gives a runConformance function.
+//    exit code 0 with a usage text; the conformance kit's entry gives a runConformance function;
+//  - realtime-client/react gives a useRealtime function, and none of its code, nor an import of
+//    react, is in any other client build (index, core, plain, their shared chunks, the IIFE): React is
+//    an optional peer dependency, and apps without it must not pay for the hook.
 // Exits 1 with one line per problem.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -141,6 +144,19 @@ function checkIife(file) {
   }
 }
 
+function checkReactStaysOut() {
+  const dist = join(root, 'dist');
+  if (!existsSync(dist)) return;
+  const builds = readdirSync(dist).filter((f) => /^(index|core|plain|shared-.*)\.c?js$|^realtime\.min\.js$/.test(f));
+  for (const file of builds) {
+    const code = readFileSync(join(dist, file), 'utf8');
+    // The hook's name, the React API it is built on, and any form of importing react.
+    const found = ['useRealtime', 'useSyncExternalStore', /from\s*["']react["']|require\(\s*["']react["']\s*\)|import\(\s*["']react["']\s*\)/]
+      .find((needle) => (typeof needle === 'string' ? code.includes(needle) : needle.test(code)));
+    if (found) problems.push(`dist/${file}: contains ${found} — the React binding must stay in dist/react.*`);
+  }
+}
+
 function checkBins() {
   const bins = typeof pkg.bin === 'string' ? { [pkg.name]: pkg.bin } : (pkg.bin ?? {});
   for (const [name, target] of Object.entries(bins)) {
@@ -167,6 +183,9 @@ checkRequire('dist/plain.cjs', 'plainSse');
 await checkImport('dist/server.js', 'RealtimeServer');
 checkRequire('dist/server.cjs', 'RealtimeServer');
 await checkImport('dist/conformance-kit.js', 'runConformance');
+await checkImport('dist/react.js', 'useRealtime');
+checkRequire('dist/react.cjs', 'useRealtime');
+checkReactStaysOut();
 checkBins();
 checkIife(pkg.unpkg ? pkg.unpkg.replace(/^\.\//, '') : 'dist/realtime.min.js');
 

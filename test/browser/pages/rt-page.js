@@ -6,11 +6,13 @@
 //   opts       JSON merged into the client options
 //   pid        this page's id (default random); every app message carries it
 //   auto=0     do not start a client on init
-// Everything observable is recorded in window.T for the test to poll.
+// Everything observable is recorded in window.T for the test to poll. Workers load it too
+// (test/browser/workers.test.ts): there it is self.T, the query is the worker script's, and the
+// document's events are left out.
 (function () {
   'use strict';
   var q = new URLSearchParams(location.search);
-  var T = (window.T = {
+  var T = (self.T = {
     /** Differs on every real load; survives a back/forward-cache restore. */
     loadId: Math.random().toString(36).slice(2) + Date.now().toString(36),
     pid: q.get('pid') || 'p' + Math.random().toString(36).slice(2, 10),
@@ -31,22 +33,23 @@
   function describe(err) {
     return String((err && (err.stack || err.message)) || err);
   }
-  window.addEventListener('error', function (e) {
+  self.addEventListener('error', function (e) {
     T.errors.push('error: ' + (e.error ? describe(e.error) : e.message));
   });
-  window.addEventListener('unhandledrejection', function (e) {
+  self.addEventListener('unhandledrejection', function (e) {
     T.errors.push('unhandledrejection: ' + describe(e.reason));
   });
-  document.addEventListener('securitypolicyviolation', function (e) {
+  var doc = typeof document === 'undefined' ? { addEventListener: function () {} } : document;
+  doc.addEventListener('securitypolicyviolation', function (e) {
     T.violations.push(e.violatedDirective + ' blocked ' + (e.blockedURI || '(inline)') + ' at ' + e.sourceFile + ':' + e.lineNumber);
   });
   ['pagehide', 'pageshow', 'online', 'offline'].forEach(function (type) {
-    window.addEventListener(type, function (e) {
+    self.addEventListener(type, function (e) {
       T.lifecycle.push({ type: type, persisted: e.persisted, onLine: navigator.onLine, at: Date.now() });
     });
   });
   ['visibilitychange', 'freeze', 'resume'].forEach(function (type) {
-    document.addEventListener(type, function () {
+    doc.addEventListener(type, function () {
       T.lifecycle.push({ type: type, visibility: document.visibilityState, at: Date.now() });
     });
   });
