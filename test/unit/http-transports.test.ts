@@ -4,6 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeClient, RealtimeError } from '../../src/index';
 import { fetchStream } from '../../src/client/transports/fetch-stream';
+import { sse } from '../../src/client/transports/sse';
 import { longPoll } from '../../src/client/transports/long-poll';
 import { plainPoll } from '../../src/client/transports/plain-poll';
 import { plainStream } from '../../src/client/transports/plain-stream';
@@ -143,5 +144,46 @@ describe('a frame that never ends, on each HTTP transport that gathers one piece
     expect(log.frames[0]!.length).toBeGreaterThan(MAX);
     expect(stream.produced).toBeLessThan(MAX + 3 * CHUNK);
     expect(stream.aborted).toBe(true);
+  });
+});
+
+describe('sse: an EventSource that fails before its link frame', () => {
+  /** An EventSource that fails at once, as a browser's does on a 403 or 404 (status hidden). */
+  class FailingEventSource {
+    onerror: (() => void) | null = null;
+    onmessage: unknown = null;
+    closed = false;
+    constructor(readonly url: string) {
+      setTimeout(() => this.onerror?.(), 0);
+    }
+    close(): void {
+      this.closed = true;
+    }
+  }
+
+  it('asks the URL once with a GET and names the status and what the server said (HTTP 403 origin not allowed)', async () => {
+    const asked: string[] = [];
+    const fetch = async (url: RequestInfo | URL) => {
+      asked.push(String(url));
+      return new Response('origin not allowed\n', { status: 403, headers: { 'content-type': 'text/plain' } });
+    };
+    const closes: Array<{ code: number; reason: string }> = [];
+    client = new RealtimeClient('http://rt.test/realtime', { transports: [sse()], reconnect: { initialDelay: 60_000 }, env: testEnv({ fetch: fetch as typeof globalThis.fetch, EventSource: FailingEventSource as never }) });
+    client.on('close', (e) => closes.push(e));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(closes[0]).toMatchObject({ code: 4401, reason: 'HTTP 403 origin not allowed' });
+    expect(asked).toEqual(['http://rt.test/realtime?transport=sse']);
+  });
+
+  it('a GET that succeeds is cancelled at once, and the failure stays "EventSource failed"', async () => {
+    let cancelled = false;
+    const fetch = async () =>
+      new Response(new ReadableStream({ cancel: () => void (cancelled = true) }), { status: 200, headers: { 'content-type': 'text/event-stream' } });
+    const closes: Array<{ code: number; reason: string }> = [];
+    client = new RealtimeClient('http://rt.test/realtime', { transports: [sse()], reconnect: { initialDelay: 60_000 }, env: testEnv({ fetch: fetch as typeof globalThis.fetch, EventSource: FailingEventSource as never }) });
+    client.on('close', (e) => closes.push(e));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(closes[0]).toMatchObject({ code: 1006, reason: 'EventSource failed' });
+    expect(cancelled).toBe(true);
   });
 });

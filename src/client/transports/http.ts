@@ -47,6 +47,27 @@ export function httpFailure(res: Response): CloseReason {
   return { code: statusCode(res.status), reason: `HTTP ${res.status}`, retryAfter: ms >= 0 ? ms : undefined };
 }
 
+/**
+ * Why a GET of `url` fails: for an EventSource that failed before its first event, since
+ * EventSource hides the status. Asked only after the failure, so it costs nothing when all is
+ * well. The reason carries the status and the start of the server's answer ("HTTP 403 origin not
+ * allowed"); a 2xx answer is cancelled at once, and then the failure stays unexplained.
+ */
+export async function explainFailure(url: string, env: Env, signal: AbortSignal): Promise<CloseReason> {
+  try {
+    const res = await env.fetch!(url, { headers: { Accept: 'text/event-stream' }, signal });
+    if (res.ok) {
+      void res.body?.cancel().catch(() => {});
+      return ended('EventSource failed');
+    }
+    const failure = httpFailure(res);
+    const said = (await res.text()).trim().slice(0, 200);
+    return said ? { ...failure, reason: `${failure.reason} ${said}` } : failure;
+  } catch {
+    return ended('EventSource failed: the server could not be reached');
+  }
+}
+
 /** The response, when it is 2xx with a content type matching `type`; else throws {@link LinkClosed}. */
 export function check(res: Response, type: RegExp): Response {
   if (!res.ok) throw new LinkClosed(httpFailure(res));

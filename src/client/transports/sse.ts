@@ -1,4 +1,4 @@
-import { ended, ender, httpUrl, linkConnection, linkId, poster, type Poster } from './http';
+import { ended, ender, explainFailure, httpUrl, linkConnection, linkId, poster, type Poster } from './http';
 import type { Transport } from './types';
 
 /**
@@ -12,7 +12,8 @@ export const sse = (): Transport => ({
   auth: 'header',
   isSupported: (env) => typeof env.EventSource === 'function' && typeof env.fetch === 'function',
   open(url, h, { env, token }) {
-    const es = new env.EventSource!(httpUrl(url, env, { transport: 'sse' }));
+    const streamUrl = httpUrl(url, env, { transport: 'sse' });
+    const es = new env.EventSource!(streamUrl);
     // Aborting the link's POSTs with it frees their sockets: a dead pooled one must not carry the next link.
     const abort = new AbortController();
     const end = ender(h, () => {
@@ -27,7 +28,12 @@ export const sse = (): Transport => ({
       post = poster(httpUrl(url, env, { link: id }), env, end.fail, abort.signal, token);
       h.onOpen();
     };
-    es.onerror = () => end.close(ended('EventSource failed'));
+    es.onerror = () => {
+      if (post) return end.close(ended('EventSource failed'));
+      // Before the link frame, EventSource hides why (an Origin refused, a wrong path): ask once.
+      es.close();
+      void explainFailure(streamUrl, env, abort.signal).then(end.close);
+    };
     return linkConnection(() => post, end);
   },
 });
