@@ -39,7 +39,7 @@ export function responderFor(res: ServerResponse): Responder {
       };
       if (when === 'now' || res.req.complete) return send();
       draining.add(res);
-      drainThen(res.req, send);
+      drainThen(res, send);
     },
     cut: () => void res.destroy(),
     onClose: (fn) => void res.once('close', fn),
@@ -66,8 +66,9 @@ export function reply(to: Responder | ServerResponse, status: number, text: stri
 
 /**
  * An answer decided before the request's body was all read (a body too large) waits until the
- * rest of the body has arrived and been dropped, for at most LINGER_MS and LINGER_BYTES; past either the
- * connection is closed unanswered. Answering at once and closing would leave unread data in the
+ * rest of the body has arrived and been dropped, for at most LINGER_MS and LINGER_BYTES (a larger
+ * declared Content-Length is not waited for); past either it goes out at once and the connection
+ * is closed as soon as it is written. Answering at once and closing leaves unread data in the
  * socket, which makes the kernel reset the connection: a client still uploading then sees a write
  * error (EPIPE, ECONNRESET) instead of the 413 it was sent. (nginx's lingering close exists for
  * the same reason.)
@@ -75,17 +76,30 @@ export function reply(to: Responder | ServerResponse, status: number, text: stri
 const LINGER_MS = 2000;
 const LINGER_BYTES = 16 * 1024 * 1024; // 4 × the default body limit (maxMessageBytes × 4)
 
-function drainThen(req: IncomingMessage, then: () => void): void {
+function drainThen(res: ServerResponse, send: () => void): void {
+  const req = res.req;
   let bytes = 0;
-  const giveUp = (): void => void req.socket.destroy();
-  if (Number(req.headers['content-length']) > LINGER_BYTES) return giveUp();
+  let sent = false;
+  const sendOnce = (): void => {
+    if (sent) return;
+    sent = true;
+    clearTimeout(timer);
+    send();
+  };
+  // Past the bounds: answer, and close rather than keep reading (Node would wait for the body).
+  const giveUp = (): void => {
+    if (sent) return;
+    res.once('finish', () => req.socket.destroy());
+    sendOnce();
+  };
   const timer = setTimeout(giveUp, LINGER_MS);
   timer.unref();
+  if (Number(req.headers['content-length']) > LINGER_BYTES) return giveUp();
   req.on('data', (chunk: Buffer) => {
     bytes += chunk.length;
     if (bytes > LINGER_BYTES) giveUp();
   });
-  req.once('end', then);
+  req.once('end', sendOnce);
   req.once('close', () => clearTimeout(timer));
   req.resume();
 }
