@@ -39,6 +39,9 @@ async function writeBody(req: ClientRequest, body: RequestOptions['body']): Prom
   req.end();
 }
 
+/** Sockets that already carry the no-op 'error' listener of {@link begin}. */
+const guarded = new WeakSet<object>();
+
 /** Starts a request; resolves with the response as soon as its headers arrive. */
 export function begin(url: string, options: RequestOptions = {}): { req: ClientRequest; response: Promise<IncomingMessage> } {
   const req = open(url, options.method ?? 'GET', options.headers ?? {}, options.signal);
@@ -50,7 +53,12 @@ export function begin(url: string, options: RequestOptions = {}): { req: ClientR
   // pending write fail after the response came, on a socket the request has already given back
   // (write ECONNRESET, EPIPE). The response is what the case judges; unhandled, that error would
   // end the kit's process, report and all.
-  req.on('socket', (socket) => socket.on('error', () => {}));
+  req.on('socket', (socket) => {
+    // Once per socket: the agent reuses a socket for many requests.
+    if (guarded.has(socket)) return;
+    guarded.add(socket);
+    socket.on('error', () => {});
+  });
   void writeBody(req, options.body);
   return { req, response };
 }
