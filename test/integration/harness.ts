@@ -54,17 +54,6 @@ export async function startServer(options: RealtimeServerOptions = {}, port = 0)
   };
 }
 
-/** Waits until `cond()` is truthy, polling; fails with `what` after `ms`. */
-export async function waitFor<T>(cond: () => T, what: string, ms = 15_000): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = cond();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 export const fastReconnect: ClientOptions['reconnect'] = { initialDelay: 20, maxDelay: 200 };
 
 export { seeded } from '../seeded';

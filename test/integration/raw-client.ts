@@ -1,17 +1,7 @@
 // A raw protocol client speaking frames by hand over ws, for the server's own tests: the
 // client library is not used, so the server is checked against docs/protocol.md, not the client.
 import WebSocket from 'ws';
-
-/** Polls `cond` until it returns a truthy value (no fixed sleeps). */
-export async function waitFor<T>(cond: () => T, timeout = 3000, what = 'condition'): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const v = cond();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`waitFor: timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { waitFor } from '../wait';
 
 export type AnyFrame = { t: string; [k: string]: any };
 
@@ -47,17 +37,13 @@ export class RawClient {
 
   /** Next unread frame (optionally of type `t`), skipping others. */
   async next(t?: string, timeout = 3000): Promise<AnyFrame> {
-    return waitFor(
-      () => {
+    return waitFor(() => {
         while (this.cursor < this.frames.length) {
           const f = this.frames[this.cursor++]!;
           if (!t || f.t === t) return f;
         }
         return undefined;
-      },
-      timeout,
-      `a ${t ?? 'any'} frame`,
-    );
+      }, { timeout, what: `a ${t ?? 'any'} frame` });
   }
 
   async hello(extra: object = {}): Promise<AnyFrame> {
@@ -67,7 +53,7 @@ export class RawClient {
   }
 
   async whenClosed(timeout = 3000): Promise<{ code: number; reason: string }> {
-    return waitFor(() => this.closed, timeout, 'close');
+    return waitFor(() => this.closed, { timeout, what: 'close' });
   }
 
   /** All application messages received so far, as [seq, data] pairs. */

@@ -15,7 +15,8 @@ import { resolveOptions } from '../../src/server/options';
 import { CONTROL_BACKLOG_BYTES } from '../../src/server/writer';
 import { testScope } from './harness';
 import { abortStreams, HELLO, PollClient, post, StreamClient, TEXT } from './http-client';
-import { RawClient, waitFor } from './raw-client';
+import { RawClient } from './raw-client';
+import { waitFor } from '../wait';
 
 const scope = testScope();
 
@@ -152,7 +153,7 @@ describe('control frames obey backpressure', () => {
     }
     expect(frames().map((f) => f.t)).toEqual(['welcome']);
     conn.bufferedAmount = 0;
-    await waitFor(() => sent.length === 2);
+    await waitFor(() => sent.length === 2, { timeout: 3000, what: 'sent.length === 2' });
     expect(frames()[1]).toEqual({ t: 'pong', a: 0 });
   });
 
@@ -165,7 +166,7 @@ describe('control frames obey backpressure', () => {
     }
     expect(frames().map((f) => f.t)).toEqual(['welcome']);
     conn.bufferedAmount = 0;
-    await waitFor(() => sent.length === 2);
+    await waitFor(() => sent.length === 2, { timeout: 3000, what: 'sent.length === 2' });
     expect(frames()[1]).toEqual({ t: 'ack', a: 300 });
   });
 
@@ -190,7 +191,7 @@ describe('control frames obey backpressure', () => {
       slow.conn.bufferedAmount = Math.max(0, slow.conn.bufferedAmount - 16 * 1024);
     }, 20);
     scope.defer(() => clearInterval(timer));
-    await waitFor(() => stuck.closed.length > 0, 2000);
+    await waitFor(() => stuck.closed.length > 0, { timeout: 2000, what: 'stuck.closed.length > 0' });
     expect(stuck.closed).toEqual([[4408, 'not reading: its backlog did not shrink for 200 ms']]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(200);
     expect(stuck.session.closed).toBe(false);
@@ -330,9 +331,9 @@ describe('maxTotalBodyBytes', () => {
       return { reply, rest: () => req.end(lines(declared - sent)) };
     };
     const pa = trickle(a.id, 16_000, 14_000);
-    await waitFor(() => received.get(a.id) === 14_000);
+    await waitFor(() => received.get(a.id) === 14_000, { timeout: 3000, what: 'received.get(a.id) === 14_000' });
     const pb = trickle(b.id, 9000, 8000);
-    await waitFor(() => received.get(b.id) === 8000);
+    await waitFor(() => received.get(b.id) === 8000, { timeout: 3000, what: 'received.get(b.id) === 8000' });
     // 14,000 + 8,000 + 11,000 > 32,768: the largest arriving, a's, is dropped.
     const pc = trickle(c.id, 12_000, 11_000);
     const refused = await pa.reply;
@@ -439,7 +440,7 @@ describe('maxTotalReplayBytes', () => {
     await hog.hello();
     const good = client(url);
     await good.hello();
-    await waitFor(() => sessions.length === 2);
+    await waitFor(() => sessions.length === 2, { timeout: 3000, what: 'sessions.length === 2' });
     const [hogSession, goodSession] = sessions as [Session, Session];
     const hogClosed = new Promise<[number, string]>((resolve) => hogSession.once('close', (...a) => resolve(a)));
     const payload = 'x'.repeat(1000);
@@ -447,9 +448,9 @@ describe('maxTotalReplayBytes', () => {
       hogSession.send({ i, payload });
       goodSession.send({ i, payload });
       // The good client acks what it has: its buffer stays small.
-      await waitFor(() => good.messages().length === i);
+      await waitFor(() => good.messages().length === i, { timeout: 3000, what: 'good.messages().length === i' });
       good.send({ t: 'ack', a: i });
-      await waitFor(() => goodSession.unacknowledged === 0);
+      await waitFor(() => goodSession.unacknowledged === 0, { timeout: 3000, what: 'goodSession.unacknowledged === 0' });
     }
     expect(await hogClosed).toEqual([4500, 'server replay memory full']);
     expect(await hog.next('close')).toEqual({ t: 'close', code: 4500, reason: 'server replay memory full' });

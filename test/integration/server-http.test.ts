@@ -6,8 +6,8 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
-import { waitFor } from './harness';
 import { abortStreams, HELLO, PollClient, post, raw, StreamClient, TEXT } from './http-client';
+import { waitFor } from '../wait';
 
 // The HTTP transports (docs/protocol.md §14) driven by hand: fetch and node:http, no client library.
 
@@ -86,7 +86,7 @@ describe('stream links (sse, fetch-stream)', () => {
 
     // Two messages in one POST body, one frame each.
     expect((await post(base, id, { t: 'msg', s: 1, d: ['a'] }, { t: 'msg', s: 2, d: ['b'] })).status).toBe(204);
-    await waitFor(() => c.msgEvents().reduce((n, e) => n + e.frame.d.length, 0) === 2, 'two echoes');
+    await waitFor(() => c.msgEvents().reduce((n, e) => n + e.frame.d.length, 0) === 2, { what: 'two echoes' });
     const msgs = c.msgEvents();
     expect(msgs.flatMap((m) => m.frame.d)).toEqual([{ echo: 'a' }, { echo: 'b' }]);
     for (const m of msgs) expect(m.id).toBe(String(m.frame.s + m.frame.d.length - 1));
@@ -107,7 +107,7 @@ describe('stream links (sse, fetch-stream)', () => {
     const { base } = await start({ streamHeartbeat: 30 });
     const c = await StreamClient.open(base);
     await c.linkId();
-    await waitFor(() => c.events.filter((e) => e.comment === '').length >= 2, 'two heartbeat comments');
+    await waitFor(() => c.events.filter((e) => e.comment === '').length >= 2, { what: 'two heartbeat comments' });
     expect(c.raw).toContain('\n:\n\n');
   });
 
@@ -126,7 +126,7 @@ describe('stream links (sse, fetch-stream)', () => {
     }
     // ...then go silent.
     expect(await c.next('close')).toEqual({ t: 'close', code: 4408, reason: 'heartbeat timeout' });
-    await waitFor(() => c.ended, 'stream end');
+    await waitFor(() => c.ended, { what: 'stream end' });
     const s = rt.sessions.get(w.sid)!;
     expect(s.closed).toBe(false);
     expect(s.connected).toBe(false);
@@ -144,7 +144,7 @@ describe('stream links (sse, fetch-stream)', () => {
     s.send('m1');
     await c1.next('msg');
     c1.abort.abort();
-    await waitFor(() => !s.connected, 'server to notice the abort');
+    await waitFor(() => !s.connected, { what: 'server to notice the abort' });
     expect(s.closed).toBe(false);
     s.send('m2'); // waits in the replay buffer
     expect((await post(base, id1, { t: 'ack', a: 1 })).status).toBe(404);
@@ -256,7 +256,7 @@ describe('long-poll links', () => {
     expect(first.settled()).toBe(false);
     arrived = processed('wait=20001');
     const second = tracked(p.poll(20_001));
-    await waitFor(first.settled, 'the first poll to be answered at once', 2000);
+    await waitFor(first.settled, { what: 'the first poll to be answered at once', timeout: 2000 });
     expect(await first.p).toMatchObject({ status: 200, frames: [], text: '' });
     await arrived;
     expect(second.settled()).toBe(false);
@@ -356,7 +356,7 @@ describe('HTTP errors, Origin and CORS', () => {
     await c.next('welcome');
     expect((await post(base, id, '{not json')).status).toBe(204);
     expect(await c.next('close')).toEqual({ t: 'close', code: 4400, reason: 'frame is not valid JSON' });
-    await waitFor(() => c.ended, 'stream end');
+    await waitFor(() => c.ended, { what: 'stream end' });
     // Invalid UTF-8 on a long-poll link.
     const p = await new PollClient(base).open();
     const r = await fetch(`${base}?link=${p.id}&wait=0`, { method: 'POST', body: new Uint8Array([0x7b, 0xff, 0x7d]) });
@@ -597,16 +597,16 @@ describe('closing', () => {
     await post(base, ida, HELLO);
     await a.next('welcome');
     expect((await post(base, ida, { t: 'close', code: 1000, reason: 'bye' })).status).toBe(204);
-    await waitFor(() => ends.length === 1, 'session end');
+    await waitFor(() => ends.length === 1, { what: 'session end' });
     expect(ends).toEqual([[1000, 'bye']]);
-    await waitFor(() => a.ended, 'stream end');
+    await waitFor(() => a.ended, { what: 'stream end' });
 
     const p = await new PollClient(base).open();
     const { frames } = await p.poll(5000, HELLO);
     const w = frames[0]!;
     expect((await post(base, p.id, { t: 'close', code: 4000, reason: 'switching' })).status).toBe(204);
     const s = rt.sessions.get(w.sid)!;
-    await waitFor(() => !s.connected, 'detach');
+    await waitFor(() => !s.connected, { what: 'detach' });
     expect(s.closed).toBe(false);
     const p2 = await new PollClient(base).open();
     expect((await p2.poll(5000, { t: 'hello', v: [1], a: 0, sid: w.sid, key: w.key })).frames[0]).toMatchObject({ t: 'welcome', resumed: true });
@@ -631,7 +631,7 @@ describe('closing', () => {
     const bye = { t: 'close', code: 1001, reason: 'server shutting down' };
     expect(await c.next('close')).toEqual(bye);
     expect(await pending.next('close')).toEqual(bye);
-    await waitFor(() => c.ended && pending.ended, 'streams to end');
+    await waitFor(() => c.ended && pending.ended, { what: 'streams to end' });
     expect((await held).frames).toEqual([bye]);
     expect(rt.sessions.size).toBe(0);
     // Once close() resolved, the path is the app's again.

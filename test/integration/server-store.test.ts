@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fileSessionStore, RealtimeServer, type RealtimeServerOptions, type Session, type SessionStore, type StoredSession } from '../../src/server';
-import { RawClient, waitFor } from './raw-client';
+import { RawClient } from './raw-client';
+import { waitFor } from '../wait';
 
 
 interface Running {
@@ -87,14 +88,14 @@ describe('sessionStore: sessions survive a server crash', () => {
     expect(gotA).toEqual(['a', 'b', 'c']);
     // Server -> client: 5 messages; the client acknowledges 2 of them.
     for (let i = 1; i <= 5; i++) sA.send({ n: i });
-    await waitFor(() => c1.messages().length === 5, 3000, '5 messages');
+    await waitFor(() => c1.messages().length === 5, { timeout: 3000, what: '5 messages' });
     c1.send({ t: 'ack', a: 2 });
     c1.terminate();
-    await waitFor(() => !sA.connected, 3000, 'disconnect');
+    await waitFor(() => !sA.connected, { timeout: 3000, what: 'disconnect' });
     // Two more while disconnected: kept in the replay buffer, and in the store.
     sA.send({ n: 6 });
     sA.send({ n: 7 });
-    await waitFor(() => storedFile(sA.id).nextSeq === 8 && storedFile(sA.id).replay[0]?.[0] === 3, 3000, 'store up to date');
+    await waitFor(() => storedFile(sA.id).nextSeq === 8 && storedFile(sA.id).replay[0]?.[0] === 3, { timeout: 3000, what: 'store up to date' });
     await crash(a);
 
     const restored: Session[] = [];
@@ -115,10 +116,10 @@ describe('sessionStore: sessions survive a server crash', () => {
     const c2 = client(b.url);
     const w2 = await c2.hello({ sid: w1.sid, key: w1.key, a: 3 });
     expect(w2).toMatchObject({ resumed: true, sid: w1.sid, a: 3 });
-    await waitFor(() => c2.messages().length >= 4, 3000, 'replay');
+    await waitFor(() => c2.messages().length >= 4, { timeout: 3000, what: 'replay' });
     // Retransmitted after the resume: 3 again (a duplicate) and 4 (new).
     c2.send({ t: 'msg', s: 3, d: ['c', 'd'] });
-    await waitFor(() => gotB.length === 1, 3000, 'd');
+    await waitFor(() => gotB.length === 1, { timeout: 3000, what: 'd' });
     c2.send({ t: 'ack', a: 7 });
     await new Promise((r) => setTimeout(r, 100));
     expect(c2.messages()).toEqual([4, 5, 6, 7].map((n) => [n, { n }]));
@@ -127,7 +128,7 @@ describe('sessionStore: sessions survive a server crash', () => {
     expect(restored[0]!.unacknowledged).toBe(0);
     // New messages continue the numbering.
     restored[0]!.send('next');
-    await waitFor(() => c2.messages().length === 5, 3000, 'next');
+    await waitFor(() => c2.messages().length === 5, { timeout: 3000, what: 'next' });
     expect(c2.messages()[4]).toEqual([8, 'next']);
 
     expect(logs.filter((l) => l.includes(w1.key))).toEqual([]);
@@ -176,7 +177,7 @@ describe('sessionStore: sessions survive a server crash', () => {
     const w1 = await c1.hello();
     expect(storedFile(w1.sid)).toMatchObject({ sid: w1.sid, received: 0, nextSeq: 1, replay: [] });
     c1.send({ t: 'close', code: 1000, reason: 'bye' });
-    await waitFor(() => !existsSync(join(dir, `${w1.sid}.json`)), 3000, 'file removed');
+    await waitFor(() => !existsSync(join(dir, `${w1.sid}.json`)), { timeout: 3000, what: 'file removed' });
     const c2 = client(a.url);
     const s2 = nextSession(a.rt);
     const w2 = await c2.hello();
