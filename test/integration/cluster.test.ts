@@ -3,14 +3,13 @@
 // on its own port, sharing one redis-server of the test's own. Raw clients (frames by hand), so
 // what is checked is the server's side of docs/protocol.md, "Server clusters". The real client
 // across processes behind nginx: test/integration/cluster-nodes.test.ts.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server/index';
+import type { RealtimeServerOptions, Session } from '../../src/server/index';
 import { redisCluster } from '../../src/server-redis';
 import type { RedisEngine } from '../../src/server/state/redis';
 import { serviceScope } from '../services';
 import { faultProxy } from './fault-proxy';
+import { startServer } from './harness';
 import { HELLO, PollClient, post, StreamClient } from './http-client';
 import { RawClient } from './raw-client';
 import { waitFor } from '../wait';
@@ -19,9 +18,8 @@ const services = serviceScope({ needs: ['redis'] });
 
 /** A reference server on its own port, sessions in the Redis at `url`; stopped after the test. */
 async function node(url: string, options: RealtimeServerOptions = {}) {
-  const http = createServer();
-  const rt = new RealtimeServer({ server: http, cluster: redisCluster({ url }), ...options });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const s = await startServer({ cluster: redisCluster({ url }), ...options });
+  const rt = s.rt;
   const opened: Session[] = [];
   rt.on('connection', (s) => opened.push(s));
   rt.on('restore', (s) => opened.push(s));
@@ -32,19 +30,16 @@ async function node(url: string, options: RealtimeServerOptions = {}) {
   const clients: RawClient[] = [];
   services.defer(async () => {
     for (const c of clients) c.terminate();
-    await rt.close();
-    http.closeAllConnections();
-    await new Promise<void>((resolve) => http.close(() => resolve()));
+    await s.close();
   });
-  const port = (http.address() as AddressInfo).port;
   return {
     rt,
     opened,
     got,
-    url: `ws://127.0.0.1:${port}/realtime`,
-    base: `http://127.0.0.1:${port}/realtime`,
+    url: s.url,
+    base: s.base,
     client() {
-      const c = new RawClient(`ws://127.0.0.1:${port}/realtime`);
+      const c = new RawClient(s.url);
       clients.push(c);
       return c;
     },

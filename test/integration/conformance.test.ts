@@ -141,7 +141,7 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     await waitFor(() => c.state === 'open', { what: 'open' });
     await s1.close();
     await waitFor(() => c.state === 'reconnecting', { what: 'the loss noticed' });
-    const s2 = await server({}, s1.port);
+    const s2 = await server({}, { port: s1.port });
     s2.rt.on('connection', (session: Session) => session.on('message', (d) => session.send(d)));
     await waitFor(() => c.state === 'open', { what: 'reopened on the new process' });
     const got: unknown[] = [];

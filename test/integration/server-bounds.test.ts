@@ -20,12 +20,6 @@ import { waitFor } from '../wait';
 
 const scope = testScope();
 
-/** The reference server on port 0 (attached to `server` when given), closed after the test. */
-async function start(options: RealtimeServerOptions = {}) {
-  const s = await scope.server(options);
-  return { rt: s.rt, port: s.port, http: s.http, base: s.url.replace(/^ws:/, 'http:'), url: s.url };
-}
-
 function client(url: string): RawClient {
   const c = new RawClient(url);
   scope.defer(() => c.terminate());
@@ -74,7 +68,7 @@ describe('frames built to crash the decoder', () => {
     ['an array', deepT(4000)],
     ['an object', deepObjectT(4000)],
   ])('t nested 4,000 deep in %s, before hello and after welcome: 4400 with a reason, and the server keeps serving', async (_kind, frame) => {
-    const { url } = await start();
+    const { url } = await scope.server();
     const early = client(url);
     await early.opened();
     early.send(frame);
@@ -90,7 +84,7 @@ describe('frames built to crash the decoder', () => {
   });
 
   it('an array-valued t after welcome is a protocol error (4400), not a frame to ignore', async () => {
-    const { url } = await start();
+    const { url } = await scope.server();
     const c = client(url);
     await c.hello();
     c.send('{"t":["msg"],"s":1,"d":[1]}');
@@ -98,7 +92,7 @@ describe('frames built to crash the decoder', () => {
   });
 
   it('the deep frame in a POST: 204, and the link closes with 4400 (close frame on the stream)', async () => {
-    const { base } = await start();
+    const { base } = await scope.server();
     const stream = await StreamClient.open(base);
     const id = await stream.linkId();
     const r = await post(base, id, deepT(4000));
@@ -107,7 +101,7 @@ describe('frames built to crash the decoder', () => {
   });
 
   it('a bug of ours while handling a frame closes that connection with 4500 and is reported; the process and other sessions go on', async () => {
-    const { rt, url } = await start();
+    const { rt, url } = await scope.server();
     const errors: unknown[] = [];
     rt.on('error', (e) => errors.push(e));
     const other = client(url);
@@ -128,7 +122,7 @@ describe('frames built to crash the decoder', () => {
 
 describe('control frames obey backpressure', () => {
   it('pings that arrive together get one pong, carrying the ack', async () => {
-    const { url } = await start();
+    const { url } = await scope.server();
     const c = client(url);
     await c.hello();
     const socket = (c.ws as unknown as { _socket: import('node:net').Socket })._socket;
@@ -201,7 +195,7 @@ describe('control frames obey backpressure', () => {
   });
 
   it('long-poll: pings to a link nobody polls queue at most CONTROL_BACKLOG_BYTES of pongs', async () => {
-    const { base } = await start();
+    const { base } = await scope.server();
     const p = await new PollClient(base).open();
     await post(base, p.id, HELLO);
     const pings = Array.from({ length: MAX_FRAMES_PER_POST }, () => '{"t":"ping"}');
@@ -220,7 +214,7 @@ describe('control frames obey backpressure', () => {
 
 describe('POST bodies', () => {
   it(`more than ${MAX_FRAMES_PER_POST} frames: 413 with Connection: close, none handled, the link closes with 4413; ${MAX_FRAMES_PER_POST} are taken`, async () => {
-    const { rt, base } = await start();
+    const { rt, base } = await scope.server();
     const got: unknown[] = [];
     rt.on('connection', (s) => s.on('message', (d) => got.push(d)));
     const stream = await StreamClient.open(base);
@@ -240,7 +234,7 @@ describe('POST bodies', () => {
   });
 
   it('a 4 MB body is handled a slice per turn of the event loop, in order', async () => {
-    const { rt, base } = await start();
+    const { rt, base } = await scope.server();
     const seqs: number[] = [];
     const turns = new Set<number>();
     let turn = 0;
@@ -271,7 +265,7 @@ describe('POST bodies', () => {
   });
 
   it('a body that does not arrive within requestTimeout: 408 with Connection: close, none of it handled, the link dropped with 4408 and the session resumable', async () => {
-    const { rt, base } = await start({ requestTimeout: 300 });
+    const { rt, base } = await scope.server({ requestTimeout: 300 });
     const got: unknown[] = [];
     rt.on('connection', (s) => s.on('message', (d) => got.push(d)));
     const stream = await StreamClient.open(base);
@@ -298,7 +292,7 @@ describe('POST bodies', () => {
 
 describe('maxTotalBodyBytes', () => {
   it('when bodies held would pass it, the largest still arriving gets 429 with Retry-After and its link 4429; the others, and new ones, go on', async () => {
-    const { base, http } = await start({ maxMessageBytes: 4096, maxTotalBodyBytes: 32 * 1024 });
+    const { base, http } = await scope.server({ maxMessageBytes: 4096, maxTotalBodyBytes: 32 * 1024 });
     const links = await Promise.all(
       ['a', 'b', 'c', 'd'].map(async () => {
         const stream = await StreamClient.open(base);
@@ -366,7 +360,7 @@ describe('headersTimeout', () => {
   });
 
   it('a connection that never finishes its headers is answered 408 and closed', async () => {
-    const { port } = await start({ headersTimeout: 200, server: createServer({ connectionsCheckingInterval: 50 }) });
+    const { port } = await scope.server({ headersTimeout: 200, server: createServer({ connectionsCheckingInterval: 50 }) });
     const socket = connect(port, '127.0.0.1');
     let answer = '';
     socket.on('data', (d) => (answer += d.toString()));
@@ -403,7 +397,7 @@ describe('long-poll: what is queued goes only to a poll that can still take it (
 
 describe('long-poll links replaced by a resume', () => {
   it('are released at once: a poll held on one is answered, and the next request naming it gets 404', async () => {
-    const { base } = await start();
+    const { base } = await scope.server();
     const first = await new PollClient(base).open();
     const w = (await first.poll(5000, HELLO)).frames[0]!;
     const held = first.poll(20_000);
@@ -416,7 +410,7 @@ describe('long-poll links replaced by a resume', () => {
   });
 
   it('are released at once with frames still queued and no poll held', async () => {
-    const { rt, base } = await start();
+    const { rt, base } = await scope.server();
     const sessionP = nextSession(rt);
     const first = await new PollClient(base).open();
     const w = (await first.poll(5000, HELLO)).frames[0]!;
@@ -433,7 +427,7 @@ describe('long-poll links replaced by a resume', () => {
 
 describe('maxTotalReplayBytes', () => {
   it('when a message would not fit, the session holding the most is ended with 4500; a client that acks keeps its session and every message', async () => {
-    const { rt, url } = await start({ maxMessageBytes: 4096, maxTotalReplayBytes: 64 * 1024 });
+    const { rt, url } = await scope.server({ maxMessageBytes: 4096, maxTotalReplayBytes: 64 * 1024 });
     const sessions: Session[] = [];
     rt.on('connection', (s) => sessions.push(s));
     const hog = client(url);
@@ -459,7 +453,7 @@ describe('maxTotalReplayBytes', () => {
   });
 
   it('counts disconnected sessions too: the largest is ended, and its close says why', async () => {
-    const { rt, url } = await start({ maxMessageBytes: 4096, maxTotalReplayBytes: 64 * 1024 });
+    const { rt, url } = await scope.server({ maxMessageBytes: 4096, maxTotalReplayBytes: 64 * 1024 });
     const sessionP = nextSession(rt);
     const c = client(url);
     await c.hello();

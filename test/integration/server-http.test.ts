@@ -7,20 +7,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
 import { abortStreams, HELLO, PollClient, post, raw, StreamClient, TEXT } from './http-client';
+import { testScope, type Running } from './harness';
 import { waitFor } from '../wait';
 
 // The HTTP transports (docs/protocol.md §14) driven by hand: fetch and node:http, no client library.
 
+const scope = testScope();
 let httpServer: Server | null = null;
-let rt: RealtimeServer | null = null;
 
-async function start(options: Omit<RealtimeServerOptions, 'server'> = {}): Promise<{ rt: RealtimeServer; base: string; origin: string }> {
-  httpServer = createServer((_req, res) => res.end('app page'));
-  rt = new RealtimeServer({ server: httpServer, path: '/realtime', ...options });
-  await new Promise<void>((resolve) => httpServer!.listen(0, '127.0.0.1', resolve));
-  const { port } = httpServer.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
-  return { rt, base: `${origin}/realtime`, origin };
+/** The reference server beside an app that answers 'app page', closed after the test. */
+async function start(options: Omit<RealtimeServerOptions, 'server'> = {}): Promise<Running> {
+  const s = await scope.server(options, { app: (_req, res) => res.end('app page') });
+  httpServer = s.http;
+  return s;
 }
 
 /**
@@ -52,14 +51,8 @@ function nextSession(server: RealtimeServer): Promise<Session> {
   return new Promise((resolve) => server.once('connection', resolve));
 }
 
-afterEach(async () => {
+afterEach(() => {
   abortStreams();
-  await rt?.close();
-  rt = null;
-  if (httpServer) {
-    httpServer.closeAllConnections();
-    await new Promise<void>((resolve) => httpServer!.close(() => resolve()));
-  }
   httpServer = null;
 });
 
@@ -569,17 +562,14 @@ describe('HTTP errors, Origin and CORS', () => {
   });
 
   it('answers 404 on other paths when the http server has no other request listener (not a hang)', async () => {
-    httpServer = createServer();
-    rt = new RealtimeServer({ server: httpServer, path: '/realtime' });
-    await new Promise<void>((resolve) => httpServer!.listen(0, '127.0.0.1', resolve));
-    const origin = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
+    const { http, origin } = await scope.server(); // no app: the RealtimeServer is the only listener
     for (const path of ['/', '/realtime-typo']) {
       const r = await fetch(origin + path, { signal: AbortSignal.timeout(3000) });
       expect(r.status).toBe(404);
       expect(await r.text()).toMatch(/only its realtime endpoint, \/realtime/);
     }
     // A listener added later owns the other paths: no 404 of ours under its answer.
-    httpServer.on('request', (req, res) => req.url === '/late' && res.end('late page'));
+    http.on('request', (req, res) => req.url === '/late' && res.end('late page'));
     expect(await (await fetch(`${origin}/late`)).text()).toBe('late page');
   });
 });

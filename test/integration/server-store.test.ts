@@ -2,46 +2,48 @@
 // Sessions kept in a session store survive a server crash: a new RealtimeServer on the same port
 // and store directory restores them, and a client resumes with sid + key as if nothing happened.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fileSessionStore, RealtimeServer, type RealtimeServerOptions, type Session, type SessionStore, type StoredSession } from '../../src/server';
+import { startServer, type Running } from './harness';
 import { RawClient } from './raw-client';
 import { waitFor } from '../wait';
 
-
-interface Running {
-  rt: RealtimeServer;
-  http: Server;
-  url: string;
-  port: number;
-}
-
-const running: Running[] = [];
+const running = new Set<Running>();
 const clients: RawClient[] = [];
 let dir = '';
 let logs: string[] = [];
 
-/** `setup` runs right after construction: 'restore' is emitted on the next tick. */
-async function start(port = 0, options: Omit<RealtimeServerOptions, 'server'> = {}, setup?: (rt: RealtimeServer) => void): Promise<Running> {
-  const http = createServer((_req, res) => res.end('ok'));
-  const rt = new RealtimeServer({ server: http, path: '/realtime', ackDelay: 10, sessionStore: fileSessionStore(dir), ...options });
-  setup?.(rt);
-  rt.on('error', (err) => logs.push(`error: ${String((err as Error)?.stack ?? err)}`));
-  await new Promise<void>((resolve) => http.listen(port, '127.0.0.1', resolve));
-  const p = (http.address() as AddressInfo).port;
-  const r = { rt, http, url: `ws://127.0.0.1:${p}/realtime`, port: p };
-  running.push(r);
+/** The reference server with its sessions stored in `dir`. `setup` runs right after construction: 'restore' is emitted on the next tick. */
+function start(port = 0, options: Omit<RealtimeServerOptions, 'server'> = {}, setup?: (rt: RealtimeServer) => void): Promise<Running> {
+  return track(
+    startServer(
+      { ackDelay: 10, sessionStore: fileSessionStore(dir), ...options },
+      {
+        port,
+        app: (_req, res) => res.end('ok'),
+        setup: (rt) => {
+          setup?.(rt);
+          rt.on('error', (err) => logs.push(`error: ${String((err as Error)?.stack ?? err)}`));
+        },
+      },
+    ),
+  );
+}
+
+/** Closed after the test unless it crashed first. */
+async function track(starting: Promise<Running>): Promise<Running> {
+  const r = await starting;
+  running.add(r);
   return r;
 }
 
 /** A crash, as far as the store can tell: connections die, the RealtimeServer is never closed. */
 async function crash(r: Running): Promise<void> {
+  running.delete(r);
   r.http.closeAllConnections();
   await new Promise<void>((resolve) => r.http.close(() => resolve()));
-  running.splice(running.indexOf(r), 1);
 }
 
 function client(url: string): RawClient {
@@ -64,10 +66,8 @@ beforeEach(() => {
 afterEach(async () => {
   vi.restoreAllMocks();
   for (const c of clients.splice(0)) c.terminate();
-  for (const r of running.splice(0)) {
-    await r.rt.close();
-    await new Promise<void>((resolve) => r.http.close(() => resolve()));
-  }
+  for (const r of running) await r.close();
+  running.clear();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -276,9 +276,7 @@ describe('sessionStore: sessions survive a server crash', () => {
   });
 
   it('without the option nothing is stored', async () => {
-    const http = createServer();
-    const rt = new RealtimeServer({ server: http });
-    running.push({ rt, http, url: '', port: 0 });
+    await track(startServer());
     expect(readdirSync(dir)).toEqual([]);
   });
 });

@@ -1,24 +1,23 @@
 // @vitest-environment node
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server } from 'node:http';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
 import type { MemoryState } from '../../src/server/state/memory';
+import { testScope, type Running } from './harness';
 import { RawClient } from './raw-client';
 import { waitFor } from '../wait';
 
+const scope = testScope();
 let httpServer: Server | null = null;
-let rt: RealtimeServer | null = null;
 const clients: RawClient[] = [];
 
-async function start(options: Omit<RealtimeServerOptions, 'server'> = {}): Promise<{ rt: RealtimeServer; url: string }> {
-  httpServer = createServer((_req, res) => res.end('ok'));
-  rt = new RealtimeServer({ server: httpServer, path: '/realtime', ...options });
-  await new Promise<void>((resolve) => httpServer!.listen(0, '127.0.0.1', resolve));
-  const { port } = httpServer.address() as AddressInfo;
-  return { rt, url: `ws://127.0.0.1:${port}/realtime` };
+/** The reference server beside an app that answers 'ok', closed after the test. */
+async function start(options: Omit<RealtimeServerOptions, 'server'> = {}): Promise<Running> {
+  const s = await scope.server(options, { app: (_req, res) => res.end('ok') });
+  httpServer = s.http;
+  return s;
 }
 
 function client(url: string, headers?: Record<string, string>): RawClient {
@@ -57,11 +56,8 @@ function nextSession(server: RealtimeServer): Promise<Session> {
   return new Promise((resolve) => server.once('connection', resolve));
 }
 
-afterEach(async () => {
+afterEach(() => {
   for (const c of clients.splice(0)) c.terminate();
-  await rt?.close();
-  rt = null;
-  if (httpServer) await new Promise<void>((resolve) => httpServer!.close(() => resolve()));
   httpServer = null;
 });
 
