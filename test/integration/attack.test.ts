@@ -588,7 +588,10 @@ describe('ping flood on a connection whose downstream is never read: heap growth
       });
       if (result.stop === 'done') {
         await marker();
-        await waitFor(async () => (await target.delivered(sid))?.marker, { what: 'the server to process the whole flood', timeout: 30_000 });
+        await waitFor(
+          async () => (await target.delivered(sid))?.marker,
+          { what: 'the server to process the whole flood', timeout: 30_000 },
+        );
       }
       const growth = (await target.retained()) - before;
       log(`${transport} ping flood: ${mib(result.uploaded)} uploaded in ${Date.now() - t0} ms (${result.stop}${result.status ? ` ${result.status}` : ''}), heap+external growth ${mib(growth)}`);
@@ -808,7 +811,10 @@ describe('link churn: a replaced long-poll link is released at once', () => {
         await poll(target.base, link, 0, [], agent);
         seq++;
         heldPoll = poll(target.base, link, 20_000, [{ t: 'msg', s: seq, d: [`${seq}:held`] }], agent);
-        await waitFor(async () => (await target.delivered(w.sid))?.lastSeq === seq, { what: `the poll held on link ${i}`, timeout: 10_000 });
+        await waitFor(
+          async () => (await target.delivered(w.sid))?.lastSeq === seq,
+          { what: `the poll held on link ${i}`, timeout: 10_000 },
+        );
       }
       const next = await openPollLink(target.base);
       const r = await post(target.base, next, [resume], agent);

@@ -181,7 +181,10 @@ async function sendAll(peer: Peer, w: Workload): Promise<void> {
 /** Waits until every send() settled and `pushes` pushes arrived (or more: a duplicate fails the test after). */
 async function settled(peer: Peer, pushes: number): Promise<void> {
   try {
-    await waitFor(() => peer.pending === 0 && peer.received.length >= pushes, { what: `${peer.name}: every send() settled and ${pushes} pushes received`, timeout: RECOVERY_MS, retryErrors: true });
+    await waitFor(
+      () => peer.pending === 0 && peer.received.length >= pushes,
+      { what: `${peer.name}: every send() settled and ${pushes} pushes received`, timeout: RECOVERY_MS, retryErrors: true },
+    );
   } catch (err) {
     // Where it stands when the wait gives up, not when it began.
     const state = `${peer.pending} sends pending, ${peer.received.length} of ${pushes} pushes received; client ${peer.client.state}, opens ${JSON.stringify(peer.opens)}, closes ${JSON.stringify(peer.closes)}, errors ${JSON.stringify(peer.errors)}`;
@@ -246,7 +249,10 @@ async function killAndRestart(c: Awaited<ReturnType<typeof startCluster>>, peer:
   const began = Date.now();
   await victim.kill();
   const restarted = victim.start().then(() => Date.now() - began);
-  await waitFor(() => peer.resolved >= resolved + 20 && peer.pushes.length >= pushes + 20, { what: `${peer.name}: the stream to move on after ${victim.name} was killed`, timeout: RECOVERY_MS, retryErrors: true });
+  await waitFor(
+    () => peer.resolved >= resolved + 20 && peer.pushes.length >= pushes + 20,
+    { what: `${peer.name}: the stream to move on after ${victim.name} was killed`, timeout: RECOVERY_MS, retryErrors: true },
+  );
   const recoveredMs = Date.now() - began;
   return { node: victim.name, pid, holder, atMessage: resolved, atPush: pushes, recoveredMs, reopened: peer.opens.length - opens, resumedOn: c.holder(peer.name).name, restartMs: await restarted };
 }
@@ -392,7 +398,10 @@ describe('3 nodes behind nginx, Redis down', () => {
     const peers = TRANSPORTS.map((t) => new Peer(`redis-down-${t}`, t, c.lb));
     const began = Date.now();
     const sending = Promise.all(peers.map((p) => sendAll(p, { messages: N, window: 20, pushEvery: 20 })));
-    await waitFor(() => peers.every((p) => p.dataSent >= N / 2), { what: 'every client half way', timeout: RECOVERY_MS, retryErrors: true });
+    await waitFor(
+      () => peers.every((p) => p.dataSent >= N / 2),
+      { what: 'every client half way', timeout: RECOVERY_MS, retryErrors: true },
+    );
     const stoppedAt = Date.now();
     await redis.stop();
     // Where each stream stands with Redis gone: it moves on only once Redis is back.
@@ -401,7 +410,10 @@ describe('3 nodes behind nginx, Redis down', () => {
     await redis.start();
     const startedAt = Date.now();
     // Every stream moves on, both ways.
-    await waitFor(() => peers.every((p, i) => p.resolved >= before[i]![0] + 20 && p.pushes.length >= before[i]![1] + 20), { what: 'every stream to move on', timeout: RECOVERY_MS, retryErrors: true });
+    await waitFor(
+      () => peers.every((p, i) => p.resolved >= before[i]![0] + 20 && p.pushes.length >= before[i]![1] + 20),
+      { what: 'every stream to move on', timeout: RECOVERY_MS, retryErrors: true },
+    );
     const recoveredMs = Date.now() - startedAt;
     await sending;
     await Promise.all(peers.map((p) => settled(p, N)));

@@ -126,9 +126,15 @@ describe('sessions in Redis, two servers', () => {
     const away = b.client();
     const wAway = await away.hello();
     away.terminate();
-    await waitFor(() => b.opened.find((s) => s.id === wAway.sid && !s.connected), { timeout: 3000, what: 'b.opened.find((s) => s.id === wAway.sid && !s.connected)' });
+    await waitFor(
+      () => b.opened.find((s) => s.id === wAway.sid && !s.connected),
+      { timeout: 3000, what: 'b.opened.find((s) => s.id === wAway.sid && !s.connected)' },
+    );
     expect(await a.rt.broadcast({ hello: 'all' })).toBe(3);
-    await waitFor(() => onA.messages().length === 1 && onB.messages().length === 1, { timeout: 3000, what: 'onA.messages().length === 1 && onB.messages().length === 1' });
+    await waitFor(
+      () => onA.messages().length === 1 && onB.messages().length === 1,
+      { timeout: 3000, what: 'onA.messages().length === 1 && onB.messages().length === 1' },
+    );
     const back = a.client();
     await back.hello({ sid: wAway.sid, key: wAway.key, a: 0 });
     await waitFor(() => back.messages().length === 1, { timeout: 3000, what: 'back.messages().length === 1' });
@@ -176,7 +182,10 @@ describe('HTTP links across servers: a request reaching the server that does not
     const onB = Object.assign(new PollClient(b.base), { id: onA.id });
     const welcome = (await onB.poll(5000, HELLO)).frames.find((f) => f.t === 'welcome')!;
     expect(welcome).toMatchObject({ resumed: false });
-    const session = await waitFor(() => a.opened.find((s) => s.id === welcome.sid), { timeout: 3000, what: 'a.opened.find((s) => s.id === welcome.sid)' });
+    const session = await waitFor(
+      () => a.opened.find((s) => s.id === welcome.sid),
+      { timeout: 3000, what: 'a.opened.find((s) => s.id === welcome.sid)' },
+    );
     const received: unknown[] = [];
     for (let i = 1; i <= 20; i++) {
       session.send(i);
@@ -253,7 +262,10 @@ describe('HTTP links across servers: a request reaching the server that does not
     // does: no more beats, no subscription, and nothing tidied up in Redis.
     const held = onB.poll(25_000);
     const engineA = a.rt['engine'] as RedisEngine;
-    await waitFor(() => engineA['ownLinks'].size === 1, { timeout: 3000, what: 'one link owned by engine A' }); // the link exists; the poll is on its way
+    await waitFor(
+      () => engineA['ownLinks'].size === 1,
+      { timeout: 3000, what: 'one link owned by engine A' },
+    ); // the link exists; the poll is on its way
     clearInterval(engineA['beatTimer']!);
     engineA['sub'].disconnect();
     const diedAt = Date.now();

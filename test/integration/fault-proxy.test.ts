@@ -145,7 +145,10 @@ describe('fault proxy', () => {
     echo.sides[0]!.socket.write('lost-down');
     const during = await client(proxy.port); // accepted...
     during.socket.write('lost-too');
-    await waitFor(() => proxy.stats.swallowedUp === 'lost-up'.length + 'lost-too'.length && proxy.stats.swallowedDown === 'lost-down'.length, { what: 'the bytes swallowed' });
+    await waitFor(
+      () => proxy.stats.swallowedUp === 'lost-up'.length + 'lost-too'.length && proxy.stats.swallowedDown === 'lost-down'.length,
+      { what: 'the bytes swallowed' },
+    );
     expect(echo.sides[0]!.got).toBe('before'.length);
     expect(old.text()).toBe('before');
     expect(during.text()).toBe('');
@@ -156,7 +159,10 @@ describe('fault proxy', () => {
     after.socket.write('through');
     await waitFor(() => after.text() === 'through', { what: 'a connection made after the blackhole echoes' });
     during.socket.write('still-lost');
-    await waitFor(() => proxy.stats.swallowedUp === 'lost-up'.length + 'lost-too'.length + 'still-lost'.length, { what: 'the swallowed connection stays swallowed' });
+    await waitFor(
+      () => proxy.stats.swallowedUp === 'lost-up'.length + 'lost-too'.length + 'still-lost'.length,
+      { what: 'the swallowed connection stays swallowed' },
+    );
     await pause(50);
     expect(old.text()).toBe('before');
     expect(during.text()).toBe('');

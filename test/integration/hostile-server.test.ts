@@ -326,7 +326,10 @@ describe('a ping flood from a server that does not read: one pong owed, never a 
     // Before: each ping queued a pong behind the backlog, about 1.4 MB for this flood.
     expect(ws.bufferedAmount - before).toBeLessThan(1024);
     peers[0]!.release();
-    const owed = await waitFor(() => controls(peers[0]!.received).find((f) => f.a === MSGS), { what: 'the pong owed, once the server reads', timeout: 10_000 });
+    const owed = await waitFor(
+      () => controls(peers[0]!.received).find((f) => f.a === MSGS),
+      { what: 'the pong owed, once the server reads', timeout: 10_000 },
+    );
     expect(owed.t).toBe('pong');
     expect(controls(peers[0]!.received).length).toBeLessThanOrEqual(2);
     expect(log.errors).toEqual([]);
@@ -342,7 +345,10 @@ describe('a ping flood from a server that does not read: one pong owed, never a 
     // Before: 60,000 pongs queued behind the hello POST, several MB.
     expect(heap() - base, 'heap growth (bytes)').toBeLessThan(1 << 20);
     peers[0]!.release();
-    const last = await waitFor(() => controls(peers[0]!.received).find((f) => f.a === MSGS), { what: 'the pong owed, once POSTs are answered', timeout: 10_000 });
+    const last = await waitFor(
+      () => controls(peers[0]!.received).find((f) => f.a === MSGS),
+      { what: 'the pong owed, once POSTs are answered', timeout: 10_000 },
+    );
     expect(last.t).toBe('pong');
     expect(controls(peers[0]!.received).length).toBeLessThanOrEqual(2);
     expect(log.errors).toEqual([]);

@@ -53,7 +53,10 @@ describe('a poll whose client is gone (PHP server)', () => {
     // Three messages for the link: the abandoned poll wakes and writes them into the void.
     expect((await send(`${url}?link=${link}`, 'POST', '{"t":"msg","s":1,"d":[{"cmd":"push","n":3}]}')).status).toBe(204);
     // The abandoned poll woke, wrote its answer into the void and finished: no longer held, no rows taken.
-    await waitFor(async () => !(await pollHeld()) && (await stack.query('SELECT 1 FROM outbox WHERE conn = ? AND taken_by IS NOT NULL', link)).length === 0, { what: 'the abandoned poll to finish its answer', timeout: 10_000, retryErrors: true });
+    await waitFor(
+      async () => !(await pollHeld()) && (await stack.query('SELECT 1 FROM outbox WHERE conn = ? AND taken_by IS NOT NULL', link)).length === 0,
+      { what: 'the abandoned poll to finish its answer', timeout: 10_000, retryErrors: true },
+    );
 
     // The next poll gets them: they were not counted as delivered.
     const next = frames((await send(`${url}?link=${link}&wait=5000`, 'POST', '')).body);

@@ -65,7 +65,10 @@ describe('a session moving between the PHP server\'s transports', () => {
     try {
       await waitFor(() => echoes.length >= 200, { what: 'traffic over long-poll', timeout: 20_000 });
       refuse = false;
-      await waitFor(() => c.transport === 'websocket' && c.state === 'open', { what: 'the upgrade to the daemon', timeout: 20_000 }).catch((err: Error) => {
+      await waitFor(
+        () => c.transport === 'websocket' && c.state === 'open',
+        { what: 'the upgrade to the daemon', timeout: 20_000 },
+      ).catch((err: Error) => {
         throw new Error(`${err.message}: transports ${JSON.stringify(seen)}, closes ${JSON.stringify(closes)}, errors ${JSON.stringify(errors)}`);
       });
       const atUpgrade = i;

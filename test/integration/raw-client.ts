@@ -37,13 +37,16 @@ export class RawClient {
 
   /** Next unread frame (optionally of type `t`), skipping others. */
   async next(t?: string, timeout = 3000): Promise<AnyFrame> {
-    return waitFor(() => {
+    return waitFor(
+      () => {
         while (this.cursor < this.frames.length) {
           const f = this.frames[this.cursor++]!;
           if (!t || f.t === t) return f;
         }
         return undefined;
-      }, { timeout, what: `a ${t ?? 'any'} frame` });
+      },
+      { timeout, what: `a ${t ?? 'any'} frame` },
+    );
   }
 
   async hello(extra: object = {}): Promise<AnyFrame> {

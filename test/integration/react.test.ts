@@ -116,7 +116,10 @@ describe('realtime-client/react', () => {
     const first = seen.last!.client;
 
     render(createElement(App, { url: b.url, options, seen }));
-    await waitFor(() => seen.last?.client !== first && seen.last?.state === 'open' && first.state === 'closed', { what: 'the second client open, the first closed' });
+    await waitFor(
+      () => seen.last?.client !== first && seen.last?.state === 'open' && first.state === 'closed',
+      { what: 'the second client open, the first closed' },
+    );
     expect(seen.last!.client.url).toBe(b.url);
     await waitFor(() => a.seen.ended === 1, { what: 'the first server ended its session' });
     expect([a.seen.sessions, b.seen.sessions]).toEqual([1, 1]);

@@ -95,7 +95,10 @@ describe('sessionStore: sessions survive a server crash', () => {
     // Two more while disconnected: kept in the replay buffer, and in the store.
     sA.send({ n: 6 });
     sA.send({ n: 7 });
-    await waitFor(() => storedFile(sA.id).nextSeq === 8 && storedFile(sA.id).replay[0]?.[0] === 3, { timeout: 3000, what: 'store up to date' });
+    await waitFor(
+      () => storedFile(sA.id).nextSeq === 8 && storedFile(sA.id).replay[0]?.[0] === 3,
+      { timeout: 3000, what: 'store up to date' },
+    );
     await crash(a);
 
     const restored: Session[] = [];

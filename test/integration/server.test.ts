@@ -459,7 +459,10 @@ describe('RealtimeServer data', () => {
     await a.hello();
     await b.hello();
     expect(await rt.broadcast({ hello: 'all' })).toBe(2);
-    await waitFor(() => a.messages().length === 1 && b.messages().length === 1, { timeout: 3000, what: 'a.messages().length === 1 && b.messages().length === 1' });
+    await waitFor(
+      () => a.messages().length === 1 && b.messages().length === 1,
+      { timeout: 3000, what: 'a.messages().length === 1 && b.messages().length === 1' },
+    );
     expect(a.messages()).toEqual([[1, { hello: 'all' }]]);
   });
 

@@ -228,13 +228,16 @@ export class Nginx {
     this.process = proc;
     const workers = this.options.workerProcesses ?? 1;
     // nginx retries a taken port for 2.5 s before it gives up: the log says so at the first try.
-    const outcome = await waitFor(() => {
+    const outcome = await waitFor(
+      () => {
         const log = this.errorLog(from);
         if (log.includes(`bind() to ${HOST}:${this.port} failed (98`)) return 'in use';
         if ((log.match(/start worker process \d+/g) ?? []).length >= workers) return 'ready';
         if (!proc.running()) return 'exited';
         return undefined;
-      }, { what: `nginx on port ${this.port} to start its workers`, timeout: timeoutMs, retryErrors: true }).catch(async (err: Error) => {
+      },
+      { what: `nginx on port ${this.port} to start its workers`, timeout: timeoutMs, retryErrors: true },
+    ).catch(async (err: Error) => {
       await proc.kill();
       this.process = undefined;
       throw new Error(`${err.message}; error log:\n${this.errorLog(from)}`);
@@ -269,7 +272,8 @@ export class Nginx {
     const from = this.errorLogSize();
     process.kill(master, 'SIGHUP');
     const workers = this.options.workerProcesses ?? 1;
-    const outcome = await waitFor(() => {
+    const outcome = await waitFor(
+      () => {
         const log = this.errorLog(from);
         const failed = log.split('\n').find((l) => /\[(emerg|alert)\]/.test(l));
         if (failed) return { failed };
@@ -277,7 +281,9 @@ export class Nginx {
         // An old worker logs "gracefully shutting down" right before it closes its listening sockets.
         const oldDone = oldWorkers.every((pid) => pidGone(pid) || new RegExp(`\\b${pid}#\\d+: gracefully shutting down`).test(log));
         return started && oldDone ? { failed: undefined } : undefined;
-      }, { what: `nginx on port ${this.port} to reload`, timeout: this.options.startTimeoutMs ?? 10_000, retryErrors: true });
+      },
+      { what: `nginx on port ${this.port} to reload`, timeout: this.options.startTimeoutMs ?? 10_000, retryErrors: true },
+    );
     if (outcome.failed) throw new Error(`nginx refused the new config and kept the old one: ${outcome.failed}`);
   }
 
@@ -307,10 +313,13 @@ export class Nginx {
 
   /** Waits until the access log holds at least `count` entries; resolves with them. */
   waitForRequests(count: number, ms = 10_000): Promise<AccessEntry[]> {
-    return waitFor(() => {
+    return waitFor(
+      () => {
         const entries = this.accessLog();
         return entries.length >= count ? entries : undefined;
-      }, { what: `${count} entries in nginx's access log`, timeout: ms, retryErrors: true });
+      },
+      { what: `${count} entries in nginx's access log`, timeout: ms, retryErrors: true },
+    );
   }
 
   /** Requests per backend port, from the access log. */

@@ -244,7 +244,10 @@ return $settings;
     this.owned.push(() => proc.stop());
     const fpm = new PhpFpm(socket, proc, errorLog);
     this.logSources.push(() => `${output(proc)}\n${fpm.log()}`);
-    await waitFor(() => fpm.log().includes('ready to handle connections') || !proc.running(), { what: 'php-fpm to be ready', timeout: 10_000, retryErrors: true });
+    await waitFor(
+      () => fpm.log().includes('ready to handle connections') || !proc.running(),
+      { what: 'php-fpm to be ready', timeout: 10_000, retryErrors: true },
+    );
     if (!proc.running()) throw new Error(`php-fpm exited (${proc.describeExit()}): ${fpm.log()}${proc.tail()}`);
     return fpm;
   }

@@ -203,6 +203,9 @@ export class ManagedProcess {
     // The parent first: nginx's master would start a new worker in place of a killed one.
     for (const pid of pids) if (!pidGone(pid)) signalQuietly(pid, 'SIGKILL');
     await this.exited;
-    await waitFor(() => pids.every(pidGone), { what: `${this.name}'s processes ${pids.join(', ')} to be gone`, timeout: 5_000, retryErrors: true });
+    await waitFor(
+      () => pids.every(pidGone),
+      { what: `${this.name}'s processes ${pids.join(', ')} to be gone`, timeout: 5_000, retryErrors: true },
+    );
   }
 }

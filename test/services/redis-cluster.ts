@@ -57,11 +57,14 @@ export class RedisCluster {
 
   /** Waits until every running node reports cluster_state:`state`. */
   async waitForState(state: 'ok' | 'fail', ms = 15_000): Promise<void> {
-    await waitFor(async () => {
+    await waitFor(
+      async () => {
         const running = this.nodes.filter((n) => n.running());
         const infos = await Promise.all(running.map((n) => this.info(n)));
         return infos.every((i) => i.cluster_state === state);
-      }, { what: `cluster_state:${state} on every running node`, timeout: ms, retryErrors: true });
+      },
+      { what: `cluster_state:${state} on every running node`, timeout: ms, retryErrors: true },
+    );
   }
 
   /** pids of every node's redis-server now running. */
