@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { expect } from 'vitest';
+import { waitFor } from '../wait';
 import type * as ServerModule from '../../src/server/index';
 import type { RealtimeServerOptions } from '../../src/server/index';
 import { serveStatic, type StaticServer, type StaticServerOptions } from './static-server';
@@ -238,7 +239,7 @@ export async function openOn(
   const pid = newPid();
   await load(p, pageUrl(f.http.url, { build: options.build, transport, pid }));
   await waitOpen(p);
-  await expect.poll(() => f.sessions.has(pid), { message: `session of ${pid} registered` }).toBe(true);
+  await waitFor(() => f.sessions.has(pid), { what: `session of ${pid} registered`, timeout: 1000 });
   return { p, pid };
 }
 

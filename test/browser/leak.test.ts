@@ -10,6 +10,7 @@
 // session the client closed.
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../wait';
 import { launchBrowser } from './chromium';
 import { expectClean, newPage, pageSummary, range, startFixture, type Fixture, type OpenedPage } from './harness';
 
@@ -102,7 +103,7 @@ describe.each([
 
     // Every 10th cycle's message arrived, once, and the server ended every closed session.
     expect(fx.got(`leak-${transport}`, 'leak')).toEqual(range(cycles / 10).map((k) => k * 10 + 9));
-    await expect.poll(() => fx.rt.sessions.size, { message: 'sessions left on the server', timeout: 10_000 }).toBe(0);
+    await waitFor(() => fx.rt.sessions.size === 0, { what: 'no sessions left on the server', timeout: 10_000 });
     await expectClean(p);
   });
 });

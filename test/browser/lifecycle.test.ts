@@ -12,6 +12,7 @@
 //    Which branch happened is printed.
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../wait';
 import { launchBrowser } from './chromium';
 import { exchange, expectClean, openOn, range, startFixture, TRANSPORTS, waitOpen, waitUntil, type Fixture, type OpenedPage } from './harness';
 
@@ -100,7 +101,7 @@ describe.each(TRANSPORTS)('transport %s', (transport) => {
         await exchange(p, f, pid, 'post', 10);
       } else {
         await waitOpen(p);
-        await expect.poll(() => f.sessions.get(pid)?.connected).toBe(true);
+        await waitFor(() => f.sessions.get(pid)?.connected === true, { what: `session of ${pid} connected`, timeout: 1000 });
         const opens = await p.page.evaluate(() => window.T.opens);
         expect(opens[0]?.resumed, 'a reloaded page starts a new session').toBe(false);
         await exchange(p, f, pid, 'post', 10);

@@ -13,8 +13,8 @@
 // 'message' event), not from the test app's idempotent log, which would hide a duplicate.
 import { describe, expect, it } from 'vitest';
 import { expectClean, load, newPage, newPid, pageSummary, pageUrl, range, TRANSPORTS, waitOpen, waitUntil } from './harness';
-import { waitFor } from '../integration/harness';
 import { processSuite, type LogLine, type ServerProcess } from './processes';
+import { waitFor } from '../wait';
 
 const suite = processSuite('rt-persist-store-');
 const { servers } = suite;
@@ -69,7 +69,7 @@ describe.each(['indexeddb', 'localStorage'] as const)('queue.persist: %s', (pers
       // before any acknowledgement can.
       await p.page.evaluate((n) => (window.T.send('m', n), queueMicrotask(() => location.reload())), n);
       await waitUntil(p, () => window.T?.client?.state === 'open', undefined, 'the reloaded page is open');
-      await waitFor(() => delivered(pid, [server]).length >= n, `${n} messages delivered`).catch(() => {});
+      await waitFor(() => delivered(pid, [server]).length >= n, { what: `${n} messages delivered` }).catch(() => {});
 
       const why = await pageSummary(p);
       expect(delivered(pid, [server]), why).toEqual(range(n));

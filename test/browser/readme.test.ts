@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../wait';
 import { launchBrowser } from './chromium';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -71,7 +72,7 @@ describe("README's quick start, as written", () => {
     page.on('console', (m) => m.type() === 'log' && logged.push(m.text()));
     await page.goto(url);
     await page.waitForFunction(() => document.title === '{"echo":"hello"}', undefined, { timeout: 10_000 });
-    await expect.poll(() => logged).toContain('the server has it');
+    await waitFor(() => logged.includes('the server has it'), { what: "the page to log 'the server has it'", timeout: 1000 });
     expect(problems).toEqual([]);
     await page.close();
   }, 30_000);
@@ -90,7 +91,7 @@ describe("README's quick start, as written", () => {
     await page.waitForFunction(() => document.title === '{"echo":"hello"}', undefined, { timeout: 10_000 }); // the page's own client
     await page.addScriptTag({ type: 'module', content: bundled.outputFiles[0]!.text });
     // Its client logs its state changes; a failed send() would be an unhandled rejection (a page error).
-    await expect.poll(() => logged, { timeout: 10_000 }).toContain('connecting → open');
+    await waitFor(() => logged.includes('connecting → open'), { what: "the page to log 'connecting → open'", timeout: 10_000 });
     expect(problems).toEqual([]);
     await page.close();
   }, 30_000);

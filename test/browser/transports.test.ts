@@ -7,6 +7,7 @@
 //   3. WebSocket refused: the default transport list falls back and works (not per transport).
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { waitFor } from '../wait';
 import { launchBrowser } from './chromium';
 import {
   exchange,
@@ -56,7 +57,7 @@ describe('browser transports', () => {
         if (build === 'esm') expect(csp, 'the import map is allowed by its hash').toMatch(/'sha256-/);
         else expect(csp).not.toMatch(/'sha256-/);
         await waitOpen(p);
-        await expect.poll(() => fx.sessions.has(pid)).toBe(true);
+        await waitFor(() => fx.sessions.has(pid), { what: `session of ${pid} registered`, timeout: 1000 });
         expect(await p.page.evaluate(() => window.T.client?.transport)).toBe(transport);
 
         await exchange(p, fx, pid, 'a', 200);
@@ -123,7 +124,7 @@ describe('browser transports', () => {
       const pid = newPid();
       await load(p, pageUrl(f.http.url, { pid })); // no transport forced: the default list
       await waitOpen(p);
-      await expect.poll(() => f.sessions.has(pid)).toBe(true);
+      await waitFor(() => f.sessions.has(pid), { what: `session of ${pid} registered`, timeout: 1000 });
       const seen = await p.page.evaluate(() => ({ transport: window.T.client!.transport, states: window.T.states, transports: window.T.transports, closes: window.T.closes }));
       const why = `${JSON.stringify(seen)}\n${await pageSummary(p)}`;
       expect(f.upgrades, `the client tried WebSocket first\n${why}`).toBeGreaterThanOrEqual(1);
@@ -138,7 +139,7 @@ describe('browser transports', () => {
       const pid2 = newPid();
       await load(p, pageUrl(f.http.url, { pid: pid2 }));
       await waitOpen(p);
-      await expect.poll(() => f.sessions.has(pid2)).toBe(true);
+      await waitFor(() => f.sessions.has(pid2), { what: `session of ${pid2} registered`, timeout: 1000 });
       expect(await p.page.evaluate(() => window.T.client!.transport)).toBe('sse');
       expect(f.upgrades, 'no WebSocket attempt after a reload').toBe(upgrades);
       await exchange(p, f, pid2, 'fb2', 10);

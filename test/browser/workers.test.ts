@@ -12,6 +12,7 @@
 import { build } from 'esbuild';
 import type { Browser, Worker } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { waitFor } from '../wait';
 import { launchBrowser } from './chromium';
 import { newPage, newPid, range, root, startFixture, TRANSPORTS, type Fixture, type OpenedPage } from './harness';
 
@@ -111,8 +112,8 @@ const report = (worker: Worker) =>
   }));
 
 async function waitOpen(s: Started): Promise<void> {
-  await expect.poll(async () => (await report(s.worker)).state, { timeout: 20_000, message: 'the worker client opened' }).toBe('open');
-  await expect.poll(() => fx.sessions.has(s.pid), { message: `the worker's session registered` }).toBe(true);
+  await waitFor(async () => (await report(s.worker)).state === 'open', { what: 'the worker client opened', timeout: 20_000, every: 50 });
+  await waitFor(() => fx.sessions.has(s.pid), { what: `the worker's session registered`, timeout: 1000 });
 }
 
 /** The worker sends `n` of `tag` while the server pushes `n`: each arrives once, in order, and every send() resolves. */
@@ -165,12 +166,12 @@ describe('the client in workers', () => {
     const cdp = await s.p.context.newCDPSession(s.p.page);
     await cdp.send('ServiceWorker.enable');
     await cdp.send('ServiceWorker.stopAllWorkers');
-    await expect.poll(() => disconnected, { timeout: 20_000, message: "the server saw the worker's connection drop" }).toBe(1);
+    await waitFor(() => disconnected === 1, { what: "the server to see the worker's connection drop", timeout: 20_000 });
     expect(first.connected).toBe(false);
 
     // A message to the stopped worker starts it again: its script runs anew, with a new client.
     await s.p.page.evaluate(async () => (await navigator.serviceWorker.ready).active!.postMessage('wake up'));
-    await expect.poll(() => fx.sessions.get(s.pid) !== first, { timeout: 20_000, message: 'a new session registered' }).toBe(true);
+    await waitFor(() => fx.sessions.get(s.pid) !== first, { what: 'a new session registered', timeout: 20_000 });
     // Playwright reattaches its handle to the restarted worker.
     const [again] = s.p.context.serviceWorkers();
     const restarted = { ...s, worker: again! };

@@ -36,6 +36,7 @@ import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { waitFor } from '../wait';
 
 const MiB = 1024 * 1024;
 const TARGET = fileURLToPath(new URL('./attack-target.mjs', import.meta.url));
@@ -56,17 +57,6 @@ const DEEP_ARRAY = `{"t":${'['.repeat(4000)}${']'.repeat(4000)}}`;
  * an object: JSON.stringify, which the old decodeFrame called on it, copes with that depth.)
  */
 const DEEP_OBJECT = `{"t":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}}`;
-
-/** Waits for `cond()` to be truthy, polling every 10 ms (awaiting it when it is a promise). */
-async function until<T>(cond: () => T | Promise<T>, what: string, ms = 10_000): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await cond();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 // ---- the server process --------------------------------------------------------------------
 
@@ -198,7 +188,7 @@ class Target {
    * wait a little for its exit, and throw the death error if it came.
    */
   async checkSoon(): Promise<void> {
-    await until(() => this.dead, 'the server process to exit', 2000).catch(() => {});
+    await waitFor(() => this.dead, { what: 'the server process to exit', timeout: 2000 }).catch(() => {});
     this.check();
   }
 
@@ -268,7 +258,7 @@ class WsClient {
 
   async hello(extra: object = {}): Promise<AnyFrame> {
     this.send({ ...HELLO, ...extra });
-    return until(() => this.frames.find((f) => f.t === 'welcome'), 'welcome');
+    return waitFor(() => this.frames.find((f) => f.t === 'welcome'), { what: 'welcome', timeout: 10_000 });
   }
 
   /** Stop reading: the server's frames pile up in its socket buffers. */
@@ -281,7 +271,7 @@ class WsClient {
   }
 
   whenClosed(ms = 10_000): Promise<{ code: number; reason: string }> {
-    return until(() => this.closed, 'the WebSocket to close', ms);
+    return waitFor(() => this.closed, { what: 'the WebSocket to close', timeout: ms });
   }
 }
 
@@ -372,7 +362,7 @@ class StreamLink {
       scope.defer(() => req.destroy());
     });
     expect(s.res.statusCode).toBe(200);
-    s.id = (await until(() => s.frames.find((f) => f.t === 'link'), 'the link frame')).id;
+    s.id = (await waitFor(() => s.frames.find((f) => f.t === 'link'), { what: 'the link frame', timeout: 10_000 })).id;
     return s;
   }
 
@@ -381,7 +371,7 @@ class StreamLink {
   }
 
   next(t: string, ms = 10_000): Promise<AnyFrame> {
-    return until(() => this.find(t), `a ${t} frame on the stream`, ms);
+    return waitFor(() => this.find(t), { what: `a ${t} frame on the stream`, timeout: ms });
   }
 
   pause(): void {
@@ -435,7 +425,7 @@ describe('frames with a t that is no string: close 4400, the server stays up', (
       throw err;
     });
     // A server that crashed drops the connection (1006): say that it died, when it did.
-    if (closed.code !== 4400) await until(() => target.dead, 'the server process to exit', 1000).catch(() => {});
+    if (closed.code !== 4400) await waitFor(() => target.dead, { what: 'the server process to exit', timeout: 1000 }).catch(() => {});
     target.check();
     expect(closed.code).toBe(4400);
     expect(c.frames.at(-1)).toMatchObject({ t: 'close', code: 4400 });
@@ -473,7 +463,7 @@ describe('frames with a t that is no string: close 4400, the server stays up', (
       target.check();
       expect(r.status).toBe(204);
       expect(await s.next('close')).toMatchObject({ t: 'close', code: 4400 });
-      await until(() => s.ended, 'the stream to end');
+      await waitFor(() => s.ended, { what: 'the stream to end', timeout: 10_000 });
     }
     await expectServing(scope, target);
   });
@@ -598,7 +588,10 @@ describe('ping flood on a connection whose downstream is never read: heap growth
       });
       if (result.stop === 'done') {
         await marker();
-        await until(async () => (await target.delivered(sid))?.marker, 'the server to process the whole flood', 30_000);
+        await waitFor(
+          async () => (await target.delivered(sid))?.marker,
+          { what: 'the server to process the whole flood', timeout: 30_000 },
+        );
       }
       const growth = (await target.retained()) - before;
       log(`${transport} ping flood: ${mib(result.uploaded)} uploaded in ${Date.now() - t0} ms (${result.stop}${result.status ? ` ${result.status}` : ''}), heap+external growth ${mib(growth)}`);
@@ -643,7 +636,7 @@ async function helloOverHttp(scope: Scope, target: Target, transport: 'sse' | 'l
     sid: w.sid,
     rest: async () => {
       // Whatever the POST caused was written before its answer; a close frame follows at once.
-      await until(() => s.ended || s.find('close'), 'a close frame or the end of the stream', 2000).catch(() => {});
+      await waitFor(() => s.ended || s.find('close'), { what: 'a close frame or the end of the stream', timeout: 2000 }).catch(() => {});
       return s.frames.slice(s.frames.indexOf(w) + 1);
     },
   };
@@ -699,10 +692,10 @@ describe('POST bodies: at most 1000 frames each, and none stalls the event loop'
       const t0 = Date.now();
       const r = await request(`${target.base}?link=${link}`, { method: 'POST', body });
       const answered = Date.now() - t0;
-      const got = await until(async () => {
+      const got = await waitFor(async () => {
         const d = await target.delivered(sid);
         return d && d.count >= total ? d : null;
-      }, `${total} messages delivered`);
+      }, { what: `${total} messages delivered`, timeout: 10_000 });
       const delay = await target.ask<Delay>('delayMax');
       log(`${transport} POST of ${total} messages in 1000 frames (${mib(body.length)}): ${r.status} after ${answered} ms, all delivered after ${Date.now() - t0} ms, ${showDelay(delay)}`);
       expect.soft(r.status, 'status of the POST').toBe(204);
@@ -757,11 +750,11 @@ describe('replay memory: maxTotalReplayBytes bounds all sessions together', () =
     const before = await target.retained();
     for (let round = 1; round <= ROUNDS; round++) {
       await target.ask('send', { count: PER_ROUND, bytes: MSG_BYTES });
-      await until(async () => {
+      await waitFor(async () => {
         const unacked = await target.ask<number | null>('unacked', { sid: goodSid });
         if (unacked === null) throw new Error(`the well-behaved session was ended in round ${round}: ${JSON.stringify(target.closes.find((c) => c.sid === goodSid))}`);
         return unacked === 0 && received.length === round * PER_ROUND;
-      }, `the well-behaved client to receive and ack round ${round}`);
+      }, { what: `the well-behaved client to receive and ack round ${round}`, timeout: 10_000 });
     }
     const growth = (await target.retained()) - before;
     const evicted = target.closes.filter((c) => attackers.has(c.sid));
@@ -818,7 +811,10 @@ describe('link churn: a replaced long-poll link is released at once', () => {
         await poll(target.base, link, 0, [], agent);
         seq++;
         heldPoll = poll(target.base, link, 20_000, [{ t: 'msg', s: seq, d: [`${seq}:held`] }], agent);
-        await until(async () => (await target.delivered(w.sid))?.lastSeq === seq, `the poll held on link ${i}`);
+        await waitFor(
+          async () => (await target.delivered(w.sid))?.lastSeq === seq,
+          { what: `the poll held on link ${i}`, timeout: 10_000 },
+        );
       }
       const next = await openPollLink(target.base);
       const r = await post(target.base, next, [resume], agent);
@@ -885,7 +881,7 @@ describe('request bodies in flight: maxTotalBodyBytes bounds them all together',
     const posts = links.flatMap((link) => ['', '&wait=1000'].map((wait) => partialPost(scope, `${target.base}?link=${link}${wait}`, 4 * MiB, 4 * MiB - 1)));
     // At most two bodies of 4 MiB - 1 fit in 8 MiB: the server ends up refusing the others.
     const refused = () => posts.filter((p) => p.status === 429).length;
-    await until(() => target.check() ?? refused() >= 38, 'at least 38 bodies refused with 429', 30_000);
+    await waitFor(() => target.check() ?? refused() >= 38, { what: 'at least 38 bodies refused with 429', timeout: 30_000 });
     const growth = (await target.retained()) - before;
     log(`bodies in flight: 40 × 4 MiB trickled, bound ${mib(BOUND)}: heap+external growth ${mib(growth)}, ${refused()} × 429, others ${JSON.stringify(posts.filter((p) => p.status !== 429).map((p) => p.status))}`);
     expect(growth, `the server held ${mib(growth)} of request bodies`).toBeLessThanOrEqual(BOUND + 4 * MiB);

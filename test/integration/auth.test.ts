@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { RealtimeError, TransportName } from '../../src/index';
 import { RealtimeServer, type RealtimeServerOptions } from '../../src/server/index';
-import { testScope, waitFor } from './harness';
+import { testScope } from './harness';
+import { waitFor } from '../wait';
 
 const { server, client, defer } = testScope();
 
@@ -17,7 +18,7 @@ describe.each<TransportName>(['websocket', 'long-poll'])('auth over %s', (transp
     const c = client(s.url, { transports: [transport], auth: async () => (++calls === 1 ? 'expired' : 'fresh') });
     const errors: RealtimeError[] = [];
     c.on('error', (e) => errors.push(e));
-    await waitFor(() => c.state === 'open', 'open with the fresh token');
+    await waitFor(() => c.state === 'open', { what: 'open with the fresh token' });
     expect(seen).toEqual(['expired', 'fresh']);
     expect(errors).toEqual([]);
   });
@@ -30,7 +31,7 @@ describe.each<TransportName>(['websocket', 'long-poll'])('auth over %s', (transp
     const closes: string[] = [];
     c.on('error', (e) => errors.push(e));
     c.on('close', (e) => closes.push(e.reason));
-    await waitFor(() => c.state === 'closed', 'the client giving up');
+    await waitFor(() => c.state === 'closed', { what: 'the client giving up' });
     expect(calls).toBe(3);
     expect(errors.map((e) => e.code)).toEqual(['unauthorized']);
     for (const text of [...errors.map((e) => e.message), ...closes]) expect(text).not.toContain('secret-token');
@@ -77,7 +78,7 @@ describe.each<TransportName>(['sse', 'fetch-stream', 'long-poll'])('the token ov
     const seen: Array<string | undefined> = [];
     const s = await recorded({ authenticate: (token) => (seen.push(token), token === TOKEN) });
     const c = client(s.url, { transports: [transport], auth: () => TOKEN });
-    await waitFor(() => c.state === 'open', 'open with the token');
+    await waitFor(() => c.state === 'open', { what: 'open with the token' });
     await c.send('after hello');
     expect(seen).toEqual([TOKEN]);
     const carrying = s.requests.filter((r) => r.headers.authorization !== undefined);
@@ -98,7 +99,7 @@ describe.each<TransportName>(['sse', 'fetch-stream', 'long-poll'])('the token ov
     const codes: string[] = [];
     c.on('error', (e) => (codes.push(e.code), texts.push(e.message)));
     c.on('close', (e) => texts.push(e.reason));
-    await waitFor(() => c.state === 'closed', 'the client giving up');
+    await waitFor(() => c.state === 'closed', { what: 'the client giving up' });
     expect(calls).toBe(3);
     expect(codes).toEqual(['unauthorized']);
     expect(texts.at(-1)).toMatch(/token not printable ASCII/);
@@ -118,7 +119,7 @@ describe.each<TransportName>(['sse', 'fetch-stream', 'long-poll'])('the token ov
     c.on('error', (e) => (errors.push(e), texts.push(e.message)));
     c.on('close', (e) => texts.push(e.reason));
     c.on('reconnecting', () => waits.push(calls));
-    await waitFor(() => c.state === 'closed', 'the client giving up');
+    await waitFor(() => c.state === 'closed', { what: 'the client giving up' });
     expect(calls).toBe(3);
     expect(waits).toEqual([1, 2]);
     expect(errors.map((e) => [e.code, e.closeCode])).toEqual([['unauthorized', 4401]]);
@@ -144,7 +145,7 @@ describe.each([401, 403])('HTTP %i from a gateway refusing the token', (status) 
     c.on('error', (e) => (errors.push(e), texts.push(e.message)));
     c.on('close', (e) => texts.push(e.reason));
     c.on('reconnecting', (e) => retries.push({ calls, delay: e.delay }));
-    await waitFor(() => c.state === 'closed', 'the client giving up');
+    await waitFor(() => c.state === 'closed', { what: 'the client giving up' });
     expect(refused).toEqual(['Bearer secret-token-1', 'Bearer secret-token-2', 'Bearer secret-token-3']);
     expect(retries.map((r) => r.calls)).toEqual([1, 2]);
     expect(errors.map((e) => [e.code, e.closeCode])).toEqual([['unauthorized', 4401]]);
@@ -165,7 +166,7 @@ describe('the token over websocket', () => {
       }
     }
     const c = client(s.url, { transports: ['websocket'], auth: () => TOKEN, env: { WebSocket: Recording as unknown as typeof globalThis.WebSocket } });
-    await waitFor(() => c.state === 'open', 'open with the token');
+    await waitFor(() => c.state === 'open', { what: 'open with the token' });
     expect(seen).toEqual([TOKEN]);
     expect(JSON.parse(frames[0]!)).toMatchObject({ t: 'hello', token: TOKEN });
     expect(s.requests.map((r) => r.method)).toEqual(['UPGRADE']);

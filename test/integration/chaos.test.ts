@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RealtimeClient, type TransportName } from '../../src/index';
 import type { Session } from '../../src/server/index';
 import { faultProxy, type FaultProxy } from './fault-proxy';
-import { nodeEnv, seeded, startServer, waitFor } from './harness';
+import { nodeEnv, seeded, startServer } from './harness';
+import { waitFor } from '../wait';
 
 /**
  * Chaos: for each transport, client → fault proxy → reference server, 5,000 messages each way at a
@@ -194,7 +195,7 @@ describe.each(TRANSPORTS)('chaos: %s', (name) => {
 
     // Under load the very first attempt may time out before its welcome (heartbeat.timeout bounds
     // it) and leave an abandoned session behind: the one that counts is the one open now.
-    await waitFor(() => sessions.length > 0 && c.state === 'open', 'the first session open');
+    await waitFor(() => sessions.length > 0 && c.state === 'open', { what: 'the first session open' });
     const session = sessions.at(-1)!;
     const sessionsBefore = sessions.length;
 
@@ -254,7 +255,7 @@ describe.each(TRANSPORTS)('chaos: %s', (name) => {
     const complete = () => atClient.length >= N && atServer.length >= N && resolved + rejections.length === N;
     const settleStart = performance.now();
     try {
-      await waitFor(complete, 'everything delivered and every send() settled', SETTLE_MS);
+      await waitFor(complete, { what: 'everything delivered and every send() settled', timeout: SETTLE_MS });
     } catch {
       // Reported below with the figures.
     }
@@ -303,7 +304,7 @@ describe.each(TRANSPORTS)('chaos: %s', (name) => {
     c.on('message', (d) => got.push(d));
     let opens = 0;
     c.on('open', () => opens++);
-    await waitFor(() => session && c.state === 'open', 'open');
+    await waitFor(() => session && c.state === 'open', { what: 'open' });
     await c.send('before');
     // Idle keep-alive sockets to the same origin in the global fetch() pool, which the HTTP
     // transports (and the eventsource package) share: after the blackhole they are dead.
@@ -314,7 +315,7 @@ describe.each(TRANSPORTS)('chaos: %s', (name) => {
     proxy.blackhole(false);
     const t0 = performance.now();
     const outcome = await Promise.race([
-      Promise.all([c.send('after'), (session!.send('pushed'), waitFor(() => got.includes('pushed'), 'the push', 20_000))]).then(() => 'recovered'),
+      Promise.all([c.send('after'), (session!.send('pushed'), waitFor(() => got.includes('pushed'), { what: 'the push', timeout: 20_000 }))]).then(() => 'recovered'),
       new Promise((r) => setTimeout(r, 15_000, 'wedged')),
     ]);
     const ms = Math.round(performance.now() - t0);

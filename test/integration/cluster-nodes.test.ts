@@ -15,8 +15,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { RealtimeClient, type TransportName } from '../../src/index';
 import { RealtimeServer } from '../../src/server/index';
 import { redisCluster } from '../../src/server-redis';
-import { delay, serviceScope, until, type Nginx, type NodeProcess } from '../services';
+import { serviceScope, type Nginx, type NodeProcess } from '../services';
 import { nodeEnv } from './harness';
+import { delay, waitFor } from '../wait';
 
 const services = serviceScope({ needs: ['redis', 'nginx'] });
 const script = fileURLToPath(new URL('./cluster-node.mjs', import.meta.url));
@@ -169,7 +170,7 @@ interface Workload {
 /** Sends the workload, each message in its own task (so in its own frame when the link is free). */
 async function sendAll(peer: Peer, w: Workload): Promise<void> {
   for (let i = 0; i < w.messages; i++) {
-    if (peer.pending >= w.window) await until(() => peer.pending < w.window, `${peer.name}: room in the window`, RECOVERY_MS);
+    if (peer.pending >= w.window) await waitFor(() => peer.pending < w.window, { what: `${peer.name}: room in the window`, timeout: RECOVERY_MS, retryErrors: true });
     peer.send({ i });
     if (w.pushEvery && (i + 1) % w.pushEvery === 0) peer.send({ push: w.pushEvery, from: i + 1 - w.pushEvery });
     if (w.dropAfter?.includes(i)) peer.send({ drop: true });
@@ -180,7 +181,10 @@ async function sendAll(peer: Peer, w: Workload): Promise<void> {
 /** Waits until every send() settled and `pushes` pushes arrived (or more: a duplicate fails the test after). */
 async function settled(peer: Peer, pushes: number): Promise<void> {
   try {
-    await until(() => peer.pending === 0 && peer.received.length >= pushes, `${peer.name}: every send() settled and ${pushes} pushes received`, RECOVERY_MS);
+    await waitFor(
+      () => peer.pending === 0 && peer.received.length >= pushes,
+      { what: `${peer.name}: every send() settled and ${pushes} pushes received`, timeout: RECOVERY_MS, retryErrors: true },
+    );
   } catch (err) {
     // Where it stands when the wait gives up, not when it began.
     const state = `${peer.pending} sends pending, ${peer.received.length} of ${pushes} pushes received; client ${peer.client.state}, opens ${JSON.stringify(peer.opens)}, closes ${JSON.stringify(peer.closes)}, errors ${JSON.stringify(peer.errors)}`;
@@ -210,7 +214,7 @@ async function startPusher(target: RedisTarget) {
      */
     async pushAll(count: number, sessions: number, pace: (k: number) => boolean): Promise<void> {
       for (let k = 0; k < count; k++) {
-        if (!pace(k)) await until(() => pace(k), `the stream to reach push ${k}`, RECOVERY_MS);
+        if (!pace(k)) await waitFor(() => pace(k), { what: `the stream to reach push ${k}`, timeout: RECOVERY_MS, retryErrors: true });
         const got = await rt.broadcast({ p: k }).catch((err: Error) => `failed: ${err.message}`);
         if (got !== sessions) failures.push(`push ${k} reached ${got} sessions, not ${sessions}`);
       }
@@ -245,7 +249,10 @@ async function killAndRestart(c: Awaited<ReturnType<typeof startCluster>>, peer:
   const began = Date.now();
   await victim.kill();
   const restarted = victim.start().then(() => Date.now() - began);
-  await until(() => peer.resolved >= resolved + 20 && peer.pushes.length >= pushes + 20, `${peer.name}: the stream to move on after ${victim.name} was killed`, RECOVERY_MS);
+  await waitFor(
+    () => peer.resolved >= resolved + 20 && peer.pushes.length >= pushes + 20,
+    { what: `${peer.name}: the stream to move on after ${victim.name} was killed`, timeout: RECOVERY_MS, retryErrors: true },
+  );
   const recoveredMs = Date.now() - began;
   return { node: victim.name, pid, holder, atMessage: resolved, atPush: pushes, recoveredMs, reopened: peer.opens.length - opens, resumedOn: c.holder(peer.name).name, restartMs: await restarted };
 }
@@ -326,9 +333,9 @@ describe.each(TRANSPORTS)('3 nodes behind nginx, a node SIGKILLed, transport %s'
     // First the node holding the session's link (the session must resume elsewhere); then, over
     // HTTP, a node that does not hold it (its relayed requests in flight die with it), over
     // WebSocket the new holder (a WebSocket session has no requests elsewhere).
-    await until(() => peer.dataSent >= N / 3, 'a third of the stream', RECOVERY_MS);
+    await waitFor(() => peer.dataSent >= N / 3, { what: 'a third of the stream', timeout: RECOVERY_MS, retryErrors: true });
     kills.push(await killAndRestart(c, peer, c.holder(peer.name)));
-    await until(() => peer.dataSent >= (2 * N) / 3, 'two thirds of the stream', RECOVERY_MS);
+    await waitFor(() => peer.dataSent >= (2 * N) / 3, { what: 'two thirds of the stream', timeout: RECOVERY_MS, retryErrors: true });
     const holder = c.holder(peer.name);
     kills.push(await killAndRestart(c, peer, transport === 'websocket' ? holder : c.nodes.find((n) => n !== holder)!));
     await Promise.all([sending, pushing]);
@@ -355,7 +362,7 @@ describe('3 nodes behind nginx, WebSocket failover', () => {
     let sendingDone = false;
     const sending = sendAll(peer, { messages: N, window: 20, pushEvery: 0 }).finally(() => (sendingDone = true));
     const pushing = pusher.pushAll(N, 1, (k) => sendingDone || (peer.dataSent > k && peer.opens.length > 0));
-    await until(() => peer.dataSent >= N / 2, 'half the stream', RECOVERY_MS);
+    await waitFor(() => peer.dataSent >= N / 2, { what: 'half the stream', timeout: RECOVERY_MS, retryErrors: true });
     const [first] = c.attachments(peer.name);
     const a = first!.node;
     expect(first!.how).toBe('new');
@@ -363,7 +370,7 @@ describe('3 nodes behind nginx, WebSocket failover', () => {
     const killedAt = Date.now();
     const killedPid = a.pid;
     await a.kill();
-    await until(() => peer.opens.length === 2, 'the client to reopen', RECOVERY_MS);
+    await waitFor(() => peer.opens.length === 2, { what: 'the client to reopen', timeout: RECOVERY_MS, retryErrors: true });
     const reopenedMs = Date.now() - killedAt;
     await Promise.all([sending, pushing]);
     await settled(peer, N);
@@ -391,7 +398,10 @@ describe('3 nodes behind nginx, Redis down', () => {
     const peers = TRANSPORTS.map((t) => new Peer(`redis-down-${t}`, t, c.lb));
     const began = Date.now();
     const sending = Promise.all(peers.map((p) => sendAll(p, { messages: N, window: 20, pushEvery: 20 })));
-    await until(() => peers.every((p) => p.dataSent >= N / 2), 'every client half way', RECOVERY_MS);
+    await waitFor(
+      () => peers.every((p) => p.dataSent >= N / 2),
+      { what: 'every client half way', timeout: RECOVERY_MS, retryErrors: true },
+    );
     const stoppedAt = Date.now();
     await redis.stop();
     // Where each stream stands with Redis gone: it moves on only once Redis is back.
@@ -400,7 +410,10 @@ describe('3 nodes behind nginx, Redis down', () => {
     await redis.start();
     const startedAt = Date.now();
     // Every stream moves on, both ways.
-    await until(() => peers.every((p, i) => p.resolved >= before[i]![0] + 20 && p.pushes.length >= before[i]![1] + 20), 'every stream to move on', RECOVERY_MS);
+    await waitFor(
+      () => peers.every((p, i) => p.resolved >= before[i]![0] + 20 && p.pushes.length >= before[i]![1] + 20),
+      { what: 'every stream to move on', timeout: RECOVERY_MS, retryErrors: true },
+    );
     const recoveredMs = Date.now() - startedAt;
     await sending;
     await Promise.all(peers.map((p) => settled(p, N)));

@@ -3,24 +3,23 @@
 // on its own port, sharing one redis-server of the test's own. Raw clients (frames by hand), so
 // what is checked is the server's side of docs/protocol.md, "Server clusters". The real client
 // across processes behind nginx: test/integration/cluster-nodes.test.ts.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server/index';
+import type { RealtimeServerOptions, Session } from '../../src/server/index';
 import { redisCluster } from '../../src/server-redis';
 import type { RedisEngine } from '../../src/server/state/redis';
 import { serviceScope } from '../services';
 import { faultProxy } from './fault-proxy';
+import { startServer } from './harness';
 import { HELLO, PollClient, post, StreamClient } from './http-client';
-import { RawClient, waitFor } from './raw-client';
+import { RawClient } from './raw-client';
+import { waitFor } from '../wait';
 
 const services = serviceScope({ needs: ['redis'] });
 
 /** A reference server on its own port, sessions in the Redis at `url`; stopped after the test. */
 async function node(url: string, options: RealtimeServerOptions = {}) {
-  const http = createServer();
-  const rt = new RealtimeServer({ server: http, cluster: redisCluster({ url }), ...options });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const s = await startServer({ cluster: redisCluster({ url }), ...options });
+  const rt = s.rt;
   const opened: Session[] = [];
   rt.on('connection', (s) => opened.push(s));
   rt.on('restore', (s) => opened.push(s));
@@ -31,19 +30,16 @@ async function node(url: string, options: RealtimeServerOptions = {}) {
   const clients: RawClient[] = [];
   services.defer(async () => {
     for (const c of clients) c.terminate();
-    await rt.close();
-    http.closeAllConnections();
-    await new Promise<void>((resolve) => http.close(() => resolve()));
+    await s.close();
   });
-  const port = (http.address() as AddressInfo).port;
   return {
     rt,
     opened,
     got,
-    url: `ws://127.0.0.1:${port}/realtime`,
-    base: `http://127.0.0.1:${port}/realtime`,
+    url: s.url,
+    base: s.base,
     client() {
-      const c = new RawClient(`ws://127.0.0.1:${port}/realtime`);
+      const c = new RawClient(s.url);
       clients.push(c);
       return c;
     },
@@ -59,10 +55,10 @@ describe('sessions in Redis, two servers', () => {
     const w = await ca.hello();
     ca.send({ t: 'msg', s: 1, d: ['to A'] });
     expect((await ca.next('ack')).a).toBe(1);
-    const sessionA = await waitFor(() => a.opened[0]);
+    const sessionA = await waitFor(() => a.opened[0], { timeout: 3000, what: 'a.opened[0]' });
     sessionA.send('one');
     sessionA.send('two');
-    await waitFor(() => ca.messages().length === 2);
+    await waitFor(() => ca.messages().length === 2, { timeout: 3000, what: 'ca.messages().length === 2' });
     // The client read 'one' only, then moved to B.
     const cb = b.client();
     const wb = await cb.hello({ sid: w.sid, key: w.key, a: 1 });
@@ -71,7 +67,7 @@ describe('sessions in Redis, two servers', () => {
     // B is the holder now: A's link was replaced, quietly.
     expect((await ca.whenClosed()).code).toBe(1000);
     cb.send({ t: 'msg', s: 2, d: ['to B'] });
-    await waitFor(() => b.got.get(w.sid)?.length === 1);
+    await waitFor(() => b.got.get(w.sid)?.length === 1, { timeout: 3000, what: 'b.got.get(w.sid)?.length === 1' });
     expect(b.got.get(w.sid)).toEqual([['to B', 2]]);
     expect(a.got.get(w.sid)).toEqual([['to A', 1]]);
   });
@@ -82,12 +78,12 @@ describe('sessions in Redis, two servers', () => {
     const b = await node(redis.url);
     const c1 = a.client();
     const w = await c1.hello();
-    const sessionA = await waitFor(() => a.opened[0]);
+    const sessionA = await waitFor(() => a.opened[0], { timeout: 3000, what: 'a.opened[0]' });
     c1.terminate();
     const c2 = b.client();
     await c2.hello({ sid: w.sid, key: w.key, a: 0 });
     for (let i = 0; i < 50; i++) sessionA.send(i);
-    await waitFor(() => c2.messages().length === 50);
+    await waitFor(() => c2.messages().length === 50, { timeout: 3000, what: 'c2.messages().length === 50' });
     expect(c2.messages()).toEqual(Array.from({ length: 50 }, (_, i) => [i + 1, i]));
   });
 
@@ -105,7 +101,7 @@ describe('sessions in Redis, two servers', () => {
     const w2 = await c2.hello({ sid: w.sid, key: w.key, a: 0 });
     expect(w2.a).toBe(2); // B knows A had them
     c2.send({ t: 'msg', s: 1, d: ['m1', 'm2', 'm3'] });
-    await waitFor(() => b.got.get(w.sid)?.length === 1);
+    await waitFor(() => b.got.get(w.sid)?.length === 1, { timeout: 3000, what: 'b.got.get(w.sid)?.length === 1' });
     expect(b.got.get(w.sid)).toEqual([['m3', 3]]);
   });
 
@@ -130,12 +126,18 @@ describe('sessions in Redis, two servers', () => {
     const away = b.client();
     const wAway = await away.hello();
     away.terminate();
-    await waitFor(() => b.opened.find((s) => s.id === wAway.sid && !s.connected));
+    await waitFor(
+      () => b.opened.find((s) => s.id === wAway.sid && !s.connected),
+      { timeout: 3000, what: 'b.opened.find((s) => s.id === wAway.sid && !s.connected)' },
+    );
     expect(await a.rt.broadcast({ hello: 'all' })).toBe(3);
-    await waitFor(() => onA.messages().length === 1 && onB.messages().length === 1);
+    await waitFor(
+      () => onA.messages().length === 1 && onB.messages().length === 1,
+      { timeout: 3000, what: 'onA.messages().length === 1 && onB.messages().length === 1' },
+    );
     const back = a.client();
     await back.hello({ sid: wAway.sid, key: wAway.key, a: 0 });
-    await waitFor(() => back.messages().length === 1);
+    await waitFor(() => back.messages().length === 1, { timeout: 3000, what: 'back.messages().length === 1' });
     expect(back.messages()).toEqual([[1, { hello: 'all' }]]);
   });
 
@@ -144,13 +146,13 @@ describe('sessions in Redis, two servers', () => {
     const a = await node(redis.url);
     await a.client().hello(); // connected once
     await redis.stop();
-    await waitFor(() => !a.rt['engine'].available, 5000);
+    await waitFor(() => !a.rt['engine'].available, { timeout: 5000, what: 'the engine of a to become unavailable' });
     const refused = a.client();
     await refused.opened();
     refused.send({ t: 'hello', v: [1], a: 0 });
     expect(await refused.next('close')).toEqual({ t: 'close', code: 4500, reason: 'session store unavailable' });
     await redis.start();
-    await waitFor(() => a.rt['engine'].available, 10_000);
+    await waitFor(() => a.rt['engine'].available, { timeout: 10_000, what: 'the engine of a to become available again' });
     expect((await a.client().hello()).t).toBe('welcome');
   });
 });
@@ -166,7 +168,7 @@ describe('HTTP links across servers: a request reaching the server that does not
     const w = await stream.next('welcome');
     expect((await post(b.base, id, { t: 'msg', s: 1, d: ['via B'] })).status).toBe(204);
     // The frame was handled where the link is: A delivered it, and its ack came on A's stream.
-    await waitFor(() => a.got.get(w.sid)?.length === 1);
+    await waitFor(() => a.got.get(w.sid)?.length === 1, { timeout: 3000, what: 'a.got.get(w.sid)?.length === 1' });
     expect(a.got.get(w.sid)).toEqual([['via B', 1]]);
     expect(b.got.get(w.sid)).toBeUndefined();
     expect((await stream.next('ack')).a).toBe(1);
@@ -180,7 +182,10 @@ describe('HTTP links across servers: a request reaching the server that does not
     const onB = Object.assign(new PollClient(b.base), { id: onA.id });
     const welcome = (await onB.poll(5000, HELLO)).frames.find((f) => f.t === 'welcome')!;
     expect(welcome).toMatchObject({ resumed: false });
-    const session = await waitFor(() => a.opened.find((s) => s.id === welcome.sid));
+    const session = await waitFor(
+      () => a.opened.find((s) => s.id === welcome.sid),
+      { timeout: 3000, what: 'a.opened.find((s) => s.id === welcome.sid)' },
+    );
     const received: unknown[] = [];
     for (let i = 1; i <= 20; i++) {
       session.send(i);
@@ -190,7 +195,7 @@ describe('HTTP links across servers: a request reaching the server that does not
     }
     while (received.length < 20) for (const f of (await onA.poll(5000)).frames) if (f.t === 'msg') received.push(...f.d);
     expect(received).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
-    await waitFor(() => a.got.get(welcome.sid)?.length === 20);
+    await waitFor(() => a.got.get(welcome.sid)?.length === 20, { timeout: 3000, what: 'a.got.get(welcome.sid)?.length === 20' });
     expect(a.got.get(welcome.sid)!.map(([d]) => d)).toEqual(Array.from({ length: 20 }, (_, i) => `c${i + 1}`));
   });
 
@@ -257,7 +262,10 @@ describe('HTTP links across servers: a request reaching the server that does not
     // does: no more beats, no subscription, and nothing tidied up in Redis.
     const held = onB.poll(25_000);
     const engineA = a.rt['engine'] as RedisEngine;
-    await waitFor(() => engineA['ownLinks'].size === 1); // the link exists; the poll is on its way
+    await waitFor(
+      () => engineA['ownLinks'].size === 1,
+      { timeout: 3000, what: 'one link owned by engine A' },
+    ); // the link exists; the poll is on its way
     clearInterval(engineA['beatTimer']!);
     engineA['sub'].disconnect();
     const diedAt = Date.now();

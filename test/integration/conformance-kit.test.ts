@@ -7,7 +7,7 @@ import { formatResult } from '../../src/conformance/reporter';
 import type { RealtimeServerOptions } from '../../src/server/index';
 // @ts-expect-error: a plain .mjs example, without types
 import { conformanceApp } from '../../examples/conformance-server.mjs';
-import { startServer, type Running } from './harness';
+import { testScope, type Running } from './harness';
 
 /**
  * The conformance kit against the reference server: every case passes on every transport, and
@@ -26,21 +26,20 @@ const OPTIONS: RealtimeServerOptions = {
   maxSessionsPerIp: 10_000,
 };
 
-let server: Running | null = null;
-afterEach(async () => {
+const scope = testScope();
+afterEach(() => {
   for (const name of Object.keys(faults) as Array<keyof typeof faults>) faults[name] = false;
-  await server?.close();
-  server = null;
 });
 
-async function start(): Promise<Running> {
-  server = await startServer(OPTIONS);
-  conformanceApp(server.rt);
-  return server;
+/** The reference server with the conformance application of docs/conformance.md, closed after the test. */
+async function start(options: RealtimeServerOptions = OPTIONS): Promise<Running> {
+  const s = await scope.server(options);
+  conformanceApp(s.rt);
+  return s;
 }
 
 async function kit(s: Running, only?: string[], transports?: Parameters<typeof runConformance>[0]['transports']): Promise<Report> {
-  return runConformance({ target: { http: `http://127.0.0.1:${s.port}/realtime`, ws: s.url, origin: ORIGIN, token: TOKEN, scale: 1 }, ...(only ? { only } : {}), ...(transports ? { transports } : {}) });
+  return runConformance({ target: { http: s.base, ws: s.url, origin: ORIGIN, token: TOKEN, scale: 1 }, ...(only ? { only } : {}), ...(transports ? { transports } : {}) });
 }
 
 const failures = (r: Report): string[] => r.results.filter((x) => x.verdict !== 'pass').map(formatResult);
@@ -83,8 +82,8 @@ describe('the conformance kit against a reference server with a deliberate fault
 
 describe('the conformance kit run as a whole', () => {
   it('says plainly when the application is missing: the cases that need it are skipped, the others run, exit code 3', async () => {
-    server = await startServer(OPTIONS); // no application attached
-    const report = await kit(server, ['V1-HANDSHAKE-001', 'V1-SEQ-001'], TRANSPORTS.filter((t) => t.name === 'websocket'));
+    const s = await scope.server(OPTIONS); // no application attached
+    const report = await kit(s, ['V1-HANDSHAKE-001', 'V1-SEQ-001'], TRANSPORTS.filter((t) => t.name === 'websocket'));
     expect(report.contract).toMatchObject({ ok: false, why: expect.stringContaining('runs no conformance application') });
     expect(report.results.map((r) => [r.id, r.verdict, r.why])).toEqual([
       ['V1-HANDSHAKE-001', 'pass', undefined],
@@ -94,8 +93,7 @@ describe('the conformance kit run as a whole', () => {
   });
 
   it('maps what a case does to a verdict: a failure, a skip, an unexpected error, a case over its time', async () => {
-    const s = (server = await startServer({ ...OPTIONS, allowedOrigins: undefined })); // so the kit may go without --origin
-    conformanceApp(s.rt);
+    const s = await start({ ...OPTIONS, allowedOrigins: undefined }); // so the kit may go without --origin
     const base = { level: 'MUST' as const, section: '§6', title: 'a case of this test' };
     const cases: Case[] = [
       { ...base, id: 'V1-TEST-001', run: async () => {} },
@@ -106,7 +104,7 @@ describe('the conformance kit run as a whole', () => {
       { ...base, id: 'V1-TEST-006', needs: ['origin'], run: async () => {} },
       { ...base, id: 'V1-TEST-007', applies: (d) => d.polls, run: async () => {} },
     ];
-    const target = { http: `http://127.0.0.1:${s.port}/realtime`, ws: s.url, token: TOKEN, scale: 1 };
+    const target = { http: s.base, ws: s.url, token: TOKEN, scale: 1 };
     const report = await runConformance({ target, cases, transports: TRANSPORTS.filter((t) => t.name === 'websocket') });
     expect(report.results.map((r) => [r.id, r.verdict, r.expected ?? r.why, r.got])).toEqual([
       ['V1-TEST-001', 'pass', undefined, undefined],
@@ -120,7 +118,7 @@ describe('the conformance kit run as a whole', () => {
 
   it('the command: one line per case, the verdict, exit code 1 for a failed MUST and 0 once fixed', async () => {
     const s = await start();
-    const argv = [`http://127.0.0.1:${s.port}/realtime`, '--transports', 'websocket,sse', '--only', 'V1-SEQ-003,V1-BATCH-001', '--token', TOKEN, '--origin', ORIGIN];
+    const argv = [s.base, '--transports', 'websocket,sse', '--only', 'V1-SEQ-003,V1-BATCH-001', '--token', TOKEN, '--origin', ORIGIN];
     const out: string[] = [];
     const io = { out: (t: string) => void out.push(t), err: (t: string) => void out.push(t) };
     faults.noDedupe = true;

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { longPoll, transports, type ClientOptions, type RealtimeError, type Transport, type TransportName } from '../../src/index';
 import type { Session } from '../../src/server/index';
-import { seeded, startServer, testScope, waitFor } from './harness';
+import { seeded, startServer, testScope } from './harness';
+import { waitFor } from '../wait';
 
 /**
  * One suite, every transport: the same scenarios must hold whichever carries the session.
@@ -30,7 +31,7 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     const got: unknown[] = [];
     c.on('message', (d) => got.push(d));
     await c.send({ hello: 'world' });
-    await waitFor(() => got.length === 1, 'the echo');
+    await waitFor(() => got.length === 1, { what: 'the echo' });
     expect(got).toEqual([{ echo: { hello: 'world' } }]);
     expect(c.transport).toBe(name);
   });
@@ -46,7 +47,7 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     const c = client(s.url);
     const atClient: unknown[] = [];
     c.on('message', (d) => atClient.push(d));
-    await waitFor(() => session && c.state === 'open', 'open');
+    await waitFor(() => session && c.state === 'open', { what: 'open' });
     const sends: Promise<void>[] = [];
     for (let i = 0; i < 300; i++) {
       sends.push(c.send(i));
@@ -54,7 +55,7 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
       if (i % 50 === 0) await new Promise((r) => setTimeout(r, 2));
     }
     await Promise.all(sends);
-    await waitFor(() => atClient.length === 300 && atServer.length === 300, 'all 300 both ways');
+    await waitFor(() => atClient.length === 300 && atServer.length === 300, { what: 'all 300 both ways' });
     expect(atServer).toEqual([...Array(300).keys()]);
     expect(atClient).toEqual([...Array(300).keys()]);
   });
@@ -74,7 +75,7 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     const c = client(s.url);
     const atClient: number[] = [];
     c.on('message', (d) => atClient.push(d as number));
-    await waitFor(() => session && c.state === 'open', 'open');
+    await waitFor(() => session && c.state === 'open', { what: 'open' });
     let drops = 0;
     const sends: Promise<void>[] = [];
     for (let i = 0; i < N; i++) {
@@ -87,7 +88,7 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
       }
     }
     await Promise.all(sends);
-    await waitFor(() => atClient.length >= N && atServer.length >= N, 'all messages both ways', 40_000);
+    await waitFor(() => atClient.length >= N && atServer.length >= N, { what: 'all messages both ways', timeout: 40_000 });
     await new Promise((r) => setTimeout(r, 100)); // room for a late duplicate to show itself
     expect(drops).toBeGreaterThan(2);
     expect(atServer).toEqual([...Array(N).keys()]);
@@ -101,7 +102,7 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     const c = client(s.url, { queue: { maxBytes: 1 << 20 } });
     const errors: unknown[] = [];
     c.on('error', (e) => errors.push(e));
-    await waitFor(() => c.state === 'open', 'open');
+    await waitFor(() => c.state === 'open', { what: 'open' });
     const pad = 'x'.repeat(480);
     await Promise.all(Array.from({ length: 200 }, (_, i) => c.send({ i, pad })));
     expect(atServer).toEqual([...Array(200).keys()]);
@@ -125,9 +126,9 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     const errors: RealtimeError[] = [];
     c.on('message', (d) => got.push(d as { i: number }));
     c.on('error', (e) => errors.push(e));
-    await waitFor(() => session && c.state === 'open', 'open');
+    await waitFor(() => session && c.state === 'open', { what: 'open' });
     for (let i = 0; i < 100; i++) session!.send({ i, pad: 'x'.repeat(80) }); // ~9 KB in one tick
-    await waitFor(() => got.length === 100, 'all 100 messages');
+    await waitFor(() => got.length === 100, { what: 'all 100 messages' });
     expect(got.map((m) => m.i)).toEqual([...Array(100).keys()]);
     expect(errors).toEqual([]);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(1024);
@@ -137,16 +138,16 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
   it('server restart: the client reconnects to the new process', async () => {
     const s1 = await startServer();
     const c = client(s1.url);
-    await waitFor(() => c.state === 'open', 'open');
+    await waitFor(() => c.state === 'open', { what: 'open' });
     await s1.close();
-    await waitFor(() => c.state === 'reconnecting', 'the loss noticed');
-    const s2 = await server({}, s1.port);
+    await waitFor(() => c.state === 'reconnecting', { what: 'the loss noticed' });
+    const s2 = await server({}, { port: s1.port });
     s2.rt.on('connection', (session: Session) => session.on('message', (d) => session.send(d)));
-    await waitFor(() => c.state === 'open', 'reopened on the new process');
+    await waitFor(() => c.state === 'open', { what: 'reopened on the new process' });
     const got: unknown[] = [];
     c.on('message', (d) => got.push(d));
     await c.send('again');
-    await waitFor(() => got.length === 1, 'echo from the new process');
+    await waitFor(() => got.length === 1, { what: 'echo from the new process' });
     expect(c.transport).toBe(name);
   });
 
@@ -156,7 +157,7 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     s.http.on('upgrade', () => attempts++);
     s.http.on('request', (req) => req.url!.includes('transport=') && attempts++);
     const c = client(s.url);
-    await waitFor(() => c.state === 'open', 'open');
+    await waitFor(() => c.state === 'open', { what: 'open' });
     c.close();
     expect(c.state).toBe('closed');
     const before = attempts;
@@ -172,9 +173,9 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     const c = client(s.url, { reconnect: { initialDelay: 200, maxDelay: 200 } });
     const got: unknown[] = [];
     c.on('message', (d) => got.push(d));
-    await waitFor(() => session && c.state === 'open', 'open');
+    await waitFor(() => session && c.state === 'open', { what: 'open' });
     session!.send('before');
-    await waitFor(() => got.length === 1, 'first message');
+    await waitFor(() => got.length === 1, { what: 'first message' });
     // The retry may start within a millisecond (full jitter from 0), so polling c.state could miss
     // 'reconnecting'; the transition event cannot be missed.
     const dropNoticed = new Promise<void>((resolve) => c.on('state', (e) => e.to === 'reconnecting' && resolve()));
@@ -184,7 +185,7 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     session!.send('while away 2');
     const opens: boolean[] = [];
     c.on('open', (o) => opens.push(o.resumed));
-    await waitFor(() => got.length === 3, 'replayed messages');
+    await waitFor(() => got.length === 3, { what: 'replayed messages' });
     expect(opens).toEqual([true]);
     expect(got).toEqual(['before', 'while away 1', 'while away 2']);
   });
@@ -192,17 +193,17 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
   it('heartbeat loss: a server that goes silent without closing is noticed and replaced', async () => {
     const s = await server({ heartbeatInterval: 400 });
     const c = client(s.url, { heartbeat: { timeout: 400 } });
-    await waitFor(() => c.state === 'open', 'open');
+    await waitFor(() => c.state === 'open', { what: 'open' });
     const closes: number[] = [];
     c.on('close', (e) => closes.push(e.code));
     // Blackhole the current TCP connections: they stay up, but nothing the server writes arrives.
     for (const sock of s.sockets) sock.write = (() => true) as typeof sock.write;
     const t0 = Date.now();
-    await waitFor(() => closes.length > 0, 'the dead connection noticed', 5000);
+    await waitFor(() => closes.length > 0, { what: 'the dead connection noticed', timeout: 5000 });
     expect(closes[0]).toBe(4408);
     // The last frame came at most one interval before t0, so the bound is interval + timeout
     // from it; the slack covers timers running late on a loaded 2-core CI machine.
     expect(Date.now() - t0).toBeLessThan(400 + 400 + 400);
-    await waitFor(() => c.state === 'open', 'a fresh connection');
+    await waitFor(() => c.state === 'open', { what: 'a fresh connection' });
   });
 });

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import type { RealtimeClient, RealtimeError } from '../../src/index';
 import type { Session } from '../../src/server/index';
 import { bufferingProxy } from './buffering-proxy';
-import { testScope, waitFor } from './harness';
+import { testScope } from './harness';
+import { waitFor } from '../wait';
 
 const { server, client, defer } = testScope();
 
@@ -24,11 +25,11 @@ describe('fallback and upgrade', () => {
     c.on('reconnecting', (r) => reconnects.push(r));
     const got: unknown[] = [];
     c.on('message', (d) => got.push(d));
-    await waitFor(() => c.state === 'open', 'open');
+    await waitFor(() => c.state === 'open', { what: 'open' });
     expect(c.transport).toBe('sse');
     expect(reconnects).toEqual([]);
     await c.send('via sse');
-    await waitFor(() => got.length === 1, 'echo');
+    await waitFor(() => got.length === 1, { what: 'echo' });
   });
 
   it('a buffering proxy holds every response body until it ends: the client ends on long-poll', async () => {
@@ -40,7 +41,7 @@ describe('fallback and upgrade', () => {
     const seen = trackTransports(c);
     const closes: Array<[number, string]> = [];
     c.on('close', (e) => closes.push([e.code, e.reason]));
-    await waitFor(() => c.state === 'open', 'open through the proxy', 20_000);
+    await waitFor(() => c.state === 'open', { what: 'open through the proxy', timeout: 20_000 });
     expect(c.transport).toBe('long-poll');
     expect(seen).toEqual(['long-poll']);
     // websocket refused, then sse and fetch-stream starved of bytes until the watchdog gave up
@@ -48,7 +49,7 @@ describe('fallback and upgrade', () => {
     const got: unknown[] = [];
     c.on('message', (d) => got.push(d));
     await c.send('through the proxy');
-    await waitFor(() => got.length === 1, 'echo over long-poll');
+    await waitFor(() => got.length === 1, { what: 'echo over long-poll' });
   });
 
   it('the server later accepts WebSocket again: the client upgrades back, losing and repeating nothing', async () => {
@@ -69,7 +70,7 @@ describe('fallback and upgrade', () => {
     const seen = trackTransports(c);
     const atClient: number[] = [];
     c.on('message', (d) => atClient.push(d as number));
-    await waitFor(() => session && c.state === 'open', 'open');
+    await waitFor(() => session && c.state === 'open', { what: 'open' });
     expect(c.transport).toBe('sse');
 
     // Traffic both ways throughout the switch.
@@ -81,13 +82,13 @@ describe('fallback and upgrade', () => {
         session!.send(i);
       }
     }, 5);
-    await waitFor(() => i >= 200, 'traffic over sse');
+    await waitFor(() => i >= 200, { what: 'traffic over sse' });
     refuse = false;
-    await waitFor(() => c.transport === 'websocket' && c.state === 'open', 'the upgrade', 10_000);
-    await waitFor(() => i >= 600, 'traffic after the upgrade');
+    await waitFor(() => c.transport === 'websocket' && c.state === 'open', { what: 'the upgrade', timeout: 10_000 });
+    await waitFor(() => i >= 600, { what: 'traffic after the upgrade' });
     clearInterval(pump);
     await Promise.all(sends);
-    await waitFor(() => atClient.length >= i && atServer.length >= i, 'everything delivered');
+    await waitFor(() => atClient.length >= i && atServer.length >= i, { what: 'everything delivered' });
     expect(seen).toEqual(['sse', 'websocket']);
     expect(atServer).toEqual([...Array(i).keys()]);
     expect(atClient).toEqual([...Array(i).keys()]);
@@ -99,13 +100,13 @@ describe('fallback and upgrade', () => {
     const store = new Map<string, string>();
     const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v), removeItem: (k: string) => void store.delete(k) };
     const first = client(s.url, { env: { storage } });
-    await waitFor(() => first.state === 'open', 'first open');
+    await waitFor(() => first.state === 'open', { what: 'first open' });
     expect(first.transport).toBe('long-poll');
     first.close();
     const second = client(s.url, { env: { storage } });
     const closes: unknown[] = [];
     second.on('close', (e) => closes.push(e));
-    await waitFor(() => second.state === 'open', 'second open');
+    await waitFor(() => second.state === 'open', { what: 'second open' });
     expect(second.transport).toBe('long-poll');
     expect(closes).toEqual([]); // no failed attempt on websocket, sse or fetch-stream
   });
@@ -131,7 +132,7 @@ describe('HTTP errors from the server', () => {
     const delays: number[] = [];
     c.on('reconnecting', (r) => delays.push(r.delay));
     const seen = trackTransports(c);
-    await waitFor(() => c.state === 'open', 'open after the server recovers', 10_000);
+    await waitFor(() => c.state === 'open', { what: 'open after the server recovers', timeout: 10_000 });
     expect(delays.length).toBe(2);
     for (const d of delays) expect(d).toBeGreaterThanOrEqual(1000);
     expect(requests[1]! - requests[0]!).toBeGreaterThanOrEqual(950);
@@ -152,7 +153,7 @@ describe('a wrong endpoint', () => {
       requests++;
       if (!req.url!.startsWith('/realtime')) res.writeHead(404, { 'Content-Type': 'text/html' }).end('<h1>Not found</h1>');
     });
-    await waitFor(() => errors.length >= 2, 'two failed attempts');
+    await waitFor(() => errors.length >= 2, { what: 'two failed attempts' });
     expect(errors[0]).toMatchObject({ code: 'connect-failed' });
     expect(errors[0]!.message).toContain('sse: 1006 HTTP 404 <h1>Not found</h1>');
     expect(errors[0]!.message).toContain('fetch-stream: 1006 HTTP 404');

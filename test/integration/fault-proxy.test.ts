@@ -2,7 +2,7 @@
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { faultProxy, type FaultProxy } from './fault-proxy';
-import { waitFor } from './harness';
+import { waitFor } from '../wait';
 
 /**
  * The fault proxy on its own, against a tiny TCP echo server: every command does what it says.
@@ -108,13 +108,13 @@ describe('fault proxy', () => {
     const b = await client(proxy.port);
     a.socket.write('hello');
     b.socket.write('world!');
-    await waitFor(() => a.text() === 'hello' && b.text() === 'world!', 'both echoes');
+    await waitFor(() => a.text() === 'hello' && b.text() === 'world!', { what: 'both echoes' });
     expect(proxy.stats).toMatchObject({ connections: 2, open: 2, bytesUp: 11, bytesDown: 11 });
     // An orderly close travels through: the client's FIN reaches the server, whose end comes back.
     a.socket.end('!end');
-    await waitFor(() => a.closed && echo.sides[0]!.closed, 'an orderly close on both sides');
+    await waitFor(() => a.closed && echo.sides[0]!.closed, { what: 'an orderly close on both sides' });
     expect(a.text()).toBe('hello!end');
-    await waitFor(() => proxy.stats.open === 1, 'the closed connection forgotten');
+    await waitFor(() => proxy.stats.open === 1, { what: 'the closed connection forgotten' });
   });
 
   it('cutAll() destroys every connection, both sides; new connections work', async () => {
@@ -123,29 +123,32 @@ describe('fault proxy', () => {
     const b = await client(proxy.port);
     a.socket.write('x');
     b.socket.write('y');
-    await waitFor(() => a.text() === 'x' && b.text() === 'y', 'echoes');
+    await waitFor(() => a.text() === 'x' && b.text() === 'y', { what: 'echoes' });
     proxy.cutAll();
-    await waitFor(() => a.closed && b.closed, 'both clients cut');
-    await waitFor(() => echo.sides.every((s) => s.closed), 'both server sides cut');
+    await waitFor(() => a.closed && b.closed, { what: 'both clients cut' });
+    await waitFor(() => echo.sides.every((s) => s.closed), { what: 'both server sides cut' });
     expect(proxy.stats.cut).toBe(2);
-    await waitFor(() => proxy.stats.open === 0, 'no connection left');
+    await waitFor(() => proxy.stats.open === 0, { what: 'no connection left' });
     const c = await client(proxy.port);
     c.socket.write('again');
-    await waitFor(() => c.text() === 'again', 'a new connection echoes');
+    await waitFor(() => c.text() === 'again', { what: 'a new connection echoes' });
   });
 
   it('blackhole(): swallows both ways without closing, also new connections; off lets only new ones through', async () => {
     const { echo, proxy } = await setup();
     const old = await client(proxy.port);
     old.socket.write('before');
-    await waitFor(() => old.text() === 'before', 'echo before the blackhole');
+    await waitFor(() => old.text() === 'before', { what: 'echo before the blackhole' });
     // Server → client is swallowed too: the server speaks on its own.
     proxy.blackhole(true);
     old.socket.write('lost-up');
     echo.sides[0]!.socket.write('lost-down');
     const during = await client(proxy.port); // accepted...
     during.socket.write('lost-too');
-    await waitFor(() => proxy.stats.swallowedUp === 'lost-up'.length + 'lost-too'.length && proxy.stats.swallowedDown === 'lost-down'.length, 'the bytes swallowed');
+    await waitFor(
+      () => proxy.stats.swallowedUp === 'lost-up'.length + 'lost-too'.length && proxy.stats.swallowedDown === 'lost-down'.length,
+      { what: 'the bytes swallowed' },
+    );
     expect(echo.sides[0]!.got).toBe('before'.length);
     expect(old.text()).toBe('before');
     expect(during.text()).toBe('');
@@ -154,9 +157,12 @@ describe('fault proxy', () => {
     proxy.blackhole(false);
     const after = await client(proxy.port);
     after.socket.write('through');
-    await waitFor(() => after.text() === 'through', 'a connection made after the blackhole echoes');
+    await waitFor(() => after.text() === 'through', { what: 'a connection made after the blackhole echoes' });
     during.socket.write('still-lost');
-    await waitFor(() => proxy.stats.swallowedUp === 'lost-up'.length + 'lost-too'.length + 'still-lost'.length, 'the swallowed connection stays swallowed');
+    await waitFor(
+      () => proxy.stats.swallowedUp === 'lost-up'.length + 'lost-too'.length + 'still-lost'.length,
+      { what: 'the swallowed connection stays swallowed' },
+    );
     await pause(50);
     expect(old.text()).toBe('before');
     expect(during.text()).toBe('');
@@ -173,7 +179,7 @@ describe('fault proxy', () => {
     proxy.latency(100);
     let t0 = Date.now();
     c.socket.write('slow');
-    await waitFor(() => c.text() === 'slow', 'the delayed echo');
+    await waitFor(() => c.text() === 'slow', { what: 'the delayed echo' });
     const rtt = Date.now() - t0;
     expect(rtt).toBeGreaterThanOrEqual(195); // 100 up + 100 down
     expect(rtt).toBeLessThan(1000);
@@ -187,11 +193,11 @@ describe('fault proxy', () => {
       c.socket.write(`<${i}>`);
       await new Promise((r) => setImmediate(r));
     }
-    await waitFor(() => c.text() === 'slow' + sent.join(''), 'all 20 chunks, in order');
+    await waitFor(() => c.text() === 'slow' + sent.join(''), { what: 'all 20 chunks, in order' });
     proxy.latency(0);
     t0 = Date.now();
     c.socket.write('fast');
-    await waitFor(() => c.text().endsWith('fast'), 'the echo without latency');
+    await waitFor(() => c.text().endsWith('fast'), { what: 'the echo without latency' });
     expect(Date.now() - t0).toBeLessThan(250); // well under the 600 ms round trip it had at 300 ms
   });
 
@@ -202,7 +208,7 @@ describe('fault proxy', () => {
     proxy.throttle(32 * 1024); // 0.5 s each way, pipelined
     let t0 = Date.now();
     c.socket.write(Buffer.alloc(size, 'a'));
-    await waitFor(() => c.bytes() === size, 'the throttled echo', 10_000);
+    await waitFor(() => c.bytes() === size, { what: 'the throttled echo', timeout: 10_000 });
     const took = Date.now() - t0;
     expect(took).toBeGreaterThanOrEqual(400);
     expect(took).toBeLessThan(3000);
@@ -211,7 +217,7 @@ describe('fault proxy', () => {
     proxy.throttle(0);
     t0 = Date.now();
     c.socket.write(Buffer.alloc(size, 'b'));
-    await waitFor(() => c.bytes() === 2 * size, 'the unthrottled echo');
+    await waitFor(() => c.bytes() === 2 * size, { what: 'the unthrottled echo' });
     expect(Date.now() - t0).toBeLessThan(400); // throttled, it took 1 s
   });
 
@@ -222,28 +228,28 @@ describe('fault proxy', () => {
     // Far more than the proxy queues before it stops reading: the rest waits in the sender's socket.
     const big = 16 * 1024 * 1024;
     c.socket.write(Buffer.alloc(big, 'z'));
-    await waitFor(() => c.bytes() > 0, 'the first throttled bytes');
+    await waitFor(() => c.bytes() > 0, { what: 'the first throttled bytes' });
     await pause(100);
     expect(c.socket.writableLength).toBeGreaterThan(0); // the kernel buffers filled; Node holds the rest
     proxy.throttle(0);
-    await waitFor(() => c.bytes() === big, 'everything once the throttle is off', 10_000);
+    await waitFor(() => c.bytes() === big, { what: 'everything once the throttle is off', timeout: 10_000 });
   });
 
   it('cutFrameInHalf(): the next server chunk arrives only up to its half, then the connection is destroyed', async () => {
     const { echo, proxy } = await setup();
     const c = await client(proxy.port);
     c.socket.write('warm-up');
-    await waitFor(() => c.text() === 'warm-up', 'echo');
+    await waitFor(() => c.text() === 'warm-up', { what: 'echo' });
     proxy.cutFrameInHalf();
     c.socket.write('0123456789abcdefghij'); // echoed as one chunk
-    await waitFor(() => c.closed || c.ended, 'the connection cut');
+    await waitFor(() => c.closed || c.ended, { what: 'the connection cut' });
     expect(c.text()).toBe('warm-up0123456789');
-    await waitFor(() => echo.sides[0]!.closed, 'the server side destroyed too');
+    await waitFor(() => echo.sides[0]!.closed, { what: 'the server side destroyed too' });
     expect(proxy.stats.cut).toBe(1);
     // One chunk only: the next connection is not cut.
     const d = await client(proxy.port);
     d.socket.write('whole');
-    await waitFor(() => d.text() === 'whole', 'a whole echo');
+    await waitFor(() => d.text() === 'whole', { what: 'a whole echo' });
     await pause(20);
     expect(d.closed).toBe(false);
   });
@@ -255,16 +261,16 @@ describe('fault proxy', () => {
     const held = await client(proxy.port);
     held.socket.write('one;');
     held.socket.write('two;');
-    await waitFor(() => echo.sides[1]?.got === 8, 'the request reaches the server');
+    await waitFor(() => echo.sides[1]?.got === 8, { what: 'the request reaches the server' });
     before.socket.write('free');
-    await waitFor(() => before.text() === 'free', 'a connection from before is not held');
+    await waitFor(() => before.text() === 'free', { what: 'a connection from before is not held' });
     proxy.holdResponses(false);
     const later = await client(proxy.port);
     later.socket.write('also-free');
-    await waitFor(() => later.text() === 'also-free', 'a connection from after is not held');
+    await waitFor(() => later.text() === 'also-free', { what: 'a connection from after is not held' });
     expect(held.text()).toBe('');
     held.socket.write('!end'); // the server echoes it, then ends: the proxy flushes and ends
-    await waitFor(() => held.ended, 'the held connection flushed and ended');
+    await waitFor(() => held.ended, { what: 'the held connection flushed and ended' });
     expect(held.text()).toBe('one;two;!end');
     expect(new Set(held.times).size).toBe(1); // in one go
   });
@@ -273,9 +279,9 @@ describe('fault proxy', () => {
     const { echo, proxy } = await setup();
     const c = await client(proxy.port);
     c.socket.write('x');
-    await waitFor(() => c.text() === 'x', 'echo');
+    await waitFor(() => c.text() === 'x', { what: 'echo' });
     await proxy.close();
-    await waitFor(() => c.closed && echo.sides[0]!.closed, 'both sides closed');
+    await waitFor(() => c.closed && echo.sides[0]!.closed, { what: 'both sides closed' });
     await expect(client(proxy.port)).rejects.toThrow(/ECONNREFUSED/);
   });
 });

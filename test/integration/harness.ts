@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { EventSource } from 'eventsource';
 import { WebSocket } from 'ws';
@@ -18,51 +18,58 @@ export interface Running {
   /** Every TCP connection the server accepted, for fault injection. */
   sockets: Set<Socket>;
   rt: RealtimeServer;
+  /** The WebSocket URL of the endpoint: ws://127.0.0.1:<port>/realtime. */
   url: string;
+  /** The same endpoint over HTTP, for the HTTP transports: http://127.0.0.1:<port>/realtime. */
+  base: string;
+  /** http://127.0.0.1:<port>, for the app's own paths. */
+  origin: string;
   port: number;
   close(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** The port to listen on: 0 for a free one, or the port of a server that went away, to restart in place. @default 0 */
+  port?: number;
+  /** The application beside the endpoint: answers the requests the RealtimeServer leaves alone. @default none */
+  app?: RequestListener;
+  /** Runs right after the RealtimeServer is constructed, before the server listens ('restore' comes on the next tick). */
+  setup?: (rt: RealtimeServer) => void;
+}
+
 /**
- * The reference server on a real socket, on port 0 (or on `port`, to restart in place), attached
- * to `options.server` when given (an HTTP server with options of its own), else to a new one.
+ * The reference server on a real socket, at /realtime, attached to `options.server` when given (an
+ * HTTP server with options of its own), else to a new HTTP server with `start.app` as its handler.
  */
-export async function startServer(options: RealtimeServerOptions = {}, port = 0): Promise<Running> {
-  const http = (options.server as Server | undefined) ?? createServer();
+export async function startServer(options: RealtimeServerOptions = {}, start: StartOptions = {}): Promise<Running> {
+  const http = (options.server as Server | undefined) ?? createServer(start.app);
   const sockets = new Set<Socket>();
   http.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
   const rt = new RealtimeServer({ server: http, path: '/realtime', ...options });
+  start.setup?.(rt);
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
-    http.listen(port, '127.0.0.1', resolve);
+    http.listen(start.port ?? 0, '127.0.0.1', resolve);
   });
-  const actual = (http.address() as AddressInfo).port;
+  const port = (http.address() as AddressInfo).port;
+  const origin = `http://127.0.0.1:${port}`;
   return {
     http,
     sockets,
     rt,
-    port: actual,
-    url: `ws://127.0.0.1:${actual}/realtime`,
+    port,
+    origin,
+    base: `${origin}/realtime`,
+    url: `ws://127.0.0.1:${port}/realtime`,
     async close() {
       await rt.close();
       http.closeAllConnections();
       await new Promise<void>((r) => http.close(() => r()));
     },
   };
-}
-
-/** Waits until `cond()` is truthy, polling; fails with `what` after `ms`. */
-export async function waitFor<T>(cond: () => T, what: string, ms = 15_000): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = cond();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 export const fastReconnect: ClientOptions['reconnect'] = { initialDelay: 20, maxDelay: 200 };
@@ -81,8 +88,8 @@ export function testScope() {
   });
   return {
     defer: (fn: () => unknown) => void cleanup.push(fn),
-    async server(options?: RealtimeServerOptions, port?: number): Promise<Running> {
-      const s = await startServer(options, port);
+    async server(options?: RealtimeServerOptions, start?: StartOptions): Promise<Running> {
+      const s = await startServer(options, start);
       cleanup.push(() => s.close());
       return s;
     },

@@ -13,7 +13,8 @@ import vm from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { longPoll, type ClientOptions, type RealtimeError, type RealtimeEventMap, type Transport, type TransportName } from '../../src/index';
-import { nodeEnv, testScope, waitFor } from './harness';
+import { nodeEnv, testScope } from './harness';
+import { waitFor } from '../wait';
 
 const scope = testScope();
 
@@ -231,7 +232,7 @@ async function responsive<T>(attack: () => Promise<T>): Promise<T> {
  * options give, and no attempt reaching the server sooner (a tight loop would make hundreds).
  */
 async function expectBackoff(log: ReturnType<typeof client>['log'], peers: Peer[], n: number): Promise<void> {
-  await waitFor(() => peers.length > n, `attempt ${n + 1}`);
+  await waitFor(() => peers.length > n, { what: `attempt ${n + 1}` });
   expect(log.reconnecting.slice(0, n).map((r) => r.delay)).toEqual(DELAYS.slice(0, n));
   for (let k = 1; k <= n; k++) expect(peers[k]!.at - peers[k - 1]!.at, `attempt ${k + 1} came after the backoff`).toBeGreaterThanOrEqual(DELAYS[k - 1]! - 5);
 }
@@ -268,7 +269,7 @@ describe('a deep frame: protocol-error, reconnect after backoff, nothing thrown 
       },
     });
     const { log } = client(url, transport);
-    await responsive(() => waitFor(() => log.reconnecting.length >= 3, 'three reconnects'));
+    await responsive(() => waitFor(() => log.reconnecting.length >= 3, { what: 'three reconnects' }));
     const bad = log.errors.filter((e) => e.code === 'protocol-error');
     expect(bad.length).toBeGreaterThanOrEqual(3);
     expect(bad[0]!.message).toMatch(/no string "t"|link frame/);
@@ -288,7 +289,7 @@ describe('a server that pongs forever (the client never pings): protocol-error, 
       },
     });
     const { c, log } = client(url, transport);
-    await responsive(() => waitFor(() => log.reconnecting.length >= 3, 'three reconnects'));
+    await responsive(() => waitFor(() => log.reconnecting.length >= 3, { what: 'three reconnects' }));
     expect(log.errors.length).toBeGreaterThanOrEqual(3);
     for (const e of log.errors) expect([e.code, e.message]).toEqual(['protocol-error', expect.stringContaining('(pong)')]);
     await expectBackoff(log, peers, 3);
@@ -313,19 +314,22 @@ describe('a ping flood from a server that does not read: one pong owed, never a 
     }
     const { url, peers } = await hostile({ deaf: true, onConnection: (peer) => peer.send(welcome({ max: 16 << 20 })) });
     const { c, log } = client(url, 'websocket', { queue: { maxBytes: 64 << 20 }, env: { ...nodeEnv, WebSocket: Tracked as unknown as typeof globalThis.WebSocket } });
-    await waitFor(() => c.state === 'open', 'open');
+    await waitFor(() => c.state === 'open', { what: 'open' });
     // 8 MB the server never reads: more than the kernel's socket buffers take, so the rest waits
     // in the client's, as it would on a slow or stalled network.
     for (let i = 0; i < 8; i++) void c.send('x'.repeat(1 << 20)).catch(() => {});
     const ws = sockets[0]!;
-    await waitFor(() => ws.bufferedAmount > 1 << 20, 'the application data backed up');
+    await waitFor(() => ws.bufferedAmount > 1 << 20, { what: 'the application data backed up' });
     const before = ws.bufferedAmount;
     await responsive(() => flood(peers[0]!, PINGS, 300, ping));
-    await waitFor(() => log.messages.length === MSGS, 'every msg frame of the flood');
+    await waitFor(() => log.messages.length === MSGS, { what: 'every msg frame of the flood' });
     // Before: each ping queued a pong behind the backlog, about 1.4 MB for this flood.
     expect(ws.bufferedAmount - before).toBeLessThan(1024);
     peers[0]!.release();
-    const owed = await waitFor(() => controls(peers[0]!.received).find((f) => f.a === MSGS), 'the pong owed, once the server reads', 10_000);
+    const owed = await waitFor(
+      () => controls(peers[0]!.received).find((f) => f.a === MSGS),
+      { what: 'the pong owed, once the server reads', timeout: 10_000 },
+    );
     expect(owed.t).toBe('pong');
     expect(controls(peers[0]!.received).length).toBeLessThanOrEqual(2);
     expect(log.errors).toEqual([]);
@@ -334,14 +338,17 @@ describe('a ping flood from a server that does not read: one pong owed, never a 
   it.each(['sse', 'fetch-stream'] as const)('%s: POSTs never answered: the queue behind them holds at most one pong; once answered, the last carries the latest ack', async (transport) => {
     const { url, peers } = await hostile({ deaf: true, onConnection: (peer) => peer.send(welcome()) });
     const { c, log } = client(url, transport);
-    await waitFor(() => c.state === 'open', 'open');
+    await waitFor(() => c.state === 'open', { what: 'open' });
     const base = heap();
     await responsive(() => flood(peers[0]!, PINGS, 300, ping));
-    await waitFor(() => log.messages.length === MSGS, 'every msg frame of the flood');
+    await waitFor(() => log.messages.length === MSGS, { what: 'every msg frame of the flood' });
     // Before: 60,000 pongs queued behind the hello POST, several MB.
     expect(heap() - base, 'heap growth (bytes)').toBeLessThan(1 << 20);
     peers[0]!.release();
-    const last = await waitFor(() => controls(peers[0]!.received).find((f) => f.a === MSGS), 'the pong owed, once POSTs are answered', 10_000);
+    const last = await waitFor(
+      () => controls(peers[0]!.received).find((f) => f.a === MSGS),
+      { what: 'the pong owed, once POSTs are answered', timeout: 10_000 },
+    );
     expect(last.t).toBe('pong');
     expect(controls(peers[0]!.received).length).toBeLessThanOrEqual(2);
     expect(log.errors).toEqual([]);
@@ -350,15 +357,15 @@ describe('a ping flood from a server that does not read: one pong owed, never a 
   it('long-poll: a poll answer that keeps pinging: what waits for the next poll is one ack and one pong at most; the next poll carries them', async () => {
     const { url, peers } = await hostile({ onConnection: (peer) => peer.send(welcome()) });
     const { c, log } = client(url, 'long-poll');
-    await waitFor(() => c.state === 'open', 'open');
+    await waitFor(() => c.state === 'open', { what: 'open' });
     const peer = peers[0]!;
     const base = heap();
     await responsive(() => flood(peer, PINGS, 300, ping));
-    await waitFor(() => log.messages.length === MSGS, 'every msg frame of the flood');
+    await waitFor(() => log.messages.length === MSGS, { what: 'every msg frame of the flood' });
     expect(heap() - base, 'heap growth (bytes)').toBeLessThan(1 << 20);
     const sent = peer.received.length;
     peer.endPoll();
-    await waitFor(() => controls(peer.received.slice(sent)).some((f) => f.a === MSGS), 'the next poll, carrying the latest ack');
+    await waitFor(() => controls(peer.received.slice(sent)).some((f) => f.a === MSGS), { what: 'the next poll, carrying the latest ack' });
     // Before: one pong per chunk of the answer read (or per ping), all in that poll's body.
     const body = controls(peer.received.slice(sent));
     expect(body.length).toBeLessThanOrEqual(2);
@@ -382,7 +389,7 @@ describe('a body that never ends', () => {
     const { url, peers } = await hostile({ onConnection: (peer) => endlessLine(peer, prefix) });
     const { log } = client(url, transport, { heartbeat: { timeout: 500 } });
     const t0 = Date.now();
-    await responsive(() => waitFor(() => log.reconnecting.length >= 2, 'two reconnects'));
+    await responsive(() => waitFor(() => log.reconnecting.length >= 2, { what: 'two reconnects' }));
     // Both hand over a frame only once it is whole: only the deadline (hb 300 + timeout 500) bounds it.
     expect(log.closes.slice(0, 2).map((e) => [e.code, e.reason])).toEqual([
       [4408, 'heartbeat timeout'],
@@ -400,7 +407,7 @@ describe('a body that never ends', () => {
   ] as const)('%s: a line without end is cut past maxFrameSize: message-too-large, then backoff', async (transport, prefix) => {
     const { url, peers } = await hostile({ onConnection: (peer) => endlessLine(peer, prefix) });
     const { log } = client(url, transport, { maxFrameSize: 64 << 10 });
-    await responsive(() => waitFor(() => log.reconnecting.length >= 2, 'two reconnects'));
+    await responsive(() => waitFor(() => log.reconnecting.length >= 2, { what: 'two reconnects' }));
     expect(log.errors.length).toBeGreaterThanOrEqual(2);
     for (const e of log.errors) expect(e.code).toBe('message-too-large');
     expect(peers[0]!.gone).toBe(true);
@@ -415,7 +422,7 @@ describe('a body that never ends', () => {
       },
     });
     const { log } = client(url, longPoll({ wait: 300 }), { heartbeat: { timeout: 500 } });
-    await responsive(() => waitFor(() => log.reconnecting.length >= 2, 'two reconnects'));
+    await responsive(() => waitFor(() => log.reconnecting.length >= 2, { what: 'two reconnects' }));
     expect(log.errors.length).toBeGreaterThanOrEqual(2);
     for (const e of log.errors) expect([e.code, e.message]).toEqual(['protocol-error', expect.stringContaining('poll answer')]);
     // The pings kept the connection alive: only the poll's deadline (300 + 500 ms) ended it.
@@ -435,14 +442,14 @@ describe('what a server announces is believed only within bounds', () => {
       heartbeat: { timeout: 1000 },
       env: { setTimeout: (fn, ms) => (armed.push(ms), setTimeout(fn, ms)), now: () => Date.now() + skew, document },
     });
-    await waitFor(() => c.state === 'open', 'open');
+    await waitFor(() => c.state === 'open', { what: 'open' });
     await new Promise((r) => setTimeout(r, 200)); // what a timer loop would arm meanwhile
     expect(Math.max(...armed)).toBeLessThanOrEqual(2 ** 31 - 1);
     expect(armed.length).toBeLessThan(20);
     // The server has sent nothing since its welcome. A day later (a frozen tab wakes up, say):
     skew = 24 * 3600_000;
     document.dispatchEvent(new Event('visibilitychange'));
-    await waitFor(() => log.closes.length, 'the silent connection dropped');
+    await waitFor(() => log.closes.length, { what: 'the silent connection dropped' });
     expect(log.closes[0]!.code).toBe(4408);
   });
 
@@ -458,7 +465,7 @@ describe('what a server announces is believed only within bounds', () => {
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
     scope.defer(() => new Promise<void>((r) => (http.closeAllConnections(), http.close(() => r()))));
     const { log } = client(`ws://127.0.0.1:${(http.address() as AddressInfo).port}/rt`, 'long-poll');
-    await waitFor(() => log.reconnecting.length, 'the first reconnecting');
+    await waitFor(() => log.reconnecting.length, { what: 'the first reconnecting' });
     expect(log.reconnecting[0]!.delay).toBe(3600_000);
     await new Promise((r) => setTimeout(r, 300)); // a retry past setTimeout's range fires at once, and again
     expect(requests).toBe(1);

@@ -2,7 +2,7 @@
 // client library, so the server is checked against the protocol, not against our client.
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { expect } from 'vitest';
-import { waitFor } from './harness';
+import { waitFor } from '../wait';
 
 export type AnyFrame = { t: string; [k: string]: any };
 export interface SseEvent {
@@ -64,7 +64,7 @@ export class StreamClient {
   }
 
   async linkId(): Promise<string> {
-    const f = await waitFor(() => this.frames()[0], 'link event');
+    const f = await waitFor(() => this.frames()[0], { what: 'link event' });
     expect(f.t).toBe('link');
     return f.id;
   }
@@ -78,7 +78,7 @@ export class StreamClient {
         if (f.t !== 'link' && (!t || f.t === t)) return f;
       }
       return undefined;
-    }, `a ${t ?? 'any'} frame`);
+    }, { what: `a ${t ?? 'any'} frame` });
   }
 
   /** msg events, with their SSE id. */

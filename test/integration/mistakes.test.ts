@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { describe, expect, it } from 'vitest';
 import { RealtimeClient, type RealtimeError } from '../../src/index';
-import { testScope, waitFor } from './harness';
+import { testScope } from './harness';
+import { waitFor } from '../wait';
 
 const scope = testScope();
 
@@ -32,7 +33,7 @@ describe('common mistakes and what the user sees', () => {
     const url = `ws://127.0.0.1:${await deadPort()}/realtime`;
     const c = scope.client(url, { transports: ['websocket'], reconnect: { initialDelay: 10, maxDelay: 20, maxAttempts: 2 } });
     const errors = errorsOf(c);
-    await waitFor(() => c.state === 'closed', 'the give-up');
+    await waitFor(() => c.state === 'closed', { what: 'the give-up' });
     expect(errors.map((e) => e.message)).toEqual([
       'Could not connect (websocket: 1006 no WebSocket opened: server not running, wrong path, or upgrade refused); retrying',
       'Could not connect (websocket: 1006 no WebSocket opened: server not running, wrong path, or upgrade refused); retrying',
@@ -47,7 +48,7 @@ describe('common mistakes and what the user sees', () => {
     const c = scope.client(s.url.replace('/realtime', '/realtim'), { transports: ['websocket'] });
     const errors = errorsOf(c);
     const t0 = Date.now();
-    await waitFor(() => errors.length > 0, 'the first error');
+    await waitFor(() => errors.length > 0, { what: 'the first error' });
     expect(errors[0]!.message).toBe('Could not connect (websocket: 1006 no WebSocket opened: server not running, wrong path, or upgrade refused); retrying');
     expect(Date.now() - t0).toBeLessThan(5000); // the handshake timeout would be 10 s
   });
@@ -59,7 +60,7 @@ describe('common mistakes and what the user sees', () => {
     const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/realtime`;
     const c = scope.client(url, { transports: ['websocket'], heartbeat: { timeout: 300 } });
     const errors = errorsOf(c);
-    await waitFor(() => errors.length > 0, 'the first error');
+    await waitFor(() => errors.length > 0, { what: 'the first error' });
     expect(errors[0]!.message).toBe('Could not connect (websocket: 4408 handshake timeout: no answer from the server within 300 ms (heartbeat.timeout)); retrying');
   });
 
@@ -78,7 +79,7 @@ describe('common mistakes and what the user sees', () => {
     });
     scope.defer(() => c.close());
     const errors = errorsOf(c);
-    await waitFor(() => c.state === 'closed', 'the give-up');
+    await waitFor(() => c.state === 'closed', { what: 'the give-up' });
     expect(errors.map((e) => [e.code, e.message])).toEqual([
       ['connection-refused', 'Server closed with 4403 origin not allowed (do not reconnect): fix the cause, then call connect()'],
     ]);

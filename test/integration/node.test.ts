@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type * as Client from '../../src/index';
-import { testScope, waitFor } from './harness';
+import { testScope } from './harness';
+import { waitFor } from '../wait';
 
 const scope = testScope();
 let lib: typeof Client;
@@ -44,14 +45,14 @@ async function exchange(c: Awaited<ReturnType<typeof connect>>, n: number) {
   const sent = Array.from({ length: n }, (_, i) => ({ i }));
   await Promise.all(sent.map((m) => c.client.send(m)));
   expect(c.atServer).toEqual(sent);
-  await waitFor(() => c.received.length === n + 1, `${n} echoes`);
+  await waitFor(() => c.received.length === n + 1, { what: `${n} echoes` });
   expect(c.received).toEqual([{ hello: 'from the server' }, ...sent.map((m) => ({ echo: m }))]);
 }
 
 describe('the built client in Node 20', () => {
   it("1. env: { WebSocket } from 'ws': opens on websocket, messages both ways, acknowledged", async () => {
     const c = await connect({ env: { WebSocket: WebSocket as unknown as typeof globalThis.WebSocket } });
-    await waitFor(() => c.client.state === 'open', 'open');
+    await waitFor(() => c.client.state === 'open', { what: 'open' });
     expect(c.client.transport).toBe('websocket');
     await exchange(c, 20);
   });
@@ -59,19 +60,19 @@ describe('the built client in Node 20', () => {
   it("2. no env: Node's fetch carries fetch-stream (websocket and sse left out), and long-poll", async () => {
     expect([typeof globalThis.WebSocket, typeof globalThis.EventSource], 'Node 20 has neither').toEqual(['undefined', 'undefined']);
     const stream = await connect({});
-    await waitFor(() => stream.client.state === 'open', 'open');
+    await waitFor(() => stream.client.state === 'open', { what: 'open' });
     expect(stream.client.transport).toBe('fetch-stream');
     await exchange(stream, 20);
 
     const poll = await connect({ transports: ['long-poll'] });
-    await waitFor(() => poll.client.state === 'open', 'open');
+    await waitFor(() => poll.client.state === 'open', { what: 'open' });
     expect(poll.client.transport).toBe('long-poll');
     await exchange(poll, 20);
   });
 
   it('3. without EventSource, sse is left out and the next transport opens', async () => {
     const c = await connect({ transports: ['sse', 'long-poll'] });
-    await waitFor(() => c.client.state === 'open', 'open');
+    await waitFor(() => c.client.state === 'open', { what: 'open' });
     expect(c.client.transport).toBe('long-poll');
     await exchange(c, 5);
 
@@ -80,7 +81,7 @@ describe('the built client in Node 20', () => {
     const errors: Client.RealtimeError[] = [];
     alone.on('error', (e) => errors.push(e));
     alone.connect();
-    await waitFor(() => alone.state === 'closed' && errors.length === 1, "the client closed with an 'unsupported' error");
+    await waitFor(() => alone.state === 'closed' && errors.length === 1, { what: "the client closed with an 'unsupported' error" });
     expect(errors[0]).toMatchObject({ code: 'unsupported', message: expect.stringMatching(/sse.*options\.env/) });
   });
 });

@@ -6,8 +6,8 @@
 // the server has answered into the void before it polls again, on both ways of running PHP.
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { until } from '../services/wait';
 import { PHP_SETUPS, usePhp } from './php-harness';
+import { waitFor } from '../wait';
 
 const php = usePhp({ fpm: true });
 
@@ -41,7 +41,7 @@ describe('a poll whose client is gone (PHP server)', () => {
     // A poll held, then abandoned by its client.
     const abort = new AbortController();
     const held = send(`${url}?link=${link}&wait=20000`, 'POST', '', abort.signal).catch((err: Error) => err);
-    await until(pollHeld, 'the poll to be held');
+    await waitFor(pollHeld, { what: 'the poll to be held', timeout: 10_000, retryErrors: true });
     abort.abort();
     expect(await held).toBeInstanceOf(Error);
     // The front (the daemon's relay, nginx) must have seen the abort before the answer is written,
@@ -53,7 +53,10 @@ describe('a poll whose client is gone (PHP server)', () => {
     // Three messages for the link: the abandoned poll wakes and writes them into the void.
     expect((await send(`${url}?link=${link}`, 'POST', '{"t":"msg","s":1,"d":[{"cmd":"push","n":3}]}')).status).toBe(204);
     // The abandoned poll woke, wrote its answer into the void and finished: no longer held, no rows taken.
-    await until(async () => !(await pollHeld()) && (await stack.query('SELECT 1 FROM outbox WHERE conn = ? AND taken_by IS NOT NULL', link)).length === 0, 'the abandoned poll to finish its answer');
+    await waitFor(
+      async () => !(await pollHeld()) && (await stack.query('SELECT 1 FROM outbox WHERE conn = ? AND taken_by IS NOT NULL', link)).length === 0,
+      { what: 'the abandoned poll to finish its answer', timeout: 10_000, retryErrors: true },
+    );
 
     // The next poll gets them: they were not counted as delivered.
     const next = frames((await send(`${url}?link=${link}&wait=5000`, 'POST', '')).body);

@@ -8,8 +8,9 @@
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RealtimeClient } from '../../src/index';
-import { fastReconnect, waitFor } from './harness';
+import { fastReconnect } from './harness';
 import { usePhp } from './php-harness';
+import { waitFor } from '../wait';
 
 const php = usePhp({ fpm: false });
 let client: RealtimeClient | undefined;
@@ -48,7 +49,7 @@ describe('a session moving between the PHP server\'s transports', () => {
     c.on('error', (e) => errors.push(`${e.code}: ${e.message}`));
     const echoes: number[] = [];
     c.on('message', (m) => echoes.push((m as { echo: number }).echo));
-    await waitFor(() => c.state === 'open', 'open over long-poll', 20_000);
+    await waitFor(() => c.state === 'open', { what: 'open over long-poll', timeout: 20_000 });
     expect(c.transport).toBe('long-poll');
 
     // Messages both ways throughout the switch: each one sent comes back as {"echo": i}.
@@ -62,18 +63,21 @@ describe('a session moving between the PHP server\'s transports', () => {
       }
     }, 20);
     try {
-      await waitFor(() => echoes.length >= 200, 'traffic over long-poll', 20_000);
+      await waitFor(() => echoes.length >= 200, { what: 'traffic over long-poll', timeout: 20_000 });
       refuse = false;
-      await waitFor(() => c.transport === 'websocket' && c.state === 'open', 'the upgrade to the daemon', 20_000).catch((err: Error) => {
+      await waitFor(
+        () => c.transport === 'websocket' && c.state === 'open',
+        { what: 'the upgrade to the daemon', timeout: 20_000 },
+      ).catch((err: Error) => {
         throw new Error(`${err.message}: transports ${JSON.stringify(seen)}, closes ${JSON.stringify(closes)}, errors ${JSON.stringify(errors)}`);
       });
       const atUpgrade = i;
-      await waitFor(() => echoes.length >= atUpgrade + 200, 'traffic over the WebSocket', 20_000);
+      await waitFor(() => echoes.length >= atUpgrade + 200, { what: 'traffic over the WebSocket', timeout: 20_000 });
     } finally {
       clearInterval(pump);
     }
     await Promise.all(sends);
-    await waitFor(() => echoes.length >= i, 'every echo', 20_000);
+    await waitFor(() => echoes.length >= i, { what: 'every echo', timeout: 20_000 });
     expect(seen).toEqual(['long-poll', 'websocket']);
     expect(opens).toEqual([false, true]); // one session, resumed on the WebSocket
     expect(errors).toEqual([]);

@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { plainPoll, plainStream, type ClientOptions } from '../../src/index';
-import { testScope, waitFor } from './harness';
+import { testScope } from './harness';
+import { waitFor } from '../wait';
 
 /**
  * Plain mode against endpoints that know nothing of our protocol, as users' existing servers.
@@ -45,7 +46,7 @@ describe('plain mode', () => {
     const c = client(url, { transports: ['sse'] });
     const got: unknown[] = [];
     c.on('message', (d) => got.push(d));
-    await waitFor(() => got.length === 9, 'nine events over three streams');
+    await waitFor(() => got.length === 9, { what: 'nine events over three streams' });
     expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => ({ n })));
     expect(lastIds.slice(0, 3)).toEqual([undefined, '3', '6']);
   });
@@ -56,7 +57,7 @@ describe('plain mode', () => {
     const c = client(url, { transports: ['fetch-stream'] });
     const got: unknown[] = [];
     c.on('message', (d) => got.push(d));
-    await waitFor(() => got.length === 9, 'nine events');
+    await waitFor(() => got.length === 9, { what: 'nine events' });
     expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => ({ n })));
     expect(lastIds.slice(0, 3)).toEqual([undefined, '3', '6']);
   });
@@ -68,13 +69,13 @@ describe('plain mode', () => {
     const first = client(url, { transports: [shared] });
     const got: unknown[] = [];
     first.on('message', (d) => got.push(d));
-    await waitFor(() => got.length === 9, 'nine events');
+    await waitFor(() => got.length === 9, { what: 'nine events' });
     first.close();
     const before = lastIds.length;
     const second = client(url, { transports: [shared] });
     const again: unknown[] = [];
     second.on('message', (d) => again.push(d));
-    await waitFor(() => again.length >= 3, "the second client's first stream");
+    await waitFor(() => again.length >= 3, { what: "the second client's first stream" });
     expect(lastIds[before]).toBeUndefined();
     expect(again.slice(0, 3)).toEqual([1, 2, 3].map((n) => ({ n })));
   });
@@ -93,7 +94,7 @@ describe('plain mode', () => {
     const c = client(url, { transports: ['fetch-stream'] });
     const got: unknown[] = [];
     c.on('message', (d) => got.push(d));
-    await waitFor(() => got.length === 20, 'twenty lines');
+    await waitFor(() => got.length === 20, { what: 'twenty lines' });
     expect(got).toEqual(Array.from({ length: 20 }, (_, i) => ({ i, text: `line ${i} ✓` })));
   });
 
@@ -112,9 +113,9 @@ describe('plain mode', () => {
     const c = client(url, { transports: [plainPoll({ interval: 30 })] });
     const got: any[] = [];
     c.on('message', (d) => got.push(d));
-    await waitFor(() => requests.length >= 4, 'a few polls');
+    await waitFor(() => requests.length >= 4, { what: 'a few polls' });
     version = 2;
-    await waitFor(() => got.length === 2, 'the change');
+    await waitFor(() => got.length === 2, { what: 'the change' });
     expect(got).toEqual([
       { version: 1, cursor: 'c1' },
       { version: 2, cursor: 'c2' },
@@ -141,10 +142,10 @@ describe('plain mode', () => {
       res.write(':\n\n');
     });
     const c = client(url, { transports: ['fetch-stream'] });
-    await waitFor(() => c.state === 'open', 'open');
+    await waitFor(() => c.state === 'open', { what: 'open' });
     await c.send({ a: 1 });
     await c.send('raw text');
-    await waitFor(() => bodies.length >= 1 && bodies.join('\n').split('\n').length === 2, 'both bodies');
+    await waitFor(() => bodies.length >= 1 && bodies.join('\n').split('\n').length === 2, { what: 'both bodies' });
     expect(bodies.join('\n')).toBe('{"a":1}\nraw text');
   });
 });

@@ -1,17 +1,7 @@
 // A raw protocol client speaking frames by hand over ws, for the server's own tests: the
 // client library is not used, so the server is checked against docs/protocol.md, not the client.
 import WebSocket from 'ws';
-
-/** Polls `cond` until it returns a truthy value (no fixed sleeps). */
-export async function waitFor<T>(cond: () => T, timeout = 3000, what = 'condition'): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const v = cond();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`waitFor: timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { waitFor } from '../wait';
 
 export type AnyFrame = { t: string; [k: string]: any };
 
@@ -55,8 +45,7 @@ export class RawClient {
         }
         return undefined;
       },
-      timeout,
-      `a ${t ?? 'any'} frame`,
+      { timeout, what: `a ${t ?? 'any'} frame` },
     );
   }
 
@@ -67,7 +56,7 @@ export class RawClient {
   }
 
   async whenClosed(timeout = 3000): Promise<{ code: number; reason: string }> {
-    return waitFor(() => this.closed, timeout, 'close');
+    return waitFor(() => this.closed, { timeout, what: 'close' });
   }
 
   /** All application messages received so far, as [seq, data] pairs. */

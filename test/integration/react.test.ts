@@ -13,7 +13,8 @@ import { WebSocket } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useRealtime, type UseRealtime, type UseRealtimeOptions } from '../../src/react';
 import type { ConnectionState } from '../../src/index';
-import { testScope, waitFor, type Running } from './harness';
+import { testScope, type Running } from './harness';
+import { waitFor } from '../wait';
 
 const scope = testScope();
 const env = { WebSocket: WebSocket as unknown as typeof globalThis.WebSocket };
@@ -76,9 +77,9 @@ describe('realtime-client/react', () => {
     render(createElement(App, { url: s.url, options, seen, sendOnMount: true }));
 
     // StrictMode runs the child's effect twice too (React does; the hook cannot stop it): two sends.
-    await waitFor(() => seen.sent.length === 2, 'both child sends settled');
+    await waitFor(() => seen.sent.length === 2, { what: 'both child sends settled' });
     expect(seen.sent).toEqual(['resolved', 'resolved']);
-    await waitFor(() => seen.last?.state === 'open' && s.seen.messages.length === 2, 'open, both child messages at the server');
+    await waitFor(() => seen.last?.state === 'open' && s.seen.messages.length === 2, { what: 'open, both child messages at the server' });
     const client = seen.last!.client;
     // Anything StrictMode opened twice would have reached the server by the time an ack came back.
     expect(s.seen.upgrades, 'WebSocket upgrades at the server').toBe(1);
@@ -96,12 +97,12 @@ describe('realtime-client/react', () => {
     const s = await server();
     const seen: Seen = { states: [], sent: [] };
     render(createElement(App, { url: s.url, options: { transports: ['websocket'], env }, seen }));
-    await waitFor(() => seen.last?.state === 'open' && s.seen.sessions === 1, 'open');
+    await waitFor(() => seen.last?.state === 'open' && s.seen.sessions === 1, { what: 'open' });
     const client = seen.last!.client;
 
     root!.unmount();
     root = undefined;
-    await waitFor(() => client.state === 'closed' && s.seen.ended === 1, 'the client closed and the server ended its session');
+    await waitFor(() => client.state === 'closed' && s.seen.ended === 1, { what: 'the client closed and the server ended its session' });
     expect(s.seen.sessions).toBe(1);
   });
 
@@ -111,13 +112,16 @@ describe('realtime-client/react', () => {
     const seen: Seen = { states: [], sent: [] };
     const options: UseRealtimeOptions = { transports: ['websocket'], env };
     render(createElement(App, { url: a.url, options, seen }));
-    await waitFor(() => seen.last?.state === 'open', 'open on the first server');
+    await waitFor(() => seen.last?.state === 'open', { what: 'open on the first server' });
     const first = seen.last!.client;
 
     render(createElement(App, { url: b.url, options, seen }));
-    await waitFor(() => seen.last?.client !== first && seen.last?.state === 'open' && first.state === 'closed', 'the second client open, the first closed');
+    await waitFor(
+      () => seen.last?.client !== first && seen.last?.state === 'open' && first.state === 'closed',
+      { what: 'the second client open, the first closed' },
+    );
     expect(seen.last!.client.url).toBe(b.url);
-    await waitFor(() => a.seen.ended === 1, 'the first server ended its session');
+    await waitFor(() => a.seen.ended === 1, { what: 'the first server ended its session' });
     expect([a.seen.sessions, b.seen.sessions]).toEqual([1, 1]);
   });
 });

@@ -72,7 +72,7 @@ describe('server secrets', () => {
       const w = await c.hello();
       ids.push(w.sid, w.key);
     }
-    const res = await fetch(`${s.url.replace('ws:', 'http:')}?transport=long-poll`);
+    const res = await fetch(`${s.base}?transport=long-poll`);
     ids.push(JSON.parse((await res.text()).split('\n')[0]!).id);
     const fromCrypto = new Set(drawn.map((b) => b.toString('base64url')));
     for (const id of ids) {

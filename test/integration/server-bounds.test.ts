@@ -15,15 +15,10 @@ import { resolveOptions } from '../../src/server/options';
 import { CONTROL_BACKLOG_BYTES } from '../../src/server/writer';
 import { testScope } from './harness';
 import { abortStreams, HELLO, PollClient, post, StreamClient, TEXT } from './http-client';
-import { RawClient, waitFor } from './raw-client';
+import { RawClient } from './raw-client';
+import { waitFor } from '../wait';
 
 const scope = testScope();
-
-/** The reference server on port 0 (attached to `server` when given), closed after the test. */
-async function start(options: RealtimeServerOptions = {}) {
-  const s = await scope.server(options);
-  return { rt: s.rt, port: s.port, http: s.http, base: s.url.replace(/^ws:/, 'http:'), url: s.url };
-}
 
 function client(url: string): RawClient {
   const c = new RawClient(url);
@@ -73,7 +68,7 @@ describe('frames built to crash the decoder', () => {
     ['an array', deepT(4000)],
     ['an object', deepObjectT(4000)],
   ])('t nested 4,000 deep in %s, before hello and after welcome: 4400 with a reason, and the server keeps serving', async (_kind, frame) => {
-    const { url } = await start();
+    const { url } = await scope.server();
     const early = client(url);
     await early.opened();
     early.send(frame);
@@ -89,7 +84,7 @@ describe('frames built to crash the decoder', () => {
   });
 
   it('an array-valued t after welcome is a protocol error (4400), not a frame to ignore', async () => {
-    const { url } = await start();
+    const { url } = await scope.server();
     const c = client(url);
     await c.hello();
     c.send('{"t":["msg"],"s":1,"d":[1]}');
@@ -97,7 +92,7 @@ describe('frames built to crash the decoder', () => {
   });
 
   it('the deep frame in a POST: 204, and the link closes with 4400 (close frame on the stream)', async () => {
-    const { base } = await start();
+    const { base } = await scope.server();
     const stream = await StreamClient.open(base);
     const id = await stream.linkId();
     const r = await post(base, id, deepT(4000));
@@ -106,7 +101,7 @@ describe('frames built to crash the decoder', () => {
   });
 
   it('a bug of ours while handling a frame closes that connection with 4500 and is reported; the process and other sessions go on', async () => {
-    const { rt, url } = await start();
+    const { rt, url } = await scope.server();
     const errors: unknown[] = [];
     rt.on('error', (e) => errors.push(e));
     const other = client(url);
@@ -127,7 +122,7 @@ describe('frames built to crash the decoder', () => {
 
 describe('control frames obey backpressure', () => {
   it('pings that arrive together get one pong, carrying the ack', async () => {
-    const { url } = await start();
+    const { url } = await scope.server();
     const c = client(url);
     await c.hello();
     const socket = (c.ws as unknown as { _socket: import('node:net').Socket })._socket;
@@ -152,7 +147,7 @@ describe('control frames obey backpressure', () => {
     }
     expect(frames().map((f) => f.t)).toEqual(['welcome']);
     conn.bufferedAmount = 0;
-    await waitFor(() => sent.length === 2);
+    await waitFor(() => sent.length === 2, { timeout: 3000, what: 'sent.length === 2' });
     expect(frames()[1]).toEqual({ t: 'pong', a: 0 });
   });
 
@@ -165,7 +160,7 @@ describe('control frames obey backpressure', () => {
     }
     expect(frames().map((f) => f.t)).toEqual(['welcome']);
     conn.bufferedAmount = 0;
-    await waitFor(() => sent.length === 2);
+    await waitFor(() => sent.length === 2, { timeout: 3000, what: 'sent.length === 2' });
     expect(frames()[1]).toEqual({ t: 'ack', a: 300 });
   });
 
@@ -190,7 +185,7 @@ describe('control frames obey backpressure', () => {
       slow.conn.bufferedAmount = Math.max(0, slow.conn.bufferedAmount - 16 * 1024);
     }, 20);
     scope.defer(() => clearInterval(timer));
-    await waitFor(() => stuck.closed.length > 0, 2000);
+    await waitFor(() => stuck.closed.length > 0, { timeout: 2000, what: 'stuck.closed.length > 0' });
     expect(stuck.closed).toEqual([[4408, 'not reading: its backlog did not shrink for 200 ms']]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(200);
     expect(stuck.session.closed).toBe(false);
@@ -200,7 +195,7 @@ describe('control frames obey backpressure', () => {
   });
 
   it('long-poll: pings to a link nobody polls queue at most CONTROL_BACKLOG_BYTES of pongs', async () => {
-    const { base } = await start();
+    const { base } = await scope.server();
     const p = await new PollClient(base).open();
     await post(base, p.id, HELLO);
     const pings = Array.from({ length: MAX_FRAMES_PER_POST }, () => '{"t":"ping"}');
@@ -219,7 +214,7 @@ describe('control frames obey backpressure', () => {
 
 describe('POST bodies', () => {
   it(`more than ${MAX_FRAMES_PER_POST} frames: 413 with Connection: close, none handled, the link closes with 4413; ${MAX_FRAMES_PER_POST} are taken`, async () => {
-    const { rt, base } = await start();
+    const { rt, base } = await scope.server();
     const got: unknown[] = [];
     rt.on('connection', (s) => s.on('message', (d) => got.push(d)));
     const stream = await StreamClient.open(base);
@@ -239,7 +234,7 @@ describe('POST bodies', () => {
   });
 
   it('a 4 MB body is handled a slice per turn of the event loop, in order', async () => {
-    const { rt, base } = await start();
+    const { rt, base } = await scope.server();
     const seqs: number[] = [];
     const turns = new Set<number>();
     let turn = 0;
@@ -270,7 +265,7 @@ describe('POST bodies', () => {
   });
 
   it('a body that does not arrive within requestTimeout: 408 with Connection: close, none of it handled, the link dropped with 4408 and the session resumable', async () => {
-    const { rt, base } = await start({ requestTimeout: 300 });
+    const { rt, base } = await scope.server({ requestTimeout: 300 });
     const got: unknown[] = [];
     rt.on('connection', (s) => s.on('message', (d) => got.push(d)));
     const stream = await StreamClient.open(base);
@@ -297,7 +292,7 @@ describe('POST bodies', () => {
 
 describe('maxTotalBodyBytes', () => {
   it('when bodies held would pass it, the largest still arriving gets 429 with Retry-After and its link 4429; the others, and new ones, go on', async () => {
-    const { base, http } = await start({ maxMessageBytes: 4096, maxTotalBodyBytes: 32 * 1024 });
+    const { base, http } = await scope.server({ maxMessageBytes: 4096, maxTotalBodyBytes: 32 * 1024 });
     const links = await Promise.all(
       ['a', 'b', 'c', 'd'].map(async () => {
         const stream = await StreamClient.open(base);
@@ -330,9 +325,9 @@ describe('maxTotalBodyBytes', () => {
       return { reply, rest: () => req.end(lines(declared - sent)) };
     };
     const pa = trickle(a.id, 16_000, 14_000);
-    await waitFor(() => received.get(a.id) === 14_000);
+    await waitFor(() => received.get(a.id) === 14_000, { timeout: 3000, what: 'received.get(a.id) === 14_000' });
     const pb = trickle(b.id, 9000, 8000);
-    await waitFor(() => received.get(b.id) === 8000);
+    await waitFor(() => received.get(b.id) === 8000, { timeout: 3000, what: 'received.get(b.id) === 8000' });
     // 14,000 + 8,000 + 11,000 > 32,768: the largest arriving, a's, is dropped.
     const pc = trickle(c.id, 12_000, 11_000);
     const refused = await pa.reply;
@@ -365,7 +360,7 @@ describe('headersTimeout', () => {
   });
 
   it('a connection that never finishes its headers is answered 408 and closed', async () => {
-    const { port } = await start({ headersTimeout: 200, server: createServer({ connectionsCheckingInterval: 50 }) });
+    const { port } = await scope.server({ headersTimeout: 200, server: createServer({ connectionsCheckingInterval: 50 }) });
     const socket = connect(port, '127.0.0.1');
     let answer = '';
     socket.on('data', (d) => (answer += d.toString()));
@@ -402,7 +397,7 @@ describe('long-poll: what is queued goes only to a poll that can still take it (
 
 describe('long-poll links replaced by a resume', () => {
   it('are released at once: a poll held on one is answered, and the next request naming it gets 404', async () => {
-    const { base } = await start();
+    const { base } = await scope.server();
     const first = await new PollClient(base).open();
     const w = (await first.poll(5000, HELLO)).frames[0]!;
     const held = first.poll(20_000);
@@ -415,7 +410,7 @@ describe('long-poll links replaced by a resume', () => {
   });
 
   it('are released at once with frames still queued and no poll held', async () => {
-    const { rt, base } = await start();
+    const { rt, base } = await scope.server();
     const sessionP = nextSession(rt);
     const first = await new PollClient(base).open();
     const w = (await first.poll(5000, HELLO)).frames[0]!;
@@ -432,14 +427,14 @@ describe('long-poll links replaced by a resume', () => {
 
 describe('maxTotalReplayBytes', () => {
   it('when a message would not fit, the session holding the most is ended with 4500; a client that acks keeps its session and every message', async () => {
-    const { rt, url } = await start({ maxMessageBytes: 4096, maxTotalReplayBytes: 64 * 1024 });
+    const { rt, url } = await scope.server({ maxMessageBytes: 4096, maxTotalReplayBytes: 64 * 1024 });
     const sessions: Session[] = [];
     rt.on('connection', (s) => sessions.push(s));
     const hog = client(url);
     await hog.hello();
     const good = client(url);
     await good.hello();
-    await waitFor(() => sessions.length === 2);
+    await waitFor(() => sessions.length === 2, { timeout: 3000, what: 'sessions.length === 2' });
     const [hogSession, goodSession] = sessions as [Session, Session];
     const hogClosed = new Promise<[number, string]>((resolve) => hogSession.once('close', (...a) => resolve(a)));
     const payload = 'x'.repeat(1000);
@@ -447,9 +442,9 @@ describe('maxTotalReplayBytes', () => {
       hogSession.send({ i, payload });
       goodSession.send({ i, payload });
       // The good client acks what it has: its buffer stays small.
-      await waitFor(() => good.messages().length === i);
+      await waitFor(() => good.messages().length === i, { timeout: 3000, what: 'good.messages().length === i' });
       good.send({ t: 'ack', a: i });
-      await waitFor(() => goodSession.unacknowledged === 0);
+      await waitFor(() => goodSession.unacknowledged === 0, { timeout: 3000, what: 'goodSession.unacknowledged === 0' });
     }
     expect(await hogClosed).toEqual([4500, 'server replay memory full']);
     expect(await hog.next('close')).toEqual({ t: 'close', code: 4500, reason: 'server replay memory full' });
@@ -458,7 +453,7 @@ describe('maxTotalReplayBytes', () => {
   });
 
   it('counts disconnected sessions too: the largest is ended, and its close says why', async () => {
-    const { rt, url } = await start({ maxMessageBytes: 4096, maxTotalReplayBytes: 64 * 1024 });
+    const { rt, url } = await scope.server({ maxMessageBytes: 4096, maxTotalReplayBytes: 64 * 1024 });
     const sessionP = nextSession(rt);
     const c = client(url);
     await c.hello();

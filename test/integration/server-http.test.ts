@@ -6,21 +6,20 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
-import { waitFor } from './harness';
 import { abortStreams, HELLO, PollClient, post, raw, StreamClient, TEXT } from './http-client';
+import { testScope, type Running } from './harness';
+import { waitFor } from '../wait';
 
 // The HTTP transports (docs/protocol.md §14) driven by hand: fetch and node:http, no client library.
 
+const scope = testScope();
 let httpServer: Server | null = null;
-let rt: RealtimeServer | null = null;
 
-async function start(options: Omit<RealtimeServerOptions, 'server'> = {}): Promise<{ rt: RealtimeServer; base: string; origin: string }> {
-  httpServer = createServer((_req, res) => res.end('app page'));
-  rt = new RealtimeServer({ server: httpServer, path: '/realtime', ...options });
-  await new Promise<void>((resolve) => httpServer!.listen(0, '127.0.0.1', resolve));
-  const { port } = httpServer.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
-  return { rt, base: `${origin}/realtime`, origin };
+/** The reference server beside an app that answers 'app page', closed after the test. */
+async function start(options: Omit<RealtimeServerOptions, 'server'> = {}): Promise<Running> {
+  const s = await scope.server(options, { app: (_req, res) => res.end('app page') });
+  httpServer = s.http;
+  return s;
 }
 
 /**
@@ -52,14 +51,8 @@ function nextSession(server: RealtimeServer): Promise<Session> {
   return new Promise((resolve) => server.once('connection', resolve));
 }
 
-afterEach(async () => {
+afterEach(() => {
   abortStreams();
-  await rt?.close();
-  rt = null;
-  if (httpServer) {
-    httpServer.closeAllConnections();
-    await new Promise<void>((resolve) => httpServer!.close(() => resolve()));
-  }
   httpServer = null;
 });
 
@@ -86,7 +79,7 @@ describe('stream links (sse, fetch-stream)', () => {
 
     // Two messages in one POST body, one frame each.
     expect((await post(base, id, { t: 'msg', s: 1, d: ['a'] }, { t: 'msg', s: 2, d: ['b'] })).status).toBe(204);
-    await waitFor(() => c.msgEvents().reduce((n, e) => n + e.frame.d.length, 0) === 2, 'two echoes');
+    await waitFor(() => c.msgEvents().reduce((n, e) => n + e.frame.d.length, 0) === 2, { what: 'two echoes' });
     const msgs = c.msgEvents();
     expect(msgs.flatMap((m) => m.frame.d)).toEqual([{ echo: 'a' }, { echo: 'b' }]);
     for (const m of msgs) expect(m.id).toBe(String(m.frame.s + m.frame.d.length - 1));
@@ -107,7 +100,7 @@ describe('stream links (sse, fetch-stream)', () => {
     const { base } = await start({ streamHeartbeat: 30 });
     const c = await StreamClient.open(base);
     await c.linkId();
-    await waitFor(() => c.events.filter((e) => e.comment === '').length >= 2, 'two heartbeat comments');
+    await waitFor(() => c.events.filter((e) => e.comment === '').length >= 2, { what: 'two heartbeat comments' });
     expect(c.raw).toContain('\n:\n\n');
   });
 
@@ -126,7 +119,7 @@ describe('stream links (sse, fetch-stream)', () => {
     }
     // ...then go silent.
     expect(await c.next('close')).toEqual({ t: 'close', code: 4408, reason: 'heartbeat timeout' });
-    await waitFor(() => c.ended, 'stream end');
+    await waitFor(() => c.ended, { what: 'stream end' });
     const s = rt.sessions.get(w.sid)!;
     expect(s.closed).toBe(false);
     expect(s.connected).toBe(false);
@@ -144,7 +137,7 @@ describe('stream links (sse, fetch-stream)', () => {
     s.send('m1');
     await c1.next('msg');
     c1.abort.abort();
-    await waitFor(() => !s.connected, 'server to notice the abort');
+    await waitFor(() => !s.connected, { what: 'server to notice the abort' });
     expect(s.closed).toBe(false);
     s.send('m2'); // waits in the replay buffer
     expect((await post(base, id1, { t: 'ack', a: 1 })).status).toBe(404);
@@ -256,7 +249,7 @@ describe('long-poll links', () => {
     expect(first.settled()).toBe(false);
     arrived = processed('wait=20001');
     const second = tracked(p.poll(20_001));
-    await waitFor(first.settled, 'the first poll to be answered at once', 2000);
+    await waitFor(first.settled, { what: 'the first poll to be answered at once', timeout: 2000 });
     expect(await first.p).toMatchObject({ status: 200, frames: [], text: '' });
     await arrived;
     expect(second.settled()).toBe(false);
@@ -356,7 +349,7 @@ describe('HTTP errors, Origin and CORS', () => {
     await c.next('welcome');
     expect((await post(base, id, '{not json')).status).toBe(204);
     expect(await c.next('close')).toEqual({ t: 'close', code: 4400, reason: 'frame is not valid JSON' });
-    await waitFor(() => c.ended, 'stream end');
+    await waitFor(() => c.ended, { what: 'stream end' });
     // Invalid UTF-8 on a long-poll link.
     const p = await new PollClient(base).open();
     const r = await fetch(`${base}?link=${p.id}&wait=0`, { method: 'POST', body: new Uint8Array([0x7b, 0xff, 0x7d]) });
@@ -569,17 +562,14 @@ describe('HTTP errors, Origin and CORS', () => {
   });
 
   it('answers 404 on other paths when the http server has no other request listener (not a hang)', async () => {
-    httpServer = createServer();
-    rt = new RealtimeServer({ server: httpServer, path: '/realtime' });
-    await new Promise<void>((resolve) => httpServer!.listen(0, '127.0.0.1', resolve));
-    const origin = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
+    const { http, origin } = await scope.server(); // no app: the RealtimeServer is the only listener
     for (const path of ['/', '/realtime-typo']) {
       const r = await fetch(origin + path, { signal: AbortSignal.timeout(3000) });
       expect(r.status).toBe(404);
       expect(await r.text()).toMatch(/only its realtime endpoint, \/realtime/);
     }
     // A listener added later owns the other paths: no 404 of ours under its answer.
-    httpServer.on('request', (req, res) => req.url === '/late' && res.end('late page'));
+    http.on('request', (req, res) => req.url === '/late' && res.end('late page'));
     expect(await (await fetch(`${origin}/late`)).text()).toBe('late page');
   });
 });
@@ -597,16 +587,16 @@ describe('closing', () => {
     await post(base, ida, HELLO);
     await a.next('welcome');
     expect((await post(base, ida, { t: 'close', code: 1000, reason: 'bye' })).status).toBe(204);
-    await waitFor(() => ends.length === 1, 'session end');
+    await waitFor(() => ends.length === 1, { what: 'session end' });
     expect(ends).toEqual([[1000, 'bye']]);
-    await waitFor(() => a.ended, 'stream end');
+    await waitFor(() => a.ended, { what: 'stream end' });
 
     const p = await new PollClient(base).open();
     const { frames } = await p.poll(5000, HELLO);
     const w = frames[0]!;
     expect((await post(base, p.id, { t: 'close', code: 4000, reason: 'switching' })).status).toBe(204);
     const s = rt.sessions.get(w.sid)!;
-    await waitFor(() => !s.connected, 'detach');
+    await waitFor(() => !s.connected, { what: 'detach' });
     expect(s.closed).toBe(false);
     const p2 = await new PollClient(base).open();
     expect((await p2.poll(5000, { t: 'hello', v: [1], a: 0, sid: w.sid, key: w.key })).frames[0]).toMatchObject({ t: 'welcome', resumed: true });
@@ -631,7 +621,7 @@ describe('closing', () => {
     const bye = { t: 'close', code: 1001, reason: 'server shutting down' };
     expect(await c.next('close')).toEqual(bye);
     expect(await pending.next('close')).toEqual(bye);
-    await waitFor(() => c.ended && pending.ended, 'streams to end');
+    await waitFor(() => c.ended && pending.ended, { what: 'streams to end' });
     expect((await held).frames).toEqual([bye]);
     expect(rt.sessions.size).toBe(0);
     // Once close() resolved, the path is the app's again.

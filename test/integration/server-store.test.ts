@@ -2,45 +2,48 @@
 // Sessions kept in a session store survive a server crash: a new RealtimeServer on the same port
 // and store directory restores them, and a client resumes with sid + key as if nothing happened.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fileSessionStore, RealtimeServer, type RealtimeServerOptions, type Session, type SessionStore, type StoredSession } from '../../src/server';
-import { RawClient, waitFor } from './raw-client';
+import { startServer, type Running } from './harness';
+import { RawClient } from './raw-client';
+import { waitFor } from '../wait';
 
-
-interface Running {
-  rt: RealtimeServer;
-  http: Server;
-  url: string;
-  port: number;
-}
-
-const running: Running[] = [];
+const running = new Set<Running>();
 const clients: RawClient[] = [];
 let dir = '';
 let logs: string[] = [];
 
-/** `setup` runs right after construction: 'restore' is emitted on the next tick. */
-async function start(port = 0, options: Omit<RealtimeServerOptions, 'server'> = {}, setup?: (rt: RealtimeServer) => void): Promise<Running> {
-  const http = createServer((_req, res) => res.end('ok'));
-  const rt = new RealtimeServer({ server: http, path: '/realtime', ackDelay: 10, sessionStore: fileSessionStore(dir), ...options });
-  setup?.(rt);
-  rt.on('error', (err) => logs.push(`error: ${String((err as Error)?.stack ?? err)}`));
-  await new Promise<void>((resolve) => http.listen(port, '127.0.0.1', resolve));
-  const p = (http.address() as AddressInfo).port;
-  const r = { rt, http, url: `ws://127.0.0.1:${p}/realtime`, port: p };
-  running.push(r);
+/** The reference server with its sessions stored in `dir`. `setup` runs right after construction: 'restore' is emitted on the next tick. */
+function start(port = 0, options: Omit<RealtimeServerOptions, 'server'> = {}, setup?: (rt: RealtimeServer) => void): Promise<Running> {
+  return track(
+    startServer(
+      { ackDelay: 10, sessionStore: fileSessionStore(dir), ...options },
+      {
+        port,
+        app: (_req, res) => res.end('ok'),
+        setup: (rt) => {
+          setup?.(rt);
+          rt.on('error', (err) => logs.push(`error: ${String((err as Error)?.stack ?? err)}`));
+        },
+      },
+    ),
+  );
+}
+
+/** Closed after the test unless it crashed first. */
+async function track(starting: Promise<Running>): Promise<Running> {
+  const r = await starting;
+  running.add(r);
   return r;
 }
 
 /** A crash, as far as the store can tell: connections die, the RealtimeServer is never closed. */
 async function crash(r: Running): Promise<void> {
+  running.delete(r);
   r.http.closeAllConnections();
   await new Promise<void>((resolve) => r.http.close(() => resolve()));
-  running.splice(running.indexOf(r), 1);
 }
 
 function client(url: string): RawClient {
@@ -63,10 +66,8 @@ beforeEach(() => {
 afterEach(async () => {
   vi.restoreAllMocks();
   for (const c of clients.splice(0)) c.terminate();
-  for (const r of running.splice(0)) {
-    await r.rt.close();
-    await new Promise<void>((resolve) => r.http.close(() => resolve()));
-  }
+  for (const r of running) await r.close();
+  running.clear();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -87,14 +88,17 @@ describe('sessionStore: sessions survive a server crash', () => {
     expect(gotA).toEqual(['a', 'b', 'c']);
     // Server -> client: 5 messages; the client acknowledges 2 of them.
     for (let i = 1; i <= 5; i++) sA.send({ n: i });
-    await waitFor(() => c1.messages().length === 5, 3000, '5 messages');
+    await waitFor(() => c1.messages().length === 5, { timeout: 3000, what: '5 messages' });
     c1.send({ t: 'ack', a: 2 });
     c1.terminate();
-    await waitFor(() => !sA.connected, 3000, 'disconnect');
+    await waitFor(() => !sA.connected, { timeout: 3000, what: 'disconnect' });
     // Two more while disconnected: kept in the replay buffer, and in the store.
     sA.send({ n: 6 });
     sA.send({ n: 7 });
-    await waitFor(() => storedFile(sA.id).nextSeq === 8 && storedFile(sA.id).replay[0]?.[0] === 3, 3000, 'store up to date');
+    await waitFor(
+      () => storedFile(sA.id).nextSeq === 8 && storedFile(sA.id).replay[0]?.[0] === 3,
+      { timeout: 3000, what: 'store up to date' },
+    );
     await crash(a);
 
     const restored: Session[] = [];
@@ -115,10 +119,10 @@ describe('sessionStore: sessions survive a server crash', () => {
     const c2 = client(b.url);
     const w2 = await c2.hello({ sid: w1.sid, key: w1.key, a: 3 });
     expect(w2).toMatchObject({ resumed: true, sid: w1.sid, a: 3 });
-    await waitFor(() => c2.messages().length >= 4, 3000, 'replay');
+    await waitFor(() => c2.messages().length >= 4, { timeout: 3000, what: 'replay' });
     // Retransmitted after the resume: 3 again (a duplicate) and 4 (new).
     c2.send({ t: 'msg', s: 3, d: ['c', 'd'] });
-    await waitFor(() => gotB.length === 1, 3000, 'd');
+    await waitFor(() => gotB.length === 1, { timeout: 3000, what: 'd' });
     c2.send({ t: 'ack', a: 7 });
     await new Promise((r) => setTimeout(r, 100));
     expect(c2.messages()).toEqual([4, 5, 6, 7].map((n) => [n, { n }]));
@@ -127,7 +131,7 @@ describe('sessionStore: sessions survive a server crash', () => {
     expect(restored[0]!.unacknowledged).toBe(0);
     // New messages continue the numbering.
     restored[0]!.send('next');
-    await waitFor(() => c2.messages().length === 5, 3000, 'next');
+    await waitFor(() => c2.messages().length === 5, { timeout: 3000, what: 'next' });
     expect(c2.messages()[4]).toEqual([8, 'next']);
 
     expect(logs.filter((l) => l.includes(w1.key))).toEqual([]);
@@ -176,7 +180,7 @@ describe('sessionStore: sessions survive a server crash', () => {
     const w1 = await c1.hello();
     expect(storedFile(w1.sid)).toMatchObject({ sid: w1.sid, received: 0, nextSeq: 1, replay: [] });
     c1.send({ t: 'close', code: 1000, reason: 'bye' });
-    await waitFor(() => !existsSync(join(dir, `${w1.sid}.json`)), 3000, 'file removed');
+    await waitFor(() => !existsSync(join(dir, `${w1.sid}.json`)), { timeout: 3000, what: 'file removed' });
     const c2 = client(a.url);
     const s2 = nextSession(a.rt);
     const w2 = await c2.hello();
@@ -275,9 +279,7 @@ describe('sessionStore: sessions survive a server crash', () => {
   });
 
   it('without the option nothing is stored', async () => {
-    const http = createServer();
-    const rt = new RealtimeServer({ server: http });
-    running.push({ rt, http, url: '', port: 0 });
+    await track(startServer());
     expect(readdirSync(dir)).toEqual([]);
   });
 });

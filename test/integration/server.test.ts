@@ -1,23 +1,23 @@
 // @vitest-environment node
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server } from 'node:http';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
 import type { MemoryState } from '../../src/server/state/memory';
-import { RawClient, waitFor } from './raw-client';
+import { testScope, type Running } from './harness';
+import { RawClient } from './raw-client';
+import { waitFor } from '../wait';
 
+const scope = testScope();
 let httpServer: Server | null = null;
-let rt: RealtimeServer | null = null;
 const clients: RawClient[] = [];
 
-async function start(options: Omit<RealtimeServerOptions, 'server'> = {}): Promise<{ rt: RealtimeServer; url: string }> {
-  httpServer = createServer((_req, res) => res.end('ok'));
-  rt = new RealtimeServer({ server: httpServer, path: '/realtime', ...options });
-  await new Promise<void>((resolve) => httpServer!.listen(0, '127.0.0.1', resolve));
-  const { port } = httpServer.address() as AddressInfo;
-  return { rt, url: `ws://127.0.0.1:${port}/realtime` };
+/** The reference server beside an app that answers 'ok', closed after the test. */
+async function start(options: Omit<RealtimeServerOptions, 'server'> = {}): Promise<Running> {
+  const s = await scope.server(options, { app: (_req, res) => res.end('ok') });
+  httpServer = s.http;
+  return s;
 }
 
 function client(url: string, headers?: Record<string, string>): RawClient {
@@ -56,11 +56,8 @@ function nextSession(server: RealtimeServer): Promise<Session> {
   return new Promise((resolve) => server.once('connection', resolve));
 }
 
-afterEach(async () => {
+afterEach(() => {
   for (const c of clients.splice(0)) c.terminate();
-  await rt?.close();
-  rt = null;
-  if (httpServer) await new Promise<void>((resolve) => httpServer!.close(() => resolve()));
   httpServer = null;
 });
 
@@ -269,7 +266,7 @@ describe('RealtimeServer handshake', () => {
       }
     });
     const c = client(url.replace('/realtime', '/other'));
-    await waitFor(() => c.closed, 3000, 'refused upgrade');
+    await waitFor(() => c.closed, { timeout: 3000, what: 'refused upgrade' });
     expect(handled).toEqual(['/other']);
   });
 
@@ -321,7 +318,7 @@ describe('RealtimeServer data', () => {
     const m1 = await c.next('msg');
     expect(m1.s).toBe(1);
     expect(m1.a).toBe(2);
-    await waitFor(() => c.messages().length === 2);
+    await waitFor(() => c.messages().length === 2, { timeout: 3000, what: 'c.messages().length === 2' });
     expect(c.messages()).toEqual([
       [1, { echo: 'hi' }],
       [2, { echo: { n: 2 } }],
@@ -351,7 +348,7 @@ describe('RealtimeServer data', () => {
     });
     const c = client(url);
     await c.hello();
-    await waitFor(() => c.messages().length === 1000);
+    await waitFor(() => c.messages().length === 1000, { timeout: 3000, what: 'c.messages().length === 1000' });
     const frames = c.frames.filter((f) => f.t === 'msg');
     expect(frames.length).toBeLessThan(10);
     expect(c.messages()).toEqual(Array.from({ length: 1000 }, (_, i) => [i + 1, { i }]));
@@ -369,7 +366,7 @@ describe('RealtimeServer data', () => {
       const s = await sessionP;
       expect(JSON.parse(sent[0]!).t).toBe('welcome');
       s.send('first');
-      await waitFor(() => sent.length === 2);
+      await waitFor(() => sent.length === 2, { timeout: 3000, what: 'sent.length === 2' });
       conn.bufferedAmount = 5000; // the socket is not draining
       for (let tick = 0; tick < 20; tick++) {
         s.send(tick);
@@ -377,7 +374,7 @@ describe('RealtimeServer data', () => {
       }
       expect(sent.length).toBe(2);
       conn.bufferedAmount = 0;
-      await waitFor(() => sent.length === 3);
+      await waitFor(() => sent.length === 3, { timeout: 3000, what: 'sent.length === 3' });
       expect(JSON.parse(sent[2]!)).toEqual({ t: 'msg', s: 2, d: Array.from({ length: 20 }, (_, i) => i), a: 0 });
     } finally {
       await rt.close();
@@ -393,7 +390,7 @@ describe('RealtimeServer data', () => {
     });
     const c = client(url);
     await c.hello();
-    await waitFor(() => c.messages().length === 50);
+    await waitFor(() => c.messages().length === 50, { timeout: 3000, what: 'c.messages().length === 50' });
     const sizes = c.raw.filter((r) => r.startsWith('{"t":"msg"')).map((r) => Buffer.byteLength(r));
     expect(sizes.length).toBeGreaterThan(1);
     for (const n of sizes) expect(n).toBeLessThanOrEqual(max);
@@ -408,7 +405,7 @@ describe('RealtimeServer data', () => {
     });
     const c = client(url);
     await c.hello({ max: 512 });
-    await waitFor(() => c.messages().length === 50);
+    await waitFor(() => c.messages().length === 50, { timeout: 3000, what: 'c.messages().length === 50' });
     const sizes = c.raw.map((r) => Buffer.byteLength(r));
     expect(sizes.filter((n, i) => c.frames[i]!.t === 'msg').length).toBeGreaterThan(10);
     for (const n of sizes) expect(n).toBeLessThanOrEqual(512);
@@ -421,11 +418,11 @@ describe('RealtimeServer data', () => {
     expect(() => s.send('x'.repeat(1000))).toThrow(/1002 bytes.*maxMessageBytes 8192.*max 512/);
     expect(s.unacknowledged).toBe(0);
     s.send('fits');
-    await waitFor(() => c.messages().length === 1);
+    await waitFor(() => c.messages().length === 1, { timeout: 3000, what: 'c.messages().length === 1' });
     expect(c.messages()).toEqual([[1, 'fits']]);
     // Still checked while the client is away: its max is kept for the resume.
     c.terminate();
-    await waitFor(() => !s.connected);
+    await waitFor(() => !s.connected, { timeout: 3000, what: '!s.connected' });
     expect(() => s.send('x'.repeat(1000))).toThrow(RangeError);
   });
 
@@ -438,12 +435,12 @@ describe('RealtimeServer data', () => {
     await small.hello({ max: 512 });
     await big.hello();
     expect(await rt.broadcast('x'.repeat(1000))).toBe(1);
-    await waitFor(() => big.messages().length === 1);
+    await waitFor(() => big.messages().length === 1, { timeout: 3000, what: 'big.messages().length === 1' });
     expect(small.messages()).toEqual([]);
     expect(errors).toHaveLength(1);
     expect(String(errors[0])).toMatch(/skipped 1 session/);
     expect(await rt.broadcast('small')).toBe(2);
-    await waitFor(() => small.messages().length === 1);
+    await waitFor(() => small.messages().length === 1, { timeout: 3000, what: 'small.messages().length === 1' });
     expect(small.messages()).toEqual([[1, 'small']]);
   });
 
@@ -462,7 +459,10 @@ describe('RealtimeServer data', () => {
     await a.hello();
     await b.hello();
     expect(await rt.broadcast({ hello: 'all' })).toBe(2);
-    await waitFor(() => a.messages().length === 1 && b.messages().length === 1);
+    await waitFor(
+      () => a.messages().length === 1 && b.messages().length === 1,
+      { timeout: 3000, what: 'a.messages().length === 1 && b.messages().length === 1' },
+    );
     expect(a.messages()).toEqual([[1, { hello: 'all' }]]);
   });
 
@@ -476,7 +476,7 @@ describe('RealtimeServer data', () => {
     expect(() => s.send('x'.repeat(2000))).toThrow(new RangeError('realtime: message of 2002 bytes cannot fit in a frame (maxMessageBytes 1024)'));
     expect(() => rt.broadcast('x'.repeat(2000))).toThrow(RangeError);
     s.send('fine');
-    await waitFor(() => c.messages().length === 1);
+    await waitFor(() => c.messages().length === 1, { timeout: 3000, what: 'c.messages().length === 1' });
     expect(c.messages()).toEqual([[1, 'fine']]); // no sequence number was used up by the refused ones
     expect(s.closed).toBe(false);
   });
@@ -494,7 +494,7 @@ describe('RealtimeServer data', () => {
     const c = client(url);
     await c.hello();
     c.send({ t: 'msg', s: 1, d: ['boom', 'after'] });
-    await waitFor(() => c.messages().length === 1);
+    await waitFor(() => c.messages().length === 1, { timeout: 3000, what: 'c.messages().length === 1' });
     expect(c.messages()).toEqual([[1, 'after']]);
     expect(errors).toHaveLength(1);
   });
@@ -552,17 +552,17 @@ describe('RealtimeServer sessions and resume', () => {
     const c1 = client(url);
     const w1 = await c1.hello();
     c1.send({ t: 'msg', s: 1, d: ['a', 'b', 'c'] });
-    await waitFor(() => got.length === 3);
+    await waitFor(() => got.length === 3, { timeout: 3000, what: 'got.length === 3' });
     c1.terminate();
     const s = rt.sessions.get(w1.sid)!;
-    await waitFor(() => !s.connected, 3000, 'server to notice the drop');
+    await waitFor(() => !s.connected, { timeout: 3000, what: 'server to notice the drop' });
 
     const c2 = client(url);
     const w2 = await c2.hello({ sid: w1.sid, key: w1.key });
     expect(w2).toMatchObject({ resumed: true, sid: w1.sid, a: 3 });
     c2.send({ t: 'msg', s: 1, d: ['a', 'b', 'c', 'd'] }); // client did not see the ack: retransmits all
     c2.send({ t: 'msg', s: 5, d: ['e'] });
-    await waitFor(() => got.length === 5);
+    await waitFor(() => got.length === 5, { timeout: 3000, what: 'got.length === 5' });
     expect(got).toEqual(['a', 'b', 'c', 'd', 'e']);
     expect(connections).toBe(1);
   });
@@ -576,9 +576,9 @@ describe('RealtimeServer sessions and resume', () => {
     const s1 = await sessionP;
     s1.on('close', (code, reason) => closes.push([code, reason]));
     s1.send('small');
-    await waitFor(() => c1.messages().length === 1);
+    await waitFor(() => c1.messages().length === 1, { timeout: 3000, what: 'c1.messages().length === 1' });
     c1.terminate();
-    await waitFor(() => !s1.connected, 3000, 'server to notice the drop');
+    await waitFor(() => !s1.connected, { timeout: 3000, what: 'server to notice the drop' });
     s1.send('x'.repeat(1000)); // fits the max the client announced before (none: the server's)
     const c2 = client(url);
     const w2 = await c2.hello({ sid: w1.sid, key: w1.key, a: 1, max: 512 });
@@ -593,15 +593,15 @@ describe('RealtimeServer sessions and resume', () => {
   it("a resume announcing a max that fits every message not yet received resumes as usual", async () => {
     const { url, c: c1, w: w1, s: s1 } = await connected({}, { max: 2048 });
     s1.send('x'.repeat(1000));
-    await waitFor(() => c1.messages().length === 1);
+    await waitFor(() => c1.messages().length === 1, { timeout: 3000, what: 'c1.messages().length === 1' });
     c1.terminate();
-    await waitFor(() => !s1.connected, 3000, 'server to notice the drop');
+    await waitFor(() => !s1.connected, { timeout: 3000, what: 'server to notice the drop' });
     s1.send('y'.repeat(100));
     const c2 = client(url);
     // Message 1 (too large for 512) was received: only message 2 is owed.
     const w2 = await c2.hello({ sid: w1.sid, key: w1.key, a: 1, max: 512 });
     expect(w2).toMatchObject({ resumed: true, sid: w1.sid });
-    await waitFor(() => c2.messages().length === 1);
+    await waitFor(() => c2.messages().length === 1, { timeout: 3000, what: 'c2.messages().length === 1' });
     expect(c2.messages()).toEqual([[2, 'y'.repeat(100)]]);
   });
 
@@ -629,7 +629,7 @@ describe('RealtimeServer sessions and resume', () => {
     const c1 = client(url);
     const w1 = await c1.hello();
     c1.terminate();
-    await waitFor(() => !rt.sessions.get(w1.sid)!.connected);
+    await waitFor(() => !rt.sessions.get(w1.sid)!.connected, { timeout: 3000, what: '!rt.sessions.get(w1.sid)!.connected' });
     const c2 = client(url);
     const w2 = await c2.hello({ sid: w1.sid, key: w1.key.replace(/^./, (ch: string) => (ch === 'A' ? 'B' : 'A')) });
     expect(w2.resumed).toBe(false);
@@ -670,9 +670,9 @@ describe('RealtimeServer sessions and resume', () => {
     let resumes = 0;
     s.on('resume', () => resumes++);
     for (let i = 1; i <= 5; i++) s.send(`m${i}`);
-    await waitFor(() => c1.messages().length === 5);
+    await waitFor(() => c1.messages().length === 5, { timeout: 3000, what: 'c1.messages().length === 5' });
     c1.send({ t: 'ack', a: 2 });
-    await waitFor(() => s.unacknowledged === 3);
+    await waitFor(() => s.unacknowledged === 3, { timeout: 3000, what: 's.unacknowledged === 3' });
 
     s.disconnect(); // simulated network failure; the session stays
     expect(s.connected).toBe(false);
@@ -685,7 +685,7 @@ describe('RealtimeServer sessions and resume', () => {
     const c2 = client(url);
     const w2 = await c2.hello({ sid: w1.sid, key: w1.key, a: 3 });
     expect(w2.resumed).toBe(true);
-    await waitFor(() => c2.messages().length === 4);
+    await waitFor(() => c2.messages().length === 4, { timeout: 3000, what: 'c2.messages().length === 4' });
     expect(c2.messages()).toEqual([
       [4, 'm4'],
       [5, 'm5'],
@@ -694,7 +694,7 @@ describe('RealtimeServer sessions and resume', () => {
     ]);
     expect(c2.frames[0]!.t).toBe('welcome');
     s.send('m8');
-    await waitFor(() => c2.messages().length === 5);
+    await waitFor(() => c2.messages().length === 5, { timeout: 3000, what: 'c2.messages().length === 5' });
     expect(c2.messages().map(([seq]) => seq)).toEqual([4, 5, 6, 7, 8]);
     expect(resumes).toBe(1);
   });
@@ -732,7 +732,7 @@ describe('RealtimeServer sessions and resume', () => {
     expect(w2.resumed).toBe(true);
     expect(await c1.whenClosed()).toEqual({ code: 1000, reason: 'replaced' });
     rt.sessions.get(w1.sid)!.send('to-new');
-    await waitFor(() => c2.messages().length === 1);
+    await waitFor(() => c2.messages().length === 1, { timeout: 3000, what: 'c2.messages().length === 1' });
     expect(c1.messages()).toEqual([]);
   });
 
@@ -763,9 +763,9 @@ describe('RealtimeServer sessions and resume', () => {
     // 15 messages in steps of 5, each step acknowledged: never more than 5 held.
     for (let step = 1; step <= 3; step++) {
       for (let i = 0; i < 5; i++) expect(s.send(i)).toBe(true);
-      await waitFor(() => c.messages().length === 5 * step);
+      await waitFor(() => c.messages().length === 5 * step, { timeout: 3000, what: 'c.messages().length === 5 * step' });
       c.send({ t: 'ack', a: 5 * step });
-      await waitFor(() => s.unacknowledged === 0);
+      await waitFor(() => s.unacknowledged === 0, { timeout: 3000, what: 's.unacknowledged === 0' });
     }
     // A client that acknowledges nothing while 6 messages pile up before they can even be written.
     for (let i = 0; i < 6; i++) s.send(i);
@@ -798,11 +798,11 @@ describe('RealtimeServer sessions and resume', () => {
     const a = client(url);
     await a.hello();
     a.send({ t: 'close', code: 1000, reason: 'bye' });
-    await waitFor(() => ends.length === 1);
+    await waitFor(() => ends.length === 1, { timeout: 3000, what: 'ends.length === 1' });
     const b = client(url);
     await b.hello();
     b.ws.close(1000, 'done');
-    await waitFor(() => ends.length === 2);
+    await waitFor(() => ends.length === 2, { timeout: 3000, what: 'ends.length === 2' });
     expect(ends).toEqual([
       [1000, 'bye'],
       [1000, 'done'],
@@ -827,7 +827,7 @@ describe('RealtimeServer sessions and resume', () => {
     const c1 = client(url);
     const w1 = await c1.hello();
     c1.ws.close(4400, 'protocol error'); // the client's verdict on a bad frame: it reconnects and resumes
-    await waitFor(() => !rt.sessions.get(w1.sid)!.connected);
+    await waitFor(() => !rt.sessions.get(w1.sid)!.connected, { timeout: 3000, what: '!rt.sessions.get(w1.sid)!.connected' });
     const c2 = client(url);
     expect((await c2.hello({ sid: w1.sid, key: w1.key })).resumed).toBe(true);
   });
@@ -858,7 +858,7 @@ describe('RealtimeServer heartbeat and shutdown', () => {
       if (JSON.parse(data.toString()).t === 'ping') c.send({ t: 'pong' });
     });
     const w = await c.hello();
-    await waitFor(() => c.frames.filter((f) => f.t === 'ping').length >= 4, 5000, 'four pings');
+    await waitFor(() => c.frames.filter((f) => f.t === 'ping').length >= 4, { timeout: 5000, what: 'four pings' });
     expect(c.closed).toBeNull();
     expect(rt.sessions.get(w.sid)!.connected).toBe(true);
   });

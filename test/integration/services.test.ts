@@ -17,9 +17,9 @@ import {
   redisInfo,
   RespError,
   serviceScope,
-  until,
   withFreePorts,
 } from '../services/index';
+import { waitFor } from '../wait';
 
 const services = serviceScope({ needs: ['redis', 'nginx'] });
 const echoBackend = fileURLToPath(new URL('../services/echo-backend.mjs', import.meta.url));
@@ -128,7 +128,7 @@ describe('redis-server', () => {
     const pausedPid = redis.pid;
     const began = Date.now();
     const paused = redis.pause(400);
-    await until(() => !redis.running(), 'redis to stop');
+    await waitFor(() => !redis.running(), { what: 'redis to stop', timeout: 10_000, retryErrors: true });
     await expect(redisCommand(redis.port, ['PING'])).rejects.toThrow(/ECONNREFUSED/);
     await paused;
     expect(Date.now() - began).toBeGreaterThanOrEqual(400);
@@ -228,9 +228,9 @@ describe('nginx', () => {
     const received: Array<{ name: string; echo?: string }> = [];
     socket.on('message', (data) => received.push(JSON.parse(String(data)) as { name: string; echo?: string }));
     await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
-    await until(() => received.length >= 1, 'the greeting');
+    await waitFor(() => received.length >= 1, { what: 'the greeting', timeout: 10_000, retryErrors: true });
     socket.send('ping through nginx');
-    await until(() => received.length >= 2, 'the echo');
+    await waitFor(() => received.length >= 2, { what: 'the echo', timeout: 10_000, retryErrors: true });
     expect(received[1]).toEqual({ name: received[0]!.name, echo: 'ping through nginx' });
     socket.close();
     const [entry] = await lb.waitForRequests(1);

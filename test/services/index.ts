@@ -10,4 +10,4 @@ export { startRedisCluster, RedisCluster, type RedisClusterOptions } from './red
 export { startNginx, launchNginx, Nginx, type NginxOptions, type AccessEntry } from './nginx';
 export { startNodeProcess, startNodeProcesses, NodeProcess, type NodeProcessOptions, type NodeEvent } from './node-processes';
 export { serviceScope, type ServiceScopeOptions } from './scope';
-export { until, delay } from './wait';
+

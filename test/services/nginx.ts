@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { ensureBinary } from './install';
 import { HOST, PortInUseError, withFreePorts } from './ports';
 import { ManagedProcess, pidGone } from './process';
-import { until } from './wait';
+import { waitFor } from '../wait';
 
 export interface NginxOptions {
   /** Ports of the backends on 127.0.0.1, balanced round robin unless `balance` says otherwise. */
@@ -228,7 +228,7 @@ export class Nginx {
     this.process = proc;
     const workers = this.options.workerProcesses ?? 1;
     // nginx retries a taken port for 2.5 s before it gives up: the log says so at the first try.
-    const outcome = await until(
+    const outcome = await waitFor(
       () => {
         const log = this.errorLog(from);
         if (log.includes(`bind() to ${HOST}:${this.port} failed (98`)) return 'in use';
@@ -236,8 +236,7 @@ export class Nginx {
         if (!proc.running()) return 'exited';
         return undefined;
       },
-      `nginx on port ${this.port} to start its workers`,
-      timeoutMs,
+      { what: `nginx on port ${this.port} to start its workers`, timeout: timeoutMs, retryErrors: true },
     ).catch(async (err: Error) => {
       await proc.kill();
       this.process = undefined;
@@ -273,7 +272,7 @@ export class Nginx {
     const from = this.errorLogSize();
     process.kill(master, 'SIGHUP');
     const workers = this.options.workerProcesses ?? 1;
-    const outcome = await until(
+    const outcome = await waitFor(
       () => {
         const log = this.errorLog(from);
         const failed = log.split('\n').find((l) => /\[(emerg|alert)\]/.test(l));
@@ -283,8 +282,7 @@ export class Nginx {
         const oldDone = oldWorkers.every((pid) => pidGone(pid) || new RegExp(`\\b${pid}#\\d+: gracefully shutting down`).test(log));
         return started && oldDone ? { failed: undefined } : undefined;
       },
-      `nginx on port ${this.port} to reload`,
-      this.options.startTimeoutMs ?? 10_000,
+      { what: `nginx on port ${this.port} to reload`, timeout: this.options.startTimeoutMs ?? 10_000, retryErrors: true },
     );
     if (outcome.failed) throw new Error(`nginx refused the new config and kept the old one: ${outcome.failed}`);
   }
@@ -315,13 +313,12 @@ export class Nginx {
 
   /** Waits until the access log holds at least `count` entries; resolves with them. */
   waitForRequests(count: number, ms = 10_000): Promise<AccessEntry[]> {
-    return until(
+    return waitFor(
       () => {
         const entries = this.accessLog();
         return entries.length >= count ? entries : undefined;
       },
-      `${count} entries in nginx's access log`,
-      ms,
+      { what: `${count} entries in nginx's access log`, timeout: ms, retryErrors: true },
     );
   }
 

@@ -25,7 +25,7 @@ import { aptInstall, canAptInstall, ensureBinary } from './install';
 import { HOST, PortInUseError, withFreePorts } from './ports';
 import { ManagedProcess } from './process';
 import { startNginx, type Nginx } from './nginx';
-import { until } from './wait';
+import { waitFor } from '../wait';
 
 export const PHP_DIR = fileURLToPath(new URL('../../examples/php/', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -244,7 +244,10 @@ return $settings;
     this.owned.push(() => proc.stop());
     const fpm = new PhpFpm(socket, proc, errorLog);
     this.logSources.push(() => `${output(proc)}\n${fpm.log()}`);
-    await until(() => fpm.log().includes('ready to handle connections') || !proc.running(), 'php-fpm to be ready', 10_000);
+    await waitFor(
+      () => fpm.log().includes('ready to handle connections') || !proc.running(),
+      { what: 'php-fpm to be ready', timeout: 10_000, retryErrors: true },
+    );
     if (!proc.running()) throw new Error(`php-fpm exited (${proc.describeExit()}): ${fpm.log()}${proc.tail()}`);
     return fpm;
   }

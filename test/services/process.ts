@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { until } from './wait';
+import { waitFor } from '../wait';
 
 export interface ExitInfo {
   code: number | null;
@@ -203,6 +203,9 @@ export class ManagedProcess {
     // The parent first: nginx's master would start a new worker in place of a killed one.
     for (const pid of pids) if (!pidGone(pid)) signalQuietly(pid, 'SIGKILL');
     await this.exited;
-    await until(() => pids.every(pidGone), `${this.name}'s processes ${pids.join(', ')} to be gone`, 5_000);
+    await waitFor(
+      () => pids.every(pidGone),
+      { what: `${this.name}'s processes ${pids.join(', ')} to be gone`, timeout: 5_000, retryErrors: true },
+    );
   }
 }

@@ -15,7 +15,7 @@ import { ensureBinary } from './install';
 import { HOST, withFreePorts } from './ports';
 import { launchRedis, type RedisOptions, type RedisServer } from './redis';
 import { parseInfo, redisCommand } from './resp';
-import { until } from './wait';
+import { waitFor } from '../wait';
 
 export interface RedisClusterOptions extends RedisOptions {
   /** Number of masters, at least 3 (default 3). */
@@ -57,14 +57,13 @@ export class RedisCluster {
 
   /** Waits until every running node reports cluster_state:`state`. */
   async waitForState(state: 'ok' | 'fail', ms = 15_000): Promise<void> {
-    await until(
+    await waitFor(
       async () => {
         const running = this.nodes.filter((n) => n.running());
         const infos = await Promise.all(running.map((n) => this.info(n)));
         return infos.every((i) => i.cluster_state === state);
       },
-      `cluster_state:${state} on every running node`,
-      ms,
+      { what: `cluster_state:${state} on every running node`, timeout: ms, retryErrors: true },
     );
   }
 

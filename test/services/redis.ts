@@ -17,7 +17,7 @@ import { ensureBinary } from './install';
 import { HOST, PortInUseError, withFreePorts } from './ports';
 import { ManagedProcess } from './process';
 import { redisCommand, redisInfo, type RespValue } from './resp';
-import { delay } from './wait';
+import { delay } from '../wait';
 
 export interface RedisOptions {
   /**

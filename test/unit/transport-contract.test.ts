@@ -4,7 +4,7 @@
 // transport"). Each transport talks to an in-memory peer that plays its server and platform
 // (WebSocket, EventSource, fetch) the way browsers do: no event after close(), a WebSocket's
 // close event after close(), fetch() rejecting once aborted.
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { resolveEnv, type Env } from '../../src/client/env';
 import { fetchStream } from '../../src/client/transports/fetch-stream';
 import { longPoll } from '../../src/client/transports/long-poll';
@@ -15,6 +15,7 @@ import { sse } from '../../src/client/transports/sse';
 import type { Connection, Transport, TransportHandlers } from '../../src/client/transports/types';
 import { websocket } from '../../src/client/transports/websocket';
 import { messagePortTransport } from './custom-transport';
+import { waitFor } from '../wait';
 
 /** The server and platform side of one connection. */
 interface Peer {
@@ -128,7 +129,7 @@ class FakeHttp {
 
   /** The oldest request not yet answered, once there is one. */
   async next(): Promise<Request> {
-    await vi.waitFor(() => expect(this.requests.length, 'a request from the transport').toBeGreaterThan(0));
+    await waitFor(() => this.requests.length > 0, { what: 'a request from the transport', timeout: 1000 });
     return this.requests.shift()!;
   }
 }
@@ -353,7 +354,7 @@ describe.each(CASES)('transport contract: $name', (c) => {
     const { duringOpen, peer, log } = start(c);
     expect(duringOpen).toEqual([]);
     await peer.accept();
-    await vi.waitFor(() => expect(log).toContain('open'));
+    await waitFor(() => log.includes('open'), { what: 'onOpen', timeout: 1000 });
   });
 
   it('reports onOpen once, before any frame, then each frame as it came', async () => {
@@ -361,7 +362,8 @@ describe.each(CASES)('transport contract: $name', (c) => {
     await peer.accept();
     await peer.push('{"n":1}');
     await peer.push('{"n":2}');
-    await vi.waitFor(() => expect(log).toEqual(['open', 'frame {"n":1}', 'frame {"n":2}']));
+    await waitFor(() => log.length >= 3, { what: 'onOpen and two frames', timeout: 1000 });
+    expect(log).toEqual(['open', 'frame {"n":1}', 'frame {"n":2}']);
     await quiet();
     expect(log).toEqual(['open', 'frame {"n":1}', 'frame {"n":2}']);
   });
@@ -369,9 +371,10 @@ describe.each(CASES)('transport contract: $name', (c) => {
   it('reports the end of the connection once, and nothing after it', async () => {
     const { peer, log, conn } = start(c);
     await peer.accept();
-    await vi.waitFor(() => expect(log).toEqual(['open']));
+    await waitFor(() => log.length > 0, { what: 'onOpen', timeout: 1000 });
+    expect(log).toEqual(['open']);
     await peer.end();
-    await vi.waitFor(() => expect(log.filter(ended)).toHaveLength(1));
+    await waitFor(() => log.some(ended), { what: 'the end of the connection reported', timeout: 1000 });
     // What may still happen on the way out: the client writes, the server or the platform acts.
     conn.send('{"late":1}');
     await peer.push('{"n":3}').catch(() => {});
@@ -383,7 +386,8 @@ describe.each(CASES)('transport contract: $name', (c) => {
   it('reports nothing after the client closed it: not the close, not a frame', async () => {
     const { peer, log, conn } = start(c);
     await peer.accept();
-    await vi.waitFor(() => expect(log).toEqual(['open']));
+    await waitFor(() => log.length > 0, { what: 'onOpen', timeout: 1000 });
+    expect(log).toEqual(['open']);
     conn.close(1000, 'bye');
     void peer.push('{"n":4}').catch(() => {});
     void peer.end().catch(() => {});
@@ -402,13 +406,14 @@ describe.each(CASES)('transport contract: $name', (c) => {
   it('keeps buffered honest: above 0 while a write waits, 0 once everything went out', async () => {
     const { peer, log, conn } = start(c);
     await peer.accept();
-    await vi.waitFor(() => expect(log).toEqual(['open']));
+    await waitFor(() => log.length > 0, { what: 'onOpen', timeout: 1000 });
+    expect(log).toEqual(['open']);
     expect(conn.buffered).toBe(0);
     if (peer.stall) peer.stall();
     conn.send('{"t":"msg","s":1,"d":["hello"]}');
     if (peer.stall) expect(conn.buffered).toBeGreaterThan(0);
     peer.release?.();
-    await vi.waitFor(() => expect(peer.sent).toContain('{"t":"msg","s":1,"d":["hello"]}'));
-    await vi.waitFor(() => expect(conn.buffered).toBe(0));
+    await waitFor(() => peer.sent.includes('{"t":"msg","s":1,"d":["hello"]}'), { what: 'the message at the server', timeout: 1000 });
+    await waitFor(() => conn.buffered === 0, { what: 'buffered back to 0', timeout: 1000 });
   });
 });
