@@ -14,13 +14,15 @@ export function checkUrl(url: unknown, base: string | undefined): void {
   // A query string may carry a secret the user should not have put there: never repeat it.
   const shown = typeof url === 'string' ? `'${url.split('?')[0]}'` : String(url);
   const accepted = "ws://, wss://, http:// or https:// URLs, or a path such as '/realtime' in a page";
-  let parsed: URL;
-  try {
-    if (typeof url !== 'string') throw new TypeError('not a string');
-    parsed = new URL(url, base);
-  } catch {
-    throw new RealtimeError('invalid-argument', `bad URL ${shown}: the client takes ${accepted}`);
+  let parsed: URL | undefined;
+  if (typeof url === 'string') {
+    try {
+      parsed = new URL(url, base);
+    } catch {
+      // not a URL, even relative to the page: refused below
+    }
   }
+  if (!parsed) throw new RealtimeError('invalid-argument', `bad URL ${shown}: the client takes ${accepted}`);
   if (!SCHEMES.includes(parsed.protocol)) throw new RealtimeError('invalid-argument', `bad URL ${shown}: its scheme is ${parsed.protocol}, and the client takes ${accepted}`);
 }
 
