@@ -67,8 +67,21 @@ export default [
     plugins: [ts({ check: true })],
     onwarn,
     output: [
-      { dir: 'dist', entryFileNames: '[name].js', chunkFileNames: 'shared-[hash].js', format: 'es', generatedCode: 'es2015' },
-      { dir: 'dist', entryFileNames: '[name].cjs', chunkFileNames: 'shared-[hash].cjs', format: 'cjs', exports: 'named', generatedCode: 'es2015' },
+      {
+        dir: 'dist',
+        entryFileNames: '[name].js',
+        chunkFileNames: 'shared-[hash].js',
+        format: 'es',
+        generatedCode: 'es2015',
+      },
+      {
+        dir: 'dist',
+        entryFileNames: '[name].cjs',
+        chunkFileNames: 'shared-[hash].cjs',
+        format: 'cjs',
+        exports: 'named',
+        generatedCode: 'es2015',
+      },
     ],
   },
   // <script> build: everything bundled, minified, exposed as window.Realtime.
@@ -138,8 +151,21 @@ export default [
     plugins: [ts({ check: false })],
     onwarn,
     output: [
-      { dir: 'dist', entryFileNames: '[name].js', format: 'es', generatedCode: 'es2015', paths: { [reactClient]: './index.js' } },
-      { dir: 'dist', entryFileNames: '[name].cjs', format: 'cjs', exports: 'named', generatedCode: 'es2015', paths: { [reactClient]: './index.cjs' } },
+      {
+        dir: 'dist',
+        entryFileNames: '[name].js',
+        format: 'es',
+        generatedCode: 'es2015',
+        paths: { [reactClient]: './index.js' },
+      },
+      {
+        dir: 'dist',
+        entryFileNames: '[name].cjs',
+        format: 'cjs',
+        exports: 'named',
+        generatedCode: 'es2015',
+        paths: { [reactClient]: './index.cjs' },
+      },
     ],
   },
   {

@@ -5,7 +5,10 @@ export default defineConfig({
   test: {
     // Explicit so that the normal reporter (with its "Test Files / Tests" summary) is used
     // everywhere, including where Vitest would otherwise auto-select a terser one.
-    reporters: [['default', { summary: true }], ...(process.env.GITHUB_ACTIONS === 'true' ? (['github-actions'] as const) : [])],
+    reporters: [
+      ['default', { summary: true }],
+      ...(process.env.GITHUB_ACTIONS === 'true' ? (['github-actions'] as const) : []),
+    ],
     projects: [
       {
         test: {

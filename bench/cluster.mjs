@@ -134,7 +134,11 @@ const results = {
 };
 
 async function startNodes(count, redisUrl) {
-  const nodes = await S.startNodeProcesses(NODE_SCRIPT, count, { env: { REDIS_URL: redisUrl ?? '' }, execArgv: ['--expose-gc'], cwd: root });
+  const nodes = await S.startNodeProcesses(NODE_SCRIPT, count, {
+    env: { REDIS_URL: redisUrl ?? '' },
+    execArgv: ['--expose-gc'],
+    cwd: root,
+  });
   owned.push(() => Promise.all(nodes.map((n) => n.stop())));
   return nodes;
 }
@@ -174,7 +178,11 @@ function statsDelta(a, b) {
 
 // ---- A: throughput, 1 node (memory) against 3 nodes (Redis) ------------------------------------------------
 
-const KINDS = [...OURS.map((t) => ({ id: `ours/${t}`, lib: 'ours', transport: t })), { id: 'sio/websocket', lib: 'sio', transport: 'websocket' }, { id: 'sio/polling', lib: 'sio', transport: 'polling' }];
+const KINDS = [
+  ...OURS.map((t) => ({ id: `ours/${t}`, lib: 'ours', transport: t })),
+  { id: 'sio/websocket', lib: 'sio', transport: 'websocket' },
+  { id: 'sio/polling', lib: 'sio', transport: 'polling' },
+];
 const BIG_QUEUE = { queue: { maxMessages: 200_000, maxBytes: 1 << 30 } };
 
 /**
@@ -186,11 +194,23 @@ async function throughput(label, { oursUrl, sioUrl, nodes, redis, lbs, proc }) {
   const out = {};
   const opened = [];
   for (const k of KINDS) {
-    const r = await proc.cmd('open', { lib: k.lib, transport: k.transport, urls: [k.lib === 'ours' ? `${oursUrl}/realtime` : sioUrl], count: 1, opts: k.lib === 'ours' ? BIG_QUEUE : {}, timeoutMs: 15_000 });
+    const r = await proc.cmd('open', {
+      lib: k.lib,
+      transport: k.transport,
+      urls: [k.lib === 'ours' ? `${oursUrl}/realtime` : sioUrl],
+      count: 1,
+      opts: k.lib === 'ours' ? BIG_QUEUE : {},
+      timeoutMs: 15_000,
+    });
     if (r.open) opened.push({ k, id: r.ids[0] });
     else out[k.id] = { error: r.failures[0] ?? 'did not open' };
   }
-  const pids = { nodes: nodes.flatMap((n) => n.pids()), nginx: lbs.flatMap((lb) => lb.pids()), redis: redis ? [redis.pid] : [], clients: [proc.child.pid] };
+  const pids = {
+    nodes: nodes.flatMap((n) => n.pids()),
+    nginx: lbs.flatMap((lb) => lb.pids()),
+    redis: redis ? [redis.pid] : [],
+    clients: [proc.child.pid],
+  };
   const runs = Object.fromEntries(opened.map(({ k }) => [k.id, { down: [], up: [] }]));
   for (const { id } of opened) {
     await proc.cmd('push', { id, n: Math.ceil(N.msgs / 10), size: 100 }).catch(() => {});
@@ -208,7 +228,15 @@ async function throughput(label, { oursUrl, sioUrl, nodes, redis, lbs, proc }) {
           const cpu = Object.fromEntries(Object.entries(pids).map(([w, p]) => [w, cpuMs(p) - cpu0[w]]));
           const rs = redis ? statsDelta(r0, await redisStats(redis)) : null;
           runs[k.id][dir].push({ ms: r.ms, outOfOrder: r.outOfOrder ?? 0, cpu, redis: rs });
-          log(`   ${label} rep ${rep + 1} ${dir.padEnd(4)} ${k.id.padEnd(17)} ${fmt(r.ms).padStart(6)} ms ${fmt((N.msgs / r.ms) * 1000).padStart(7)} msg/s  cpu ms: ${Object.entries(cpu).map(([w, v]) => `${w} ${fmt(v)}`).join(', ')}${rs ? `; redis calls ${Object.values(rs.calls).reduce((a, x) => a + x.calls, 0)}` : ''}${r.outOfOrder ? ` OUT OF ORDER ${r.outOfOrder}` : ''}`);
+          log(
+            `   ${label} rep ${rep + 1} ${dir.padEnd(4)} ${k.id.padEnd(17)} ${fmt(r.ms).padStart(6)} ms ${fmt((N.msgs / r.ms) * 1000).padStart(7)} msg/s  cpu ms: ${Object.entries(
+              cpu,
+            )
+              .map(([w, v]) => `${w} ${fmt(v)}`)
+              .join(
+                ', ',
+              )}${rs ? `; redis calls ${Object.values(rs.calls).reduce((a, x) => a + x.calls, 0)}` : ''}${r.outOfOrder ? ` OUT OF ORDER ${r.outOfOrder}` : ''}`,
+          );
         } catch (err) {
           runs[k.id].error = String(err.message).split('\n')[0].slice(0, 200);
           log(`   ! ${label} ${k.id} ${dir}: ${runs[k.id].error}`);
@@ -236,7 +264,15 @@ async function throughput(label, { oursUrl, sioUrl, nodes, redis, lbs, proc }) {
         runs: xs.map((x) => Math.round(x.ms)),
         outOfOrder: xs.reduce((a, x) => a + x.outOfOrder, 0),
         cpuUsPerMsg: Object.fromEntries(Object.entries(mid.cpu).map(([w, v]) => [w, (v * 1000) / N.msgs])),
-        redis: mid.redis ? { callsPerMsg: redisCalls / N.msgs, cpuUsPerMsg: (mid.redis.cpuMs * 1000) / N.msgs, byCommand: Object.fromEntries(Object.entries(mid.redis.calls).map(([c, v]) => [c, { perMsg: v.calls / N.msgs, usec: v.usec }])) } : null,
+        redis: mid.redis
+          ? {
+              callsPerMsg: redisCalls / N.msgs,
+              cpuUsPerMsg: (mid.redis.cpuMs * 1000) / N.msgs,
+              byCommand: Object.fromEntries(
+                Object.entries(mid.redis.calls).map(([c, v]) => [c, { perMsg: v.calls / N.msgs, usec: v.usec }]),
+              ),
+            }
+          : null,
       };
     };
     out[k.id] = { down: sum('down'), up: sum('up') };
@@ -278,9 +314,18 @@ async function stickiness(label, { url, kinds, proc, addresses }) {
       closes: evs.reduce((a, e) => a + e.filter((x) => x.type === 'close').length, 0),
       echoed: echo.answered,
       errorSample: sample ? [sample.message, sample.description].filter(Boolean).join(': ').slice(0, 120) : '',
-      openMs: opened[i].open ? median(evs.map((e) => e.find((x) => x.type === 'open')?.t).filter(Boolean).map((t) => t - (evs[0].length ? 0 : 0))) : NaN,
+      openMs: opened[i].open
+        ? median(
+            evs
+              .map((e) => e.find((x) => x.type === 'open')?.t)
+              .filter(Boolean)
+              .map((t) => t - (evs[0].length ? 0 : 0)),
+          )
+        : NaN,
     };
-    log(`   ${label} ${k.id.padEnd(18)} opened ${out[k.id].openedIn8s}/${ids.length} within 8 s, errors ${errors}, closes ${out[k.id].closes}, echo answered ${echo.answered}/${ids.length}${sample ? ` (e.g. ${out[k.id].errorSample})` : ''}`);
+    log(
+      `   ${label} ${k.id.padEnd(18)} opened ${out[k.id].openedIn8s}/${ids.length} within 8 s, errors ${errors}, closes ${out[k.id].closes}, echo answered ${echo.answered}/${ids.length}${sample ? ` (e.g. ${out[k.id].errorSample})` : ''}`,
+    );
     await proc.cmd('close', { ids });
   }
   return out;
@@ -296,7 +341,11 @@ async function stickiness(label, { url, kinds, proc, addresses }) {
  * received (ours: broadcasts are kept in Redis for a disconnected session).
  */
 async function killRounds({ nodes, rrUrl, stickyUrl, proc, addresses }) {
-  const kinds = [...OURS.map((t) => ({ id: `ours/${t}`, lib: 'ours', transport: t })), { id: 'sio/websocket', lib: 'sio', transport: 'websocket' }, { id: 'sio/polling', lib: 'sio', transport: 'polling' }];
+  const kinds = [
+    ...OURS.map((t) => ({ id: `ours/${t}`, lib: 'ours', transport: t })),
+    { id: 'sio/websocket', lib: 'sio', transport: 'websocket' },
+    { id: 'sio/polling', lib: 'sio', transport: 'polling' },
+  ];
   const per = Object.fromEntries(kinds.map((k) => [k.id, []]));
   const rounds = [];
   // A kind whose clients took longer than SLOW_MS to come back is measured in the first round
@@ -306,7 +355,15 @@ async function killRounds({ nodes, rrUrl, stickyUrl, proc, addresses }) {
     const ids = {};
     for (const k of kinds) {
       if (slow.has(k.id)) continue;
-      const r = await proc.cmd('open', { lib: k.lib, transport: k.transport, urls: [k.lib === 'ours' ? `${rrUrl}/realtime` : stickyUrl], count: N.perKind, localAddresses: k.lib === 'sio' ? addresses : undefined, offset: round * 7, timeoutMs: 15_000 });
+      const r = await proc.cmd('open', {
+        lib: k.lib,
+        transport: k.transport,
+        urls: [k.lib === 'ours' ? `${rrUrl}/realtime` : stickyUrl],
+        count: N.perKind,
+        localAddresses: k.lib === 'sio' ? addresses : undefined,
+        offset: round * 7,
+        timeoutMs: 15_000,
+      });
       ids[k.id] = r.ids;
     }
     const all = Object.values(ids).flat();
@@ -318,7 +375,11 @@ async function killRounds({ nodes, rrUrl, stickyUrl, proc, addresses }) {
     await nodes[0].kill();
     const tGone = now();
     const onVictim = all.filter((id) => where[id] === victims);
-    const { late } = await proc.cmd('waitOpens', { ids: onVictim, n: 2, ms: Number(process.env.BENCH_KILL_WAIT_MS || 60_000) });
+    const { late } = await proc.cmd('waitOpens', {
+      ids: onVictim,
+      n: 2,
+      ms: Number(process.env.BENCH_KILL_WAIT_MS || 60_000),
+    });
     await sleep(1_500); // ticks after the resume
     await getJson(`${nodes[1].url}/ctl/ticker?ms=0`, { method: 'POST' });
     await sleep(300);
@@ -330,18 +391,33 @@ async function killRounds({ nodes, rrUrl, stickyUrl, proc, addresses }) {
         const ev = rep[id].events;
         const close = ev.find((e) => e.type === 'close' && e.t >= tKill);
         const open = ev.find((e) => e.type === 'open' && e.t >= tKill);
-        const x = { round, closedWith: close ? `${close.code ?? ''} ${close.reason ?? ''}`.trim() : '', noticed: close ? close.t - tKill : NaN, back: open ? open.t - tKill : NaN, resumed: open ? !!open.resumed : false, missing: rep[id].ticks.missing, repeated: rep[id].ticks.repeated, late: late.includes(id) };
+        const x = {
+          round,
+          closedWith: close ? `${close.code ?? ''} ${close.reason ?? ''}`.trim() : '',
+          noticed: close ? close.t - tKill : NaN,
+          back: open ? open.t - tKill : NaN,
+          resumed: open ? !!open.resumed : false,
+          missing: rep[id].ticks.missing,
+          repeated: rep[id].ticks.repeated,
+          late: late.includes(id),
+        };
         per[k.id].push(x);
         (summary[k.id] ??= []).push(x);
       }
     }
     // Clients of the other nodes: the ticks must be whole there too (a sanity check of the ticker).
-    const othersMissing = all.filter((id) => where[id] && where[id] !== victims).reduce((a, id) => a + rep[id].ticks.missing, 0);
+    const othersMissing = all
+      .filter((id) => where[id] && where[id] !== victims)
+      .reduce((a, id) => a + rep[id].ticks.missing, 0);
     const unknown = all.filter((id) => !where[id]).length;
     rounds.push({ killMs: tGone - tKill, onVictim: onVictim.length, othersMissing, unknown });
-    log(`   round ${round + 1}: ${onVictim.length} of ${all.length} clients on the killed node (kill took ${fmt(tGone - tKill)} ms; ${unknown} did not answer 'where'); ticks missing on the other nodes' clients: ${othersMissing}`);
+    log(
+      `   round ${round + 1}: ${onVictim.length} of ${all.length} clients on the killed node (kill took ${fmt(tGone - tKill)} ms; ${unknown} did not answer 'where'); ticks missing on the other nodes' clients: ${othersMissing}`,
+    );
     for (const [kid, xs] of Object.entries(summary)) {
-      log(`     ${kid.padEnd(18)} back after ${xs.map((x) => fmt(x.back)).join(', ')} ms; resumed ${xs.filter((x) => x.resumed).length}/${xs.length}; ticks missing ${xs.map((x) => x.missing).join(', ')}; closed with ${[...new Set(xs.map((x) => x.closedWith))].join(' | ')}`);
+      log(
+        `     ${kid.padEnd(18)} back after ${xs.map((x) => fmt(x.back)).join(', ')} ms; resumed ${xs.filter((x) => x.resumed).length}/${xs.length}; ticks missing ${xs.map((x) => x.missing).join(', ')}; closed with ${[...new Set(xs.map((x) => x.closedWith))].join(' | ')}`,
+      );
       if (xs.some((x) => !(x.back <= SLOW_MS))) slow.add(kid);
     }
     await proc.cmd('close', {});
@@ -409,7 +485,11 @@ async function broadcastOnce(nodes, procs, lib, b, expected, redis) {
   if (redis) {
     await sleep(300); // the clients' acks, and what they cost in Redis
     const d = statsDelta(r0, await redisStats(redis));
-    redisCalls = { total: Object.values(d.calls).reduce((a, x) => a + x.calls, 0), scripts: d.calls.evalsha?.calls ?? 0, cpuMs: d.cpuMs };
+    redisCalls = {
+      total: Object.values(d.calls).reduce((a, x) => a + x.calls, 0),
+      scripts: d.calls.evalsha?.calls ?? 0,
+      cpuMs: d.cpuMs,
+    };
   }
   // What the clients went through meanwhile: closes and errors (a client that lost its connection gets the message after its resume).
   const sums = await Promise.all(procs.map((p) => p.cmd('summary', { since })));
@@ -419,7 +499,17 @@ async function broadcastOnce(nodes, procs, lib, b, expected, redis) {
     for (const [k, v] of Object.entries(x.types)) events[k] = (events[k] ?? 0) + v;
     for (const [k, v] of x.top) reasons[k] = (reasons[k] ?? 0) + v;
   }
-  return { returned: r.returned, n: r.n, received: times.length, p50: percentile(times, 50), p99: percentile(times, 99), all: times.length ? Math.max(...times) : NaN, redisCalls, events, reasons };
+  return {
+    returned: r.returned,
+    n: r.n,
+    received: times.length,
+    p50: percentile(times, 50),
+    p99: percentile(times, 99),
+    all: times.length ? Math.max(...times) : NaN,
+    redisCalls,
+    events,
+    reasons,
+  };
 }
 
 async function scale(label, { count, redis }, procs) {
@@ -431,8 +521,24 @@ async function scale(label, { count, redis }, procs) {
     const urls = nodes.map((n) => (k.lib === 'ours' ? `${n.url}/realtime` : n.url));
     const open = async (total, offset) => {
       const per = Math.ceil(total / procs.length);
-      const rs = await Promise.all(procs.map((p, i) => p.cmd('open', { lib: k.lib, transport: k.transport, urls, count: Math.min(per, total - i * per), offset: offset + i * per, concurrency: 50, timeoutMs: 120_000 })));
-      return { open: rs.reduce((a, r) => a + r.open, 0), failed: rs.reduce((a, r) => a + r.failed, 0), failures: rs.flatMap((r) => r.failures).slice(0, 2) };
+      const rs = await Promise.all(
+        procs.map((p, i) =>
+          p.cmd('open', {
+            lib: k.lib,
+            transport: k.transport,
+            urls,
+            count: Math.min(per, total - i * per),
+            offset: offset + i * per,
+            concurrency: 50,
+            timeoutMs: 120_000,
+          }),
+        ),
+      );
+      return {
+        open: rs.reduce((a, r) => a + r.open, 0),
+        failed: rs.reduce((a, r) => a + r.failed, 0),
+        failures: rs.flatMap((r) => r.failures).slice(0, 2),
+      };
     };
     const entry = { steps: [] };
     try {
@@ -471,15 +577,27 @@ async function scale(label, { count, redis }, procs) {
           broadcasts,
           // A broadcast that had not reached every client within 60 s counts as 60 s or more.
           broadcastAll: median(broadcasts.map((x) => (x.received < WARM + target ? Infinity : x.all))),
-          incomplete: broadcasts.filter((x) => x.received < WARM + target).map((x) => `${x.received.toLocaleString('en')} of ${(WARM + target).toLocaleString('en')}`),
+          incomplete: broadcasts
+            .filter((x) => x.received < WARM + target)
+            .map((x) => `${x.received.toLocaleString('en')} of ${(WARM + target).toLocaleString('en')}`),
           clientCloses: broadcasts.reduce((a, x) => a + (x.events.close ?? 0), 0),
           broadcastP50: median(broadcasts.map((x) => x.p50)),
           broadcastReturned: median(broadcasts.map((x) => x.returned)),
           // Per broadcast and session reached, in Redis: every command (those run inside scripts included), script calls, CPU µs.
-          redisPerBroadcast: redis ? { calls: median(broadcasts.map((x) => x.redisCalls.total)) / (WARM + target), scripts: median(broadcasts.map((x) => x.redisCalls.scripts)) / (WARM + target), cpuUs: (median(broadcasts.map((x) => x.redisCalls.cpuMs)) * 1000) / (WARM + target) } : null,
+          redisPerBroadcast: redis
+            ? {
+                calls: median(broadcasts.map((x) => x.redisCalls.total)) / (WARM + target),
+                scripts: median(broadcasts.map((x) => x.redisCalls.scripts)) / (WARM + target),
+                cpuUs: (median(broadcasts.map((x) => x.redisCalls.cpuMs)) * 1000) / (WARM + target),
+              }
+            : null,
         };
         entry.steps.push(step);
-        for (const x of broadcasts) if (x.events.close || x.events.error || x.received < WARM + target) log(`   ! ${label} ${k.id} broadcast ${x.received}/${WARM + target} in ${fmt(x.all)} ms; client events meanwhile ${JSON.stringify(x.events)}: ${JSON.stringify(x.reasons)}`);
+        for (const x of broadcasts)
+          if (x.events.close || x.events.error || x.received < WARM + target)
+            log(
+              `   ! ${label} ${k.id} broadcast ${x.received}/${WARM + target} in ${fmt(x.all)} ms; client events meanwhile ${JSON.stringify(x.events)}: ${JSON.stringify(x.reasons)}`,
+            );
         log(
           `   ${label} ${k.id.padEnd(15)} ${String(target).padStart(6)} sessions (+${WARM} warm-up; opened in ${fmt(openMs)} ms): heap ${fmt(step.heapPerSession / 1024, 1)} KiB/session, external ${fmt(step.externalPerSession / 1024, 1)}, rss ${fmt(step.rssPerSession / 1024, 1)}${redis ? `, redis ${fmt(step.redisPerSession / 1024, 1)}` : ''}; fds ${mem.fds}; broadcast to all: ${broadcasts.map((x) => `${fmt(x.all)} ms (${x.received}/${WARM + target}, call ${fmt(x.returned)} ms)`).join(', ')}${step.redisPerBroadcast ? `; Redis per broadcast and session: ${fmt(step.redisPerBroadcast.calls, 1)} commands, ${fmt(step.redisPerBroadcast.scripts, 1)} script calls, ${fmt(step.redisPerBroadcast.cpuUs, 1)} µs CPU` : ''}`,
         );
@@ -513,7 +631,11 @@ async function main(outFile) {
       results[name] = await fn();
     } catch (err) {
       log(`   ! ${name} failed: ${String(err?.stack ?? err).slice(0, 800)}`);
-      results[name] = { error: String(err?.message ?? err).split('\n')[0].slice(0, 200) };
+      results[name] = {
+        error: String(err?.message ?? err)
+          .split('\n')[0]
+          .slice(0, 200),
+      };
     }
     results.partSeconds[name] = Math.round((Date.now() - t) / 1000);
   };
@@ -526,21 +648,43 @@ async function main(outFile) {
     owned.push(() => redis.destroy());
     results.redisVersion = (await S.redisInfo(redis.port, 'server')).redis_version;
     const v = (name) => JSON.parse(readFileSync(`${root}/node_modules/${name}/package.json`, 'utf8')).version;
-    results.versions = { 'socket.io': v('socket.io'), '@socket.io/redis-streams-adapter': v('@socket.io/redis-streams-adapter'), ioredis: v('ioredis'), nginx: await nginxVersion() };
+    results.versions = {
+      'socket.io': v('socket.io'),
+      '@socket.io/redis-streams-adapter': v('@socket.io/redis-streams-adapter'),
+      ioredis: v('ioredis'),
+      nginx: await nginxVersion(),
+    };
     // Source addresses for socket.io's clients behind the sticky balancer (hash on $remote_addr).
     const addresses = Array.from({ length: 24 }, (_, i) => `127.0.0.${10 + i}`);
 
     await part('throughput', async () => {
       const one = await startNodes(1);
       const lb1 = await startNginx([one[0].port]);
-      const single = await throughput('1 node', { oursUrl: lb1.url, sioUrl: lb1.url, nodes: one, redis: null, lbs: [lb1], proc });
+      const single = await throughput('1 node', {
+        oursUrl: lb1.url,
+        sioUrl: lb1.url,
+        nodes: one,
+        redis: null,
+        lbs: [lb1],
+        proc,
+      });
       await lb1.destroy();
       await stopNodes(one);
       await redis.command('FLUSHALL');
       const three = await startNodes(3, redis.url);
       const rr = await startNginx(three.map((n) => n.port));
-      const sticky = await startNginx(three.map((n) => n.port), { hash: '$remote_addr consistent' });
-      const triple = await throughput('3 nodes', { oursUrl: rr.url, sioUrl: sticky.url, nodes: three, redis, lbs: [rr, sticky], proc });
+      const sticky = await startNginx(
+        three.map((n) => n.port),
+        { hash: '$remote_addr consistent' },
+      );
+      const triple = await throughput('3 nodes', {
+        oursUrl: rr.url,
+        sioUrl: sticky.url,
+        nodes: three,
+        redis,
+        lbs: [rr, sticky],
+        proc,
+      });
       await Promise.all([rr.destroy(), sticky.destroy()]);
       await stopNodes(three);
       return { one: single, three: triple };
@@ -549,7 +693,10 @@ async function main(outFile) {
     await redis.command('FLUSHALL');
     const three = await startNodes(3, redis.url);
     const rr = await startNginx(three.map((n) => n.port));
-    const sticky = await startNginx(three.map((n) => n.port), { hash: '$remote_addr consistent' });
+    const sticky = await startNginx(
+      three.map((n) => n.port),
+      { hash: '$remote_addr consistent' },
+    );
 
     await part('sticky', async () => {
       const kinds = [
@@ -559,7 +706,12 @@ async function main(outFile) {
         { id: 'sio/websocket', lib: 'sio', transport: 'websocket' },
       ];
       const roundRobin = await stickiness('round robin', { url: rr.url, kinds, proc, addresses });
-      const withSticky = await stickiness('sticky', { url: sticky.url, kinds: kinds.filter((k) => k.lib === 'sio'), proc, addresses });
+      const withSticky = await stickiness('sticky', {
+        url: sticky.url,
+        kinds: kinds.filter((k) => k.lib === 'sio'),
+        proc,
+        addresses,
+      });
       return { roundRobin, sticky: withSticky };
     });
 
@@ -578,12 +730,21 @@ async function main(outFile) {
   results.seconds = Math.round((Date.now() - t0) / 1000);
   results.load.end = loadavg();
   if (outFile) writeFileSync(outFile, JSON.stringify(results, null, 2));
-  log(`\ncluster section: ${results.seconds} s (${Object.entries(results.partSeconds).map(([k, v]) => `${k} ${v} s`).join(', ')})`);
+  log(
+    `\ncluster section: ${results.seconds} s (${Object.entries(results.partSeconds)
+      .map(([k, v]) => `${k} ${v} s`)
+      .join(', ')})`,
+  );
 }
 
 // ---- report ---------------------------------------------------------------------------------
 
-const PEER = { 'ours/websocket': 'sio/websocket', 'ours/sse': 'sio/polling', 'ours/fetch-stream': 'sio/polling', 'ours/long-poll': 'sio/polling' };
+const PEER = {
+  'ours/websocket': 'sio/websocket',
+  'ours/sse': 'sio/polling',
+  'ours/fetch-stream': 'sio/polling',
+  'ours/long-poll': 'sio/polling',
+};
 const bold = (id) => (id.startsWith('ours/') ? `**${id}**` : id);
 const x2 = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
 const kib = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(1)} KiB` : 'n/a');
@@ -594,7 +755,17 @@ export function clusterMarkdown(r) {
   const n = r.counts;
   const out = [];
   out.push(
-    `Run ${r.started}${r.quick ? ' (**BENCH_QUICK=1: reduced counts, not the reference figures**)' : ''} at commit ${r.commit} (${r.dirty}), Node ${r.node}, ${r.cores} cores: ${r.seconds} s (${Object.entries(r.partSeconds).map(([k, v]) => `${k} ${v} s`).join(', ')}); load average (1/5/15 min) ${r.load.start.map((x) => x.toFixed(2)).join(' / ')} at its start, ${r.load.end?.map((x) => x.toFixed(2)).join(' / ') ?? 'n/a'} at its end; redis-server ${r.redisVersion ?? 'n/a'}, ${Object.entries(r.versions ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
+    `Run ${r.started}${r.quick ? ' (**BENCH_QUICK=1: reduced counts, not the reference figures**)' : ''} at commit ${r.commit} (${r.dirty}), Node ${r.node}, ${r.cores} cores: ${r.seconds} s (${Object.entries(
+      r.partSeconds,
+    )
+      .map(([k, v]) => `${k} ${v} s`)
+      .join(
+        ', ',
+      )}); load average (1/5/15 min) ${r.load.start.map((x) => x.toFixed(2)).join(' / ')} at its start, ${r.load.end?.map((x) => x.toFixed(2)).join(' / ') ?? 'n/a'} at its end; redis-server ${r.redisVersion ?? 'n/a'}, ${Object.entries(
+      r.versions ?? {},
+    )
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}.`,
     '',
   );
 
@@ -602,13 +773,28 @@ export function clusterMarkdown(r) {
   if (t?.error) out.push(`Throughput: failed: ${t.error}`, '');
   else if (t) {
     const rate = (side, id, dir) => side?.[id]?.[dir]?.perSec;
-    const cellRate = (side, id, dir) => (side?.[id]?.error ? `failed: ${side[id].error.slice(0, 60)}` : Number.isFinite(rate(side, id, dir)) ? `${Math.round(rate(side, id, dir)).toLocaleString('en')}` : 'n/a');
+    const cellRate = (side, id, dir) =>
+      side?.[id]?.error
+        ? `failed: ${side[id].error.slice(0, 60)}`
+        : Number.isFinite(rate(side, id, dir))
+          ? `${Math.round(rate(side, id, dir)).toLocaleString('en')}`
+          : 'n/a';
     const ids = [...new Set([...Object.keys(t.one ?? {}), ...Object.keys(t.three ?? {})])];
     out.push(
       `**Throughput**, ${n.msgs.toLocaleString('en')} messages of 100 B each way, median of ${n.reps} round(s), in msg/s. One client at a time, every client through nginx: to 1 node with sessions in memory, or round robin over 3 nodes with sessions in Redis (socket.io: over the same 3 nodes, sticky on the client address, with the Redis streams adapter). "3 ÷ 1" is what the cluster keeps of one node's rate; "× socket.io" compares with socket.io on the same 3 nodes (websocket for ours/websocket, polling for the HTTP transports).`,
       '',
       table(
-        ['client', 'server→client, 1 node', '3 nodes', '3 ÷ 1', '× socket.io (3 nodes)', 'client→server, 1 node', '3 nodes', '3 ÷ 1', '× socket.io (3 nodes)'],
+        [
+          'client',
+          'server→client, 1 node',
+          '3 nodes',
+          '3 ÷ 1',
+          '× socket.io (3 nodes)',
+          'client→server, 1 node',
+          '3 nodes',
+          '3 ÷ 1',
+          '× socket.io (3 nodes)',
+        ],
         ids.map((id) => [
           bold(id),
           cellRate(t.one, id, 'down'),
@@ -625,12 +811,34 @@ export function clusterMarkdown(r) {
       `Where the time of a server→client burst goes (the median round): CPU time of each kind of process per message, from /proc, and the commands Redis ran per message (INFO commandstats; those a script runs count too):`,
       '',
       table(
-        ['client', '1 node: node CPU', 'nginx', 'client', '3 nodes: nodes CPU', 'Redis CPU', 'nginx', 'client', 'Redis commands / message', 'of which script calls'],
+        [
+          'client',
+          '1 node: node CPU',
+          'nginx',
+          'client',
+          '3 nodes: nodes CPU',
+          'Redis CPU',
+          'nginx',
+          'client',
+          'Redis commands / message',
+          'of which script calls',
+        ],
         ids.map((id) => {
           const a = t.one?.[id]?.down;
           const b = t.three?.[id]?.down;
           const us = (x) => (Number.isFinite(x) ? `${x.toFixed(1)} µs` : 'n/a');
-          return [bold(id), us(a?.cpuUsPerMsg.nodes), us(a?.cpuUsPerMsg.nginx), us(a?.cpuUsPerMsg.clients), us(b?.cpuUsPerMsg.nodes), us(b?.cpuUsPerMsg.redis), us(b?.cpuUsPerMsg.nginx), us(b?.cpuUsPerMsg.clients), fmt(b?.redis?.callsPerMsg, 2), fmt(b?.redis?.byCommand?.evalsha?.perMsg ?? 0, 3)];
+          return [
+            bold(id),
+            us(a?.cpuUsPerMsg.nodes),
+            us(a?.cpuUsPerMsg.nginx),
+            us(a?.cpuUsPerMsg.clients),
+            us(b?.cpuUsPerMsg.nodes),
+            us(b?.cpuUsPerMsg.redis),
+            us(b?.cpuUsPerMsg.nginx),
+            us(b?.cpuUsPerMsg.clients),
+            fmt(b?.redis?.callsPerMsg, 2),
+            fmt(b?.redis?.byCommand?.evalsha?.perMsg ?? 0, 3),
+          ];
         }),
       ),
       '',
@@ -641,8 +849,20 @@ export function clusterMarkdown(r) {
   if (st?.error) out.push(`Stickiness: failed: ${st.error}`, '');
   else if (st) {
     const rows = [];
-    for (const [balancer, group] of [['round robin', st.roundRobin], ['sticky (hash $remote_addr)', st.sticky]])
-      for (const [id, x] of Object.entries(group ?? {})) rows.push([bold(id), balancer, `${x.openedIn8s} / ${x.clients}`, String(x.errors), String(x.closes), `${x.echoed} / ${x.clients}`, x.errorSample || '']);
+    for (const [balancer, group] of [
+      ['round robin', st.roundRobin],
+      ['sticky (hash $remote_addr)', st.sticky],
+    ])
+      for (const [id, x] of Object.entries(group ?? {}))
+        rows.push([
+          bold(id),
+          balancer,
+          `${x.openedIn8s} / ${x.clients}`,
+          String(x.errors),
+          String(x.closes),
+          `${x.echoed} / ${x.clients}`,
+          x.errorSample || '',
+        ]);
     out.push(
       `**Without sticky sessions** (3 nodes, Redis): ${n.sticky} clients of each kind at once through nginx, round robin, then socket.io's through the sticky one. Opened within 8 s; connect errors and disconnects in that time and 2 s more; then one echo each (answered within 5 s). socket.io "default" is its default transports, polling then the upgrade to websocket.`,
       '',
@@ -658,8 +878,30 @@ export function clusterMarkdown(r) {
       `**A node killed** (SIGKILL; 3 nodes, Redis): ${n.perKind} clients of each kind, default settings, spread over the nodes (ours round robin, socket.io sticky, each of its clients from its own 127.0.0.x); node 1 broadcasts a tick every ${TICK_MS} ms to every session (ours \`rt.broadcast\`, socket.io \`io.emit\`); node 0 is killed. For the clients that node held, over ${k.rounds.length} round(s) (a kind that took over ${SLOW_MS / 1000} s was measured in the first round only): time from the kill to the close event and to the next open, on another node; whether the session came back (ours \`resumed\`, socket.io \`socket.recovered\`); ticks missing in what each received.`,
       '',
       table(
-        ['client', 'clients (rounds)', 'noticed (median)', 'back: median', 'p90', 'max', 'not back in 60 s', 'resumed / recovered', 'clients that lost ticks', 'ticks lost in all'],
-        Object.entries(k.byKind).map(([id, x]) => [bold(id), `${x.n} (${x.rounds})`, ms(x.noticedMedian), ms(x.backMedian), ms(x.backP90), ms(x.backMax), String(x.notBack), `${x.resumed} / ${x.n}`, `${x.withLoss} / ${x.n}`, String(x.missingTotal)]),
+        [
+          'client',
+          'clients (rounds)',
+          'noticed (median)',
+          'back: median',
+          'p90',
+          'max',
+          'not back in 60 s',
+          'resumed / recovered',
+          'clients that lost ticks',
+          'ticks lost in all',
+        ],
+        Object.entries(k.byKind).map(([id, x]) => [
+          bold(id),
+          `${x.n} (${x.rounds})`,
+          ms(x.noticedMedian),
+          ms(x.backMedian),
+          ms(x.backP90),
+          ms(x.backMax),
+          String(x.notBack),
+          `${x.resumed} / ${x.n}`,
+          `${x.withLoss} / ${x.n}`,
+          String(x.missingTotal),
+        ]),
       ),
       '',
     );
@@ -669,7 +911,10 @@ export function clusterMarkdown(r) {
   if (sc?.error) out.push(`Scale: failed: ${sc.error}`, '');
   else if (sc) {
     const rows = [];
-    for (const [label, group] of [['1', sc.one], ['3', sc.three]]) {
+    for (const [label, group] of [
+      ['1', sc.one],
+      ['3', sc.three],
+    ]) {
       for (const [id, x] of Object.entries(group ?? {})) {
         if (x.error) {
           rows.push([bold(id), label, '', `failed: ${x.error}`, '', '', '', '', '', '', '', '']);
@@ -687,7 +932,9 @@ export function clusterMarkdown(r) {
             `${Number.isFinite(step.broadcastAll) ? ms(step.broadcastAll) : '> 60 s'}${step.incomplete?.length ? ` (${step.incomplete.length} of ${n.broadcasts} reached only ${step.incomplete.join(', ')} within 60 s)` : ''}${step.clientCloses ? `; ${step.clientCloses} client disconnects meanwhile` : ''}`,
             ms(step.broadcastP50),
             ms(step.broadcastReturned),
-            step.redisPerBroadcast ? `${fmt(step.redisPerBroadcast.calls, 1)} (${fmt(step.redisPerBroadcast.scripts, 1)} scripts), ${fmt(step.redisPerBroadcast.cpuUs, 1)} µs` : '–',
+            step.redisPerBroadcast
+              ? `${fmt(step.redisPerBroadcast.calls, 1)} (${fmt(step.redisPerBroadcast.scripts, 1)} scripts), ${fmt(step.redisPerBroadcast.cpuUs, 1)} µs`
+              : '–',
             peer ? x2(step.heapPerSession, peer.heapPerSession) : '',
             peer ? x2(step.broadcastAll, peer.broadcastAll) : '',
           ]);
@@ -697,7 +944,23 @@ export function clusterMarkdown(r) {
     out.push(
       `**Many idle sessions**: Node clients over loopback, straight to the nodes (no nginx; spread evenly), in ${n.procs} client processes; ${WARM} warm-up sessions first, then up to each count. Memory per session: growth of the nodes' JS heap (after two forced GCs) and RSS from the warm-up to that count, divided by the count (summed over the nodes), and of Redis's used_memory. Broadcast: one message to every session from node 0 (ours \`rt.broadcast\`, socket.io \`io.emit\`), median of ${n.broadcasts}: until the last client had it, until half had it, and until the call returned; for ours on 3 nodes, what Redis did for it per session (commands, those inside scripts included, and CPU). Ratios: ours ÷ socket.io on the same layout and count (websocket ÷ websocket, long-poll ÷ polling; below 1 = ours uses less or is faster).`,
       '',
-      table(['client', 'nodes', 'sessions', 'heap / session', 'RSS / session', 'Redis / session', 'broadcast: all', 'half', 'call returned', 'Redis per broadcast and session', 'heap ÷ socket.io', 'broadcast ÷ socket.io'], rows),
+      table(
+        [
+          'client',
+          'nodes',
+          'sessions',
+          'heap / session',
+          'RSS / session',
+          'Redis / session',
+          'broadcast: all',
+          'half',
+          'call returned',
+          'Redis per broadcast and session',
+          'heap ÷ socket.io',
+          'broadcast ÷ socket.io',
+        ],
+        rows,
+      ),
       '',
     );
   }

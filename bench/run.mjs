@@ -25,8 +25,30 @@ const DEFAULT_HB = 25000;
 const DEFAULT_TIMEOUT = 10000;
 
 const N = QUICK
-  ? { small: 10_000, large: 3_000, reps: 1, rtt: 200, warm: 20, restarts: 2, blackholes: 2, memMessages: 10_000, cycles: 100, cyclesHttp: 50 }
-  : { small: 100_000, large: 30_000, reps: 3, rtt: 1000, warm: 100, restarts: 4, blackholes: 4, memMessages: 10_000, cycles: 1000, cyclesHttp: 250 };
+  ? {
+      small: 10_000,
+      large: 3_000,
+      reps: 1,
+      rtt: 200,
+      warm: 20,
+      restarts: 2,
+      blackholes: 2,
+      memMessages: 10_000,
+      cycles: 100,
+      cyclesHttp: 50,
+    }
+  : {
+      small: 100_000,
+      large: 30_000,
+      reps: 3,
+      rtt: 1000,
+      warm: 100,
+      restarts: 4,
+      blackholes: 4,
+      memMessages: 10_000,
+      cycles: 1000,
+      cyclesHttp: 250,
+    };
 if (process.env.BENCH_REPS) N.reps = Number(process.env.BENCH_REPS);
 const SIZES = [
   { size: 100, n: N.small, label: '100 B' },
@@ -34,11 +56,27 @@ const SIZES = [
 ];
 
 const TRANSPORTS = ['websocket', 'sse', 'fetch-stream', 'long-poll'];
-const ours = (transport, extra = {}) => ({ id: `ours/${transport}`, name: `**ours, ${transport}**`, kind: 'ours', params: { transport, path: '/realtime', ...extra }, ours: true });
+const ours = (transport, extra = {}) => ({
+  id: `ours/${transport}`,
+  name: `**ours, ${transport}**`,
+  kind: 'ours',
+  params: { transport, path: '/realtime', ...extra },
+  ours: true,
+});
 const NATIVE_WS = { id: 'native-ws', name: 'native WebSocket', kind: 'native-ws', params: {} };
 const NATIVE_ES = { id: 'native-es', name: 'native EventSource', kind: 'native-sse', params: {} };
-const SIO_WS = { id: 'sio/websocket', name: 'socket.io-client, websocket', kind: 'socketio', params: { transport: 'websocket' } };
-const SIO_POLL = { id: 'sio/polling', name: 'socket.io-client, polling', kind: 'socketio', params: { transport: 'polling' } };
+const SIO_WS = {
+  id: 'sio/websocket',
+  name: 'socket.io-client, websocket',
+  kind: 'socketio',
+  params: { transport: 'websocket' },
+};
+const SIO_POLL = {
+  id: 'sio/polling',
+  name: 'socket.io-client, polling',
+  kind: 'socketio',
+  params: { transport: 'polling' },
+};
 
 const results = { quick: QUICK, counts: N, started: new Date().toISOString(), load: { start: loadavg() } };
 const log = (...a) => console.log(...a);
@@ -66,7 +104,11 @@ async function attempt(what, fn) {
     return await fn();
   } catch (err) {
     log(`   ! ${what} failed: ${String(err?.message ?? err).slice(0, 600)}`);
-    return { error: String(err?.message ?? err).split('\n')[0].slice(0, 200) };
+    return {
+      error: String(err?.message ?? err)
+        .split('\n')[0]
+        .slice(0, 200),
+    };
   }
 }
 
@@ -126,7 +168,9 @@ async function throughput(direction, configs) {
         await roundRobin(pages, async ({ cfg, p }) => {
           const r = await p.eval(call, [n, size]);
           runs[cfg.id][size].push(r);
-          log(`   rep ${k + 1} ${cfg.id.padEnd(16)} ${label.padEnd(6)} ${fmt(r.ms).padStart(7)} ms  ${fmt((n / r.ms) * 1000).padStart(8)} msg/s${r.loopMs !== undefined ? `  (send loop ${fmt(r.loopMs)} ms)` : ''}${r.outOfOrder ? `  OUT OF ORDER ${r.outOfOrder}` : ''}`);
+          log(
+            `   rep ${k + 1} ${cfg.id.padEnd(16)} ${label.padEnd(6)} ${fmt(r.ms).padStart(7)} ms  ${fmt((n / r.ms) * 1000).padStart(8)} msg/s${r.loopMs !== undefined ? `  (send loop ${fmt(r.loopMs)} ms)` : ''}${r.outOfOrder ? `  OUT OF ORDER ${r.outOfOrder}` : ''}`,
+          );
           await sleep(200); // acks and timers settle
         });
       }
@@ -151,7 +195,9 @@ async function throughput(direction, configs) {
         runs: rs.map((x) => Math.round(x.ms)),
         perSec: (n / ms) * 1000,
         mbPerSec: (n * size) / ms / 1000,
-        ...(direction === 'up' ? { loopMs: median(rs.map((x) => x.loopMs)) } : { outOfOrder: rs.reduce((a, x) => a + x.outOfOrder, 0) }),
+        ...(direction === 'up'
+          ? { loopMs: median(rs.map((x) => x.loopMs)) }
+          : { outOfOrder: rs.reduce((a, x) => a + x.outOfOrder, 0) }),
       };
     }
   }
@@ -177,7 +223,8 @@ async function rtt() {
   const pages = await openGroup(configs);
   const times = Object.fromEntries(configs.map((c) => [c.id, []]));
   results.crossOriginIsolated = await pages.find((x) => x.p)?.p.eval(() => H.isolated);
-  if (!results.crossOriginIsolated) log('   ! pages are not cross-origin isolated: performance.now() has 100 µs resolution');
+  if (!results.crossOriginIsolated)
+    log('   ! pages are not cross-origin isolated: performance.now() has 100 µs resolution');
   try {
     await roundRobin(pages, ({ p }) => p.eval(([m, warm]) => H.rtt(m, 100, warm), [0, N.warm]));
     for (let k = 0; k < chunks; k++) {
@@ -191,8 +238,13 @@ async function rtt() {
   const out = {};
   for (const { cfg, error } of pages) {
     const t = times[cfg.id];
-    out[cfg.id] = error ? { error } : { n: t.length, p50: percentile(t, 50), p99: percentile(t, 99), mean: t.reduce((a, b) => a + b, 0) / t.length };
-    if (!error) log(`   ${cfg.id.padEnd(18)} p50 ${fmt(out[cfg.id].p50, 3)} ms  p99 ${fmt(out[cfg.id].p99, 3)} ms  mean ${fmt(out[cfg.id].mean, 3)} ms`);
+    out[cfg.id] = error
+      ? { error }
+      : { n: t.length, p50: percentile(t, 50), p99: percentile(t, 99), mean: t.reduce((a, b) => a + b, 0) / t.length };
+    if (!error)
+      log(
+        `   ${cfg.id.padEnd(18)} p50 ${fmt(out[cfg.id].p50, 3)} ms  p99 ${fmt(out[cfg.id].p99, 3)} ms  mean ${fmt(out[cfg.id].mean, 3)} ms`,
+      );
   }
   results.rtt = out;
 }
@@ -225,17 +277,30 @@ async function restart() {
         const ev = await p.events();
         const close = firstAfter(ev, 'close', tKill);
         const open = firstAfter(ev, 'open', tKill);
-        cycle.clients[cfg.id] = { noticed: close ? close.t - tKill : NaN, reconnect: open.t - tListen, total: open.t - tKill };
+        cycle.clients[cfg.id] = {
+          noticed: close ? close.t - tKill : NaN,
+          reconnect: open.t - tListen,
+          total: open.t - tKill,
+        };
       }
       out.cycles.push(cycle);
-      log(`   restart ${c + 1}: server down ${cycle.down} ms; reconnected after relisten: ${Object.entries(cycle.clients).map(([k, v]) => `${k} ${fmt(v.reconnect)} ms`).join(', ')}`);
+      log(
+        `   restart ${c + 1}: server down ${cycle.down} ms; reconnected after relisten: ${Object.entries(cycle.clients)
+          .map(([k, v]) => `${k} ${fmt(v.reconnect)} ms`)
+          .join(', ')}`,
+      );
     }
   } finally {
     for (const { p } of pages) await p.close();
   }
   for (const cfg of configs) {
     const rs = out.cycles.map((c) => c.clients[cfg.id]?.reconnect).filter(Number.isFinite);
-    out.byClient[cfg.id] = { median: median(rs), max: Math.max(...rs), all: rs.map((x) => Math.round(x)), noticed: median(out.cycles.map((c) => c.clients[cfg.id]?.noticed).filter(Number.isFinite)) };
+    out.byClient[cfg.id] = {
+      median: median(rs),
+      max: Math.max(...rs),
+      all: rs.map((x) => Math.round(x)),
+      noticed: median(out.cycles.map((c) => c.clients[cfg.id]?.noticed).filter(Number.isFinite)),
+    };
   }
   results.restart = out;
 }
@@ -261,7 +326,11 @@ async function blackholeRound(pages, label) {
       await sleep(50);
     }
   }
-  log(`   ${label}: ${sockets} sockets blackholed; noticed after: ${Object.entries(got).map(([k, v]) => `${k} ${fmt(v.noticed)} ms`).join(', ')}`);
+  log(
+    `   ${label}: ${sockets} sockets blackholed; noticed after: ${Object.entries(got)
+      .map(([k, v]) => `${k} ${fmt(v.noticed)} ms`)
+      .join(', ')}`,
+  );
   return got;
 }
 
@@ -278,7 +347,9 @@ async function openAll(configs) {
 async function blackhole() {
   const out = {};
   if (!QUICK) {
-    log(`\n== recovery: blackholed connection, default settings (ours: heartbeatInterval ${DEFAULT_HB} + timeout ${DEFAULT_TIMEOUT}; socket.io: pingInterval 25000 + pingTimeout 20000)`);
+    log(
+      `\n== recovery: blackholed connection, default settings (ours: heartbeatInterval ${DEFAULT_HB} + timeout ${DEFAULT_TIMEOUT}; socket.io: pingInterval 25000 + pingTimeout 20000)`,
+    );
     const configs = [...TRANSPORTS.map((t) => ours(t)), SIO_WS, SIO_POLL];
     const pages = await openAll(configs);
     try {
@@ -289,9 +360,13 @@ async function blackhole() {
     }
     await server.restart(); // forget the blackholed sockets
   }
-  log(`\n== recovery: blackholed connection, short settings (ours: heartbeatInterval ${FAST_HB} + timeout ${FAST_TIMEOUT}; socket.io: pingInterval ${FAST_HB} + pingTimeout ${FAST_TIMEOUT}), ${N.blackholes} round(s)`);
+  log(
+    `\n== recovery: blackholed connection, short settings (ours: heartbeatInterval ${FAST_HB} + timeout ${FAST_TIMEOUT}; socket.io: pingInterval ${FAST_HB} + pingTimeout ${FAST_TIMEOUT}), ${N.blackholes} round(s)`,
+  );
   const fast = [
-    ...TRANSPORTS.map((t) => ({ ...ours(t, { path: '/realtime-fast', opts: { heartbeat: { timeout: FAST_TIMEOUT } } }) })),
+    ...TRANSPORTS.map((t) => ({
+      ...ours(t, { path: '/realtime-fast', opts: { heartbeat: { timeout: FAST_TIMEOUT } } }),
+    })),
     { ...SIO_WS, params: { ...SIO_WS.params, path: '/socket.io-fast' } },
     { ...SIO_POLL, params: { ...SIO_POLL.params, path: '/socket.io-fast' } },
   ];
@@ -305,7 +380,12 @@ async function blackhole() {
         const tRestart = now();
         await server.restart();
         for (const { cfg, p } of pages) {
-          await p.page.waitForFunction((t) => H.events.some((e) => e.type === 'open' && e.t > t), tRestart, { timeout: 30_000, every: 20 }).catch(() => log(`   ! ${cfg.id} not open again 30 s after the restart`));
+          await p.page
+            .waitForFunction((t) => H.events.some((e) => e.type === 'open' && e.t > t), tRestart, {
+              timeout: 30_000,
+              every: 20,
+            })
+            .catch(() => log(`   ! ${cfg.id} not open again 30 s after the restart`));
         }
       }
       // Then a random part of a heartbeat interval, so the blackhole falls anywhere in the ping cycle.
@@ -321,7 +401,9 @@ async function blackhole() {
 
 // ---- memory ---------------------------------------------------------------------------------
 async function memory() {
-  log(`\n== memory: JS heap after forced GC; ${N.memMessages} messages, then reconnect cycles (${N.cycles} over WebSocket, ${N.cyclesHttp} over HTTP transports)`);
+  log(
+    `\n== memory: JS heap after forced GC; ${N.memMessages} messages, then reconnect cycles (${N.cycles} over WebSocket, ${N.cyclesHttp} over HTTP transports)`,
+  );
   // Fast reconnects for everyone, so 1,000 cycles take seconds.
   const fastOurs = { reconnect: { initialDelay: 1, maxDelay: 1 } };
   const fastSio = { reconnectionDelay: 1, reconnectionDelayMax: 1, randomizationFactor: 0 };
@@ -353,7 +435,9 @@ async function memory() {
           r.afterCycles = await heap(p);
         }
         const k = (x) => (Number.isFinite(x) ? `${fmt(x / 1024)} KiB` : 'n/a');
-        log(`   ${cfg.id.padEnd(18)} connected ${k(connected)}, after messages ${k(afterMessages)}, after ${cfg.cycles / 2} / ${cfg.cycles} cycles ${k(r.afterHalf)} / ${k(r.afterCycles)} (${fmt(r.cycleMs)} ms)`);
+        log(
+          `   ${cfg.id.padEnd(18)} connected ${k(connected)}, after messages ${k(afterMessages)}, after ${cfg.cycles / 2} / ${cfg.cycles} cycles ${k(r.afterHalf)} / ${k(r.afterCycles)} (${fmt(r.cycleMs)} ms)`,
+        );
         return r;
       }),
     );
@@ -368,12 +452,26 @@ async function memory() {
  * it starts (nodes, client processes, nginx, redis-server) inherits the limit.
  */
 async function cluster() {
-  log('\n== cluster: sessions in Redis across 3 node processes, against 1 node and against socket.io (bench/cluster.mjs)');
+  log(
+    '\n== cluster: sessions in Redis across 3 node processes, against 1 node and against socket.io (bench/cluster.mjs)',
+  );
   const out = `${tmpdir()}/realtime-client-bench-cluster-${Date.now()}.json`;
-  const child = spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; echo "   open files limit: $(ulimit -n)"; exec "$0" "$@"', process.execPath, `${root}/bench/cluster.mjs`, out], { stdio: 'inherit', cwd: root });
+  const child = spawn(
+    'sh',
+    [
+      '-c',
+      'ulimit -n "$(ulimit -Hn)" 2>/dev/null; echo "   open files limit: $(ulimit -n)"; exec "$0" "$@"',
+      process.execPath,
+      `${root}/bench/cluster.mjs`,
+      out,
+    ],
+    { stdio: 'inherit', cwd: root },
+  );
   const code = await new Promise((resolve) => child.on('exit', (c, sig) => resolve(sig ?? c)));
   if (code !== 0) log(`   ! bench/cluster.mjs exited with ${code}`);
-  results.cluster = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : { error: `bench/cluster.mjs exited with ${code} and wrote no results` };
+  results.cluster = existsSync(out)
+    ? JSON.parse(readFileSync(out, 'utf8'))
+    : { error: `bench/cluster.mjs exited with ${code} and wrote no results` };
 }
 
 // ---- report -----------------------------------------------------------------------------------
@@ -393,7 +491,13 @@ function machine() {
     node: process.version,
     chromium: browser?.version() ?? 'n/a',
     os: sh('uname -sr'),
-    versions: { 'socket.io': v('socket.io'), 'socket.io-client': v('socket.io-client'), ws: v('ws'), 'playwright-core': v('playwright-core'), esbuild: v('esbuild') },
+    versions: {
+      'socket.io': v('socket.io'),
+      'socket.io-client': v('socket.io-client'),
+      ws: v('ws'),
+      'playwright-core': v('playwright-core'),
+      esbuild: v('esbuild'),
+    },
     commit: sh('git rev-parse --short HEAD'),
     dirty: sh('git status --porcelain -- src') ? 'src/ has uncommitted changes' : 'clean src/',
   };
@@ -407,22 +511,39 @@ function report() {
   // A run of the cluster section alone leaves the other sections, and the machine table that
   // describes their run, as they were: the cluster section says when and how loaded its run was.
   const clusterOnly = ONLY && [...ONLY].every((p) => p === 'cluster');
-  if (results.cluster) md.cluster = results.cluster.error ? `Failed: ${results.cluster.error}` : clusterMarkdown(results.cluster);
+  if (results.cluster)
+    md.cluster = results.cluster.error ? `Failed: ${results.cluster.error}` : clusterMarkdown(results.cluster);
   if (clusterOnly) return md;
   md.machine = [
     `Run ${results.started}${QUICK ? ' (**BENCH_QUICK=1: reduced counts, not the reference figures**)' : ''} at commit ${m.commit} (${m.dirty}).`,
     '',
-    table(['', ''], [
-      ['cores (`nproc`)', m.nproc],
-      ['CPU', m.cpu],
-      ['memory', m.memory],
-      ['OS', m.os],
-      ['Node', m.node],
-      ['Chromium (headless)', m.chromium],
-      ['baselines', Object.entries(m.versions).map(([k, x]) => `${k} ${x}`).join(', ')],
-      ['load average (1/5/15 min) at start, at end', `${results.load.start.map((x) => x.toFixed(2)).join(' / ')}, ${results.load.end?.map((x) => x.toFixed(2)).join(' / ') ?? 'n/a'}`],
-      ['duration', `${results.seconds} s (${Object.entries(results.partSeconds ?? {}).map(([k, v]) => `${k} ${v} s`).join(', ')}), plus \`npm run build\``],
-    ]),
+    table(
+      ['', ''],
+      [
+        ['cores (`nproc`)', m.nproc],
+        ['CPU', m.cpu],
+        ['memory', m.memory],
+        ['OS', m.os],
+        ['Node', m.node],
+        ['Chromium (headless)', m.chromium],
+        [
+          'baselines',
+          Object.entries(m.versions)
+            .map(([k, x]) => `${k} ${x}`)
+            .join(', '),
+        ],
+        [
+          'load average (1/5/15 min) at start, at end',
+          `${results.load.start.map((x) => x.toFixed(2)).join(' / ')}, ${results.load.end?.map((x) => x.toFixed(2)).join(' / ') ?? 'n/a'}`,
+        ],
+        [
+          'duration',
+          `${results.seconds} s (${Object.entries(results.partSeconds ?? {})
+            .map(([k, v]) => `${k} ${v} s`)
+            .join(', ')}), plus \`npm run build\``,
+        ],
+      ],
+    ),
   ].join('\n');
 
   if (results.down) {
@@ -430,7 +551,10 @@ function report() {
     const base = (id, size) => d[id]?.[size]?.perSec;
     const parts = [];
     for (const { size, n, label } of SIZES) {
-      parts.push(`**${n.toLocaleString('en')} messages of ${label}**, ratios are throughput ÷ the baseline's (above 1 = ours is faster):`, '');
+      parts.push(
+        `**${n.toLocaleString('en')} messages of ${label}**, ratios are throughput ÷ the baseline's (above 1 = ours is faster):`,
+        '',
+      );
       const rows = Object.entries(d).map(([id, r]) => {
         const x = r?.[size];
         const isOurs = id.startsWith('ours/');
@@ -439,10 +563,29 @@ function report() {
           cell(r, () => `${fmt(x.ms)} ms`),
           cell(r, () => fmt(x.perSec)),
           cell(r, () => fmt(x.mbPerSec, 1)),
-          ...(isOurs ? ['native-ws', 'native-es', 'sio/websocket', 'sio/polling'].map((b) => cell(r, () => ratio(x.perSec, base(b, size)))) : ['', '', '', '']),
+          ...(isOurs
+            ? ['native-ws', 'native-es', 'sio/websocket', 'sio/polling'].map((b) =>
+                cell(r, () => ratio(x.perSec, base(b, size))),
+              )
+            : ['', '', '', '']),
         ];
       });
-      parts.push(table(['client', 'time', 'msg/s', 'MB/s', '× native WebSocket', '× native EventSource', '× socket.io websocket', '× socket.io polling'], rows), '');
+      parts.push(
+        table(
+          [
+            'client',
+            'time',
+            'msg/s',
+            'MB/s',
+            '× native WebSocket',
+            '× native EventSource',
+            '× socket.io websocket',
+            '× socket.io polling',
+          ],
+          rows,
+        ),
+        '',
+      );
     }
     md.down = parts.join('\n');
   }
@@ -451,7 +594,10 @@ function report() {
     const u = results.up;
     const parts = [];
     for (const { size, n, label } of SIZES) {
-      parts.push(`**${n.toLocaleString('en')} messages of ${label}**, sent in one loop; time until the server reports the last one; ratios are throughput ÷ the baseline's:`, '');
+      parts.push(
+        `**${n.toLocaleString('en')} messages of ${label}**, sent in one loop; time until the server reports the last one; ratios are throughput ÷ the baseline's:`,
+        '',
+      );
       const rows = Object.entries(u).map(([id, r]) => {
         const x = r?.[size];
         const isOurs = id.startsWith('ours/');
@@ -460,10 +606,28 @@ function report() {
           cell(r, () => `${fmt(x.ms)} ms`),
           cell(r, () => `${fmt(x.loopMs)} ms`),
           cell(r, () => fmt(x.perSec)),
-          ...(isOurs ? ['native-ws', 'sio/websocket', 'sio/polling'].map((b) => cell(r, () => ratio(x.perSec, u[b]?.[size]?.perSec))) : ['', '', '']),
+          ...(isOurs
+            ? ['native-ws', 'sio/websocket', 'sio/polling'].map((b) =>
+                cell(r, () => ratio(x.perSec, u[b]?.[size]?.perSec)),
+              )
+            : ['', '', '']),
         ];
       });
-      parts.push(table(['client', 'time', 'of which the send() loop', 'msg/s', '× native WebSocket', '× socket.io websocket', '× socket.io polling'], rows), '');
+      parts.push(
+        table(
+          [
+            'client',
+            'time',
+            'of which the send() loop',
+            'msg/s',
+            '× native WebSocket',
+            '× socket.io websocket',
+            '× socket.io polling',
+          ],
+          rows,
+        ),
+        '',
+      );
     }
     md.up = parts.join('\n');
   }
@@ -476,10 +640,24 @@ function report() {
         isOurs ? `**${id}**` : id,
         cell(r, () => `${fmt(r.p50, 3)} ms`),
         cell(r, () => `${fmt(r.p99, 3)} ms`),
-        ...(isOurs ? [cell(r, () => ratio(r.p50, t['native-ws']?.p50)), cell(r, () => ratio(r.p99, t['native-ws']?.p99)), cell(r, () => ratio(r.p50, t['sio/websocket']?.p50)), cell(r, () => ratio(r.p50, t['sio/polling']?.p50))] : ['', '', '', '']),
+        ...(isOurs
+          ? [
+              cell(r, () => ratio(r.p50, t['native-ws']?.p50)),
+              cell(r, () => ratio(r.p99, t['native-ws']?.p99)),
+              cell(r, () => ratio(r.p50, t['sio/websocket']?.p50)),
+              cell(r, () => ratio(r.p50, t['sio/polling']?.p50)),
+            ]
+          : ['', '', '', '']),
       ];
     });
-    md.rtt = [`${N.rtt} sequential echoes of 100 B after ${N.warm} untimed; ratios are latency ÷ the baseline's (below 1 = ours is faster):`, '', table(['client', 'p50', 'p99', 'p50 ÷ native WS', 'p99 ÷ native WS', 'p50 ÷ socket.io ws', 'p50 ÷ socket.io polling'], rows)].join('\n');
+    md.rtt = [
+      `${N.rtt} sequential echoes of 100 B after ${N.warm} untimed; ratios are latency ÷ the baseline's (below 1 = ours is faster):`,
+      '',
+      table(
+        ['client', 'p50', 'p99', 'p50 ÷ native WS', 'p99 ÷ native WS', 'p50 ÷ socket.io ws', 'p50 ÷ socket.io polling'],
+        rows,
+      ),
+    ].join('\n');
   }
 
   const rec = [];
@@ -492,8 +670,24 @@ function report() {
         `**Server restart** (process killed, new process listening on the same port; server down ${r.cycles.map((c) => c.down).join(', ')} ms in the ${r.cycles.length} restarts). Time from the new server listening to the client's open event; ratio to socket.io-client with its defaults (below 1 = ours is back sooner):`,
         '',
         table(
-          ['client', 'median', 'max', 'each restart', 'noticed the drop after (median)', '÷ socket.io ws', '÷ socket.io polling'],
-          Object.entries(by).map(([id, x]) => [id.startsWith('ours/') ? `**${id}**` : id, `${fmt(x.median)} ms`, `${fmt(x.max)} ms`, x.all.join(', '), `${fmt(x.noticed)} ms`, id.startsWith('ours/') ? ratio(x.median, by['sio/websocket']?.median) : '', id.startsWith('ours/') ? ratio(x.median, by['sio/polling']?.median) : '']),
+          [
+            'client',
+            'median',
+            'max',
+            'each restart',
+            'noticed the drop after (median)',
+            '÷ socket.io ws',
+            '÷ socket.io polling',
+          ],
+          Object.entries(by).map(([id, x]) => [
+            id.startsWith('ours/') ? `**${id}**` : id,
+            `${fmt(x.median)} ms`,
+            `${fmt(x.max)} ms`,
+            x.all.join(', '),
+            `${fmt(x.noticed)} ms`,
+            id.startsWith('ours/') ? ratio(x.median, by['sio/websocket']?.median) : '',
+            id.startsWith('ours/') ? ratio(x.median, by['sio/polling']?.median) : '',
+          ]),
         ),
         '',
       );
@@ -503,18 +697,39 @@ function report() {
     const b = results.blackhole;
     if (b.error) rec.push(`Blackhole: failed: ${b.error}`);
     else {
-      const bound = (id, short) => (id.startsWith('ours/') ? (short ? FAST_HB + FAST_TIMEOUT : DEFAULT_HB + DEFAULT_TIMEOUT) : short ? FAST_HB + FAST_TIMEOUT : 25000 + 20000);
+      const bound = (id, short) =>
+        id.startsWith('ours/')
+          ? short
+            ? FAST_HB + FAST_TIMEOUT
+            : DEFAULT_HB + DEFAULT_TIMEOUT
+          : short
+            ? FAST_HB + FAST_TIMEOUT
+            : 25000 + 20000;
       const rows = [];
       const ids = Object.keys(b.short?.[0] ?? b.defaults ?? {});
       for (const id of ids) {
         if (b.defaults) {
           const x = b.defaults[id];
-          rows.push([id.startsWith('ours/') ? `**${id}**` : id, 'defaults', `${fmt(x.noticed)} ms`, `${bound(id, false)} ms`, x.noticed <= bound(id, false) ? 'yes' : 'NO', id.startsWith('ours/') ? ratio(x.noticed, b.defaults['sio/websocket']?.noticed) : '']);
+          rows.push([
+            id.startsWith('ours/') ? `**${id}**` : id,
+            'defaults',
+            `${fmt(x.noticed)} ms`,
+            `${bound(id, false)} ms`,
+            x.noticed <= bound(id, false) ? 'yes' : 'NO',
+            id.startsWith('ours/') ? ratio(x.noticed, b.defaults['sio/websocket']?.noticed) : '',
+          ]);
         }
         if (b.short) {
           const xs = b.short.map((s) => s[id]?.noticed);
           const worst = Math.max(...xs.map((x) => (Number.isFinite(x) ? x : Infinity)));
-          rows.push([id.startsWith('ours/') ? `**${id}**` : id, 'short', xs.map((x) => fmt(x)).join(', ') + ' ms', `${bound(id, true)} ms`, worst <= bound(id, true) ? 'yes' : 'NO', id.startsWith('ours/') ? ratio(median(xs), median(b.short.map((s) => s['sio/websocket']?.noticed))) : '']);
+          rows.push([
+            id.startsWith('ours/') ? `**${id}**` : id,
+            'short',
+            xs.map((x) => fmt(x)).join(', ') + ' ms',
+            `${bound(id, true)} ms`,
+            worst <= bound(id, true) ? 'yes' : 'NO',
+            id.startsWith('ours/') ? ratio(median(xs), median(b.short.map((s) => s['sio/websocket']?.noticed))) : '',
+          ]);
         }
       }
       rec.push(
@@ -529,7 +744,8 @@ function report() {
   if (results.memory) {
     const mm = results.memory;
     const kib = (x) => (Number.isFinite(x) ? `${fmt(x / 1024)} KiB` : 'n/a');
-    const delta = (a, b) => (Number.isFinite(a) && Number.isFinite(b) ? `${a - b >= 0 ? '+' : ''}${fmt((a - b) / 1024)}` : 'n/a');
+    const delta = (a, b) =>
+      Number.isFinite(a) && Number.isFinite(b) ? `${a - b >= 0 ? '+' : ''}${fmt((a - b) / 1024)}` : 'n/a';
     const nat = mm['native-ws'];
     const sio = mm['sio/websocket'];
     const rows = Object.entries(mm).map(([id, r]) => {
@@ -538,14 +754,37 @@ function report() {
         isOurs ? `**${id}**` : id,
         cell(r, () => kib(r.connected)),
         cell(r, () => `${kib(r.afterMessages)} (${delta(r.afterMessages, r.connected)})`),
-        cell(r, () => (r.cycles ? `${r.cycles.toLocaleString('en')}: ${kib(r.afterCycles)} (${delta(r.afterHalf, r.afterMessages)} in the first half, ${delta(r.afterCycles, r.afterHalf)} in the second)` : 'not run')),
-        ...(isOurs ? [cell(r, () => ratio(r.afterMessages, nat?.afterMessages)), cell(r, () => ratio(r.afterMessages, sio?.afterMessages)), cell(r, () => (r.cycles === nat?.cycles ? ratio(r.afterCycles, nat?.afterCycles) : '')), cell(r, () => (r.cycles === sio?.cycles ? ratio(r.afterCycles, sio?.afterCycles) : ''))] : ['', '', '', '']),
+        cell(r, () =>
+          r.cycles
+            ? `${r.cycles.toLocaleString('en')}: ${kib(r.afterCycles)} (${delta(r.afterHalf, r.afterMessages)} in the first half, ${delta(r.afterCycles, r.afterHalf)} in the second)`
+            : 'not run',
+        ),
+        ...(isOurs
+          ? [
+              cell(r, () => ratio(r.afterMessages, nat?.afterMessages)),
+              cell(r, () => ratio(r.afterMessages, sio?.afterMessages)),
+              cell(r, () => (r.cycles === nat?.cycles ? ratio(r.afterCycles, nat?.afterCycles) : '')),
+              cell(r, () => (r.cycles === sio?.cycles ? ratio(r.afterCycles, sio?.afterCycles) : '')),
+            ]
+          : ['', '', '', '']),
       ];
     });
     md.memory = [
       `JS heap in use (CDP \`Runtime.getHeapUsage\` after \`HeapProfiler.collectGarbage\`), page and library code included; Δ in KiB. Ratios: ours ÷ baseline (below 1 = ours uses less); the cycle ratios compare equal cycle counts only:`,
       '',
-      table(['client', 'connected', `after ${N.memMessages.toLocaleString('en')} messages (Δ)`, 'after reconnect cycles (Δ)', '÷ native WS, messages', '÷ socket.io ws, messages', '÷ native WS, cycles', '÷ socket.io ws, cycles'], rows),
+      table(
+        [
+          'client',
+          'connected',
+          `after ${N.memMessages.toLocaleString('en')} messages (Δ)`,
+          'after reconnect cycles (Δ)',
+          '÷ native WS, messages',
+          '÷ socket.io ws, messages',
+          '÷ native WS, cycles',
+          '÷ socket.io ws, cycles',
+        ],
+        rows,
+      ),
     ].join('\n');
   }
 
@@ -561,29 +800,59 @@ function targets() {
   if (size) {
     const full = size.rows.find((r) => r.lib.startsWith('realtime-client (full'));
     const ws = size.rows.find((r) => r.lib.startsWith('realtime-client (WebSocket'));
-    rows.push(['full bundle ≤ 5 KB min+gzip', `${full.gzip} B (${(full.gzip / 1024).toFixed(2)} KiB)`, verdict(full.gzip <= 5120), full.gzip > 5120 ? `${full.gzip - 5120} B over (${(full.gzip / 5120).toFixed(2)}× the target)` : '']);
-    rows.push(['WebSocket-only ≤ 2.5 KB min+gzip', `${ws.gzip} B (${(ws.gzip / 1024).toFixed(2)} KiB)`, verdict(ws.gzip <= 2560), ws.gzip > 2560 ? `${ws.gzip - 2560} B over (${(ws.gzip / 2560).toFixed(2)}× the target)` : '']);
+    rows.push([
+      'full bundle ≤ 5 KB min+gzip',
+      `${full.gzip} B (${(full.gzip / 1024).toFixed(2)} KiB)`,
+      verdict(full.gzip <= 5120),
+      full.gzip > 5120 ? `${full.gzip - 5120} B over (${(full.gzip / 5120).toFixed(2)}× the target)` : '',
+    ]);
+    rows.push([
+      'WebSocket-only ≤ 2.5 KB min+gzip',
+      `${ws.gzip} B (${(ws.gzip / 1024).toFixed(2)} KiB)`,
+      verdict(ws.gzip <= 2560),
+      ws.gzip > 2560 ? `${ws.gzip - 2560} B over (${(ws.gzip / 2560).toFixed(2)}× the target)` : '',
+    ]);
   }
   const d = results.down;
   const r = (a, b) => (Number.isFinite(a) && Number.isFinite(b) ? a / b : NaN);
   if (d) {
     for (const { size, label } of SIZES) {
       const x = r(d['ours/websocket']?.[size]?.perSec, d['native-ws']?.[size]?.perSec);
-      rows.push([`throughput ≥ 0.95× native WebSocket one-by-one (${label})`, `${fmt(x, 2)}×`, verdict(Number.isFinite(x) ? x >= 0.95 : undefined), x < 0.95 ? `${fmt((0.95 - x) * 100, 0)} points short` : '']);
+      rows.push([
+        `throughput ≥ 0.95× native WebSocket one-by-one (${label})`,
+        `${fmt(x, 2)}×`,
+        verdict(Number.isFinite(x) ? x >= 0.95 : undefined),
+        x < 0.95 ? `${fmt((0.95 - x) * 100, 0)} points short` : '',
+      ]);
     }
     for (const { size, label } of SIZES) {
       const x = r(d['ours/long-poll']?.[size]?.perSec, d['sio/polling']?.[size]?.perSec);
-      rows.push([`long-poll ≥ 1× socket.io polling under backlog (${label})`, `${fmt(x, 2)}×`, verdict(Number.isFinite(x) ? x >= 1 : undefined), x < 1 ? `${fmt((1 - x) * 100, 0)} points short` : '']);
+      rows.push([
+        `long-poll ≥ 1× socket.io polling under backlog (${label})`,
+        `${fmt(x, 2)}×`,
+        verdict(Number.isFinite(x) ? x >= 1 : undefined),
+        x < 1 ? `${fmt((1 - x) * 100, 0)} points short` : '',
+      ]);
     }
     for (const { size, label } of SIZES) {
       const x = r(d['ours/sse']?.[size]?.perSec, d['native-es']?.[size]?.perSec);
-      rows.push([`SSE ≥ 0.9× native EventSource (${label})`, `${fmt(x, 2)}×`, verdict(Number.isFinite(x) ? x >= 0.9 : undefined), x < 0.9 ? `${fmt((0.9 - x) * 100, 0)} points short` : '']);
+      rows.push([
+        `SSE ≥ 0.9× native EventSource (${label})`,
+        `${fmt(x, 2)}×`,
+        verdict(Number.isFinite(x) ? x >= 0.9 : undefined),
+        x < 0.9 ? `${fmt((0.9 - x) * 100, 0)} points short` : '',
+      ]);
     }
   }
   const t = results.rtt;
   if (t) {
     const x = r(t['ours/websocket']?.p50, t['native-ws']?.p50);
-    rows.push(['p50 round trip within 10% of native WebSocket', `${fmt(x, 2)}× (${fmt(t['ours/websocket']?.p50, 3)} vs ${fmt(t['native-ws']?.p50, 3)} ms)`, verdict(Number.isFinite(x) ? x <= 1.1 : undefined), x > 1.1 ? `${fmt((x - 1.1) * 100, 0)} points over` : '']);
+    rows.push([
+      'p50 round trip within 10% of native WebSocket',
+      `${fmt(x, 2)}× (${fmt(t['ours/websocket']?.p50, 3)} vs ${fmt(t['native-ws']?.p50, 3)} ms)`,
+      verdict(Number.isFinite(x) ? x <= 1.1 : undefined),
+      x > 1.1 ? `${fmt((x - 1.1) * 100, 0)} points over` : '',
+    ]);
   }
   const b = results.blackhole;
   if (b && !b.error) {
@@ -592,7 +861,12 @@ function targets() {
     if (b.defaults) for (const id of oursIds) checks.push([b.defaults[id]?.noticed, DEFAULT_HB + DEFAULT_TIMEOUT]);
     for (const s of b.short ?? []) for (const id of oursIds) checks.push([s[id]?.noticed, FAST_HB + FAST_TIMEOUT]);
     const worst = checks.reduce((acc, [x, bound]) => Math.max(acc, Number.isFinite(x) ? x / bound : Infinity), 0);
-    rows.push(['dead connection noticed within interval + timeout (every transport, every round)', `worst: ${fmt(worst * 100, 0)}% of the bound`, verdict(worst <= 1), worst > 1 ? 'over the bound' : '']);
+    rows.push([
+      'dead connection noticed within interval + timeout (every transport, every round)',
+      `worst: ${fmt(worst * 100, 0)}% of the bound`,
+      verdict(worst <= 1),
+      worst > 1 ? 'over the bound' : '',
+    ]);
   }
   return table(['target', 'this run', 'verdict', 'by how much'], rows);
 }
@@ -612,12 +886,14 @@ function writeReport() {
 
 // ---- main -----------------------------------------------------------------------------------
 const t0 = Date.now();
-if (!existsSync(`${root}/dist/realtime.min.js`) || !existsSync(`${root}/dist/server.js`)) throw new Error('dist/ is missing: run `npm run build` first (npm run bench does)');
+if (!existsSync(`${root}/dist/realtime.min.js`) || !existsSync(`${root}/dist/server.js`))
+  throw new Error('dist/ is missing: run `npm run build` first (npm run bench does)');
 try {
   if (wanted('size')) {
     log('== bundle size');
     results.size = await measureSize();
-    for (const x of results.size.rows) log(`   ${x.lib.padEnd(75)} ${String(x.min).padStart(7)} B min ${String(x.gzip).padStart(7)} B min+gzip`);
+    for (const x of results.size.rows)
+      log(`   ${x.lib.padEnd(75)} ${String(x.min).padStart(7)} B min ${String(x.gzip).padStart(7)} B min+gzip`);
     log(`   tree-shaking of the WebSocket-only bundle: ${results.size.treeShaken ? 'ok' : 'FAILED'}`);
   }
   if (BROWSER_PARTS.some(wanted)) {
@@ -625,8 +901,13 @@ try {
     browser = await launchBrowser();
   }
   results.machine = machine();
-  if (results.load.start[0] > cpus().length) log(`\n! load average ${results.load.start[0].toFixed(2)} on ${cpus().length} cores: other processes are busy, figures will be noisy`);
-  log(`\n${browser ? `bench server ${server.url}, Chromium ${results.machine.chromium}, ` : ''}Node ${process.version}, ${results.machine.nproc} cores${QUICK ? ', QUICK' : ''}`);
+  if (results.load.start[0] > cpus().length)
+    log(
+      `\n! load average ${results.load.start[0].toFixed(2)} on ${cpus().length} cores: other processes are busy, figures will be noisy`,
+    );
+  log(
+    `\n${browser ? `bench server ${server.url}, Chromium ${results.machine.chromium}, ` : ''}Node ${process.version}, ${results.machine.nproc} cores${QUICK ? ', QUICK' : ''}`,
+  );
   results.partSeconds = {};
   const part = async (name, fn) => {
     if (!wanted(name)) return;
@@ -638,7 +919,10 @@ try {
   await part('up', up);
   await part('rtt', rtt);
   await part('restart', async () => (results.restart = (await attempt('restart', restart)) ?? results.restart));
-  await part('blackhole', async () => (results.blackhole = (await attempt('blackhole', blackhole)) ?? results.blackhole));
+  await part(
+    'blackhole',
+    async () => (results.blackhole = (await attempt('blackhole', blackhole)) ?? results.blackhole),
+  );
   await part('memory', memory);
   await part('cluster', cluster);
   results.seconds = Math.round((Date.now() - t0) / 1000);

@@ -24,13 +24,24 @@ const PORT = Number(process.env.PORT ?? 0);
 export const FAST_HB = Number(process.env.FAST_HB ?? 2000);
 const FAST_SIO_TIMEOUT = Number(process.env.FAST_SIO_TIMEOUT ?? 1000);
 
-const STATIC = ['/bench/pages/', '/dist/', '/node_modules/socket.io-client/dist/', '/node_modules/eventsource-parser/dist/'];
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.map': 'application/json' };
+const STATIC = [
+  '/bench/pages/',
+  '/dist/',
+  '/node_modules/socket.io-client/dist/',
+  '/node_modules/eventsource-parser/dist/',
+];
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.map': 'application/json',
+};
 
 function serveStatic(req, res) {
   const url = new URL(req.url, 'http://x');
   if (url.pathname === '/favicon.ico') return void res.writeHead(204).end();
-  if (!STATIC.some((p) => url.pathname.startsWith(p)) || url.pathname.includes('..')) return void res.writeHead(404).end('not found');
+  if (!STATIC.some((p) => url.pathname.startsWith(p)) || url.pathname.includes('..'))
+    return void res.writeHead(404).end('not found');
   const file = resolve(root, `.${decodeURIComponent(url.pathname)}`);
   if (!file.startsWith(root + sep)) return void res.writeHead(404).end();
   let size;
@@ -39,9 +50,17 @@ function serveStatic(req, res) {
   } catch {
     return void res.writeHead(404).end('not found');
   }
-  const headers = { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': size, 'cache-control': 'no-store' };
+  const headers = {
+    'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+    'content-length': size,
+    'cache-control': 'no-store',
+  };
   // Cross-origin isolation gives the pages performance.now() at 5 µs instead of 100 µs resolution.
-  if (file.endsWith('.html')) Object.assign(headers, { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
+  if (file.endsWith('.html'))
+    Object.assign(headers, {
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-embedder-policy': 'require-corp',
+    });
   res.writeHead(200, headers);
   createReadStream(file).pipe(res);
 }
@@ -129,7 +148,8 @@ wss.on('connection', (ws) => {
   ws.on('error', () => {});
 });
 http.on('upgrade', (req, socket, head) => {
-  if (new URL(req.url, 'http://x').pathname === '/ws') wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  if (new URL(req.url, 'http://x').pathname === '/ws')
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
 });
 
 /**
@@ -152,7 +172,8 @@ function blackhole() {
 }
 
 process.on('message', (msg) => {
-  if (msg?.cmd === 'blackhole') process.send({ reply: msg.id, sockets: blackhole(), t: performance.timeOrigin + performance.now() });
+  if (msg?.cmd === 'blackhole')
+    process.send({ reply: msg.id, sockets: blackhole(), t: performance.timeOrigin + performance.now() });
   else if (msg?.cmd === 'memory') process.send({ reply: msg.id, ...process.memoryUsage() });
   else if (msg?.cmd === 'exit') process.exit(0); // a clean exit, e.g. for node --cpu-prof
 });

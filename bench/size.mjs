@@ -22,15 +22,52 @@ const pkg = (name) => JSON.parse(readFileSync(`${root}/node_modules/${name}/pack
 
 /** What each entry measures: file, library label, version, transports it carries. */
 export const ENTRIES = [
-  { file: 'ours-full.js', lib: 'realtime-client (full: `realtime-client`)', version: 'this repo', transports: 'websocket, sse, fetch-stream, long-poll', ours: true },
-  { file: 'ours-websocket.js', lib: 'realtime-client (WebSocket-only: `realtime-client/core` + `websocket()`)', version: 'this repo', transports: 'websocket', ours: true },
-  { file: 'socket.io-client.js', lib: 'socket.io-client', pkg: 'socket.io-client', transports: 'websocket, polling, webtransport' },
-  { file: 'sockjs-client.js', lib: 'sockjs-client', pkg: 'sockjs-client', transports: 'websocket, xhr-streaming, xdr-streaming, eventsource, htmlfile, xhr-polling, xdr-polling, jsonp' },
-  { file: 'signalr.js', lib: '@microsoft/signalr (HubConnection + automatic reconnect)', pkg: '@microsoft/signalr', transports: 'websockets, server-sent events, long polling' },
-  { file: 'centrifuge.js', lib: 'centrifuge (JSON)', pkg: 'centrifuge', transports: 'websocket, http_stream, sse, sockjs, webtransport' },
+  {
+    file: 'ours-full.js',
+    lib: 'realtime-client (full: `realtime-client`)',
+    version: 'this repo',
+    transports: 'websocket, sse, fetch-stream, long-poll',
+    ours: true,
+  },
+  {
+    file: 'ours-websocket.js',
+    lib: 'realtime-client (WebSocket-only: `realtime-client/core` + `websocket()`)',
+    version: 'this repo',
+    transports: 'websocket',
+    ours: true,
+  },
+  {
+    file: 'socket.io-client.js',
+    lib: 'socket.io-client',
+    pkg: 'socket.io-client',
+    transports: 'websocket, polling, webtransport',
+  },
+  {
+    file: 'sockjs-client.js',
+    lib: 'sockjs-client',
+    pkg: 'sockjs-client',
+    transports: 'websocket, xhr-streaming, xdr-streaming, eventsource, htmlfile, xhr-polling, xdr-polling, jsonp',
+  },
+  {
+    file: 'signalr.js',
+    lib: '@microsoft/signalr (HubConnection + automatic reconnect)',
+    pkg: '@microsoft/signalr',
+    transports: 'websockets, server-sent events, long polling',
+  },
+  {
+    file: 'centrifuge.js',
+    lib: 'centrifuge (JSON)',
+    pkg: 'centrifuge',
+    transports: 'websocket, http_stream, sse, sockjs, webtransport',
+  },
   { file: 'phoenix.js', lib: 'phoenix (Socket)', pkg: 'phoenix', transports: 'websocket, longpoll' },
   { file: 'partysocket.js', lib: 'partysocket (`partysocket/ws`)', pkg: 'partysocket', transports: 'websocket' },
-  { file: 'reconnecting-websocket.js', lib: 'reconnecting-websocket', pkg: 'reconnecting-websocket', transports: 'websocket' },
+  {
+    file: 'reconnecting-websocket.js',
+    lib: 'reconnecting-websocket',
+    pkg: 'reconnecting-websocket',
+    transports: 'websocket',
+  },
 ];
 
 /**
@@ -57,7 +94,9 @@ export const GOALS = JSON.parse(readFileSync(fileURLToPath(new URL('./size/goals
 
 /** The opt-in modules among a breakdown's files: [{ feature, file }]. */
 export const optInFound = (files) =>
-  Object.entries(GOALS.optIn).flatMap(([feature, paths]) => paths.filter((p) => files.some((f) => f.file === p)).map((file) => ({ feature, file })));
+  Object.entries(GOALS.optIn).flatMap(([feature, paths]) =>
+    paths.filter((p) => files.some((f) => f.file === p)).map((file) => ({ feature, file })),
+  );
 
 export async function measure() {
   const rows = [];
@@ -97,13 +136,24 @@ export async function measure() {
   const markers = MARKERS.map((m) => ({ what: m.what, inWsOnly: count(wsOnly, m.re), inFull: count(full, m.re) }));
   // The word EventSource may remain as a property name: resolveEnv() reads globalThis.EventSource for every build.
   const envMentions = count(wsOnly, /EventSource/g);
-  const envContext = [...wsOnly.matchAll(/EventSource/g)].map((m) => wsOnly.slice(Math.max(0, m.index - 40), m.index + 40));
+  const envContext = [...wsOnly.matchAll(/EventSource/g)].map((m) =>
+    wsOnly.slice(Math.max(0, m.index - 40), m.index + 40),
+  );
   const b = await breakdown();
   const optIn = optInFound(b.websocket.files);
   const treeShaken = markers.every((m) => m.inWsOnly === 0) && optIn.length === 0;
   const gzipOf = (file) => rows[ENTRIES.findIndex((e) => e.file === file)].gzip;
-  const measured = { 'bench/size/ours-websocket.js': gzipOf('ours-websocket.js'), 'bench/size/ours-full.js': gzipOf('ours-full.js'), 'dist/realtime.min.js': reference?.gzip };
-  const targets = Object.entries(GOALS.targets).map(([entry, target]) => ({ entry, target, gzip: measured[entry], met: measured[entry] <= target }));
+  const measured = {
+    'bench/size/ours-websocket.js': gzipOf('ours-websocket.js'),
+    'bench/size/ours-full.js': gzipOf('ours-full.js'),
+    'dist/realtime.min.js': reference?.gzip,
+  };
+  const targets = Object.entries(GOALS.targets).map(([entry, target]) => ({
+    entry,
+    target,
+    gzip: measured[entry],
+    met: measured[entry] <= target,
+  }));
   return { rows, reference, markers, optIn, treeShaken, envMentions, envContext, targets, breakdown: b };
 }
 
@@ -127,15 +177,47 @@ export function sizeMarkdown(r) {
   lines.push(
     table(
       ['library', 'version', 'min', 'min+gzip', 'transports'],
-      r.rows.map((x) => [x.ours ? `**${x.lib}**` : x.lib, x.version, `${x.min} B (${kb(x.min)})`, `${x.gzip} B (${kb(x.gzip)})`, x.transports]),
+      r.rows.map((x) => [
+        x.ours ? `**${x.lib}**` : x.lib,
+        x.version,
+        `${x.min} B (${kb(x.min)})`,
+        `${x.gzip} B (${kb(x.gzip)})`,
+        x.transports,
+      ]),
     ),
   );
-  if (r.reference) lines.push('', `For reference, \`dist/realtime.min.js\` (rollup + terser IIFE, every transport, what \`size-budgets.json\` checks): ${r.reference.min} B min, ${r.reference.gzip} B min+gzip.`);
-  lines.push('', `Tree-shaking of the WebSocket-only bundle: **${r.treeShaken ? 'ok' : 'FAILED'}** — markers of the other transports (count in WebSocket-only / in full):`, '');
-  lines.push(table(['marker', 'WebSocket-only', 'full'], r.markers.map((m) => [m.what, String(m.inWsOnly), String(m.inFull)])));
-  lines.push('', 'Against issue 14\'s targets (min+gzip -9; KB = 1024 B; bench/size/goals.json):', '');
-  lines.push(table(['bundle', 'measured', 'target', 'met'], r.targets.map((t) => [t.entry, `${t.gzip} B (${kb(t.gzip)})`, `${t.target} B (${kb(t.target)})`, t.met ? 'yes' : `no, ${t.gzip - t.target} B over`])));
-  lines.push('', `Opt-in modules in the WebSocket-only bundle: ${r.optIn.length ? r.optIn.map((o) => `${o.feature} (${o.file})`).join(', ') : 'none'} (checked: ${Object.keys(GOALS.optIn).join(', ')}).`);
+  if (r.reference)
+    lines.push(
+      '',
+      `For reference, \`dist/realtime.min.js\` (rollup + terser IIFE, every transport, what \`size-budgets.json\` checks): ${r.reference.min} B min, ${r.reference.gzip} B min+gzip.`,
+    );
+  lines.push(
+    '',
+    `Tree-shaking of the WebSocket-only bundle: **${r.treeShaken ? 'ok' : 'FAILED'}** — markers of the other transports (count in WebSocket-only / in full):`,
+    '',
+  );
+  lines.push(
+    table(
+      ['marker', 'WebSocket-only', 'full'],
+      r.markers.map((m) => [m.what, String(m.inWsOnly), String(m.inFull)]),
+    ),
+  );
+  lines.push('', "Against issue 14's targets (min+gzip -9; KB = 1024 B; bench/size/goals.json):", '');
+  lines.push(
+    table(
+      ['bundle', 'measured', 'target', 'met'],
+      r.targets.map((t) => [
+        t.entry,
+        `${t.gzip} B (${kb(t.gzip)})`,
+        `${t.target} B (${kb(t.target)})`,
+        t.met ? 'yes' : `no, ${t.gzip - t.target} B over`,
+      ]),
+    ),
+  );
+  lines.push(
+    '',
+    `Opt-in modules in the WebSocket-only bundle: ${r.optIn.length ? r.optIn.map((o) => `${o.feature} (${o.file})`).join(', ') : 'none'} (checked: ${Object.keys(GOALS.optIn).join(', ')}).`,
+  );
   const b = r.breakdown;
   if (b) {
     const names = Object.keys(b);
@@ -143,11 +225,23 @@ export function sizeMarkdown(r) {
     const get = (name, file) => b[name].files.find((f) => f.file === file)?.bytes;
     files.sort((x, y) => (get('full', y) ?? 0) - (get('full', x) ?? 0));
     const totals = names.map((n) => `${n} ${b[n].total} B / ${b[n].gzip} B gzip`).join(', ');
-    lines.push('', `Where the minified bytes come from, per module (each entry built from \`src/\`, esbuild metafile; before gzip; ${totals}):`, '');
-    lines.push(table(['source file', ...names], files.map((f) => [f, ...names.map((n) => get(n, f) ?? '–')])));
+    lines.push(
+      '',
+      `Where the minified bytes come from, per module (each entry built from \`src/\`, esbuild metafile; before gzip; ${totals}):`,
+      '',
+    );
+    lines.push(
+      table(
+        ['source file', ...names],
+        files.map((f) => [f, ...names.map((n) => get(n, f) ?? '–')]),
+      ),
+    );
   }
   if (r.envMentions)
-    lines.push('', `The word \`EventSource\` appears ${r.envMentions}× in the WebSocket-only bundle, only as \`resolveEnv()\` reading \`globalThis.EventSource\` (src/env.ts), not as transport code: \`…${r.envContext[0]}…\``);
+    lines.push(
+      '',
+      `The word \`EventSource\` appears ${r.envMentions}× in the WebSocket-only bundle, only as \`resolveEnv()\` reading \`globalThis.EventSource\` (src/env.ts), not as transport code: \`…${r.envContext[0]}…\``,
+    );
   return lines.join('\n');
 }
 
@@ -156,18 +250,31 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log('\nBundle size (esbuild --bundle --minify --format=esm, gzip -9)\n');
   const w = Math.max(...r.rows.map((x) => x.lib.length));
   console.log(`${'library'.padEnd(w)}  ${'min'.padStart(9)}  ${'min+gzip'.padStart(9)}  transports`);
-  for (const x of r.rows) console.log(`${x.lib.padEnd(w)}  ${String(x.min).padStart(9)}  ${String(x.gzip).padStart(9)}  ${x.transports}`);
-  if (r.reference) console.log(`${'(dist/realtime.min.js, rollup+terser IIFE)'.padEnd(w)}  ${String(r.reference.min).padStart(9)}  ${String(r.reference.gzip).padStart(9)}`);
+  for (const x of r.rows)
+    console.log(`${x.lib.padEnd(w)}  ${String(x.min).padStart(9)}  ${String(x.gzip).padStart(9)}  ${x.transports}`);
+  if (r.reference)
+    console.log(
+      `${'(dist/realtime.min.js, rollup+terser IIFE)'.padEnd(w)}  ${String(r.reference.min).padStart(9)}  ${String(r.reference.gzip).padStart(9)}`,
+    );
   console.log('\nAgainst the targets (min+gzip -9, bench/size/goals.json)');
-  for (const t of r.targets) console.log(`  ${t.entry.padEnd(32)} ${String(t.gzip).padStart(6)} B (${kb(t.gzip)})  target ${t.target} B (${kb(t.target)})  ${t.met ? 'met' : `MISSED by ${t.gzip - t.target} B`}`);
+  for (const t of r.targets)
+    console.log(
+      `  ${t.entry.padEnd(32)} ${String(t.gzip).padStart(6)} B (${kb(t.gzip)})  target ${t.target} B (${kb(t.target)})  ${t.met ? 'met' : `MISSED by ${t.gzip - t.target} B`}`,
+    );
   for (const [name, x] of Object.entries(r.breakdown)) {
     console.log(`\nPer module, ${name} (src build: ${x.total} B min, ${x.gzip} B min+gzip):`);
     for (const f of x.files) console.log(`  ${String(f.bytes).padStart(6)}  ${f.file}`);
   }
-  console.log(`\nOpt-in modules in the WebSocket-only bundle: ${r.optIn.length ? r.optIn.map((o) => `${o.feature} (${o.file})`).join(', ') : 'none'}`);
-  console.log(`Tree-shaking, WebSocket-only bundle: ${r.treeShaken ? 'OK: no opt-in module, no code of the other transports' : 'FAILED'}`);
-  for (const m of r.markers) console.log(`  ${m.inWsOnly ? 'FOUND ' : 'absent'}  ${m.what}  (ws-only ${m.inWsOnly}, full ${m.inFull})`);
-  if (r.envMentions) console.log(`  note: "EventSource" appears ${r.envMentions}x, only in resolveEnv(): …${r.envContext[0]}…`);
+  console.log(
+    `\nOpt-in modules in the WebSocket-only bundle: ${r.optIn.length ? r.optIn.map((o) => `${o.feature} (${o.file})`).join(', ') : 'none'}`,
+  );
+  console.log(
+    `Tree-shaking, WebSocket-only bundle: ${r.treeShaken ? 'OK: no opt-in module, no code of the other transports' : 'FAILED'}`,
+  );
+  for (const m of r.markers)
+    console.log(`  ${m.inWsOnly ? 'FOUND ' : 'absent'}  ${m.what}  (ws-only ${m.inWsOnly}, full ${m.inFull})`);
+  if (r.envMentions)
+    console.log(`  note: "EventSource" appears ${r.envMentions}x, only in resolveEnv(): …${r.envContext[0]}…`);
   const file = `${root}/BENCHMARKS.md`;
   writeFileSync(file, replaceSection(existsSync(file) ? readFileSync(file, 'utf8') : '', 'size', sizeMarkdown(r)));
   console.log('\nwrote the size section of BENCHMARKS.md');

@@ -36,7 +36,8 @@ export function attachChat(rt) {
     if (!text) return;
     const from = users.get(session);
     const target = msg.to ? [...users.keys()].find((s) => s.id === msg.to) : undefined;
-    if (msg.to && !target) return session.send({ type: 'notice', mid: msg.mid, text: 'That person has left; message not delivered.' });
+    if (msg.to && !target)
+      return session.send({ type: 'notice', mid: msg.mid, text: 'That person has left; message not delivered.' });
     const out = {
       type: 'chat',
       mid: String(msg.mid ?? '').slice(0, 40),
@@ -70,5 +71,10 @@ export function attachChat(rt) {
 
 /** A trimmed single-line string of at most `max` characters, or '' for anything else. */
 function clean(value, max) {
-  return typeof value === 'string' ? value.replace(/[\u0000-\u001f\u007f]/g, ' ').trim().slice(0, max) : '';
+  return typeof value === 'string'
+    ? value
+        .replace(/[\u0000-\u001f\u007f]/g, ' ')
+        .trim()
+        .slice(0, max)
+    : '';
 }

@@ -1,7 +1,8 @@
 // Chat room on the IIFE build (global `Realtime`). Text from the network only ever reaches the
 // page through textContent.
 const $ = (id) => document.getElementById(id);
-const randomId = () => Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
+const randomId = () =>
+  Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
 const time = (ms) => new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
 // Identifies this page's connections to the server, so "simulate outage" refuses only ours.

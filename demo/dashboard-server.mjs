@@ -12,7 +12,9 @@ export function attachDashboard(rt) {
   const timer = setInterval(() => {
     if (!subscribers.size) return;
     price = Math.max(1, price * (1 + (Math.random() - 0.5) * 0.004));
-    rt.broadcast({ type: 'tick', n: ++n, price: Math.round(price * 100) / 100, at: Date.now() }, (s) => subscribers.has(s));
+    rt.broadcast({ type: 'tick', n: ++n, price: Math.round(price * 100) / 100, at: Date.now() }, (s) =>
+      subscribers.has(s),
+    );
   }, TICK_MS);
   timer.unref();
 

@@ -3,7 +3,8 @@
 import { RealtimeClient, transports } from '/dist/index.js';
 
 const $ = (id) => document.getElementById(id);
-const randomId = () => Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
+const randomId = () =>
+  Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
 const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false }) + '.' + String(ms % 1000).padStart(3, '0');
 
 // Identifies this page's connections, so a simulated outage refuses only ours.
@@ -39,7 +40,10 @@ function connect(choice) {
   resumes = 0;
   $('session').textContent = '';
   // autoConnect: false, so the listeners below see every event from the first one.
-  client = new RealtimeClient(`/realtime?cid=${cid}`, choice === 'auto' ? { autoConnect: false } : { autoConnect: false, transports: [choice] });
+  client = new RealtimeClient(
+    `/realtime?cid=${cid}`,
+    choice === 'auto' ? { autoConnect: false } : { autoConnect: false, transports: [choice] },
+  );
   unsubscribe = [
     client.on('state', ({ from, to }) => {
       showState(to);
@@ -52,7 +56,10 @@ function connect(choice) {
     }),
     client.on('open', ({ transport, resumed }) => {
       if (resumed) $('session').textContent = `· session resumed ${++resumes}×`;
-      log('open', `Open via ${transport}: ${resumed ? 'session resumed; the server replays what we missed' : 'new session'}`);
+      log(
+        'open',
+        `Open via ${transport}: ${resumed ? 'session resumed; the server replays what we missed' : 'new session'}`,
+      );
       // A resumed session is still subscribed; a new one is not.
       if (!resumed) client.send({ type: 'subscribe' }).catch(() => {});
     }),
@@ -160,7 +167,8 @@ function draw() {
   if (samples.length) {
     const rtts = samples.map((s) => s.rtt);
     const avg = rtts.reduce((a, b) => a + b, 0) / rtts.length;
-    $('rtt').textContent = `last ${rtts.at(-1).toFixed(1)} ms · avg ${avg.toFixed(1)} · max ${Math.max(...rtts).toFixed(1)}`;
+    $('rtt').textContent =
+      `last ${rtts.at(-1).toFixed(1)} ms · avg ${avg.toFixed(1)} · max ${Math.max(...rtts).toFixed(1)}`;
   }
 }
 

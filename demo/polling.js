@@ -8,7 +8,8 @@ const sides = { classic: makeSide('classic'), live: makeSide('live') };
 function countingFetch(side) {
   return async (input, init) => {
     const res = await fetch(input, init);
-    let bytes = `HTTP/1.1 ${res.status} ${res.statusText}\r\n\r\n`.length + Number(res.headers.get('Content-Length') || 0);
+    let bytes =
+      `HTTP/1.1 ${res.status} ${res.statusText}\r\n\r\n`.length + Number(res.headers.get('Content-Length') || 0);
     res.headers.forEach((value, name) => (bytes += name.length + value.length + 4));
     side.record(res.status, bytes);
     return res;
@@ -22,7 +23,10 @@ function countingFetch(side) {
   setInterval(async () => {
     try {
       // no-store: the browser's cache would otherwise turn some 304s into 200s we never see.
-      const res = await fetchCounted('/api/status', { headers: etag ? { 'If-None-Match': etag } : {}, cache: 'no-store' });
+      const res = await fetchCounted('/api/status', {
+        headers: etag ? { 'If-None-Match': etag } : {},
+        cache: 'no-store',
+      });
       if (res.status === 304) return;
       etag = res.headers.get('ETag');
       sides.classic.render(await res.json());
@@ -58,12 +62,14 @@ function summarise() {
   const c = sides.classic;
   const l = sides.live;
   if (!l.requests) {
-    $('summary').textContent = `Polling so far: ${c.requests} requests (${c.notModified} of them 304, carrying nothing new), ≈${kb(c.bytes)} of responses; changes appear ${avg(c)} after they happen, on average.`;
+    $('summary').textContent =
+      `Polling so far: ${c.requests} requests (${c.notModified} of them 304, carrying nothing new), ≈${kb(c.bytes)} of responses; changes appear ${avg(c)} after they happen, on average.`;
     return;
   }
   const fewer = Math.round((1 - l.requests / c.requests) * 100);
   const ratio = fewer >= 0 ? `${fewer}% fewer requests` : `${-fewer}% more requests`;
-  $('summary').textContent = `Long-poll: ${l.requests} requests and ≈${kb(l.bytes)} against ${c.requests} requests and ≈${kb(c.bytes)} for polling (${ratio}). Changes appear ${avg(l)} after they happen instead of ${avg(c)}, on average.`;
+  $('summary').textContent =
+    `Long-poll: ${l.requests} requests and ≈${kb(l.bytes)} against ${c.requests} requests and ≈${kb(c.bytes)} for polling (${ratio}). Changes appear ${avg(l)} after they happen instead of ${avg(c)}, on average.`;
 }
 
 function makeSide(name) {
@@ -97,7 +103,13 @@ function makeSide(name) {
       side.delay += delay;
     }
     side.rendered = true;
-    const rows = [['Waiting', s.waiting], ['Packing', s.packing], ['Shipped', s.shipped], ['Latest', s.last], ['Shown', `${delay} ms after the change`]];
+    const rows = [
+      ['Waiting', s.waiting],
+      ['Packing', s.packing],
+      ['Shipped', s.shipped],
+      ['Latest', s.last],
+      ['Shown', `${delay} ms after the change`],
+    ];
     status.replaceChildren(...rows.flatMap(([k, v]) => [el('dt', k), el('dd', String(v))]));
   };
   return side;

@@ -24,7 +24,8 @@ const TYPES = {
   '.map': 'application/json; charset=utf-8',
   '.svg': 'image/svg+xml',
 };
-const CSP = "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; style-src 'self'; img-src 'self' data:";
+const CSP =
+  "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; style-src 'self'; img-src 'self' data:";
 
 /** Server-side code is not for the browser, even though it lives in demo/. */
 const PRIVATE = /\.(mjs|cjs|ts)$/;
@@ -84,7 +85,8 @@ const statusApi = createStatusApi();
 const server = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://localhost');
   if (url.pathname === '/realtime') return realtimeRequest(req, res, url);
-  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'Method not allowed\n', { Allow: 'GET, HEAD' });
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    return send(res, 405, 'text/plain; charset=utf-8', 'Method not allowed\n', { Allow: 'GET, HEAD' });
   if (url.pathname === '/api/status') return statusApi.handle(req, res, url);
   if (url.pathname === '/favicon.ico') return send(res, 204, 'text/plain', '');
   serveStatic(req, res, url.pathname).catch(() => send(res, 500, 'text/plain; charset=utf-8', 'Server error\n'));
@@ -112,7 +114,8 @@ rt.on('error', (err) => console.error('[realtime]', err));
 
 server.on('upgrade', (req, socket, head) => {
   const cid = new URL(req.url ?? '/', 'http://localhost').searchParams.get('cid');
-  if (inOutage(cid)) return socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  if (inOutage(cid))
+    return socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   if (!rt.handleUpgrade(req, socket, head)) socket.destroy();
 });
 

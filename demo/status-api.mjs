@@ -20,10 +20,13 @@ export function createStatusApi() {
   // Orders move at irregular intervals, as real data does: most polls find nothing new.
   let timer;
   (function tick() {
-    timer = setTimeout(() => {
-      step();
-      tick();
-    }, 2000 + Math.random() * 8000);
+    timer = setTimeout(
+      () => {
+        step();
+        tick();
+      },
+      2000 + Math.random() * 8000,
+    );
   })();
 
   function step() {

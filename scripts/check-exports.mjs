@@ -75,8 +75,12 @@ function walkConditions(where, value) {
 
 if (pkg.exports === undefined) {
   problems.push('package.json "exports" is missing');
-} else if (typeof pkg.exports === 'object' && !Array.isArray(pkg.exports) && pkg.exports !== null
-  && Object.keys(pkg.exports).every((k) => k.startsWith('.'))) {
+} else if (
+  typeof pkg.exports === 'object' &&
+  !Array.isArray(pkg.exports) &&
+  pkg.exports !== null &&
+  Object.keys(pkg.exports).every((k) => k.startsWith('.'))
+) {
   for (const [subpath, value] of Object.entries(pkg.exports)) {
     if (subpath === './package.json') {
       checkFile(`exports["${subpath}"]`, value);
@@ -137,7 +141,10 @@ function checkIife(file) {
   const context = vm.createContext(sandbox);
   try {
     vm.runInContext(code, context, { filename: file });
-    const g = vm.runInContext('typeof Realtime === "object" && Realtime !== null ? typeof Realtime.RealtimeClient : "no Realtime global"', context);
+    const g = vm.runInContext(
+      'typeof Realtime === "object" && Realtime !== null ? typeof Realtime.RealtimeClient : "no Realtime global"',
+      context,
+    );
     if (g !== 'function') problems.push(`${file}: Realtime.RealtimeClient is ${g}, expected a function`);
   } catch (err) {
     problems.push(`${file}: running it as a classic script threw: ${err?.stack ?? err}`);
@@ -151,8 +158,11 @@ function checkReactStaysOut() {
   for (const file of builds) {
     const code = readFileSync(join(dist, file), 'utf8');
     // The hook's name, the React API it is built on, and any form of importing react.
-    const found = ['useRealtime', 'useSyncExternalStore', /from\s*["']react["']|require\(\s*["']react["']\s*\)|import\(\s*["']react["']\s*\)/]
-      .find((needle) => (typeof needle === 'string' ? code.includes(needle) : needle.test(code)));
+    const found = [
+      'useRealtime',
+      'useSyncExternalStore',
+      /from\s*["']react["']|require\(\s*["']react["']\s*\)|import\(\s*["']react["']\s*\)/,
+    ].find((needle) => (typeof needle === 'string' ? code.includes(needle) : needle.test(code)));
     if (found) problems.push(`dist/${file}: contains ${found} — the React binding must stay in dist/react.*`);
   }
 }
@@ -166,10 +176,13 @@ function checkBins() {
       problems.push(`bin "${name}": "${target}" does not exist (did the build run?)`);
       continue;
     }
-    if (!readFileSync(file, 'utf8').startsWith('#!/usr/bin/env node\n')) problems.push(`bin "${name}": "${target}" does not start with "#!/usr/bin/env node"`);
+    if (!readFileSync(file, 'utf8').startsWith('#!/usr/bin/env node\n'))
+      problems.push(`bin "${name}": "${target}" does not start with "#!/usr/bin/env node"`);
     const run = spawnSync(process.execPath, [file, '--help'], { encoding: 'utf8', timeout: 30_000 });
     if (run.status !== 0 || !/Usage:/.test(run.stdout)) {
-      problems.push(`bin "${name}": \`${target} --help\` exited ${run.status} (${run.error?.message ?? run.stderr.trim().slice(0, 300)})`);
+      problems.push(
+        `bin "${name}": \`${target} --help\` exited ${run.status} (${run.error?.message ?? run.stderr.trim().slice(0, 300)})`,
+      );
     }
   }
 }

@@ -5,7 +5,14 @@ export type { ReconnectOptions } from './client/retry';
 export type { QueueOptions } from './client/queue';
 export type { Env, EventTargetLike } from './client/env';
 export type { ConnectionState } from './client/state';
-export type { Transport, TransportHandlers, Connection, OpenContext, CloseReason, ResumeState } from './client/transports/types';
+export type {
+  Transport,
+  TransportHandlers,
+  Connection,
+  OpenContext,
+  CloseReason,
+  ResumeState,
+} from './client/transports/types';
 export type { TransportName } from './protocol';
 export type { Protocol, Endpoint, EndpointHost, EndpointOptions, SessionSnapshot } from './client/endpoint';
 export type { FetchStreamOptions } from './client/transports/fetch-stream';
@@ -23,4 +30,13 @@ export { fetchStream } from './client/transports/fetch-stream';
 export { longPoll } from './client/transports/long-poll';
 export { upgradeProbes } from './client/upgrade';
 export { pageLifecycle } from './client/lifecycle';
-export { indexedDBQueue, localStorageQueue, queueStorage, type PersistKind, type QueueStorage, type QueueBackend, type OwnedQueue, type Saved } from './client/persist';
+export {
+  indexedDBQueue,
+  localStorageQueue,
+  queueStorage,
+  type PersistKind,
+  type QueueStorage,
+  type QueueBackend,
+  type OwnedQueue,
+  type Saved,
+} from './client/persist';

@@ -13,7 +13,12 @@ import { websocket } from './client/transports/websocket';
 import { upgradeProbes } from './client/upgrade';
 
 /** Every transport of protocol v1 this build includes, in the default order of preference. */
-export const transports = [/* @__PURE__ */ websocket(), /* @__PURE__ */ sse(), /* @__PURE__ */ fetchStream(), /* @__PURE__ */ longPoll()];
+export const transports = [
+  /* @__PURE__ */ websocket(),
+  /* @__PURE__ */ sse(),
+  /* @__PURE__ */ fetchStream(),
+  /* @__PURE__ */ longPoll(),
+];
 
 /** The plain-mode variants of the HTTP transports, under the same names (`websocket()` serves both protocols). */
 export const plainTransports = [/* @__PURE__ */ plainSse(), /* @__PURE__ */ plainStream(), /* @__PURE__ */ plainPoll()];

@@ -13,7 +13,9 @@ import { bundleModules } from '../bench/lib/modules.mjs';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const budgets = JSON.parse(readFileSync(resolve(root, 'size-budgets.json'), 'utf8')) as Record<string, number>;
 /** The modules a WebSocket-only bundle must not hold, by feature (also read by `npm run bench:size`). */
-const optIn = (JSON.parse(readFileSync(resolve(root, 'bench/size/goals.json'), 'utf8')) as { optIn: Record<string, string[]> }).optIn;
+const optIn = (
+  JSON.parse(readFileSync(resolve(root, 'bench/size/goals.json'), 'utf8')) as { optIn: Record<string, string[]> }
+).optIn;
 
 const fmt = (n: number) => `${n} B (${(n / 1024).toFixed(2)} KiB)`;
 
@@ -23,21 +25,40 @@ async function minified(entry: string): Promise<Uint8Array> {
     expect(existsSync(path), `${entry} does not exist: run \`npm run build\` first`).toBe(true);
     return readFileSync(path);
   }
-  const out = await build({ absWorkingDir: root, entryPoints: [entry], bundle: true, minify: true, format: 'esm', platform: 'browser', write: false, logLevel: 'error', legalComments: 'none' });
+  const out = await build({
+    absWorkingDir: root,
+    entryPoints: [entry],
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
+    logLevel: 'error',
+    legalComments: 'none',
+  });
   return out.outputFiles[0]!.contents;
 }
 
 describe('size budgets (min+gzip -9, from size-budgets.json)', () => {
   it('budgets the IIFE, the full ESM bundle and the WebSocket-only bundle', () => {
-    expect(Object.keys(budgets).sort()).toEqual(['bench/size/ours-full.js', 'bench/size/ours-websocket.js', 'dist/realtime.min.js']);
+    expect(Object.keys(budgets).sort()).toEqual([
+      'bench/size/ours-full.js',
+      'bench/size/ours-websocket.js',
+      'dist/realtime.min.js',
+    ]);
   });
 
   for (const [entry, budget] of Object.entries(budgets)) {
     it(`${entry} ≤ ${fmt(budget)}`, async () => {
       const code = await minified(entry);
       const gzipped = gzipSync(code, { level: constants.Z_BEST_COMPRESSION }).length;
-      console.log(`[size] ${entry}: ${fmt(code.length)} min, ${fmt(gzipped)} min+gzip -9, budget ${fmt(budget)} (${((gzipped / budget) * 100).toFixed(1)}%)`);
-      expect(gzipped, `${entry} is ${fmt(gzipped)} min+gzip, over its budget of ${fmt(budget)} by ${gzipped - budget} B (size-budgets.json)`).toBeLessThanOrEqual(budget);
+      console.log(
+        `[size] ${entry}: ${fmt(code.length)} min, ${fmt(gzipped)} min+gzip -9, budget ${fmt(budget)} (${((gzipped / budget) * 100).toFixed(1)}%)`,
+      );
+      expect(
+        gzipped,
+        `${entry} is ${fmt(gzipped)} min+gzip, over its budget of ${fmt(budget)} by ${gzipped - budget} B (size-budgets.json)`,
+      ).toBeLessThanOrEqual(budget);
     });
   }
 });
@@ -48,7 +69,9 @@ describe('opt-in features stay out of a WebSocket-only bundle', () => {
     const entry = `import { RealtimeClient, websocket } from './src/core.ts'; globalThis.client = new RealtimeClient('/realtime', { transports: [websocket()] });`;
     const bundled = (await bundleModules(root, entry)).files.map((f) => f.file);
     expect(bundled, 'the bundle is built from the sources').toContain('src/client/transports/websocket.ts');
-    const found = Object.entries(optIn).flatMap(([feature, files]) => files.filter((f) => bundled.includes(f)).map((f) => `${feature}: ${f}`));
+    const found = Object.entries(optIn).flatMap(([feature, files]) =>
+      files.filter((f) => bundled.includes(f)).map((f) => `${feature}: ${f}`),
+    );
     expect(found).toEqual([]);
   });
 });

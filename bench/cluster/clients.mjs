@@ -51,7 +51,8 @@ class Client {
       c.on('close', (d) => this.event('close', { code: d.code, reason: d.reason }));
       c.on('error', (e) => this.event('error', { code: e.code, message: String(e.message).slice(0, 200) }));
       c.on('message', message);
-      this.send = (obj) => void c.send(obj).catch((e) => this.event('error', { code: e.code, message: `send: ${e.message}` }));
+      this.send = (obj) =>
+        void c.send(obj).catch((e) => this.event('error', { code: e.code, message: `send: ${e.message}` }));
       this.close = () => c.close();
     } else {
       // forceNew: one connection per client (io() shares a Manager per URL otherwise).
@@ -67,7 +68,12 @@ class Client {
       }));
       s.on('connect', () => this.event('open', { resumed: s.recovered, transport: s.io.engine.transport.name }));
       s.on('disconnect', (reason) => this.event('close', { reason }));
-      s.on('connect_error', (e) => this.event('error', { message: String(e?.message).slice(0, 200), description: String(e?.description?.message ?? e?.description ?? '').slice(0, 200) }));
+      s.on('connect_error', (e) =>
+        this.event('error', {
+          message: String(e?.message).slice(0, 200),
+          description: String(e?.description?.message ?? e?.description ?? '').slice(0, 200),
+        }),
+      );
       s.io.engine?.on?.('upgrade', (t) => this.event('upgrade', { transport: t.name }));
       s.on('m', message);
       this.send = (obj) => s.emit('m', obj);
@@ -90,7 +96,10 @@ class Client {
   async waitOpens(n, ms) {
     const end = Date.now() + ms;
     while (this.opens < n) {
-      if (Date.now() > end) throw new Error(`${this.lib}/${this.transport}: not open within ${ms} ms; last events ${JSON.stringify(this.events.slice(-4))}`);
+      if (Date.now() > end)
+        throw new Error(
+          `${this.lib}/${this.transport}: not open within ${ms} ms; last events ${JSON.stringify(this.events.slice(-4))}`,
+        );
       await sleep(5);
     }
   }
@@ -176,16 +185,26 @@ const commands = {
     const made = [];
     const end = Date.now() + timeoutMs;
     const failures = [];
-    await pool(Array.from({ length: count }, (_, k) => k + offset), concurrency, async (k) => {
-      const c = new Client({ lib, transport, url: urls[k % urls.length], opts, localAddress: localAddresses?.[k % localAddresses.length] });
-      clients.set(c.id, c);
-      made.push(c.id);
-      try {
-        await c.waitOpens(1, Math.max(1, end - Date.now()));
-      } catch (err) {
-        failures.push(String(err.message).slice(0, 300));
-      }
-    });
+    await pool(
+      Array.from({ length: count }, (_, k) => k + offset),
+      concurrency,
+      async (k) => {
+        const c = new Client({
+          lib,
+          transport,
+          url: urls[k % urls.length],
+          opts,
+          localAddress: localAddresses?.[k % localAddresses.length],
+        });
+        clients.set(c.id, c);
+        made.push(c.id);
+        try {
+          await c.waitOpens(1, Math.max(1, end - Date.now()));
+        } catch (err) {
+          failures.push(String(err.message).slice(0, 300));
+        }
+      },
+    );
     const open = made.filter((id) => clients.get(id).opens > 0);
     return { ids: made, open: open.length, ms: now() - t0, failures: failures.slice(0, 3), failed: failures.length };
   },
@@ -215,14 +234,31 @@ const commands = {
 
   /** One echo per client (each a round trip through its node): how many answered within `ms`. */
   async echo({ ids, ms = 10_000 }) {
-    const res = await Promise.all(ids.map((id) => clients.get(id).ask({ echo: id }, (m) => m?.echo === id, ms).then((r) => r.ms, () => null)));
+    const res = await Promise.all(
+      ids.map((id) =>
+        clients
+          .get(id)
+          .ask({ echo: id }, (m) => m?.echo === id, ms)
+          .then(
+            (r) => r.ms,
+            () => null,
+          ),
+      ),
+    );
     return { answered: res.filter((x) => x !== null).length, ms: res.filter((x) => x !== null) };
   },
 
   /** Resolves once each client of `ids` has opened `n` times in all (those that did not within `ms`: listed). */
   async waitOpens({ ids, n, ms }) {
     const late = [];
-    await Promise.all(ids.map((id) => clients.get(id).waitOpens(n, ms).catch(() => late.push(id))));
+    await Promise.all(
+      ids.map((id) =>
+        clients
+          .get(id)
+          .waitOpens(n, ms)
+          .catch(() => late.push(id)),
+      ),
+    );
     return { late };
   },
 
@@ -249,7 +285,10 @@ const commands = {
       const last = c.ticks.length ? Math.max(...c.ticks) : 0;
       let missing = 0;
       for (let k = first; k <= last; k++) if (!seen.has(k)) missing++;
-      out[id] = { events: c.events, ticks: { first, last, count: c.ticks.length, missing, repeated: c.ticks.length - seen.size } };
+      out[id] = {
+        events: c.events,
+        ticks: { first, last, count: c.ticks.length, missing, repeated: c.ticks.length - seen.size },
+      };
     }
     return out;
   },
@@ -268,12 +307,16 @@ const commands = {
         }
       }
     }
-    const top = Object.entries(reasons).sort((a, b) => b[1] - a[1]).slice(0, 5);
+    const top = Object.entries(reasons)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5);
     return { clients: clients.size, types, top };
   },
 
   async errors({ ids }) {
-    return Object.fromEntries((ids ?? [...clients.keys()]).map((id) => [id, clients.get(id).events.filter((e) => e.type === 'error').length]));
+    return Object.fromEntries(
+      (ids ?? [...clients.keys()]).map((id) => [id, clients.get(id).events.filter((e) => e.type === 'error').length]),
+    );
   },
 
   /** Closes clients (all by default) and forgets them. */

@@ -117,7 +117,8 @@ async function control(req, res) {
       return json({ ok: true });
     }
     if (url.pathname === '/ctl/profile') {
-      const post = (method, params) => new Promise((resolve, reject) => inspector.post(method, params, (err, r) => (err ? reject(err) : resolve(r))));
+      const post = (method, params) =>
+        new Promise((resolve, reject) => inspector.post(method, params, (err, r) => (err ? reject(err) : resolve(r))));
       if (!url.searchParams.get('stop')) {
         inspector ??= new Inspector();
         inspector.connect();

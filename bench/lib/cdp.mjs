@@ -73,7 +73,11 @@ class Connection {
 export class Browser {
   static async launch(executablePath, baseArgs) {
     const userDataDir = mkdtempSync(`${tmpdir()}/realtime-bench-chromium-`);
-    const child = spawn(executablePath, [...baseArgs, ...FLAGS, `--user-data-dir=${userDataDir}`, '--remote-debugging-port=0', 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      executablePath,
+      [...baseArgs, ...FLAGS, `--user-data-dir=${userDataDir}`, '--remote-debugging-port=0', 'about:blank'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     // Whatever ends this process (an uncaught error included) must not leave the browser behind.
     const orphan = () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -157,7 +161,9 @@ export class Page {
     if (errorText) throw new Error(`navigate ${url}: ${errorText}`);
     const until = Date.now() + timeout;
     for (;;) {
-      const ready = await this.evaluateExpression(`document.readyState === 'complete' && location.href === ${JSON.stringify(url)} && typeof H === 'object'`).catch(() => false);
+      const ready = await this.evaluateExpression(
+        `document.readyState === 'complete' && location.href === ${JSON.stringify(url)} && typeof H === 'object'`,
+      ).catch(() => false);
       if (ready) return;
       if (Date.now() > until) throw new Error(`page ${url} did not load within ${timeout} ms`);
       await new Promise((r) => setTimeout(r, 20));
@@ -166,7 +172,8 @@ export class Page {
 
   async evaluateExpression(expression) {
     const r = await this.send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true });
-    if (r.exceptionDetails) throw new Error(`in page: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
+    if (r.exceptionDetails)
+      throw new Error(`in page: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
     return r.result.value;
   }
 

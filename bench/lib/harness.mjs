@@ -97,7 +97,15 @@ export async function importBundled(name, options) {
   const dir = `${root}/node_modules/.cache/realtime-client-bench`;
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
   const out = `${dir}/${name}`;
-  await build({ ...options, outfile: out, format: 'esm', platform: 'node', bundle: true, packages: 'external', logLevel: 'error' });
+  await build({
+    ...options,
+    outfile: out,
+    format: 'esm',
+    platform: 'node',
+    bundle: true,
+    packages: 'external',
+    logLevel: 'error',
+  });
   return import(`${pathToFileURL(out).href}?t=${Date.now()}`);
 }
 
@@ -107,7 +115,9 @@ export async function importBundled(name, options) {
  * ./cdp.mjs for why).
  */
 export async function launchBrowser() {
-  const { findChromium, CHROMIUM_ARGS } = await importBundled('chromium.mjs', { entryPoints: [`${root}/test/browser/chromium.ts`] });
+  const { findChromium, CHROMIUM_ARGS } = await importBundled('chromium.mjs', {
+    entryPoints: [`${root}/test/browser/chromium.ts`],
+  });
   return Browser.launch(await findChromium(), CHROMIUM_ARGS);
 }
 
@@ -117,7 +127,8 @@ export class BenchPage {
     const page = await browser.newPage();
     const p = new BenchPage(page, kind, params);
     const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, typeof v === 'object' ? JSON.stringify(v) : String(v));
+    for (const [k, v] of Object.entries(params))
+      if (v !== undefined) q.set(k, typeof v === 'object' ? JSON.stringify(v) : String(v));
     await page.goto(`${server.url}/bench/pages/${kind}.html?${q}`);
     return p;
   }
@@ -156,7 +167,9 @@ export class BenchPage {
 
   async summary() {
     try {
-      return JSON.stringify(await this.page.evaluate(() => ({ events: H.events.slice(-8), errors: H.errors.slice(-5) })));
+      return JSON.stringify(
+        await this.page.evaluate(() => ({ events: H.events.slice(-8), errors: H.errors.slice(-5) })),
+      );
     } catch (err) {
       return String(err);
     }

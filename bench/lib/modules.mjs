@@ -23,7 +23,10 @@ export async function bundleModules(root, contents) {
     total: r.outputFiles[0].contents.length,
     gzip: gzipSync(r.outputFiles[0].contents, { level: constants.Z_BEST_COMPRESSION }).length,
     files: Object.entries(inputs)
-      .map(([file, x]) => ({ file: file.replace(/^node_modules\/([^/]+)\/.*/, '$1 (dependency)'), bytes: x.bytesInOutput }))
+      .map(([file, x]) => ({
+        file: file.replace(/^node_modules\/([^/]+)\/.*/, '$1 (dependency)'),
+        bytes: x.bytesInOutput,
+      }))
       .filter((x) => x.bytes > 0)
       .sort((a, b) => b.bytes - a.bytes),
   };

@@ -3,7 +3,11 @@
 /** A markdown table. */
 export function table(headers, rows) {
   const esc = (c) => String(c).replace(/\|/g, '\\|');
-  return [`| ${headers.map(esc).join(' | ')} |`, `| ${headers.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
+  return [
+    `| ${headers.map(esc).join(' | ')} |`,
+    `| ${headers.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
 }
 
 export const kb = (bytes) => `${(bytes / 1024).toFixed(2)} KiB`;

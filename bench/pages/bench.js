@@ -58,9 +58,13 @@
       var count = 0;
       var outOfOrder = 0;
       var t0 = performance.now();
-      var timer = timeout(limitMs || 120000, function () {
-        return 'push ' + n + 'x' + size + ': got ' + count;
-      }, reject);
+      var timer = timeout(
+        limitMs || 120000,
+        function () {
+          return 'push ' + n + 'x' + size + ': got ' + count;
+        },
+        reject,
+      );
       H.onMessage = function (m) {
         if (!m || m.i === undefined) return;
         if (m.i !== count) outOfOrder++;
@@ -80,9 +84,13 @@
     return new Promise(function (resolve, reject) {
       var p = H.pad(size);
       var t0 = performance.now();
-      var timer = timeout(limitMs || 120000, function () {
-        return 'up ' + n + 'x' + size;
-      }, reject);
+      var timer = timeout(
+        limitMs || 120000,
+        function () {
+          return 'up ' + n + 'x' + size;
+        },
+        reject,
+      );
       H.onMessage = function (m) {
         if (!m || m.done === undefined) return;
         var ms = performance.now() - t0;
@@ -102,9 +110,13 @@
     var times = [];
     var k = 0;
     return new Promise(function (resolve, reject) {
-      var timer = timeout(limitMs || 120000, function () {
-        return 'rtt: ' + k + ' of ' + (m + warm);
-      }, reject);
+      var timer = timeout(
+        limitMs || 120000,
+        function () {
+          return 'rtt: ' + k + ' of ' + (m + warm);
+        },
+        reject,
+      );
       var t0;
       function next() {
         if (k === m + warm) {
@@ -131,9 +143,13 @@
     return new Promise(function (resolve, reject) {
       var done = 0;
       var t0 = performance.now();
-      var timer = timeout(limitMs || 300000, function () {
-        return 'reconnect cycles: ' + done + ' of ' + k;
-      }, reject);
+      var timer = timeout(
+        limitMs || 300000,
+        function () {
+          return 'reconnect cycles: ' + done + ' of ' + k;
+        },
+        reject,
+      );
       function next() {
         if (done === k) {
           clearTimeout(timer);

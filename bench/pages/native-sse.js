@@ -15,7 +15,11 @@
       H.event('close', { readyState: es.readyState });
     };
     H.send = function (obj) {
-      fetch('/sse-ctl?id=' + id, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify(obj) });
+      fetch('/sse-ctl?id=' + id, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: JSON.stringify(obj),
+      });
     };
     H.close = function () {
       es.close();

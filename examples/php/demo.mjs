@@ -57,13 +57,23 @@ function start(name, args, extraEnv, ready) {
 }
 
 const internal = await freePort();
-await start('php -S', ['-S', `127.0.0.1:${internal}`, join(here, 'router.php')], { PHP_CLI_SERVER_WORKERS: '8' }, /Development Server .* started/);
+await start(
+  'php -S',
+  ['-S', `127.0.0.1:${internal}`, join(here, 'router.php')],
+  { PHP_CLI_SERVER_WORKERS: '8' },
+  /Development Server .* started/,
+);
 
 const first = Number(process.env.PORT) || 8080;
 let port;
 for (let candidate = first; candidate < first + 20 && port === undefined; candidate++) {
   try {
-    await start('ws-daemon.php', [join(here, 'ws-daemon.php'), `--listen=127.0.0.1:${candidate}`, `--http-upstream=127.0.0.1:${internal}`], {}, /listening on/);
+    await start(
+      'ws-daemon.php',
+      [join(here, 'ws-daemon.php'), `--listen=127.0.0.1:${candidate}`, `--http-upstream=127.0.0.1:${internal}`],
+      {},
+      /listening on/,
+    );
     port = candidate;
   } catch (err) {
     if (!/cannot listen/.test(err.message)) throw err;

@@ -23,7 +23,11 @@ export function checkUrl(url: unknown, base: string | undefined): void {
     }
   }
   if (!parsed) throw new RealtimeError('invalid-argument', `bad URL ${shown}: the client takes ${accepted}`);
-  if (!SCHEMES.includes(parsed.protocol)) throw new RealtimeError('invalid-argument', `bad URL ${shown}: its scheme is ${parsed.protocol}, and the client takes ${accepted}`);
+  if (!SCHEMES.includes(parsed.protocol))
+    throw new RealtimeError(
+      'invalid-argument',
+      `bad URL ${shown}: its scheme is ${parsed.protocol}, and the client takes ${accepted}`,
+    );
 }
 
 /** Refuses an option name that is not one, naming the closest valid one: a misspelt option must not be silently ignored. */
@@ -32,7 +36,10 @@ export function checkNames(prefix: string, given: object, valid: readonly string
     if (valid.includes(name)) continue;
     const closest = closestName(name, valid);
     const hint = closest ? `did you mean ${prefix}${closest}? ` : '';
-    throw new RealtimeError('invalid-argument', `unknown option ${prefix}${name}: ${hint}(the options${prefix ? ` of ${prefix.slice(0, -1)}` : ''} are ${valid.join(', ')})`);
+    throw new RealtimeError(
+      'invalid-argument',
+      `unknown option ${prefix}${name}: ${hint}(the options${prefix ? ` of ${prefix.slice(0, -1)}` : ''} are ${valid.join(', ')})`,
+    );
   }
 }
 
@@ -55,7 +62,8 @@ function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
     previous = row;
   }
   return previous[b.length]!;

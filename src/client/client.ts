@@ -26,10 +26,26 @@ const BACKLOG_BYTES = 1 << 16;
  * types only). Any other string still type-checks as on every EventTarget.
  */
 export interface RealtimeClient<In = unknown, Out = unknown> {
-  addEventListener<K extends keyof RealtimeEventMap<In>>(type: K, listener: ((event: CustomEvent<RealtimeEventMap<In>[K]>) => void) | null, options?: boolean | AddEventListenerOptions): void;
-  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
-  removeEventListener<K extends keyof RealtimeEventMap<In>>(type: K, listener: ((event: CustomEvent<RealtimeEventMap<In>[K]>) => void) | null, options?: boolean | EventListenerOptions): void;
-  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+  addEventListener<K extends keyof RealtimeEventMap<In>>(
+    type: K,
+    listener: ((event: CustomEvent<RealtimeEventMap<In>[K]>) => void) | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  removeEventListener<K extends keyof RealtimeEventMap<In>>(
+    type: K,
+    listener: ((event: CustomEvent<RealtimeEventMap<In>[K]>) => void) | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
 }
 
 export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
@@ -92,7 +108,14 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
       retryNow: () => ladder.retryNow(),
       leave: (reason) => ladder.leave(reason),
     });
-    this.#persisted = c.storage?.attach({ url, env, outbox, endpoint, error: (e) => emit('error', e), expire: (p) => this.#expire(p) });
+    this.#persisted = c.storage?.attach({
+      url,
+      env,
+      outbox,
+      endpoint,
+      error: (e) => emit('error', e),
+      expire: (p) => this.#expire(p),
+    });
     if (c.autoConnect) this.connect();
   }
 
@@ -119,7 +142,11 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
    * a reconnect, so check `state` first.
    */
   once<K extends keyof RealtimeEventMap<In>>(type: K): Promise<RealtimeEventMap<In>[K]> {
-    return new Promise((resolve) => this.addEventListener(type, (e: Event) => resolve((e as CustomEvent<RealtimeEventMap<In>[K]>).detail), { once: true }));
+    return new Promise((resolve) =>
+      this.addEventListener(type, (e: Event) => resolve((e as CustomEvent<RealtimeEventMap<In>[K]>).detail), {
+        once: true,
+      }),
+    );
   }
 
   /**
@@ -134,7 +161,13 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
     } catch (e) {
       cause = e;
     }
-    if (json === undefined) return reject('not-serializable', `send(${typeof data}): not JSON-serializable: no cycles, BigInts, functions or undefined`, data, cause);
+    if (json === undefined)
+      return reject(
+        'not-serializable',
+        `send(${typeof data}): not JSON-serializable: no cycles, BigInts, functions or undefined`,
+        data,
+        cause,
+      );
     if (this.#state === 'closed') return reject('closed', 'send() on a closed client: call connect() first', data);
     const bytes = utf8Length(json);
     const tooLarge = this.#endpoint.tooLarge(bytes);
@@ -198,7 +231,10 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
   close(code: number = CloseCode.NORMAL, reason = 'client closed'): void {
     if (this.#state === 'closed') return;
     this.#ladder.stop(code, reason);
-    this.#finish({ code, reason, willReconnect: false }, new RealtimeError('closed', 'close() before the server acknowledged this'));
+    this.#finish(
+      { code, reason, willReconnect: false },
+      new RealtimeError('closed', 'close() before the server acknowledged this'),
+    );
   }
 
   /** The session is usable: as soon as the transport opens (plain), or on welcome (v1). */
@@ -221,7 +257,8 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
     this.#setState('ended');
     this.#emit('close', detail);
     if (error.code !== 'closed') this.#emit('error', error);
-    for (const p of pending) p.reject(new RealtimeError(error.code, error.message, { data: p.data, closeCode: error.closeCode }));
+    for (const p of pending)
+      p.reject(new RealtimeError(error.code, error.message, { data: p.data, closeCode: error.closeCode }));
   }
 
   #scheduleFlush(): void {

@@ -73,7 +73,12 @@ export class Ladder {
   ) {
     // Before the session opens the same watchdog bounds the attempt: say which of the two ran out.
     this.#watchdog = new Watchdog(o.env, () =>
-      this.drop(CloseCode.TIMEOUT, this.host.state === 'open' ? 'heartbeat timeout' : `handshake timeout: no answer from the server within ${o.timeout} ms (heartbeat.timeout)`),
+      this.drop(
+        CloseCode.TIMEOUT,
+        this.host.state === 'open'
+          ? 'heartbeat timeout'
+          : `handshake timeout: no answer from the server within ${o.timeout} ms (heartbeat.timeout)`,
+      ),
     );
     this.#prober = o.upgrade?.attach({
       url: o.url,
@@ -109,7 +114,10 @@ export class Ladder {
     if (!this.#usable.length)
       return this.host.finish(
         { code: CloseCode.ABNORMAL, reason: 'no supported transport', willReconnect: false },
-        new RealtimeError('unsupported', `No transport of ${transports.map((t) => t.name).join(',')} works here: add one, or pass its global in options.env`),
+        new RealtimeError(
+          'unsupported',
+          `No transport of ${transports.map((t) => t.name).join(',')} works here: add one, or pass its global in options.env`,
+        ),
       );
     this.#best = this.#prober?.start(this.#usable) ?? 0;
     void this.#open(this.#best);
@@ -191,7 +199,11 @@ export class Ladder {
     // A transport that carries the token itself gets it here; the others send it in hello.
     const header = transport.auth === 'header';
     try {
-      this.#conn = transport.open(this.o.url, this.#handlers(id, transport, header ? undefined : token), this.#context(header ? token : undefined));
+      this.#conn = transport.open(
+        this.o.url,
+        this.#handlers(id, transport, header ? undefined : token),
+        this.#context(header ? token : undefined),
+      );
     } catch (e) {
       this.#lost({ code: CloseCode.ABNORMAL, reason: String(e), fallback: next });
     }
@@ -207,7 +219,8 @@ export class Ladder {
     return {
       onOpen: () => {
         if (id !== this.#attemptId) return;
-        if (this.#transport !== transport.name) this.host.emit('transport', { from: this.#transport, to: transport.name });
+        if (this.#transport !== transport.name)
+          this.host.emit('transport', { from: this.#transport, to: transport.name });
         this.#transport = transport.name;
         this.#watchdog.touch();
         this.endpoint.connected(this.#conn!, token);
@@ -219,9 +232,15 @@ export class Ladder {
         this.#conn = null;
         // A connection dropped (1006) before it proved stable counts as failing to open, as a
         // proxy that accepts WebSocket upgrades and then kills them does: move on to the next.
-        const unproven = this.host.state !== 'open' || (code === CloseCode.ABNORMAL && env.now() - this.#openedAt < resetAfter);
+        const unproven =
+          this.host.state !== 'open' || (code === CloseCode.ABNORMAL && env.now() - this.#openedAt < resetAfter);
         // A server that says when to come back is busy, not broken: no fallback, wait as told.
-        this.#lost({ code, reason, retryAfter, fallback: unproven && retryAfter === undefined ? this.#index + 1 : undefined });
+        this.#lost({
+          code,
+          reason,
+          retryAfter,
+          fallback: unproven && retryAfter === undefined ? this.#index + 1 : undefined,
+        });
       },
     };
   }
@@ -231,7 +250,11 @@ export class Ladder {
     const max = this.o.maxFrame;
     const bytes = text.length * 3 > max ? utf8Length(text) : 0;
     if (bytes > max)
-      return this.refuse('message-too-large', `Server frame of ${bytes} B > maxFrameSize (${max} B): raise it, or have the server send smaller messages; reconnecting`, CloseCode.TOO_LARGE);
+      return this.refuse(
+        'message-too-large',
+        `Server frame of ${bytes} B > maxFrameSize (${max} B): raise it, or have the server send smaller messages; reconnecting`,
+        CloseCode.TOO_LARGE,
+      );
     this.#watchdog.touch();
     this.endpoint.frame(text);
   }
@@ -242,9 +265,16 @@ export class Ladder {
     const { host } = this;
     if (host.state === 'closed') return;
     const { code, reason } = o;
-    if (o.fallback !== undefined && host.state !== 'open' && code !== CloseCode.UNAUTHORIZED) this.#failures.push(`${this.#usable[this.#index]!.name}: ${closeText(code, reason)}`);
+    if (o.fallback !== undefined && host.state !== 'open' && code !== CloseCode.UNAUTHORIZED)
+      this.#failures.push(`${this.#usable[this.#index]!.name}: ${closeText(code, reason)}`);
     if (code === CloseCode.UNAUTHORIZED) this.#authFailures++;
-    const state = { transports: this.#usable.length, attempt: this.#attempt, authFailures: this.#authFailures, best: this.#best, everOpened: this.#openedAt > 0 };
+    const state = {
+      transports: this.#usable.length,
+      attempt: this.#attempt,
+      authFailures: this.#authFailures,
+      best: this.#best,
+      everOpened: this.#openedAt > 0,
+    };
     const d = decide(o, state, this.o.reconnect, this.o.env.random);
     if (d.kind === 'give-up') return host.finish({ code, reason, willReconnect: false }, d.error);
     if (d.kind === 'fallback') {
@@ -254,7 +284,13 @@ export class Ladder {
     }
     this.#best = d.from;
     this.#dropped(code, reason);
-    if (this.#failures.length) host.emit('error', new RealtimeError('connect-failed', `Could not connect (${this.#failures.join('; ')}); retrying`, { closeCode: code }));
+    if (this.#failures.length)
+      host.emit(
+        'error',
+        new RealtimeError('connect-failed', `Could not connect (${this.#failures.join('; ')}); retrying`, {
+          closeCode: code,
+        }),
+      );
     this.#failures = [];
     this.#phase = 'waiting';
     if (this.o.offline()) return; // retryNow() comes with the network; offline time burns no attempts

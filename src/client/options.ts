@@ -121,7 +121,21 @@ export interface Config extends EndpointOptions {
 }
 
 /** Every option's name, to refuse a misspelt one (listsEvery below checks the lists against the types). */
-const OPTION_NAMES = ['transports', 'protocol', 'autoConnect', 'reconnect', 'heartbeat', 'queue', 'auth', 'ackDelay', 'probeInterval', 'upgrade', 'lifecycle', 'maxFrameSize', 'env'] as const;
+const OPTION_NAMES = [
+  'transports',
+  'protocol',
+  'autoConnect',
+  'reconnect',
+  'heartbeat',
+  'queue',
+  'auth',
+  'ackDelay',
+  'probeInterval',
+  'upgrade',
+  'lifecycle',
+  'maxFrameSize',
+  'env',
+] as const;
 const NESTED_NAMES = {
   reconnect: ['initialDelay', 'maxDelay', 'factor', 'maxAttempts', 'resetAfter'],
   heartbeat: ['timeout', 'idleTimeout'],
@@ -129,7 +143,12 @@ const NESTED_NAMES = {
 } as const;
 
 /** True only when `List` names every key of `T` and nothing else: a type check, compiled to nothing. */
-type ListsEvery<T, List extends readonly string[]> = [Exclude<keyof T, List[number]>, Exclude<List[number], keyof T>] extends [never, never] ? true : false;
+type ListsEvery<T, List extends readonly string[]> = [
+  Exclude<keyof T, List[number]>,
+  Exclude<List[number], keyof T>,
+] extends [never, never]
+  ? true
+  : false;
 const listsEvery: [
   ListsEvery<ClientOptions, typeof OPTION_NAMES>,
   ListsEvery<ReconnectOptions, typeof NESTED_NAMES.reconnect>,
@@ -139,7 +158,10 @@ const listsEvery: [
 void listsEvery;
 
 export function configure(url: string, o: ClientOptions, defaults: Defaults): Config {
-  if (typeof o !== 'object' || o === null) throw invalid(`options must be an object, such as { transports: ['websocket', 'sse'] }; got ${o === null ? 'null' : typeof o}`);
+  if (typeof o !== 'object' || o === null)
+    throw invalid(
+      `options must be an object, such as { transports: ['websocket', 'sse'] }; got ${o === null ? 'null' : typeof o}`,
+    );
   checkNames('', o, OPTION_NAMES);
   for (const [name, known] of Object.entries(NESTED_NAMES)) {
     const given: unknown = o[name as keyof typeof NESTED_NAMES];
@@ -148,19 +170,30 @@ export function configure(url: string, o: ClientOptions, defaults: Defaults): Co
   const env = resolveEnv(o.env);
   checkUrl(url, env.baseUrl);
   if (o.transports !== undefined && !Array.isArray(o.transports)) {
-    throw invalid(`options.transports must be an array of transport names or objects, such as ['websocket', 'sse']; got ${typeof o.transports === 'string' ? `the string '${o.transports}'` : typeof o.transports}`);
+    throw invalid(
+      `options.transports must be an array of transport names or objects, such as ['websocket', 'sse']; got ${typeof o.transports === 'string' ? `the string '${o.transports}'` : typeof o.transports}`,
+    );
   }
-  const protocol = typeof o.protocol === 'object' ? o.protocol : named('protocol', o.protocol ?? 'v1', [v1, ...(defaults.protocols ?? [])]);
+  const protocol =
+    typeof o.protocol === 'object'
+      ? o.protocol
+      : named('protocol', o.protocol ?? 'v1', [v1, ...(defaults.protocols ?? [])]);
   const fits = (t: Transport) => !t.protocol || t.protocol === protocol.name;
   const available = (defaults.transports ?? []).filter(fits);
-  const transports = (o.transports ?? available).map((t) => (typeof t === 'string' || !t ? named('transport', t, available) : t));
+  const transports = (o.transports ?? available).map((t) =>
+    typeof t === 'string' || !t ? named('transport', t, available) : t,
+  );
   if (!transports.length) throw invalid('options.transports is empty');
   const misfit = transports.find((t) => !fits(t));
-  if (misfit) throw invalid(`transport ${misfit.name} is made for protocol ${misfit.protocol}, and this client speaks ${protocol.name}: use that protocol's ${misfit.name} transport`);
+  if (misfit)
+    throw invalid(
+      `transport ${misfit.name} is made for protocol ${misfit.protocol}, and this client speaks ${protocol.name}: use that protocol's ${misfit.name} transport`,
+    );
   const reconnect = o.reconnect === false ? false : { ...defaultReconnect, ...o.reconnect };
   const persist = o.queue?.persist;
   const maxFrame = o.maxFrameSize ?? 1048576;
-  if (!Number.isSafeInteger(maxFrame) || maxFrame < MIN_FRAME_LIMIT) throw invalid(`maxFrameSize ${maxFrame}: give a whole number >= ${MIN_FRAME_LIMIT}`);
+  if (!Number.isSafeInteger(maxFrame) || maxFrame < MIN_FRAME_LIMIT)
+    throw invalid(`maxFrameSize ${maxFrame}: give a whole number >= ${MIN_FRAME_LIMIT}`);
   return {
     env,
     protocol,
@@ -171,7 +204,11 @@ export function configure(url: string, o: ClientOptions, defaults: Defaults): Co
     idleTimeout: o.heartbeat?.idleTimeout ?? 60000,
     ackDelay: o.ackDelay ?? 50,
     queue: { ...defaultQueue, ...o.queue },
-    storage: !persist ? undefined : typeof persist === 'string' ? named('queue.persist', persist, defaults.storages ?? []) : persist,
+    storage: !persist
+      ? undefined
+      : typeof persist === 'string'
+        ? named('queue.persist', persist, defaults.storages ?? [])
+        : persist,
     auth: o.auth,
     maxFrame,
     probeInterval: o.probeInterval ?? 30000,
@@ -188,6 +225,7 @@ export function invalid(message: string): RealtimeError {
 /** The item called `name` among those this build includes, or an error naming them. */
 function named<T extends { name: string }>(option: string, name: unknown, available: T[]): T {
   const found = available.find((a) => a.name === name);
-  if (!found) throw invalid(`unknown ${option} ${String(name)}: import it, or use ${available.map((a) => a.name).join(',')}`);
+  if (!found)
+    throw invalid(`unknown ${option} ${String(name)}: import it, or use ${available.map((a) => a.name).join(',')}`);
   return found;
 }

@@ -99,7 +99,10 @@ async function own(key: string, env: Env, open: () => QueueBackend | string): Pr
     isNat(saved.sent) &&
     (saved.sid === undefined || (typeof saved.sid === 'string' && typeof saved.key === 'string')) &&
     Array.isArray(saved.items) &&
-    saved.items.every((i: any, n: number) => Array.isArray(i) && isNat(i[0]) && i[0] === saved.items[0][0] + n && typeof i[1] === 'string');
+    saved.items.every(
+      (i: any, n: number) =>
+        Array.isArray(i) && isNat(i[0]) && i[0] === saved.items[0][0] + n && typeof i[1] === 'string',
+    );
   return { saved: ok ? saved : undefined, save: record.save, release };
 }
 

@@ -62,7 +62,9 @@ export class Persisted implements PersistedQueue {
     const owned = await this.lock(`realtime-client queue ${url}`, env).catch(String);
     if (typeof owned === 'string') {
       this.#usable = false;
-      return this.host.error(new RealtimeError('unsupported', `queue.persist: ${owned}; the queue is kept in memory only`));
+      return this.host.error(
+        new RealtimeError('unsupported', `queue.persist: ${owned}; the queue is kept in memory only`),
+      );
     }
     // Another page owns it: this one keeps its queue in memory, as without persist.
     if (!owned) return;
@@ -79,7 +81,16 @@ export class Persisted implements PersistedQueue {
     host.endpoint.restore(s);
     const items = s.items.map(([seq, json, key, exp]): Pending => {
       // Its send() promise died with the earlier page: a failure now is reported as an 'error' event.
-      return { seq, json, bytes: utf8Length(json), data: parsed(json), key: key ?? undefined, exp: exp ?? undefined, resolve() {}, reject: (e) => host.error(e) };
+      return {
+        seq,
+        json,
+        bytes: utf8Length(json),
+        data: parsed(json),
+        key: key ?? undefined,
+        exp: exp ?? undefined,
+        resolve() {},
+        reject: (e) => host.error(e),
+      };
     });
     host.outbox.adopt(items, s.sent);
     for (const p of items) host.expire(p);
@@ -115,11 +126,25 @@ export class Persisted implements PersistedQueue {
     const owned = this.#owned;
     if (!owned || !(o.items.length || this.#stored)) return;
     this.#stored = !!o.items.length;
-    const s: Saved | undefined = this.#stored ? { ...host.endpoint.snapshot(), sent: o.sent, items: o.items.map((p) => [p.seq, p.json, p.key ?? null, p.exp ?? null]) } : undefined;
+    const s: Saved | undefined = this.#stored
+      ? {
+          ...host.endpoint.snapshot(),
+          sent: o.sent,
+          items: o.items.map((p) => [p.seq, p.json, p.key ?? null, p.exp ?? null]),
+        }
+      : undefined;
     this.#writing.push(s ? s.a : Infinity);
     owned
       .save(s)
-      .catch((cause: unknown) => host.error(new RealtimeError('queue-full', `queue.persist: save failed (${String(cause)}): a reload now may lose the queue`, { cause })))
+      .catch((cause: unknown) =>
+        host.error(
+          new RealtimeError(
+            'queue-full',
+            `queue.persist: save failed (${String(cause)}): a reload now may lose the queue`,
+            { cause },
+          ),
+        ),
+      )
       .then(() => {
         this.#written = this.#writing.shift()!;
         host.endpoint.ackReleased();

@@ -1,5 +1,12 @@
 import { CloseCode } from '../protocol';
-import { parsed, type Endpoint, type EndpointHost, type EndpointOptions, type Protocol, type SessionSnapshot } from './endpoint';
+import {
+  parsed,
+  type Endpoint,
+  type EndpointHost,
+  type EndpointOptions,
+  type Protocol,
+  type SessionSnapshot,
+} from './endpoint';
 import type { Connection, ResumeState } from './transports/types';
 
 /**

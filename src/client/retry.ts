@@ -83,7 +83,12 @@ export type Decision =
  * The one place that decides what follows a lost connection: the next transport at once, another
  * attempt after a backoff delay, or the end. Pure: the ladder's counters and `random` come in.
  */
-export function decide(o: Outcome, s: LadderState, reconnect: ReconnectOptions | false, random: () => number): Decision {
+export function decide(
+  o: Outcome,
+  s: LadderState,
+  reconnect: ReconnectOptions | false,
+  random: () => number,
+): Decision {
   const { code, reason } = o;
   let from = s.best;
   // A refused token is not a failed transport: auth() is asked again and 'unauthorized' ends it.
@@ -92,17 +97,39 @@ export function decide(o: Outcome, s: LadderState, reconnect: ReconnectOptions |
     from = 0; // every transport failed: the next attempt goes through them all again
   }
   if (code === CloseCode.UNAUTHORIZED && s.authFailures >= MAX_AUTH_FAILURES)
-    return giveUp('unauthorized', `Token or access refused ${s.authFailures} times (${closeText(code, reason)}): check what auth() returns and the Origin allow-list`, code);
-  if (!isRetryableClose(code)) return giveUp('connection-refused', `Server closed with ${closeText(code, reason)} (do not reconnect): fix the cause, then call connect()`, code);
+    return giveUp(
+      'unauthorized',
+      `Token or access refused ${s.authFailures} times (${closeText(code, reason)}): check what auth() returns and the Origin allow-list`,
+      code,
+    );
+  if (!isRetryableClose(code))
+    return giveUp(
+      'connection-refused',
+      `Server closed with ${closeText(code, reason)} (do not reconnect): fix the cause, then call connect()`,
+      code,
+    );
   if (!reconnect || s.attempt >= reconnect.maxAttempts) {
     const how = s.everOpened === false ? 'Could not connect' : 'Connection lost';
-    const fix = s.everOpened === false ? 'check the URL and that the server runs, then call connect()' : 'call connect()';
-    return giveUp('reconnect-failed', `${how} (${closeText(code, reason)}) after ${s.attempt} retries, the most reconnect allows: ${fix}`, code);
+    const fix =
+      s.everOpened === false ? 'check the URL and that the server runs, then call connect()' : 'call connect()';
+    return giveUp(
+      'reconnect-failed',
+      `${how} (${closeText(code, reason)}) after ${s.attempt} retries, the most reconnect allows: ${fix}`,
+      code,
+    );
   }
   // The server's Retry-After is a floor: jitter still spreads clients out above it.
-  return { kind: 'wait', delay: Math.max(Math.min(o.retryAfter ?? 0, MAX_RETRY_AFTER), backoffDelay(s.attempt, reconnect, random)), from };
+  return {
+    kind: 'wait',
+    delay: Math.max(Math.min(o.retryAfter ?? 0, MAX_RETRY_AFTER), backoffDelay(s.attempt, reconnect, random)),
+    from,
+  };
 }
 
-function giveUp(code: 'unauthorized' | 'connection-refused' | 'reconnect-failed', message: string, closeCode: number): Decision {
+function giveUp(
+  code: 'unauthorized' | 'connection-refused' | 'reconnect-failed',
+  message: string,
+  closeCode: number,
+): Decision {
   return { kind: 'give-up', error: new RealtimeError(code, message, { closeCode }) };
 }

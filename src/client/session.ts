@@ -1,4 +1,15 @@
-import { ackIsUrgent, CloseCode, decodeFrame, duplicatesIn, FRAME_OVERHEAD, MIN_FRAME_LIMIT, packFrames, PROTOCOL_VERSION, truncateReason, type WelcomeFrame } from '../protocol';
+import {
+  ackIsUrgent,
+  CloseCode,
+  decodeFrame,
+  duplicatesIn,
+  FRAME_OVERHEAD,
+  MIN_FRAME_LIMIT,
+  packFrames,
+  PROTOCOL_VERSION,
+  truncateReason,
+  type WelcomeFrame,
+} from '../protocol';
 import type { Endpoint, EndpointHost, EndpointOptions, Protocol, SessionSnapshot } from './endpoint';
 import { RealtimeError } from './errors';
 import type { Connection } from './transports/types';
@@ -40,7 +51,8 @@ class Session implements Endpoint {
   }
 
   tooLarge(bytes: number): string | undefined {
-    if (bytes + FRAME_OVERHEAD > this.#serverMax) return `Message of ${bytes} B; the server takes ${this.#serverMax} B: split it`;
+    if (bytes + FRAME_OVERHEAD > this.#serverMax)
+      return `Message of ${bytes} B; the server takes ${this.#serverMax} B: split it`;
   }
 
   credentials(): Promise<string | undefined> | undefined {
@@ -49,14 +61,22 @@ class Session implements Endpoint {
   }
 
   connected(conn: Connection, token: string | undefined): void {
-    const hello = { t: 'hello', v: [PROTOCOL_VERSION], ...this.#session, a: this.#ackable(), max: this.options.maxFrame, token };
+    const hello = {
+      t: 'hello',
+      v: [PROTOCOL_VERSION],
+      ...this.#session,
+      a: this.#ackable(),
+      max: this.options.maxFrame,
+      token,
+    };
     conn.send(JSON.stringify(hello));
   }
 
   frame(text: string): void {
     const f = decodeFrame(text);
     if (typeof f === 'string') return this.protocolError(f);
-    if (this.host.state !== 'open' && f.t !== 'welcome' && f.t !== 'close') return this.protocolError(`${f.t} before welcome`);
+    if (this.host.state !== 'open' && f.t !== 'welcome' && f.t !== 'close')
+      return this.protocolError(`${f.t} before welcome`);
     // Only msg, ack, ping and pong carry an ack, validated by decodeFrame; an `a` on any other
     // frame is an unknown field (§2: ignored), and may hold anything, such as an array 4,000 deep.
     if (f.t !== 'close' && f.t !== 'welcome' && f.t !== 'hello' && f.a !== undefined) {
@@ -99,14 +119,23 @@ class Session implements Endpoint {
       if (askedResume) {
         const why = 'Session lost (expired or overran): messages may be missing; reload state';
         this.host.error(new RealtimeError('session-lost', why));
-        for (const p of lost) p.reject(new RealtimeError('session-lost', `${why}. This one may not have arrived: resend it if idempotent`, { data: p.data }));
+        for (const p of lost)
+          p.reject(
+            new RealtimeError('session-lost', `${why}. This one may not have arrived: resend it if idempotent`, {
+              data: p.data,
+            }),
+          );
       }
     } else outbox.rewind(f.a);
     this.host.opened(Math.min(f.hb, MAX_HB) + this.options.timeout, f.resumed);
   }
 
   protocolError(what: string): void {
-    this.host.refuse('protocol-error', `Server broke the protocol (${what}); reconnecting. Not a v1 server? Use protocol: 'plain'`, CloseCode.PROTOCOL_ERROR);
+    this.host.refuse(
+      'protocol-error',
+      `Server broke the protocol (${what}); reconnecting. Not a v1 server? Use protocol: 'plain'`,
+      CloseCode.PROTOCOL_ERROR,
+    );
   }
 
   flush(conn: Connection): boolean {

@@ -63,7 +63,11 @@ class Probes implements Prober {
     try {
       const record = env.storage?.getItem(this.#key) ?? '';
       const space = record.indexOf(' ');
-      if (+record.slice(0, space) > env.now()) return Math.max(0, usable.findIndex((t) => t.name === record.slice(space + 1)));
+      if (+record.slice(0, space) > env.now())
+        return Math.max(
+          0,
+          usable.findIndex((t) => t.name === record.slice(space + 1)),
+        );
     } catch {}
     return 0;
   }

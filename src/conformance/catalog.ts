@@ -9,6 +9,15 @@ import { sessionCases } from './cases/sessions';
 import type { Case } from './cases/types';
 
 /** Every case of the kit, in the order they run. Ids are stable: a retired case's id is never reused. */
-export const CASES: readonly Case[] = [...handshakeCases, ...sessionCases, ...deliveryCases, ...lifecycleCases, ...inputCases, ...httpCases, ...longPollCases, ...originCases];
+export const CASES: readonly Case[] = [
+  ...handshakeCases,
+  ...sessionCases,
+  ...deliveryCases,
+  ...lifecycleCases,
+  ...inputCases,
+  ...httpCases,
+  ...longPollCases,
+  ...originCases,
+];
 
 export type { Case };

@@ -45,7 +45,10 @@ interface Parsed {
 }
 
 function list(value: string | undefined): string[] | undefined {
-  return value?.split(',').map((s) => s.trim()).filter(Boolean);
+  return value
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** Reads the command line; throws UsageError on anything it cannot use. */
@@ -72,17 +75,24 @@ export function parse(argv: readonly string[]): Parsed | 'help' | 'list' {
   }
   if (values.help) return 'help';
   if (values.list) return 'list';
-  if (positionals.length !== 1) throw new UsageError(positionals.length ? 'give exactly one URL' : 'missing the server URL');
+  if (positionals.length !== 1)
+    throw new UsageError(positionals.length ? 'give exactly one URL' : 'missing the server URL');
   const scale = values['timeout-scale'] === undefined ? 1 : Number(values['timeout-scale']);
   if (!(scale > 0 && scale <= 100)) throw new UsageError('--timeout-scale must be a number above 0 (at most 100)');
   const names = list(values.transports as string | undefined);
   const transports = names ? names.map((n) => TRANSPORTS.find((t) => t.name === n) ?? unknownTransport(n)) : TRANSPORTS;
   const only = list(values.only as string | undefined);
-  for (const id of only ?? []) if (!CASES.some((c) => c.id === id)) throw new UsageError(`no case ${id} (--list shows them)`);
+  for (const id of only ?? [])
+    if (!CASES.some((c) => c.id === id)) throw new UsageError(`no case ${id} (--list shows them)`);
   const { http, ws } = endpoint(positionals[0]!);
   const origin = values.origin as string | undefined;
   const token = values.token as string | undefined;
-  return { target: { http, ws, scale, ...(origin ? { origin } : {}), ...(token ? { token } : {}) }, transports, ...(only ? { only } : {}), json: values.json === true };
+  return {
+    target: { http, ws, scale, ...(origin ? { origin } : {}), ...(token ? { token } : {}) },
+    transports,
+    ...(only ? { only } : {}),
+    json: values.json === true,
+  };
 }
 
 function unknownTransport(name: string): never {
@@ -108,7 +118,12 @@ export async function main(argv: readonly string[], io: Output = processOutput):
     return EXIT.ok;
   }
   const { target, transports, only, json } = parsed;
-  const report = await runConformance({ target, transports, ...(only ? { only } : {}), ...(json ? {} : { onResult: (r) => io.out(formatResult(r)) }) });
+  const report = await runConformance({
+    target,
+    transports,
+    ...(only ? { only } : {}),
+    ...(json ? {} : { onResult: (r) => io.out(formatResult(r)) }),
+  });
   if (json) io.out(toJson(report));
   else io.out(formatSummary(report));
   return exitCode(report);

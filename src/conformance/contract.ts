@@ -48,14 +48,16 @@ export async function checkContract(target: Target, driver: TransportDriver): Pr
       throw new Error('{"cmd":"push","n":2} brought no pushed messages');
     });
     const got = pushed.map(([, d]) => d);
-    if (got[0]?.push !== 1 || got[1]?.push !== 2) throw new Error(`{"cmd":"push","n":2} brought ${show(got)}, not {"push":1}, {"push":2}`);
+    if (got[0]?.push !== 1 || got[1]?.push !== 2)
+      throw new Error(`{"cmd":"push","n":2} brought ${show(got)}, not {"push":1}, {"push":2}`);
     const closer = await open();
     peers.push(closer);
     await closer.closeBy(CONTRACT_CLOSE_CODE, 'contract check');
     const end = await closer.conn.ended(wait).catch(() => {
       throw new Error(`{"cmd":"close","code":${CONTRACT_CLOSE_CODE}} did not close the session`);
     });
-    if (end.frame?.code !== CONTRACT_CLOSE_CODE) throw new Error(`{"cmd":"close","code":${CONTRACT_CLOSE_CODE}} closed with ${show(end.frame ?? end)}`);
+    if (end.frame?.code !== CONTRACT_CLOSE_CODE)
+      throw new Error(`{"cmd":"close","code":${CONTRACT_CLOSE_CODE}} closed with ${show(end.frame ?? end)}`);
     return { ok: true, ...(offered ? { offered } : {}) };
   } catch (err) {
     return { ok: false, why: describe(err), ...(offered ? { offered } : {}) };

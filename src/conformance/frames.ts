@@ -24,7 +24,13 @@ export function byteLength(text: string): number {
 export function parseFrame(text: string): AnyFrame | null {
   try {
     const value: unknown = JSON.parse(text);
-    if (typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as AnyFrame).t === 'string') return value as AnyFrame;
+    if (
+      typeof value === 'object' &&
+      value !== null &&
+      !Array.isArray(value) &&
+      typeof (value as AnyFrame).t === 'string'
+    )
+      return value as AnyFrame;
   } catch {
     // not JSON
   }
@@ -40,7 +46,8 @@ export function isBase64UrlWithBits(s: unknown, bits: number): boolean {
 export function messagesOf(frames: readonly AnyFrame[]): Array<[number, unknown]> {
   const out: Array<[number, unknown]> = [];
   for (const f of frames) {
-    if (f.t === 'msg' && Number.isSafeInteger(f.s) && Array.isArray(f.d)) f.d.forEach((d: unknown, i: number) => out.push([f.s + i, d]));
+    if (f.t === 'msg' && Number.isSafeInteger(f.s) && Array.isArray(f.d))
+      f.d.forEach((d: unknown, i: number) => out.push([f.s + i, d]));
   }
   return out;
 }

@@ -43,7 +43,10 @@ async function writeBody(req: ClientRequest, body: RequestOptions['body']): Prom
 const guarded = new WeakSet<object>();
 
 /** Starts a request; resolves with the response as soon as its headers arrive. */
-export function begin(url: string, options: RequestOptions = {}): { req: ClientRequest; response: Promise<IncomingMessage> } {
+export function begin(
+  url: string,
+  options: RequestOptions = {},
+): { req: ClientRequest; response: Promise<IncomingMessage> } {
   const req = open(url, options.method ?? 'GET', options.headers ?? {}, options.signal);
   const response = new Promise<IncomingMessage>((resolve, reject) => {
     req.once('response', resolve);

@@ -41,7 +41,11 @@ export class Peer {
     const s = this.sent + 1;
     this.sent += data.length;
     const r = await this.conn.send([{ t: 'msg', s, d: data, a: this.conn.received }]);
-    check(r.status === 0 || r.status === 204, 'HTTP 204 for the POST of a msg frame', () => `HTTP ${r.status} ${r.body.trim()}`);
+    check(
+      r.status === 0 || r.status === 204,
+      'HTTP 204 for the POST of a msg frame',
+      () => `HTTP ${r.status} ${r.body.trim()}`,
+    );
   }
 
   /** The application contract: ask for `n` numbered messages, each padded with `bytes` characters. */
@@ -78,7 +82,8 @@ export class Peer {
     await this.conn.until(
       () => {
         if (cond()) return true;
-        if (this.conn.ending) throw new CaseFailure(what, `the connection ended first (${describeEnding(this.conn.ending)})`);
+        if (this.conn.ending)
+          throw new CaseFailure(what, `the connection ended first (${describeEnding(this.conn.ending)})`);
         return undefined;
       },
       what,
@@ -89,7 +94,9 @@ export class Peer {
   /** Waits until `n` pushed messages (`{push: i}`) have arrived; returns them as [seq, data]. */
   async pushed(n: number): Promise<Array<[number, { push: number }]>> {
     const list = (): Array<[number, { push: number }]> =>
-      this.messages().filter((m): m is [number, { push: number }] => typeof m[1] === 'object' && m[1] !== null && 'push' in m[1]);
+      this.messages().filter(
+        (m): m is [number, { push: number }] => typeof m[1] === 'object' && m[1] !== null && 'push' in m[1],
+      );
     await this.until(() => list().length >= n, `${n} pushed messages`);
     return list();
   }
@@ -111,9 +118,13 @@ export function checkWelcome(w: AnyFrame, transport: string): void {
   const int = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
   check(w.t === 'welcome', 'a welcome frame', () => show(w));
   check(w.v === 1, 'welcome.v = 1', () => show(w.v));
-  check(typeof w.sid === 'string' && typeof w.key === 'string', 'string sid and key', () => show({ sid: w.sid, key: w.key }));
+  check(typeof w.sid === 'string' && typeof w.key === 'string', 'string sid and key', () =>
+    show({ sid: w.sid, key: w.key }),
+  );
   check(typeof w.resumed === 'boolean', 'a boolean resumed', () => show(w.resumed));
   check(int(w.a) && int(w.hb) && int(w.max), 'integers a, hb, max', () => show({ a: w.a, hb: w.hb, max: w.max }));
   check(w.max >= 256, 'max ≥ 256', () => String(w.max));
-  check(Array.isArray(w.transports) && w.transports.includes(transport), `transports listing ${transport}`, () => show(w.transports));
+  check(Array.isArray(w.transports) && w.transports.includes(transport), `transports listing ${transport}`, () =>
+    show(w.transports),
+  );
 }

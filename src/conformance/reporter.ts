@@ -43,7 +43,8 @@ function tally(results: readonly Result[], key: (r: Result) => string): Map<stri
   return out;
 }
 
-const line = (name: string, t: Tally): string => `  ${name.padEnd(13)} ${t.pass} passed, ${t.fail} failed, ${t.skip} skipped`;
+const line = (name: string, t: Tally): string =>
+  `  ${name.padEnd(13)} ${t.pass} passed, ${t.fail} failed, ${t.skip} skipped`;
 
 /** The summary printed after the cases. */
 export function formatSummary(report: Report): string {
@@ -62,7 +63,9 @@ export function formatSummary(report: Report): string {
   for (const [transport, t] of tally(report.results, (r) => r.transport)) out.push(line(transport, t));
   const failedMust = report.results.filter((r) => r.level === 'MUST' && r.verdict === 'fail');
   const all = tally(report.results, () => 'all').get('all') ?? { pass: 0, fail: 0, skip: 0 };
-  const verdict = failedMust.length ? `NOT CONFORMANT: ${new Set(failedMust.map((r) => r.id)).size} MUST case(s) failed` : 'conformant: every MUST case that ran passed';
+  const verdict = failedMust.length
+    ? `NOT CONFORMANT: ${new Set(failedMust.map((r) => r.id)).size} MUST case(s) failed`
+    : 'conformant: every MUST case that ran passed';
   out.push(`${verdict} (${(report.ms / 1000).toFixed(1)} s)`);
   out.push(`${all.pass} passed, ${all.fail} failed, ${all.skip} skipped`);
   return out.join('\n');

@@ -69,11 +69,14 @@ export async function runConformance(options: RunOptions): Promise<Report> {
 
 /** Why a case cannot run against this target, or undefined when it can. */
 function unmet(c: Case, driver: TransportDriver, target: Target, contract: ContractResult): string | undefined {
-  if (contract.offered && !contract.offered.includes(driver.name)) return `the server does not offer ${driver.name} (welcome.transports)`;
+  if (contract.offered && !contract.offered.includes(driver.name))
+    return `the server does not offer ${driver.name} (welcome.transports)`;
   for (const need of c.needs ?? []) {
     if (need === 'app' && !contract.ok) return `the application of docs/conformance.md is missing: ${contract.why}`;
-    if (need === 'origin' && !target.origin) return 'needs --origin (an origin the server allows) to know the server checks origins';
-    if (need === 'token' && !target.token) return 'needs --token (a token the server accepts) to know the server authenticates';
+    if (need === 'origin' && !target.origin)
+      return 'needs --origin (an origin the server allows) to know the server checks origins';
+    if (need === 'token' && !target.token)
+      return 'needs --token (a token the server accepts) to know the server authenticates';
   }
 }
 
@@ -95,7 +98,13 @@ async function runCase(c: Case, driver: TransportDriver, target: Target, contrac
     const ms = Date.now() - started;
     if (err instanceof CaseSkipped) return { ...base, verdict: 'skip', why: err.why, ms };
     if (err instanceof CaseFailure) return { ...base, verdict: 'fail', expected: err.expected, got: err.got, ms };
-    return { ...base, verdict: 'fail', expected: 'the exchange to complete', got: `${(err as Error)?.message ?? String(err)}`, ms };
+    return {
+      ...base,
+      verdict: 'fail',
+      expected: 'the exchange to complete',
+      got: `${(err as Error)?.message ?? String(err)}`,
+      ms,
+    };
   } finally {
     clearTimeout(timer);
     await ctx.dispose();

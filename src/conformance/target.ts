@@ -23,7 +23,8 @@ export function endpoint(url: string): { http: string; ws: string } {
     throw new UsageError(`not a URL: ${url}`);
   }
   const secure = u.protocol === 'https:' || u.protocol === 'wss:';
-  if (!['http:', 'https:', 'ws:', 'wss:'].includes(u.protocol)) throw new UsageError(`the URL must be http(s) or ws(s), got ${u.protocol}`);
+  if (!['http:', 'https:', 'ws:', 'wss:'].includes(u.protocol))
+    throw new UsageError(`the URL must be http(s) or ws(s), got ${u.protocol}`);
   if (u.search) throw new UsageError('the URL must not carry a query string: the kit adds its own (§14.1)');
   const rest = `//${u.host}${u.pathname}`;
   return { http: `${secure ? 'https' : 'http'}:${rest}`, ws: `${secure ? 'wss' : 'ws'}:${rest}` };

@@ -23,8 +23,12 @@ export interface PackedFrame {
  * Frames are built as they are taken, so a writer that stops at a backlog has built no more than
  * it wrote.
  */
-export function* packFrames(items: readonly Packable[], max: number, ack?: number): Generator<PackedFrame, void, undefined> {
-  for (let i = 0; i < items.length; ) {
+export function* packFrames(
+  items: readonly Packable[],
+  max: number,
+  ack?: number,
+): Generator<PackedFrame, void, undefined> {
+  for (let i = 0; i < items.length;) {
     const first = i;
     let size = encodeMessages(items[first]!.seq, [], ack).length + items[i++]!.bytes;
     // Each further message costs its bytes and the comma before it.
@@ -42,7 +46,11 @@ export function* packFrames(items: readonly Packable[], max: number, ack?: numbe
 }
 
 /** Largest possible msg-frame envelope: `{"t":"msg","s":<seq>,"d":[],"a":<ack>}` with 16-digit numbers. */
-export const FRAME_OVERHEAD = /* @__PURE__ */ encodeMessages(Number.MAX_SAFE_INTEGER, [], Number.MAX_SAFE_INTEGER).length;
+export const FRAME_OVERHEAD = /* @__PURE__ */ encodeMessages(
+  Number.MAX_SAFE_INTEGER,
+  [],
+  Number.MAX_SAFE_INTEGER,
+).length;
 
 /**
  * Why a message of `bytes` cannot fit a frame to a client taking `clientMax` bytes from a server taking `max`, or undefined if it can.

@@ -32,7 +32,12 @@ export interface AdmissionHost {
 /** Retry-After (seconds) while shutting down. */
 export const SHUTDOWN_RETRY_AFTER_S = 5;
 
-export const SHUTTING_DOWN: Refusal = { code: CloseCode.GOING_AWAY, status: 503, reason: 'server shutting down', retryAfter: SHUTDOWN_RETRY_AFTER_S };
+export const SHUTTING_DOWN: Refusal = {
+  code: CloseCode.GOING_AWAY,
+  status: 503,
+  reason: 'server shutting down',
+  retryAfter: SHUTDOWN_RETRY_AFTER_S,
+};
 const ORIGIN: Refusal = { code: CloseCode.FORBIDDEN, status: 403, reason: 'origin not allowed' };
 
 export class Admission {
@@ -59,7 +64,15 @@ export class Admission {
       // Such connections cost memory and a timer. The session limit itself applies at hello,
       // once the server knows whether the connection resumes a session the address already has.
       const retryAfter = Math.ceil(this.host.options.handshakeTimeout / 1000);
-      return { admitted: false, refusal: { code: CloseCode.RATE_LIMITED, status: 429, reason: 'too many connections waiting for hello from this address', retryAfter } };
+      return {
+        admitted: false,
+        refusal: {
+          code: CloseCode.RATE_LIMITED,
+          status: 429,
+          reason: 'too many connections waiting for hello from this address',
+          retryAfter,
+        },
+      };
     }
     return { admitted: true, ip };
   }

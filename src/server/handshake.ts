@@ -36,11 +36,15 @@ export class Handshake {
    * handshake is over: welcome sent, or the link refused.
    */
   hello(link: Link, hello: HelloFrame, bearer?: string): void | Promise<void> {
-    if (hello.max !== undefined && hello.max < MIN_FRAME_LIMIT) return link.close(CloseCode.PROTOCOL_ERROR, `hello max ${hello.max} is below ${MIN_FRAME_LIMIT}`);
+    if (hello.max !== undefined && hello.max < MIN_FRAME_LIMIT)
+      return link.close(CloseCode.PROTOCOL_ERROR, `hello max ${hello.max} is below ${MIN_FRAME_LIMIT}`);
     let version = -1;
     for (const v of hello.v) if (SUPPORTED_VERSIONS.includes(v) && v > version) version = v;
     if (version < 0) {
-      return link.close(CloseCode.UNSUPPORTED_VERSION, `no common protocol version: server speaks ${SUPPORTED_VERSIONS.join(', ')}`);
+      return link.close(
+        CloseCode.UNSUPPORTED_VERSION,
+        `no common protocol version: server speaks ${SUPPORTED_VERSIONS.join(', ')}`,
+      );
     }
     const auth = this.host.options.authenticate;
     if (!auth) return this.accepted(link, hello, version, true);
@@ -101,12 +105,14 @@ export class Handshake {
       }
     }
     if (link.done) return;
-    if (!host.admission.mayOpenSession(link.ip)) return link.close(CloseCode.RATE_LIMITED, 'too many sessions from this address');
+    if (!host.admission.mayOpenSession(link.ip))
+      return link.close(CloseCode.RATE_LIMITED, 'too many sessions from this address');
     const session = new Session(host, await this.engine.create(link.ip));
     if (link.done) return session.end(CloseCode.ABNORMAL, 'client left');
     host.hold(session);
     // Not saved (or the client left meanwhile): a new session is dropped.
-    if ((await session.attach(link, version, undefined, hello.max)) !== 'attached') return session.end(CloseCode.SERVER_ERROR, 'session store unavailable');
+    if ((await session.attach(link, version, undefined, hello.max)) !== 'attached')
+      return session.end(CloseCode.SERVER_ERROR, 'session store unavailable');
     session.auth = auth;
     host.announce('connection', session);
   }
@@ -129,5 +135,9 @@ export class Handshake {
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
+  return (
+    v !== null &&
+    (typeof v === 'object' || typeof v === 'function') &&
+    typeof (v as PromiseLike<unknown>).then === 'function'
+  );
 }

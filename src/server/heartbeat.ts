@@ -21,9 +21,7 @@ export interface Pulse {
   buffered: number;
 }
 
-export type Beat =
-  | { do: 'drop'; reason: string }
-  | { do: 'ping' | 'wait'; stall: Stall | null };
+export type Beat = { do: 'drop'; reason: string } | { do: 'ping' | 'wait'; stall: Stall | null };
 
 /**
  * Pure policy: what to do at `p.now` with ping interval `hb`. A stall whose backlog shrank is
@@ -34,7 +32,8 @@ export function beat(p: Pulse, hb: number): Beat {
   let stall = p.stall;
   if (stall && p.buffered < stall.buffered) stall = { since: p.now, buffered: p.buffered };
   // As dead for what we send as a silent peer is for what it sends.
-  else if (stall && p.now - stall.since >= 2 * hb) return { do: 'drop', reason: `not reading: its backlog did not shrink for ${2 * hb} ms` };
+  else if (stall && p.now - stall.since >= 2 * hb)
+    return { do: 'drop', reason: `not reading: its backlog did not shrink for ${2 * hb} ms` };
   return { do: p.now - p.lastSent >= hb ? 'ping' : 'wait', stall };
 }
 
@@ -92,7 +91,16 @@ export class Heartbeat {
 
   #beat(): void {
     this.#timer = null;
-    const b = beat({ now: Date.now(), lastSent: this.#lastSent, lastReceived: this.conn.lastReceived, stall: this.#stall, buffered: this.conn.bufferedAmount }, this.hb);
+    const b = beat(
+      {
+        now: Date.now(),
+        lastSent: this.#lastSent,
+        lastReceived: this.conn.lastReceived,
+        stall: this.#stall,
+        buffered: this.conn.bufferedAmount,
+      },
+      this.hb,
+    );
     if (b.do === 'drop') return this.conn.drop(b.reason);
     this.#stall = b.stall;
     if (b.do === 'ping') this.conn.ping();

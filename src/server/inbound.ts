@@ -28,7 +28,11 @@ export interface InboundHost {
 
 /** Whether a WebSocket endpoint may send `code` in a close frame (RFC 6455 §7.4; 1004-1006 and 1015 are reserved). */
 function sendableCloseCode(code: number): boolean {
-  return Number.isInteger(code) && ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999));
+  return (
+    Number.isInteger(code) &&
+    ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+      (code >= 3000 && code <= 4999))
+  );
 }
 
 export class Inbound {
@@ -86,7 +90,8 @@ export class Inbound {
     if (!session.holds(link)) return;
     if (skip === 'fenced') return session.replaced(link);
     // Leading duplicates were already received (retransmitted after a resume); a gap is an error.
-    if (skip === 'gap') return link.fail(CloseCode.PROTOCOL_ERROR, `sequence gap: expected at most ${this.inSeq + 1}, got ${s}`);
+    if (skip === 'gap')
+      return link.fail(CloseCode.PROTOCOL_ERROR, `sequence gap: expected at most ${this.inSeq + 1}, got ${s}`);
     if (skip === d.length) return;
     let seq = s + skip - 1;
     for (let i = skip; i < d.length && !session.closed; i++) session.deliver(d[i], ++seq);

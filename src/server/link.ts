@@ -1,5 +1,13 @@
 import type { IncomingMessage } from 'node:http';
-import { CloseCode, decodeFrame, isRetryableClose, truncateReason, utf8Length, type Frame, type HelloFrame } from '../protocol';
+import {
+  CloseCode,
+  decodeFrame,
+  isRetryableClose,
+  truncateReason,
+  utf8Length,
+  type Frame,
+  type HelloFrame,
+} from '../protocol';
 import type { ResolvedOptions } from './options';
 
 /**
@@ -80,7 +88,8 @@ export class Link {
     this.handshakeTimer = setTimeout(() => {
       this.handshakeTimer = null;
       // A hello that a slow network delayed is worth another attempt: 4408 is retryable, 4400 is not.
-      if (this.state === 'handshake') this.close(CloseCode.TIMEOUT, `no hello within ${host.options.handshakeTimeout} ms`);
+      if (this.state === 'handshake')
+        this.close(CloseCode.TIMEOUT, `no hello within ${host.options.handshakeTimeout} ms`);
       // hello arrived but authenticate() has not settled: a server-side problem, so retryable.
       else if (this.state === 'hello') this.close(CloseCode.SERVER_ERROR, 'authentication timed out');
     }, host.options.handshakeTimeout);
@@ -126,7 +135,8 @@ export class Link {
     if (typeof frame === 'string') return this.fail(CloseCode.PROTOCOL_ERROR, frame);
     switch (this.state) {
       case 'handshake':
-        if (frame.t !== 'hello') return this.fail(CloseCode.PROTOCOL_ERROR, `expected a hello frame first, got "${frame.t}"`);
+        if (frame.t !== 'hello')
+          return this.fail(CloseCode.PROTOCOL_ERROR, `expected a hello frame first, got "${frame.t}"`);
         this.state = 'hello';
         this.after(this.host.onHello(this, frame, bearer));
         return;
@@ -134,7 +144,8 @@ export class Link {
         // The client should have waited for welcome (§4); an HTTP client may have put the frame
         // in the body that carried hello (§14.3). Held, a bounded number, and handled in order
         // once welcome went out; dropped if the handshake refused the link.
-        if (++this.early > EARLY_FRAMES_MAX) return this.fail(CloseCode.PROTOCOL_ERROR, `more than ${EARLY_FRAMES_MAX} frames received before welcome`);
+        if (++this.early > EARLY_FRAMES_MAX)
+          return this.fail(CloseCode.PROTOCOL_ERROR, `more than ${EARLY_FRAMES_MAX} frames received before welcome`);
         return this.handOver(frame);
       case 'open':
         return this.handOver(frame);

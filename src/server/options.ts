@@ -227,7 +227,12 @@ function positive(name: string, value: number | undefined, fallback: number, min
 
 function storeOption(store: SessionStore | undefined): SessionStore | undefined {
   if (store === undefined) return undefined;
-  if (!store || typeof store.load !== 'function' || typeof store.save !== 'function' || typeof store.remove !== 'function') {
+  if (
+    !store ||
+    typeof store.load !== 'function' ||
+    typeof store.save !== 'function' ||
+    typeof store.remove !== 'function'
+  ) {
     throw new TypeError('RealtimeServer: option "sessionStore" must have load(), save() and remove()');
   }
   return store;
@@ -235,16 +240,27 @@ function storeOption(store: SessionStore | undefined): SessionStore | undefined 
 
 function clusterOption(cluster: SessionEngine | undefined, store: SessionStore | undefined): SessionEngine | undefined {
   if (cluster === undefined) return undefined;
-  if (!cluster || typeof cluster.bind !== 'function' || typeof cluster.create !== 'function' || typeof cluster.find !== 'function') {
-    throw new TypeError('RealtimeServer: option "cluster" must be an engine such as redisCluster({ url }) from realtime-client/server/redis');
+  if (
+    !cluster ||
+    typeof cluster.bind !== 'function' ||
+    typeof cluster.create !== 'function' ||
+    typeof cluster.find !== 'function'
+  ) {
+    throw new TypeError(
+      'RealtimeServer: option "cluster" must be an engine such as redisCluster({ url }) from realtime-client/server/redis',
+    );
   }
-  if (store !== undefined) throw new TypeError('RealtimeServer: options "cluster" and "sessionStore" exclude each other: with a cluster, sessions are kept in Redis');
+  if (store !== undefined)
+    throw new TypeError(
+      'RealtimeServer: options "cluster" and "sessionStore" exclude each other: with a cluster, sessions are kept in Redis',
+    );
   return cluster;
 }
 
 export function resolveOptions(o: RealtimeServerOptions): ResolvedOptions {
   const path = o.path ?? DEFAULTS.path;
-  if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError('RealtimeServer: option "path" must start with "/"');
+  if (typeof path !== 'string' || !path.startsWith('/'))
+    throw new TypeError('RealtimeServer: option "path" must start with "/"');
   const maxMessageBytes = positive('maxMessageBytes', o.maxMessageBytes, DEFAULTS.maxMessageBytes, MIN_FRAME_LIMIT);
   return {
     path,
@@ -256,19 +272,39 @@ export function resolveOptions(o: RealtimeServerOptions): ResolvedOptions {
       maxBytes: positive('replay.maxBytes', o.replay?.maxBytes, DEFAULTS.replayMaxBytes),
     },
     // At least one message of the largest size must fit, or no session could be sent anything.
-    maxTotalReplayBytes: positive('maxTotalReplayBytes', o.maxTotalReplayBytes, Math.max(DEFAULTS.maxTotalReplayBytes, maxMessageBytes), maxMessageBytes),
-    maxTotalBodyBytes: positive('maxTotalBodyBytes', o.maxTotalBodyBytes, Math.max(DEFAULTS.maxTotalBodyBytes, BODY_LIMIT_FACTOR * maxMessageBytes), BODY_LIMIT_FACTOR * maxMessageBytes),
+    maxTotalReplayBytes: positive(
+      'maxTotalReplayBytes',
+      o.maxTotalReplayBytes,
+      Math.max(DEFAULTS.maxTotalReplayBytes, maxMessageBytes),
+      maxMessageBytes,
+    ),
+    maxTotalBodyBytes: positive(
+      'maxTotalBodyBytes',
+      o.maxTotalBodyBytes,
+      Math.max(DEFAULTS.maxTotalBodyBytes, BODY_LIMIT_FACTOR * maxMessageBytes),
+      BODY_LIMIT_FACTOR * maxMessageBytes,
+    ),
     sessionTtl: positive('sessionTtl', o.sessionTtl, DEFAULTS.sessionTtl, 0),
     handshakeTimeout: positive('handshakeTimeout', o.handshakeTimeout, DEFAULTS.handshakeTimeout),
     requestTimeout: positive('requestTimeout', o.requestTimeout, DEFAULTS.requestTimeout),
     headersTimeout: positive('headersTimeout', o.headersTimeout, DEFAULTS.headersTimeout, 0),
-    foreignUpgradeTimeout: positive('foreignUpgradeTimeout', o.foreignUpgradeTimeout, DEFAULTS.foreignUpgradeTimeout, 0),
+    foreignUpgradeTimeout: positive(
+      'foreignUpgradeTimeout',
+      o.foreignUpgradeTimeout,
+      DEFAULTS.foreignUpgradeTimeout,
+      0,
+    ),
     authenticate: o.authenticate,
     maxSessionsPerIp: positive('maxSessionsPerIp', o.maxSessionsPerIp, DEFAULTS.maxSessionsPerIp),
     clientIp: o.clientIp,
     transports: [...(o.transports ?? DEFAULTS.transports)],
     ackDelay: positive('ackDelay', o.ackDelay, DEFAULTS.ackDelay, 0),
-    backpressureThreshold: positive('backpressureThreshold', o.backpressureThreshold, DEFAULTS.backpressureThreshold, 0),
+    backpressureThreshold: positive(
+      'backpressureThreshold',
+      o.backpressureThreshold,
+      DEFAULTS.backpressureThreshold,
+      0,
+    ),
     streamHeartbeat: positive('streamHeartbeat', o.streamHeartbeat, DEFAULTS.streamHeartbeat),
     pollTimeout: positive('pollTimeout', o.pollTimeout, DEFAULTS.pollTimeout, 0),
     sessionStore: storeOption(o.sessionStore),

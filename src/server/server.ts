@@ -86,7 +86,8 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
     if (server) {
       // Headers arrive before we know the path, so this one limit is the server's: tighten, never loosen.
       const { headersTimeout } = this.options;
-      if (headersTimeout > 0 && !(server.headersTimeout > 0 && server.headersTimeout <= headersTimeout)) server.headersTimeout = headersTimeout;
+      if (headersTimeout > 0 && !(server.headersTimeout > 0 && server.headersTimeout <= headersTimeout))
+        server.headersTimeout = headersTimeout;
       server.on('upgrade', this.upgradeListener);
       // Both our listener and the app's would answer a request on our path. Take over the
       // listeners present now and call them for other paths only (listeners added later see
@@ -150,7 +151,9 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
     const json = serialise(data);
     const bytes = utf8Length(json);
     if (bytes + FRAME_OVERHEAD > this.options.maxMessageBytes) {
-      throw new RangeError(`realtime: message of ${bytes} bytes cannot fit in a frame (maxMessageBytes ${this.options.maxMessageBytes})`);
+      throw new RangeError(
+        `realtime: message of ${bytes} bytes cannot fit in a frame (maxMessageBytes ${this.options.maxMessageBytes})`,
+      );
     }
     // Sessions of other processes are reached through the engine, which knows them all.
     if (!filter && this.engine.broadcast) return this.engine.broadcast(json, bytes);
@@ -165,7 +168,13 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
         if (!session.closed) n++; // not if it was ended to make room for the message
       }
     }
-    if (skipped) this.reportError(new RangeError(`realtime: broadcast of ${bytes} bytes skipped ${skipped} session(s) whose client announced a smaller max (maxFrameSize) in hello`), 'broadcast');
+    if (skipped)
+      this.reportError(
+        new RangeError(
+          `realtime: broadcast of ${bytes} bytes skipped ${skipped} session(s) whose client announced a smaller max (maxFrameSize) in hello`,
+        ),
+        'broadcast',
+      );
     return Promise.resolve(n);
   }
 

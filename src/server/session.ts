@@ -163,7 +163,12 @@ export class Session extends EventEmitter<SessionEvents> {
    * a new session); `clientMax` is hello.max. 'failed': the state could not be stored, and the
    * link was closed with 4500; a refusal: the session cannot resume from there.
    */
-  async attach(link: Link, version: number, clientAck: number | undefined, clientMax = Infinity): Promise<'attached' | 'failed' | ResumeRefusal> {
+  async attach(
+    link: Link,
+    version: number,
+    clientAck: number | undefined,
+    clientMax = Infinity,
+  ): Promise<'attached' | 'failed' | ResumeRefusal> {
     let attached;
     try {
       attached = await this.store.attach(clientAck, clientMax);
@@ -175,7 +180,10 @@ export class Session extends EventEmitter<SessionEvents> {
     if ('why' in attached) return attached;
     if (this.closed || link.done) {
       // Ended, or the client left, while the state was attaching: let that attach go.
-      if (!this.closed) void this.store.detach(attached.epoch, this.lifetime.startExpiry()).catch((err) => this.host.reportError(err, 'session state'));
+      if (!this.closed)
+        void this.store
+          .detach(attached.epoch, this.lifetime.startExpiry())
+          .catch((err) => this.host.reportError(err, 'session state'));
       return 'failed';
     }
     const old = this.link;
@@ -309,7 +317,8 @@ export class Session extends EventEmitter<SessionEvents> {
           // that only lost messages already written lives on until its connection drops; one
           // held by another process is ended there.)
           if (!r.attached) return this.end(CloseCode.ABNORMAL, 'replay buffer overrun');
-          if (r.unwritten && this.link) return this.end(CloseCode.SERVER_ERROR, 'replay buffer overrun: client too slow');
+          if (r.unwritten && this.link)
+            return this.end(CloseCode.SERVER_ERROR, 'replay buffer overrun: client too slow');
         }
         this.writer?.schedule();
       },

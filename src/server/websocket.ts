@@ -14,7 +14,12 @@ import type { ResolvedOptions } from './options';
  */
 export class ProtocolWebSocket extends WebSocket {
   override close(code?: number, data?: string | Buffer): void {
-    const mapped = code === 1009 ? ([CloseCode.TOO_LARGE, 'frame too large'] as const) : code === 1007 ? ([CloseCode.PROTOCOL_ERROR, 'frame is not valid UTF-8'] as const) : null;
+    const mapped =
+      code === 1009
+        ? ([CloseCode.TOO_LARGE, 'frame too large'] as const)
+        : code === 1007
+          ? ([CloseCode.PROTOCOL_ERROR, 'frame is not valid UTF-8'] as const)
+          : null;
     if (mapped) {
       if (this.readyState === WebSocket.OPEN) this.send(closeFrame(mapped[0], mapped[1]));
       super.close(mapped[0], mapped[1]);
@@ -51,8 +56,10 @@ export function bindWebSocket(ws: WebSocket, link: Link): void {
   });
   ws.on('error', (err: Error & { code?: string }) => {
     // ws has already closed the socket (see ProtocolWebSocket); 'close' follows.
-    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') link.transportClosed(CloseCode.TOO_LARGE, 'frame too large', true);
-    else if (err.code === 'WS_ERR_INVALID_UTF8') link.transportClosed(CloseCode.PROTOCOL_ERROR, 'frame is not valid UTF-8', true);
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
+      link.transportClosed(CloseCode.TOO_LARGE, 'frame too large', true);
+    else if (err.code === 'WS_ERR_INVALID_UTF8')
+      link.transportClosed(CloseCode.PROTOCOL_ERROR, 'frame is not valid UTF-8', true);
   });
   ws.on('close', (code, reason) => link.transportClosed(code, reason.toString()));
 }
@@ -90,7 +97,8 @@ export function answerForeignUpgrade(socket: Duplex, others: number, wait: numbe
   if (wait <= 0) return;
   if (others === 0) return answerRaw(socket, NOT_HERE);
   const timer = setTimeout(() => {
-    if (socket.writable && !socket.destroyed && ((socket as Socket).bytesWritten ?? 0) === 0) answerRaw(socket, NOT_HERE);
+    if (socket.writable && !socket.destroyed && ((socket as Socket).bytesWritten ?? 0) === 0)
+      answerRaw(socket, NOT_HERE);
   }, wait);
   timer.unref?.();
   socket.once('close', () => clearTimeout(timer));
@@ -131,7 +139,8 @@ export class WebSocketTransport {
     socket.on('error', () => {}); // Node removed its own listener from upgrade sockets; a reset must not crash us
     // Before the upgrade, shutting down is answered in HTTP, as on the other transports.
     if (this.host.shuttingDown) return answerRaw(socket, SHUTTING_DOWN);
-    if (!this.host.options.transports.includes('websocket')) return answerRaw(socket, { code: CloseCode.FORBIDDEN, status: 403, reason: 'transport not offered' });
+    if (!this.host.options.transports.includes('websocket'))
+      return answerRaw(socket, { code: CloseCode.FORBIDDEN, status: 403, reason: 'transport not offered' });
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
   }
 

@@ -6,7 +6,18 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from './chromium';
-import { expectClean, newPage, pageSummary, pageUrl, serveStaticBeside, startFixture, TRANSPORTS, waitOpen, waitUntil, type Fixture } from './harness';
+import {
+  expectClean,
+  newPage,
+  pageSummary,
+  pageUrl,
+  serveStaticBeside,
+  startFixture,
+  TRANSPORTS,
+  waitOpen,
+  waitUntil,
+  type Fixture,
+} from './harness';
 import type { StaticServer } from './static-server';
 
 const TOKEN = 'browser-Tok3n.secret_42';
@@ -16,7 +27,13 @@ let fx: Fixture;
 let statics: StaticServer;
 /** Tokens authenticate() received, and every request the realtime server got. */
 const tokens: Array<string | undefined> = [];
-const requests: Array<{ method: string; url: string; authorization?: string; requestHeaders?: string; origin?: string }> = [];
+const requests: Array<{
+  method: string;
+  url: string;
+  authorization?: string;
+  requestHeaders?: string;
+  origin?: string;
+}> = [];
 let pageOrigin = '';
 
 beforeAll(async () => {
@@ -37,7 +54,14 @@ beforeAll(async () => {
       origin: req.headers.origin,
     }),
   );
-  fx.http.server.prependListener('upgrade', (req) => requests.push({ method: 'UPGRADE', url: req.url!, authorization: req.headers.authorization, origin: req.headers.origin }));
+  fx.http.server.prependListener('upgrade', (req) =>
+    requests.push({
+      method: 'UPGRADE',
+      url: req.url!,
+      authorization: req.headers.authorization,
+      origin: req.headers.origin,
+    }),
+  );
   statics = await serveStaticBeside(Number(new URL(fx.http.url).port));
   pageOrigin = new URL(statics.url).origin;
   browser = await launchBrowser();
@@ -53,7 +77,9 @@ describe.each(TRANSPORTS)('cross-origin auth over %s', (transport) => {
   it(`the token reaches authenticate (${transport === 'websocket' ? 'in hello' : 'Authorization header, after a preflight'}), never in a URL`, async (t) => {
     const p = await newPage(browser, t.onTestFinished);
     tokens.length = requests.length = 0;
-    const response = await p.page.goto(pageUrl(statics.url, { transport, url: `${fx.http.url}/realtime`, auto: false }));
+    const response = await p.page.goto(
+      pageUrl(statics.url, { transport, url: `${fx.http.url}/realtime`, auto: false }),
+    );
     expect(response?.status()).toBe(200);
     await waitUntil(p, () => !!window.T?.lib, undefined, 'the page loaded the library');
     await p.page.evaluate((token) => void window.T.start({ auth: () => token }), TOKEN);
@@ -66,7 +92,9 @@ describe.each(TRANSPORTS)('cross-origin auth over %s', (transport) => {
       expect(withToken).toEqual([]);
       expect(requests.map((r) => r.method)).toEqual(['UPGRADE']);
     } else {
-      expect(withToken.map((r) => [r.method, r.authorization, r.origin])).toEqual([['POST', `Bearer ${TOKEN}`, pageOrigin]]);
+      expect(withToken.map((r) => [r.method, r.authorization, r.origin])).toEqual([
+        ['POST', `Bearer ${TOKEN}`, pageOrigin],
+      ]);
       // The browser asked first, for that same URL, and the server allowed the header.
       const preflight = requests.find((r) => r.method === 'OPTIONS' && r.url === withToken[0]!.url);
       expect(preflight?.requestHeaders?.toLowerCase()).toContain('authorization');

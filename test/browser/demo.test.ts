@@ -42,7 +42,11 @@ beforeAll(async () => {
   requireBuild();
   mkdirSync(shots, { recursive: true });
   const port = await freePort();
-  const child = (demo = spawn(process.execPath, ['demo/serve.mjs'], { cwd: root, env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = (demo = spawn(process.execPath, ['demo/serve.mjs'], {
+    cwd: root,
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }));
   exited = new Promise((resolve) => child.once('exit', () => resolve()));
   createInterface({ input: child.stderr! }).on('line', (l) => demoOutput.push(`stderr: ${l}`));
   base = await new Promise<string>((resolve, reject) => {
@@ -51,7 +55,9 @@ beforeAll(async () => {
       const m = /running at (https?:\/\/\S+?)\/?$/.exec(l);
       if (m) resolve(m[1]!);
     });
-    child.once('exit', (code, signal) => reject(new Error(`demo/serve.mjs exited (${signal ?? code}) before printing its URL:\n${demoOutput.join('\n')}`)));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`demo/serve.mjs exited (${signal ?? code}) before printing its URL:\n${demoOutput.join('\n')}`)),
+    );
     child.once('error', reject);
   });
   browser = await launchBrowser();
@@ -84,7 +90,9 @@ async function open(path: string): Promise<Watched> {
   await context.addInitScript(() => {
     const w = window as unknown as { __violations: string[] };
     w.__violations = [];
-    document.addEventListener('securitypolicyviolation', (e) => w.__violations.push(`${e.violatedDirective} blocked ${e.blockedURI || '(inline)'}`));
+    document.addEventListener('securitypolicyviolation', (e) =>
+      w.__violations.push(`${e.violatedDirective} blocked ${e.blockedURI || '(inline)'}`),
+    );
   });
   const page = await context.newPage();
   const log: string[] = [];
@@ -103,7 +111,10 @@ async function open(path: string): Promise<Watched> {
 async function expectClean(w: Watched): Promise<void> {
   const violations = await w.page.evaluate(() => (window as unknown as { __violations: string[] }).__violations);
   expect(violations, 'CSP violations').toEqual([]);
-  expect(w.log.filter((l) => l.startsWith('pageerror') || /Content.Security.Policy|Refused to/i.test(l)), 'page errors').toEqual([]);
+  expect(
+    w.log.filter((l) => l.startsWith('pageerror') || /Content.Security.Policy|Refused to/i.test(l)),
+    'page errors',
+  ).toEqual([]);
 }
 
 const shot = (w: Watched, name: string) => w.page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
@@ -122,7 +133,11 @@ describe('demo pages (demo/serve.mjs)', () => {
     const bob = await join('bob');
     // Both see each other online.
     for (const w of [alice, bob]) {
-      await w.page.waitForFunction(() => ['alice', 'bob'].every((n) => [...document.querySelectorAll('#people li.online')].some((li) => li.textContent?.includes(n))));
+      await w.page.waitForFunction(() =>
+        ['alice', 'bob'].every((n) =>
+          [...document.querySelectorAll('#people li.online')].some((li) => li.textContent?.includes(n)),
+        ),
+      );
     }
 
     // Record every class the sender's message has, from the moment it is added.
@@ -134,7 +149,12 @@ describe('demo pages (demo/serve.mjs)', () => {
           const li = r.type === 'attributes' ? r.target : r.addedNodes[0];
           if (li instanceof HTMLElement && li.matches('li.msg.mine')) w.__classes.push(li.className);
         }
-      }).observe(document.getElementById('log')!, { childList: true, subtree: true, attributes: true, attributeFilter: ['class'] });
+      }).observe(document.getElementById('log')!, {
+        childList: true,
+        subtree: true,
+        attributes: true,
+        attributeFilter: ['class'],
+      });
     });
     const text = `hello bob, ${Date.now()}`;
     await alice.page.fill('#text', text);
@@ -142,21 +162,32 @@ describe('demo pages (demo/serve.mjs)', () => {
 
     // Bob sees it, from alice.
     await bob.page.waitForFunction(
-      (t) => [...document.querySelectorAll('#log li.msg')].some((li) => li.querySelector('.text')?.textContent === t && li.querySelector('.who')?.textContent === 'alice'),
+      (t) =>
+        [...document.querySelectorAll('#log li.msg')].some(
+          (li) => li.querySelector('.text')?.textContent === t && li.querySelector('.who')?.textContent === 'alice',
+        ),
       text,
     );
     // Alice sees it delivered: ✓, no longer pending, after having been pending.
     await alice.page.waitForFunction((t) => {
-      const li = [...document.querySelectorAll('#log li.msg.mine')].find((el) => el.querySelector('.text')?.textContent === t);
+      const li = [...document.querySelectorAll('#log li.msg.mine')].find(
+        (el) => el.querySelector('.text')?.textContent === t,
+      );
       return li && !li.classList.contains('pending') && li.querySelector('.tick')?.textContent === '✓';
     }, text);
     const classes = await alice.page.evaluate(() => (window as unknown as { __classes: string[] }).__classes);
     const pendingAt = classes.findIndex((c) => c.split(' ').includes('pending'));
     expect(pendingAt, `classes seen: ${JSON.stringify(classes)}`).toBeGreaterThanOrEqual(0);
-    expect(classes.slice(pendingAt + 1).some((c) => !c.split(' ').includes('pending') && !c.split(' ').includes('failed')), `classes seen: ${JSON.stringify(classes)}`).toBe(true);
+    expect(
+      classes.slice(pendingAt + 1).some((c) => !c.split(' ').includes('pending') && !c.split(' ').includes('failed')),
+      `classes seen: ${JSON.stringify(classes)}`,
+    ).toBe(true);
     // Exactly once at each side.
     for (const w of [alice, bob]) {
-      const n = await w.page.evaluate((t) => [...document.querySelectorAll('#log li.msg .text')].filter((el) => el.textContent === t).length, text);
+      const n = await w.page.evaluate(
+        (t) => [...document.querySelectorAll('#log li.msg .text')].filter((el) => el.textContent === t).length,
+        text,
+      );
       expect(n).toBe(1);
     }
 
@@ -168,12 +199,20 @@ describe('demo pages (demo/serve.mjs)', () => {
 
   it('dashboard: "Drop connection" goes through reconnecting back to open, without losing a tick', async () => {
     const w = await open('/dashboard.html');
-    await w.page.waitForFunction(() => document.getElementById('state')?.textContent === 'open' && Number(document.getElementById('ticks')?.textContent) >= 3);
+    await w.page.waitForFunction(
+      () =>
+        document.getElementById('state')?.textContent === 'open' &&
+        Number(document.getElementById('ticks')?.textContent) >= 3,
+    );
     await w.page.evaluate(() => {
       const win = window as unknown as { __states: string[] };
       win.__states = [];
       const el = document.getElementById('state')!;
-      new MutationObserver(() => win.__states.push(el.textContent ?? '')).observe(el, { childList: true, characterData: true, subtree: true });
+      new MutationObserver(() => win.__states.push(el.textContent ?? '')).observe(el, {
+        childList: true,
+        characterData: true,
+        subtree: true,
+      });
     });
     const ticksBefore = Number(await w.page.textContent('#ticks'));
     await w.page.click('#drop');

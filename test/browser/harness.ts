@@ -123,7 +123,10 @@ export interface OpenedPage {
  * Pass the test context's `onTestFinished` (concurrent tests must use theirs, not the global
  * one) to have the context closed when the test ends.
  */
-export async function newPage(browser: Browser, onTestFinished?: (fn: () => Promise<void>) => void): Promise<OpenedPage> {
+export async function newPage(
+  browser: Browser,
+  onTestFinished?: (fn: () => Promise<void>) => void,
+): Promise<OpenedPage> {
   const context = await browser.newContext();
   onTestFinished?.(() => context.close());
   const page = await context.newPage();
@@ -140,7 +143,14 @@ export async function newPage(browser: Browser, onTestFinished?: (fn: () => Prom
 /** URL of a test page with its query parameters (see rt-page.js). */
 export function pageUrl(
   base: string,
-  params: { build?: 'iife' | 'esm'; transport?: string; url?: string; opts?: object; pid?: string; auto?: boolean } = {},
+  params: {
+    build?: 'iife' | 'esm';
+    transport?: string;
+    url?: string;
+    opts?: object;
+    pid?: string;
+    auto?: boolean;
+  } = {},
 ): string {
   const q = new URLSearchParams();
   if (params.transport) q.set('transport', params.transport);
@@ -207,12 +217,21 @@ export async function waitUntil<A>(
 
 /** Waits until the client is open (optionally: has opened at least `opens` times). */
 export function waitOpen(p: OpenedPage, opens = 1, timeout?: number): Promise<void> {
-  return waitUntil(p, (n) => window.T.client?.state === 'open' && window.T.opens.length >= n, opens, `the client is open (${opens} open event(s))`, timeout);
+  return waitUntil(
+    p,
+    (n) => window.T.client?.state === 'open' && window.T.opens.length >= n,
+    opens,
+    `the client is open (${opens} open event(s))`,
+    timeout,
+  );
 }
 
 /** No page errors, no CSP violations, no unhandled rejections: checked at the end of every test. */
 export async function expectClean(p: OpenedPage): Promise<void> {
-  const { errors, violations } = await p.page.evaluate(() => ({ errors: window.T?.errors ?? [], violations: window.T?.violations ?? [] }));
+  const { errors, violations } = await p.page.evaluate(() => ({
+    errors: window.T?.errors ?? [],
+    violations: window.T?.violations ?? [],
+  }));
   const context = await pageSummary(p);
   expect(violations, `CSP violations\n${context}`).toEqual([]);
   expect(errors, `page errors\n${context}`).toEqual([]);
@@ -256,7 +275,10 @@ export async function exchange(p: OpenedPage, f: Fixture, pid: string, tag: stri
     [tag, n] as const,
     `${n} echoes and ${n} pushes of '${tag}' arrived and every send() settled`,
   );
-  const got = await p.page.evaluate((t) => ({ echoes: window.T.echoes(t), pushes: window.T.pushes(t), settled: window.T.settled(t) }), tag);
+  const got = await p.page.evaluate(
+    (t) => ({ echoes: window.T.echoes(t), pushes: window.T.pushes(t), settled: window.T.settled(t) }),
+    tag,
+  );
   const why = await pageSummary(p);
   expect(got.settled, why).toEqual({ pending: 0, resolved: n, rejected: 0, total: n });
   expect(f.got(pid, tag), `server received each '${tag}' once, in order`).toEqual(range(n));
@@ -292,7 +314,12 @@ export interface PageApi {
   transports: string[];
   received: unknown[];
   sends: SendRecord[];
-  client: null | { state: string; transport: string | null; close(code?: number, reason?: string): void; connect(): void };
+  client: null | {
+    state: string;
+    transport: string | null;
+    close(code?: number, reason?: string): void;
+    connect(): void;
+  };
   /** The library (IIFE global or ESM namespace), once the page's entry script called init(). */
   lib: unknown;
   start(extra?: object): unknown;

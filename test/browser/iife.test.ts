@@ -111,7 +111,10 @@ async function expectEcho(pagePath: string, label: string): Promise<void> {
   const s = await state();
   const context_ = `page log:\n  ${log.join('\n  ') || '(empty)'}`;
   expect(s?.errors ?? [], context_).toEqual([]);
-  expect(log.filter((l) => l.startsWith('pageerror') || /Content.Security.Policy/i.test(l)), context_).toEqual([]);
+  expect(
+    log.filter((l) => l.startsWith('pageerror') || /Content.Security.Policy/i.test(l)),
+    context_,
+  ).toEqual([]);
   expect(s?.received, context_).toContainEqual({ echo: { hello: label } });
   expect(serverReceived).toContainEqual({ hello: label });
   expect(serverErrors).toEqual([]);

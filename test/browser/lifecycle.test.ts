@@ -14,7 +14,18 @@ import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../wait';
 import { launchBrowser } from './chromium';
-import { exchange, expectClean, openOn, range, startFixture, TRANSPORTS, waitOpen, waitUntil, type Fixture, type OpenedPage } from './harness';
+import {
+  exchange,
+  expectClean,
+  openOn,
+  range,
+  startFixture,
+  TRANSPORTS,
+  waitOpen,
+  waitUntil,
+  type Fixture,
+  type OpenedPage,
+} from './harness';
 
 let browser: Browser;
 let fx: Fixture;
@@ -53,11 +64,24 @@ describe.each(TRANSPORTS)('transport %s', (transport) => {
     await p.page.evaluate(() => window.T.emulateVisibility('hidden'));
     fx.push(pid, 'hidden', 50);
     await p.page.evaluate(() => window.T.send('hidden', 20));
-    await waitUntil(p, () => window.T.pushes('hidden').length >= 50 && window.T.settled('hidden').resolved === 20, undefined, 'the traffic of the hidden page went through');
+    await waitUntil(
+      p,
+      () => window.T.pushes('hidden').length >= 50 && window.T.settled('hidden').resolved === 20,
+      undefined,
+      'the traffic of the hidden page went through',
+    );
     await p.page.evaluate(() => window.T.emulateVisibility('visible'));
     fx.push(pid, 'hidden', 50, 50);
     await p.page.evaluate(() => window.T.send('hidden', 20));
-    await waitUntil(p, () => window.T.pushes('hidden').length >= 100 && window.T.settled('hidden').resolved === 40 && window.T.echoes('hidden').length >= 40, undefined, 'all traffic arrived after the page was shown');
+    await waitUntil(
+      p,
+      () =>
+        window.T.pushes('hidden').length >= 100 &&
+        window.T.settled('hidden').resolved === 40 &&
+        window.T.echoes('hidden').length >= 40,
+      undefined,
+      'all traffic arrived after the page was shown',
+    );
 
     const seen = await p.page.evaluate(() => ({
       pushes: window.T.pushes('hidden'),
@@ -89,24 +113,41 @@ describe.each(TRANSPORTS)('transport %s', (transport) => {
       // 'commit': a page restored from the bfcache fires no 'load'.
       await p.page.goBack({ waitUntil: 'commit' });
       await waitUntil(p, () => !!window.T?.client, undefined, 'the page is back');
-      const back = await p.page.evaluate(() => ({ loadId: window.T.loadId, lifecycle: window.T.lifecycle.map((e) => `${e.type}${e.persisted ? '(persisted)' : ''}`) }));
+      const back = await p.page.evaluate(() => ({
+        loadId: window.T.loadId,
+        lifecycle: window.T.lifecycle.map((e) => `${e.type}${e.persisted ? '(persisted)' : ''}`),
+      }));
       const restored = back.loadId === before;
 
       if (restored) {
         // It really went through pagehide, hidden, frozen, resumed, shown.
-        expect(back.lifecycle).toEqual(expect.arrayContaining(['pagehide(persisted)', 'freeze', 'resume', 'pageshow(persisted)']));
-        await waitUntil(p, () => window.T.pushes('away').length >= 30, undefined, 'the 30 pushes made while away arrived');
+        expect(back.lifecycle).toEqual(
+          expect.arrayContaining(['pagehide(persisted)', 'freeze', 'resume', 'pageshow(persisted)']),
+        );
+        await waitUntil(
+          p,
+          () => window.T.pushes('away').length >= 30,
+          undefined,
+          'the 30 pushes made while away arrived',
+        );
         expect(await p.page.evaluate(() => window.T.pushes('away'))).toEqual(range(30));
         await waitOpen(p);
         await exchange(p, f, pid, 'post', 10);
       } else {
         await waitOpen(p);
-        await waitFor(() => f.sessions.get(pid)?.connected === true, { what: `session of ${pid} connected`, timeout: 1000 });
+        await waitFor(() => f.sessions.get(pid)?.connected === true, {
+          what: `session of ${pid} connected`,
+          timeout: 1000,
+        });
         const opens = await p.page.evaluate(() => window.T.opens);
         expect(opens[0]?.resumed, 'a reloaded page starts a new session').toBe(false);
         await exchange(p, f, pid, 'post', 10);
       }
-      const after = await p.page.evaluate(() => ({ states: window.T.states, opens: window.T.opens.map((o) => (o.resumed ? 'resumed' : 'new')), closes: window.T.closes.map((c) => c.code) }));
+      const after = await p.page.evaluate(() => ({
+        states: window.T.states,
+        opens: window.T.opens.map((o) => (o.resumed ? 'resumed' : 'new')),
+        closes: window.T.closes.map((c) => c.code),
+      }));
       console.info(
         `[${transport}, ${cache}] back/forward: ${restored ? 'restored from the bfcache' : 'reloaded'}; ` +
           `lifecycle ${back.lifecycle.join(' ')}; states ${after.states.join(' ')}; opens ${after.opens.join(' ')}; closes ${after.closes.join(' ') || '-'}`,

@@ -12,7 +12,18 @@
 // Exactly once is read from the server's own deliveries (its 'recv' log lines, one per
 // 'message' event), not from the test app's idempotent log, which would hide a duplicate.
 import { describe, expect, it } from 'vitest';
-import { expectClean, load, newPage, newPid, pageSummary, pageUrl, range, TRANSPORTS, waitOpen, waitUntil } from './harness';
+import {
+  expectClean,
+  load,
+  newPage,
+  newPid,
+  pageSummary,
+  pageUrl,
+  range,
+  TRANSPORTS,
+  waitOpen,
+  waitUntil,
+} from './harness';
 import { processSuite, type LogLine, type ServerProcess } from './processes';
 import { waitFor } from '../wait';
 
@@ -20,15 +31,20 @@ const suite = processSuite('rt-persist-store-');
 const { servers } = suite;
 
 /** The `i`s of page `pid`'s messages as delivered by every server process, in order. */
-const delivered = (pid: string, procs: ServerProcess[]) => procs.flatMap((p) => p.lines.filter((l) => l.ev === 'recv' && l.pid === pid && l.tag === 'm').map((l) => l.i));
-const again = (procs: ServerProcess[]) => procs.flatMap((p) => p.lines.filter((l) => l.ev === 'again' || l.ev === 'error'));
+const delivered = (pid: string, procs: ServerProcess[]) =>
+  procs.flatMap((p) => p.lines.filter((l) => l.ev === 'recv' && l.pid === pid && l.tag === 'm').map((l) => l.i));
+const again = (procs: ServerProcess[]) =>
+  procs.flatMap((p) => p.lines.filter((l) => l.ev === 'again' || l.ev === 'error'));
 
 describe.each(['indexeddb', 'localStorage'] as const)('queue.persist: %s', (persist) => {
   describe.each(TRANSPORTS)('transport %s', (transport) => {
     const open = async (pid: string) => {
       const p = (suite.opened = await newPage(suite.browser));
       const opts = { queue: { persist }, reconnect: { initialDelay: 100, maxDelay: 500 } };
-      await load(p, pageUrl(suite.statics.url, { transport, pid, opts, url: `http://127.0.0.1:${suite.port}/realtime` }));
+      await load(
+        p,
+        pageUrl(suite.statics.url, { transport, pid, opts, url: `http://127.0.0.1:${suite.port}/realtime` }),
+      );
       return p;
     };
 
@@ -40,22 +56,43 @@ describe.each(['indexeddb', 'localStorage'] as const)('queue.persist: %s', (pers
       await waitUntil(p, () => window.T.settled('m').resolved === 5, undefined, 'the first 5 acknowledged');
       const old = suite.current!;
       await servers.kill(old);
-      await waitUntil(p, () => window.T.client!.state === 'reconnecting', undefined, 'the page noticed the server is gone');
+      await waitUntil(
+        p,
+        () => window.T.client!.state === 'reconnecting',
+        undefined,
+        'the page noticed the server is gone',
+      );
       await p.page.evaluate(() => window.T.send('m', 5));
 
       await p.page.reload();
-      await waitUntil(p, () => window.T?.client?.state === 'reconnecting', undefined, 'the reloaded page is trying to connect');
+      await waitUntil(
+        p,
+        () => window.T?.client?.state === 'reconnecting',
+        undefined,
+        'the reloaded page is trying to connect',
+      );
       expect(await p.page.evaluate(() => window.T.sends.length), 'the new page sent nothing itself').toBe(0);
       const server = (suite.current = await servers.start(suite.port));
       await waitOpen(p);
       await waitUntil(p, () => window.T.client!.state === 'open', undefined, 'open again');
-      await waitUntil(p, () => window.T.received.filter((d) => (d as { echo?: unknown }).echo).length >= 5, undefined, 'the 5 queued messages echoed');
+      await waitUntil(
+        p,
+        () => window.T.received.filter((d) => (d as { echo?: unknown }).echo).length >= 5,
+        undefined,
+        'the 5 queued messages echoed',
+      );
 
       const why = await pageSummary(p);
-      expect(await p.page.evaluate(() => window.T.opens.map((o) => o.resumed)), `the reloaded page resumed the session\n${why}`).toEqual([true]);
+      expect(
+        await p.page.evaluate(() => window.T.opens.map((o) => o.resumed)),
+        `the reloaded page resumed the session\n${why}`,
+      ).toEqual([true]);
       expect(delivered(pid, [old, server]), why).toEqual(range(10));
       expect(again([old, server])).toEqual([]);
-      expect((await p.page.evaluate(() => window.T.rtErrors)).filter((e) => e.code !== 'connect-failed'), why).toEqual([]);
+      expect(
+        (await p.page.evaluate(() => window.T.rtErrors)).filter((e) => e.code !== 'connect-failed'),
+        why,
+      ).toEqual([]);
       await expectClean(p);
     });
 
@@ -84,7 +121,9 @@ describe.each(['indexeddb', 'localStorage'] as const)('queue.persist: %s', (pers
         const lastDelivered = last((l) => l.ev === 'recv' && l.pid === pid);
         expect(lastDelivered, `a new session, yet messages were still arriving\n${why}`).toBeLessThan(newSession);
       }
-      console.info(`[persist ${persist} ${transport}] burst of ${n} reloaded away: ${reopened!.resumed ? 'unacknowledged messages were saved, and the next page resumed their session' : 'all acknowledged before the page went'}`);
+      console.info(
+        `[persist ${persist} ${transport}] burst of ${n} reloaded away: ${reopened!.resumed ? 'unacknowledged messages were saved, and the next page resumed their session' : 'all acknowledged before the page went'}`,
+      );
       await expectClean(p);
     });
   });

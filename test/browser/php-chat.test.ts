@@ -59,9 +59,13 @@ async function join(nick: string, transport: 'long-poll' | 'websocket'): Promise
       delete (window as { WebSocket?: unknown }).WebSocket;
       delete (window as { EventSource?: unknown }).EventSource;
     });
-    await context.route(/\/realtime\?.*transport=fetch-stream/, (route) => route.fulfill({ status: 400, contentType: 'text/plain', body: 'transport not offered' }));
+    await context.route(/\/realtime\?.*transport=fetch-stream/, (route) =>
+      route.fulfill({ status: 400, contentType: 'text/plain', body: 'transport not offered' }),
+    );
   } else {
-    await context.route(/\/realtime\?.*transport=(sse|fetch-stream|long-poll)/, (route) => route.fulfill({ status: 400, contentType: 'text/plain', body: 'transport not offered' }));
+    await context.route(/\/realtime\?.*transport=(sse|fetch-stream|long-poll)/, (route) =>
+      route.fulfill({ status: 400, contentType: 'text/plain', body: 'transport not offered' }),
+    );
   }
   const page = await context.newPage();
   const errors: string[] = [];
@@ -70,9 +74,19 @@ async function join(nick: string, transport: 'long-poll' | 'websocket'): Promise
   await page.fill('#nick', nick);
   await page.press('#nick', 'Enter');
   await page
-    .waitForFunction((t) => document.getElementById('state')?.textContent === 'open' && document.getElementById('transport')?.textContent === `via ${t}`, transport, { timeout: 20_000 })
+    .waitForFunction(
+      (t) =>
+        document.getElementById('state')?.textContent === 'open' &&
+        document.getElementById('transport')?.textContent === `via ${t}`,
+      transport,
+      { timeout: 20_000 },
+    )
     .catch(async (err: Error) => {
-      const state = await page.evaluate(() => [document.getElementById('state')?.textContent, document.getElementById('transport')?.textContent, [...document.querySelectorAll('#log li.notice')].map((li) => li.textContent)]);
+      const state = await page.evaluate(() => [
+        document.getElementById('state')?.textContent,
+        document.getElementById('transport')?.textContent,
+        [...document.querySelectorAll('#log li.notice')].map((li) => li.textContent),
+      ]);
       throw new Error(`${nick} did not get open via ${transport}: ${JSON.stringify(state)}; ${err.message}`);
     });
   await page.waitForFunction((n) => document.getElementById('me')?.textContent?.includes(n), nick);
@@ -87,17 +101,24 @@ async function say(from: Person, text: string, to?: Person): Promise<void> {
 }
 
 /** The texts of the messages on `p`'s screen, in order. */
-const shown = (p: Person): Promise<string[]> => p.page.$$eval('#log li.msg .text', (els) => els.map((el) => el.textContent ?? ''));
+const shown = (p: Person): Promise<string[]> =>
+  p.page.$$eval('#log li.msg .text', (els) => els.map((el) => el.textContent ?? ''));
 
 /** Waits until every one of `texts` is on `p`'s screen. */
 async function sees(p: Person, texts: string[]): Promise<void> {
   await p.page
-    .waitForFunction((want) => {
-      const have = [...document.querySelectorAll('#log li.msg .text')].map((el) => el.textContent);
-      return want.every((t) => have.includes(t));
-    }, texts, { timeout: 30_000 })
+    .waitForFunction(
+      (want) => {
+        const have = [...document.querySelectorAll('#log li.msg .text')].map((el) => el.textContent);
+        return want.every((t) => have.includes(t));
+      },
+      texts,
+      { timeout: 30_000 },
+    )
     .catch(async (err: Error) => {
-      throw new Error(`${p.nick} did not see ${JSON.stringify(texts)}; the screen shows ${JSON.stringify(await shown(p))}: ${err.message}`);
+      throw new Error(
+        `${p.nick} did not see ${JSON.stringify(texts)}; the screen shows ${JSON.stringify(await shown(p))}: ${err.message}`,
+      );
     });
 }
 
@@ -106,14 +127,23 @@ describe('demo/chat.html on the PHP server (nginx + PHP-FPM + ws-daemon.php)', (
     const alice = await join('alice', 'long-poll');
     const bob = await join('bob', 'websocket');
     for (const p of [alice, bob]) {
-      await p.page.waitForFunction(() => ['alice', 'bob'].every((n) => [...document.querySelectorAll('#people li.online')].some((li) => li.textContent?.includes(n))));
+      await p.page.waitForFunction(() =>
+        ['alice', 'bob'].every((n) =>
+          [...document.querySelectorAll('#people li.online')].some((li) => li.textContent?.includes(n)),
+        ),
+      );
     }
 
     await say(alice, 'hello everyone, alice here');
     await say(bob, 'hi alice, bob on a WebSocket');
     await say(alice, 'psst bob: long-poll to WebSocket', bob);
     await say(bob, 'psst alice: WebSocket to long-poll', alice);
-    const before = ['hello everyone, alice here', 'hi alice, bob on a WebSocket', 'psst bob: long-poll to WebSocket', 'psst alice: WebSocket to long-poll'];
+    const before = [
+      'hello everyone, alice here',
+      'hi alice, bob on a WebSocket',
+      'psst bob: long-poll to WebSocket',
+      'psst alice: WebSocket to long-poll',
+    ];
     await sees(alice, before);
     await sees(bob, before);
 
@@ -129,19 +159,40 @@ describe('demo/chat.html on the PHP server (nginx + PHP-FPM + ws-daemon.php)', (
 
     await daemon.start();
     expect(daemon.pid).not.toBe(killed);
-    await bob.page.waitForFunction(() => document.getElementById('state')?.textContent === 'open' && document.getElementById('transport')?.textContent === 'via websocket', undefined, { timeout: 30_000 });
+    await bob.page.waitForFunction(
+      () =>
+        document.getElementById('state')?.textContent === 'open' &&
+        document.getElementById('transport')?.textContent === 'via websocket',
+      undefined,
+      { timeout: 30_000 },
+    );
     await say(bob, 'back on the new daemon');
     await say(alice, 'welcome back, bob');
     await say(bob, 'psst alice: after the restart', alice);
 
-    const all = [...before, 'bob, are you still there?', 'psst bob: sent while your daemon was down', 'typed while my connection is down', 'back on the new daemon', 'welcome back, bob', 'psst alice: after the restart'];
+    const all = [
+      ...before,
+      'bob, are you still there?',
+      'psst bob: sent while your daemon was down',
+      'typed while my connection is down',
+      'back on the new daemon',
+      'welcome back, bob',
+      'psst alice: after the restart',
+    ];
     await sees(alice, all);
     await sees(bob, all);
     for (const p of [alice, bob]) {
       // Sent and acknowledged: nothing pending, nothing failed.
-      await p.page.waitForFunction(() => document.querySelectorAll('#log li.msg.pending, #log li.msg.failed').length === 0, undefined, { timeout: 30_000 });
+      await p.page.waitForFunction(
+        () => document.querySelectorAll('#log li.msg.pending, #log li.msg.failed').length === 0,
+        undefined,
+        { timeout: 30_000 },
+      );
       const texts = await shown(p);
-      expect(texts.filter((t) => !all.includes(t)), `${p.nick}: unexpected messages`).toEqual([]);
+      expect(
+        texts.filter((t) => !all.includes(t)),
+        `${p.nick}: unexpected messages`,
+      ).toEqual([]);
       for (const t of all) expect(texts.filter((x) => x === t).length, `${p.nick}: how often "${t}" is shown`).toBe(1);
       expect(p.errors).toEqual([]);
     }

@@ -52,7 +52,10 @@ export function serverProcesses(prefix: string) {
   /** Starts server-process.mjs on `port` (0: any); its pushes carry a label unique to it. */
   async function start(port: number): Promise<ServerProcess> {
     const label = `process-${++started}`;
-    const child = spawn(process.execPath, [script, String(port), label, storeDir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, String(port), label, storeDir], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const proc: ServerProcess = {
       child,
       label,
@@ -75,7 +78,11 @@ export function serverProcesses(prefix: string) {
         proc.lines.push(line);
         if (line.ev === 'listening') resolve(line.port!);
       });
-      child.once('exit', (code, signal) => reject(new Error(`server process ${label} exited (${signal ?? code}) before listening: ${proc.stderr.join('\n')}`)));
+      child.once('exit', (code, signal) =>
+        reject(
+          new Error(`server process ${label} exited (${signal ?? code}) before listening: ${proc.stderr.join('\n')}`),
+        ),
+      );
       child.once('error', reject);
     });
     proc.port = await listening;
@@ -94,7 +101,13 @@ export function serverProcesses(prefix: string) {
     appLog(pid: string): AppLine[] {
       return readdirSync(storeDir)
         .filter((f) => f.startsWith('app-'))
-        .flatMap((f) => readFileSync(join(storeDir, f), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as AppLine))
+        .flatMap((f) =>
+          readFileSync(join(storeDir, f), 'utf8')
+            .trim()
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as AppLine),
+        )
         .filter((l) => l.pid === pid && l.tag === 'm');
     },
     async cleanup(): Promise<void> {

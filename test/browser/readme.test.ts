@@ -72,7 +72,10 @@ describe("README's quick start, as written", () => {
     page.on('console', (m) => m.type() === 'log' && logged.push(m.text()));
     await page.goto(url);
     await page.waitForFunction(() => document.title === '{"echo":"hello"}', undefined, { timeout: 10_000 });
-    await waitFor(() => logged.includes('the server has it'), { what: "the page to log 'the server has it'", timeout: 1000 });
+    await waitFor(() => logged.includes('the server has it'), {
+      what: "the page to log 'the server has it'",
+      timeout: 1000,
+    });
     expect(problems).toEqual([]);
     await page.close();
   }, 30_000);
@@ -80,7 +83,14 @@ describe("README's quick start, as written", () => {
   it('the ESM example, bundled with esbuild, connects from that page with no error', async () => {
     writeFileSync(join(dir, 'server.mjs'), readmeFile('server.mjs'));
     writeFileSync(join(dir, 'app.js'), readmeFile('app.js'));
-    const bundled = await build({ entryPoints: [join(dir, 'app.js')], bundle: true, format: 'esm', write: false, absWorkingDir: dir, logLevel: 'silent' });
+    const bundled = await build({
+      entryPoints: [join(dir, 'app.js')],
+      bundle: true,
+      format: 'esm',
+      write: false,
+      absWorkingDir: dir,
+      logLevel: 'silent',
+    });
     const url = await run('server.mjs');
     const page = await browser!.newPage();
     const problems: string[] = [];
@@ -91,7 +101,10 @@ describe("README's quick start, as written", () => {
     await page.waitForFunction(() => document.title === '{"echo":"hello"}', undefined, { timeout: 10_000 }); // the page's own client
     await page.addScriptTag({ type: 'module', content: bundled.outputFiles[0]!.text });
     // Its client logs its state changes; a failed send() would be an unhandled rejection (a page error).
-    await waitFor(() => logged.includes('connecting → open'), { what: "the page to log 'connecting → open'", timeout: 10_000 });
+    await waitFor(() => logged.includes('connecting → open'), {
+      what: "the page to log 'connecting → open'",
+      timeout: 10_000,
+    });
     expect(problems).toEqual([]);
     await page.close();
   }, 30_000);

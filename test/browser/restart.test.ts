@@ -39,7 +39,12 @@ describe.each(TRANSPORTS)('transport %s', (transport) => {
 
     // Mid-stream: the page sends every 15 ms while the server pushes every 20 ms.
     await p.page.evaluate(() => window.T.sendLoop('m', 15));
-    await waitUntil(p, () => window.T.settled('m').resolved >= 30 && window.T.pushes('live').length >= 30, undefined, '30 messages each way before the kill');
+    await waitUntil(
+      p,
+      () => window.T.settled('m').resolved >= 30 && window.T.pushes('live').length >= 30,
+      undefined,
+      '30 messages each way before the kill',
+    );
     await kill(old);
     const next = await suite.servers.start(suite.port);
     try {
@@ -49,19 +54,28 @@ describe.each(TRANSPORTS)('transport %s', (transport) => {
       expect(reopened.resumed, 'the new process restored the session from the store').toBe(true);
       await waitUntil(
         p,
-        ([from, proc]) => window.T.sends.length >= from + 30 && window.T.received.filter((d) => (d as { proc?: string })?.proc === proc).length >= 20,
+        ([from, proc]) =>
+          window.T.sends.length >= from + 30 &&
+          window.T.received.filter((d) => (d as { proc?: string })?.proc === proc).length >= 20,
         [reopened.sends, next.label] as const,
         '30 more messages sent and 20 pushes from the new process after the reconnect',
       );
       await p.page.evaluate(() => window.T.stopLoop());
       await waitUntil(p, () => window.T.settled('m').pending === 0, undefined, 'every send() settled');
       // The echo of the last message (handled by the new process) has arrived: so have all before it.
-      await waitUntil(p, () => window.T.echoes('m').includes(window.T.sends.filter((s) => s.tag === 'm').length - 1), undefined, 'the last echo');
+      await waitUntil(
+        p,
+        () => window.T.echoes('m').includes(window.T.sends.filter((s) => s.tag === 'm').length - 1),
+        undefined,
+        'the last echo',
+      );
 
       const page = await p.page.evaluate(() => ({
         sends: window.T.sends.filter((s) => s.tag === 'm').map((s) => ({ i: s.i, status: s.status, code: s.code })),
         echoes: window.T.echoes('m'),
-        pushes: window.T.received.filter((d) => (d as { push?: string })?.push === 'live').map((d) => d as { i: number; proc: string }),
+        pushes: window.T.received
+          .filter((d) => (d as { push?: string })?.push === 'live')
+          .map((d) => d as { i: number; proc: string }),
         rtErrors: window.T.rtErrors,
         opens: window.T.opens,
         states: window.T.states,
@@ -77,19 +91,34 @@ describe.each(TRANSPORTS)('transport %s', (transport) => {
       const sids = new Set([...logged(old), ...logged(next)].map((l) => l.sid));
       expect(sids.size, why).toBe(1);
       const [sid] = sids;
-      expect(next.lines.some((l) => l.ev === 'restore' && l.sid === sid), why).toBe(true);
-      expect(next.lines.filter((l) => l.ev === 'session'), 'no new session on the new process').toEqual([]);
+      expect(
+        next.lines.some((l) => l.ev === 'restore' && l.sid === sid),
+        why,
+      ).toBe(true);
+      expect(
+        next.lines.filter((l) => l.ev === 'session'),
+        'no new session on the new process',
+      ).toEqual([]);
 
       // No 'session-lost', no other error (attempts while the server was down report 'connect-failed');
       // the second open resumed.
-      expect(page.rtErrors.filter((e) => e.code !== 'connect-failed'), why).toEqual([]);
+      expect(
+        page.rtErrors.filter((e) => e.code !== 'connect-failed'),
+        why,
+      ).toEqual([]);
       expect(page.opens.map((o) => o.resumed)).toEqual([false, true]);
 
       // Every send() resolved; every message applied exactly once, in order, across both processes.
-      expect(page.sends.filter((s) => s.status !== 'resolved'), why).toEqual([]);
+      expect(
+        page.sends.filter((s) => s.status !== 'resolved'),
+        why,
+      ).toEqual([]);
       expect(byNew.length, why).toBeGreaterThan(0);
       expect([...byOld, ...byNew], why).toEqual(range(page.sends.length));
-      expect(applied.map((l) => l.seq), 'seqs applied in order, each once').toEqual([...new Set(applied.map((l) => l.seq))].sort((a, b) => a - b));
+      expect(
+        applied.map((l) => l.seq),
+        'seqs applied in order, each once',
+      ).toEqual([...new Set(applied.map((l) => l.seq))].sort((a, b) => a - b));
 
       // Echoes: at most once, in order; only the echoes of the last messages the old process
       // handled may be missing (killed after delivering them, before saving the echo).
@@ -102,7 +131,9 @@ describe.each(TRANSPORTS)('transport %s', (transport) => {
       // replayed by the new process), then the new process's. Of what the old process logged as
       // sent, only the last may be missing (killed between send() and the save before writing).
       const labels = page.pushes.map((d) => d.proc);
-      expect(labels, 'old pushes, then new pushes').toEqual([...labels].sort((a, b) => (a === b ? 0 : a === old.label ? -1 : 1)));
+      expect(labels, 'old pushes, then new pushes').toEqual(
+        [...labels].sort((a, b) => (a === b ? 0 : a === old.label ? -1 : 1)),
+      );
       const oldPushes = page.pushes.filter((d) => d.proc === old.label).map((d) => d.i);
       const newPushes = page.pushes.filter((d) => d.proc === next.label).map((d) => d.i);
       expect(oldPushes, 'pushes from the old process').toEqual(range(oldPushes.length));

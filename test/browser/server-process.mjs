@@ -31,7 +31,11 @@ const out = (event) => writeSync(1, `${JSON.stringify(event)}\n`);
 const http = createServer((_req, res) => {
   res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
 });
-const rt = new RealtimeServer({ server: http, path: '/realtime', sessionStore: storeDir ? fileSessionStore(storeDir) : undefined });
+const rt = new RealtimeServer({
+  server: http,
+  path: '/realtime',
+  sessionStore: storeDir ? fileSessionStore(storeDir) : undefined,
+});
 rt.on('error', (err) => out({ ev: 'error', error: String(err?.stack ?? err) }));
 rt.on('connection', (session) => {
   out({ ev: 'session', sid: session.id });
@@ -71,7 +75,10 @@ function handle(session) {
     if (data?.ctl !== undefined) return;
     if (storeDir) {
       if (seq <= appliedSeq(session.id)) return out({ ev: 'again', sid: session.id, seq });
-      appendFileSync(join(storeDir, `app-${session.id}.log`), `${JSON.stringify({ seq, proc: label, pid: data?.pid, tag: data?.tag, i: data?.i })}\n`);
+      appendFileSync(
+        join(storeDir, `app-${session.id}.log`),
+        `${JSON.stringify({ seq, proc: label, pid: data?.pid, tag: data?.tag, i: data?.i })}\n`,
+      );
       applied.set(session.id, seq);
     }
     out({ ev: 'recv', sid: session.id, pid: data?.pid, tag: data?.tag, i: data?.i });

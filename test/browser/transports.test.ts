@@ -64,9 +64,20 @@ describe('browser transports', () => {
         // A second round, spread over several tasks, on the same connection.
         for (let k = 0; k < 5; k++) await p.page.evaluate(() => window.T.send('b', 10));
         fx.push(pid, 'b', 50);
-        await waitUntil(p, () => window.T.echoes('b').length >= 50 && window.T.pushes('b').length >= 50 && window.T.settled('b').resolved === 50, undefined, "50 'b' each way");
+        await waitUntil(
+          p,
+          () =>
+            window.T.echoes('b').length >= 50 &&
+            window.T.pushes('b').length >= 50 &&
+            window.T.settled('b').resolved === 50,
+          undefined,
+          "50 'b' each way",
+        );
         expect(fx.got(pid, 'b')).toEqual(range(50));
-        expect(await p.page.evaluate(() => [window.T.echoes('b'), window.T.pushes('b')])).toEqual([range(50), range(50)]);
+        expect(await p.page.evaluate(() => [window.T.echoes('b'), window.T.pushes('b')])).toEqual([
+          range(50),
+          range(50),
+        ]);
         expect(await p.page.evaluate(() => window.T.opens.length), 'one connection was enough').toBe(1);
         expect(fx.errors).toEqual([]);
         await expectClean(p);
@@ -78,11 +89,20 @@ describe('browser transports', () => {
       await exchange(p, fx, pid, 'before', 5);
 
       await p.context.setOffline(true);
-      await waitUntil(p, () => window.T.lifecycle.some((e) => e.type === 'offline') && !navigator.onLine, undefined, "the page saw 'offline'");
+      await waitUntil(
+        p,
+        () => window.T.lifecycle.some((e) => e.type === 'offline') && !navigator.onLine,
+        undefined,
+        "the page saw 'offline'",
+      );
       await p.page.evaluate(() => window.T.sendLoop('off', 20));
       // Keep sending for a while (20 messages, ~400 ms) with the network down.
       await waitUntil(p, () => window.T.settled('off').total >= 20, undefined, '20 messages sent while offline');
-      const during = await p.page.evaluate(() => ({ state: window.T.client!.state, states: window.T.states.slice(), settled: window.T.settled('off') }));
+      const during = await p.page.evaluate(() => ({
+        state: window.T.client!.state,
+        states: window.T.states.slice(),
+        settled: window.T.settled('off'),
+      }));
       const why = `${JSON.stringify(during)}\n${await pageSummary(p)}`;
       // The messages wait: the client is reconnecting (HTTP transports: their requests fail), or
       // still 'open' with every send() pending (WebSocket: Chromium's offline emulation holds the
@@ -95,12 +115,27 @@ describe('browser transports', () => {
       await p.context.setOffline(false);
       const before = during.settled.total;
       // Still sending while the client reconnects; stop once 10 more went out after 'online'.
-      await waitUntil(p, (n) => window.T.client!.state === 'open' && window.T.settled('off').total >= n + 10, before, 'open again, 10 more sent');
+      await waitUntil(
+        p,
+        (n) => window.T.client!.state === 'open' && window.T.settled('off').total >= n + 10,
+        before,
+        'open again, 10 more sent',
+      );
       await p.page.evaluate(() => window.T.stopLoop());
       const total = await p.page.evaluate(() => window.T.settled('off').total);
-      await waitUntil(p, (n) => window.T.settled('off').resolved === n && window.T.echoes('off').length >= n, total, `all ${total} 'off' sends resolved and echoed`);
+      await waitUntil(
+        p,
+        (n) => window.T.settled('off').resolved === n && window.T.echoes('off').length >= n,
+        total,
+        `all ${total} 'off' sends resolved and echoed`,
+      );
 
-      const after = await p.page.evaluate(() => ({ settled: window.T.settled('off'), echoes: window.T.echoes('off'), states: window.T.states, lifecycle: window.T.lifecycle.map((e) => e.type) }));
+      const after = await p.page.evaluate(() => ({
+        settled: window.T.settled('off'),
+        echoes: window.T.echoes('off'),
+        states: window.T.states,
+        lifecycle: window.T.lifecycle.map((e) => e.type),
+      }));
       expect(after.settled).toEqual({ pending: 0, resolved: total, rejected: 0, total });
       expect(fx.got(pid, 'off'), 'the server got each message exactly once, in order').toEqual(range(total));
       expect(after.echoes).toEqual(range(total));
@@ -125,7 +160,12 @@ describe('browser transports', () => {
       await load(p, pageUrl(f.http.url, { pid })); // no transport forced: the default list
       await waitOpen(p);
       await waitFor(() => f.sessions.has(pid), { what: `session of ${pid} registered`, timeout: 1000 });
-      const seen = await p.page.evaluate(() => ({ transport: window.T.client!.transport, states: window.T.states, transports: window.T.transports, closes: window.T.closes }));
+      const seen = await p.page.evaluate(() => ({
+        transport: window.T.client!.transport,
+        states: window.T.states,
+        transports: window.T.transports,
+        closes: window.T.closes,
+      }));
       const why = `${JSON.stringify(seen)}\n${await pageSummary(p)}`;
       expect(f.upgrades, `the client tried WebSocket first\n${why}`).toBeGreaterThanOrEqual(1);
       expect(seen.transport, why).toBe('sse');

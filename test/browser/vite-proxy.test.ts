@@ -47,7 +47,10 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'rt-vite-'));
   mkdirSync(join(dir, 'node_modules'));
   symlinkSync(root, join(dir, 'node_modules', 'realtime-client'), 'dir');
-  writeFileSync(join(dir, 'index.html'), '<!doctype html><title>app</title><script type="module" src="/main.js"></script>');
+  writeFileSync(
+    join(dir, 'index.html'),
+    '<!doctype html><title>app</title><script type="module" src="/main.js"></script>',
+  );
   writeFileSync(join(dir, 'main.js'), APP);
   vite = await createViteServer({
     root: dir,
@@ -71,17 +74,27 @@ afterAll(async () => {
 });
 
 describe("README's Vite recipe: server.proxy with ws: true", () => {
-  it.each(TRANSPORTS)('%s: the app on the dev server reaches the realtime server through the proxy', async (transport) => {
-    const page = await browser!.newPage();
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(`${appUrl}?transport=${transport}`);
-    await page.waitForFunction(() => (window as unknown as { result?: { acked: boolean; echo: unknown } }).result?.acked && (window as unknown as { result: { echo: unknown } }).result.echo, undefined, {
-      timeout: 20_000,
-    });
-    const result = await page.evaluate(() => (window as unknown as { result: unknown }).result);
-    expect(result).toEqual({ errors: [], echo: { echo: 'through the dev server' }, acked: true, transport });
-    expect(pageErrors).toEqual([]);
-    await page.close();
-  }, 40_000);
+  it.each(TRANSPORTS)(
+    '%s: the app on the dev server reaches the realtime server through the proxy',
+    async (transport) => {
+      const page = await browser!.newPage();
+      const pageErrors: string[] = [];
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      await page.goto(`${appUrl}?transport=${transport}`);
+      await page.waitForFunction(
+        () =>
+          (window as unknown as { result?: { acked: boolean; echo: unknown } }).result?.acked &&
+          (window as unknown as { result: { echo: unknown } }).result.echo,
+        undefined,
+        {
+          timeout: 20_000,
+        },
+      );
+      const result = await page.evaluate(() => (window as unknown as { result: unknown }).result);
+      expect(result).toEqual({ errors: [], echo: { echo: 'through the dev server' }, acked: true, transport });
+      expect(pageErrors).toEqual([]);
+      await page.close();
+    },
+    40_000,
+  );
 });

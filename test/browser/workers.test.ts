@@ -41,7 +41,10 @@ beforeAll(async () => {
     static: {
       routes: (_req, res, url) => {
         if (url.pathname === '/favicon.ico') res.writeHead(204).end();
-        else if (url.pathname === BUNDLE) res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-store' }).end(moduleWorker);
+        else if (url.pathname === BUNDLE)
+          res
+            .writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-store' })
+            .end(moduleWorker);
         else return false;
         return true;
       },
@@ -82,10 +85,13 @@ async function startModuleWorker(t: TestContext, query: { transport?: string; op
   const pid = newPid();
   const [worker] = await Promise.all([
     p.page.waitForEvent('worker'),
-    p.page.evaluate((src) => {
-      // Kept on the page, so nothing can collect it.
-      (self as unknown as { worker: globalThis.Worker }).worker = new Worker(src, { type: 'module' });
-    }, scriptUrl(BUNDLE, pid, query)),
+    p.page.evaluate(
+      (src) => {
+        // Kept on the page, so nothing can collect it.
+        (self as unknown as { worker: globalThis.Worker }).worker = new Worker(src, { type: 'module' });
+      },
+      scriptUrl(BUNDLE, pid, query),
+    ),
   ]);
   return { p, worker, pid };
 }
@@ -112,7 +118,11 @@ const report = (worker: Worker) =>
   }));
 
 async function waitOpen(s: Started): Promise<void> {
-  await waitFor(async () => (await report(s.worker)).state === 'open', { what: 'the worker client opened', timeout: 20_000, every: 50 });
+  await waitFor(async () => (await report(s.worker)).state === 'open', {
+    what: 'the worker client opened',
+    timeout: 20_000,
+    every: 50,
+  });
   await waitFor(() => fx.sessions.has(s.pid), { what: `the worker's session registered`, timeout: 1000 });
 }
 
@@ -120,7 +130,8 @@ async function waitOpen(s: Started): Promise<void> {
 async function exchangeIn(s: Started, tag: string, n: number): Promise<void> {
   await s.worker.evaluate(([t, k]) => self.T.send(t, k), [tag, n] as const);
   fx.push(s.pid, tag, n);
-  const seen = () => s.worker.evaluate((t) => ({ echoes: self.T.echoes(t), pushes: self.T.pushes(t), settled: self.T.settled(t) }), tag);
+  const seen = () =>
+    s.worker.evaluate((t) => ({ echoes: self.T.echoes(t), pushes: self.T.pushes(t), settled: self.T.settled(t) }), tag);
   await expect
     .poll(seen, { timeout: 20_000, message: `'${tag}' both ways, every send() acknowledged` })
     .toEqual({ echoes: range(n), pushes: range(n), settled: { pending: 0, resolved: n, rejected: 0, total: n } });
@@ -130,7 +141,12 @@ async function exchangeIn(s: Started, tag: string, n: number): Promise<void> {
 /** Nothing went wrong inside the worker, and one connection did it all. */
 async function expectClean(s: Started, transport: string): Promise<void> {
   const r = await report(s.worker);
-  expect(r, JSON.stringify(r)).toMatchObject({ transport, errors: [], rtErrors: [], opens: [{ transport, resumed: false }] });
+  expect(r, JSON.stringify(r)).toMatchObject({
+    transport,
+    errors: [],
+    rtErrors: [],
+    opens: [{ transport, resumed: false }],
+  });
   expect(fx.errors).toEqual([]);
 }
 
@@ -166,7 +182,10 @@ describe('the client in workers', () => {
     const cdp = await s.p.context.newCDPSession(s.p.page);
     await cdp.send('ServiceWorker.enable');
     await cdp.send('ServiceWorker.stopAllWorkers');
-    await waitFor(() => disconnected === 1, { what: "the server to see the worker's connection drop", timeout: 20_000 });
+    await waitFor(() => disconnected === 1, {
+      what: "the server to see the worker's connection drop",
+      timeout: 20_000,
+    });
     expect(first.connected).toBe(false);
 
     // A message to the stopped worker starts it again: its script runs anew, with a new client.
@@ -176,7 +195,9 @@ describe('the client in workers', () => {
     const [again] = s.p.context.serviceWorkers();
     const restarted = { ...s, worker: again! };
     await waitOpen(restarted);
-    expect((await report(again!)).opens, 'a fresh client: nothing to resume from').toEqual([{ transport: 'websocket', resumed: false }]);
+    expect((await report(again!)).opens, 'a fresh client: nothing to resume from').toEqual([
+      { transport: 'websocket', resumed: false },
+    ]);
     await exchangeIn(restarted, 'b', 5);
     expect(first.connected, 'the old session was never resumed').toBe(false);
   });

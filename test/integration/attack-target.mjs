@@ -34,7 +34,11 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 
 const target = process.env.ATTACK_SERVER_MODULE;
-const moduleUrl = target ? (/^[a-z]+:/i.test(target) ? target : pathToFileURL(target).href) : new URL('../../dist/server.js', import.meta.url).href;
+const moduleUrl = target
+  ? /^[a-z]+:/i.test(target)
+    ? target
+    : pathToFileURL(target).href
+  : new URL('../../dist/server.js', import.meta.url).href;
 const { RealtimeServer } = await import(moduleUrl);
 
 const options = JSON.parse(process.argv[2] ?? '{}');

@@ -41,7 +41,9 @@ import { waitFor } from '../wait';
 const MiB = 1024 * 1024;
 const TARGET = fileURLToPath(new URL('./attack-target.mjs', import.meta.url));
 const BUILT = fileURLToPath(new URL('../../dist/server.js', import.meta.url));
-const log: (...args: unknown[]) => void = process.env.ATTACK_VERBOSE ? (...a) => console.log('[attack]', ...a) : () => {};
+const log: (...args: unknown[]) => void = process.env.ATTACK_VERBOSE
+  ? (...a) => console.log('[attack]', ...a)
+  : () => {};
 const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
 
 type AnyFrame = { t: string; [k: string]: any };
@@ -119,7 +121,8 @@ class Target {
 
   /** A server process, killed (by pid) when `scope` ends. */
   static async start(scope: Scope, options: object = {}): Promise<Target> {
-    if (!process.env.ATTACK_SERVER_MODULE && !existsSync(BUILT)) throw new Error('dist/server.js is missing: run `npm run build` first');
+    if (!process.env.ATTACK_SERVER_MODULE && !existsSync(BUILT))
+      throw new Error('dist/server.js is missing: run `npm run build` first');
     const child = fork(TARGET, [JSON.stringify(options)], {
       execArgv: ['--expose-gc', '--max-old-space-size=256'],
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
@@ -279,7 +282,8 @@ class WsClient {
 function maskedTextFrame(text: string): Buffer {
   const payload = Buffer.from(text);
   const n = payload.length;
-  const head = n < 126 ? Buffer.from([0x81, 0x80 | n]) : n < 65536 ? Buffer.from([0x81, 0x80 | 126, n >> 8, n & 255]) : null;
+  const head =
+    n < 126 ? Buffer.from([0x81, 0x80 | n]) : n < 65536 ? Buffer.from([0x81, 0x80 | 126, n >> 8, n & 255]) : null;
   if (!head) throw new Error('frame too long for this helper');
   return Buffer.concat([head, Buffer.alloc(4), payload]);
 }
@@ -294,18 +298,33 @@ interface Reply {
  * One HTTP request with node:http. With `stallMs`, a request still unanswered then resolves with
  * status 0 (and is left open: the server is pushing back).
  */
-function request(url: string, opts: { method?: string; body?: string | Buffer; agent?: Agent; stallMs?: number } = {}): Promise<Reply> {
+function request(
+  url: string,
+  opts: { method?: string; body?: string | Buffer; agent?: Agent; stallMs?: number } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     let answered = false;
-    const req = httpRequest(url, { method: opts.method ?? 'GET', agent: opts.agent ?? false, headers: { 'Content-Type': 'text/plain;charset=UTF-8' } }, (res) => {
-      answered = true;
-      if (timer) clearTimeout(timer);
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    const timer = opts.stallMs ? setTimeout(() => !answered && resolve({ status: 0, headers: {}, body: '' }), opts.stallMs) : null;
+    const req = httpRequest(
+      url,
+      {
+        method: opts.method ?? 'GET',
+        agent: opts.agent ?? false,
+        headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
+      },
+      (res) => {
+        answered = true;
+        if (timer) clearTimeout(timer);
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
+    const timer = opts.stallMs
+      ? setTimeout(() => !answered && resolve({ status: 0, headers: {}, body: '' }), opts.stallMs)
+      : null;
     // The server may answer (413) and close before the whole body is written: not an error then.
     req.on('error', (err) => !answered && reject(err));
     req.end(opts.body);
@@ -313,10 +332,24 @@ function request(url: string, opts: { method?: string; body?: string | Buffer; a
 }
 
 const post = (base: string, link: string, frames: Array<object | string>, agent?: Agent): Promise<Reply> =>
-  request(`${base}?link=${link}`, { method: 'POST', body: frames.map((f) => (typeof f === 'string' ? f : JSON.stringify(f))).join('\n'), agent });
+  request(`${base}?link=${link}`, {
+    method: 'POST',
+    body: frames.map((f) => (typeof f === 'string' ? f : JSON.stringify(f))).join('\n'),
+    agent,
+  });
 
-const poll = (base: string, link: string, wait: number, frames: Array<object | string> = [], agent?: Agent): Promise<Reply> =>
-  request(`${base}?link=${link}&wait=${wait}`, { method: 'POST', body: frames.map((f) => (typeof f === 'string' ? f : JSON.stringify(f))).join('\n'), agent });
+const poll = (
+  base: string,
+  link: string,
+  wait: number,
+  frames: Array<object | string> = [],
+  agent?: Agent,
+): Promise<Reply> =>
+  request(`${base}?link=${link}&wait=${wait}`, {
+    method: 'POST',
+    body: frames.map((f) => (typeof f === 'string' ? f : JSON.stringify(f))).join('\n'),
+    agent,
+  });
 
 const ndjson = (body: string): AnyFrame[] =>
   body
@@ -340,23 +373,28 @@ class StreamLink {
   static async open(scope: Scope, base: string, transport: 'sse' | 'fetch-stream'): Promise<StreamLink> {
     const s = new StreamLink();
     await new Promise<void>((resolve, reject) => {
-      const req = httpRequest(`${base}?transport=${transport}`, { agent: false, headers: { Accept: 'text/event-stream' } }, (res) => {
-        s.res = res;
-        let pending = '';
-        res.setEncoding('utf8');
-        res.on('data', (text: string) => {
-          pending += text;
-          let i: number;
-          while ((i = pending.indexOf('\n\n')) >= 0) {
-            const block = pending.slice(0, i);
-            pending = pending.slice(i + 2);
-            for (const line of block.split('\n')) if (line.startsWith('data: ')) s.frames.push(JSON.parse(line.slice(6)));
-          }
-        });
-        res.on('end', () => (s.ended = true));
-        res.on('error', () => (s.ended = true));
-        resolve();
-      });
+      const req = httpRequest(
+        `${base}?transport=${transport}`,
+        { agent: false, headers: { Accept: 'text/event-stream' } },
+        (res) => {
+          s.res = res;
+          let pending = '';
+          res.setEncoding('utf8');
+          res.on('data', (text: string) => {
+            pending += text;
+            let i: number;
+            while ((i = pending.indexOf('\n\n')) >= 0) {
+              const block = pending.slice(0, i);
+              pending = pending.slice(i + 2);
+              for (const line of block.split('\n'))
+                if (line.startsWith('data: ')) s.frames.push(JSON.parse(line.slice(6)));
+            }
+          });
+          res.on('end', () => (s.ended = true));
+          res.on('error', () => (s.ended = true));
+          resolve();
+        },
+      );
       req.on('error', reject);
       req.end();
       scope.defer(() => req.destroy());
@@ -425,7 +463,8 @@ describe('frames with a t that is no string: close 4400, the server stays up', (
       throw err;
     });
     // A server that crashed drops the connection (1006): say that it died, when it did.
-    if (closed.code !== 4400) await waitFor(() => target.dead, { what: 'the server process to exit', timeout: 1000 }).catch(() => {});
+    if (closed.code !== 4400)
+      await waitFor(() => target.dead, { what: 'the server process to exit', timeout: 1000 }).catch(() => {});
     target.check();
     expect(closed.code).toBe(4400);
     expect(c.frames.at(-1)).toMatchObject({ t: 'close', code: 4400 });
@@ -434,39 +473,44 @@ describe('frames with a t that is no string: close 4400, the server stays up', (
 
   const httpCases = HTTP_TRANSPORTS.flatMap((transport) =>
     [false, true].flatMap((hello) =>
-      (['array', 'object'] as const).map((kind) => [transport, hello ? 'after hello' : 'before hello', kind, hello] as const),
+      (['array', 'object'] as const).map(
+        (kind) => [transport, hello ? 'after hello' : 'before hello', kind, hello] as const,
+      ),
     ),
   );
-  test.for(httpCases)('%s, %s: a POST with t an %s nested deep gets 204, the link carries close 4400', async ([transport, , kind, hello], { scope }) => {
-    const target = await server();
-    const frame = kind === 'array' ? DEEP_ARRAY : DEEP_OBJECT;
-    if (transport === 'long-poll') {
-      const link = await openPollLink(target.base);
-      if (hello) {
-        expect((await post(target.base, link, [HELLO])).status).toBe(204);
-        expect(ndjson((await poll(target.base, link, 5000)).body)[0]).toMatchObject({ t: 'welcome' });
+  test.for(httpCases)(
+    '%s, %s: a POST with t an %s nested deep gets 204, the link carries close 4400',
+    async ([transport, , kind, hello], { scope }) => {
+      const target = await server();
+      const frame = kind === 'array' ? DEEP_ARRAY : DEEP_OBJECT;
+      if (transport === 'long-poll') {
+        const link = await openPollLink(target.base);
+        if (hello) {
+          expect((await post(target.base, link, [HELLO])).status).toBe(204);
+          expect(ndjson((await poll(target.base, link, 5000)).body)[0]).toMatchObject({ t: 'welcome' });
+        }
+        const r = await post(target.base, link, [frame]);
+        target.check();
+        expect(r.status).toBe(204);
+        const answer = await poll(target.base, link, 5000);
+        expect(answer.status).toBe(200);
+        expect(ndjson(answer.body).at(-1)).toMatchObject({ t: 'close', code: 4400 });
+        expect((await post(target.base, link, [PING])).status).toBe(404);
+      } else {
+        const s = await StreamLink.open(scope, target.base, transport);
+        if (hello) {
+          expect((await post(target.base, s.id, [HELLO])).status).toBe(204);
+          await s.next('welcome');
+        }
+        const r = await post(target.base, s.id, [frame]);
+        target.check();
+        expect(r.status).toBe(204);
+        expect(await s.next('close')).toMatchObject({ t: 'close', code: 4400 });
+        await waitFor(() => s.ended, { what: 'the stream to end', timeout: 10_000 });
       }
-      const r = await post(target.base, link, [frame]);
-      target.check();
-      expect(r.status).toBe(204);
-      const answer = await poll(target.base, link, 5000);
-      expect(answer.status).toBe(200);
-      expect(ndjson(answer.body).at(-1)).toMatchObject({ t: 'close', code: 4400 });
-      expect((await post(target.base, link, [PING])).status).toBe(404);
-    } else {
-      const s = await StreamLink.open(scope, target.base, transport);
-      if (hello) {
-        expect((await post(target.base, s.id, [HELLO])).status).toBe(204);
-        await s.next('welcome');
-      }
-      const r = await post(target.base, s.id, [frame]);
-      target.check();
-      expect(r.status).toBe(204);
-      expect(await s.next('close')).toMatchObject({ t: 'close', code: 4400 });
-      await waitFor(() => s.ended, { what: 'the stream to end', timeout: 10_000 });
-    }
-    await expectServing(scope, target);
-  });
+      await expectServing(scope, target);
+    },
+  );
 });
 
 // ---- 2: ping flood on a connection that is never read ------------------------------------------
@@ -486,14 +530,19 @@ interface Progress {
 }
 
 /** Raw ping frames straight onto the WebSocket's TCP socket, in chunks, until done or pushed back. */
-async function floodWebSocket(target: Target, c: WsClient, total: number, progress: Progress): Promise<{ uploaded: number; stop: Stop }> {
+async function floodWebSocket(
+  target: Target,
+  c: WsClient,
+  total: number,
+  progress: Progress,
+): Promise<{ uploaded: number; stop: Stop }> {
   const frame = maskedTextFrame(PING);
   const perChunk = 65_536;
   const chunk = Buffer.concat(Array.from({ length: perChunk }, () => frame));
   const sock = c.socket;
   let handed = 0;
   const uploaded = (): number => Math.floor((handed - sock.writableLength) / frame.length) * PING.length;
-  while (handed / frame.length * PING.length < total) {
+  while ((handed / frame.length) * PING.length < total) {
     target.check();
     if (sock.destroyed || c.closed) {
       await target.checkSoon();
@@ -526,16 +575,24 @@ async function floodWebSocket(target: Target, c: WsClient, total: number, progre
 }
 
 /** POSTs of FRAMES_PER_POST pings, one at a time, until done or pushed back (unanswered, or refused). */
-async function floodHttp(scope: Scope, target: Target, link: string, total: number, progress: Progress): Promise<{ uploaded: number; stop: Stop; status?: number }> {
+async function floodHttp(
+  scope: Scope,
+  target: Target,
+  link: string,
+  total: number,
+  progress: Progress,
+): Promise<{ uploaded: number; stop: Stop; status?: number }> {
   const agent = keepAlive(scope, 1);
   const body = `${PING}\n`.repeat(FRAMES_PER_POST);
   let uploaded = 0;
   while (uploaded < total) {
     target.check();
-    const r = await request(`${target.base}?link=${link}`, { method: 'POST', body, agent, stallMs: STALL_MS }).catch(async (err: Error) => {
-      await target.checkSoon();
-      throw err;
-    });
+    const r = await request(`${target.base}?link=${link}`, { method: 'POST', body, agent, stallMs: STALL_MS }).catch(
+      async (err: Error) => {
+        await target.checkSoon();
+        throw err;
+      },
+    );
     target.check();
     if (r.status === 0) return { uploaded, stop: 'stalled' };
     if (r.status !== 204) return { uploaded, stop: 'closed', status: r.status };
@@ -588,15 +645,20 @@ describe('ping flood on a connection whose downstream is never read: heap growth
       });
       if (result.stop === 'done') {
         await marker();
-        await waitFor(
-          async () => (await target.delivered(sid))?.marker,
-          { what: 'the server to process the whole flood', timeout: 30_000 },
-        );
+        await waitFor(async () => (await target.delivered(sid))?.marker, {
+          what: 'the server to process the whole flood',
+          timeout: 30_000,
+        });
       }
       const growth = (await target.retained()) - before;
-      log(`${transport} ping flood: ${mib(result.uploaded)} uploaded in ${Date.now() - t0} ms (${result.stop}${result.status ? ` ${result.status}` : ''}), heap+external growth ${mib(growth)}`);
+      log(
+        `${transport} ping flood: ${mib(result.uploaded)} uploaded in ${Date.now() - t0} ms (${result.stop}${result.status ? ` ${result.status}` : ''}), heap+external growth ${mib(growth)}`,
+      );
       // Pushing back (a stalled upload, a closed link) is fine; growing with the upload is not.
-      expect(growth, `the server kept ${mib(growth)} more after ${mib(result.uploaded)} of pings (${result.stop})`).toBeLessThanOrEqual(FLOOD_GROWTH);
+      expect(
+        growth,
+        `the server kept ${mib(growth)} more after ${mib(result.uploaded)} of pings (${result.stop})`,
+      ).toBeLessThanOrEqual(FLOOD_GROWTH);
       await expectServing(scope, target);
     },
   );
@@ -619,10 +681,15 @@ interface Delay {
   /** The same in CPU time, ms. */
   cpu: number;
 }
-const showDelay = (d: Delay): string => `event-loop stall max ${d.cpu.toFixed(0)} ms of CPU (monitorEventLoopDelay max ${d.eld.toFixed(0)} ms)`;
+const showDelay = (d: Delay): string =>
+  `event-loop stall max ${d.cpu.toFixed(0)} ms of CPU (monitorEventLoopDelay max ${d.eld.toFixed(0)} ms)`;
 
 /** Opens an HTTP link and says hello on it; returns the link id, the session id, and how to read what the link carries next. */
-async function helloOverHttp(scope: Scope, target: Target, transport: 'sse' | 'long-poll'): Promise<{ link: string; sid: string; rest: () => Promise<AnyFrame[]> }> {
+async function helloOverHttp(
+  scope: Scope,
+  target: Target,
+  transport: 'sse' | 'long-poll',
+): Promise<{ link: string; sid: string; rest: () => Promise<AnyFrame[]> }> {
   if (transport === 'long-poll') {
     const link = await openPollLink(target.base);
     const w = ndjson((await poll(target.base, link, 5000, [HELLO])).body).find((f) => f.t === 'welcome')!;
@@ -636,7 +703,10 @@ async function helloOverHttp(scope: Scope, target: Target, transport: 'sse' | 'l
     sid: w.sid,
     rest: async () => {
       // Whatever the POST caused was written before its answer; a close frame follows at once.
-      await waitFor(() => s.ended || s.find('close'), { what: 'a close frame or the end of the stream', timeout: 2000 }).catch(() => {});
+      await waitFor(() => s.ended || s.find('close'), {
+        what: 'a close frame or the end of the stream',
+        timeout: 2000,
+      }).catch(() => {});
       return s.frames.slice(s.frames.indexOf(w) + 1);
     },
   };
@@ -650,7 +720,10 @@ describe('POST bodies: at most 1000 frames each, and none stalls the event loop'
       const target = await Target.start(scope);
       const { link, sid, rest } = await helloOverHttp(scope, target, transport);
       // A message first: if any frame of the body were processed, the app would get it.
-      const body = [JSON.stringify({ t: 'msg', s: 1, d: ['1:first'] }), ...Array.from({ length: 299_999 }, () => PING)].join('\n');
+      const body = [
+        JSON.stringify({ t: 'msg', s: 1, d: ['1:first'] }),
+        ...Array.from({ length: 299_999 }, () => PING),
+      ].join('\n');
       expect(body.length).toBeLessThan(4 * MiB); // under the 4 × maxMessageBytes body limit
       await target.ask('delayReset');
       const t0 = Date.now();
@@ -660,13 +733,20 @@ describe('POST bodies: at most 1000 frames each, and none stalls the event loop'
       const frames = await rest();
       const got = await target.delivered(sid);
       const pongs = frames.filter((f) => f.t === 'pong').length;
-      log(`${transport} POST of 300,000 pings: ${r.status} in ${ms} ms, ${showDelay(delay)}, ${pongs} pongs, ${got?.count ?? 0} messages delivered, then ${JSON.stringify(frames.find((f) => f.t === 'close'))}`);
+      log(
+        `${transport} POST of 300,000 pings: ${r.status} in ${ms} ms, ${showDelay(delay)}, ${pongs} pongs, ${got?.count ?? 0} messages delivered, then ${JSON.stringify(frames.find((f) => f.t === 'close'))}`,
+      );
       expect.soft(r.status, 'status of the POST').toBe(413);
       expect.soft(r.headers.connection, 'its Connection header').toBe('close');
       expect.soft(delay.cpu, `${showDelay(delay)} while the server took the POST`).toBeLessThanOrEqual(MAX_DELAY_MS);
       expect.soft(got?.count ?? 0, 'messages of the body delivered').toBe(0);
       expect.soft(pongs, 'pongs sent for the pings of the body').toBe(0);
-      expect.soft(frames.find((f) => f.t === 'close'), 'close frame on the link').toMatchObject({ t: 'close', code: 4413 });
+      expect
+        .soft(
+          frames.find((f) => f.t === 'close'),
+          'close frame on the link',
+        )
+        .toMatchObject({ t: 'close', code: 4413 });
       await expectServing(scope, target);
     },
   );
@@ -692,12 +772,17 @@ describe('POST bodies: at most 1000 frames each, and none stalls the event loop'
       const t0 = Date.now();
       const r = await request(`${target.base}?link=${link}`, { method: 'POST', body });
       const answered = Date.now() - t0;
-      const got = await waitFor(async () => {
-        const d = await target.delivered(sid);
-        return d && d.count >= total ? d : null;
-      }, { what: `${total} messages delivered`, timeout: 10_000 });
+      const got = await waitFor(
+        async () => {
+          const d = await target.delivered(sid);
+          return d && d.count >= total ? d : null;
+        },
+        { what: `${total} messages delivered`, timeout: 10_000 },
+      );
       const delay = await target.ask<Delay>('delayMax');
-      log(`${transport} POST of ${total} messages in 1000 frames (${mib(body.length)}): ${r.status} after ${answered} ms, all delivered after ${Date.now() - t0} ms, ${showDelay(delay)}`);
+      log(
+        `${transport} POST of ${total} messages in 1000 frames (${mib(body.length)}): ${r.status} after ${answered} ms, all delivered after ${Date.now() - t0} ms, ${showDelay(delay)}`,
+      );
       expect.soft(r.status, 'status of the POST').toBe(204);
       expect.soft(got, 'what the app received').toEqual({ count: total, lastSeq: total, bad: 0, marker: false });
       expect.soft(delay.cpu, `${showDelay(delay)} while the server took the POST`).toBeLessThanOrEqual(MAX_DELAY_MS);
@@ -709,7 +794,10 @@ describe('POST bodies: at most 1000 frames each, and none stalls the event loop'
 // ---- 4: replay buffers of many sessions --------------------------------------------------------
 
 describe('replay memory: maxTotalReplayBytes bounds all sessions together', () => {
-  test('sessions that never read nor ack are ended (4500) to keep the total within the bound; a client that acks is never', async ({ scope, expect }) => {
+  test('sessions that never read nor ack are ended (4500) to keep the total within the bound; a client that acks is never', async ({
+    scope,
+    expect,
+  }) => {
     const BOUND = 8 * MiB;
     const SLACK = 8 * MiB;
     const ATTACKERS = 24;
@@ -750,17 +838,30 @@ describe('replay memory: maxTotalReplayBytes bounds all sessions together', () =
     const before = await target.retained();
     for (let round = 1; round <= ROUNDS; round++) {
       await target.ask('send', { count: PER_ROUND, bytes: MSG_BYTES });
-      await waitFor(async () => {
-        const unacked = await target.ask<number | null>('unacked', { sid: goodSid });
-        if (unacked === null) throw new Error(`the well-behaved session was ended in round ${round}: ${JSON.stringify(target.closes.find((c) => c.sid === goodSid))}`);
-        return unacked === 0 && received.length === round * PER_ROUND;
-      }, { what: `the well-behaved client to receive and ack round ${round}`, timeout: 10_000 });
+      await waitFor(
+        async () => {
+          const unacked = await target.ask<number | null>('unacked', { sid: goodSid });
+          if (unacked === null)
+            throw new Error(
+              `the well-behaved session was ended in round ${round}: ${JSON.stringify(target.closes.find((c) => c.sid === goodSid))}`,
+            );
+          return unacked === 0 && received.length === round * PER_ROUND;
+        },
+        { what: `the well-behaved client to receive and ack round ${round}`, timeout: 10_000 },
+      );
     }
     const growth = (await target.retained()) - before;
     const evicted = target.closes.filter((c) => attackers.has(c.sid));
     const perSession = ROUNDS * PER_ROUND * MSG_BYTES;
-    log(`replay fill: ${ATTACKERS} sessions × ${mib(perSession)} sent, bound ${mib(BOUND)}: heap+external growth ${mib(growth)}, ${evicted.length} sessions ended ${JSON.stringify([...new Set(evicted.map((c) => `${c.code} ${c.reason}`))])}`);
-    expect.soft(growth, `the server kept ${mib(growth)} more after sending ${mib(perSession * ATTACKERS)} to sessions that never ack`).toBeLessThanOrEqual(BOUND + SLACK);
+    log(
+      `replay fill: ${ATTACKERS} sessions × ${mib(perSession)} sent, bound ${mib(BOUND)}: heap+external growth ${mib(growth)}, ${evicted.length} sessions ended ${JSON.stringify([...new Set(evicted.map((c) => `${c.code} ${c.reason}`))])}`,
+    );
+    expect
+      .soft(
+        growth,
+        `the server kept ${mib(growth)} more after sending ${mib(perSession * ATTACKERS)} to sessions that never ack`,
+      )
+      .toBeLessThanOrEqual(BOUND + SLACK);
 
     // Every session not ended holds all it was sent: they must fit in the bound together.
     const kept = ATTACKERS - evicted.length;
@@ -770,8 +871,12 @@ describe('replay memory: maxTotalReplayBytes bounds all sessions together', () =
     for (const { sid } of evicted) {
       const client = attackers.get(sid)!;
       const closed = await client.whenClosed();
-      expect.soft(closed, 'the WebSocket close of an ended session').toEqual({ code: 4500, reason: 'server replay memory full' });
-      expect.soft(client.frames.at(-1), 'the last frame of an ended session').toEqual({ t: 'close', code: 4500, reason: 'server replay memory full' });
+      expect
+        .soft(closed, 'the WebSocket close of an ended session')
+        .toEqual({ code: 4500, reason: 'server replay memory full' });
+      expect
+        .soft(client.frames.at(-1), 'the last frame of an ended session')
+        .toEqual({ t: 'close', code: 4500, reason: 'server replay memory full' });
     }
 
     // The well-behaved client: never ended, every message, in order.
@@ -788,7 +893,10 @@ describe('replay memory: maxTotalReplayBytes bounds all sessions together', () =
 // ---- 5: link churn -----------------------------------------------------------------------------
 
 describe('link churn: a replaced long-poll link is released at once', () => {
-  test('one session resumed 2,000 times on new long-poll links: old links get 404, a held poll is answered, memory stays flat', async ({ scope, expect }) => {
+  test('one session resumed 2,000 times on new long-poll links: old links get 404, a held poll is answered, memory stays flat', async ({
+    scope,
+    expect,
+  }) => {
     const RESUMES = 2000;
     // No standalone ack within the test: the only thing that may answer a held poll is the replacement.
     const target = await Target.start(scope, { ackDelay: 60_000 });
@@ -811,10 +919,10 @@ describe('link churn: a replaced long-poll link is released at once', () => {
         await poll(target.base, link, 0, [], agent);
         seq++;
         heldPoll = poll(target.base, link, 20_000, [{ t: 'msg', s: seq, d: [`${seq}:held`] }], agent);
-        await waitFor(
-          async () => (await target.delivered(w.sid))?.lastSeq === seq,
-          { what: `the poll held on link ${i}`, timeout: 10_000 },
-        );
+        await waitFor(async () => (await target.delivered(w.sid))?.lastSeq === seq, {
+          what: `the poll held on link ${i}`,
+          timeout: 10_000,
+        });
       }
       const next = await openPollLink(target.base);
       const r = await post(target.base, next, [resume], agent);
@@ -825,7 +933,11 @@ describe('link churn: a replaced long-poll link is released at once', () => {
       }
       if (heldPoll || i % 100 === 50) {
         const old = link;
-        probes.push({ i, post: (await post(target.base, old, [PING], agent)).status, poll: (await poll(target.base, old, 0, [], agent)).status });
+        probes.push({
+          i,
+          post: (await post(target.base, old, [PING], agent)).status,
+          poll: (await poll(target.base, old, 0, [], agent)).status,
+        });
       }
       link = next;
       target.check();
@@ -834,12 +946,18 @@ describe('link churn: a replaced long-poll link is released at once', () => {
     const growth = (await target.retained()) - before;
     const counts = await target.ask('links');
     const sessions = await target.ask<{ count: number }>('sessions');
-    log(`link churn: ${RESUMES} resumes in ${churnMs} ms, heap+external growth ${mib(growth)}, sessions ${sessions.count}, links held ${JSON.stringify(counts)}, probe statuses ${JSON.stringify([...new Set(probes.map((p) => `${p.post}/${p.poll}`))])}`);
+    log(
+      `link churn: ${RESUMES} resumes in ${churnMs} ms, heap+external growth ${mib(growth)}, sessions ${sessions.count}, links held ${JSON.stringify(counts)}, probe statuses ${JSON.stringify([...new Set(probes.map((p) => `${p.post}/${p.poll}`))])}`,
+    );
     // Replaced links that linger cost about 5.7 KiB each (11 MiB for 2,000); released ones nothing
     // that grows with the count (about 1 MiB of noise, whether 1,000 or 4,000 resumes).
-    expect.soft(growth, `the server kept ${mib(growth)} more after ${RESUMES} resumes of one session`).toBeLessThanOrEqual(4 * MiB);
+    expect
+      .soft(growth, `the server kept ${mib(growth)} more after ${RESUMES} resumes of one session`)
+      .toBeLessThanOrEqual(4 * MiB);
     expect.soft(held, 'status of the polls held on a link when it was replaced').toEqual(held.map(() => 200));
-    expect.soft(probes, 'a plain POST and a poll naming a replaced link').toEqual(probes.map(({ i }) => ({ i, post: 404, poll: 404 })));
+    expect
+      .soft(probes, 'a plain POST and a poll naming a replaced link')
+      .toEqual(probes.map(({ i }) => ({ i, post: 404, poll: 404 })));
     expect(sessions.count).toBe(1);
     // The session lives on, on the latest link.
     const last = ndjson((await poll(target.base, link, 0, [], agent)).body);
@@ -854,10 +972,18 @@ describe('request bodies in flight: maxTotalBodyBytes bounds them all together',
    */
   function partialPost(scope: Scope, url: string, declared: number, sent: number): { status: number | null } {
     const result: { status: number | null } = { status: null };
-    const req = httpRequest(url, { method: 'POST', agent: false, headers: { 'Content-Type': 'text/plain;charset=UTF-8', 'Content-Length': String(declared) } }, (res) => {
-      res.resume();
-      result.status = res.statusCode!;
-    });
+    const req = httpRequest(
+      url,
+      {
+        method: 'POST',
+        agent: false,
+        headers: { 'Content-Type': 'text/plain;charset=UTF-8', 'Content-Length': String(declared) },
+      },
+      (res) => {
+        res.resume();
+        result.status = res.statusCode!;
+      },
+    );
     scope.defer(() => req.destroy());
     req.on('error', () => (result.status ??= -1));
     const chunk = Buffer.alloc(64 * 1024, 0x20);
@@ -866,24 +992,35 @@ describe('request bodies in flight: maxTotalBodyBytes bounds them all together',
       while (left > 0) {
         const n = Math.min(chunk.length, left);
         left -= n;
-        if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n)) && left > 0) return void req.once('drain', pump);
+        if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n)) && left > 0)
+          return void req.once('drain', pump);
       }
     };
     pump();
     return result;
   }
 
-  test('40 bodies of 4 MiB, one byte short, on 20 links: memory stays within the bound and the largest are refused (429)', async ({ scope, expect }) => {
+  test('40 bodies of 4 MiB, one byte short, on 20 links: memory stays within the bound and the largest are refused (429)', async ({
+    scope,
+    expect,
+  }) => {
     const BOUND = 8 * MiB;
     const target = await Target.start(scope, { maxTotalBodyBytes: BOUND, requestTimeout: 60_000 });
     const before = await target.retained();
     const links = await Promise.all(Array.from({ length: 20 }, () => openPollLink(target.base)));
-    const posts = links.flatMap((link) => ['', '&wait=1000'].map((wait) => partialPost(scope, `${target.base}?link=${link}${wait}`, 4 * MiB, 4 * MiB - 1)));
+    const posts = links.flatMap((link) =>
+      ['', '&wait=1000'].map((wait) => partialPost(scope, `${target.base}?link=${link}${wait}`, 4 * MiB, 4 * MiB - 1)),
+    );
     // At most two bodies of 4 MiB - 1 fit in 8 MiB: the server ends up refusing the others.
     const refused = () => posts.filter((p) => p.status === 429).length;
-    await waitFor(() => target.check() ?? refused() >= 38, { what: 'at least 38 bodies refused with 429', timeout: 30_000 });
+    await waitFor(() => target.check() ?? refused() >= 38, {
+      what: 'at least 38 bodies refused with 429',
+      timeout: 30_000,
+    });
     const growth = (await target.retained()) - before;
-    log(`bodies in flight: 40 × 4 MiB trickled, bound ${mib(BOUND)}: heap+external growth ${mib(growth)}, ${refused()} × 429, others ${JSON.stringify(posts.filter((p) => p.status !== 429).map((p) => p.status))}`);
+    log(
+      `bodies in flight: 40 × 4 MiB trickled, bound ${mib(BOUND)}: heap+external growth ${mib(growth)}, ${refused()} × 429, others ${JSON.stringify(posts.filter((p) => p.status !== 429).map((p) => p.status))}`,
+    );
     expect(growth, `the server held ${mib(growth)} of request bodies`).toBeLessThanOrEqual(BOUND + 4 * MiB);
     expect(posts.filter((p) => p.status !== 429 && p.status !== null)).toEqual([]);
     await expectServing(scope, target);

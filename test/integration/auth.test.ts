@@ -49,7 +49,10 @@ interface Recorded {
  * The reference server behind a recorder of every raw request (body included) and upgrade, with
  * `gate` in front: a stand-in for a gateway that may answer a request itself (returns true).
  */
-async function recorded(options: RealtimeServerOptions, gate: (req: IncomingMessage, res: ServerResponse) => boolean = () => false) {
+async function recorded(
+  options: RealtimeServerOptions,
+  gate: (req: IncomingMessage, res: ServerResponse) => boolean = () => false,
+) {
   const rt = new RealtimeServer({ path: '/realtime', ...options });
   const requests: Recorded[] = [];
   const http = createServer((req, res) => {
@@ -111,8 +114,16 @@ describe.each<TransportName>(['sse', 'fetch-stream', 'long-poll'])('the token ov
     const s = await server({ allowedOrigins: ['https://good.example'] });
     let calls = 0;
     // Node's fetch sends no Origin by itself; a browser on https://evil.example would.
-    const fetchFrom: typeof fetch = (input, init = {}) => fetch(input, { ...init, headers: { ...(init.headers as Record<string, string>), Origin: 'https://evil.example' } });
-    const c = client(s.url, { transports: [transport], auth: () => `secret-token-${++calls}`, env: { fetch: fetchFrom } });
+    const fetchFrom: typeof fetch = (input, init = {}) =>
+      fetch(input, {
+        ...init,
+        headers: { ...(init.headers as Record<string, string>), Origin: 'https://evil.example' },
+      });
+    const c = client(s.url, {
+      transports: [transport],
+      auth: () => `secret-token-${++calls}`,
+      env: { fetch: fetchFrom },
+    });
     const errors: RealtimeError[] = [];
     const texts: string[] = [];
     const waits: number[] = [];
@@ -129,29 +140,32 @@ describe.each<TransportName>(['sse', 'fetch-stream', 'long-poll'])('the token ov
 });
 
 describe.each([401, 403])('HTTP %i from a gateway refusing the token', (status) => {
-  it.each<TransportName>(['sse', 'fetch-stream', 'long-poll'])('over %s: auth() is asked for a fresh token after a backoff, and the 3rd refusal ends with unauthorized', async (transport) => {
-    const refused: string[] = [];
-    const s = await recorded({ authenticate: () => true }, (req, res) => {
-      if (req.headers.authorization === undefined) return false;
-      refused.push(req.headers.authorization);
-      res.writeHead(status, { 'Content-Type': 'text/plain' }).end('refused');
-      return true;
-    });
-    let calls = 0;
-    const c = client(s.url, { transports: [transport], auth: () => `secret-token-${++calls}` });
-    const errors: RealtimeError[] = [];
-    const texts: string[] = [];
-    const retries: Array<{ calls: number; delay: number }> = [];
-    c.on('error', (e) => (errors.push(e), texts.push(e.message)));
-    c.on('close', (e) => texts.push(e.reason));
-    c.on('reconnecting', (e) => retries.push({ calls, delay: e.delay }));
-    await waitFor(() => c.state === 'closed', { what: 'the client giving up' });
-    expect(refused).toEqual(['Bearer secret-token-1', 'Bearer secret-token-2', 'Bearer secret-token-3']);
-    expect(retries.map((r) => r.calls)).toEqual([1, 2]);
-    expect(errors.map((e) => [e.code, e.closeCode])).toEqual([['unauthorized', 4401]]);
-    expect(errors[0]!.message).toContain(`HTTP ${status}`);
-    for (const text of texts) expect(text).not.toContain('secret-token');
-  });
+  it.each<TransportName>(['sse', 'fetch-stream', 'long-poll'])(
+    'over %s: auth() is asked for a fresh token after a backoff, and the 3rd refusal ends with unauthorized',
+    async (transport) => {
+      const refused: string[] = [];
+      const s = await recorded({ authenticate: () => true }, (req, res) => {
+        if (req.headers.authorization === undefined) return false;
+        refused.push(req.headers.authorization);
+        res.writeHead(status, { 'Content-Type': 'text/plain' }).end('refused');
+        return true;
+      });
+      let calls = 0;
+      const c = client(s.url, { transports: [transport], auth: () => `secret-token-${++calls}` });
+      const errors: RealtimeError[] = [];
+      const texts: string[] = [];
+      const retries: Array<{ calls: number; delay: number }> = [];
+      c.on('error', (e) => (errors.push(e), texts.push(e.message)));
+      c.on('close', (e) => texts.push(e.reason));
+      c.on('reconnecting', (e) => retries.push({ calls, delay: e.delay }));
+      await waitFor(() => c.state === 'closed', { what: 'the client giving up' });
+      expect(refused).toEqual(['Bearer secret-token-1', 'Bearer secret-token-2', 'Bearer secret-token-3']);
+      expect(retries.map((r) => r.calls)).toEqual([1, 2]);
+      expect(errors.map((e) => [e.code, e.closeCode])).toEqual([['unauthorized', 4401]]);
+      expect(errors[0]!.message).toContain(`HTTP ${status}`);
+      for (const text of texts) expect(text).not.toContain('secret-token');
+    },
+  );
 });
 
 describe('the token over websocket', () => {
@@ -165,7 +179,11 @@ describe('the token over websocket', () => {
         (super.send as (...a: unknown[]) => void)(data, ...rest);
       }
     }
-    const c = client(s.url, { transports: ['websocket'], auth: () => TOKEN, env: { WebSocket: Recording as unknown as typeof globalThis.WebSocket } });
+    const c = client(s.url, {
+      transports: ['websocket'],
+      auth: () => TOKEN,
+      env: { WebSocket: Recording as unknown as typeof globalThis.WebSocket },
+    });
     await waitFor(() => c.state === 'open', { what: 'open with the token' });
     expect(seen).toEqual([TOKEN]);
     expect(JSON.parse(frames[0]!)).toMatchObject({ t: 'hello', token: TOKEN });

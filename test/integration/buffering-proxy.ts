@@ -6,16 +6,21 @@ import type { AddressInfo } from 'node:net';
  * X-Accel-Buffering support): it forwards the status and headers at once but holds the whole
  * body until the upstream response ends. It does not handle WebSocket upgrades at all.
  */
-export async function bufferingProxy(targetPort: number): Promise<{ url: string; close(): Promise<void>; server: Server }> {
+export async function bufferingProxy(
+  targetPort: number,
+): Promise<{ url: string; close(): Promise<void>; server: Server }> {
   const server = createServer((req, res) => {
-    const up = request({ host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
-      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      res.flushHeaders();
-      const chunks: Buffer[] = [];
-      upRes.on('data', (c: Buffer) => chunks.push(c));
-      upRes.on('end', () => res.end(Buffer.concat(chunks)));
-      upRes.on('error', () => res.destroy());
-    });
+    const up = request(
+      { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers },
+      (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        res.flushHeaders();
+        const chunks: Buffer[] = [];
+        upRes.on('data', (c: Buffer) => chunks.push(c));
+        upRes.on('end', () => res.end(Buffer.concat(chunks)));
+        upRes.on('error', () => res.destroy());
+      },
+    );
     up.on('error', () => res.destroy());
     res.on('close', () => up.destroy());
     req.pipe(up);

@@ -15,14 +15,18 @@ function withChunks(file: string, seen = new Set<string>()): Set<string> {
   if (seen.has(file)) return seen;
   seen.add(file);
   const text = readFileSync(file, 'utf8');
-  for (const m of text.matchAll(/from '(\.\/[^']+\.js)'|import '(\.\/[^']+\.js)'/g)) withChunks(join(dirname(file), (m[1] ?? m[2])!), seen);
+  for (const m of text.matchAll(/from '(\.\/[^']+\.js)'|import '(\.\/[^']+\.js)'/g))
+    withChunks(join(dirname(file), (m[1] ?? m[2])!), seen);
   return seen;
 }
 
 /** The names of the built-in transports and protocols: a comparison with one of them is a branch on a variant. */
 const NAMES = '(?:websocket|sse|fetch-stream|long-poll|v1|plain)';
 const RULES = [
-  { what: 'a comparison with a transport or protocol name', re: new RegExp(`[!=]==?\\s*["'\`]${NAMES}["'\`]|["'\`]${NAMES}["'\`]\\s*[!=]==?|case\\s*["'\`]${NAMES}["'\`]`, 'g') },
+  {
+    what: 'a comparison with a transport or protocol name',
+    re: new RegExp(`[!=]==?\\s*["'\`]${NAMES}["'\`]|["'\`]${NAMES}["'\`]\\s*[!=]==?|case\\s*["'\`]${NAMES}["'\`]`, 'g'),
+  },
   // A read of `.plain` or any use of `#plain`; not the IIFE's export `Realtime.plain = …`.
   { what: 'a plain-mode flag (a property or field named plain)', re: /#plain\b|\.plain\b(?!\s*=(?!=))/g },
 ];
@@ -30,12 +34,17 @@ const RULES = [
 function offences(text: string): string[] {
   const found: string[] = [];
   for (const { what, re } of RULES)
-    for (const m of text.matchAll(re)) found.push(`${what}: …${text.slice(Math.max(0, m.index - 60), m.index + 60).replace(/\s+/g, ' ')}…`);
+    for (const m of text.matchAll(re))
+      found.push(`${what}: …${text.slice(Math.max(0, m.index - 60), m.index + 60).replace(/\s+/g, ' ')}…`);
   return found;
 }
 
 describe('built client code never branches on a transport or protocol name', () => {
-  const files = [...withChunks(join(root, 'dist/index.js')), ...withChunks(join(root, 'dist/core.js')), join(root, 'dist/realtime.min.js')];
+  const files = [
+    ...withChunks(join(root, 'dist/index.js')),
+    ...withChunks(join(root, 'dist/core.js')),
+    join(root, 'dist/realtime.min.js'),
+  ];
 
   it('reads the built entries and the chunks they import', () => {
     for (const f of files) expect(existsSync(f), `${f} is missing: run \`npm run build\` first`).toBe(true);

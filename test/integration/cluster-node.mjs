@@ -52,7 +52,10 @@ const options = JSON.parse(process.env.RT_OPTIONS ?? '{}');
 const redisOptions = { retryStrategy: (times) => Math.min(times * 50, 1000) };
 const redis = process.env.REDIS_NODES
   ? new Cluster(
-      process.env.REDIS_NODES.split(',').map((hp) => ({ host: hp.slice(0, hp.lastIndexOf(':')), port: Number(hp.slice(hp.lastIndexOf(':') + 1)) })),
+      process.env.REDIS_NODES.split(',').map((hp) => ({
+        host: hp.slice(0, hp.lastIndexOf(':')),
+        port: Number(hp.slice(hp.lastIndexOf(':') + 1)),
+      })),
       { redisOptions },
     )
   : new Redis(process.env.REDIS_URL, redisOptions);
@@ -78,22 +81,31 @@ let applies = 0;
 const http = createServer((_req, res) => res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n'));
 // Not authentication: the hook sees the request that opened the link, whose URL names the client.
 const clientName = (_token, req) => new URL(req.url ?? '/', 'http://node').searchParams.get('client') ?? 'unnamed';
-const rt = new RealtimeServer({ ...options, server: http, cluster: redisCluster({ client: redis }), authenticate: clientName });
+const rt = new RealtimeServer({
+  ...options,
+  server: http,
+  cluster: redisCluster({ client: redis }),
+  authenticate: clientName,
+});
 rt.on('error', (err) => report({ ev: 'error', error: String(err?.stack ?? err) }));
 
 function serve(session) {
-  session.on('resume', () => report({ ev: 'attached', sid: session.id, client: session.auth, how: 'resume', at: Date.now() }));
+  session.on('resume', () =>
+    report({ ev: 'attached', sid: session.id, client: session.auth, how: 'resume', at: Date.now() }),
+  );
   session.on('message', (m, seq) => {
     const sid = session.id;
     const entry = JSON.stringify({ seq, m, node: name, pid: process.pid });
-    redis.appApply(`app:{${sid}}:seq`, `app:{${sid}}:log`, `app:{${sid}}:ops`, seq, entry, `${process.pid}:${++applies}`).then(
-      (applied) => {
-        if (applied === 0) return report({ ev: 'again', sid, seq });
-        if (typeof m?.push === 'number') for (let k = m.from; k < m.from + m.push; k++) session.send({ p: k });
-        if (m?.drop === true) session.disconnect();
-      },
-      (err) => report({ ev: 'error', error: `apply ${sid} seq ${seq}: ${err}` }),
-    );
+    redis
+      .appApply(`app:{${sid}}:seq`, `app:{${sid}}:log`, `app:{${sid}}:ops`, seq, entry, `${process.pid}:${++applies}`)
+      .then(
+        (applied) => {
+          if (applied === 0) return report({ ev: 'again', sid, seq });
+          if (typeof m?.push === 'number') for (let k = m.from; k < m.from + m.push; k++) session.send({ p: k });
+          if (m?.drop === true) session.disconnect();
+        },
+        (err) => report({ ev: 'error', error: `apply ${sid} seq ${seq}: ${err}` }),
+      );
   });
 }
 

@@ -27,8 +27,16 @@ const TRANSPORTS: TransportName[] = ['websocket', 'sse', 'fetch-stream', 'long-p
 beforeAll(() => {
   const root = fileURLToPath(new URL('../../', import.meta.url));
   const newest = (dir: string): number =>
-    Math.max(...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
-  const source = Math.max(newest(join(root, 'src/server')), statSync(join(root, 'src/server-redis.ts')).mtimeMs, newest(join(root, 'src/protocol')));
+    Math.max(
+      ...readdirSync(dir, { withFileTypes: true }).map((e) =>
+        e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs,
+      ),
+    );
+  const source = Math.max(
+    newest(join(root, 'src/server')),
+    statSync(join(root, 'src/server-redis.ts')).mtimeMs,
+    newest(join(root, 'src/protocol')),
+  );
   for (const file of ['dist/server.js', 'dist/server-redis.js']) {
     let built = 0;
     try {
@@ -61,7 +69,10 @@ interface Applied {
 
 /** 3 nodes on one Redis (or Redis Cluster) behind nginx; all stopped by pid after the test. */
 async function startCluster(target: RedisTarget) {
-  const redisEnv = 'url' in target ? { REDIS_URL: target.url } : { REDIS_NODES: target.nodes.map((n) => `${n.host}:${n.port}`).join(',') };
+  const redisEnv =
+    'url' in target
+      ? { REDIS_URL: target.url }
+      : { REDIS_NODES: target.nodes.map((n) => `${n.host}:${n.port}`).join(',') };
   const nodes = await services.nodes(script, 3, { env: { ...redisEnv, RT_OPTIONS: JSON.stringify(NODE_OPTIONS) } });
   const lb = await services.nginx({ backends: nodes.map((n) => n.port) });
   // The test's own connection, to read what the app recorded.
@@ -72,7 +83,11 @@ async function startCluster(target: RedisTarget) {
   /** Where each link of `client`'s session was attached, in the order the nodes reported it. */
   const attachments = (client: string) =>
     nodes
-      .flatMap((node) => node.events.filter((e) => e.ev === 'attached' && e.client === client).map((e) => ({ node, sid: e.sid as string, how: e.how as string, at: e.at as number })))
+      .flatMap((node) =>
+        node.events
+          .filter((e) => e.ev === 'attached' && e.client === client)
+          .map((e) => ({ node, sid: e.sid as string, how: e.how as string, at: e.at as number })),
+      )
       .sort((x, y) => x.at - y.at);
 
   return {
@@ -88,9 +103,13 @@ async function startCluster(target: RedisTarget) {
     /** Every session `client` had (one, when none was lost). */
     sessions: (client: string) => [...new Set(attachments(client).map((a) => a.sid))],
     /** The seqs of session `sid` the app was given again (and skipped), in the order reported. */
-    again: (sid: string) => nodes.flatMap((n) => n.events.filter((e) => e.ev === 'again' && e.sid === sid).map((e) => e.seq as number)),
+    again: (sid: string) =>
+      nodes.flatMap((n) => n.events.filter((e) => e.ev === 'again' && e.sid === sid).map((e) => e.seq as number)),
     /** What the nodes reported on their 'error' event (for failure messages). */
-    errors: () => nodes.flatMap((n) => n.events.filter((e) => e.ev === 'error').map((e) => `${n.name}: ${String(e.error).split('\n')[0]}`)),
+    errors: () =>
+      nodes.flatMap((n) =>
+        n.events.filter((e) => e.ev === 'error').map((e) => `${n.name}: ${String(e.error).split('\n')[0]}`),
+      ),
     /** What the app recorded for session `sid`, in order. */
     async applied(sid: string): Promise<Applied[]> {
       return (await redis.lrange(`app:{${sid}}:log`, 0, -1)).map((line) => JSON.parse(line) as Applied);
@@ -170,7 +189,12 @@ interface Workload {
 /** Sends the workload, each message in its own task (so in its own frame when the link is free). */
 async function sendAll(peer: Peer, w: Workload): Promise<void> {
   for (let i = 0; i < w.messages; i++) {
-    if (peer.pending >= w.window) await waitFor(() => peer.pending < w.window, { what: `${peer.name}: room in the window`, timeout: RECOVERY_MS, retryErrors: true });
+    if (peer.pending >= w.window)
+      await waitFor(() => peer.pending < w.window, {
+        what: `${peer.name}: room in the window`,
+        timeout: RECOVERY_MS,
+        retryErrors: true,
+      });
     peer.send({ i });
     if (w.pushEvery && (i + 1) % w.pushEvery === 0) peer.send({ push: w.pushEvery, from: i + 1 - w.pushEvery });
     if (w.dropAfter?.includes(i)) peer.send({ drop: true });
@@ -181,10 +205,11 @@ async function sendAll(peer: Peer, w: Workload): Promise<void> {
 /** Waits until every send() settled and `pushes` pushes arrived (or more: a duplicate fails the test after). */
 async function settled(peer: Peer, pushes: number): Promise<void> {
   try {
-    await waitFor(
-      () => peer.pending === 0 && peer.received.length >= pushes,
-      { what: `${peer.name}: every send() settled and ${pushes} pushes received`, timeout: RECOVERY_MS, retryErrors: true },
-    );
+    await waitFor(() => peer.pending === 0 && peer.received.length >= pushes, {
+      what: `${peer.name}: every send() settled and ${pushes} pushes received`,
+      timeout: RECOVERY_MS,
+      retryErrors: true,
+    });
   } catch (err) {
     // Where it stands when the wait gives up, not when it began.
     const state = `${peer.pending} sends pending, ${peer.received.length} of ${pushes} pushes received; client ${peer.client.state}, opens ${JSON.stringify(peer.opens)}, closes ${JSON.stringify(peer.closes)}, errors ${JSON.stringify(peer.errors)}`;
@@ -214,7 +239,12 @@ async function startPusher(target: RedisTarget) {
      */
     async pushAll(count: number, sessions: number, pace: (k: number) => boolean): Promise<void> {
       for (let k = 0; k < count; k++) {
-        if (!pace(k)) await waitFor(() => pace(k), { what: `the stream to reach push ${k}`, timeout: RECOVERY_MS, retryErrors: true });
+        if (!pace(k))
+          await waitFor(() => pace(k), {
+            what: `the stream to reach push ${k}`,
+            timeout: RECOVERY_MS,
+            retryErrors: true,
+          });
         const got = await rt.broadcast({ p: k }).catch((err: Error) => `failed: ${err.message}`);
         if (got !== sessions) failures.push(`push ${k} reached ${got} sessions, not ${sessions}`);
       }
@@ -242,19 +272,34 @@ interface Kill {
  * SIGKILLs `victim` mid-stream and starts it again on its port while the client recovers on the
  * other nodes; resolves once the stream moved on both ways.
  */
-async function killAndRestart(c: Awaited<ReturnType<typeof startCluster>>, peer: Peer, victim: NodeProcess): Promise<Kill> {
+async function killAndRestart(
+  c: Awaited<ReturnType<typeof startCluster>>,
+  peer: Peer,
+  victim: NodeProcess,
+): Promise<Kill> {
   const holder = c.holder(peer.name) === victim;
   const pid = victim.pid;
   const [opens, resolved, pushes] = [peer.opens.length, peer.resolved, peer.pushes.length];
   const began = Date.now();
   await victim.kill();
   const restarted = victim.start().then(() => Date.now() - began);
-  await waitFor(
-    () => peer.resolved >= resolved + 20 && peer.pushes.length >= pushes + 20,
-    { what: `${peer.name}: the stream to move on after ${victim.name} was killed`, timeout: RECOVERY_MS, retryErrors: true },
-  );
+  await waitFor(() => peer.resolved >= resolved + 20 && peer.pushes.length >= pushes + 20, {
+    what: `${peer.name}: the stream to move on after ${victim.name} was killed`,
+    timeout: RECOVERY_MS,
+    retryErrors: true,
+  });
   const recoveredMs = Date.now() - began;
-  return { node: victim.name, pid, holder, atMessage: resolved, atPush: pushes, recoveredMs, reopened: peer.opens.length - opens, resumedOn: c.holder(peer.name).name, restartMs: await restarted };
+  return {
+    node: victim.name,
+    pid,
+    holder,
+    atMessage: resolved,
+    atPush: pushes,
+    recoveredMs,
+    reopened: peer.opens.length - opens,
+    resumedOn: c.holder(peer.name).name,
+    restartMs: await restarted,
+  };
 }
 
 /**
@@ -264,19 +309,36 @@ async function killAndRestart(c: Awaited<ReturnType<typeof startCluster>>, peer:
  * again only where the protocol allows it (docs/protocol.md §18): after the process that
  * delivered it first was killed (one of `killed`) before recording it.
  */
-async function expectExactlyOnce(c: Awaited<ReturnType<typeof startCluster>>, peer: Peer, pushes: number, killed: number[] = []): Promise<void> {
+async function expectExactlyOnce(
+  c: Awaited<ReturnType<typeof startCluster>>,
+  peer: Peer,
+  pushes: number,
+  killed: number[] = [],
+): Promise<void> {
   const sessions = c.sessions(peer.name);
   const why = `${peer.name}: client errors ${JSON.stringify(peer.errors)}, opens ${JSON.stringify(peer.opens)}, sessions ${JSON.stringify(sessions)}, node errors ${JSON.stringify(c.errors())}`;
   expect(peer.rejected, why).toEqual([]);
   expect(peer.resolved, why).toBe(peer.sent.length);
   expect(sessions, why).toHaveLength(1);
-  expect(peer.opens.slice(1).filter((o) => !o.resumed), why).toEqual([]);
+  expect(
+    peer.opens.slice(1).filter((o) => !o.resumed),
+    why,
+  ).toEqual([]);
   const applied = await c.applied(sessions[0]!);
-  expect(applied.map((a) => a.seq), why).toEqual(range(peer.sent.length).map((i) => i + 1));
-  expect(applied.map((a) => a.m), why).toEqual(peer.sent);
+  expect(
+    applied.map((a) => a.seq),
+    why,
+  ).toEqual(range(peer.sent.length).map((i) => i + 1));
+  expect(
+    applied.map((a) => a.m),
+    why,
+  ).toEqual(peer.sent);
   expect(peer.pushes, why).toEqual(range(pushes));
   const again = c.again(sessions[0]!).map((seq) => ({ seq, firstBy: applied[seq - 1]?.pid }));
-  expect(again.filter((x) => !killed.includes(x.firstBy!)), `${why}; delivered again: ${JSON.stringify(again)}, killed: ${JSON.stringify(killed)}`).toEqual([]);
+  expect(
+    again.filter((x) => !killed.includes(x.firstBy!)),
+    `${why}; delivered again: ${JSON.stringify(again)}, killed: ${JSON.stringify(killed)}`,
+  ).toEqual([]);
 }
 
 describe.each(TRANSPORTS)('3 nodes behind nginx, transport %s', (transport) => {
@@ -306,14 +368,19 @@ describe.each(TRANSPORTS)('3 nodes behind nginx, transport %s', (transport) => {
     } else {
       // The POSTs (and polls) of the link, by nginx's log: round robin sends each to the next
       // node, and each was answered as if it had reached the link's own (relayed there).
-      const linkRequests = c.lb.accessLog().filter((e) => e.uri.includes(`client=${peer.name}`) && e.uri.includes('link='));
+      const linkRequests = c.lb
+        .accessLog()
+        .filter((e) => e.uri.includes(`client=${peer.name}`) && e.uri.includes('link='));
       expect(linkRequests.filter((e) => e.status >= 300).map((e) => `${e.status} ${e.method} ${e.uri}`)).toEqual([]);
       expect(peer.opens).toHaveLength(1); // one link, never dropped
       served = c.servedBy(peer.name, (uri) => uri.includes('link='));
       const total = Object.values(served).reduce((x, y) => x + y, 0);
-      for (const [node, n] of Object.entries(served)) expect(n, `${node} served ${n} of ${total} requests`).toBeGreaterThanOrEqual(total / 5);
+      for (const [node, n] of Object.entries(served))
+        expect(n, `${node} served ${n} of ${total} requests`).toBeGreaterThanOrEqual(total / 5);
     }
-    console.log(`[cluster-nodes] ${transport}: 2000 messages each way in ${took} ms; requests per node ${JSON.stringify(served)}; links attached on ${[...nodesUsed].join(', ')}`);
+    console.log(
+      `[cluster-nodes] ${transport}: 2000 messages each way in ${took} ms; requests per node ${JSON.stringify(served)}; links attached on ${[...nodesUsed].join(', ')}`,
+    );
   }, 120_000);
 });
 
@@ -333,9 +400,17 @@ describe.each(TRANSPORTS)('3 nodes behind nginx, a node SIGKILLed, transport %s'
     // First the node holding the session's link (the session must resume elsewhere); then, over
     // HTTP, a node that does not hold it (its relayed requests in flight die with it), over
     // WebSocket the new holder (a WebSocket session has no requests elsewhere).
-    await waitFor(() => peer.dataSent >= N / 3, { what: 'a third of the stream', timeout: RECOVERY_MS, retryErrors: true });
+    await waitFor(() => peer.dataSent >= N / 3, {
+      what: 'a third of the stream',
+      timeout: RECOVERY_MS,
+      retryErrors: true,
+    });
     kills.push(await killAndRestart(c, peer, c.holder(peer.name)));
-    await waitFor(() => peer.dataSent >= (2 * N) / 3, { what: 'two thirds of the stream', timeout: RECOVERY_MS, retryErrors: true });
+    await waitFor(() => peer.dataSent >= (2 * N) / 3, {
+      what: 'two thirds of the stream',
+      timeout: RECOVERY_MS,
+      retryErrors: true,
+    });
     const holder = c.holder(peer.name);
     kills.push(await killAndRestart(c, peer, transport === 'websocket' ? holder : c.nodes.find((n) => n !== holder)!));
     await Promise.all([sending, pushing]);
@@ -343,12 +418,19 @@ describe.each(TRANSPORTS)('3 nodes behind nginx, a node SIGKILLed, transport %s'
     const took = Date.now() - began;
 
     expect(pusher.failures).toEqual([]);
-    await expectExactlyOnce(c, peer, N, kills.map((k) => k.pid));
+    await expectExactlyOnce(
+      c,
+      peer,
+      N,
+      kills.map((k) => k.pid),
+    );
     // The holder's death moved the session: resumed (no session lost) on another node.
     expect(kills[0]!.holder).toBe(true);
     expect(kills[0]!.reopened).toBeGreaterThanOrEqual(1);
     expect(kills[0]!.resumedOn).not.toBe(kills[0]!.node);
-    console.log(`[cluster-nodes] ${transport}, 2 kills: ${N} messages each way in ${took} ms; kills ${JSON.stringify(kills)}; requests per node ${JSON.stringify(c.servedBy(peer.name))}`);
+    console.log(
+      `[cluster-nodes] ${transport}, 2 kills: ${N} messages each way in ${took} ms; kills ${JSON.stringify(kills)}; requests per node ${JSON.stringify(c.servedBy(peer.name))}`,
+    );
   }, 120_000);
 });
 
@@ -370,7 +452,11 @@ describe('3 nodes behind nginx, WebSocket failover', () => {
     const killedAt = Date.now();
     const killedPid = a.pid;
     await a.kill();
-    await waitFor(() => peer.opens.length === 2, { what: 'the client to reopen', timeout: RECOVERY_MS, retryErrors: true });
+    await waitFor(() => peer.opens.length === 2, {
+      what: 'the client to reopen',
+      timeout: RECOVERY_MS,
+      retryErrors: true,
+    });
     const reopenedMs = Date.now() - killedAt;
     await Promise.all([sending, pushing]);
     await settled(peer, N);
@@ -386,7 +472,9 @@ describe('3 nodes behind nginx, WebSocket failover', () => {
     expect(upgrades[0]?.upstreamPort).toBe(a.port);
     expect(pusher.failures).toEqual([]);
     await expectExactlyOnce(c, peer, N, [killedPid]);
-    console.log(`[cluster-nodes] websocket failover: ${a.name} killed after ${N / 2} messages; resumed on ${b.name} in ${reopenedMs} ms`);
+    console.log(
+      `[cluster-nodes] websocket failover: ${a.name} killed after ${N / 2} messages; resumed on ${b.name} in ${reopenedMs} ms`,
+    );
   }, 60_000);
 });
 
@@ -398,10 +486,11 @@ describe('3 nodes behind nginx, Redis down', () => {
     const peers = TRANSPORTS.map((t) => new Peer(`redis-down-${t}`, t, c.lb));
     const began = Date.now();
     const sending = Promise.all(peers.map((p) => sendAll(p, { messages: N, window: 20, pushEvery: 20 })));
-    await waitFor(
-      () => peers.every((p) => p.dataSent >= N / 2),
-      { what: 'every client half way', timeout: RECOVERY_MS, retryErrors: true },
-    );
+    await waitFor(() => peers.every((p) => p.dataSent >= N / 2), {
+      what: 'every client half way',
+      timeout: RECOVERY_MS,
+      retryErrors: true,
+    });
     const stoppedAt = Date.now();
     await redis.stop();
     // Where each stream stands with Redis gone: it moves on only once Redis is back.
@@ -418,7 +507,14 @@ describe('3 nodes behind nginx, Redis down', () => {
     await sending;
     await Promise.all(peers.map((p) => settled(p, N)));
     for (const p of peers) await expectExactlyOnce(c, p, N);
-    console.log(`[cluster-nodes] Redis down ${startedAt - stoppedAt} ms at ${N / 2} of ${N} messages each way x 4 transports; streams moved on ${recoveredMs} ms after Redis was back; total ${Date.now() - began} ms; connections closed ${JSON.stringify(Object.fromEntries(peers.map((p) => [p.transport, p.closes])))}; requests not answered 2xx ${JSON.stringify(c.lb.accessLog().filter((e) => e.status >= 300 && e.uri.includes('client=redis-down')).map((e) => `${e.status} ${e.method} ${e.uri.replace(/link=[^&]+/, 'link=…')} after ${e.requestTime}s`))}`);
+    console.log(
+      `[cluster-nodes] Redis down ${startedAt - stoppedAt} ms at ${N / 2} of ${N} messages each way x 4 transports; streams moved on ${recoveredMs} ms after Redis was back; total ${Date.now() - began} ms; connections closed ${JSON.stringify(Object.fromEntries(peers.map((p) => [p.transport, p.closes])))}; requests not answered 2xx ${JSON.stringify(
+        c.lb
+          .accessLog()
+          .filter((e) => e.status >= 300 && e.uri.includes('client=redis-down'))
+          .map((e) => `${e.status} ${e.method} ${e.uri.replace(/link=[^&]+/, 'link=…')} after ${e.requestTime}s`),
+      )}`,
+    );
   }, 120_000);
 });
 
@@ -430,11 +526,19 @@ describe('3 nodes behind nginx on a Redis Cluster', () => {
     const peers = TRANSPORTS.map((t) => new Peer(`redis-cluster-${t}`, t, c.lb));
     const began = Date.now();
     // The WebSocket session is dropped once half way, so that it too is served by two nodes.
-    await Promise.all(peers.map((p) => sendAll(p, { messages: N, window: 20, pushEvery: 20, dropAfter: p.transport === 'websocket' ? [499] : [] })));
+    await Promise.all(
+      peers.map((p) =>
+        sendAll(p, { messages: N, window: 20, pushEvery: 20, dropAfter: p.transport === 'websocket' ? [499] : [] }),
+      ),
+    );
     await Promise.all(peers.map((p) => settled(p, N)));
     for (const p of peers) await expectExactlyOnce(c, p, N);
     // For the record: the slot of each session's keys (its hash tag), which says its master.
-    const slots = await Promise.all(peers.map((p) => redisCluster3.cli('CLUSTER', 'KEYSLOT', `rt:{${c.sessions(p.name)[0]}}`)));
-    console.log(`[cluster-nodes] Redis Cluster: ${N} messages each way x 4 transports in ${Date.now() - began} ms; session slots ${slots.map((s) => s.trim()).join(', ')}`);
+    const slots = await Promise.all(
+      peers.map((p) => redisCluster3.cli('CLUSTER', 'KEYSLOT', `rt:{${c.sessions(p.name)[0]}}`)),
+    );
+    console.log(
+      `[cluster-nodes] Redis Cluster: ${N} messages each way x 4 transports in ${Date.now() - began} ms; session slots ${slots.map((s) => s.trim()).join(', ')}`,
+    );
   }, 120_000);
 });

@@ -126,15 +126,15 @@ describe('sessions in Redis, two servers', () => {
     const away = b.client();
     const wAway = await away.hello();
     away.terminate();
-    await waitFor(
-      () => b.opened.find((s) => s.id === wAway.sid && !s.connected),
-      { timeout: 3000, what: 'b.opened.find((s) => s.id === wAway.sid && !s.connected)' },
-    );
+    await waitFor(() => b.opened.find((s) => s.id === wAway.sid && !s.connected), {
+      timeout: 3000,
+      what: 'b.opened.find((s) => s.id === wAway.sid && !s.connected)',
+    });
     expect(await a.rt.broadcast({ hello: 'all' })).toBe(3);
-    await waitFor(
-      () => onA.messages().length === 1 && onB.messages().length === 1,
-      { timeout: 3000, what: 'onA.messages().length === 1 && onB.messages().length === 1' },
-    );
+    await waitFor(() => onA.messages().length === 1 && onB.messages().length === 1, {
+      timeout: 3000,
+      what: 'onA.messages().length === 1 && onB.messages().length === 1',
+    });
     const back = a.client();
     await back.hello({ sid: wAway.sid, key: wAway.key, a: 0 });
     await waitFor(() => back.messages().length === 1, { timeout: 3000, what: 'back.messages().length === 1' });
@@ -152,7 +152,10 @@ describe('sessions in Redis, two servers', () => {
     refused.send({ t: 'hello', v: [1], a: 0 });
     expect(await refused.next('close')).toEqual({ t: 'close', code: 4500, reason: 'session store unavailable' });
     await redis.start();
-    await waitFor(() => a.rt['engine'].available, { timeout: 10_000, what: 'the engine of a to become available again' });
+    await waitFor(() => a.rt['engine'].available, {
+      timeout: 10_000,
+      what: 'the engine of a to become available again',
+    });
     expect((await a.client().hello()).t).toBe('welcome');
   });
 });
@@ -182,10 +185,10 @@ describe('HTTP links across servers: a request reaching the server that does not
     const onB = Object.assign(new PollClient(b.base), { id: onA.id });
     const welcome = (await onB.poll(5000, HELLO)).frames.find((f) => f.t === 'welcome')!;
     expect(welcome).toMatchObject({ resumed: false });
-    const session = await waitFor(
-      () => a.opened.find((s) => s.id === welcome.sid),
-      { timeout: 3000, what: 'a.opened.find((s) => s.id === welcome.sid)' },
-    );
+    const session = await waitFor(() => a.opened.find((s) => s.id === welcome.sid), {
+      timeout: 3000,
+      what: 'a.opened.find((s) => s.id === welcome.sid)',
+    });
     const received: unknown[] = [];
     for (let i = 1; i <= 20; i++) {
       session.send(i);
@@ -193,9 +196,13 @@ describe('HTTP links across servers: a request reaching the server that does not
       expect((await post(i % 2 ? b.base : a.base, onA.id, { t: 'msg', s: i, d: [`c${i}`] })).status).toBe(204);
       for (const f of (await via.poll(5000)).frames) if (f.t === 'msg') received.push(...f.d);
     }
-    while (received.length < 20) for (const f of (await onA.poll(5000)).frames) if (f.t === 'msg') received.push(...f.d);
+    while (received.length < 20)
+      for (const f of (await onA.poll(5000)).frames) if (f.t === 'msg') received.push(...f.d);
     expect(received).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
-    await waitFor(() => a.got.get(welcome.sid)?.length === 20, { timeout: 3000, what: 'a.got.get(welcome.sid)?.length === 20' });
+    await waitFor(() => a.got.get(welcome.sid)?.length === 20, {
+      timeout: 3000,
+      what: 'a.got.get(welcome.sid)?.length === 20',
+    });
     expect(a.got.get(welcome.sid)!.map(([d]) => d)).toEqual(Array.from({ length: 20 }, (_, i) => `c${i + 1}`));
   });
 
@@ -209,7 +216,10 @@ describe('HTTP links across servers: a request reaching the server that does not
     await (a.rt['engine'] as RedisEngine).client.ping(); // connected before the delay, so that only the delay differs
     slow.latency(200);
     for (const transport of ['fetch-stream', 'long-poll']) {
-      const id = transport === 'long-poll' ? (await new PollClient(a.base).open()).id : await (await StreamClient.open(a.base, transport)).linkId();
+      const id =
+        transport === 'long-poll'
+          ? (await new PollClient(a.base).open()).id
+          : await (await StreamClient.open(a.base, transport)).linkId();
       // The client's next request reaches B, which looks the link up in Redis.
       expect((await post(b.base, id, HELLO)).status, transport).toBe(204);
     }
@@ -235,7 +245,10 @@ describe('HTTP links across servers: a request reaching the server that does not
     expect(await stream.next()).toEqual({ t: 'ack', a: 1 });
     expect((await post(a.base, id, { t: 'msg', s: 2, d: ['direct'] })).status).toBe(204);
     expect(await stream.next()).toEqual({ t: 'ack', a: 2 });
-    expect(a.got.get(w.sid)).toEqual([['once', 1], ['direct', 2]]);
+    expect(a.got.get(w.sid)).toEqual([
+      ['once', 1],
+      ['direct', 2],
+    ]);
   });
 
   it('a poll relayed to a link whose holder is gone gets 404, and so does an unknown link', async () => {
@@ -262,10 +275,7 @@ describe('HTTP links across servers: a request reaching the server that does not
     // does: no more beats, no subscription, and nothing tidied up in Redis.
     const held = onB.poll(25_000);
     const engineA = a.rt['engine'] as RedisEngine;
-    await waitFor(
-      () => engineA['ownLinks'].size === 1,
-      { timeout: 3000, what: 'one link owned by engine A' },
-    ); // the link exists; the poll is on its way
+    await waitFor(() => engineA['ownLinks'].size === 1, { timeout: 3000, what: 'one link owned by engine A' }); // the link exists; the poll is on its way
     clearInterval(engineA['beatTimer']!);
     engineA['sub'].disconnect();
     const diedAt = Date.now();

@@ -38,8 +38,16 @@ async function start(options: RealtimeServerOptions = OPTIONS): Promise<Running>
   return s;
 }
 
-async function kit(s: Running, only?: string[], transports?: Parameters<typeof runConformance>[0]['transports']): Promise<Report> {
-  return runConformance({ target: { http: s.base, ws: s.url, origin: ORIGIN, token: TOKEN, scale: 1 }, ...(only ? { only } : {}), ...(transports ? { transports } : {}) });
+async function kit(
+  s: Running,
+  only?: string[],
+  transports?: Parameters<typeof runConformance>[0]['transports'],
+): Promise<Report> {
+  return runConformance({
+    target: { http: s.base, ws: s.url, origin: ORIGIN, token: TOKEN, scale: 1 },
+    ...(only ? { only } : {}),
+    ...(transports ? { transports } : {}),
+  });
 }
 
 const failures = (r: Report): string[] => r.results.filter((x) => x.verdict !== 'pass').map(formatResult);
@@ -49,7 +57,13 @@ describe('the conformance kit against the reference server', () => {
     const s = await start();
     const report = await kit(s);
     console.log(`[conformance] ${report.results.length} case runs in ${report.ms} ms`);
-    console.log([...report.results].sort((a, b) => b.ms - a.ms).slice(0, 40).map((r) => `${r.ms} ${r.id} ${r.transport}`).join('\n'));
+    console.log(
+      [...report.results]
+        .sort((a, b) => b.ms - a.ms)
+        .slice(0, 40)
+        .map((r) => `${r.ms} ${r.id} ${r.transport}`)
+        .join('\n'),
+    );
     expect(report.contract).toMatchObject({ ok: true });
     expect(failures(report)).toEqual([]);
   }, 240_000);
@@ -68,23 +82,42 @@ const MUTATIONS: Array<{ fault: keyof typeof faults; cases: string[]; transports
 ];
 
 describe('the conformance kit against a reference server with a deliberate fault', () => {
-  it.each(MUTATIONS)('$fault: fails $cases', async ({ fault, cases, transports }) => {
-    const s = await start();
-    faults[fault] = true;
-    const report = await kit(s, cases, TRANSPORTS.filter((t) => transports.includes(t.name)));
-    const failed = report.results.filter((r) => r.verdict === 'fail');
-    console.log(`[conformance] fault ${fault} (${report.ms} ms):\n${failed.map(formatResult).join('\n')}`);
-    // Every named case fails on every transport it ran on, and nothing else was run.
-    expect(report.results.map((r) => `${r.id} ${r.transport}`).sort()).toEqual(cases.flatMap((c) => transports.map((t) => `${c} ${t}`)).sort());
-    expect(failed.map((r) => `${r.id} ${r.transport}`).sort()).toEqual(cases.flatMap((c) => transports.map((t) => `${c} ${t}`)).sort());
-  }, 60_000);
+  it.each(MUTATIONS)(
+    '$fault: fails $cases',
+    async ({ fault, cases, transports }) => {
+      const s = await start();
+      faults[fault] = true;
+      const report = await kit(
+        s,
+        cases,
+        TRANSPORTS.filter((t) => transports.includes(t.name)),
+      );
+      const failed = report.results.filter((r) => r.verdict === 'fail');
+      console.log(`[conformance] fault ${fault} (${report.ms} ms):\n${failed.map(formatResult).join('\n')}`);
+      // Every named case fails on every transport it ran on, and nothing else was run.
+      expect(report.results.map((r) => `${r.id} ${r.transport}`).sort()).toEqual(
+        cases.flatMap((c) => transports.map((t) => `${c} ${t}`)).sort(),
+      );
+      expect(failed.map((r) => `${r.id} ${r.transport}`).sort()).toEqual(
+        cases.flatMap((c) => transports.map((t) => `${c} ${t}`)).sort(),
+      );
+    },
+    60_000,
+  );
 });
 
 describe('the conformance kit run as a whole', () => {
   it('says plainly when the application is missing: the cases that need it are skipped, the others run, exit code 3', async () => {
     const s = await scope.server(OPTIONS); // no application attached
-    const report = await kit(s, ['V1-HANDSHAKE-001', 'V1-SEQ-001'], TRANSPORTS.filter((t) => t.name === 'websocket'));
-    expect(report.contract).toMatchObject({ ok: false, why: expect.stringContaining('runs no conformance application') });
+    const report = await kit(
+      s,
+      ['V1-HANDSHAKE-001', 'V1-SEQ-001'],
+      TRANSPORTS.filter((t) => t.name === 'websocket'),
+    );
+    expect(report.contract).toMatchObject({
+      ok: false,
+      why: expect.stringContaining('runs no conformance application'),
+    });
     expect(report.results.map((r) => [r.id, r.verdict, r.why])).toEqual([
       ['V1-HANDSHAKE-001', 'pass', undefined],
       ['V1-SEQ-001', 'skip', expect.stringContaining('the application of docs/conformance.md is missing')],
@@ -97,15 +130,37 @@ describe('the conformance kit run as a whole', () => {
     const base = { level: 'MUST' as const, section: '§6', title: 'a case of this test' };
     const cases: Case[] = [
       { ...base, id: 'V1-TEST-001', run: async () => {} },
-      { ...base, id: 'V1-TEST-002', run: async () => { throw new CaseFailure('this', 'that'); } },
-      { ...base, id: 'V1-TEST-003', run: async () => { throw new CaseSkipped('no reason to run'); } },
-      { ...base, id: 'V1-TEST-004', run: async () => { throw new Error('socket hang up'); } },
+      {
+        ...base,
+        id: 'V1-TEST-002',
+        run: async () => {
+          throw new CaseFailure('this', 'that');
+        },
+      },
+      {
+        ...base,
+        id: 'V1-TEST-003',
+        run: async () => {
+          throw new CaseSkipped('no reason to run');
+        },
+      },
+      {
+        ...base,
+        id: 'V1-TEST-004',
+        run: async () => {
+          throw new Error('socket hang up');
+        },
+      },
       { ...base, id: 'V1-TEST-005', timeout: 50, run: () => new Promise(() => {}) },
       { ...base, id: 'V1-TEST-006', needs: ['origin'], run: async () => {} },
       { ...base, id: 'V1-TEST-007', applies: (d) => d.polls, run: async () => {} },
     ];
     const target = { http: s.base, ws: s.url, token: TOKEN, scale: 1 };
-    const report = await runConformance({ target, cases, transports: TRANSPORTS.filter((t) => t.name === 'websocket') });
+    const report = await runConformance({
+      target,
+      cases,
+      transports: TRANSPORTS.filter((t) => t.name === 'websocket'),
+    });
     expect(report.results.map((r) => [r.id, r.verdict, r.expected ?? r.why, r.got])).toEqual([
       ['V1-TEST-001', 'pass', undefined, undefined],
       ['V1-TEST-002', 'fail', 'this', 'that'],
@@ -118,7 +173,17 @@ describe('the conformance kit run as a whole', () => {
 
   it('the command: one line per case, the verdict, exit code 1 for a failed MUST and 0 once fixed', async () => {
     const s = await start();
-    const argv = [s.base, '--transports', 'websocket,sse', '--only', 'V1-SEQ-003,V1-BATCH-001', '--token', TOKEN, '--origin', ORIGIN];
+    const argv = [
+      s.base,
+      '--transports',
+      'websocket,sse',
+      '--only',
+      'V1-SEQ-003,V1-BATCH-001',
+      '--token',
+      TOKEN,
+      '--origin',
+      ORIGIN,
+    ];
     const out: string[] = [];
     const io = { out: (t: string) => void out.push(t), err: (t: string) => void out.push(t) };
     faults.noDedupe = true;

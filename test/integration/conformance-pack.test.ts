@@ -24,17 +24,37 @@ const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'conformance-pack-'));
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root, env: { ...process.env, npm_config_ignore_scripts: 'true' } });
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], {
+    cwd: root,
+    env: { ...process.env, npm_config_ignore_scripts: 'true' },
+  });
   const tgz = JSON.parse(stdout)[0].filename as string;
-  const integrity = `sha512-${createHash('sha512').update(readFileSync(join(dir, tgz))).digest('base64')}`;
+  const integrity = `sha512-${createHash('sha512')
+    .update(readFileSync(join(dir, tgz)))
+    .digest('base64')}`;
   const dependencies = { [pkg.name]: `file:${tgz}` };
   const packages: Record<string, unknown> = {
     '': { name: 'consumer', version: '1.0.0', dependencies },
-    [`node_modules/${pkg.name}`]: { version: pkg.version, resolved: `file:${tgz}`, integrity, license: pkg.license, dependencies: pkg.dependencies, bin: pkg.bin, engines: pkg.engines },
+    [`node_modules/${pkg.name}`]: {
+      version: pkg.version,
+      resolved: `file:${tgz}`,
+      integrity,
+      license: pkg.license,
+      dependencies: pkg.dependencies,
+      bin: pkg.bin,
+      engines: pkg.engines,
+    },
   };
-  for (const dep of Object.keys(pkg.dependencies)) packages[`node_modules/${dep}`] = lock.packages[`node_modules/${dep}`];
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, dependencies }));
-  writeFileSync(join(dir, 'package-lock.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', lockfileVersion: 3, requires: true, packages }));
+  for (const dep of Object.keys(pkg.dependencies))
+    packages[`node_modules/${dep}`] = lock.packages[`node_modules/${dep}`];
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, dependencies }),
+  );
+  writeFileSync(
+    join(dir, 'package-lock.json'),
+    JSON.stringify({ name: 'consumer', version: '1.0.0', lockfileVersion: 3, requires: true, packages }),
+  );
   await run('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: dir });
 }, 120_000);
 
@@ -45,7 +65,9 @@ afterAll(() => {
 
 /** Starts the installed example server on port 0; resolves with its URL once it listens. */
 function exampleServer(): Promise<string> {
-  const child = spawn(process.execPath, [join(dir, 'node_modules', pkg.name, 'examples', 'conformance-server.mjs')], { env: { ...process.env, PORT: '0' } });
+  const child = spawn(process.execPath, [join(dir, 'node_modules', pkg.name, 'examples', 'conformance-server.mjs')], {
+    env: { ...process.env, PORT: '0' },
+  });
   children.push(child);
   return new Promise((resolveUrl, reject) => {
     let out = '';
@@ -71,7 +93,11 @@ describe('the packed tarball, installed offline', () => {
     const { stdout } = await run(bin, [url, '--transports', 'websocket,long-poll', '--only', only, '--json']);
     const report = JSON.parse(stdout);
     expect(report.exitCode).toBe(0);
-    expect(report.results.map((r: { id: string; verdict: string }) => `${r.id} ${r.verdict}`).filter((r: string) => !r.endsWith('pass'))).toEqual([]);
+    expect(
+      report.results
+        .map((r: { id: string; verdict: string }) => `${r.id} ${r.verdict}`)
+        .filter((r: string) => !r.endsWith('pass')),
+    ).toEqual([]);
     expect(report.results).toHaveLength(9);
   }, 60_000);
 });

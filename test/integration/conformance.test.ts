@@ -1,6 +1,13 @@
 // @vitest-environment node
 import { describe, expect, it } from 'vitest';
-import { longPoll, transports, type ClientOptions, type RealtimeError, type Transport, type TransportName } from '../../src/index';
+import {
+  longPoll,
+  transports,
+  type ClientOptions,
+  type RealtimeError,
+  type Transport,
+  type TransportName,
+} from '../../src/index';
 import type { Session } from '../../src/server/index';
 import { seeded, startServer, testScope } from './harness';
 import { waitFor } from '../wait';
@@ -22,7 +29,8 @@ const server = scope.server;
 
 describe.each(TRANSPORTS)('%s', (label, transport) => {
   const name = typeof transport === 'string' ? transport : transport.name;
-  const client = (url: string, options: ClientOptions = {}) => scope.client(url, { transports: [transport], ...options });
+  const client = (url: string, options: ClientOptions = {}) =>
+    scope.client(url, { transports: [transport], ...options });
 
   it('echo: a message reaches the server and its echo comes back', async () => {
     const s = await server();
@@ -88,7 +96,10 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
       }
     }
     await Promise.all(sends);
-    await waitFor(() => atClient.length >= N && atServer.length >= N, { what: 'all messages both ways', timeout: 40_000 });
+    await waitFor(() => atClient.length >= N && atServer.length >= N, {
+      what: 'all messages both ways',
+      timeout: 40_000,
+    });
     await new Promise((r) => setTimeout(r, 100)); // room for a late duplicate to show itself
     expect(drops).toBeGreaterThan(2);
     expect(atServer).toEqual([...Array(N).keys()]);
@@ -119,7 +130,8 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     const measured: Transport = {
       name: base.name,
       isSupported: base.isSupported,
-      open: (url, h, ctx) => base.open(url, { ...h, onFrame: (text) => (sizes.push(Buffer.byteLength(text)), h.onFrame(text)) }, ctx),
+      open: (url, h, ctx) =>
+        base.open(url, { ...h, onFrame: (text) => (sizes.push(Buffer.byteLength(text)), h.onFrame(text)) }, ctx),
     };
     const c = client(s.url, { transports: [measured], maxFrameSize: 1024 });
     const got: Array<{ i: number }> = [];

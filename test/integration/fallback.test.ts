@@ -58,7 +58,9 @@ describe('fallback and upgrade', () => {
     let refuse = true;
     const handlers = s.http.listeners('upgrade') as Array<(req: IncomingMessage, sock: Duplex, head: Buffer) => void>;
     s.http.removeAllListeners('upgrade');
-    s.http.on('upgrade', (req: IncomingMessage, sock: Duplex, head: Buffer) => (refuse ? sock.destroy() : handlers.forEach((h) => h.call(s.http, req, sock, head))));
+    s.http.on('upgrade', (req: IncomingMessage, sock: Duplex, head: Buffer) =>
+      refuse ? sock.destroy() : handlers.forEach((h) => h.call(s.http, req, sock, head)),
+    );
 
     const atServer: number[] = [];
     let session: Session | undefined;
@@ -98,7 +100,11 @@ describe('fallback and upgrade', () => {
   it('the transport that worked is remembered: the next client with the same URL skips the dead ones', async () => {
     const s = await server({ transports: ['long-poll'] });
     const store = new Map<string, string>();
-    const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v), removeItem: (k: string) => void store.delete(k) };
+    const storage = {
+      getItem: (k: string) => store.get(k) ?? null,
+      setItem: (k: string, v: string) => void store.set(k, v),
+      removeItem: (k: string) => void store.delete(k),
+    };
     const first = client(s.url, { env: { storage } });
     await waitFor(() => first.state === 'open', { what: 'first open' });
     expect(first.transport).toBe('long-poll');
@@ -113,45 +119,52 @@ describe('fallback and upgrade', () => {
 });
 
 describe('HTTP errors from the server', () => {
-  it.each([500, 503])('%i with Retry-After: the client waits at least that long, and tries no other transport meanwhile', async (status) => {
-    const s = await server();
-    let refusals = 2;
-    const requests: number[] = [];
-    // In front of the reference server: refuse the first link requests as an overloaded server would.
-    const handlers = s.http.listeners('request') as Array<(...a: unknown[]) => void>;
-    s.http.removeAllListeners('request');
-    s.http.on('request', (req: IncomingMessage, res: import('node:http').ServerResponse) => {
-      if (req.url!.includes('transport=') && refusals > 0) {
-        refusals--;
-        requests.push(Date.now());
-        return res.writeHead(status, { 'Retry-After': '1', 'Content-Type': 'text/plain' }).end('busy');
-      }
-      handlers.forEach((h) => h.call(s.http, req, res));
-    });
-    const c = client(s.url, { transports: ['long-poll', 'fetch-stream'] });
-    const delays: number[] = [];
-    c.on('reconnecting', (r) => delays.push(r.delay));
-    const seen = trackTransports(c);
-    await waitFor(() => c.state === 'open', { what: 'open after the server recovers', timeout: 10_000 });
-    expect(delays.length).toBe(2);
-    for (const d of delays) expect(d).toBeGreaterThanOrEqual(1000);
-    expect(requests[1]! - requests[0]!).toBeGreaterThanOrEqual(950);
-    expect(seen).toEqual(['long-poll']);
-  });
+  it.each([500, 503])(
+    '%i with Retry-After: the client waits at least that long, and tries no other transport meanwhile',
+    async (status) => {
+      const s = await server();
+      let refusals = 2;
+      const requests: number[] = [];
+      // In front of the reference server: refuse the first link requests as an overloaded server would.
+      const handlers = s.http.listeners('request') as Array<(...a: unknown[]) => void>;
+      s.http.removeAllListeners('request');
+      s.http.on('request', (req: IncomingMessage, res: import('node:http').ServerResponse) => {
+        if (req.url!.includes('transport=') && refusals > 0) {
+          refusals--;
+          requests.push(Date.now());
+          return res.writeHead(status, { 'Retry-After': '1', 'Content-Type': 'text/plain' }).end('busy');
+        }
+        handlers.forEach((h) => h.call(s.http, req, res));
+      });
+      const c = client(s.url, { transports: ['long-poll', 'fetch-stream'] });
+      const delays: number[] = [];
+      c.on('reconnecting', (r) => delays.push(r.delay));
+      const seen = trackTransports(c);
+      await waitFor(() => c.state === 'open', { what: 'open after the server recovers', timeout: 10_000 });
+      expect(delays.length).toBe(2);
+      for (const d of delays) expect(d).toBeGreaterThanOrEqual(1000);
+      expect(requests[1]! - requests[0]!).toBeGreaterThanOrEqual(950);
+      expect(seen).toEqual(['long-poll']);
+    },
+  );
 });
 
 describe('a wrong endpoint', () => {
   it('404 on every transport: one connect-failed error per attempt naming the status, and backoff, not a tight loop', async () => {
     const s = await server();
     const wrong = s.url.replace('/realtime', '/no-such-path');
-    const c = client(wrong, { transports: ['sse', 'fetch-stream', 'long-poll'], reconnect: { initialDelay: 200, maxDelay: 200 } });
+    const c = client(wrong, {
+      transports: ['sse', 'fetch-stream', 'long-poll'],
+      reconnect: { initialDelay: 200, maxDelay: 200 },
+    });
     const errors: RealtimeError[] = [];
     c.on('error', (e) => errors.push(e));
     let requests = 0;
     // The application's own handler for every other path, as a real site has.
     s.http.on('request', (req: IncomingMessage, res: import('node:http').ServerResponse) => {
       requests++;
-      if (!req.url!.startsWith('/realtime')) res.writeHead(404, { 'Content-Type': 'text/html' }).end('<h1>Not found</h1>');
+      if (!req.url!.startsWith('/realtime'))
+        res.writeHead(404, { 'Content-Type': 'text/html' }).end('<h1>Not found</h1>');
     });
     await waitFor(() => errors.length >= 2, { what: 'two failed attempts' });
     expect(errors[0]).toMatchObject({ code: 'connect-failed' });

@@ -146,7 +146,9 @@ describe('fault proxy', () => {
     const during = await client(proxy.port); // accepted...
     during.socket.write('lost-too');
     await waitFor(
-      () => proxy.stats.swallowedUp === 'lost-up'.length + 'lost-too'.length && proxy.stats.swallowedDown === 'lost-down'.length,
+      () =>
+        proxy.stats.swallowedUp === 'lost-up'.length + 'lost-too'.length &&
+        proxy.stats.swallowedDown === 'lost-down'.length,
       { what: 'the bytes swallowed' },
     );
     expect(echo.sides[0]!.got).toBe('before'.length);
@@ -159,10 +161,9 @@ describe('fault proxy', () => {
     after.socket.write('through');
     await waitFor(() => after.text() === 'through', { what: 'a connection made after the blackhole echoes' });
     during.socket.write('still-lost');
-    await waitFor(
-      () => proxy.stats.swallowedUp === 'lost-up'.length + 'lost-too'.length + 'still-lost'.length,
-      { what: 'the swallowed connection stays swallowed' },
-    );
+    await waitFor(() => proxy.stats.swallowedUp === 'lost-up'.length + 'lost-too'.length + 'still-lost'.length, {
+      what: 'the swallowed connection stays swallowed',
+    });
     await pause(50);
     expect(old.text()).toBe('before');
     expect(during.text()).toBe('');

@@ -312,8 +312,22 @@ function reset(s: Socket): void {
   else s.destroy();
 }
 
-export async function faultProxy({ targetPort, targetHost = '127.0.0.1' }: { targetPort: number; targetHost?: string }): Promise<FaultProxy> {
-  const stats: ProxyStats = { connections: 0, open: 0, bytesUp: 0, bytesDown: 0, swallowedUp: 0, swallowedDown: 0, cut: 0 };
+export async function faultProxy({
+  targetPort,
+  targetHost = '127.0.0.1',
+}: {
+  targetPort: number;
+  targetHost?: string;
+}): Promise<FaultProxy> {
+  const stats: ProxyStats = {
+    connections: 0,
+    open: 0,
+    bytesUp: 0,
+    bytesDown: 0,
+    swallowedUp: 0,
+    swallowedDown: 0,
+    cut: 0,
+  };
   const shared: Shared = { latency: 0, throttle: 0, stats, cutNext: false };
   const conns = new Set<Conn>();
   let blackholed = false;

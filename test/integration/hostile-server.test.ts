@@ -12,7 +12,14 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { longPoll, type ClientOptions, type RealtimeError, type RealtimeEventMap, type Transport, type TransportName } from '../../src/index';
+import {
+  longPoll,
+  type ClientOptions,
+  type RealtimeError,
+  type RealtimeEventMap,
+  type Transport,
+  type TransportName,
+} from '../../src/index';
 import { nodeEnv, testScope } from './harness';
 import { waitFor } from '../wait';
 
@@ -168,7 +175,19 @@ async function hostile(o: HostileOptions) {
 }
 
 /** A welcome the client accepts. `resumed: true` so a resumed attempt reports no 'session-lost': only the attack is under test. */
-const welcome = (o: Record<string, unknown> = {}) => JSON.stringify({ t: 'welcome', v: 1, sid: 'S', key: 'K', resumed: true, a: 0, hb: 60_000, max: 1 << 20, transports: ALL, ...o });
+const welcome = (o: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    t: 'welcome',
+    v: 1,
+    sid: 'S',
+    key: 'K',
+    resumed: true,
+    a: 0,
+    hb: 60_000,
+    max: 1 << 20,
+    transports: ALL,
+    ...o,
+  });
 
 /** The frame of the security review: a `t` nested 4,000 arrays deep, which overflowed the stack when turned into a string. */
 const DEEP = `{"t":${'['.repeat(4000)}${']'.repeat(4000)}}`;
@@ -201,8 +220,18 @@ const RECONNECT = { initialDelay: 100, maxDelay: 1000, factor: 2 };
 const DELAYS = [50, 100, 200, 400];
 
 function client(url: string, transport: TransportName | Transport, options: ClientOptions = {}) {
-  const c = scope.client(url, { transports: [transport], reconnect: RECONNECT, ...options, env: { random: () => 0.5, ...options.env } });
-  const log = { errors: [] as RealtimeError[], reconnecting: [] as Array<RealtimeEventMap['reconnecting']>, closes: [] as Array<RealtimeEventMap['close']>, messages: [] as unknown[] };
+  const c = scope.client(url, {
+    transports: [transport],
+    reconnect: RECONNECT,
+    ...options,
+    env: { random: () => 0.5, ...options.env },
+  });
+  const log = {
+    errors: [] as RealtimeError[],
+    reconnecting: [] as Array<RealtimeEventMap['reconnecting']>,
+    closes: [] as Array<RealtimeEventMap['close']>,
+    messages: [] as unknown[],
+  };
   c.on('error', (e) => log.errors.push(e));
   c.on('reconnecting', (r) => log.reconnecting.push(r));
   c.on('close', (e) => log.closes.push(e));
@@ -234,7 +263,10 @@ async function responsive<T>(attack: () => Promise<T>): Promise<T> {
 async function expectBackoff(log: ReturnType<typeof client>['log'], peers: Peer[], n: number): Promise<void> {
   await waitFor(() => peers.length > n, { what: `attempt ${n + 1}` });
   expect(log.reconnecting.slice(0, n).map((r) => r.delay)).toEqual(DELAYS.slice(0, n));
-  for (let k = 1; k <= n; k++) expect(peers[k]!.at - peers[k - 1]!.at, `attempt ${k + 1} came after the backoff`).toBeGreaterThanOrEqual(DELAYS[k - 1]! - 5);
+  for (let k = 1; k <= n; k++)
+    expect(peers[k]!.at - peers[k - 1]!.at, `attempt ${k + 1} came after the backoff`).toBeGreaterThanOrEqual(
+      DELAYS[k - 1]! - 5,
+    );
 }
 
 v8.setFlagsFromString('--expose-gc');
@@ -254,7 +286,8 @@ const controls = (frames: string[]) => frames.map((f) => JSON.parse(f)).filter((
 // ---- the attacks ----
 
 describe('a deep frame: protocol-error, reconnect after backoff, nothing thrown from a transport callback', () => {
-  const cases: Array<[TransportName, 'instead of the link frame' | 'instead of the welcome' | 'after the welcome']> = [];
+  const cases: Array<[TransportName, 'instead of the link frame' | 'instead of the welcome' | 'after the welcome']> =
+    [];
   for (const t of ALL) {
     if (t !== 'websocket') cases.push([t, 'instead of the link frame']);
     cases.push([t, 'instead of the welcome'], [t, 'after the welcome']);
@@ -291,7 +324,8 @@ describe('a server that pongs forever (the client never pings): protocol-error, 
     const { c, log } = client(url, transport);
     await responsive(() => waitFor(() => log.reconnecting.length >= 3, { what: 'three reconnects' }));
     expect(log.errors.length).toBeGreaterThanOrEqual(3);
-    for (const e of log.errors) expect([e.code, e.message]).toEqual(['protocol-error', expect.stringContaining('(pong)')]);
+    for (const e of log.errors)
+      expect([e.code, e.message]).toEqual(['protocol-error', expect.stringContaining('(pong)')]);
     await expectBackoff(log, peers, 3);
     expect(c.state).not.toBe('closed');
   });
@@ -302,7 +336,8 @@ describe('a ping flood from a server that does not read: one pong owed, never a 
   /** A msg frame after every this many pings, so each pong owed must carry a newer ack. */
   const MSG_EVERY = 600;
   const MSGS = PINGS / MSG_EVERY;
-  const ping = (i: number) => (i % MSG_EVERY === MSG_EVERY - 1 ? `{"t":"msg","s":${(i + 1) / MSG_EVERY},"d":[${i}]}` : `{"t":"ping","a":0}`);
+  const ping = (i: number) =>
+    i % MSG_EVERY === MSG_EVERY - 1 ? `{"t":"msg","s":${(i + 1) / MSG_EVERY},"d":[${i}]}` : `{"t":"ping","a":0}`;
 
   it('websocket: bufferedAmount stays where the application data left it; once read, one pong carries the latest ack', async () => {
     const sockets: WebSocket[] = [];
@@ -313,7 +348,10 @@ describe('a ping flood from a server that does not read: one pong owed, never a 
       }
     }
     const { url, peers } = await hostile({ deaf: true, onConnection: (peer) => peer.send(welcome({ max: 16 << 20 })) });
-    const { c, log } = client(url, 'websocket', { queue: { maxBytes: 64 << 20 }, env: { ...nodeEnv, WebSocket: Tracked as unknown as typeof globalThis.WebSocket } });
+    const { c, log } = client(url, 'websocket', {
+      queue: { maxBytes: 64 << 20 },
+      env: { ...nodeEnv, WebSocket: Tracked as unknown as typeof globalThis.WebSocket },
+    });
     await waitFor(() => c.state === 'open', { what: 'open' });
     // 8 MB the server never reads: more than the kernel's socket buffers take, so the rest waits
     // in the client's, as it would on a slow or stalled network.
@@ -326,33 +364,36 @@ describe('a ping flood from a server that does not read: one pong owed, never a 
     // Before: each ping queued a pong behind the backlog, about 1.4 MB for this flood.
     expect(ws.bufferedAmount - before).toBeLessThan(1024);
     peers[0]!.release();
-    const owed = await waitFor(
-      () => controls(peers[0]!.received).find((f) => f.a === MSGS),
-      { what: 'the pong owed, once the server reads', timeout: 10_000 },
-    );
+    const owed = await waitFor(() => controls(peers[0]!.received).find((f) => f.a === MSGS), {
+      what: 'the pong owed, once the server reads',
+      timeout: 10_000,
+    });
     expect(owed.t).toBe('pong');
     expect(controls(peers[0]!.received).length).toBeLessThanOrEqual(2);
     expect(log.errors).toEqual([]);
   });
 
-  it.each(['sse', 'fetch-stream'] as const)('%s: POSTs never answered: the queue behind them holds at most one pong; once answered, the last carries the latest ack', async (transport) => {
-    const { url, peers } = await hostile({ deaf: true, onConnection: (peer) => peer.send(welcome()) });
-    const { c, log } = client(url, transport);
-    await waitFor(() => c.state === 'open', { what: 'open' });
-    const base = heap();
-    await responsive(() => flood(peers[0]!, PINGS, 300, ping));
-    await waitFor(() => log.messages.length === MSGS, { what: 'every msg frame of the flood' });
-    // Before: 60,000 pongs queued behind the hello POST, several MB.
-    expect(heap() - base, 'heap growth (bytes)').toBeLessThan(1 << 20);
-    peers[0]!.release();
-    const last = await waitFor(
-      () => controls(peers[0]!.received).find((f) => f.a === MSGS),
-      { what: 'the pong owed, once POSTs are answered', timeout: 10_000 },
-    );
-    expect(last.t).toBe('pong');
-    expect(controls(peers[0]!.received).length).toBeLessThanOrEqual(2);
-    expect(log.errors).toEqual([]);
-  });
+  it.each(['sse', 'fetch-stream'] as const)(
+    '%s: POSTs never answered: the queue behind them holds at most one pong; once answered, the last carries the latest ack',
+    async (transport) => {
+      const { url, peers } = await hostile({ deaf: true, onConnection: (peer) => peer.send(welcome()) });
+      const { c, log } = client(url, transport);
+      await waitFor(() => c.state === 'open', { what: 'open' });
+      const base = heap();
+      await responsive(() => flood(peers[0]!, PINGS, 300, ping));
+      await waitFor(() => log.messages.length === MSGS, { what: 'every msg frame of the flood' });
+      // Before: 60,000 pongs queued behind the hello POST, several MB.
+      expect(heap() - base, 'heap growth (bytes)').toBeLessThan(1 << 20);
+      peers[0]!.release();
+      const last = await waitFor(() => controls(peers[0]!.received).find((f) => f.a === MSGS), {
+        what: 'the pong owed, once POSTs are answered',
+        timeout: 10_000,
+      });
+      expect(last.t).toBe('pong');
+      expect(controls(peers[0]!.received).length).toBeLessThanOrEqual(2);
+      expect(log.errors).toEqual([]);
+    },
+  );
 
   it('long-poll: a poll answer that keeps pinging: what waits for the next poll is one ack and one pong at most; the next poll carries them', async () => {
     const { url, peers } = await hostile({ onConnection: (peer) => peer.send(welcome()) });
@@ -365,7 +406,9 @@ describe('a ping flood from a server that does not read: one pong owed, never a 
     expect(heap() - base, 'heap growth (bytes)').toBeLessThan(1 << 20);
     const sent = peer.received.length;
     peer.endPoll();
-    await waitFor(() => controls(peer.received.slice(sent)).some((f) => f.a === MSGS), { what: 'the next poll, carrying the latest ack' });
+    await waitFor(() => controls(peer.received.slice(sent)).some((f) => f.a === MSGS), {
+      what: 'the next poll, carrying the latest ack',
+    });
     // Before: one pong per chunk of the answer read (or per ping), all in that poll's body.
     const body = controls(peer.received.slice(sent));
     expect(body.length).toBeLessThanOrEqual(2);
@@ -385,34 +428,40 @@ describe('a body that never ends', () => {
   it.each([
     ['sse (native EventSource)', 'sse', 'data: '],
     ['websocket', 'websocket', ''],
-  ] as const)('%s: a frame without end is bounded only by time: the heartbeat deadline drops it (4408), then backoff', async (_, transport, prefix) => {
-    const { url, peers } = await hostile({ onConnection: (peer) => endlessLine(peer, prefix) });
-    const { log } = client(url, transport, { heartbeat: { timeout: 500 } });
-    const t0 = Date.now();
-    await responsive(() => waitFor(() => log.reconnecting.length >= 2, { what: 'two reconnects' }));
-    // Both hand over a frame only once it is whole: only the deadline (hb 300 + timeout 500) bounds it.
-    expect(log.closes.slice(0, 2).map((e) => [e.code, e.reason])).toEqual([
-      [4408, 'heartbeat timeout'],
-      [4408, 'heartbeat timeout'],
-    ]);
-    expect(log.errors).toEqual([]); // a silent connection, as far as the client can tell
-    expect(peers[1]!.at - t0).toBeLessThan(800 + DELAYS[0]! + 2000);
-    expect(peers[0]!.gone).toBe(true);
-    await expectBackoff(log, peers, 2);
-  });
+  ] as const)(
+    '%s: a frame without end is bounded only by time: the heartbeat deadline drops it (4408), then backoff',
+    async (_, transport, prefix) => {
+      const { url, peers } = await hostile({ onConnection: (peer) => endlessLine(peer, prefix) });
+      const { log } = client(url, transport, { heartbeat: { timeout: 500 } });
+      const t0 = Date.now();
+      await responsive(() => waitFor(() => log.reconnecting.length >= 2, { what: 'two reconnects' }));
+      // Both hand over a frame only once it is whole: only the deadline (hb 300 + timeout 500) bounds it.
+      expect(log.closes.slice(0, 2).map((e) => [e.code, e.reason])).toEqual([
+        [4408, 'heartbeat timeout'],
+        [4408, 'heartbeat timeout'],
+      ]);
+      expect(log.errors).toEqual([]); // a silent connection, as far as the client can tell
+      expect(peers[1]!.at - t0).toBeLessThan(800 + DELAYS[0]! + 2000);
+      expect(peers[0]!.gone).toBe(true);
+      await expectBackoff(log, peers, 2);
+    },
+  );
 
   it.each([
     ['fetch-stream', 'data: '],
     ['long-poll', ''],
-  ] as const)('%s: a line without end is cut past maxFrameSize: message-too-large, then backoff', async (transport, prefix) => {
-    const { url, peers } = await hostile({ onConnection: (peer) => endlessLine(peer, prefix) });
-    const { log } = client(url, transport, { maxFrameSize: 64 << 10 });
-    await responsive(() => waitFor(() => log.reconnecting.length >= 2, { what: 'two reconnects' }));
-    expect(log.errors.length).toBeGreaterThanOrEqual(2);
-    for (const e of log.errors) expect(e.code).toBe('message-too-large');
-    expect(peers[0]!.gone).toBe(true);
-    await expectBackoff(log, peers, 2);
-  });
+  ] as const)(
+    '%s: a line without end is cut past maxFrameSize: message-too-large, then backoff',
+    async (transport, prefix) => {
+      const { url, peers } = await hostile({ onConnection: (peer) => endlessLine(peer, prefix) });
+      const { log } = client(url, transport, { maxFrameSize: 64 << 10 });
+      await responsive(() => waitFor(() => log.reconnecting.length >= 2, { what: 'two reconnects' }));
+      expect(log.errors.length).toBeGreaterThanOrEqual(2);
+      for (const e of log.errors) expect(e.code).toBe('message-too-large');
+      expect(peers[0]!.gone).toBe(true);
+      await expectBackoff(log, peers, 2);
+    },
+  );
 
   it('long-poll: an answer of valid frames that never ends: protocol-error once it outlives wait + heartbeat.timeout, then backoff', async () => {
     const { url, peers } = await hostile({
@@ -424,7 +473,8 @@ describe('a body that never ends', () => {
     const { log } = client(url, longPoll({ wait: 300 }), { heartbeat: { timeout: 500 } });
     await responsive(() => waitFor(() => log.reconnecting.length >= 2, { what: 'two reconnects' }));
     expect(log.errors.length).toBeGreaterThanOrEqual(2);
-    for (const e of log.errors) expect([e.code, e.message]).toEqual(['protocol-error', expect.stringContaining('poll answer')]);
+    for (const e of log.errors)
+      expect([e.code, e.message]).toEqual(['protocol-error', expect.stringContaining('poll answer')]);
     // The pings kept the connection alive: only the poll's deadline (300 + 500 ms) ended it.
     expect(peers[1]!.at - peers[0]!.at).toBeGreaterThanOrEqual(800);
     expect(peers[0]!.gone).toBe(true);
@@ -456,18 +506,21 @@ describe('what a server announces is believed only within bounds', () => {
   it.each([
     ['delay-seconds', '99999999999'],
     ['an HTTP date a century ahead', new Date(Date.now() + 100 * 365 * 86400_000).toUTCString()],
-  ])('503 with a Retry-After of %s: the client waits at most an hour, and does not retry at once in a loop', async (_, retryAfter) => {
-    let requests = 0;
-    const http = createServer((_req, res) => {
-      requests++;
-      res.writeHead(503, { 'Retry-After': retryAfter, 'Content-Type': 'text/plain' }).end('busy');
-    });
-    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-    scope.defer(() => new Promise<void>((r) => (http.closeAllConnections(), http.close(() => r()))));
-    const { log } = client(`ws://127.0.0.1:${(http.address() as AddressInfo).port}/rt`, 'long-poll');
-    await waitFor(() => log.reconnecting.length, { what: 'the first reconnecting' });
-    expect(log.reconnecting[0]!.delay).toBe(3600_000);
-    await new Promise((r) => setTimeout(r, 300)); // a retry past setTimeout's range fires at once, and again
-    expect(requests).toBe(1);
-  });
+  ])(
+    '503 with a Retry-After of %s: the client waits at most an hour, and does not retry at once in a loop',
+    async (_, retryAfter) => {
+      let requests = 0;
+      const http = createServer((_req, res) => {
+        requests++;
+        res.writeHead(503, { 'Retry-After': retryAfter, 'Content-Type': 'text/plain' }).end('busy');
+      });
+      await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+      scope.defer(() => new Promise<void>((r) => (http.closeAllConnections(), http.close(() => r()))));
+      const { log } = client(`ws://127.0.0.1:${(http.address() as AddressInfo).port}/rt`, 'long-poll');
+      await waitFor(() => log.reconnecting.length, { what: 'the first reconnecting' });
+      expect(log.reconnecting[0]!.delay).toBe(3600_000);
+      await new Promise((r) => setTimeout(r, 300)); // a retry past setTimeout's range fires at once, and again
+      expect(requests).toBe(1);
+    },
+  );
 });

@@ -23,7 +23,10 @@ export class StreamClient {
   static async open(base: string, transport = 'sse', headers: Record<string, string> = {}): Promise<StreamClient> {
     const c = new StreamClient();
     openStreams.add(c);
-    c.res = await fetch(`${base}?transport=${transport}`, { headers: { Accept: 'text/event-stream', ...headers }, signal: c.abort.signal });
+    c.res = await fetch(`${base}?transport=${transport}`, {
+      headers: { Accept: 'text/event-stream', ...headers },
+      signal: c.abort.signal,
+    });
     void c.read();
     return c;
   }
@@ -71,19 +74,24 @@ export class StreamClient {
 
   /** Next unread frame (of type `t`, skipping others). */
   async next(t?: string): Promise<AnyFrame> {
-    return waitFor(() => {
-      const frames = this.frames();
-      while (this.cursor < frames.length) {
-        const f = frames[this.cursor++]!;
-        if (f.t !== 'link' && (!t || f.t === t)) return f;
-      }
-      return undefined;
-    }, { what: `a ${t ?? 'any'} frame` });
+    return waitFor(
+      () => {
+        const frames = this.frames();
+        while (this.cursor < frames.length) {
+          const f = frames[this.cursor++]!;
+          if (f.t !== 'link' && (!t || f.t === t)) return f;
+        }
+        return undefined;
+      },
+      { what: `a ${t ?? 'any'} frame` },
+    );
   }
 
   /** msg events, with their SSE id. */
   msgEvents(): Array<{ id?: string; frame: AnyFrame }> {
-    return this.events.filter((e) => e.data?.startsWith('{"t":"msg"')).map((e) => ({ id: e.id, frame: JSON.parse(e.data!) }));
+    return this.events
+      .filter((e) => e.data?.startsWith('{"t":"msg"'))
+      .map((e) => ({ id: e.id, frame: JSON.parse(e.data!) }));
   }
 }
 
@@ -136,7 +144,11 @@ export class PollClient {
 
   /** One poll; resolves with its frames (also collected in `frames`). */
   async poll(wait: number, ...body: object[]): Promise<{ status: number; frames: AnyFrame[]; text: string }> {
-    const res = await fetch(`${this.base}?link=${this.id}&wait=${wait}`, { method: 'POST', headers: TEXT, body: body.map((f) => JSON.stringify(f)).join('\n') });
+    const res = await fetch(`${this.base}?link=${this.id}&wait=${wait}`, {
+      method: 'POST',
+      headers: TEXT,
+      body: body.map((f) => JSON.stringify(f)).join('\n'),
+    });
     const text = await res.text();
     if (res.status !== 200) return { status: res.status, frames: [], text };
     expect(res.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');

@@ -31,7 +31,10 @@ function errorsOf(c: RealtimeClient): RealtimeError[] {
 describe('common mistakes and what the user sees', () => {
   it('the server is not running: "Could not connect", with what a 1006 may mean, then the give-up says so too', async () => {
     const url = `ws://127.0.0.1:${await deadPort()}/realtime`;
-    const c = scope.client(url, { transports: ['websocket'], reconnect: { initialDelay: 10, maxDelay: 20, maxAttempts: 2 } });
+    const c = scope.client(url, {
+      transports: ['websocket'],
+      reconnect: { initialDelay: 10, maxDelay: 20, maxAttempts: 2 },
+    });
     const errors = errorsOf(c);
     await waitFor(() => c.state === 'closed', { what: 'the give-up' });
     expect(errors.map((e) => e.message)).toEqual([
@@ -49,7 +52,9 @@ describe('common mistakes and what the user sees', () => {
     const errors = errorsOf(c);
     const t0 = Date.now();
     await waitFor(() => errors.length > 0, { what: 'the first error' });
-    expect(errors[0]!.message).toBe('Could not connect (websocket: 1006 no WebSocket opened: server not running, wrong path, or upgrade refused); retrying');
+    expect(errors[0]!.message).toBe(
+      'Could not connect (websocket: 1006 no WebSocket opened: server not running, wrong path, or upgrade refused); retrying',
+    );
     expect(Date.now() - t0).toBeLessThan(5000); // the handshake timeout would be 10 s
   });
 
@@ -61,7 +66,9 @@ describe('common mistakes and what the user sees', () => {
     const c = scope.client(url, { transports: ['websocket'], heartbeat: { timeout: 300 } });
     const errors = errorsOf(c);
     await waitFor(() => errors.length > 0, { what: 'the first error' });
-    expect(errors[0]!.message).toBe('Could not connect (websocket: 4408 handshake timeout: no answer from the server within 300 ms (heartbeat.timeout)); retrying');
+    expect(errors[0]!.message).toBe(
+      'Could not connect (websocket: 4408 handshake timeout: no answer from the server within 300 ms (heartbeat.timeout)); retrying',
+    );
   });
 
   it("a page's Origin not in allowedOrigins: the server's reason, and no retries", async () => {
@@ -81,7 +88,10 @@ describe('common mistakes and what the user sees', () => {
     const errors = errorsOf(c);
     await waitFor(() => c.state === 'closed', { what: 'the give-up' });
     expect(errors.map((e) => [e.code, e.message])).toEqual([
-      ['connection-refused', 'Server closed with 4403 origin not allowed (do not reconnect): fix the cause, then call connect()'],
+      [
+        'connection-refused',
+        'Server closed with 4403 origin not allowed (do not reconnect): fix the cause, then call connect()',
+      ],
     ]);
   });
 

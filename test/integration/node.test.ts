@@ -58,7 +58,10 @@ describe('the built client in Node 20', () => {
   });
 
   it("2. no env: Node's fetch carries fetch-stream (websocket and sse left out), and long-poll", async () => {
-    expect([typeof globalThis.WebSocket, typeof globalThis.EventSource], 'Node 20 has neither').toEqual(['undefined', 'undefined']);
+    expect([typeof globalThis.WebSocket, typeof globalThis.EventSource], 'Node 20 has neither').toEqual([
+      'undefined',
+      'undefined',
+    ]);
     const stream = await connect({});
     await waitFor(() => stream.client.state === 'open', { what: 'open' });
     expect(stream.client.transport).toBe('fetch-stream');
@@ -81,7 +84,9 @@ describe('the built client in Node 20', () => {
     const errors: Client.RealtimeError[] = [];
     alone.on('error', (e) => errors.push(e));
     alone.connect();
-    await waitFor(() => alone.state === 'closed' && errors.length === 1, { what: "the client closed with an 'unsupported' error" });
+    await waitFor(() => alone.state === 'closed' && errors.length === 1, {
+      what: "the client closed with an 'unsupported' error",
+    });
     expect(errors[0]).toMatchObject({ code: 'unsupported', message: expect.stringMatching(/sse.*options\.env/) });
   });
 });

@@ -23,7 +23,10 @@ beforeAll(async () => {
   expect(existsSync(join(root, 'dist/index.js')), 'run `npm run build` first').toBe(true);
   dir = mkdtempSync(join(tmpdir(), 'rt-package-'));
   // Scripts off: `prepare` would rebuild dist/ under the other test files that read it.
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root, env: { ...process.env, npm_config_ignore_scripts: 'true' } });
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], {
+    cwd: root,
+    env: { ...process.env, npm_config_ignore_scripts: 'true' },
+  });
   const [packed] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
   tarball = join(dir, packed.filename);
   files = packed.files.map((f) => f.path).sort();
@@ -48,7 +51,9 @@ function namedFiles(): string[] {
 /** The relative files a shipped JavaScript file imports or requires. */
 function importsOf(file: string): string[] {
   const code = readFileSync(join(root, file), 'utf8');
-  const specifiers = [...code.matchAll(/(?:from\s*|import\s*\(?\s*|require\s*\(\s*)['"](\.\/[^'"]+)['"]/g)].map((m) => m[1]);
+  const specifiers = [...code.matchAll(/(?:from\s*|import\s*\(?\s*|require\s*\(\s*)['"](\.\/[^'"]+)['"]/g)].map(
+    (m) => m[1],
+  );
   return specifiers.map((s) => join(file, '..', s));
 }
 
@@ -72,7 +77,9 @@ describe('the packed tarball', () => {
 
   it("README's relative links point to files in the tarball", () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const links = [...readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1]).filter((href) => !/^[a-z]+:/i.test(href));
+    const links = [...readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)]
+      .map((m) => m[1])
+      .filter((href) => !/^[a-z]+:/i.test(href));
     expect(links.length).toBeGreaterThan(0);
     expect(links.filter((href) => !files.includes(href.replace(/^\.\//, '')))).toEqual([]);
   });
@@ -82,7 +89,15 @@ describe('the packed tarball', () => {
     // with import() (or require() on Node ≥ 20.19), which is the one rule waived, for it alone.
     const { stdout } = await run(bin('attw'), [tarball, '--format', 'ascii', '--exclude-entrypoints', './conformance']);
     expect(stdout).toMatch(/No problems found/);
-    const kit = await run(bin('attw'), [tarball, '--format', 'ascii', '--entrypoints', './conformance', '--ignore-rules', 'cjs-resolves-to-esm']);
+    const kit = await run(bin('attw'), [
+      tarball,
+      '--format',
+      'ascii',
+      '--entrypoints',
+      './conformance',
+      '--ignore-rules',
+      'cjs-resolves-to-esm',
+    ]);
     expect(kit.stdout).toMatch(/No problems found/);
   }, 60_000);
 

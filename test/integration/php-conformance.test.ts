@@ -25,20 +25,28 @@ const SETTINGS = {
 const php = usePhp({ fpm: true });
 
 describe('the conformance kit against the PHP server (examples/php)', () => {
-  it.each(PHP_SETUPS)('$name: every case passes on every transport', async ({ start }) => {
-    const stack = await php.start({ app: 'conformance', token: TOKEN, settings: SETTINGS });
-    const url = await start(stack);
-    const report: Report = await runConformance({ target: { http: url, ws: url.replace(/^http/, 'ws'), origin: ORIGIN, token: TOKEN, scale: 2 } });
-    // By level and by transport: what examples/php/README.md reports.
-    console.log(`[php conformance] ${url}\n${formatSummary(report)}`);
-    expect(report.contract).toMatchObject({ ok: true });
-    expect(report.results.filter((r) => r.verdict !== 'pass').map(formatResult)).toEqual([]);
-    // Every case of the catalog ran on each transport it applies to: nothing was skipped.
-    expect(new Set(report.results.map((r) => r.transport))).toEqual(new Set(['websocket', 'sse', 'fetch-stream', 'long-poll']));
-    // Tokens never in logs (§12): the kit sent the real one and made-up ones, in hello and in Authorization.
-    const logs = stack.logs();
-    expect(logs).toContain('/realtime'); // the logs were read: every piece logs requests or its start
-    expect(logs).not.toContain(TOKEN);
-    expect(logs).not.toContain('made-up-token');
-  }, 240_000);
+  it.each(PHP_SETUPS)(
+    '$name: every case passes on every transport',
+    async ({ start }) => {
+      const stack = await php.start({ app: 'conformance', token: TOKEN, settings: SETTINGS });
+      const url = await start(stack);
+      const report: Report = await runConformance({
+        target: { http: url, ws: url.replace(/^http/, 'ws'), origin: ORIGIN, token: TOKEN, scale: 2 },
+      });
+      // By level and by transport: what examples/php/README.md reports.
+      console.log(`[php conformance] ${url}\n${formatSummary(report)}`);
+      expect(report.contract).toMatchObject({ ok: true });
+      expect(report.results.filter((r) => r.verdict !== 'pass').map(formatResult)).toEqual([]);
+      // Every case of the catalog ran on each transport it applies to: nothing was skipped.
+      expect(new Set(report.results.map((r) => r.transport))).toEqual(
+        new Set(['websocket', 'sse', 'fetch-stream', 'long-poll']),
+      );
+      // Tokens never in logs (§12): the kit sent the real one and made-up ones, in hello and in Authorization.
+      const logs = stack.logs();
+      expect(logs).toContain('/realtime'); // the logs were read: every piece logs requests or its start
+      expect(logs).not.toContain(TOKEN);
+      expect(logs).not.toContain('made-up-token');
+    },
+    240_000,
+  );
 });

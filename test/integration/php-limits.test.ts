@@ -71,7 +71,7 @@ async function openLink(url: string): Promise<string> {
 
 const longPollHello = async (url: string): Promise<Frame> => postHello(url, await openLink(url));
 
-describe('the PHP server\'s per-address limits', () => {
+describe("the PHP server's per-address limits", () => {
   it('maxSessionsPerIp counts the sessions of the daemon and of the HTTP scripts together', async () => {
     const stack = await php.start({ app: 'conformance', settings: { maxSessionsPerIp: 2, heartbeatInterval: 60_000 } });
     const url = (await stack.daemon({ upstream: (await stack.builtin(8)).port })).url;
@@ -84,7 +84,10 @@ describe('the PHP server\'s per-address limits', () => {
   }, 30_000);
 
   it('maxPendingPerIp: connections still waiting for their hello, WebSocket and HTTP together', async () => {
-    const stack = await php.start({ app: 'conformance', settings: { maxPendingPerIp: 2, heartbeatInterval: 60_000, handshakeTimeout: 10_000 } });
+    const stack = await php.start({
+      app: 'conformance',
+      settings: { maxPendingPerIp: 2, heartbeatInterval: 60_000, handshakeTimeout: 10_000 },
+    });
     const url = (await stack.daemon({ upstream: (await stack.builtin(8)).port })).url;
 
     const waiting = await openWebSocket(url);

@@ -19,10 +19,13 @@ afterEach(() => {
   client = undefined;
 });
 
-describe('a session moving between the PHP server\'s transports', () => {
+describe("a session moving between the PHP server's transports", () => {
   it('starts on long-poll (php -S), upgrades to the WebSocket daemon, and loses and repeats nothing', async () => {
     // An allow-list, as deployed: this Node client sends no Origin, which is admitted on both sides (§12).
-    const stack = await php.start({ app: 'conformance', settings: { heartbeatInterval: 5000, allowedOrigins: ['http://app.example'] } });
+    const stack = await php.start({
+      app: 'conformance',
+      settings: { heartbeatInterval: 5000, allowedOrigins: ['http://app.example'] },
+    });
     const builtin = await stack.builtin(16);
     const daemon = await stack.daemon({ upstream: builtin.port });
 
@@ -65,11 +68,13 @@ describe('a session moving between the PHP server\'s transports', () => {
     try {
       await waitFor(() => echoes.length >= 200, { what: 'traffic over long-poll', timeout: 20_000 });
       refuse = false;
-      await waitFor(
-        () => c.transport === 'websocket' && c.state === 'open',
-        { what: 'the upgrade to the daemon', timeout: 20_000 },
-      ).catch((err: Error) => {
-        throw new Error(`${err.message}: transports ${JSON.stringify(seen)}, closes ${JSON.stringify(closes)}, errors ${JSON.stringify(errors)}`);
+      await waitFor(() => c.transport === 'websocket' && c.state === 'open', {
+        what: 'the upgrade to the daemon',
+        timeout: 20_000,
+      }).catch((err: Error) => {
+        throw new Error(
+          `${err.message}: transports ${JSON.stringify(seen)}, closes ${JSON.stringify(closes)}, errors ${JSON.stringify(errors)}`,
+        );
       });
       const atUpgrade = i;
       await waitFor(() => echoes.length >= atUpgrade + 200, { what: 'traffic over the WebSocket', timeout: 20_000 });
@@ -84,7 +89,7 @@ describe('a session moving between the PHP server\'s transports', () => {
     expect(echoes).toEqual([...Array(i).keys()]);
 
     // On the server: one session, received every message once, now carried by the daemon.
-    const sessions = await stack.query("SELECT s.received, c.kind FROM sessions s JOIN conns c ON c.id = s.conn");
+    const sessions = await stack.query('SELECT s.received, c.kind FROM sessions s JOIN conns c ON c.id = s.conn');
     expect(sessions).toEqual([{ received: i, kind: 'websocket' }]);
   }, 90_000);
 });

@@ -24,7 +24,8 @@ async function endpoint(handler: (req: IncomingMessage, res: ServerResponse) => 
   return `http://127.0.0.1:${(http.address() as AddressInfo).port}/feed`;
 }
 
-const client = (url: string, options: ClientOptions) => scope.client(url, { protocol: 'plain', reconnect: { initialDelay: 20, maxDelay: 100 }, ...options });
+const client = (url: string, options: ClientOptions) =>
+  scope.client(url, { protocol: 'plain', reconnect: { initialDelay: 20, maxDelay: 100 }, ...options });
 
 /** An SSE endpoint that ends its stream after every 3 events, as servers behind short proxy timeouts do. */
 function sseFeed(seenLastIds: Array<string | undefined>) {
@@ -120,7 +121,10 @@ describe('plain mode', () => {
       { version: 1, cursor: 'c1' },
       { version: 2, cursor: 'c2' },
     ]);
-    const unchanged = requests.slice(1, requests.findIndex((r) => r.status === 200 && r.since === 'c1'));
+    const unchanged = requests.slice(
+      1,
+      requests.findIndex((r) => r.status === 200 && r.since === 'c1'),
+    );
     expect(unchanged.length).toBeGreaterThan(1);
     expect(unchanged.every((r) => r.status === 304 && r.ifNoneMatch === '"v1"' && r.since === 'c1')).toBe(true);
     expect(requests[0]).toEqual({ since: null, ifNoneMatch: undefined, status: 200 });

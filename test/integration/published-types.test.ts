@@ -75,13 +75,16 @@ function compile(name: string, source: string, lib: string[], module = ts.Module
     skipLibCheck: false,
     target: ts.ScriptTarget.ES2022,
     module,
-    moduleResolution: module === ts.ModuleKind.Node16 ? ts.ModuleResolutionKind.Node16 : ts.ModuleResolutionKind.NodeNext,
+    moduleResolution:
+      module === ts.ModuleKind.Node16 ? ts.ModuleResolutionKind.Node16 : ts.ModuleResolutionKind.NodeNext,
     lib,
     types: ['node'],
     typeRoots: [join(root, 'node_modules/@types')],
   });
   return ts.getPreEmitDiagnostics(program).map((d) => {
-    const where = d.file ? `${d.file.fileName.replace(root, '.')}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}: ` : '';
+    const where = d.file
+      ? `${d.file.fileName.replace(root, '.')}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}: `
+      : '';
     return where + ts.flattenDiagnosticMessageText(d.messageText, '\n');
   });
 }

@@ -45,7 +45,17 @@ interface Seen {
   sent: Array<'resolved' | string>;
 }
 
-function App({ url, options, seen, sendOnMount }: { url: string; options: UseRealtimeOptions; seen: Seen; sendOnMount?: boolean }) {
+function App({
+  url,
+  options,
+  seen,
+  sendOnMount,
+}: {
+  url: string;
+  options: UseRealtimeOptions;
+  seen: Seen;
+  sendOnMount?: boolean;
+}) {
   const rt = useRealtime(url, options);
   seen.last = rt;
   if (seen.states.at(-1) !== rt.state) seen.states.push(rt.state);
@@ -79,7 +89,9 @@ describe('realtime-client/react', () => {
     // StrictMode runs the child's effect twice too (React does; the hook cannot stop it): two sends.
     await waitFor(() => seen.sent.length === 2, { what: 'both child sends settled' });
     expect(seen.sent).toEqual(['resolved', 'resolved']);
-    await waitFor(() => seen.last?.state === 'open' && s.seen.messages.length === 2, { what: 'open, both child messages at the server' });
+    await waitFor(() => seen.last?.state === 'open' && s.seen.messages.length === 2, {
+      what: 'open, both child messages at the server',
+    });
     const client = seen.last!.client;
     // Anything StrictMode opened twice would have reached the server by the time an ack came back.
     expect(s.seen.upgrades, 'WebSocket upgrades at the server').toBe(1);
@@ -102,7 +114,9 @@ describe('realtime-client/react', () => {
 
     root!.unmount();
     root = undefined;
-    await waitFor(() => client.state === 'closed' && s.seen.ended === 1, { what: 'the client closed and the server ended its session' });
+    await waitFor(() => client.state === 'closed' && s.seen.ended === 1, {
+      what: 'the client closed and the server ended its session',
+    });
     expect(s.seen.sessions).toBe(1);
   });
 
@@ -116,10 +130,9 @@ describe('realtime-client/react', () => {
     const first = seen.last!.client;
 
     render(createElement(App, { url: b.url, options, seen }));
-    await waitFor(
-      () => seen.last?.client !== first && seen.last?.state === 'open' && first.state === 'closed',
-      { what: 'the second client open, the first closed' },
-    );
+    await waitFor(() => seen.last?.client !== first && seen.last?.state === 'open' && first.state === 'closed', {
+      what: 'the second client open, the first closed',
+    });
     expect(seen.last!.client.url).toBe(b.url);
     await waitFor(() => a.seen.ended === 1, { what: 'the first server ended its session' });
     expect([a.seen.sessions, b.seen.sessions]).toEqual([1, 1]);

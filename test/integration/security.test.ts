@@ -40,7 +40,9 @@ describe('the built bundles never evaluate data', () => {
   it('dist/ (client ESM, CJS, IIFE and shared chunks, server) contains no eval, Function constructor, HTML sink or script injection', () => {
     const files = readdirSync(resolve(root, 'dist')).filter((f) => /\.(c?js)$/.test(f));
     // The client entry points must be there: scanning an empty or stale dist/ would prove nothing.
-    expect(files, 'run `npm run build` first').toEqual(expect.arrayContaining(['index.js', 'index.cjs', 'core.js', 'core.cjs', 'realtime.min.js', 'server.js']));
+    expect(files, 'run `npm run build` first').toEqual(
+      expect.arrayContaining(['index.js', 'index.cjs', 'core.js', 'core.cjs', 'realtime.min.js', 'server.js']),
+    );
     const found: string[] = [];
     for (const file of files) {
       const code = readFileSync(resolve(root, 'dist', file), 'utf8');

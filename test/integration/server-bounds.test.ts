@@ -33,7 +33,11 @@ function nextSession(server: RealtimeServer): Promise<Session> {
 /** A Connection driven by hand: what the session wrote, and a backlog the test sets. */
 function handConnection() {
   const sent: string[] = [];
-  const conn: Connection & { bufferedAmount: number } = { bufferedAmount: 0, send: (t) => void sent.push(t), close: () => {} };
+  const conn: Connection & { bufferedAmount: number } = {
+    bufferedAmount: 0,
+    send: (t) => void sent.push(t),
+    close: () => {},
+  };
   return { conn, sent, frames: () => sent.map((t) => JSON.parse(t) as { t: string; [k: string]: unknown }) };
 }
 
@@ -67,21 +71,24 @@ describe('frames built to crash the decoder', () => {
   it.each([
     ['an array', deepT(4000)],
     ['an object', deepObjectT(4000)],
-  ])('t nested 4,000 deep in %s, before hello and after welcome: 4400 with a reason, and the server keeps serving', async (_kind, frame) => {
-    const { url } = await scope.server();
-    const early = client(url);
-    await early.opened();
-    early.send(frame);
-    expect(await early.next('close')).toEqual({ t: 'close', code: 4400, reason: 'frame has no string "t"' });
-    expect((await early.whenClosed()).code).toBe(4400);
+  ])(
+    't nested 4,000 deep in %s, before hello and after welcome: 4400 with a reason, and the server keeps serving',
+    async (_kind, frame) => {
+      const { url } = await scope.server();
+      const early = client(url);
+      await early.opened();
+      early.send(frame);
+      expect(await early.next('close')).toEqual({ t: 'close', code: 4400, reason: 'frame has no string "t"' });
+      expect((await early.whenClosed()).code).toBe(4400);
 
-    const late = client(url);
-    await late.hello();
-    late.send(frame);
-    expect((await late.whenClosed()).code).toBe(4400);
+      const late = client(url);
+      await late.hello();
+      late.send(frame);
+      expect((await late.whenClosed()).code).toBe(4400);
 
-    expect((await client(url).hello()).t).toBe('welcome');
-  });
+      expect((await client(url).hello()).t).toBe('welcome');
+    },
+  );
 
   it('an array-valued t after welcome is a protocol error (4400), not a frame to ignore', async () => {
     const { url } = await scope.server();
@@ -221,7 +228,8 @@ describe('POST bodies', () => {
     const id = await stream.linkId();
     await post(base, id, HELLO);
     await stream.next('welcome');
-    const msgs = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ t: 'msg', s: from + i, d: [from + i] }));
+    const msgs = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ({ t: 'msg', s: from + i, d: [from + i] }));
 
     expect((await post(base, id, ...msgs(1, MAX_FRAMES_PER_POST), '', '  ')).status).toBe(204); // blank lines do not count
     expect(got).toHaveLength(MAX_FRAMES_PER_POST);
@@ -229,7 +237,11 @@ describe('POST bodies', () => {
     const r = await post(base, id, ...msgs(MAX_FRAMES_PER_POST + 1, MAX_FRAMES_PER_POST + 1));
     expect(r.status).toBe(413);
     expect(r.headers.get('connection')).toBe('close');
-    expect(await stream.next('close')).toEqual({ t: 'close', code: 4413, reason: `request body carries more than ${MAX_FRAMES_PER_POST} frames` });
+    expect(await stream.next('close')).toEqual({
+      t: 'close',
+      code: 4413,
+      reason: `request body carries more than ${MAX_FRAMES_PER_POST} frames`,
+    });
     expect(got).toHaveLength(MAX_FRAMES_PER_POST);
   });
 
@@ -253,7 +265,10 @@ describe('POST bodies', () => {
     await post(base, p.id, HELLO);
     // 1,000 frames of about 3.8 KB, 1,900 tiny messages each: just under the 4 MiB body limit.
     const perFrame = 1900;
-    const frames = Array.from({ length: 1000 }, (_, f) => `{"t":"msg","s":${f * perFrame + 1},"d":[${Array(perFrame).fill('0').join(',')}]}`);
+    const frames = Array.from(
+      { length: 1000 },
+      (_, f) => `{"t":"msg","s":${f * perFrame + 1},"d":[${Array(perFrame).fill('0').join(',')}]}`,
+    );
     setImmediate(tick);
     const r = await post(base, p.id, ...frames);
     turning = false;
@@ -273,15 +288,23 @@ describe('POST bodies', () => {
     await post(base, id, HELLO);
     const w = await stream.next('welcome');
     const reply = new Promise<{ status: number; connection?: string }>((resolve, reject) => {
-      const req = httpRequest(`${base}?link=${id}`, { method: 'POST', headers: { ...TEXT, 'Content-Length': '1000' } }, (res) => {
-        res.resume();
-        resolve({ status: res.statusCode!, connection: res.headers.connection });
-      });
+      const req = httpRequest(
+        `${base}?link=${id}`,
+        { method: 'POST', headers: { ...TEXT, 'Content-Length': '1000' } },
+        (res) => {
+          res.resume();
+          resolve({ status: res.statusCode!, connection: res.headers.connection });
+        },
+      );
       req.on('error', reject);
       req.write(JSON.stringify({ t: 'msg', s: 1, d: ['half'] }) + '\n'); // and the rest never comes
     });
     expect(await reply).toEqual({ status: 408, connection: 'close' });
-    expect(await stream.next('close')).toEqual({ t: 'close', code: 4408, reason: 'request body not received within 300 ms' });
+    expect(await stream.next('close')).toEqual({
+      t: 'close',
+      code: 4408,
+      reason: 'request body not received within 300 ms',
+    });
     expect(got).toEqual([]);
     const again = await StreamClient.open(base);
     const id2 = await again.linkId();
@@ -306,7 +329,8 @@ describe('maxTotalBodyBytes', () => {
     const received = new Map<string, number>();
     http.on('request', (req: IncomingMessage) => {
       const id = new URL(req.url!, 'http://x').searchParams.get('link');
-      if (req.method === 'POST' && id) req.on('data', (c: Buffer) => received.set(id, (received.get(id) ?? 0) + c.length));
+      if (req.method === 'POST' && id)
+        req.on('data', (c: Buffer) => received.set(id, (received.get(id) ?? 0) + c.length));
     });
     const [a, b, c, d] = links as [(typeof links)[0], (typeof links)[0], (typeof links)[0], (typeof links)[0]];
     // 100-byte lines: a ping padded with spaces (JSON allows them).
@@ -315,10 +339,14 @@ describe('maxTotalBodyBytes', () => {
     const trickle = (id: string, declared: number, sent: number) => {
       let req!: ReturnType<typeof httpRequest>;
       const reply = new Promise<{ status: number; headers: IncomingMessage['headers'] }>((resolve, reject) => {
-        req = httpRequest(`${base}?link=${id}`, { method: 'POST', headers: { ...TEXT, 'Content-Length': String(declared) } }, (res) => {
-          res.resume();
-          resolve({ status: res.statusCode!, headers: res.headers });
-        });
+        req = httpRequest(
+          `${base}?link=${id}`,
+          { method: 'POST', headers: { ...TEXT, 'Content-Length': String(declared) } },
+          (res) => {
+            res.resume();
+            resolve({ status: res.statusCode!, headers: res.headers });
+          },
+        );
         req.on('error', reject);
       });
       req.write(lines(sent));
@@ -334,7 +362,11 @@ describe('maxTotalBodyBytes', () => {
     expect(refused.status).toBe(429);
     expect(refused.headers['retry-after']).toBe('1');
     expect(refused.headers.connection).toBe('close');
-    expect(await a.stream.next('close')).toEqual({ t: 'close', code: 4429, reason: 'server busy: too many request bytes in flight' });
+    expect(await a.stream.next('close')).toEqual({
+      t: 'close',
+      code: 4429,
+      reason: 'server busy: too many request bytes in flight',
+    });
     expect((await post(base, d.id, { t: 'msg', s: 1, d: ['small and quick'] })).status).toBe(204);
     pb.rest();
     pc.rest();
@@ -360,7 +392,10 @@ describe('headersTimeout', () => {
   });
 
   it('a connection that never finishes its headers is answered 408 and closed', async () => {
-    const { port } = await scope.server({ headersTimeout: 200, server: createServer({ connectionsCheckingInterval: 50 }) });
+    const { port } = await scope.server({
+      headersTimeout: 200,
+      server: createServer({ connectionsCheckingInterval: 50 }),
+    });
     const socket = connect(port, '127.0.0.1');
     let answer = '';
     socket.on('data', (d) => (answer += d.toString()));
@@ -375,7 +410,12 @@ describe('long-poll: what is queued goes only to a poll that can still take it (
   /** A poll's responder: `over` when its request already ended (client gone, or refused). */
   const responder = (over: boolean) => {
     const answers: string[] = [];
-    const r: Responder = { done: over, answer: (_s, _h, body) => void answers.push(body), cut: () => {}, onClose: () => {} };
+    const r: Responder = {
+      done: over,
+      answer: (_s, _h, body) => void answers.push(body),
+      cut: () => {},
+      onClose: () => {},
+    };
     return { r, answers };
   };
 
@@ -444,12 +484,17 @@ describe('maxTotalReplayBytes', () => {
       // The good client acks what it has: its buffer stays small.
       await waitFor(() => good.messages().length === i, { timeout: 3000, what: 'good.messages().length === i' });
       good.send({ t: 'ack', a: i });
-      await waitFor(() => goodSession.unacknowledged === 0, { timeout: 3000, what: 'goodSession.unacknowledged === 0' });
+      await waitFor(() => goodSession.unacknowledged === 0, {
+        timeout: 3000,
+        what: 'goodSession.unacknowledged === 0',
+      });
     }
     expect(await hogClosed).toEqual([4500, 'server replay memory full']);
     expect(await hog.next('close')).toEqual({ t: 'close', code: 4500, reason: 'server replay memory full' });
     expect(goodSession.closed).toBe(false);
-    expect(good.messages().map(([seq, d]) => [seq, (d as { i: number }).i])).toEqual(Array.from({ length: 200 }, (_, k) => [k + 1, k + 1]));
+    expect(good.messages().map(([seq, d]) => [seq, (d as { i: number }).i])).toEqual(
+      Array.from({ length: 200 }, (_, k) => [k + 1, k + 1]),
+    );
   });
 
   it('counts disconnected sessions too: the largest is ended, and its close says why', async () => {

@@ -392,7 +392,9 @@ describe('HTTP errors, Origin and CORS', () => {
     const p = await new PollClient(base).open();
     const { port } = new URL(origin);
     const socket = connect(Number(port), '127.0.0.1');
-    socket.write(`POST /realtime?link=${p.id} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\nxxxx`);
+    socket.write(
+      `POST /realtime?link=${p.id} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\nxxxx`,
+    );
     socket.on('error', () => {});
     let answer = '';
     socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
@@ -407,7 +409,11 @@ describe('HTTP errors, Origin and CORS', () => {
     const { base } = await start({ authenticate: (token) => (seen.push(token), token === 'good-tok') });
     const helloPost = async (hello: object, authorization: string) => {
       const p = await new PollClient(base).open();
-      const r = await fetch(`${base}?link=${p.id}&wait=0`, { method: 'POST', headers: { ...TEXT, Authorization: authorization }, body: JSON.stringify(hello) });
+      const r = await fetch(`${base}?link=${p.id}&wait=0`, {
+        method: 'POST',
+        headers: { ...TEXT, Authorization: authorization },
+        body: JSON.stringify(hello),
+      });
       return JSON.parse((await r.text()).split('\n')[0]!);
     };
     expect(await helloPost(HELLO, 'Bearer good-tok')).toMatchObject({ t: 'welcome' });
@@ -443,12 +449,27 @@ describe('HTTP errors, Origin and CORS', () => {
       expect(r.headers['content-type']).toMatch(/^text\/plain/);
     }
     const p = await new PollClient(base).open(); // no Origin: same-origin request, allowed
-    const bad = await raw('POST', `${base}?link=${p.id}`, { Origin: 'https://evil.example', ...TEXT }, JSON.stringify(HELLO));
+    const bad = await raw(
+      'POST',
+      `${base}?link=${p.id}`,
+      { Origin: 'https://evil.example', ...TEXT },
+      JSON.stringify(HELLO),
+    );
     expect(bad.status).toBe(403);
-    const badPoll = await raw('POST', `${base}?link=${p.id}&wait=0`, { Origin: 'https://evil.example', ...TEXT }, JSON.stringify(HELLO));
+    const badPoll = await raw(
+      'POST',
+      `${base}?link=${p.id}&wait=0`,
+      { Origin: 'https://evil.example', ...TEXT },
+      JSON.stringify(HELLO),
+    );
     expect(badPoll.status).toBe(403);
     expect(connections).toBe(0); // neither hello was processed
-    const ok = await raw('POST', `${base}?link=${p.id}&wait=0`, { Origin: 'https://good.example', ...TEXT }, JSON.stringify(HELLO));
+    const ok = await raw(
+      'POST',
+      `${base}?link=${p.id}&wait=0`,
+      { Origin: 'https://good.example', ...TEXT },
+      JSON.stringify(HELLO),
+    );
     expect(ok.status).toBe(200);
     expect(ok.headers['access-control-allow-origin']).toBe('https://good.example');
     expect(ok.headers.vary).toBe('Origin');
@@ -469,7 +490,9 @@ describe('HTTP errors, Origin and CORS', () => {
       'access-control-max-age': '600',
       vary: 'Origin',
     });
-    expect((await raw('OPTIONS', base, { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' })).status).toBe(403);
+    expect(
+      (await raw('OPTIONS', base, { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' })).status,
+    ).toBe(403);
   });
 
   it('transports not offered: HTTP 400, WebSocket upgrade refused with 403', async () => {
@@ -495,9 +518,15 @@ describe('HTTP errors, Origin and CORS', () => {
     const w = (await a.poll(5000, HELLO)).frames[0]!;
     expect(w).toMatchObject({ t: 'welcome', resumed: false });
     const b = await new PollClient(base).open();
-    expect((await b.poll(5000, HELLO)).frames).toEqual([{ t: 'close', code: 4429, reason: 'too many sessions from this address' }]);
+    expect((await b.poll(5000, HELLO)).frames).toEqual([
+      { t: 'close', code: 4429, reason: 'too many sessions from this address' },
+    ]);
     const again = await new PollClient(base).open();
-    expect((await again.poll(5000, { ...HELLO, sid: w.sid, key: w.key })).frames[0]).toMatchObject({ t: 'welcome', resumed: true, sid: w.sid });
+    expect((await again.poll(5000, { ...HELLO, sid: w.sid, key: w.key })).frames[0]).toMatchObject({
+      t: 'welcome',
+      resumed: true,
+      sid: w.sid,
+    });
   });
 
   it('limits links waiting for hello per address (429 with Retry-After)', async () => {
@@ -520,7 +549,10 @@ describe('HTTP errors, Origin and CORS', () => {
       };
       httpServer!.on('request', on);
     });
-    const slow = httpRequest(`${base}?link=${p.id}`, { method: 'POST', headers: { ...TEXT, 'Content-Length': '1000' } });
+    const slow = httpRequest(`${base}?link=${p.id}`, {
+      method: 'POST',
+      headers: { ...TEXT, 'Content-Length': '1000' },
+    });
     slow.on('error', () => {});
     slow.write(JSON.stringify(HELLO));
     await arrived;
@@ -599,7 +631,10 @@ describe('closing', () => {
     await waitFor(() => !s.connected, { what: 'detach' });
     expect(s.closed).toBe(false);
     const p2 = await new PollClient(base).open();
-    expect((await p2.poll(5000, { t: 'hello', v: [1], a: 0, sid: w.sid, key: w.key })).frames[0]).toMatchObject({ t: 'welcome', resumed: true });
+    expect((await p2.poll(5000, { t: 'hello', v: [1], a: 0, sid: w.sid, key: w.key })).frames[0]).toMatchObject({
+      t: 'welcome',
+      resumed: true,
+    });
     expect(ends).toHaveLength(1);
   });
 

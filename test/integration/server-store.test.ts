@@ -5,7 +5,14 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { fileSessionStore, RealtimeServer, type RealtimeServerOptions, type Session, type SessionStore, type StoredSession } from '../../src/server';
+import {
+  fileSessionStore,
+  RealtimeServer,
+  type RealtimeServerOptions,
+  type Session,
+  type SessionStore,
+  type StoredSession,
+} from '../../src/server';
 import { startServer, type Running } from './harness';
 import { RawClient } from './raw-client';
 import { waitFor } from '../wait';
@@ -16,7 +23,11 @@ let dir = '';
 let logs: string[] = [];
 
 /** The reference server with its sessions stored in `dir`. `setup` runs right after construction: 'restore' is emitted on the next tick. */
-function start(port = 0, options: Omit<RealtimeServerOptions, 'server'> = {}, setup?: (rt: RealtimeServer) => void): Promise<Running> {
+function start(
+  port = 0,
+  options: Omit<RealtimeServerOptions, 'server'> = {},
+  setup?: (rt: RealtimeServer) => void,
+): Promise<Running> {
   return track(
     startServer(
       { ackDelay: 10, sessionStore: fileSessionStore(dir), ...options },
@@ -53,7 +64,8 @@ function client(url: string): RawClient {
 }
 
 const nextSession = (rt: RealtimeServer): Promise<Session> => new Promise((resolve) => rt.once('connection', resolve));
-const storedFile = (sid: string): StoredSession => JSON.parse(readFileSync(join(dir, `${sid}.json`), 'utf8')) as StoredSession;
+const storedFile = (sid: string): StoredSession =>
+  JSON.parse(readFileSync(join(dir, `${sid}.json`), 'utf8')) as StoredSession;
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'rt-store-'));
@@ -95,10 +107,10 @@ describe('sessionStore: sessions survive a server crash', () => {
     // Two more while disconnected: kept in the replay buffer, and in the store.
     sA.send({ n: 6 });
     sA.send({ n: 7 });
-    await waitFor(
-      () => storedFile(sA.id).nextSeq === 8 && storedFile(sA.id).replay[0]?.[0] === 3,
-      { timeout: 3000, what: 'store up to date' },
-    );
+    await waitFor(() => storedFile(sA.id).nextSeq === 8 && storedFile(sA.id).replay[0]?.[0] === 3, {
+      timeout: 3000,
+      what: 'store up to date',
+    });
     await crash(a);
 
     const restored: Session[] = [];
@@ -146,7 +158,9 @@ describe('sessionStore: sessions survive a server crash', () => {
     await crash(a);
     let closed!: Promise<[number, string]>;
     const b = await start(a.port, { sessionTtl: 150 }, (rt) => {
-      closed = new Promise((resolve) => rt.once('restore', (s) => s.once('close', (code, reason) => resolve([code, reason]))));
+      closed = new Promise((resolve) =>
+        rt.once('restore', (s) => s.once('close', (code, reason) => resolve([code, reason]))),
+      );
     });
     expect(b.rt.sessions.has(w1.sid)).toBe(true);
     expect(await closed).toEqual([1006, 'session expired']);
@@ -161,7 +175,10 @@ describe('sessionStore: sessions survive a server crash', () => {
     await crash(a);
     const secret = 'SECRET-KEY-do-not-log-0123';
     writeFileSync(join(dir, 'broken.json'), `{"sid":"broken","key":"${secret}","received":`);
-    writeFileSync(join(dir, 'other.json'), JSON.stringify({ sid: 'mismatch', key: secret, received: 0, nextSeq: 1, replay: [] }));
+    writeFileSync(
+      join(dir, 'other.json'),
+      JSON.stringify({ sid: 'mismatch', key: secret, received: 0, nextSeq: 1, replay: [] }),
+    );
     writeFileSync(join(dir, 'notes.txt'), 'hello');
     const b = await start(a.port);
     expect([...b.rt.sessions.keys()]).toEqual([w1.sid]);

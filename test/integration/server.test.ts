@@ -27,7 +27,10 @@ function client(url: string, headers?: Record<string, string>): RawClient {
 }
 
 /** A server with one client that said hello: its welcome and its session. */
-async function connected(options: Omit<RealtimeServerOptions, 'server'> = {}, hello?: Parameters<RawClient['hello']>[0]) {
+async function connected(
+  options: Omit<RealtimeServerOptions, 'server'> = {},
+  hello?: Parameters<RawClient['hello']>[0],
+) {
   const { rt, url } = await start(options);
   const sessionP = nextSession(rt);
   const c = client(url);
@@ -76,7 +79,15 @@ describe('RealtimeServer handshake', () => {
     const c = client(url);
     const welcome = await c.hello();
     expect(c.frames[0]).toBe(welcome); // welcome precedes any other frame
-    expect(welcome).toMatchObject({ t: 'welcome', v: 1, resumed: false, a: 0, hb: 1234, max: 4096, transports: ['websocket', 'sse', 'fetch-stream', 'long-poll'] });
+    expect(welcome).toMatchObject({
+      t: 'welcome',
+      v: 1,
+      resumed: false,
+      a: 0,
+      hb: 1234,
+      max: 4096,
+      transports: ['websocket', 'sse', 'fetch-stream', 'long-poll'],
+    });
     expect(b64urlBits(welcome.sid)).toBeGreaterThanOrEqual(128);
     expect(b64urlBits(welcome.key)).toBeGreaterThanOrEqual(128);
     expect(welcome.sid).not.toBe(welcome.key);
@@ -248,7 +259,10 @@ describe('RealtimeServer handshake', () => {
     const b = client(url);
     await Promise.all([a.opened(), b.opened()]);
     const c = client(url);
-    expect(await c.whenClosed()).toEqual({ code: 4429, reason: 'too many connections waiting for hello from this address' });
+    expect(await c.whenClosed()).toEqual({
+      code: 4429,
+      reason: 'too many connections waiting for hello from this address',
+    });
     expect(c.frames).toEqual([expect.objectContaining({ t: 'close', code: 4429 })]);
     await a.hello(); // no longer waiting: a slot is free
     const d = client(url);
@@ -282,7 +296,8 @@ describe('RealtimeServer handshake', () => {
     const other = new WebSocketServer({ noServer: true });
     httpServer!.on('upgrade', (req, socket, head) => {
       // Takes /ws after an async check, as an app verifying a token would; ignores every other path.
-      if (req.url === '/ws') setTimeout(() => other.handleUpgrade(req, socket, head, (ws) => other.emit('connection', ws, req)), 100);
+      if (req.url === '/ws')
+        setTimeout(() => other.handleUpgrade(req, socket, head, (ws) => other.emit('connection', ws, req)), 100);
     });
     other.on('connection', (ws) => ws.on('message', (m) => ws.send(m)));
     const taken = new WebSocket(url.replace('/realtime', '/ws'));
@@ -302,7 +317,8 @@ describe('RealtimeServer handshake', () => {
   it('foreignUpgradeTimeout: 0 leaves upgrades on other paths to the app, however late it answers', async () => {
     const { url } = await start({ foreignUpgradeTimeout: 0 });
     httpServer!.on('upgrade', (req, socket) => {
-      if (req.url === '/late') setTimeout(() => socket.end('HTTP/1.1 418 I am a teapot\r\nContent-Length: 0\r\n\r\n'), 1200);
+      if (req.url === '/late')
+        setTimeout(() => socket.end('HTTP/1.1 418 I am a teapot\r\nContent-Length: 0\r\n\r\n'), 1200);
     });
     expect(await upgradeAnswer(url.replace('/realtime', '/late'))).toBe(418);
   });
@@ -361,7 +377,10 @@ describe('RealtimeServer data', () => {
       const sent: string[] = [];
       const conn = { bufferedAmount: 0, send: (t: string) => void sent.push(t), close: () => {} };
       const sessionP = nextSession(rt);
-      const link = rt.accept(conn, { headers: {}, socket: { remoteAddress: '10.0.0.1' } } as unknown as IncomingMessage);
+      const link = rt.accept(conn, {
+        headers: {},
+        socket: { remoteAddress: '10.0.0.1' },
+      } as unknown as IncomingMessage);
       link.receive(JSON.stringify({ t: 'hello', v: [1], a: 0 }));
       const s = await sessionP;
       expect(JSON.parse(sent[0]!).t).toBe('welcome');
@@ -397,7 +416,7 @@ describe('RealtimeServer data', () => {
     expect(c.messages().map(([s]) => s)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
   });
 
-  it("hello.max: frames to that client are split to fit the smaller of both limits", async () => {
+  it('hello.max: frames to that client are split to fit the smaller of both limits', async () => {
     const { rt, url } = await start({ maxMessageBytes: 8192 });
     const payload = 'x'.repeat(100);
     rt.on('connection', (s) => {
@@ -459,10 +478,10 @@ describe('RealtimeServer data', () => {
     await a.hello();
     await b.hello();
     expect(await rt.broadcast({ hello: 'all' })).toBe(2);
-    await waitFor(
-      () => a.messages().length === 1 && b.messages().length === 1,
-      { timeout: 3000, what: 'a.messages().length === 1 && b.messages().length === 1' },
-    );
+    await waitFor(() => a.messages().length === 1 && b.messages().length === 1, {
+      timeout: 3000,
+      what: 'a.messages().length === 1 && b.messages().length === 1',
+    });
     expect(a.messages()).toEqual([[1, { hello: 'all' }]]);
   });
 
@@ -473,7 +492,9 @@ describe('RealtimeServer data', () => {
     expect(() => s.send(circular)).toThrow(TypeError);
     expect(() => s.send(10n)).toThrow(TypeError);
     expect(() => s.send(undefined)).toThrow(/not JSON-serialisable/);
-    expect(() => s.send('x'.repeat(2000))).toThrow(new RangeError('realtime: message of 2002 bytes cannot fit in a frame (maxMessageBytes 1024)'));
+    expect(() => s.send('x'.repeat(2000))).toThrow(
+      new RangeError('realtime: message of 2002 bytes cannot fit in a frame (maxMessageBytes 1024)'),
+    );
     expect(() => rt.broadcast('x'.repeat(2000))).toThrow(RangeError);
     s.send('fine');
     await waitFor(() => c.messages().length === 1, { timeout: 3000, what: 'c.messages().length === 1' });
@@ -567,7 +588,7 @@ describe('RealtimeServer sessions and resume', () => {
     expect(connections).toBe(1);
   });
 
-  it("a resume announcing a max too small for a message the client has yet to receive: that session ends (4413, saying why) and the client gets a new one", async () => {
+  it('a resume announcing a max too small for a message the client has yet to receive: that session ends (4413, saying why) and the client gets a new one', async () => {
     const { rt, url } = await start();
     const closes: Array<[number, string]> = [];
     const sessionP = nextSession(rt);
@@ -590,7 +611,7 @@ describe('RealtimeServer sessions and resume', () => {
     expect(closes[0]![1]).toMatch(/1002 bytes.*max 512/);
   });
 
-  it("a resume announcing a max that fits every message not yet received resumes as usual", async () => {
+  it('a resume announcing a max that fits every message not yet received resumes as usual', async () => {
     const { url, c: c1, w: w1, s: s1 } = await connected({}, { max: 2048 });
     s1.send('x'.repeat(1000));
     await waitFor(() => c1.messages().length === 1, { timeout: 3000, what: 'c1.messages().length === 1' });
@@ -615,7 +636,10 @@ describe('RealtimeServer sessions and resume', () => {
       }
       return v;
     });
-    const hex = Buffer.from(w.key as string).toString('hex').match(/../g)!.join(' ');
+    const hex = Buffer.from(w.key as string)
+      .toString('hex')
+      .match(/../g)!
+      .join(' ');
     for (const text of [inspect(session, { depth: 4, showHidden: true }), json]) {
       expect(text).not.toContain(w.key);
       expect(text).not.toContain(hex);
@@ -629,7 +653,10 @@ describe('RealtimeServer sessions and resume', () => {
     const c1 = client(url);
     const w1 = await c1.hello();
     c1.terminate();
-    await waitFor(() => !rt.sessions.get(w1.sid)!.connected, { timeout: 3000, what: '!rt.sessions.get(w1.sid)!.connected' });
+    await waitFor(() => !rt.sessions.get(w1.sid)!.connected, {
+      timeout: 3000,
+      what: '!rt.sessions.get(w1.sid)!.connected',
+    });
     const c2 = client(url);
     const w2 = await c2.hello({ sid: w1.sid, key: w1.key.replace(/^./, (ch: string) => (ch === 'A' ? 'B' : 'A')) });
     expect(w2.resumed).toBe(false);
@@ -763,7 +790,10 @@ describe('RealtimeServer sessions and resume', () => {
     // 15 messages in steps of 5, each step acknowledged: never more than 5 held.
     for (let step = 1; step <= 3; step++) {
       for (let i = 0; i < 5; i++) expect(s.send(i)).toBe(true);
-      await waitFor(() => c.messages().length === 5 * step, { timeout: 3000, what: 'c.messages().length === 5 * step' });
+      await waitFor(() => c.messages().length === 5 * step, {
+        timeout: 3000,
+        what: 'c.messages().length === 5 * step',
+      });
       c.send({ t: 'ack', a: 5 * step });
       await waitFor(() => s.unacknowledged === 0, { timeout: 3000, what: 's.unacknowledged === 0' });
     }
@@ -827,7 +857,10 @@ describe('RealtimeServer sessions and resume', () => {
     const c1 = client(url);
     const w1 = await c1.hello();
     c1.ws.close(4400, 'protocol error'); // the client's verdict on a bad frame: it reconnects and resumes
-    await waitFor(() => !rt.sessions.get(w1.sid)!.connected, { timeout: 3000, what: '!rt.sessions.get(w1.sid)!.connected' });
+    await waitFor(() => !rt.sessions.get(w1.sid)!.connected, {
+      timeout: 3000,
+      what: '!rt.sessions.get(w1.sid)!.connected',
+    });
     const c2 = client(url);
     expect((await c2.hello({ sid: w1.sid, key: w1.key })).resumed).toBe(true);
   });

@@ -35,7 +35,10 @@ function holdPort(port: number): Promise<Server> {
 }
 
 function expectAllGone(pids: number[]): void {
-  expect(pids.filter((pid) => !pidGone(pid)), 'pids still running').toEqual([]);
+  expect(
+    pids.filter((pid) => !pidGone(pid)),
+    'pids still running',
+  ).toEqual([]);
 }
 
 async function getJson(url: string): Promise<{ name: string; port: number; pid: number }> {
@@ -193,14 +196,22 @@ describe('nginx', () => {
     const log = await lb.waitForRequests(6);
     expect(log.map((e) => e.uri)).toEqual(answers.map((_, i) => `/req-${i}`));
     expect(log.map((e) => e.upstreamPort)).toEqual(answers.map((a) => a.port));
-    expect(lb.servedBy()).toEqual(new Map([[nodes[0]!.port, 3], [nodes[1]!.port, 3]]));
+    expect(lb.servedBy()).toEqual(
+      new Map([
+        [nodes[0]!.port, 3],
+        [nodes[1]!.port, 3],
+      ]),
+    );
     // And each backend saw its 3 requests.
     for (const node of nodes) expect(node.events.filter((e) => e.ev === 'request')).toHaveLength(3);
   });
 
   it("balance: { hash: '$remote_addr consistent' } keeps each client address on one backend, and spreads addresses", async () => {
     const nodes = await services.nodes(echoBackend, 2);
-    const lb = await services.nginx({ backends: nodes.map((n) => n.port), balance: { hash: '$remote_addr consistent' } });
+    const lb = await services.nginx({
+      backends: nodes.map((n) => n.port),
+      balance: { hash: '$remote_addr consistent' },
+    });
     expect(readFileSync(lb.configFile, 'utf8')).toContain('hash $remote_addr consistent;');
     /** GET through nginx from `localAddress` (a new connection each time: no keep-alive to lean on). */
     const from = (localAddress: string) =>
@@ -241,7 +252,9 @@ describe('nginx', () => {
   it('streams an SSE event through before the response ends', async () => {
     const [node] = await services.nodes(echoBackend, 1);
     const lb = await services.nginx({ backends: [node!.port] });
-    const res = await new Promise<IncomingMessage>((resolve, reject) => get(`${lb.url}/sse`, resolve).once('error', reject));
+    const res = await new Promise<IncomingMessage>((resolve, reject) =>
+      get(`${lb.url}/sse`, resolve).once('error', reject),
+    );
     expect(res.statusCode).toBe(200);
     // The backend never ends this response: the event can only arrive streamed.
     const chunk = await new Promise<string>((resolve, reject) => {
@@ -257,7 +270,9 @@ describe('nginx', () => {
   it('passes backpressure to the backend: a reader that stops stalls the backend within a few MB (proxy_buffering off)', async () => {
     const [node] = await services.nodes(echoBackend, 1);
     const lb = await services.nginx({ backends: [node!.port] });
-    const res = await new Promise<IncomingMessage>((resolve, reject) => get(`${lb.url}/flood`, resolve).once('error', reject));
+    const res = await new Promise<IncomingMessage>((resolve, reject) =>
+      get(`${lb.url}/flood`, resolve).once('error', reject),
+    );
     res.pause();
     // Buffering nginx would take all 64 MB into its temp files and the backend would never stall.
     const event = await node!.waitForEvent((e) => e.ev === 'flood');
@@ -270,7 +285,9 @@ describe('nginx', () => {
     const [node] = await services.nodes(echoBackend, 1);
     const lb = await services.nginx({ backends: [node!.port] });
     const req = request(`${lb.url}/upload`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } });
-    const response = new Promise<IncomingMessage>((resolve, reject) => req.once('response', resolve).once('error', reject));
+    const response = new Promise<IncomingMessage>((resolve, reject) =>
+      req.once('response', resolve).once('error', reject),
+    );
     req.write('first part;');
     // Only the first part is sent: a buffering nginx would hold it until the body ends.
     expect(await node!.waitForEvent((e) => e.ev === 'upload', 3_000)).toEqual({ ev: 'upload', bytes: 11 });

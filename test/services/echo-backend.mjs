@@ -22,7 +22,9 @@ const server = createServer((req, res) => {
       bytes += chunk.length;
       report({ ev: 'upload', bytes });
     });
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name, bytes })));
+    req.on('end', () =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name, bytes })),
+    );
     return;
   }
   if (req.url === '/flood') return flood(res);
@@ -31,7 +33,9 @@ const server = createServer((req, res) => {
     res.write(`data: ${JSON.stringify({ name })}\n\n`);
     return; // held open: the test checks that the event arrives before the response ends
   }
-  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name, port: server.address().port, pid: process.pid, url: req.url }));
+  res
+    .writeHead(200, { 'content-type': 'application/json' })
+    .end(JSON.stringify({ name, port: server.address().port, pid: process.pid, url: req.url }));
 });
 
 const FLOOD_CAP = 64 << 20;

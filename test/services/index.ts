@@ -8,6 +8,11 @@ export { redisCommand, redisInfo, parseInfo, RespError, type RespValue } from '.
 export { startRedis, launchRedis, RedisServer, type RedisOptions } from './redis';
 export { startRedisCluster, RedisCluster, type RedisClusterOptions } from './redis-cluster';
 export { startNginx, launchNginx, Nginx, type NginxOptions, type AccessEntry } from './nginx';
-export { startNodeProcess, startNodeProcesses, NodeProcess, type NodeProcessOptions, type NodeEvent } from './node-processes';
+export {
+  startNodeProcess,
+  startNodeProcesses,
+  NodeProcess,
+  type NodeProcessOptions,
+  type NodeEvent,
+} from './node-processes';
 export { serviceScope, type ServiceScopeOptions } from './scope';
-

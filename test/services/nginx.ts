@@ -116,7 +116,7 @@ function balancer(port: number, options: NginxOptions, params: string, timeout: 
   const balance = options.balance ?? 'round-robin';
   const method =
     balance === 'round-robin'
-      ? '    # Round robin, nginx\'s default: no ip_hash, hash, sticky or least_conn.'
+      ? "    # Round robin, nginx's default: no ip_hash, hash, sticky or least_conn."
       : balance === 'ip-hash'
         ? '    ip_hash;   # sticky per client address (its first three octets, for IPv4)'
         : `    hash ${balance.hash};   # sticky per key`;
@@ -224,7 +224,14 @@ export class Nginx {
     const from = this.errorLogSize();
     const timeoutMs = this.options.startTimeoutMs ?? 10_000;
     // -e: the error log before the config is read is ours too (Debian's build says stderr, others a /var/log file).
-    const proc = new ManagedProcess(`nginx :${this.port}`, this.binary, ['-p', `${this.dir}/`, '-c', this.configFile, '-e', this.errorLogFile]);
+    const proc = new ManagedProcess(`nginx :${this.port}`, this.binary, [
+      '-p',
+      `${this.dir}/`,
+      '-c',
+      this.configFile,
+      '-e',
+      this.errorLogFile,
+    ]);
     this.process = proc;
     const workers = this.options.workerProcesses ?? 1;
     // nginx retries a taken port for 2.5 s before it gives up: the log says so at the first try.
@@ -279,10 +286,16 @@ export class Nginx {
         if (failed) return { failed };
         const started = (log.match(/start worker process \d+/g) ?? []).length >= workers;
         // An old worker logs "gracefully shutting down" right before it closes its listening sockets.
-        const oldDone = oldWorkers.every((pid) => pidGone(pid) || new RegExp(`\\b${pid}#\\d+: gracefully shutting down`).test(log));
+        const oldDone = oldWorkers.every(
+          (pid) => pidGone(pid) || new RegExp(`\\b${pid}#\\d+: gracefully shutting down`).test(log),
+        );
         return started && oldDone ? { failed: undefined } : undefined;
       },
-      { what: `nginx on port ${this.port} to reload`, timeout: this.options.startTimeoutMs ?? 10_000, retryErrors: true },
+      {
+        what: `nginx on port ${this.port} to reload`,
+        timeout: this.options.startTimeoutMs ?? 10_000,
+        retryErrors: true,
+      },
     );
     if (outcome.failed) throw new Error(`nginx refused the new config and kept the old one: ${outcome.failed}`);
   }
@@ -325,7 +338,8 @@ export class Nginx {
   /** Requests per backend port, from the access log. */
   servedBy(entries = this.accessLog()): Map<number, number> {
     const counts = new Map<number, number>();
-    for (const e of entries) if (e.upstreamPort !== undefined) counts.set(e.upstreamPort, (counts.get(e.upstreamPort) ?? 0) + 1);
+    for (const e of entries)
+      if (e.upstreamPort !== undefined) counts.set(e.upstreamPort, (counts.get(e.upstreamPort) ?? 0) + 1);
     return counts;
   }
 

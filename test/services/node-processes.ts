@@ -74,10 +74,20 @@ export class NodeProcess {
     const proc = new ManagedProcess(
       this.name,
       process.execPath,
-      [...(this.options.execArgv ?? []), this.script, ...(this.options.args?.({ port: this.port, index: this.index }) ?? [])],
+      [
+        ...(this.options.execArgv ?? []),
+        this.script,
+        ...(this.options.args?.({ port: this.port, index: this.index }) ?? []),
+      ],
       {
         cwd: this.options.cwd,
-        env: { ...process.env, ...this.options.env, PORT: String(this.port), NODE_INDEX: String(this.index), NODE_NAME: this.name },
+        env: {
+          ...process.env,
+          ...this.options.env,
+          PORT: String(this.port),
+          NODE_INDEX: String(this.index),
+          NODE_NAME: this.name,
+        },
         onStdout: (line) => {
           let event: NodeEvent;
           try {
@@ -99,10 +109,19 @@ export class NodeProcess {
           throw new Error(`${this.name} exited (${proc.describeExit()}) before listening${proc.tail()}`);
         }),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`${this.name} did not report listening within ${this.options.startTimeoutMs ?? 10_000} ms${proc.tail()}`)), this.options.startTimeoutMs ?? 10_000);
+          timer = setTimeout(
+            () =>
+              reject(
+                new Error(
+                  `${this.name} did not report listening within ${this.options.startTimeoutMs ?? 10_000} ms${proc.tail()}`,
+                ),
+              ),
+            this.options.startTimeoutMs ?? 10_000,
+          );
         }),
       ]);
-      if (this.port !== 0 && port !== this.port) throw new Error(`${this.name} listens on ${port}, not on its port ${this.port}`);
+      if (this.port !== 0 && port !== this.port)
+        throw new Error(`${this.name} listens on ${port}, not on its port ${this.port}`);
       this.port = port;
     } catch (err) {
       await proc.kill();
@@ -152,7 +171,10 @@ export class NodeProcess {
 }
 
 /** Starts `script` as one node (index 0 unless given); resolves once it listens. */
-export async function startNodeProcess(script: string, options: NodeProcessOptions & { index?: number; name?: string } = {}): Promise<NodeProcess> {
+export async function startNodeProcess(
+  script: string,
+  options: NodeProcessOptions & { index?: number; name?: string } = {},
+): Promise<NodeProcess> {
   const index = options.index ?? 0;
   const node = new NodeProcess(script, index, options.name ?? `node-${index}`, options);
   await node.start();
@@ -160,7 +182,11 @@ export async function startNodeProcess(script: string, options: NodeProcessOptio
 }
 
 /** Starts `count` nodes of `script` in parallel (names node-0, node-1, ...); if one fails, stops the others. */
-export async function startNodeProcesses(script: string, count: number, options: NodeProcessOptions = {}): Promise<NodeProcess[]> {
+export async function startNodeProcesses(
+  script: string,
+  count: number,
+  options: NodeProcessOptions = {},
+): Promise<NodeProcess[]> {
   const nodes = Array.from({ length: count }, (_, index) => new NodeProcess(script, index, `node-${index}`, options));
   const started = await Promise.allSettled(nodes.map((n) => n.start()));
   const failed = started.find((s) => s.status === 'rejected');

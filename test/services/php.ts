@@ -70,7 +70,10 @@ function findFpm(): string | undefined {
     } catch {
       continue;
     }
-    const fpm = names.filter((n) => /^php-fpm[\d.]*$/.test(n)).sort().pop();
+    const fpm = names
+      .filter((n) => /^php-fpm[\d.]*$/.test(n))
+      .sort()
+      .pop();
     if (fpm) return join(dir, fpm);
   }
   return undefined;
@@ -121,7 +124,11 @@ export class PhpDaemon {
   }
 
   async start(): Promise<void> {
-    const args = [join(PHP_DIR, 'ws-daemon.php'), `--listen=${HOST}:${this.port}`, ...(this.upstream ? [`--http-upstream=${HOST}:${this.upstream}`] : [])];
+    const args = [
+      join(PHP_DIR, 'ws-daemon.php'),
+      `--listen=${HOST}:${this.port}`,
+      ...(this.upstream ? [`--http-upstream=${HOST}:${this.upstream}`] : []),
+    ];
     const proc = new ManagedProcess('ws-daemon.php', this.php, args, { env: this.env });
     this.process = proc;
     this.runs.push(proc);
@@ -204,11 +211,18 @@ return $settings;
   builtin(workers = 32): Promise<PhpBuiltin> {
     return withFreePorts(1, async ([port]) => {
       const env = { ...this.env, PHP_CLI_SERVER_WORKERS: String(workers) };
-      const proc = new ManagedProcess(`php -S :${port}`, this.php, ['-S', `${HOST}:${port}`, join(PHP_DIR, 'router.php')], { env });
-      const line = await proc.waitForLine(/Development Server .* started|Failed to listen/, 10_000).catch(async (err: Error) => {
-        await proc.kill();
-        throw err;
-      });
+      const proc = new ManagedProcess(
+        `php -S :${port}`,
+        this.php,
+        ['-S', `${HOST}:${port}`, join(PHP_DIR, 'router.php')],
+        { env },
+      );
+      const line = await proc
+        .waitForLine(/Development Server .* started|Failed to listen/, 10_000)
+        .catch(async (err: Error) => {
+          await proc.kill();
+          throw err;
+        });
       if (line.includes('Failed to listen')) {
         await proc.kill();
         throw line.includes('in use') ? new PortInUseError(port!, line) : new Error(`php -S: ${line}`);
@@ -239,15 +253,21 @@ return $settings;
       .replace(/^(user|group|listen\.owner|listen\.group) = .*$/gm, isRoot ? `$1 = root` : '')
       .replace(/^env\[REALTIME_CONFIG\] = .*$/m, `env[REALTIME_CONFIG] = ${this.configFile}`);
     const config = join(this.dir, 'php-fpm.conf');
-    writeFileSync(config, `[global]\npid = ${join(this.dir, 'php-fpm.pid')}\nerror_log = ${errorLog}\ndaemonize = no\nlog_level = notice\n\n${pool}`);
-    const proc = new ManagedProcess('php-fpm', binary, ['-F', '-y', config, ...(isRoot ? ['-R'] : [])], { env: this.env });
+    writeFileSync(
+      config,
+      `[global]\npid = ${join(this.dir, 'php-fpm.pid')}\nerror_log = ${errorLog}\ndaemonize = no\nlog_level = notice\n\n${pool}`,
+    );
+    const proc = new ManagedProcess('php-fpm', binary, ['-F', '-y', config, ...(isRoot ? ['-R'] : [])], {
+      env: this.env,
+    });
     this.owned.push(() => proc.stop());
     const fpm = new PhpFpm(socket, proc, errorLog);
     this.logSources.push(() => `${output(proc)}\n${fpm.log()}`);
-    await waitFor(
-      () => fpm.log().includes('ready to handle connections') || !proc.running(),
-      { what: 'php-fpm to be ready', timeout: 10_000, retryErrors: true },
-    );
+    await waitFor(() => fpm.log().includes('ready to handle connections') || !proc.running(), {
+      what: 'php-fpm to be ready',
+      timeout: 10_000,
+      retryErrors: true,
+    });
     if (!proc.running()) throw new Error(`php-fpm exited (${proc.describeExit()}): ${fpm.log()}${proc.tail()}`);
     return fpm;
   }
@@ -273,7 +293,8 @@ return $settings;
 
   /** Runs SQL on the server's database (with PHP: no sqlite3 binary needed) and returns the rows. */
   async query(sql: string, ...params: Array<string | number>): Promise<Array<Record<string, unknown>>> {
-    const code = '$s = (new PDO("sqlite:" . $argv[1]))->prepare($argv[2]); $s->execute(array_slice($argv, 3)); echo json_encode($s->fetchAll(PDO::FETCH_ASSOC));';
+    const code =
+      '$s = (new PDO("sqlite:" . $argv[1]))->prepare($argv[2]); $s->execute(array_slice($argv, 3)); echo json_encode($s->fetchAll(PDO::FETCH_ASSOC));';
     const { stdout } = await run(this.php, ['-r', code, this.database, sql, ...params.map(String)]);
     return JSON.parse(stdout) as Array<Record<string, unknown>>;
   }
@@ -285,7 +306,12 @@ return $settings;
 
   /** Stops everything it started (by pid), removes its directory. */
   async destroy(): Promise<void> {
-    const results = await Promise.allSettled(this.owned.splice(0).reverse().map((stop) => stop()));
+    const results = await Promise.allSettled(
+      this.owned
+        .splice(0)
+        .reverse()
+        .map((stop) => stop()),
+    );
     rmSync(this.dir, { recursive: true, force: true });
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;

@@ -28,7 +28,9 @@ function bindZero(): Promise<number> {
     server.once('error', reject);
     server.listen({ port: 0, host: HOST, exclusive: true }, () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }

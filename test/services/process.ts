@@ -61,7 +61,7 @@ export function descendants(pid: number): number[] {
   }
   const found: number[] = [];
   const queue = [pid];
-  while (queue.length) for (const child of children.get(queue.shift()!) ?? []) found.push(child), queue.push(child);
+  while (queue.length) for (const child of children.get(queue.shift()!) ?? []) (found.push(child), queue.push(child));
   return found;
 }
 
@@ -95,7 +95,11 @@ export class ManagedProcess {
   /** Resolves when the process has exited (and been reaped). */
   readonly exited: Promise<ExitInfo>;
   exitInfo: ExitInfo | undefined;
-  private waiters = new Set<{ test: (line: string) => boolean; resolve: (line: string) => void; reject: (err: Error) => void }>();
+  private waiters = new Set<{
+    test: (line: string) => boolean;
+    resolve: (line: string) => void;
+    reject: (err: Error) => void;
+  }>();
 
   constructor(
     readonly name: string,
@@ -104,7 +108,11 @@ export class ManagedProcess {
     options: SpawnOptions = {},
   ) {
     installExitHook();
-    this.child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const spawned = this.child.pid;
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
@@ -130,7 +138,7 @@ export class ManagedProcess {
     const onLine = (into: string[], extra?: (line: string) => void) => (line: string) => {
       into.push(line);
       extra?.(line);
-      for (const w of this.waiters) if (w.test(line)) this.waiters.delete(w), w.resolve(line);
+      for (const w of this.waiters) if (w.test(line)) (this.waiters.delete(w), w.resolve(line));
     };
     createInterface({ input: this.child.stdout! }).on('line', onLine(this.stdout, options.onStdout));
     createInterface({ input: this.child.stderr! }).on('line', onLine(this.stderr));
@@ -160,7 +168,8 @@ export class ManagedProcess {
       typeof match === 'string' ? line.includes(match) : typeof match === 'function' ? match(line) : match.test(line);
     const seen = [...this.stdout, ...this.stderr].find(test);
     if (seen !== undefined) return Promise.resolve(seen);
-    if (!this.running()) return Promise.reject(new Error(`${this.name} exited (${this.describeExit()}) ${this.tail()}`));
+    if (!this.running())
+      return Promise.reject(new Error(`${this.name} exited (${this.describeExit()}) ${this.tail()}`));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(waiter);
@@ -203,9 +212,10 @@ export class ManagedProcess {
     // The parent first: nginx's master would start a new worker in place of a killed one.
     for (const pid of pids) if (!pidGone(pid)) signalQuietly(pid, 'SIGKILL');
     await this.exited;
-    await waitFor(
-      () => pids.every(pidGone),
-      { what: `${this.name}'s processes ${pids.join(', ')} to be gone`, timeout: 5_000, retryErrors: true },
-    );
+    await waitFor(() => pids.every(pidGone), {
+      what: `${this.name}'s processes ${pids.join(', ')} to be gone`,
+      timeout: 5_000,
+      retryErrors: true,
+    });
   }
 }

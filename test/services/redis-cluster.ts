@@ -98,7 +98,14 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
     const addresses = nodes.map((n) => `${HOST}:${n.port}`);
-    await promisify(execFile)(cliBinary, ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes']);
+    await promisify(execFile)(cliBinary, [
+      '--cluster',
+      'create',
+      ...addresses,
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ]);
     // redis-cli returns once the nodes agree on the configuration (it polls once a second, most of
     // the ~2 s a start takes); the state turns ok just after.
     await cluster.waitForState('ok');

@@ -72,7 +72,8 @@ export class RedisServer {
 
   /** Starts redis-server on its port; resolves once it answers as the process we started. */
   async start(): Promise<void> {
-    if (this.running()) throw new Error(`redis-server on port ${this.port} is already running (pid ${this.process!.pid})`);
+    if (this.running())
+      throw new Error(`redis-server on port ${this.port} is already running (pid ${this.process!.pid})`);
     const began = Date.now();
     const proc = new ManagedProcess(`redis-server :${this.port}`, this.binary, [this.configFile], { cwd: this.dir });
     this.process = proc;
@@ -81,11 +82,14 @@ export class RedisServer {
       // Proof that the port is ours: the server answering there is the process we started.
       const info = await redisInfo(this.port, 'server');
       if (Number(info.process_id) !== proc.pid || Number(info.tcp_port) !== this.port)
-        throw new Error(`127.0.0.1:${this.port} answers as pid ${info.process_id} port ${info.tcp_port}, not as our redis-server (pid ${proc.pid})`);
+        throw new Error(
+          `127.0.0.1:${this.port} answers as pid ${info.process_id} port ${info.tcp_port}, not as our redis-server (pid ${proc.pid})`,
+        );
     } catch (err) {
       await proc.kill();
       this.process = undefined;
-      if (proc.stdout.some((l) => l.includes('Address already in use'))) throw new PortInUseError(this.port, proc.tail(5));
+      if (proc.stdout.some((l) => l.includes('Address already in use')))
+        throw new PortInUseError(this.port, proc.tail(5));
       throw err;
     }
     this.startTimes.push(Date.now() - began);
@@ -195,7 +199,11 @@ export function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
  * redis-server on exactly `port` (and in cluster mode with its bus on `cluster.busPort`), in a new
  * temp dir; PortInUseError if the port is taken. Tests want startRedis(); this is its one attempt.
  */
-export async function launchRedis(port: number, options: RedisOptions = {}, cluster?: ClusterMode): Promise<RedisServer> {
+export async function launchRedis(
+  port: number,
+  options: RedisOptions = {},
+  cluster?: ClusterMode,
+): Promise<RedisServer> {
   const binary = await ensureBinary('redis-server', 'redis-server');
   const cliBinary = await ensureBinary('redis-cli', 'redis-tools');
   const dir = mkdtempSync(join(tmpdir(), `redis-${port}-`));

@@ -61,7 +61,9 @@ export function redisCommand(port: number, args: string[], timeoutMs = 2_000): P
       socket.destroy();
       reject(err);
     };
-    socket.setTimeout(timeoutMs, () => fail(new Error(`no reply to ${args[0]} from 127.0.0.1:${port} within ${timeoutMs} ms`)));
+    socket.setTimeout(timeoutMs, () =>
+      fail(new Error(`no reply to ${args[0]} from 127.0.0.1:${port} within ${timeoutMs} ms`)),
+    );
     socket.on('error', fail);
     socket.on('connect', () => socket.write(encode(args)));
     socket.on('data', (chunk) => {

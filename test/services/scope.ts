@@ -34,7 +34,12 @@ export function serviceScope(options: ServiceScopeOptions = {}) {
   if (options.needs?.length) beforeAll(() => ensureServices(...options.needs!), INSTALL_TIMEOUT_MS);
   const cleanup = async () => {
     // All at once (they are separate processes); every one is stopped even if another's stop fails.
-    const results = await Promise.allSettled(owned.splice(0).reverse().map((stop) => stop()));
+    const results = await Promise.allSettled(
+      owned
+        .splice(0)
+        .reverse()
+        .map((stop) => stop()),
+    );
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
   };
@@ -50,7 +55,8 @@ export function serviceScope(options: ServiceScopeOptions = {}) {
     redis: (o?: RedisOptions): Promise<RedisServer> => track(startRedis(o)),
     redisCluster: (o?: RedisClusterOptions): Promise<RedisCluster> => track(startRedisCluster(o)),
     nginx: (o: NginxOptions): Promise<Nginx> => track(startNginx(o)),
-    node: (script: string, o?: NodeProcessOptions & { index?: number; name?: string }): Promise<NodeProcess> => track(startNodeProcess(script, o)),
+    node: (script: string, o?: NodeProcessOptions & { index?: number; name?: string }): Promise<NodeProcess> =>
+      track(startNodeProcess(script, o)),
     async nodes(script: string, count: number, o?: NodeProcessOptions): Promise<NodeProcess[]> {
       const nodes = await startNodeProcesses(script, count, o);
       for (const n of nodes) owned.push(() => n.destroy());

@@ -9,8 +9,19 @@ import { testEnv } from './helpers';
 
 /** Every ErrorCode, at run time: `satisfies` refuses a code not in the union, and the check below one missing here. */
 const ERROR_CODES = [
-  'invalid-argument', 'not-serializable', 'message-too-large', 'queue-full', 'expired', 'closed', 'session-lost',
-  'protocol-error', 'unauthorized', 'connect-failed', 'connection-refused', 'reconnect-failed', 'unsupported',
+  'invalid-argument',
+  'not-serializable',
+  'message-too-large',
+  'queue-full',
+  'expired',
+  'closed',
+  'session-lost',
+  'protocol-error',
+  'unauthorized',
+  'connect-failed',
+  'connection-refused',
+  'reconnect-failed',
+  'unsupported',
 ] as const satisfies readonly ErrorCode[];
 const everyCodeListed: [Exclude<ErrorCode, (typeof ERROR_CODES)[number]>] extends [never] ? true : never = true;
 void everyCodeListed;
@@ -52,7 +63,17 @@ class ScriptedServer implements Transport {
         side.sent.push(text);
         const hello = JSON.parse(text);
         if (!this.good || hello.t !== 'hello') return;
-        const welcome = { t: 'welcome', v: 1, sid: 'sid-good', key: 'key-good', resumed: hello.sid === 'sid-good', a: 0, hb: 1000, max: 65536, transports: ['websocket'] };
+        const welcome = {
+          t: 'welcome',
+          v: 1,
+          sid: 'sid-good',
+          key: 'key-good',
+          resumed: hello.sid === 'sid-good',
+          a: 0,
+          hb: 1000,
+          max: 65536,
+          transports: ['websocket'],
+        };
         setTimeout(() => side.closed || handlers.onFrame(JSON.stringify(welcome)), 1);
       },
       close: () => void (side.closed = true),
@@ -64,7 +85,10 @@ class ScriptedServer implements Transport {
  * What a server may send: any text, and more often than chance would give, a welcome the client
  * takes (v 1) with extreme values in its other fields (hb, max, a): the frame it acts on most.
  */
-const serverText = fc.oneof({ arbitrary: anyFrameText, weight: 3 }, { arbitrary: validFrames.welcome.map((f) => JSON.stringify({ ...f, v: 1 })), weight: 1 });
+const serverText = fc.oneof(
+  { arbitrary: anyFrameText, weight: 3 },
+  { arbitrary: validFrames.welcome.map((f) => JSON.stringify({ ...f, v: 1 })), weight: 1 },
+);
 
 /** Timers an idle, open client may start in a second: a few (ack, watchdog, stable); a spinning timer starts hundreds. */
 const MAX_TIMERS_PER_IDLE_SECOND = 20;
@@ -121,7 +145,8 @@ async function feedsWithoutHarm(phase: Phase, texts: string[]): Promise<void> {
   }
 
   server.good = true;
-  for (let step = 0; step < 100 && client.state !== 'open' && client.state !== 'closed'; step++) await vi.advanceTimersToNextTimerAsync();
+  for (let step = 0; step < 100 && client.state !== 'open' && client.state !== 'closed'; step++)
+    await vi.advanceTimersToNextTimerAsync();
 
   for (const e of errors) {
     expect(e).toBeInstanceOf(RealtimeError);
@@ -142,7 +167,9 @@ async function feedsWithoutHarm(phase: Phase, texts: string[]): Promise<void> {
 
   timersStarted = 0;
   await vi.advanceTimersByTimeAsync(1000);
-  expect(timersStarted, 'timers started by an idle client in one second').toBeLessThanOrEqual(MAX_TIMERS_PER_IDLE_SECOND);
+  expect(timersStarted, 'timers started by an idle client in one second').toBeLessThanOrEqual(
+    MAX_TIMERS_PER_IDLE_SECOND,
+  );
   client.close();
   vi.clearAllTimers();
 }
@@ -151,21 +178,33 @@ describe('client boundary fuzz: any frame text from the server', () => {
   it.each([
     ['an array 4,000 deep', '['.repeat(4000) + ']'.repeat(4000)],
     ['a number beyond anything sent', '5'],
-  ])('a close frame with an "a" (no field of close) holding %s is taken as a close, its "a" ignored', async (_name, a) => {
-    // Found by the property below: the client read `a` on every frame but hello and welcome, as an
-    // ack; a close frame's was never validated, and comparing the deep array with a number overflowed the stack.
-    const server = new ScriptedServer();
-    client = new RealtimeClient('ws://fuzz.test/rt', { transports: [server], env: testEnv() });
-    const errors: RealtimeError[] = [];
-    client.on('error', (e) => errors.push(e));
-    await vi.advanceTimersByTimeAsync(5);
-    expect(() => server.connections[0]!.handlers.onFrame(`{"t":"close","code":1000,"reason":"bye","a":${a}}`)).not.toThrow();
-    expect(client.state).toBe('closed');
-    expect(errors.map((e) => [e.code, e.closeCode])).toEqual([['connection-refused', 1000]]);
-  });
+  ])(
+    'a close frame with an "a" (no field of close) holding %s is taken as a close, its "a" ignored',
+    async (_name, a) => {
+      // Found by the property below: the client read `a` on every frame but hello and welcome, as an
+      // ack; a close frame's was never validated, and comparing the deep array with a number overflowed the stack.
+      const server = new ScriptedServer();
+      client = new RealtimeClient('ws://fuzz.test/rt', { transports: [server], env: testEnv() });
+      const errors: RealtimeError[] = [];
+      client.on('error', (e) => errors.push(e));
+      await vi.advanceTimersByTimeAsync(5);
+      expect(() =>
+        server.connections[0]!.handlers.onFrame(`{"t":"close","code":1000,"reason":"bye","a":${a}}`),
+      ).not.toThrow();
+      expect(client.state).toBe('closed');
+      expect(errors.map((e) => [e.code, e.closeCode])).toEqual([['connection-refused', 1000]]);
+    },
+  );
 
   it('never throws out of onFrame, reports only RealtimeErrors with a listed code, reaches open again on a good server, and does not spin while idle', async () => {
-    await fc.assert(fc.asyncProperty(fc.constantFrom<Phase>('before welcome', 'after welcome'), fc.array(serverText, { minLength: 1, maxLength: 3 }), feedsWithoutHarm), fcParams(300));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom<Phase>('before welcome', 'after welcome'),
+        fc.array(serverText, { minLength: 1, maxLength: 3 }),
+        feedsWithoutHarm,
+      ),
+      fcParams(300),
+    );
     // About 1 s here; the margin is for a busy machine and for shrinking a failure.
   }, 30_000);
 
@@ -173,6 +212,7 @@ describe('client boundary fuzz: any frame text from the server', () => {
     // Unknown fields are never validated: the class of the close-frame "a" bug, swept exhaustively.
     const texts = [...withForeignFields(nested('[', '1', ']', 4000)), ...withForeignFields('5')];
     expect(texts).toHaveLength(138);
-    for (const text of texts) for (const phase of ['before welcome', 'after welcome'] as const) await feedsWithoutHarm(phase, [text]);
+    for (const text of texts)
+      for (const phase of ['before welcome', 'after welcome'] as const) await feedsWithoutHarm(phase, [text]);
   }, 30_000);
 });

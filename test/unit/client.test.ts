@@ -1,6 +1,16 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { longPoll, plainSse, RealtimeClient, RealtimeError, websocket, type ClientOptions, type OpenContext, type Transport, type TransportHandlers } from '../../src/index';
+import {
+  longPoll,
+  plainSse,
+  RealtimeClient,
+  RealtimeError,
+  websocket,
+  type ClientOptions,
+  type OpenContext,
+  type Transport,
+  type TransportHandlers,
+} from '../../src/index';
 import { RealtimeClient as CoreClient, upgradeProbes } from '../../src/core';
 import { freshUrl, MockV1, settle, testEnv, within } from './helpers';
 
@@ -64,27 +74,30 @@ describe('handshake', () => {
     ['header', { token: 'tok-1' }, {}],
     ['frame', {}, { token: 'tok-1' }],
     [undefined, {}, { token: 'tok-1' }],
-  ] as const)('auth: a transport with auth %s gets the token in its open context, or the hello frame carries it', async (auth, inCtx, inHello) => {
-    const contexts: OpenContext[] = [];
-    const sent: string[] = [];
-    const t: Transport = {
-      name: 'long-poll',
-      auth,
-      isSupported: () => true,
-      open(_url, h, ctx) {
-        contexts.push(ctx);
-        setTimeout(() => h.onOpen(), 1);
-        return { send: (x) => sent.push(x), close() {}, buffered: 0 };
-      },
-    };
-    client = new RealtimeClient('ws://x', { transports: [t], auth: () => 'tok-1', env: testEnv() });
-    await settle();
-    expect(contexts).toHaveLength(1);
-    expect({ token: contexts[0]!.token }).toEqual({ token: undefined, ...inCtx });
-    const hello = JSON.parse(sent[0]!);
-    expect(hello).toMatchObject({ t: 'hello' });
-    expect({ token: hello.token }).toEqual({ token: undefined, ...inHello });
-  });
+  ] as const)(
+    'auth: a transport with auth %s gets the token in its open context, or the hello frame carries it',
+    async (auth, inCtx, inHello) => {
+      const contexts: OpenContext[] = [];
+      const sent: string[] = [];
+      const t: Transport = {
+        name: 'long-poll',
+        auth,
+        isSupported: () => true,
+        open(_url, h, ctx) {
+          contexts.push(ctx);
+          setTimeout(() => h.onOpen(), 1);
+          return { send: (x) => sent.push(x), close() {}, buffered: 0 };
+        },
+      };
+      client = new RealtimeClient('ws://x', { transports: [t], auth: () => 'tok-1', env: testEnv() });
+      await settle();
+      expect(contexts).toHaveLength(1);
+      expect({ token: contexts[0]!.token }).toEqual({ token: undefined, ...inCtx });
+      const hello = JSON.parse(sent[0]!);
+      expect(hello).toMatchObject({ t: 'hello' });
+      expect({ token: hello.token }).toEqual({ token: undefined, ...inHello });
+    },
+  );
 
   it('autoConnect: false waits for connect()', async () => {
     const { client } = connect({ autoConnect: false });
@@ -207,14 +220,21 @@ describe('send() errors', () => {
     client.close();
     expect(await Promise.all(queued)).toEqual(['closed', 'closed']);
     const c2 = new RealtimeClient(server.url, { queue: { maxBytes: 10 }, env: testEnv() });
-    await expect(c2.send('x'.repeat(20))).rejects.toMatchObject({ code: 'queue-full', message: expect.stringContaining('queue.maxBytes') });
+    await expect(c2.send('x'.repeat(20))).rejects.toMatchObject({
+      code: 'queue-full',
+      message: expect.stringContaining('queue.maxBytes'),
+    });
     c2.close();
   });
 
   it('send() after close() rejects with closed', async () => {
     const { client } = connect();
     client.close();
-    await expect(client.send('late')).rejects.toMatchObject({ code: 'closed', data: 'late', message: expect.stringContaining('connect()') });
+    await expect(client.send('late')).rejects.toMatchObject({
+      code: 'closed',
+      data: 'late',
+      message: expect.stringContaining('connect()'),
+    });
   });
 
   it('close() rejects messages the server never acknowledged, with their data', async () => {
@@ -228,7 +248,9 @@ describe('send() errors', () => {
   });
 
   it('a URL that cannot be parsed is refused at once with invalid-argument', () => {
-    expect(() => new RealtimeClient('http://[broken', { env: testEnv({ baseUrl: undefined }) })).toThrow(expect.objectContaining({ code: 'invalid-argument' }));
+    expect(() => new RealtimeClient('http://[broken', { env: testEnv({ baseUrl: undefined }) })).toThrow(
+      expect.objectContaining({ code: 'invalid-argument' }),
+    );
   });
 
   it('a transport whose open() throws counts as a failed attempt, not a stuck client', async () => {
@@ -257,11 +279,15 @@ describe('send() errors', () => {
       }
       throw new Error(`${String(url)} was accepted`);
     };
-    expect(refused('ftp://example.com/realtime')).toBe("bad URL 'ftp://example.com/realtime': its scheme is ftp:, and the client takes ws://, wss://, http:// or https:// URLs, or a path such as '/realtime' in a page");
+    expect(refused('ftp://example.com/realtime')).toBe(
+      "bad URL 'ftp://example.com/realtime': its scheme is ftp:, and the client takes ws://, wss://, http:// or https:// URLs, or a path such as '/realtime' in a page",
+    );
     expect(refused('localhost:8080/realtime')).toMatch(/its scheme is localhost:/); // a URL without its scheme
     expect(refused(undefined)).toMatch(/^bad URL undefined: the client takes ws:\/\//);
     expect(refused('ftp://example.com/realtime?token=s3cret')).not.toMatch(/s3cret/);
-    expect(() => new RealtimeClient('wss://example.com/realtime', { autoConnect: false, env: testEnv() })).not.toThrow();
+    expect(
+      () => new RealtimeClient('wss://example.com/realtime', { autoConnect: false, env: testEnv() }),
+    ).not.toThrow();
   });
 
   it('a misspelt option is refused with invalid-argument naming the closest valid one; transports given as a string is refused saying so', () => {
@@ -274,26 +300,47 @@ describe('send() errors', () => {
       }
       throw new Error(`${JSON.stringify(options)} was accepted`);
     };
-    expect(message({ transport: ['websocket'] })).toMatch(/^unknown option transport: did you mean transports\? \(the options are transports, protocol, /);
+    expect(message({ transport: ['websocket'] })).toMatch(
+      /^unknown option transport: did you mean transports\? \(the options are transports, protocol, /,
+    );
     expect(message({ reconect: false })).toMatch(/^unknown option reconect: did you mean reconnect\?/);
-    expect(message({ reconnect: { maxdelay: 5 } })).toMatch(/^unknown option reconnect\.maxdelay: did you mean reconnect\.maxDelay\? \(the options of reconnect are initialDelay, maxDelay/);
+    expect(message({ reconnect: { maxdelay: 5 } })).toMatch(
+      /^unknown option reconnect\.maxdelay: did you mean reconnect\.maxDelay\? \(the options of reconnect are initialDelay, maxDelay/,
+    );
     expect(message({ queue: { maxMessage: 5 } })).toMatch(/did you mean queue\.maxMessages\?/);
     expect(message({ heartbeat: { timout: 5 } })).toMatch(/did you mean heartbeat\.timeout\?/);
     expect(message({ colour: 'red' })).toMatch(/^unknown option colour: \(the options are /);
-    expect(message({ transports: 'websocket' })).toBe("options.transports must be an array of transport names or objects, such as ['websocket', 'sse']; got the string 'websocket'");
+    expect(message({ transports: 'websocket' })).toBe(
+      "options.transports must be an array of transport names or objects, such as ['websocket', 'sse']; got the string 'websocket'",
+    );
   });
 
   it('unknown transport names and protocols are refused with invalid-argument', () => {
-    expect(() => new RealtimeClient(server.url, { transports: ['pigeon' as any], env: testEnv() })).toThrow(expect.objectContaining({ code: 'invalid-argument' }));
+    expect(() => new RealtimeClient(server.url, { transports: ['pigeon' as any], env: testEnv() })).toThrow(
+      expect.objectContaining({ code: 'invalid-argument' }),
+    );
     expect(() => new RealtimeClient(server.url, { protocol: 'v9' as any, env: testEnv() })).toThrow(/protocol/);
   });
 
-  it("a transport made for another protocol is refused with invalid-argument; in plain mode the HTTP names are the plain transports", () => {
+  it('a transport made for another protocol is refused with invalid-argument; in plain mode the HTTP names are the plain transports', () => {
     const env = testEnv({ fetch: (() => new Promise(() => {})) as typeof fetch, EventSource: class {} as never });
-    expect(() => new RealtimeClient(server.url, { transports: [plainSse()], env })).toThrow(expect.objectContaining({ code: 'invalid-argument', message: expect.stringMatching(/plain/) }));
-    expect(() => new RealtimeClient(server.url, { protocol: 'plain', transports: [longPoll()], env })).toThrow(expect.objectContaining({ code: 'invalid-argument', message: expect.stringMatching(/v1/) }));
-    const c = new RealtimeClient('http://rt.test/status', { protocol: 'plain', transports: ['long-poll'], autoConnect: false, env });
-    const v1 = new RealtimeClient('http://rt.test/status', { transports: ['long-poll', websocket()], autoConnect: false, env });
+    expect(() => new RealtimeClient(server.url, { transports: [plainSse()], env })).toThrow(
+      expect.objectContaining({ code: 'invalid-argument', message: expect.stringMatching(/plain/) }),
+    );
+    expect(() => new RealtimeClient(server.url, { protocol: 'plain', transports: [longPoll()], env })).toThrow(
+      expect.objectContaining({ code: 'invalid-argument', message: expect.stringMatching(/v1/) }),
+    );
+    const c = new RealtimeClient('http://rt.test/status', {
+      protocol: 'plain',
+      transports: ['long-poll'],
+      autoConnect: false,
+      env,
+    });
+    const v1 = new RealtimeClient('http://rt.test/status', {
+      transports: ['long-poll', websocket()],
+      autoConnect: false,
+      env,
+    });
     // Same name, the transport of each client's protocol: it fits, where the other one is refused above.
     expect(c.state).toBe('closed');
     expect(v1.state).toBe('closed');
@@ -372,13 +419,26 @@ describe('receiving', () => {
     let requests = 0;
     const htmlPage = async () => {
       requests++;
-      return { ok: true, status: 200, headers: new Headers({ 'Content-Type': 'text/html; charset=utf-8' }), body: null, text: async () => '<h1>Log in</h1>' } as unknown as Response;
+      return {
+        ok: true,
+        status: 200,
+        headers: new Headers({ 'Content-Type': 'text/html; charset=utf-8' }),
+        body: null,
+        text: async () => '<h1>Log in</h1>',
+      } as unknown as Response;
     };
-    client = new RealtimeClient('http://portal.test/rt', { transports: ['fetch-stream', 'long-poll'], reconnect: { initialDelay: 1000 }, env: testEnv({ fetch: htmlPage }) });
+    client = new RealtimeClient('http://portal.test/rt', {
+      transports: ['fetch-stream', 'long-poll'],
+      reconnect: { initialDelay: 1000 },
+      env: testEnv({ fetch: htmlPage }),
+    });
     const errors: RealtimeError[] = [];
     client.on('error', (e) => errors.push(e));
     let settled = false;
-    void client.send('waits').finally(() => (settled = true)).catch(() => {});
+    void client
+      .send('waits')
+      .finally(() => (settled = true))
+      .catch(() => {});
     await settle(10_000);
     // Attempts at 0, 0.5, 1.5, 3.5 and 7.5 s (delays 500, 1000, 2000, 4000), each trying both transports once.
     expect(errors.length).toBeGreaterThanOrEqual(4);
@@ -403,7 +463,9 @@ describe('receiving', () => {
     const queued = client.send('queued').then(() => (resolved = true));
     // In the same task: the message has its seq (2) but leaves only in a microtask.
     server.raw('{"t":"ack","a":2}');
-    expect(errors.map((e) => [e.code, e.message])).toEqual([['protocol-error', expect.stringContaining('ack 2 of unsent messages')]]);
+    expect(errors.map((e) => [e.code, e.message])).toEqual([
+      ['protocol-error', expect.stringContaining('ack 2 of unsent messages')],
+    ]);
     expect(resolved).toBe(false);
     await within(queued);
     expect(server.messages).toEqual(['sent and acked', 'queued']);
@@ -428,7 +490,10 @@ describe('receiving', () => {
     const errors: RealtimeError[] = [];
     client.on('error', (e) => errors.push(e));
     await settle();
-    expect(errors[0]).toMatchObject({ code: 'protocol-error', message: expect.stringContaining('welcome max 0 < 256') });
+    expect(errors[0]).toMatchObject({
+      code: 'protocol-error',
+      message: expect.stringContaining('welcome max 0 < 256'),
+    });
     expect(client.state).not.toBe('open');
   });
 
@@ -483,7 +548,9 @@ describe('maxFrameSize: the largest frame taken from the server', () => {
   });
 
   it.each([[100], [1.5], [NaN], [Infinity]])('maxFrameSize %s is refused with invalid-argument', (max) => {
-    expect(() => new RealtimeClient(server.url, { maxFrameSize: max, env: testEnv() })).toThrow(expect.objectContaining({ code: 'invalid-argument', message: expect.stringMatching(/maxFrameSize/) }));
+    expect(() => new RealtimeClient(server.url, { maxFrameSize: max, env: testEnv() })).toThrow(
+      expect.objectContaining({ code: 'invalid-argument', message: expect.stringMatching(/maxFrameSize/) }),
+    );
   });
 
   it('a frame over it: a message-too-large error naming size and limit; what came before stays delivered, once; resume after backoff asks for what follows', async () => {
@@ -579,7 +646,11 @@ describe('reconnect', () => {
   });
 
   it('the delay bound grows by factor per failed attempt and is capped at maxDelay', async () => {
-    client = new RealtimeClient('ws://x', { transports: [refused()], reconnect: { initialDelay: 100, factor: 3, maxDelay: 1000 }, env: testEnv({ random: () => 0.999 }) });
+    client = new RealtimeClient('ws://x', {
+      transports: [refused()],
+      reconnect: { initialDelay: 100, factor: 3, maxDelay: 1000 },
+      env: testEnv({ random: () => 0.999 }),
+    });
     const delays: number[] = [];
     client.on('reconnecting', (d) => delays.push(d.delay));
     await settle(10_000);
@@ -587,7 +658,10 @@ describe('reconnect', () => {
   });
 
   it('the attempt counter resets only after the connection stayed open for resetAfter', async () => {
-    const { client } = connect({ reconnect: { initialDelay: 100, factor: 10, resetAfter: 1000 }, env: { random: () => 0.5 } });
+    const { client } = connect({
+      reconnect: { initialDelay: 100, factor: 10, resetAfter: 1000 },
+      env: { random: () => 0.5 },
+    });
     const delays: number[] = [];
     client.on('reconnecting', (d) => delays.push(d.delay));
     await settle();
@@ -675,7 +749,11 @@ describe('reconnect', () => {
   });
 
   it('maxAttempts: gives up with reconnect-failed after that many failures', async () => {
-    client = new RealtimeClient('ws://x', { transports: [refused()], reconnect: { initialDelay: 10, maxAttempts: 3 }, env: testEnv() });
+    client = new RealtimeClient('ws://x', {
+      transports: [refused()],
+      reconnect: { initialDelay: 10, maxAttempts: 3 },
+      env: testEnv(),
+    });
     const errors: RealtimeError[] = [];
     const attempts: number[] = [];
     client.on('error', (e) => errors.push(e));
@@ -684,7 +762,12 @@ describe('reconnect', () => {
     expect(attempts).toEqual([1, 2, 3]);
     expect(client.state).toBe('closed');
     // Each failed attempt is reported with its reasons; then the client gives up.
-    expect(errors.map((e) => e.code)).toEqual(['connect-failed', 'connect-failed', 'connect-failed', 'reconnect-failed']);
+    expect(errors.map((e) => e.code)).toEqual([
+      'connect-failed',
+      'connect-failed',
+      'connect-failed',
+      'reconnect-failed',
+    ]);
     expect(errors[0]!.message).toContain('websocket: 1006 refused');
   });
 
@@ -765,19 +848,22 @@ describe('liveness', () => {
   it.each([
     ["a frozen page thaws (Page Lifecycle 'resume' on document)", 'document', 'resume'],
     ["the network comes back while the connection looks open ('online' on window)", 'window', 'online'],
-  ] as const)('%s: the liveness check runs at once and a dead connection is replaced without waiting for the timer', async (_, target, type) => {
-    const { client, env } = connect({ heartbeat: { timeout: 500 }, reconnect: { initialDelay: 10 } });
-    const closes: any[] = [];
-    client.on('close', (c) => closes.push(c));
-    await settle();
-    expect(client.state).toBe('open');
-    vi.setSystemTime(Date.now() + 60_000); // frozen or asleep: the clock moved, no timer fired
-    env[target].dispatchEvent(new Event(type));
-    expect(closes).toEqual([{ code: 4408, reason: 'heartbeat timeout', willReconnect: true }]);
-    await settle(50);
-    expect(server.sockets).toHaveLength(2);
-    expect(server.hellos[1]).toMatchObject({ sid: 'sid-1', key: 'key-1' });
-  });
+  ] as const)(
+    '%s: the liveness check runs at once and a dead connection is replaced without waiting for the timer',
+    async (_, target, type) => {
+      const { client, env } = connect({ heartbeat: { timeout: 500 }, reconnect: { initialDelay: 10 } });
+      const closes: any[] = [];
+      client.on('close', (c) => closes.push(c));
+      await settle();
+      expect(client.state).toBe('open');
+      vi.setSystemTime(Date.now() + 60_000); // frozen or asleep: the clock moved, no timer fired
+      env[target].dispatchEvent(new Event(type));
+      expect(closes).toEqual([{ code: 4408, reason: 'heartbeat timeout', willReconnect: true }]);
+      await settle(50);
+      expect(server.sockets).toHaveLength(2);
+      expect(server.hellos[1]).toMatchObject({ sid: 'sid-1', key: 'key-1' });
+    },
+  );
 
   it.each([
     ['resume', 'document'],
@@ -861,7 +947,12 @@ function scripted(name: Transport['name'], auth?: Transport['auth']) {
 describe('transports', () => {
   it('a stale connection attempt is ignored: its late callbacks change nothing', async () => {
     const a = scripted('websocket');
-    client = new RealtimeClient('ws://x', { transports: [a.t], reconnect: { initialDelay: 10 }, heartbeat: { timeout: 100 }, env: testEnv() });
+    client = new RealtimeClient('ws://x', {
+      transports: [a.t],
+      reconnect: { initialDelay: 10 },
+      heartbeat: { timeout: 100 },
+      env: testEnv(),
+    });
     const got: unknown[] = [];
     client.on('message', (d) => got.push(d));
     await settle(150); // attempt 1 never opens: the timeout drops it
@@ -869,13 +960,37 @@ describe('transports', () => {
     expect(a.opened.length).toBe(2);
     const [old, current] = a.opened;
     old!.onOpen();
-    old!.onFrame(JSON.stringify({ t: 'welcome', v: 1, sid: 's', key: 'k', resumed: false, a: 0, hb: 1000, max: 1000, transports: [] }));
+    old!.onFrame(
+      JSON.stringify({
+        t: 'welcome',
+        v: 1,
+        sid: 's',
+        key: 'k',
+        resumed: false,
+        a: 0,
+        hb: 1000,
+        max: 1000,
+        transports: [],
+      }),
+    );
     old!.onClose(1006, '');
     expect(client.state).toBe('reconnecting');
     expect(a.sent).toEqual([]);
     current!.onOpen();
     expect(JSON.parse(a.sent[0]!)).toMatchObject({ t: 'hello' });
-    current!.onFrame(JSON.stringify({ t: 'welcome', v: 1, sid: 's', key: 'k', resumed: false, a: 0, hb: 1000, max: 1000, transports: [] }));
+    current!.onFrame(
+      JSON.stringify({
+        t: 'welcome',
+        v: 1,
+        sid: 's',
+        key: 'k',
+        resumed: false,
+        a: 0,
+        hb: 1000,
+        max: 1000,
+        transports: [],
+      }),
+    );
     expect(client.state).toBe('open');
   });
 
@@ -909,7 +1024,11 @@ describe('transports', () => {
   });
 
   it('unsupported transports are skipped, and none supported is an unsupported error', async () => {
-    client = new RealtimeClient('ws://x', { transports: ['websocket'], env: testEnv({ WebSocket: undefined }), autoConnect: false });
+    client = new RealtimeClient('ws://x', {
+      transports: ['websocket'],
+      env: testEnv({ WebSocket: undefined }),
+      autoConnect: false,
+    });
     const errors: RealtimeError[] = [];
     client.on('error', (e) => errors.push(e));
     client.connect();
@@ -920,11 +1039,28 @@ describe('transports', () => {
 });
 
 describe('transport memory and upgrade', () => {
-  const welcome = JSON.stringify({ t: 'welcome', v: 1, sid: 's', key: 'k', resumed: false, a: 0, hb: 1000, max: 1000, transports: [] });
+  const welcome = JSON.stringify({
+    t: 'welcome',
+    v: 1,
+    sid: 's',
+    key: 'k',
+    resumed: false,
+    a: 0,
+    hb: 1000,
+    max: 1000,
+    transports: [],
+  });
 
   function memory() {
     const store = new Map<string, string>();
-    return { store, storage: { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v), removeItem: (k: string) => void store.delete(k) } };
+    return {
+      store,
+      storage: {
+        getItem: (k: string) => store.get(k) ?? null,
+        setItem: (k: string, v: string) => void store.set(k, v),
+        removeItem: (k: string) => void store.delete(k),
+      },
+    };
   }
 
   it('a fallback transport is remembered per URL, and forgotten once 30 minutes have passed', async () => {
@@ -932,7 +1068,11 @@ describe('transport memory and upgrade', () => {
     const make = async () => {
       const a = scripted('websocket');
       const b = scripted('long-poll');
-      const c = new RealtimeClient('ws://x/rt', { transports: [a.t, b.t], probeInterval: 0, env: testEnv({ storage }) });
+      const c = new RealtimeClient('ws://x/rt', {
+        transports: [a.t, b.t],
+        probeInterval: 0,
+        env: testEnv({ storage }),
+      });
       await settle(0);
       return { a, b, c };
     };
@@ -958,7 +1098,12 @@ describe('transport memory and upgrade', () => {
     const make = async (options: ClientOptions) => {
       const a = scripted('websocket');
       const b = scripted('long-poll');
-      const c = new CoreClient('ws://x/rt', { transports: [a.t, b.t], probeInterval: 1000, env: testEnv({ storage }), ...options });
+      const c = new CoreClient('ws://x/rt', {
+        transports: [a.t, b.t],
+        probeInterval: 1000,
+        env: testEnv({ storage }),
+        ...options,
+      });
       await settle(0);
       a.opened[0]?.onClose(1006, 'blocked');
       b.opened[0]!.onOpen();
@@ -1009,7 +1154,12 @@ describe('transport memory and upgrade', () => {
     const a = scripted('long-poll', 'header');
     const b = scripted('websocket');
     let n = 0;
-    client = new RealtimeClient('ws://x', { transports: [a.t, b.t], probeInterval: 1000, auth: () => `tok-${++n}`, env: testEnv() });
+    client = new RealtimeClient('ws://x', {
+      transports: [a.t, b.t],
+      probeInterval: 1000,
+      auth: () => `tok-${++n}`,
+      env: testEnv(),
+    });
     await settle(0);
     expect(a.contexts[0]!.token).toBe('tok-1');
     a.opened[0]!.onClose(1006, 'blocked');
@@ -1051,7 +1201,17 @@ describe('transport memory and upgrade', () => {
 });
 
 describe('failing to open', () => {
-  const welcome = JSON.stringify({ t: 'welcome', v: 1, sid: 's', key: 'k', resumed: false, a: 0, hb: 1000, max: 1000, transports: [] });
+  const welcome = JSON.stringify({
+    t: 'welcome',
+    v: 1,
+    sid: 's',
+    key: 'k',
+    resumed: false,
+    a: 0,
+    hb: 1000,
+    max: 1000,
+    transports: [],
+  });
 
   it('a 1006 soon after the session opened counts as failing to open: the next transport is tried at once', async () => {
     const a = scripted('websocket');
@@ -1069,7 +1229,11 @@ describe('failing to open', () => {
   it('a 1006 after the connection proved stable is an ordinary drop: same transport, after backoff', async () => {
     const a = scripted('websocket');
     const b = scripted('sse');
-    client = new RealtimeClient('ws://x', { transports: [a.t, b.t], reconnect: { resetAfter: 5000, initialDelay: 100 }, env: testEnv() });
+    client = new RealtimeClient('ws://x', {
+      transports: [a.t, b.t],
+      reconnect: { resetAfter: 5000, initialDelay: 100 },
+      env: testEnv(),
+    });
     await settle(0);
     a.opened[0]!.onOpen();
     a.opened[0]!.onFrame(welcome);
@@ -1136,7 +1300,7 @@ describe('per-message ttl and latest-value keys', () => {
     expect(server.messages).toEqual(['on time']);
   });
 
-  it("key: a cursor position queued twice keeps only the last; both promises resolve with it", async () => {
+  it('key: a cursor position queued twice keeps only the last; both promises resolve with it', async () => {
     const { client } = connect({ autoConnect: false });
     client.connect();
     const first = client.send({ x: 1 }, { key: 'cursor' });

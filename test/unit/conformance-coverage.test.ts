@@ -52,11 +52,15 @@ describe('conformance kit: coverage of docs/protocol.md', () => {
           return at >= 0 && at <= r.at && r.at < at + row.quote.length;
         }),
     );
-    expect(uncovered.map((r) => `${r.section} ${r.keyword}: …${r.block.slice(Math.max(0, r.at - 80), r.at + 80)}…`)).toEqual([]);
+    expect(
+      uncovered.map((r) => `${r.section} ${r.keyword}: …${r.block.slice(Math.max(0, r.at - 80), r.at + 80)}…`),
+    ).toEqual([]);
   });
 
   it('every row quotes docs/protocol.md as it is now, in the section it names', () => {
-    const stale = table.filter((row) => !sectionBlocks.some((b) => b.section === row.section && b.text.includes(row.quote)));
+    const stale = table.filter(
+      (row) => !sectionBlocks.some((b) => b.section === row.section && b.text.includes(row.quote)),
+    );
     expect(stale.map((r) => `${r.section}: ${r.quote}`)).toEqual([]);
   });
 

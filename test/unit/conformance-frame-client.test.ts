@@ -29,7 +29,13 @@ async function serve(handler: (req: IncomingMessage, res: ServerResponse, body: 
   });
   await new Promise<void>((r) => http!.listen(0, '127.0.0.1', r));
   const { port } = http.address() as AddressInfo;
-  return { http: `http://127.0.0.1:${port}/rt`, ws: `ws://127.0.0.1:${port}/rt`, scale: 1, origin: 'https://app.test', token: 'tok' };
+  return {
+    http: `http://127.0.0.1:${port}/rt`,
+    ws: `ws://127.0.0.1:${port}/rt`,
+    scale: 1,
+    origin: 'https://app.test',
+    token: 'tok',
+  };
 }
 
 describe('WebSocket frame client', () => {
@@ -104,7 +110,12 @@ describe('stream frame client', () => {
     expect(await conn.send([{ t: 'hello', v: [1], a: 0 }, '{"t":"ping"}'])).toEqual({ status: 204, body: '' });
     await conn.send([{ t: 'ack', a: 1 }]);
     expect(posts).toEqual([
-      { url: '/rt?link=L1', auth: 'Bearer tok', origin: 'https://app.test', body: '{"t":"hello","v":[1],"a":0}\n{"t":"ping"}' },
+      {
+        url: '/rt?link=L1',
+        auth: 'Bearer tok',
+        origin: 'https://app.test',
+        body: '{"t":"hello","v":[1],"a":0}\n{"t":"ping"}',
+      },
       { url: '/rt?link=L1', auth: undefined, origin: 'https://app.test', body: '{"t":"ack","a":1}' },
     ]);
   });

@@ -27,13 +27,18 @@ afterEach(() => {
 describe("the kit's HTTP client", () => {
   it('a server that answers before the body is in and then resets the connection gives each request an outcome, and no uncaught error', async () => {
     child = spawn(process.execPath, ['-e', EARLY_ANSWER_THEN_RESET]);
-    const port = await new Promise<string>((resolve) => child!.stdout!.once('data', (d: Buffer) => resolve(String(d).trim())));
+    const port = await new Promise<string>((resolve) =>
+      child!.stdout!.once('data', (d: Buffer) => resolve(String(d).trim())),
+    );
     const uncaught: unknown[] = [];
     const onUncaught = (err: unknown): void => void uncaught.push(err);
     process.on('uncaughtException', onUncaught);
     try {
       for (let i = 0; i < 20; i++) {
-        const outcome = await fetchText(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'x'.repeat(8 * 1024 * 1024) }).then(
+        const outcome = await fetchText(`http://127.0.0.1:${port}/`, {
+          method: 'POST',
+          body: 'x'.repeat(8 * 1024 * 1024),
+        }).then(
           (r) => r.status,
           (err: NodeJS.ErrnoException) => err.code,
         );

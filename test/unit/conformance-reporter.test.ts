@@ -7,8 +7,22 @@ import { CASES } from '../../src/conformance/catalog';
 import { EXIT, exitCode, formatResult, formatSummary, toJson } from '../../src/conformance/reporter';
 import type { Report, Result } from '../../src/conformance/runner';
 
-const result = (over: Partial<Result>): Result => ({ id: 'V1-TEST-001', level: 'MUST', section: '§6', title: 'a rule', transport: 'websocket', verdict: 'pass', ms: 1, ...over });
-const report = (results: Result[], contract: Report['contract'] = { ok: true }): Report => ({ target: 'http://x/realtime', contract, results, ms: 1234 });
+const result = (over: Partial<Result>): Result => ({
+  id: 'V1-TEST-001',
+  level: 'MUST',
+  section: '§6',
+  title: 'a rule',
+  transport: 'websocket',
+  verdict: 'pass',
+  ms: 1,
+  ...over,
+});
+const report = (results: Result[], contract: Report['contract'] = { ok: true }): Report => ({
+  target: 'http://x/realtime',
+  contract,
+  results,
+  ms: 1234,
+});
 
 describe('conformance reporter', () => {
   it('prints one line per pass, and what was expected and what came for a failure, with its severity', () => {
@@ -22,7 +36,11 @@ describe('conformance reporter', () => {
 
   it('sums up per level and per transport, and says plainly when the application is missing', () => {
     const r = report(
-      [result({}), result({ verdict: 'fail', level: 'SHOULD', transport: 'long-poll' }), result({ verdict: 'skip', transport: 'long-poll' })],
+      [
+        result({}),
+        result({ verdict: 'fail', level: 'SHOULD', transport: 'long-poll' }),
+        result({ verdict: 'skip', transport: 'long-poll' }),
+      ],
       { ok: false, why: 'no echo' },
     );
     const text = formatSummary(r);
@@ -39,7 +57,10 @@ describe('conformance reporter', () => {
     expect(exitCode(report([result({ verdict: 'skip' })], { ok: false, why: 'x' }))).toBe(EXIT.noApplication);
     expect(exitCode(report([result({ verdict: 'fail' })], { ok: false, why: 'x' }))).toBe(EXIT.mustFailed);
     expect(exitCode(report([], { ok: false, unreachable: 'refused' }))).toBe(EXIT.usage);
-    expect(JSON.parse(toJson(report([result({ verdict: 'fail' })])))).toMatchObject({ exitCode: 1, results: [{ id: 'V1-TEST-001', verdict: 'fail' }] });
+    expect(JSON.parse(toJson(report([result({ verdict: 'fail' })])))).toMatchObject({
+      exitCode: 1,
+      results: [{ id: 'V1-TEST-001', verdict: 'fail' }],
+    });
   });
 });
 
@@ -51,8 +72,31 @@ describe('conformance command line', () => {
   };
 
   it('reads the URL and options; any http(s) or ws(s) URL gives both endpoint forms', () => {
-    const p = parse(['ws://127.0.0.1:9/rt', '--transports', 'sse,long-poll', '--only', 'V1-SEQ-003', '--origin', 'https://a.test', '--token', 't', '--timeout-scale', '2.5', '--json']);
-    expect(p).toMatchObject({ target: { http: 'http://127.0.0.1:9/rt', ws: 'ws://127.0.0.1:9/rt', origin: 'https://a.test', token: 't', scale: 2.5 }, only: ['V1-SEQ-003'], json: true });
+    const p = parse([
+      'ws://127.0.0.1:9/rt',
+      '--transports',
+      'sse,long-poll',
+      '--only',
+      'V1-SEQ-003',
+      '--origin',
+      'https://a.test',
+      '--token',
+      't',
+      '--timeout-scale',
+      '2.5',
+      '--json',
+    ]);
+    expect(p).toMatchObject({
+      target: {
+        http: 'http://127.0.0.1:9/rt',
+        ws: 'ws://127.0.0.1:9/rt',
+        origin: 'https://a.test',
+        token: 't',
+        scale: 2.5,
+      },
+      only: ['V1-SEQ-003'],
+      json: true,
+    });
     expect(typeof p === 'object' && p.transports.map((t) => t.name)).toEqual(['sse', 'long-poll']);
   });
 

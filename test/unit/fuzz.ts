@@ -27,14 +27,19 @@ export function fcParams<T>(numRuns: number): fc.Parameters<T> {
  */
 const readableReport = <T>(): fc.PluginInstance<T> => ({
   onAllRunsComplete(details) {
-    if (details.failed) throw new Error(abbreviate(fc.defaultReportMessage(details) ?? ''), { cause: details.errorInstance });
+    if (details.failed)
+      throw new Error(abbreviate(fc.defaultReportMessage(details) ?? ''), { cause: details.errorInstance });
   },
 });
 
 export const abbreviate = (report: string): string =>
   report
     .split('\n')
-    .map((line) => (line.startsWith('{ seed:') ? line : line.replace(/(.{1,20}?)\1{15,}/g, (run, unit: string) => `${unit}…(×${run.length / unit.length})`)))
+    .map((line) =>
+      line.startsWith('{ seed:')
+        ? line
+        : line.replace(/(.{1,20}?)\1{15,}/g, (run, unit: string) => `${unit}…(×${run.length / unit.length})`),
+    )
     .join('\n');
 
 // ---- the oracle ---------------------------------------------------------------------------
@@ -52,8 +57,24 @@ const isArray = (v: unknown): boolean => Array.isArray(v);
 type Check = (v: unknown) => boolean;
 /** §3's tables: each field's check, and whether it is required. */
 const FIELDS: Record<string, Record<string, [Check, boolean]>> = {
-  hello: { v: [isArray, true], a: [isInteger, true], sid: [isString, false], key: [isString, false], max: [isInteger, false], token: [isString, false] },
-  welcome: { v: [isInteger, true], sid: [isString, true], key: [isString, true], resumed: [isBoolean, true], a: [isInteger, true], hb: [isInteger, true], max: [isInteger, true], transports: [isArray, true] },
+  hello: {
+    v: [isArray, true],
+    a: [isInteger, true],
+    sid: [isString, false],
+    key: [isString, false],
+    max: [isInteger, false],
+    token: [isString, false],
+  },
+  welcome: {
+    v: [isInteger, true],
+    sid: [isString, true],
+    key: [isString, true],
+    resumed: [isBoolean, true],
+    a: [isInteger, true],
+    hb: [isInteger, true],
+    max: [isInteger, true],
+    transports: [isArray, true],
+  },
   msg: { s: [isInteger, true], d: [isArray, true], a: [isInteger, false] },
   ack: { a: [isInteger, true] },
   ping: { a: [isInteger, false] },
@@ -61,7 +82,9 @@ const FIELDS: Record<string, Record<string, [Check, boolean]>> = {
   close: { code: [isInteger, true], reason: [isString, true] },
 };
 
-export const FRAME_TYPES = Object.keys(FIELDS) as Array<'hello' | 'welcome' | 'msg' | 'ack' | 'ping' | 'pong' | 'close'>;
+export const FRAME_TYPES = Object.keys(FIELDS) as Array<
+  'hello' | 'welcome' | 'msg' | 'ack' | 'ping' | 'pong' | 'close'
+>;
 
 /**
  * Whether a parsed JSON value is a valid frame (§2–§3): an object whose string `t` names a type,
@@ -115,7 +138,17 @@ export function sameJson(a: unknown, b: unknown): boolean {
 /** One frame of each type with every field, optional ones included (§3). */
 export const EVERY_FIELD = {
   hello: { t: 'hello', v: [1], a: 0, sid: 's', key: 'k', max: 4096, token: 'tok' },
-  welcome: { t: 'welcome', v: 1, sid: 's', key: 'k', resumed: true, a: 0, hb: 25000, max: 65536, transports: ['websocket'] },
+  welcome: {
+    t: 'welcome',
+    v: 1,
+    sid: 's',
+    key: 'k',
+    resumed: true,
+    a: 0,
+    hb: 25000,
+    max: 65536,
+    transports: ['websocket'],
+  },
   msg: { t: 'msg', s: 1, d: [1], a: 0 },
   ack: { t: 'ack', a: 0 },
   ping: { t: 'ping', a: 0 },
@@ -130,7 +163,11 @@ export const EVERY_FIELD = {
 export function withForeignFields(value: string): string[] {
   const names = new Set(Object.values(EVERY_FIELD).flatMap((f) => Object.keys(f)));
   return Object.values(EVERY_FIELD).flatMap((frame) =>
-    [...names].filter((name) => !(name in frame)).map((name) => frameText([...Object.entries(frame).map(([k, v]): [string, string] => [k, JSON.stringify(v)]), [name, value]])),
+    [...names]
+      .filter((name) => !(name in frame))
+      .map((name) =>
+        frameText([...Object.entries(frame).map(([k, v]): [string, string] => [k, JSON.stringify(v)]), [name, value]]),
+      ),
   );
 }
 
@@ -153,12 +190,41 @@ const record = <T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }, requiredKeys: 
 
 /** One generator of valid frames per type, following §3. */
 export const validFrames: Record<(typeof FRAME_TYPES)[number], fc.Arbitrary<Record<string, unknown>>> = {
-  hello: record({ t: fc.constant('hello'), v: fc.oneof(fc.constant([1]), fc.array(integer, { maxLength: 3 })), a: integer, sid: text, key: text, max: integer, token: text }, ['t', 'v', 'a']),
+  hello: record(
+    {
+      t: fc.constant('hello'),
+      v: fc.oneof(fc.constant([1]), fc.array(integer, { maxLength: 3 })),
+      a: integer,
+      sid: text,
+      key: text,
+      max: integer,
+      token: text,
+    },
+    ['t', 'v', 'a'],
+  ),
   welcome: record(
-    { t: fc.constant('welcome'), v: fc.oneof(fc.constant(1), integer), sid: text, key: text, resumed: fc.boolean(), a: integer, hb: integer, max: integer, transports: fc.subarray(TRANSPORT_NAMES) },
+    {
+      t: fc.constant('welcome'),
+      v: fc.oneof(fc.constant(1), integer),
+      sid: text,
+      key: text,
+      resumed: fc.boolean(),
+      a: integer,
+      hb: integer,
+      max: integer,
+      transports: fc.subarray(TRANSPORT_NAMES),
+    },
     ['t', 'v', 'sid', 'key', 'resumed', 'a', 'hb', 'max', 'transports'],
   ),
-  msg: record({ t: fc.constant('msg'), s: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), d: fc.array(payload, { minLength: 1, maxLength: 4 }), a: integer }, ['t', 's', 'd']),
+  msg: record(
+    {
+      t: fc.constant('msg'),
+      s: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+      d: fc.array(payload, { minLength: 1, maxLength: 4 }),
+      a: integer,
+    },
+    ['t', 's', 'd'],
+  ),
   ack: record({ t: fc.constant('ack'), a: integer }, ['t', 'a']),
   ping: record({ t: fc.constant('ping'), a: integer }, ['t']),
   pong: record({ t: fc.constant('pong'), a: integer }, ['t']),
@@ -192,20 +258,57 @@ export const deepValueText = fc
     ),
     inner: fc.constantFrom('1', '"msg"', '{}', '[]', 'null', '{"t":"ping"}'),
     // 4,000 overflowed the stack once; 100,000 leaves no doubt, but parsing it takes 15–50 ms, so it is the rarer one.
-    depth: fc.oneof({ arbitrary: fc.constantFrom(1000, 4000), weight: 9 }, { arbitrary: fc.constant(100_000), weight: 1 }),
+    depth: fc.oneof(
+      { arbitrary: fc.constantFrom(1000, 4000), weight: 9 },
+      { arbitrary: fc.constant(100_000), weight: 1 },
+    ),
   })
   .map(({ kind: [open, close], inner, depth }) => nested(open, inner, close, depth));
 
 /** Numbers that are not integers JSON carries exactly, or are, in odd spellings; and the bounds. */
 export const ODD_NUMBERS = [
-  '0', '1', '1e308', '-1e308', '1e400', '-1e400', '-0', '-0.0', '0.0', '1.0', '1e0', '1E+2', '0.1e1', '5e-324',
-  '9007199254740991', '9007199254740992', '9007199254740993', '1.5', '-1', '0.5', '4400.0001', '1e21',
+  '0',
+  '1',
+  '1e308',
+  '-1e308',
+  '1e400',
+  '-1e400',
+  '-0',
+  '-0.0',
+  '0.0',
+  '1.0',
+  '1e0',
+  '1E+2',
+  '0.1e1',
+  '5e-324',
+  '9007199254740991',
+  '9007199254740992',
+  '9007199254740993',
+  '1.5',
+  '-1',
+  '0.5',
+  '4400.0001',
+  '1e21',
 ];
 
 /** Values of a wrong type for every field kind, and values holding a type name. */
 export const WRONG_TYPES = [
-  'null', 'true', 'false', '""', '"1"', '"msg"', '[]', '{}', '[1]', '["msg"]', '[["welcome"]]',
-  '{"t":"msg"}', '{"toString":"msg"}', '{"valueOf":1}', '{"length":1}', '{"0":"x","length":1}',
+  'null',
+  'true',
+  'false',
+  '""',
+  '"1"',
+  '"msg"',
+  '[]',
+  '{}',
+  '[1]',
+  '["msg"]',
+  '[["welcome"]]',
+  '{"t":"msg"}',
+  '{"toString":"msg"}',
+  '{"valueOf":1}',
+  '{"length":1}',
+  '{"0":"x","length":1}',
 ];
 
 /** A value, as JSON text, for any field: hostile most of the time. */
@@ -219,20 +322,59 @@ export const hostileValueText = fc.oneof(
 
 /** Keys with meaning to JavaScript objects, and the protocol's own field names (so fields repeat). */
 const oddKey = fc.constantFrom(
-  '__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', 'toJSON', 'then', '', 't',
-  'v', 'a', 's', 'd', 'sid', 'key', 'max', 'token', 'resumed', 'hb', 'transports', 'code', 'reason',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  'isPrototypeOf',
+  'toJSON',
+  'then',
+  '',
+  't',
+  'v',
+  'a',
+  's',
+  'd',
+  'sid',
+  'key',
+  'max',
+  'token',
+  'resumed',
+  'hb',
+  'transports',
+  'code',
+  'reason',
 );
 
 /** `t` values that a lookup in a table of type names could mistake for one. */
 const oddTypeText = fc.oneof(
-  fc.constantFrom('__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf', '', 'MSG', 'msg ', ' msg', 'msg\u0000', 'x'.repeat(10_000), '\ud800msg').map((t) => JSON.stringify(t)),
+  fc
+    .constantFrom(
+      '__proto__',
+      'constructor',
+      'toString',
+      'hasOwnProperty',
+      'valueOf',
+      'isPrototypeOf',
+      '',
+      'MSG',
+      'msg ',
+      ' msg',
+      'msg\u0000',
+      'x'.repeat(10_000),
+      '\ud800msg',
+    )
+    .map((t) => JSON.stringify(t)),
   fc.constantFrom('["msg"]', '[["welcome"]]', '{"toString":"msg"}', '{"t":"msg"}', 'null', '1', 'true', '[]', '{}'),
   fc.constantFrom(...FRAME_TYPES).map((t) => nested('[', JSON.stringify(t), ']', 4000)),
   deepValueText,
 );
 
 /** Writes a frame as JSON text from [key, value text] pairs; a key may repeat (JSON.parse keeps the last). */
-export const frameText = (entries: Array<[string, string]>): string => `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
+export const frameText = (entries: Array<[string, string]>): string =>
+  `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
 
 /**
  * A valid frame of some type, then spoiled: some fields replaced by hostile values, some removed,

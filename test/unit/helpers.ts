@@ -13,8 +13,22 @@ export function testEnv(over: Partial<Env> = {}) {
   const navigator = { onLine: true };
   // A fresh store per client, so no test inherits a transport another test remembered.
   const store = new Map<string, string>();
-  const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v), removeItem: (k: string) => void store.delete(k) };
-  return Object.assign({ WebSocket: MockWebSocket as unknown as typeof WebSocket, window, document, navigator, storage, random: () => 0.5 }, over);
+  const storage = {
+    getItem: (k: string) => store.get(k) ?? null,
+    setItem: (k: string, v: string) => void store.set(k, v),
+    removeItem: (k: string) => void store.delete(k),
+  };
+  return Object.assign(
+    {
+      WebSocket: MockWebSocket as unknown as typeof WebSocket,
+      window,
+      document,
+      navigator,
+      storage,
+      random: () => 0.5,
+    },
+    over,
+  );
 }
 
 /** Lets mock-socket's 4 ms delivery delays and our microtasks run, without reaching ack or retry timers. */
@@ -64,7 +78,18 @@ export class MockV1 {
       const resumed = !!f.sid && this.resumable;
       if (!resumed) this.received = 0;
       // Deferred as a network would: mock-socket loses frames sent from inside its own dispatch.
-      const welcome = JSON.stringify({ t: 'welcome', v: 1, sid: 'sid-1', key: 'key-1', resumed, a: this.received, hb: 1000, max: 4096, transports: ['websocket'], ...this.welcome });
+      const welcome = JSON.stringify({
+        t: 'welcome',
+        v: 1,
+        sid: 'sid-1',
+        key: 'key-1',
+        resumed,
+        a: this.received,
+        hb: 1000,
+        max: 4096,
+        transports: ['websocket'],
+        ...this.welcome,
+      });
       setTimeout(() => {
         s.send(welcome);
         for (const text of this.afterWelcome) s.send(text);

@@ -38,7 +38,8 @@ function endless(head: string, chunk: string, signal?: AbortSignal | null) {
   return s;
 }
 
-const respond = (body: BodyInit | null, type: string, status = 200) => new Response(body, { status, headers: { 'content-type': type } });
+const respond = (body: BodyInit | null, type: string, status = 200) =>
+  new Response(body, { status, headers: { 'content-type': type } });
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -59,7 +60,13 @@ describe('a line that never ends (200 KB without a newline, maxFrameSize 4 KiB)'
       streams.push(s);
       return respond(s.body, 'application/x-ndjson');
     };
-    client = new RealtimeClient('http://rt.test/feed', { protocol: 'plain', transports: [plainStream()], maxFrameSize: MAX, reconnect: { initialDelay: 1000 }, env: testEnv({ fetch }) });
+    client = new RealtimeClient('http://rt.test/feed', {
+      protocol: 'plain',
+      transports: [plainStream()],
+      maxFrameSize: MAX,
+      reconnect: { initialDelay: 1000 },
+      env: testEnv({ fetch }),
+    });
     const got: unknown[] = [];
     const errors: RealtimeError[] = [];
     client.on('message', (d) => got.push(d));
@@ -88,7 +95,14 @@ function openAlone(transport: Transport, fetch: typeof globalThis.fetch) {
     onClose: (code, reason) => log.closes.push([code, reason]),
     onProtocolError: (what) => log.closes.push([4400, what]),
   };
-  const env = { ...testEnv(), fetch, setTimeout: globalThis.setTimeout, clearTimeout: globalThis.clearTimeout, now: Date.now, baseUrl: undefined } as any;
+  const env = {
+    ...testEnv(),
+    fetch,
+    setTimeout: globalThis.setTimeout,
+    clearTimeout: globalThis.clearTimeout,
+    now: Date.now,
+    baseUrl: undefined,
+  } as any;
   transport.open('http://rt.test/realtime', h, { env, maxFrame: MAX, timeout: 10_000, resume: {} });
   return log;
 }
@@ -168,7 +182,11 @@ describe('sse: an EventSource that fails before its link frame', () => {
       return new Response('origin not allowed\n', { status: 403, headers: { 'content-type': 'text/plain' } });
     };
     const closes: Array<{ code: number; reason: string }> = [];
-    client = new RealtimeClient('http://rt.test/realtime', { transports: [sse()], reconnect: { initialDelay: 60_000 }, env: testEnv({ fetch: fetch as typeof globalThis.fetch, EventSource: FailingEventSource as never }) });
+    client = new RealtimeClient('http://rt.test/realtime', {
+      transports: [sse()],
+      reconnect: { initialDelay: 60_000 },
+      env: testEnv({ fetch: fetch as typeof globalThis.fetch, EventSource: FailingEventSource as never }),
+    });
     client.on('close', (e) => closes.push(e));
     await vi.advanceTimersByTimeAsync(10);
     expect(closes[0]).toMatchObject({ code: 4401, reason: 'HTTP 403 origin not allowed' });
@@ -178,9 +196,16 @@ describe('sse: an EventSource that fails before its link frame', () => {
   it('a GET that succeeds is cancelled at once, and the failure stays "EventSource failed"', async () => {
     let cancelled = false;
     const fetch = async () =>
-      new Response(new ReadableStream({ cancel: () => void (cancelled = true) }), { status: 200, headers: { 'content-type': 'text/event-stream' } });
+      new Response(new ReadableStream({ cancel: () => void (cancelled = true) }), {
+        status: 200,
+        headers: { 'content-type': 'text/event-stream' },
+      });
     const closes: Array<{ code: number; reason: string }> = [];
-    client = new RealtimeClient('http://rt.test/realtime', { transports: [sse()], reconnect: { initialDelay: 60_000 }, env: testEnv({ fetch: fetch as typeof globalThis.fetch, EventSource: FailingEventSource as never }) });
+    client = new RealtimeClient('http://rt.test/realtime', {
+      transports: [sse()],
+      reconnect: { initialDelay: 60_000 },
+      env: testEnv({ fetch: fetch as typeof globalThis.fetch, EventSource: FailingEventSource as never }),
+    });
     client.on('close', (e) => closes.push(e));
     await vi.advanceTimersByTimeAsync(10);
     expect(closes[0]).toMatchObject({ code: 1006, reason: 'EventSource failed' });

@@ -73,7 +73,11 @@ interface Page {
 /** One storage and one lock manager, as the tabs of one browser profile share them. */
 function browser() {
   const store = new Map<string, string>();
-  const localStorage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v), removeItem: (k: string) => void store.delete(k) };
+  const localStorage = {
+    getItem: (k: string) => store.get(k) ?? null,
+    setItem: (k: string, v: string) => void store.set(k, v),
+    removeItem: (k: string) => void store.delete(k),
+  };
   const locks = lockManager();
   const open = (options: ClientOptions = {}): Page => {
     const env = testEnv();
@@ -111,7 +115,15 @@ function browser() {
     const v = [...store.entries()].find(([k]) => k.startsWith('realtime-client queue'));
     return v && JSON.parse(v[1]);
   };
-  return { store, locks, open, openOffline, leave, record, reload: (page: Page, options?: ClientOptions) => (leave(page), open(options)) };
+  return {
+    store,
+    locks,
+    open,
+    openOffline,
+    leave,
+    record,
+    reload: (page: Page, options?: ClientOptions) => (leave(page), open(options)),
+  };
 }
 
 /**
@@ -183,7 +195,15 @@ describe('queue.persist', () => {
     fire(first.client, 'a', { b: 2 }, 'c');
     await settle();
     expect(server.messages).toEqual(['before']);
-    expect(b.record()).toMatchObject({ sid: 'sid-1', key: 'key-1', items: [[2, '"a"', null, null], [3, '{"b":2}', null, null], [4, '"c"', null, null]] });
+    expect(b.record()).toMatchObject({
+      sid: 'sid-1',
+      key: 'key-1',
+      items: [
+        [2, '"a"', null, null],
+        [3, '{"b":2}', null, null],
+        [4, '"c"', null, null],
+      ],
+    });
 
     const next = b.reload(first);
     const opens: unknown[] = [];
@@ -363,14 +383,17 @@ describe('queue.persist', () => {
     expect(server.hellos.at(-1)).toMatchObject({ sid: 'sid-1', a: 1 });
   });
 
-  it('a saved queue older than the last sends (an IndexedDB write lost at unload): what the server has is acknowledged, this page\'s own messages go after it, no protocol error', async () => {
+  it("a saved queue older than the last sends (an IndexedDB write lost at unload): what the server has is acknowledged, this page's own messages go after it, no protocol error", async () => {
     const b = browser();
     const first = b.open();
     await settle();
     await within(Promise.all(['a', 'b', 'c'].map((m) => first.client.send(m))));
     b.leave(first);
     // As if the last save the old page managed was right after it sent 'a'.
-    b.store.set(`realtime-client queue ${server.url}`, JSON.stringify({ sid: 'sid-1', key: 'key-1', a: 0, sent: 1, items: [[1, '"a"', null, null]] }));
+    b.store.set(
+      `realtime-client queue ${server.url}`,
+      JSON.stringify({ sid: 'sid-1', key: 'key-1', a: 0, sent: 1, items: [[1, '"a"', null, null]] }),
+    );
     const next = b.open();
     const own = next.client.send('own'); // queued before the saved queue is read
     await within(own);
@@ -483,14 +506,20 @@ describe('queue.persist', () => {
     const b = browser();
     const page = b.open({ env: { locks: undefined } });
     await settle(50);
-    expect(page.errors.map((e) => [e.code, e.message])).toEqual([['unsupported', 'queue.persist: Web Locks are not available; the queue is kept in memory only']]);
+    expect(page.errors.map((e) => [e.code, e.message])).toEqual([
+      ['unsupported', 'queue.persist: Web Locks are not available; the queue is kept in memory only'],
+    ]);
     await within(page.client.send('in memory'));
     const noIdb = b.open({ queue: { persist: 'indexeddb' }, env: { indexedDB: undefined } });
     await settle(50);
-    expect(noIdb.errors.map((e) => e.message)).toEqual(['queue.persist: indexedDB is not available; the queue is kept in memory only']);
+    expect(noIdb.errors.map((e) => e.message)).toEqual([
+      'queue.persist: indexedDB is not available; the queue is kept in memory only',
+    ]);
   });
 
   it('an unknown persist value is refused with invalid-argument', () => {
-    expect(() => new RealtimeClient(server.url, { queue: { persist: 'cookies' as never }, env: testEnv() })).toThrow(expect.objectContaining({ code: 'invalid-argument' }));
+    expect(() => new RealtimeClient(server.url, { queue: { persist: 'cookies' as never }, env: testEnv() })).toThrow(
+      expect.objectContaining({ code: 'invalid-argument' }),
+    );
   });
 });

@@ -3,7 +3,21 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeFrame, encodeMessages } from '../../src/protocol';
-import { anyText, EVERY_FIELD, fcParams, frameText, hostileFrameText, isValidFrame, nested, ODD_NUMBERS, parseOrUndefined, sameJson, validFrame, validFrames, WRONG_TYPES } from './fuzz';
+import {
+  anyText,
+  EVERY_FIELD,
+  fcParams,
+  frameText,
+  hostileFrameText,
+  isValidFrame,
+  nested,
+  ODD_NUMBERS,
+  parseOrUndefined,
+  sameJson,
+  validFrame,
+  validFrames,
+  WRONG_TYPES,
+} from './fuzz';
 
 /**
  * Longest acceptable reason. The longest is "unknown frame type " and the first 40 UTF-16 units
@@ -37,7 +51,16 @@ describe('decodeFrame fuzz: never throws, and returns a frame exactly when the o
   });
 
   it('arbitrary JSON', () => {
-    fc.assert(fc.property(fc.oneof(fc.json({ maxDepth: 6 }), fc.jsonValue().map((v) => JSON.stringify(v))), decodesAsTheOracleSays), fcParams(2000));
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.json({ maxDepth: 6 }),
+          fc.jsonValue().map((v) => JSON.stringify(v)),
+        ),
+        decodesAsTheOracleSays,
+      ),
+      fcParams(2000),
+    );
   });
 
   it('frames of every type with fields replaced, removed or repeated: wrong types, values nested up to 100,000 deep, odd numbers, odd keys and odd t', () => {
@@ -51,7 +74,10 @@ describe('decodeFrame fuzz: never throws, and returns a frame exactly when the o
     let n = 0;
     for (const frame of Object.values(EVERY_FIELD)) {
       for (const field of [...Object.keys(frame), 'unknown']) {
-        const entries = Object.entries({ ...frame, [field]: null }).map(([k, v]): [string, string] => [k, k === field ? deep[n++ % 2]! : JSON.stringify(v)]);
+        const entries = Object.entries({ ...frame, [field]: null }).map(([k, v]): [string, string] => [
+          k,
+          k === field ? deep[n++ % 2]! : JSON.stringify(v),
+        ]);
         decodesAsTheOracleSays(frameText(entries));
       }
     }
@@ -64,7 +90,11 @@ describe('decodeFrame fuzz: never throws, and returns a frame exactly when the o
     for (const frame of Object.values(EVERY_FIELD)) {
       for (const field of [...Object.keys(frame), 'unknown']) {
         for (const value of [...ODD_NUMBERS, ...WRONG_TYPES]) {
-          decodesAsTheOracleSays(frameText(Object.entries({ ...frame, [field]: null }).map(([k, v]) => [k, k === field ? value : JSON.stringify(v)])));
+          decodesAsTheOracleSays(
+            frameText(
+              Object.entries({ ...frame, [field]: null }).map(([k, v]) => [k, k === field ? value : JSON.stringify(v)]),
+            ),
+          );
           n++;
         }
       }
@@ -97,7 +127,11 @@ describe('decodeFrame round trip', () => {
     fc.assert(
       fc.property(validFrames.msg, (frame) => {
         const { s, d, a } = frame as { s: number; d: unknown[]; a?: number };
-        const text = encodeMessages(s, d.map((m) => JSON.stringify(m)), a);
+        const text = encodeMessages(
+          s,
+          d.map((m) => JSON.stringify(m)),
+          a,
+        );
         expect(decodeFrame(text)).toEqual(frame);
       }),
       fcParams(1000),

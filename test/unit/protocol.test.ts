@@ -1,7 +1,17 @@
 import { describe, it, expect } from 'vitest';
 import { decodeFrame, encodeMessages, packFrames, utf8Length, isRetryableClose, CloseCode } from '../../src/protocol';
 
-const welcome = { t: 'welcome', v: 1, sid: 's1', key: 'k1', resumed: false, a: 0, hb: 25000, max: 65536, transports: ['websocket', 'sse'] };
+const welcome = {
+  t: 'welcome',
+  v: 1,
+  sid: 's1',
+  key: 'k1',
+  resumed: false,
+  a: 0,
+  hb: 25000,
+  max: 65536,
+  transports: ['websocket', 'sse'],
+};
 
 describe('decodeFrame: valid frames', () => {
   it.each([
@@ -69,20 +79,33 @@ describe('decodeFrame: invalid input returns a string, never throws', () => {
 
 describe('decodeFrame: hostile nesting', () => {
   // 4,000 levels, as sent by an attacker in 8,006 bytes; 100,000 to leave no doubt about the stack.
-  const nested = (open: string, close: string, depth: number, inner = '1') => open.repeat(depth) + inner + close.repeat(depth);
+  const nested = (open: string, close: string, depth: number, inner = '1') =>
+    open.repeat(depth) + inner + close.repeat(depth);
   it.each([
     ['an array 4,000 deep in t', `{"t":${nested('[', ']', 4000)}}`, 'frame has no string "t"'],
     ['an array 100,000 deep in t', `{"t":${nested('[', ']', 100_000)}}`, 'frame has no string "t"'],
     ['an object 100,000 deep in t', `{"t":${nested('{"a":', '}', 100_000)}}`, 'frame has no string "t"'],
-    ['an array deep in a typed field', `{"t":"ack","a":${nested('[', ']', 100_000)}}`, 'ack frame has a missing or bad "a"'],
-    ['an object deep in a typed field', `{"t":"close","code":1000,"reason":${nested('{"r":', '}', 100_000)}}`, 'close frame has a missing or bad "reason"'],
+    [
+      'an array deep in a typed field',
+      `{"t":"ack","a":${nested('[', ']', 100_000)}}`,
+      'ack frame has a missing or bad "a"',
+    ],
+    [
+      'an object deep in a typed field',
+      `{"t":"close","code":1000,"reason":${nested('{"r":', '}', 100_000)}}`,
+      'close frame has a missing or bad "reason"',
+    ],
     ['a top-level array 100,000 deep', nested('[', ']', 100_000), 'frame is not a JSON object'],
-    ['t as an array holding a type name, which a property lookup turns into that name', '{"t":["msg"],"s":1,"d":[1]}', 'frame has no string "t"'],
+    [
+      't as an array holding a type name, which a property lookup turns into that name',
+      '{"t":["msg"],"s":1,"d":[1]}',
+      'frame has no string "t"',
+    ],
   ])('%s: a reason, no exception', (_name, text, reason) => {
     expect(decodeFrame(text)).toBe(reason);
   });
 
-  it('payloads may nest deeply: they are the application\'s, delivered as they came', () => {
+  it("payloads may nest deeply: they are the application's, delivered as they came", () => {
     const f = decodeFrame(`{"t":"msg","s":1,"d":[${nested('[', ']', 100_000)}]}`);
     expect(typeof f).toBe('object');
   });

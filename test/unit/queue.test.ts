@@ -145,7 +145,14 @@ describe('Outbox.unsent / rewind / restart / take', () => {
 });
 
 describe('Outbox.adopt and the change hook (queue.persist)', () => {
-  const earlier = (seq: number, label: string): Pending => ({ seq, json: JSON.stringify(label), bytes: 5, data: label, resolve() {}, reject() {} });
+  const earlier = (seq: number, label: string): Pending => ({
+    seq,
+    json: JSON.stringify(label),
+    bytes: 5,
+    data: label,
+    resolve() {},
+    reject() {},
+  });
 
   it("puts an earlier page's messages first, keeping their seqs, and renumbers this page's after them", () => {
     const box = new Outbox({ maxMessages: 10, maxBytes: 1000 });

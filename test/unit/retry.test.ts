@@ -1,5 +1,15 @@
 import { describe, it, expect } from 'vitest';
-import { backoffDelay, decide, defaultReconnect, MAX_AUTH_FAILURES, MAX_RETRY_AFTER, type Decision, type LadderState, type Outcome, type ReconnectOptions } from '../../src/client/retry';
+import {
+  backoffDelay,
+  decide,
+  defaultReconnect,
+  MAX_AUTH_FAILURES,
+  MAX_RETRY_AFTER,
+  type Decision,
+  type LadderState,
+  type Outcome,
+  type ReconnectOptions,
+} from '../../src/client/retry';
 import { RealtimeError } from '../../src/client/errors';
 import { seeded as mulberry32 } from '../seeded';
 
@@ -56,9 +66,23 @@ describe('backoffDelay (full jitter)', () => {
 });
 
 /** decide() for a connection that ended with `code`, on a ladder of one transport unless `state` says otherwise. */
-function decideFor(code: number, reason: string, attempt: number, authFailures: number, o: ReconnectOptions | false, random: () => number, retryAfter?: number, more: Partial<Outcome & LadderState> = {}): Decision {
+function decideFor(
+  code: number,
+  reason: string,
+  attempt: number,
+  authFailures: number,
+  o: ReconnectOptions | false,
+  random: () => number,
+  retryAfter?: number,
+  more: Partial<Outcome & LadderState> = {},
+): Decision {
   const { fallback, transports = 1, best = 0, everOpened } = more;
-  return decide({ code, reason, retryAfter, fallback }, { transports, attempt, authFailures, best, everOpened }, o, random);
+  return decide(
+    { code, reason, retryAfter, fallback },
+    { transports, attempt, authFailures, best, everOpened },
+    o,
+    random,
+  );
 }
 
 /** The error of a give-up decision, failing the test for any other. */
@@ -71,21 +95,28 @@ function givenUp(d: Decision) {
 describe('decide: give up or wait', () => {
   const r = fixed(0.5);
 
-  it.each([1000, 4400, 4403, 4406, 4413])('fatal close %i gives a connection-refused error with the closeCode', (code) => {
-    const error = givenUp(decideFor(code, 'bye', 0, 0, opts(), r));
-    expect(error).toBeInstanceOf(RealtimeError);
-    expect(error.code).toBe('connection-refused');
-    expect(error.closeCode).toBe(code);
-    expect(error.message).toContain(String(code));
-    expect(error.message).toContain('connect()');
-  });
+  it.each([1000, 4400, 4403, 4406, 4413])(
+    'fatal close %i gives a connection-refused error with the closeCode',
+    (code) => {
+      const error = givenUp(decideFor(code, 'bye', 0, 0, opts(), r));
+      expect(error).toBeInstanceOf(RealtimeError);
+      expect(error.code).toBe('connection-refused');
+      expect(error.closeCode).toBe(code);
+      expect(error.message).toContain(String(code));
+      expect(error.message).toContain('connect()');
+    },
+  );
 
   it('fatal close is refused even when reconnect is off', () => {
     expect(givenUp(decideFor(4403, '', 0, 0, false, r)).code).toBe('connection-refused');
   });
 
   it.each([1001, 1006, 4408, 4429, 4500])('retryable close %i gives a backoff delay', (code) => {
-    expect(decideFor(code, '', 2, 0, opts({ initialDelay: 1000, factor: 2 }), r)).toEqual({ kind: 'wait', delay: 2000, from: 0 }); // 0.5 · 1000 · 2²
+    expect(decideFor(code, '', 2, 0, opts({ initialDelay: 1000, factor: 2 }), r)).toEqual({
+      kind: 'wait',
+      delay: 2000,
+      from: 0,
+    }); // 0.5 · 1000 · 2²
   });
 
   it('4401 retries while authFailures < MAX_AUTH_FAILURES, then gives unauthorized', () => {
@@ -113,7 +144,9 @@ describe('decide: give up or wait', () => {
     expect(givenUp(decideFor(1006, '', 2, 0, o, r, undefined, { everOpened: false })).message).toBe(
       'Could not connect (1006) after 2 retries, the most reconnect allows: check the URL and that the server runs, then call connect()',
     );
-    expect(givenUp(decideFor(1006, 'gone', 2, 0, o, r, undefined, { everOpened: true })).message).toBe('Connection lost (1006 gone) after 2 retries, the most reconnect allows: call connect()');
+    expect(givenUp(decideFor(1006, 'gone', 2, 0, o, r, undefined, { everOpened: true })).message).toBe(
+      'Connection lost (1006 gone) after 2 retries, the most reconnect allows: call connect()',
+    );
   });
 
   it('reconnect false on a retryable close gives reconnect-failed', () => {
@@ -133,23 +166,36 @@ describe('decide: fallback within an attempt', () => {
   const three = { transports: 3, best: 1 };
 
   it('a transport that never proved itself falls back to the next at once, without backoff', () => {
-    expect(decideFor(1006, 'refused', 0, 0, opts(), r, undefined, { ...three, fallback: 2 })).toEqual({ kind: 'fallback', to: 2 });
+    expect(decideFor(1006, 'refused', 0, 0, opts(), r, undefined, { ...three, fallback: 2 })).toEqual({
+      kind: 'fallback',
+      to: 2,
+    });
   });
 
   it('past the last transport it waits, and the next attempt starts again from the first', () => {
-    expect(decideFor(1006, 'refused', 0, 0, opts({ initialDelay: 1000 }), r, undefined, { ...three, fallback: 3 })).toEqual({ kind: 'wait', delay: 500, from: 0 });
+    expect(
+      decideFor(1006, 'refused', 0, 0, opts({ initialDelay: 1000 }), r, undefined, { ...three, fallback: 3 }),
+    ).toEqual({ kind: 'wait', delay: 500, from: 0 });
   });
 
   it('a connection that proved itself (no fallback) waits and starts again from the best transport', () => {
-    expect(decideFor(1006, 'blip', 0, 0, opts({ initialDelay: 1000 }), r, undefined, three)).toEqual({ kind: 'wait', delay: 500, from: 1 });
+    expect(decideFor(1006, 'blip', 0, 0, opts({ initialDelay: 1000 }), r, undefined, three)).toEqual({
+      kind: 'wait',
+      delay: 500,
+      from: 1,
+    });
   });
 
   it('a refused token never falls back: auth() is asked again on the same transport', () => {
-    expect(decideFor(4401, 'bad token', 0, 1, opts({ initialDelay: 1000 }), r, undefined, { ...three, fallback: 2 })).toEqual({ kind: 'wait', delay: 500, from: 1 });
+    expect(
+      decideFor(4401, 'bad token', 0, 1, opts({ initialDelay: 1000 }), r, undefined, { ...three, fallback: 2 }),
+    ).toEqual({ kind: 'wait', delay: 500, from: 1 });
   });
 
   it('a do-not-reconnect close never falls back', () => {
-    expect(givenUp(decideFor(4403, 'banned', 0, 0, opts(), r, undefined, { ...three, fallback: 2 })).code).toBe('connection-refused');
+    expect(givenUp(decideFor(4403, 'banned', 0, 0, opts(), r, undefined, { ...three, fallback: 2 })).code).toBe(
+      'connection-refused',
+    );
   });
 });
 
@@ -162,7 +208,16 @@ describe('decide: Retry-After', () => {
 
   it('is obeyed up to an hour: a larger one (or one past what setTimeout holds, which would fire at once) waits an hour', () => {
     expect(MAX_RETRY_AFTER).toBe(3600_000);
-    for (const retryAfter of [3600_001, 2 ** 31, 99999999999000, Infinity]) expect(decideFor(4500, 'HTTP 503', 0, 0, opts(), () => 0.5, retryAfter)).toEqual({ kind: 'wait', delay: 3600_000, from: 0 });
-    expect(decideFor(4500, 'HTTP 503', 0, 0, opts(), () => 0.5, 3599_000)).toEqual({ kind: 'wait', delay: 3599_000, from: 0 });
+    for (const retryAfter of [3600_001, 2 ** 31, 99999999999000, Infinity])
+      expect(decideFor(4500, 'HTTP 503', 0, 0, opts(), () => 0.5, retryAfter)).toEqual({
+        kind: 'wait',
+        delay: 3600_000,
+        from: 0,
+      });
+    expect(decideFor(4500, 'HTTP 503', 0, 0, opts(), () => 0.5, 3599_000)).toEqual({
+      kind: 'wait',
+      delay: 3599_000,
+      from: 0,
+    });
   });
 });

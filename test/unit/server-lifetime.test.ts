@@ -1,5 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { nextPhase, SessionLifetime, type PhaseChange, type PhaseEvent, type SessionPhase } from '../../src/server/lifetime';
+import {
+  nextPhase,
+  SessionLifetime,
+  type PhaseChange,
+  type PhaseEvent,
+  type SessionPhase,
+} from '../../src/server/lifetime';
 
 const PHASES: SessionPhase[] = ['attached', 'detached', 'ended'];
 const EVENTS: PhaseEvent[] = ['attach', 'detach', 'end'];
@@ -32,7 +38,11 @@ describe('SessionLifetime: one state, and an expiry that runs exactly while deta
     vi.useFakeTimers();
     expired = 0;
     changes = [];
-    lifetime = new SessionLifetime(TTL, () => expired++, (c) => changes.push(c));
+    lifetime = new SessionLifetime(
+      TTL,
+      () => expired++,
+      (c) => changes.push(c),
+    );
   });
   afterEach(() => {
     vi.useRealTimers();

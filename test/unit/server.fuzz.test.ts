@@ -15,7 +15,8 @@ const HELLO = JSON.stringify({ t: 'hello', v: [1], a: 0 });
 const BAD_INPUT_CODES = [4400, 4406, 4413];
 
 /** RFC 6455 §7.4: the codes a WebSocket endpoint may send (ws' close() throws on any other). */
-const isSendableCloseCode = (code: number): boolean => (code >= 1000 && code <= 1014 && ![1004, 1005, 1006].includes(code)) || (code >= 3000 && code <= 4999);
+const isSendableCloseCode = (code: number): boolean =>
+  (code >= 1000 && code <= 1014 && ![1004, 1005, 1006].includes(code)) || (code >= 3000 && code <= 4999);
 
 /**
  * A Connection kept in memory. close() refuses what ws' WebSocket#close() refuses, by throwing:
@@ -50,7 +51,10 @@ const flush = () => new Promise((resolve) => setImmediate(resolve));
  * What a client may send: any text, and more often than chance would give, hellos the server
  * takes (v [1]) with extreme values in their other fields (a, max, sid, key, token).
  */
-const clientText = fc.oneof({ arbitrary: anyFrameText, weight: 3 }, { arbitrary: validFrames.hello.map((f) => JSON.stringify({ ...f, v: [1] })), weight: 1 });
+const clientText = fc.oneof(
+  { arbitrary: anyFrameText, weight: 3 },
+  { arbitrary: validFrames.hello.map((f) => JSON.stringify({ ...f, v: [1] })), weight: 1 },
+);
 
 let rt: RealtimeServer | undefined;
 
@@ -71,7 +75,8 @@ function expectOpenOrCleanlyClosed(link: Link, conn: MemoryConnection, text: str
   const frame = parseOrUndefined(text) as { t?: string } | undefined;
   const clientSaidBye = wasOpen && isValidFrame(frame) && frame!.t === 'close';
   // A client's close frame (within maxMessageBytes, 1 MiB by default) ends the link.
-  if (clientSaidBye && utf8Length(text) <= 1 << 20) expect(link.done, 'a close frame from the client was not obeyed').toBe(true);
+  if (clientSaidBye && utf8Length(text) <= 1 << 20)
+    expect(link.done, 'a close frame from the client was not obeyed').toBe(true);
   if (!conn.closed) return void expect(link.state).toBe('open');
   if (clientSaidBye) return;
   expect(BAD_INPUT_CODES).toContain(conn.closed.code);
@@ -113,7 +118,10 @@ async function feedsWithoutHarm(phase: Phase, texts: string[]): Promise<void> {
     (link.session as Session).send('still there');
     await flush();
     // The last msg frame: a pong owed to a ping may leave after it, at the end of the turn.
-    const last = conn.sent.map((t) => JSON.parse(t)).filter((f) => f.t === 'msg').at(-1);
+    const last = conn.sent
+      .map((t) => JSON.parse(t))
+      .filter((f) => f.t === 'msg')
+      .at(-1);
     expect(last?.d.at(-1)).toBe('still there');
   }
 
@@ -130,7 +138,14 @@ async function feedsWithoutHarm(phase: Phase, texts: string[]): Promise<void> {
 
 describe('server boundary fuzz: any frame text from a client', () => {
   it('never throws out of link.receive, leaves the link open or closed cleanly with a code, and the next connection still gets a welcome', async () => {
-    await fc.assert(fc.asyncProperty(fc.constantFrom<Phase>('before hello', 'after hello'), fc.array(clientText, { minLength: 1, maxLength: 3 }), feedsWithoutHarm), fcParams(300));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom<Phase>('before hello', 'after hello'),
+        fc.array(clientText, { minLength: 1, maxLength: 3 }),
+        feedsWithoutHarm,
+      ),
+      fcParams(300),
+    );
     // A few seconds here; the margin is for a busy machine and for shrinking a failure.
   }, 30_000);
 
@@ -138,6 +153,7 @@ describe('server boundary fuzz: any frame text from a client', () => {
     // Unknown fields are never validated (the client read one as an ack, see client.fuzz.test.ts): swept exhaustively here too.
     const texts = [...withForeignFields(nested('[', '1', ']', 4000)), ...withForeignFields('5')];
     expect(texts).toHaveLength(138);
-    for (const text of texts) for (const phase of ['before hello', 'after hello'] as const) await feedsWithoutHarm(phase, [text]);
+    for (const text of texts)
+      for (const phase of ['before hello', 'after hello'] as const) await feedsWithoutHarm(phase, [text]);
   }, 30_000);
 });

@@ -177,11 +177,28 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.constant({ do: 'server send' as const }) },
   {
     weight: 6,
-    arbitrary: fc.record({ do: fc.constant('deliver' as const), direction: fc.constantFrom<Direction>('toServer', 'toClient'), pick: fc.nat(3), count: fc.integer({ min: 1, max: 4 }) }),
+    arbitrary: fc.record({
+      do: fc.constant('deliver' as const),
+      direction: fc.constantFrom<Direction>('toServer', 'toClient'),
+      pick: fc.nat(3),
+      count: fc.integer({ min: 1, max: 4 }),
+    }),
   },
-  { weight: 1, arbitrary: fc.record({ do: fc.constant('cut' as const), notice: fc.constantFrom<Notice>('both', 'client', 'server', 'neither') }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      do: fc.constant('cut' as const),
+      notice: fc.constantFrom<Notice>('both', 'client', 'server', 'neither'),
+    }),
+  },
   // Up to past every deadline: ack delay (50 ms), backoff, heartbeats and timeouts (1–5 s).
-  { weight: 2, arbitrary: fc.record({ do: fc.constant('wait' as const), ms: fc.oneof(fc.integer({ min: 1, max: 100 }), fc.constantFrom(1000, 2500, 5000)) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      do: fc.constant('wait' as const),
+      ms: fc.oneof(fc.integer({ min: 1, max: 100 }), fc.constantFrom(1000, 2500, 5000)),
+    }),
+  },
 );
 
 /** Lets every queued microtask run (flushes and acks are queued so), chained ones included. */
@@ -280,7 +297,7 @@ describe('session state machines, client and server, over a network the test con
 
         // Heal: from now on everything sent is delivered, oldest connection first, promptly.
         const pump = async () => {
-          for (let moved = true; moved; ) {
+          for (let moved = true; moved;) {
             moved = false;
             for (const direction of ['toServer', 'toClient'] as const) {
               const wire = net.pending(direction)[0];
@@ -292,7 +309,10 @@ describe('session state machines, client and server, over a network the test con
           }
         };
         const complete = () =>
-          client!.state === 'open' && sendOutcomes.every((o) => o !== 'pending') && serverReceived().length >= clientSent.length && clientReceived.length >= serverSent.length;
+          client!.state === 'open' &&
+          sendOutcomes.every((o) => o !== 'pending') &&
+          serverReceived().length >= clientSent.length &&
+          clientReceived.length >= serverSent.length;
         for (let t = 0; t < HEAL_WITHIN_MS && !complete(); t += 50) {
           await pump();
           if (!complete()) await vi.advanceTimersByTimeAsync(50);
@@ -304,13 +324,25 @@ describe('session state machines, client and server, over a network the test con
         }
 
         expect(client.state).toBe('open');
-        expect(serverReceived().map(([data]) => data), 'what the server received').toEqual(clientSent);
-        expect(serverReceived().map(([, seq]) => seq), 'the seqs of what the server received').toEqual(clientSent.map((_, i) => i + 1));
+        expect(
+          serverReceived().map(([data]) => data),
+          'what the server received',
+        ).toEqual(clientSent);
+        expect(
+          serverReceived().map(([, seq]) => seq),
+          'the seqs of what the server received',
+        ).toEqual(clientSent.map((_, i) => i + 1));
         expect(clientReceived, 'what the client received').toEqual(serverSent);
-        expect(sendOutcomes.filter((o) => o !== 'resolved'), 'send() promises not resolved').toEqual([]);
+        expect(
+          sendOutcomes.filter((o) => o !== 'resolved'),
+          'send() promises not resolved',
+        ).toEqual([]);
         // The session survives everything: every later welcome resumed it. Nothing was reported
         // but connect attempts that failed (a connection cut before its welcome).
-        expect(net.welcomed.slice(1).filter((w) => !w.resumed || w.sid !== net.welcomed[0]!.sid), 'welcomes that did not resume the session').toEqual([]);
+        expect(
+          net.welcomed.slice(1).filter((w) => !w.resumed || w.sid !== net.welcomed[0]!.sid),
+          'welcomes that did not resume the session',
+        ).toEqual([]);
         expect(joined()!.closed).toBe(false);
         for (const [session, got] of received) if (session !== joined()) expect(got).toEqual([]);
         expect(clientErrors.map((e) => e.code).filter((code) => code !== 'connect-failed')).toEqual([]);

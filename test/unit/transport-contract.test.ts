@@ -108,7 +108,15 @@ class FakeHttp {
     new Promise<Response>((resolve, reject) => {
       if (init.signal?.aborted) return reject(new DOMException('aborted', 'AbortError'));
       init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
-      const req: Request = { url: new URL(String(input)), method: init.method ?? 'GET', body: String(init.body ?? ''), headers: (init.headers ?? {}) as Record<string, string>, signal: init.signal ?? undefined, resolve, reject };
+      const req: Request = {
+        url: new URL(String(input)),
+        method: init.method ?? 'GET',
+        body: String(init.body ?? ''),
+        headers: (init.headers ?? {}) as Record<string, string>,
+        signal: init.signal ?? undefined,
+        resolve,
+        reject,
+      };
       if (req.method === 'POST' && !req.url.searchParams.has('wait')) {
         if (this.stalled) return this.stalled.push(req);
         return this.write(req);
@@ -154,7 +162,8 @@ function stream(signal: AbortSignal | undefined) {
   };
 }
 
-const response = (body: BodyInit | null, type: string, status = 200) => new Response(body, { status, headers: { 'content-type': type } });
+const response = (body: BodyInit | null, type: string, status = 200) =>
+  new Response(body, { status, headers: { 'content-type': type } });
 
 function eventSourceClass(onCreate: (es: FakeEventSource) => void) {
   return class extends FakeEventSource {
@@ -413,7 +422,10 @@ describe.each(CASES)('transport contract: $name', (c) => {
     conn.send('{"t":"msg","s":1,"d":["hello"]}');
     if (peer.stall) expect(conn.buffered).toBeGreaterThan(0);
     peer.release?.();
-    await waitFor(() => peer.sent.includes('{"t":"msg","s":1,"d":["hello"]}'), { what: 'the message at the server', timeout: 1000 });
+    await waitFor(() => peer.sent.includes('{"t":"msg","s":1,"d":["hello"]}'), {
+      what: 'the message at the server',
+      timeout: 1000,
+    });
     await waitFor(() => conn.buffered === 0, { what: 'buffered back to 0', timeout: 1000 });
   });
 });

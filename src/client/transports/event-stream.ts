@@ -7,7 +7,11 @@ import { cut } from './http';
  * (SSE wraps a frame in 'data: ' and id lines) goes to `frame` as it is and reading stops, so a
  * server that never ends an event cannot make us hold more.
  */
-export function eventStream(max: number, event: (data: string, id: string | undefined) => void, frame: (text: string) => void): (text: string) => void {
+export function eventStream(
+  max: number,
+  event: (data: string, id: string | undefined) => void,
+  frame: (text: string) => void,
+): (text: string) => void {
   /** SSE text fed since the last blank line or event: at least what the parser holds. */
   let held = '';
   const parser = createParser({

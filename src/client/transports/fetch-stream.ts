@@ -40,11 +40,18 @@ export function fetchStream({ firstByteTimeout = 3000 }: FetchStreamOptions = {}
       };
       (async () => {
         const res = check(
-          await env.fetch!(httpUrl(url, env, { transport: 'fetch-stream' }), { signal: abort.signal, cache: 'no-store', headers: { Accept: 'text/event-stream' } }),
+          await env.fetch!(httpUrl(url, env, { transport: 'fetch-stream' }), {
+            signal: abort.signal,
+            cache: 'no-store',
+            headers: { Accept: 'text/event-stream' },
+          }),
           /event-stream/,
         );
         const feed = eventStream(maxFrame, onEvent, h.onFrame);
-        timer = env.setTimeout(() => end.close(ended('no first byte: a proxy is buffering the stream')), firstByteTimeout);
+        timer = env.setTimeout(
+          () => end.close(ended('no first byte: a proxy is buffering the stream')),
+          firstByteTimeout,
+        );
         await read(res, (text) => {
           env.clearTimeout(timer);
           feed(text);

@@ -20,7 +20,8 @@ export function httpUrl(url: string, env: Env, params: Record<string, string | n
 }
 
 /** Whether fetch() can stream here: what fetch-stream and long-poll need. */
-export const canStream = (env: Env): boolean => typeof env.fetch === 'function' && typeof AbortController === 'function' && typeof TextDecoder === 'function';
+export const canStream = (env: Env): boolean =>
+  typeof env.fetch === 'function' && typeof AbortController === 'function' && typeof TextDecoder === 'function';
 
 /** The link id from the first frame a v1 server sends on every HTTP link, or undefined. */
 export function linkId(text: string): string | undefined {
@@ -36,8 +37,9 @@ export function linkId(text: string): string | undefined {
  * a fresh one from `auth` can fix, and it stays bounded by the auth-failure limit.
  */
 const statusCode = (status: number): number =>
-  ({ 401: CloseCode.UNAUTHORIZED, 403: CloseCode.UNAUTHORIZED, 413: CloseCode.TOO_LARGE, 429: CloseCode.RATE_LIMITED })[status] ??
-  (status >= 500 ? CloseCode.SERVER_ERROR : CloseCode.ABNORMAL);
+  ({ 401: CloseCode.UNAUTHORIZED, 403: CloseCode.UNAUTHORIZED, 413: CloseCode.TOO_LARGE, 429: CloseCode.RATE_LIMITED })[
+    status
+  ] ?? (status >= 500 ? CloseCode.SERVER_ERROR : CloseCode.ABNORMAL);
 
 /** Why a response that is not 2xx ends the link, with the server's Retry-After when it sent one. */
 export function httpFailure(res: Response): CloseReason {
@@ -115,7 +117,7 @@ export function ender(h: TransportHandlers, cleanup: () => void) {
 export async function read(res: Response, feed: (text: string) => void): Promise<void> {
   const reader = res.body?.getReader();
   const decoder = new TextDecoder();
-  for (let r; reader && !(r = await reader.read()).done; ) feed(decoder.decode(r.value, { stream: true }));
+  for (let r; reader && !(r = await reader.read()).done;) feed(decoder.decode(r.value, { stream: true }));
 }
 
 /** WebSocket's close code for a message too big to take (RFC 6455 §7.4.1); the protocol allows another attempt. */
@@ -175,7 +177,12 @@ export function poster(url: string, env: Env, fail: (e: unknown) => void, signal
       // not thrown, so the failure is reported later, never from inside send().
       const res = await (auth && !/^[!-~]+$/.test(auth)
         ? Promise.reject(new LinkClosed({ code: CloseCode.UNAUTHORIZED, reason: 'token not printable ASCII' }))
-        : env.fetch!(url, { method: 'POST', headers: auth ? { ...TEXT, Authorization: 'Bearer ' + auth } : TEXT, body, signal }));
+        : env.fetch!(url, {
+            method: 'POST',
+            headers: auth ? { ...TEXT, Authorization: 'Bearer ' + auth } : TEXT,
+            body,
+            signal,
+          }));
       if (!res.ok) throw new LinkClosed(httpFailure(res));
       // Counted until the server took them, as WebSocket's bufferedAmount counts what is not yet
       // sent: a server that reads slowly makes the client batch behind the backlog.
@@ -198,7 +205,12 @@ export function poster(url: string, env: Env, fail: (e: unknown) => void, signal
     },
     /** Tells the server this link is over; keepalive lets it leave with a closing page. */
     close(code: number, reason: string): void {
-      env.fetch!(url, { method: 'POST', headers: TEXT, body: JSON.stringify({ t: 'close', code, reason }), keepalive: true }).catch(() => {});
+      env.fetch!(url, {
+        method: 'POST',
+        headers: TEXT,
+        body: JSON.stringify({ t: 'close', code, reason }),
+        keepalive: true,
+      }).catch(() => {});
     },
   };
 }

@@ -36,7 +36,8 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
        * so a newer one replaces an older: a poll answer that goes on pinging cannot pile them up.
        */
       const held = new Map<string, string>();
-      const request = (u: string, init: RequestInit = {}) => env.fetch!(u, { ...init, signal: abort.signal, cache: 'no-store' });
+      const request = (u: string, init: RequestInit = {}) =>
+        env.fetch!(u, { ...init, signal: abort.signal, cache: 'no-store' });
       /** Hands over an NDJSON body's frames as their lines arrive, a last one without its \n included. */
       const frames = async (res: Response, frame: (text: string) => void) => {
         const feed = lines(maxFrame, frame);
@@ -54,7 +55,14 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
         // a dead link, which the heartbeat deadline tells.
         const began = env.now();
         const late = wait + timeout;
-        await frames(res, (line) => end.over || (env.now() - began > late ? h.onProtocolError(`poll answer still going after ${late} ms`) : h.onFrame(line)));
+        await frames(
+          res,
+          (line) =>
+            end.over ||
+            (env.now() - began > late
+              ? h.onProtocolError(`poll answer still going after ${late} ms`)
+              : h.onFrame(line)),
+        );
         if (!end.over) timer = env.setTimeout(() => poll().catch(end.fail), interval);
       };
 

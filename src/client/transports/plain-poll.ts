@@ -71,6 +71,7 @@ export function plainPoll({ interval = 0 }: PlainPollOptions = {}): Transport {
 function cursorOf(text: string): string | undefined {
   try {
     const body: unknown = JSON.parse(text);
-    if (typeof body === 'object' && body !== null && 'cursor' in body && body.cursor != null) return String(body.cursor);
+    if (typeof body === 'object' && body !== null && 'cursor' in body && body.cursor != null)
+      return String(body.cursor);
   } catch {}
 }

@@ -23,7 +23,10 @@ export const plainStream = (): Transport => ({
         await env.fetch!(base, {
           signal: abort.signal,
           cache: 'no-store',
-          headers: last === undefined ? { Accept: 'text/event-stream' } : { Accept: 'text/event-stream', 'Last-Event-ID': last },
+          headers:
+            last === undefined
+              ? { Accept: 'text/event-stream' }
+              : { Accept: 'text/event-stream', 'Last-Event-ID': last },
         }),
         /event-stream|json/,
       );
@@ -31,7 +34,9 @@ export const plainStream = (): Transport => ({
         if (id !== undefined) resume.lastEventId = id;
         h.onFrame(data);
       };
-      const feed = /event-stream/.test(res.headers.get('content-type')!) ? eventStream(maxFrame, onEvent, h.onFrame) : lines(maxFrame, h.onFrame);
+      const feed = /event-stream/.test(res.headers.get('content-type')!)
+        ? eventStream(maxFrame, onEvent, h.onFrame)
+        : lines(maxFrame, h.onFrame);
       h.onOpen();
       await read(res, feed);
       end.close(ended('stream ended'));

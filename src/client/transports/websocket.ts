@@ -23,9 +23,13 @@ export const websocket = (): Transport => ({
       opened = true;
       h.onOpen();
     };
-    ws.onmessage = (e: MessageEvent<string | ArrayBuffer>) => h.onFrame(typeof e.data === 'string' ? e.data : decoder!.decode(e.data));
+    ws.onmessage = (e: MessageEvent<string | ArrayBuffer>) =>
+      h.onFrame(typeof e.data === 'string' ? e.data : decoder!.decode(e.data));
     // Browsers give no reason for a connection that failed or broke (1006): say what it may mean.
-    const unexplained = () => (opened ? 'closed without a close frame' : 'no WebSocket opened: server not running, wrong path, or upgrade refused');
+    const unexplained = () =>
+      opened
+        ? 'closed without a close frame'
+        : 'no WebSocket opened: server not running, wrong path, or upgrade refused';
     ws.onclose = (e) => h.onClose(e.code || CloseCode.ABNORMAL, e.reason || unexplained());
     return {
       send: (text) => ws.send(text),

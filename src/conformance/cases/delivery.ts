@@ -3,7 +3,18 @@ import type { Case } from './types';
 import { closedWith, expectEnded, pad, prompt } from './util';
 
 /** A payload with what JSON codecs get wrong: {} vs [], -0 vs 0, 1.0, big integers, unicode, escapes. */
-const TRICKY = { empty: {}, list: [], nested: [[{ a: null }]], int: 9007199254740991, neg: -1, frac: 0.5, s: 'é\u2028😀"\\/<', t: true, f: false, n: null };
+const TRICKY = {
+  empty: {},
+  list: [],
+  nested: [[{ a: null }]],
+  int: 9007199254740991,
+  neg: -1,
+  frac: 0.5,
+  s: 'é\u2028😀"\\/<',
+  t: true,
+  f: false,
+  n: null,
+};
 
 /** §6 sequence numbers and delivery, §7 acknowledgements. */
 export const deliveryCases: Case[] = [
@@ -19,7 +30,11 @@ export const deliveryCases: Case[] = [
       const got = await p.pushed(5);
       const seqs = got.map(([s]) => s).join();
       const order = got.map(([, d]) => d.push).join();
-      check(seqs === '1,2,3,4,5' && order === '1,2,3,4,5', 'seqs 1-5 carrying pushes 1-5', () => `seqs ${seqs} carrying ${order}`);
+      check(
+        seqs === '1,2,3,4,5' && order === '1,2,3,4,5',
+        'seqs 1-5 carrying pushes 1-5',
+        () => `seqs ${seqs} carrying ${order}`,
+      );
     },
   },
   {
@@ -102,7 +117,8 @@ export const deliveryCases: Case[] = [
     id: 'V1-ACK-002',
     level: 'MUST',
     section: '§7',
-    title: '"An ack value a is cumulative: I have every message up to and including a": never ahead of what was delivered',
+    title:
+      '"An ack value a is cumulative: I have every message up to and including a": never ahead of what was delivered',
     needs: ['app'],
     async run(ctx) {
       const p = await ctx.connect();
@@ -112,16 +128,25 @@ export const deliveryCases: Case[] = [
         return undefined;
       };
       await p.say('first');
-      await p.conn.until(() => ahead() ?? (p.echoes().includes('first') ? true : undefined), 'the echo of "first"', prompt(ctx));
+      await p.conn.until(
+        () => ahead() ?? (p.echoes().includes('first') ? true : undefined),
+        'the echo of "first"',
+        prompt(ctx),
+      );
       await p.say('second');
-      await p.conn.until(() => ahead() ?? (p.echoes().includes('second') ? true : undefined), 'the echo of "second"', prompt(ctx));
+      await p.conn.until(
+        () => ahead() ?? (p.echoes().includes('second') ? true : undefined),
+        'the echo of "second"',
+        prompt(ctx),
+      );
     },
   },
   {
     id: 'V1-ACK-003',
     level: 'SHOULD',
     section: '§7',
-    title: 'a standalone ack "when received messages are still unacknowledged and nothing else went out within ackDelay"',
+    title:
+      'a standalone ack "when received messages are still unacknowledged and nothing else went out within ackDelay"',
     needs: ['app'],
     async run(ctx) {
       const p = await ctx.connect();
@@ -140,7 +165,10 @@ export const deliveryCases: Case[] = [
       const p = await ctx.connect();
       await p.push(3);
       await p.pushed(3);
-      await p.conn.send([{ t: 'ack', a: 3 }, { t: 'ack', a: 1 }]);
+      await p.conn.send([
+        { t: 'ack', a: 3 },
+        { t: 'ack', a: 1 },
+      ]);
       await p.say('still-open');
       await p.echoOf('still-open');
     },
@@ -149,7 +177,8 @@ export const deliveryCases: Case[] = [
     id: 'V1-ACK-005',
     level: 'MUST',
     section: '§7',
-    title: 'an ack from the future: "greater than the highest sequence number the server has sent is a protocol error: the server closes with 4400"',
+    title:
+      'an ack from the future: "greater than the highest sequence number the server has sent is a protocol error: the server closes with 4400"',
     needs: ['app'],
     async run(ctx) {
       const p = await ctx.connect();
@@ -169,7 +198,9 @@ export const deliveryCases: Case[] = [
       const p = await ctx.connect();
       await p.push(5);
       await p.pushed(5);
-      const frames = p.conn.frames.filter((f) => f.t === 'msg' && f.d.some((d: unknown) => typeof d === 'object' && d !== null && 'push' in d));
+      const frames = p.conn.frames.filter(
+        (f) => f.t === 'msg' && f.d.some((d: unknown) => typeof d === 'object' && d !== null && 'push' in d),
+      );
       check(frames.length === 1, 'one msg frame carrying the 5 pushes', () => `${frames.length} frames`);
     },
   },
@@ -183,7 +214,9 @@ export const deliveryCases: Case[] = [
       const p = await ctx.connect({ max: 1024 });
       await p.push(10, 300);
       const got = await p.pushed(10);
-      check(got.map(([, d]) => d.push).join() === '1,2,3,4,5,6,7,8,9,10', 'pushes 1-10 in order', () => got.map(([, d]) => d.push).join());
+      check(got.map(([, d]) => d.push).join() === '1,2,3,4,5,6,7,8,9,10', 'pushes 1-10 in order', () =>
+        got.map(([, d]) => d.push).join(),
+      );
       check(p.conn.largest <= 1024, 'no frame over hello.max 1024', () => `a frame of ${p.conn.largest} bytes`);
     },
   },
@@ -191,7 +224,8 @@ export const deliveryCases: Case[] = [
     id: 'V1-BATCH-003',
     level: 'MUST',
     section: '§2',
-    title: '"A server MUST NOT send a frame larger than ... the max of the hello that opened the connection", even for a message that cannot fit',
+    title:
+      '"A server MUST NOT send a frame larger than ... the max of the hello that opened the connection", even for a message that cannot fit',
     needs: ['app'],
     async run(ctx) {
       const p = await ctx.connect({ max: 512 });
@@ -219,7 +253,8 @@ export const deliveryCases: Case[] = [
     id: 'V1-LIMIT-001',
     level: 'MUST',
     section: '§2',
-    title: '"A server that receives one [a frame larger than max] MUST close the connection with code 4413", and the session ends (§11)',
+    title:
+      '"A server that receives one [a frame larger than max] MUST close the connection with code 4413", and the session ends (§11)',
     timeout: 20_000,
     async run(ctx) {
       const p = await ctx.connect();

@@ -14,7 +14,9 @@ export const handshakeCases: Case[] = [
     async run(ctx) {
       const p = await ctx.connect();
       checkWelcome(p.welcome, ctx.driver.name);
-      check(p.welcome.resumed === false && p.welcome.a === 0, 'resumed: false and a: 0 for a new session', () => show({ resumed: p.welcome.resumed, a: p.welcome.a }));
+      check(p.welcome.resumed === false && p.welcome.a === 0, 'resumed: false and a: 0 for a new session', () =>
+        show({ resumed: p.welcome.resumed, a: p.welcome.a }),
+      );
     },
   },
   {
@@ -33,7 +35,8 @@ export const handshakeCases: Case[] = [
     id: 'V1-HANDSHAKE-003',
     level: 'MUST',
     section: '§4',
-    title: 'version negotiation: welcome.v is the highest version in common; non-integer entries of hello.v are ignored',
+    title:
+      'version negotiation: welcome.v is the highest version in common; non-integer entries of hello.v are ignored',
     async run(ctx) {
       const p = await ctx.connect({ v: [1, 99, '2', 1.5] });
       check(p.welcome.v === 1, 'welcome.v = 1', () => show(p.welcome.v));
@@ -87,7 +90,8 @@ export const handshakeCases: Case[] = [
     id: 'V1-HANDSHAKE-008',
     level: 'SHOULD',
     section: '§4',
-    title: 'no hello within the handshake timeout closes with 4408 (retryable); over HTTP the timer starts with the link (reference 10 s; the kit waits 30 s)',
+    title:
+      'no hello within the handshake timeout closes with 4408 (retryable); over HTTP the timer starts with the link (reference 10 s; the kit waits 30 s)',
     timeout: 40_000,
     async run(ctx) {
       const conn = await ctx.open();
@@ -99,7 +103,8 @@ export const handshakeCases: Case[] = [
     id: 'V1-HANDSHAKE-009',
     level: 'MUST',
     section: '§14.3',
-    title: 'frames after hello in the same POST body: welcome still comes first, then they are handled or the link closes with 4400',
+    title:
+      'frames after hello in the same POST body: welcome still comes first, then they are handled or the link closes with 4400',
     applies: (d) => d.http,
     needs: ['app'],
     async run(ctx) {
@@ -112,14 +117,16 @@ export const handshakeCases: Case[] = [
         'the echo of the message, or a close',
         prompt(ctx),
       );
-      if (conn.ending) check(conn.ending.frame?.code === 4400, 'a close with 4400 if not handled', () => show(conn.ending));
+      if (conn.ending)
+        check(conn.ending.frame?.code === 4400, 'a close with 4400 if not handled', () => show(conn.ending));
     },
   },
   {
     id: 'V1-AUTH-001',
     level: 'MUST',
     section: '§4',
-    title: '"Servers MUST accept both": the token in hello.token, and over HTTP in the Authorization header of the POST carrying hello',
+    title:
+      '"Servers MUST accept both": the token in hello.token, and over HTTP in the Authorization header of the POST carrying hello',
     needs: ['token'],
     async run(ctx) {
       // ctx.connect() sends the token as a real client does on this transport (header over HTTP).
@@ -140,7 +147,9 @@ export const handshakeCases: Case[] = [
       const conn = await ctx.open();
       await conn.send([hello({ token: 'conformance-kit-made-up-token' })]);
       const end = await closedWith(conn, 4401, ctx);
-      check(!end.frame?.reason.includes('made-up'), 'a reason without the token (§4: never "in a close reason")', () => show(end.frame?.reason));
+      check(!end.frame?.reason.includes('made-up'), 'a reason without the token (§4: never "in a close reason")', () =>
+        show(end.frame?.reason),
+      );
     },
   },
   {

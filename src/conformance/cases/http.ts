@@ -33,7 +33,8 @@ export const httpCases: Case[] = [
     async run(ctx) {
       const a = await ctx.open();
       const b = await ctx.open();
-      for (const id of [a.linkId, b.linkId]) check(isBase64UrlWithBits(id, 128), 'a link id of ≥ 128 bits in base64url (≥ 22 characters)', () => show(id));
+      for (const id of [a.linkId, b.linkId])
+        check(isBase64UrlWithBits(id, 128), 'a link id of ≥ 128 bits in base64url (≥ 22 characters)', () => show(id));
       check(a.linkId !== b.linkId, 'a new id for each link', () => 'the same id twice');
     },
   },
@@ -41,12 +42,17 @@ export const httpCases: Case[] = [
     id: 'V1-LINK-002',
     level: 'MUST',
     section: '§14.1',
-    title: '"a server MUST forget ended links (requests naming them get 404)": an unknown link gets 404 with a text/plain reason',
+    title:
+      '"a server MUST forget ended links (requests naming them get 404)": an unknown link gets 404 with a text/plain reason',
     applies: http,
     async run(ctx) {
       const r = await postRaw(ctx, randomBytes(18).toString('base64url'), '{"t":"ping"}');
       check(r.status === 404, 'HTTP 404', () => `HTTP ${r.status}`);
-      check(header(r.headers, 'content-type').startsWith('text/plain') && r.body.trim() !== '', 'a text/plain reason (§14.7)', () => show(header(r.headers, 'content-type')));
+      check(
+        header(r.headers, 'content-type').startsWith('text/plain') && r.body.trim() !== '',
+        'a text/plain reason (§14.7)',
+        () => show(header(r.headers, 'content-type')),
+      );
     },
   },
   {
@@ -85,7 +91,11 @@ export const httpCases: Case[] = [
     needs: ['app'],
     async run(ctx) {
       const p = await ctx.connect();
-      const r = await postRaw(ctx, p.conn.linkId!, '\n{"t":"msg","s":1,"d":["one"]}\n\n{"t":"msg","s":2,"d":["two"]}\n');
+      const r = await postRaw(
+        ctx,
+        p.conn.linkId!,
+        '\n{"t":"msg","s":1,"d":["one"]}\n\n{"t":"msg","s":2,"d":["two"]}\n',
+      );
       check(r.status === 204, 'HTTP 204', () => `HTTP ${r.status}`);
       const echoes = await p.echoOf('two');
       check(echoes.join() === 'one,two', 'echoes of one, two', () => show(echoes));
@@ -111,9 +121,17 @@ export const httpCases: Case[] = [
     title: '"405 any method but GET, POST, OPTIONS (Allow: GET, POST, OPTIONS)"',
     applies: http,
     async run(ctx) {
-      const r = await fetchText(`${ctx.target.http}?transport=${ctx.driver.name}`, { method: 'PUT', headers: baseHeaders(ctx.target), body: '' });
+      const r = await fetchText(`${ctx.target.http}?transport=${ctx.driver.name}`, {
+        method: 'PUT',
+        headers: baseHeaders(ctx.target),
+        body: '',
+      });
       check(r.status === 405, 'HTTP 405', () => `HTTP ${r.status}`);
-      check(/GET/.test(header(r.headers, 'allow')) && /POST/.test(header(r.headers, 'allow')), 'an Allow header listing GET and POST', () => show(header(r.headers, 'allow')));
+      check(
+        /GET/.test(header(r.headers, 'allow')) && /POST/.test(header(r.headers, 'allow')),
+        'an Allow header listing GET and POST',
+        () => show(header(r.headers, 'allow')),
+      );
     },
   },
   {
@@ -123,7 +141,11 @@ export const httpCases: Case[] = [
     title: '"400 missing link": a POST naming no link',
     applies: http,
     async run(ctx) {
-      const r = await fetchText(ctx.target.http, { method: 'POST', headers: baseHeaders(ctx.target, TEXT), body: '{"t":"ping"}' });
+      const r = await fetchText(ctx.target.http, {
+        method: 'POST',
+        headers: baseHeaders(ctx.target, TEXT),
+        body: '{"t":"ping"}',
+      });
       check(r.status === 400, 'HTTP 400', () => `HTTP ${r.status}`);
     },
   },
@@ -131,13 +153,18 @@ export const httpCases: Case[] = [
     id: 'V1-SSE-001',
     level: 'MUST',
     section: '§14.2',
-    title: 'a stream link answers 200 text/event-stream, "the comment :ok\\n\\n ... is the first byte", then the link frame as an event',
+    title:
+      'a stream link answers 200 text/event-stream, "the comment :ok\\n\\n ... is the first byte", then the link frame as an event',
     applies: (d) => d.stream,
     async run(ctx) {
       const conn = stream(await ctx.open());
       const type = header(conn.opening.headers, 'content-type');
       check(/^text\/event-stream\b/.test(type), 'Content-Type: text/event-stream', () => show(type));
-      check(conn.raw.startsWith(':ok\n\n') || conn.raw.startsWith(':ok\r\n\r\n'), 'the body to begin with ":ok" and a blank line', () => show(conn.raw.slice(0, 40)));
+      check(
+        conn.raw.startsWith(':ok\n\n') || conn.raw.startsWith(':ok\r\n\r\n'),
+        'the body to begin with ":ok" and a blank line',
+        () => show(conn.raw.slice(0, 40)),
+      );
       const first = conn.events.find((e) => e.data !== undefined);
       check(first?.data?.includes('"link"') === true, 'the link frame as the first event', () => show(first));
     },
@@ -151,15 +178,20 @@ export const httpCases: Case[] = [
     async run(ctx) {
       const conn = stream(await ctx.open());
       const cache = header(conn.opening.headers, 'cache-control');
-      check(/no-cache/.test(cache) && /no-transform/.test(cache), 'Cache-Control: no-cache, no-transform', () => show(cache));
-      check(header(conn.opening.headers, 'x-accel-buffering') === 'no', 'X-Accel-Buffering: no', () => show(header(conn.opening.headers, 'x-accel-buffering')));
+      check(/no-cache/.test(cache) && /no-transform/.test(cache), 'Cache-Control: no-cache, no-transform', () =>
+        show(cache),
+      );
+      check(header(conn.opening.headers, 'x-accel-buffering') === 'no', 'X-Accel-Buffering: no', () =>
+        show(header(conn.opening.headers, 'x-accel-buffering')),
+      );
     },
   },
   {
     id: 'V1-SSE-003',
     level: 'MUST',
     section: '§14.2',
-    title: '"A msg event has an id: line ... carrying the sequence number of the last message in the frame. Other events have no id:"',
+    title:
+      '"A msg event has an id: line ... carrying the sequence number of the last message in the frame. Other events have no id:"',
     applies: (d) => d.stream,
     needs: ['app'],
     async run(ctx) {
@@ -170,7 +202,9 @@ export const httpCases: Case[] = [
       for (const e of conn.events.filter((x) => x.data !== undefined)) {
         const f = JSON.parse(e.data!);
         const want = f.t === 'msg' ? String(f.s + f.d.length - 1) : undefined;
-        check(e.id === want, `${want === undefined ? 'no id' : `id: ${want}`} on a ${f.t} event`, () => show(e.id ?? 'no id'));
+        check(e.id === want, `${want === undefined ? 'no id' : `id: ${want}`} on a ${f.t} event`, () =>
+          show(e.id ?? 'no id'),
+        );
       }
     },
   },
@@ -186,7 +220,10 @@ export const httpCases: Case[] = [
       const max = p.welcome.max as number;
       const part = Math.floor(max * 0.9);
       const frames = Array.from({ length: 5 }, (_, i) => `{"t":"msg","s":${i + 1},"d":["${pad(part)}"]}`);
-      const r = await postRaw(ctx, p.conn.linkId!, frames.join('\n')).catch((err: Error) => ({ status: 0, body: err.message }));
+      const r = await postRaw(ctx, p.conn.linkId!, frames.join('\n')).catch((err: Error) => ({
+        status: 0,
+        body: err.message,
+      }));
       await closedWith(p.conn, 4413, ctx);
       check(r.status === 413, 'HTTP 413', () => (r.status ? `HTTP ${r.status}` : `no answer (${r.body})`));
     },
@@ -208,7 +245,8 @@ export const httpCases: Case[] = [
     id: 'V1-LIMIT-004',
     level: 'MUST',
     section: '§14.3',
-    title: 'a resend of a large backlog in one POST (3 frames near max): "read it whole before splitting lines", every frame handled',
+    title:
+      'a resend of a large backlog in one POST (3 frames near max): "read it whole before splitting lines", every frame handled',
     applies: http,
     needs: ['app'],
     timeout: 30_000,
@@ -254,7 +292,11 @@ export const httpCases: Case[] = [
       const whole = '{"t":"msg","s":1,"d":["lost"]}\n{"t":"msg","s":2,"d":["lost-too"]}';
       const half = whole.slice(0, whole.indexOf('\n') + 10);
       const headers = baseHeaders(ctx.target, { ...TEXT, 'Content-Length': String(Buffer.byteLength(whole)) });
-      const { req, response } = begin(linkUrl(ctx.target, p.conn.linkId!), { method: 'POST', headers, body: [half, Buffer.alloc(0)] });
+      const { req, response } = begin(linkUrl(ctx.target, p.conn.linkId!), {
+        method: 'POST',
+        headers,
+        body: [half, Buffer.alloc(0)],
+      });
       response.catch(() => undefined);
       await new Promise((resolve) => setImmediate(resolve));
       req.destroy();
@@ -264,7 +306,8 @@ export const httpCases: Case[] = [
       for (let tries = 1; ; tries++) {
         const r = await p.conn.send([kept]);
         if (r.status !== 429) break;
-        if (tries === 20) throw new CaseFailure('the next POST taken once the abort is seen', 'HTTP 429 twenty times, 50 ms apart');
+        if (tries === 20)
+          throw new CaseFailure('the next POST taken once the abort is seen', 'HTTP 429 twenty times, 50 ms apart');
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       p.sent = 1;

@@ -33,16 +33,25 @@ function badFrame(id: string, title: string, frame: string): Case {
 
 /** §2 and §13: what a server must do with bad frames. */
 export const inputCases: Case[] = [
-  badFrame('V1-FRAME-001', 'malformed JSON: "A frame that is not valid JSON ... is a protocol error: the receiving server closes with 4400"', '{"t":"msg",'),
+  badFrame(
+    'V1-FRAME-001',
+    'malformed JSON: "A frame that is not valid JSON ... is a protocol error: the receiving server closes with 4400"',
+    '{"t":"msg",',
+  ),
   badFrame('V1-FRAME-002', '"has a t that is ... unknown" is a protocol error (4400)', '{"t":"subscribe","a":0}'),
   badFrame('V1-FRAME-003', '"The top level MUST be an object": an array is a protocol error (4400)', '[{"t":"ping"}]'),
-  badFrame('V1-FRAME-004', '"has a field of the wrong type" is a protocol error (4400): s as a string', '{"t":"msg","s":"1","d":["x"]}'),
+  badFrame(
+    'V1-FRAME-004',
+    '"has a field of the wrong type" is a protocol error (4400): s as a string',
+    '{"t":"msg","s":"1","d":["x"]}',
+  ),
   badFrame('V1-FRAME-005', '"lacks a required field" is a protocol error (4400): an ack without a', '{"t":"ack"}'),
   {
     id: 'V1-FRAME-006',
     level: 'MUST',
     section: '§2',
-    title: '"A receiver MUST check a value\'s type before using it": t nested 4,000 arrays deep gets 4400, and the server lives on',
+    title:
+      '"A receiver MUST check a value\'s type before using it": t nested 4,000 arrays deep gets 4400, and the server lives on',
     async run(ctx) {
       const p = await ctx.connect();
       await p.conn.send([deep(4000)]);
@@ -83,7 +92,11 @@ export const inputCases: Case[] = [
     title: '"invalid UTF-8 closes with 4400, not 1007" (over HTTP: "Invalid UTF-8 is a protocol error (4400)", §14.3)',
     async run(ctx) {
       const p = await ctx.connect();
-      const bytes = Buffer.concat([Buffer.from('{"t":"msg","s":1,"d":["'), Buffer.from([0xff, 0xfe]), Buffer.from('"]}')]);
+      const bytes = Buffer.concat([
+        Buffer.from('{"t":"msg","s":1,"d":["'),
+        Buffer.from([0xff, 0xfe]),
+        Buffer.from('"]}'),
+      ]);
       await p.conn.send([bytes]);
       await closedWith(p.conn, 4400, ctx);
     },
@@ -106,9 +119,17 @@ export const inputCases: Case[] = [
       for (const f of p.conn.frames) {
         const allowed = FIELDS[f.t];
         const extra = Object.keys(f).filter((k) => !allowed?.includes(k));
-        check(allowed !== undefined && extra.length === 0, `only the fields of a ${f.t} frame`, () => `${show(extra)} in ${show(f)}`);
+        check(
+          allowed !== undefined && extra.length === 0,
+          `only the fields of a ${f.t} frame`,
+          () => `${show(extra)} in ${show(f)}`,
+        );
       }
     },
   },
-  badFrame('V1-FRAME-010', '"s integer ≥ 1", "d non-empty array": a msg with an empty d is a protocol error (4400)', '{"t":"msg","s":1,"d":[]}'),
+  badFrame(
+    'V1-FRAME-010',
+    '"s integer ≥ 1", "d non-empty array": a msg with an empty d is a protocol error (4400)',
+    '{"t":"msg","s":1,"d":[]}',
+  ),
 ];

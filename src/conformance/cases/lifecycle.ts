@@ -35,7 +35,8 @@ export const lifecycleCases: Case[] = [
     id: 'V1-HB-003',
     level: 'MUST',
     section: '§9',
-    title: 'pings received before a pong could go out get one pong or a few, "which carries the latest a", never more than one per ping',
+    title:
+      'pings received before a pong could go out get one pong or a few, "which carries the latest a", never more than one per ping',
     needs: ['app'],
     async run(ctx) {
       const p = await ctx.connect();
@@ -63,7 +64,9 @@ export const lifecycleCases: Case[] = [
       const end = await p.conn.ended(prompt(ctx));
       // "or terminates it if it cannot close cleanly"; a long-poll link nobody polls may also be
       // dropped first (§14.4 point 5: 404 afterwards). Either way the session must stay.
-      check(end.frame ? end.frame.code === 4408 : true, 'a close frame with 4408, or a drop without one', () => describeEnding(end));
+      check(end.frame ? end.frame.code === 4408 : true, 'a close frame with 4408, or a drop without one', () =>
+        describeEnding(end),
+      );
       const q = await resume(ctx, p);
       checkResumed(q.welcome, p);
     },
@@ -72,7 +75,8 @@ export const lifecycleCases: Case[] = [
     id: 'V1-CLOSE-001',
     level: 'MUST',
     section: '§11',
-    title: '"the server sends {"t":"close","code":C,"reason":R} and then closes the transport with the same code and reason"; with 4403 the session ends',
+    title:
+      '"the server sends {"t":"close","code":C,"reason":R} and then closes the transport with the same code and reason"; with 4403 the session ends',
     needs: ['app'],
     async run(ctx) {
       const p = await ctx.connect();
@@ -81,7 +85,11 @@ export const lifecycleCases: Case[] = [
       check(end.frame?.reason === 'conformance kit', 'reason "conformance kit"', () => show(end.frame?.reason));
       const gone = await p.conn.gone(prompt(ctx));
       if (ctx.driver.closeCodes) {
-        check(gone.code === 4403 && gone.reason === 'conformance kit', 'the transport closed with 4403 "conformance kit"', () => `${gone.code} ${show(gone.reason)}`);
+        check(
+          gone.code === 4403 && gone.reason === 'conformance kit',
+          'the transport closed with 4403 "conformance kit"',
+          () => `${gone.code} ${show(gone.reason)}`,
+        );
       }
       await expectEnded(ctx, p);
     },
@@ -103,7 +111,8 @@ export const lifecycleCases: Case[] = [
     id: 'V1-CLOSE-003',
     level: 'MUST',
     section: '§11',
-    title: 'a close code the application chooses ends the session, whatever the code: 4500 (retryable) still gets a new session on resume',
+    title:
+      'a close code the application chooses ends the session, whatever the code: 4500 (retryable) still gets a new session on resume',
     needs: ['app'],
     async run(ctx) {
       const p = await ctx.connect();
@@ -116,7 +125,8 @@ export const lifecycleCases: Case[] = [
     id: 'V1-CLOSE-004',
     level: 'MUST',
     section: '§11',
-    title: '"A client MAY send a close frame before closing; with code 1000 it ends the session", and no close frame comes back',
+    title:
+      '"A client MAY send a close frame before closing; with code 1000 it ends the session", and no close frame comes back',
     async run(ctx) {
       const p = await ctx.connect();
       await p.conn.send([{ t: 'close', code: 1000, reason: 'bye' }]);
@@ -155,7 +165,8 @@ export const lifecycleCases: Case[] = [
     id: 'V1-CLOSE-007',
     level: 'MUST',
     section: '§5',
-    title: '"A client that closes with any other code (1001 ...) may come back": WebSocket close 1001 keeps the session',
+    title:
+      '"A client that closes with any other code (1001 ...) may come back": WebSocket close 1001 keeps the session',
     applies: (d) => d.closeCodes,
     async run(ctx) {
       const p = await ctx.connect();
@@ -169,7 +180,8 @@ export const lifecycleCases: Case[] = [
     id: 'V1-CLOSE-008',
     level: 'MUST',
     section: '§5',
-    title: 'the upgrade probe: a WebSocket closed with 1000 before any frame ends no session (1000 ends only a connection with a session)',
+    title:
+      'the upgrade probe: a WebSocket closed with 1000 before any frame ends no session (1000 ends only a connection with a session)',
     needs: ['app'],
     async run(ctx) {
       const p = await ctx.connect();
@@ -206,7 +218,11 @@ export const lifecycleCases: Case[] = [
       const after = await q.pushed(200 - before.length);
       const all = [...before, ...after];
       const wrong = all.findIndex(([s, d], i) => s !== i + 1 || (d as { push: number }).push !== i + 1);
-      check(all.length === 200 && wrong < 0, 'pushes 1-200 with seqs 1-200, once each', () => `${all.length} messages; first wrong at index ${wrong}: ${show(all[wrong])}`);
+      check(
+        all.length === 200 && wrong < 0,
+        'pushes 1-200 with seqs 1-200, once each',
+        () => `${all.length} messages; first wrong at index ${wrong}: ${show(all[wrong])}`,
+      );
     },
   },
 ];

@@ -27,7 +27,14 @@ async function manual(ctx: CaseContext): Promise<{ p: Peer; conn: PollConn }> {
 async function timed(conn: PollConn, wait: number, frames: object[] = []) {
   const started = Date.now();
   const reply = await conn.poll(wait, frames);
-  return { ...reply, ms: Date.now() - started, frames: reply.body.split('\n').filter((l) => l.trim()).map((l) => parseFrame(l)) };
+  return {
+    ...reply,
+    ms: Date.now() - started,
+    frames: reply.body
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => parseFrame(l)),
+  };
 }
 
 /** §14.4 long-poll links. */
@@ -52,19 +59,33 @@ export const longPollCases: Case[] = [
     id: 'V1-POLL-002',
     level: 'MUST',
     section: '§14.4',
-    title: 'a poll "holds the response until at least one frame is queued for the link, or until min(wait, pollTimeout)"',
+    title:
+      'a poll "holds the response until at least one frame is queued for the link, or until min(wait, pollTimeout)"',
     applies: polls,
     needs: ['app'],
     async run(ctx) {
       const { p, conn } = await manual(ctx);
       // A ping of the server's heartbeat may answer a quiet poll early; the next one is quiet.
       let quiet = await timed(conn, 800);
-      for (let i = 0; i < 2 && quiet.status === 200 && quiet.frames.length > 0 && quiet.frames.every((f) => f?.t === 'ping'); i++) quiet = await timed(conn, 800);
-      check(quiet.status === 200 && quiet.body === '' && quiet.ms >= 600, 'an empty answer after about 800 ms', () => `HTTP ${quiet.status} after ${quiet.ms} ms: ${show(quiet.body)}`);
+      for (
+        let i = 0;
+        i < 2 && quiet.status === 200 && quiet.frames.length > 0 && quiet.frames.every((f) => f?.t === 'ping');
+        i++
+      )
+        quiet = await timed(conn, 800);
+      check(
+        quiet.status === 200 && quiet.body === '' && quiet.ms >= 600,
+        'an empty answer after about 800 ms',
+        () => `HTTP ${quiet.status} after ${quiet.ms} ms: ${show(quiet.body)}`,
+      );
       const held = conn.poll(ctx.ms(10_000));
       await p.push(1);
       const r = await held;
-      check(r.status === 200 && /"push"/.test(r.body), 'the held poll answered with the pushed message', () => `HTTP ${r.status} ${show(r.body)}`);
+      check(
+        r.status === 200 && /"push"/.test(r.body),
+        'the held poll answered with the pushed message',
+        () => `HTTP ${r.status} ${show(r.body)}`,
+      );
     },
   },
   {
@@ -81,10 +102,18 @@ export const longPollCases: Case[] = [
       await new Promise((resolve) => setTimeout(resolve, 100));
       const second = conn.poll(ctx.ms(20_000));
       const a = await first;
-      check(a.status === 200 && a.ms < ctx.ms(10_000), 'the first poll answered when the second came', () => `HTTP ${a.status} after ${a.ms} ms`);
+      check(
+        a.status === 200 && a.ms < ctx.ms(10_000),
+        'the first poll answered when the second came',
+        () => `HTTP ${a.status} after ${a.ms} ms`,
+      );
       await p.push(1);
       const b = await second;
-      check(/"push"/.test(b.body), 'the second poll answered with the pushed message', () => `HTTP ${b.status} ${show(b.body)}`);
+      check(
+        /"push"/.test(b.body),
+        'the second poll answered with the pushed message',
+        () => `HTTP ${b.status} ${show(b.body)}`,
+      );
     },
   },
   {
@@ -96,7 +125,11 @@ export const longPollCases: Case[] = [
     async run(ctx) {
       const conn = pollConn(await ctx.open());
       conn.pause();
-      const bad = await fetchText(linkUrl(ctx.target, conn.linkId!) + '&wait=soon', { method: 'POST', headers: baseHeaders(ctx.target), body: '' });
+      const bad = await fetchText(linkUrl(ctx.target, conn.linkId!) + '&wait=soon', {
+        method: 'POST',
+        headers: baseHeaders(ctx.target),
+        body: '',
+      });
       check(bad.status === 400, 'HTTP 400 for wait=soon', () => `HTTP ${bad.status}`);
     },
   },
@@ -124,7 +157,8 @@ export const longPollCases: Case[] = [
     id: 'V1-POLL-006',
     level: 'MUST',
     section: '§14.4',
-    title: '"When the server closes the link it queues the close frame, answers ... the next poll with it, then forgets the link"',
+    title:
+      '"When the server closes the link it queues the close frame, answers ... the next poll with it, then forgets the link"',
     applies: polls,
     needs: ['app'],
     async run(ctx) {
@@ -132,16 +166,25 @@ export const longPollCases: Case[] = [
       await p.closeBy(4403, 'closing with no poll held');
       const r = await timed(conn, ctx.ms(5000));
       const close = r.frames.find((f) => f?.t === 'close');
-      check(close?.code === 4403, 'the next poll answered with the close frame 4403', () => `HTTP ${r.status} ${show(r.body)}`);
+      check(
+        close?.code === 4403,
+        'the next poll answered with the close frame 4403',
+        () => `HTTP ${r.status} ${show(r.body)}`,
+      );
       const after = await conn.poll(0);
-      check(after.status === 404, 'HTTP 404 for a poll after the close frame was delivered', () => `HTTP ${after.status}`);
+      check(
+        after.status === 404,
+        'HTTP 404 for a poll after the close frame was delivered',
+        () => `HTTP ${after.status}`,
+      );
     },
   },
   {
     id: 'V1-POLL-007',
     level: 'SHOULD',
     section: '§14.4',
-    title: 'while a link\'s close frame waits for the next poll, a plain POST to it gets 404 and none of its frames is handled',
+    title:
+      "while a link's close frame waits for the next poll, a plain POST to it gets 404 and none of its frames is handled",
     applies: polls,
     needs: ['app'],
     async run(ctx) {
@@ -161,7 +204,11 @@ export const longPollCases: Case[] = [
       const conn = pollConn(await ctx.open());
       conn.pause();
       const r = await timed(conn, ctx.ms(5000), [hello(ctx.target.token ? { token: ctx.target.token } : {})]);
-      check(r.frames[0]?.t === 'welcome', 'welcome in the answer to the poll carrying hello', () => `HTTP ${r.status} ${show(r.body)}`);
+      check(
+        r.frames[0]?.t === 'welcome',
+        'welcome in the answer to the poll carrying hello',
+        () => `HTTP ${r.status} ${show(r.body)}`,
+      );
       await conn.send([{ t: 'close', code: 1000, reason: 'case over' }]);
     },
   },

@@ -14,24 +14,41 @@ export const originCases: Case[] = [
     id: 'V1-ORIGIN-002',
     level: 'MUST',
     section: '§14.6',
-    title: '"Every response to an allowed cross-origin request carries Access-Control-Allow-Origin: <origin> and Vary: Origin"; preflights get 204',
+    title:
+      '"Every response to an allowed cross-origin request carries Access-Control-Allow-Origin: <origin> and Vary: Origin"; preflights get 204',
     applies: http,
     needs: ['origin'],
     async run(ctx) {
       const origin = ctx.target.origin!;
       const conn = await ctx.open();
-      check(header(conn.opening!.headers, 'access-control-allow-origin') === origin, `Access-Control-Allow-Origin: ${origin}`, () => show(header(conn.opening!.headers, 'access-control-allow-origin')));
-      check(/origin/i.test(header(conn.opening!.headers, 'vary')), 'Vary: Origin', () => show(header(conn.opening!.headers, 'vary')));
+      check(
+        header(conn.opening!.headers, 'access-control-allow-origin') === origin,
+        `Access-Control-Allow-Origin: ${origin}`,
+        () => show(header(conn.opening!.headers, 'access-control-allow-origin')),
+      );
+      check(/origin/i.test(header(conn.opening!.headers, 'vary')), 'Vary: Origin', () =>
+        show(header(conn.opening!.headers, 'vary')),
+      );
       const pre = await fetchText(linkUrl(ctx.target, conn.linkId!), {
         method: 'OPTIONS',
-        headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization' },
+        headers: {
+          Origin: origin,
+          'Access-Control-Request-Method': 'POST',
+          'Access-Control-Request-Headers': 'authorization',
+        },
       });
       check(pre.status === 204, 'HTTP 204 for the preflight', () => `HTTP ${pre.status}`);
       const methods = header(pre.headers, 'access-control-allow-methods');
       const allowed = header(pre.headers, 'access-control-allow-headers');
-      check(/GET/.test(methods) && /POST/.test(methods), 'Access-Control-Allow-Methods: GET, POST', () => show(methods));
+      check(/GET/.test(methods) && /POST/.test(methods), 'Access-Control-Allow-Methods: GET, POST', () =>
+        show(methods),
+      );
       check(/authorization/i.test(allowed), 'Access-Control-Allow-Headers listing Authorization', () => show(allowed));
-      check(header(pre.headers, 'access-control-allow-origin') === origin, `Access-Control-Allow-Origin: ${origin} on the preflight`, () => show(header(pre.headers, 'access-control-allow-origin')));
+      check(
+        header(pre.headers, 'access-control-allow-origin') === origin,
+        `Access-Control-Allow-Origin: ${origin} on the preflight`,
+        () => show(header(pre.headers, 'access-control-allow-origin')),
+      );
     },
   },
   {
@@ -42,8 +59,13 @@ export const originCases: Case[] = [
     applies: http,
     needs: ['origin'],
     async run(ctx) {
-      const pre = await fetchText(`${ctx.target.http}?link=x`, { method: 'OPTIONS', headers: { Origin: ctx.target.origin!, 'Access-Control-Request-Method': 'POST' } });
-      check(/^\d+$/.test(header(pre.headers, 'access-control-max-age')), 'Access-Control-Max-Age: <seconds>', () => show(header(pre.headers, 'access-control-max-age')));
+      const pre = await fetchText(`${ctx.target.http}?link=x`, {
+        method: 'OPTIONS',
+        headers: { Origin: ctx.target.origin!, 'Access-Control-Request-Method': 'POST' },
+      });
+      check(/^\d+$/.test(header(pre.headers, 'access-control-max-age')), 'Access-Control-Max-Age: <seconds>', () =>
+        show(header(pre.headers, 'access-control-max-age')),
+      );
     },
   },
   {
@@ -75,8 +97,16 @@ export const originCases: Case[] = [
         return;
       }
       await conn.send([hello()]);
-      const first = await conn.until(() => conn.frames[0] ?? conn.ending ?? undefined, 'a close for a foreign Origin', prompt(ctx));
-      check(!('t' in first) || first.t === 'close', 'close 4403 for a foreign Origin', () => `${show(first)}: the hello was processed`);
+      const first = await conn.until(
+        () => conn.frames[0] ?? conn.ending ?? undefined,
+        'a close for a foreign Origin',
+        prompt(ctx),
+      );
+      check(
+        !('t' in first) || first.t === 'close',
+        'close 4403 for a foreign Origin',
+        () => `${show(first)}: the hello was processed`,
+      );
       const end = await conn.ended(prompt(ctx));
       check(end.frame?.code === 4403 || end.code === 4403, 'close 4403 for a foreign Origin', () => show(end));
     },

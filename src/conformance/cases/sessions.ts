@@ -16,7 +16,11 @@ export const sessionCases: Case[] = [
       const b = await ctx.connect();
       for (const p of [a, b]) {
         check(isBase64UrlWithBits(p.sid, 128), 'a sid of ≥ 128 bits in base64url (≥ 22 characters)', () => show(p.sid));
-        check(isBase64UrlWithBits(p.key, 128), 'a key of ≥ 128 bits in base64url (≥ 22 characters)', () => `${p.key.length} characters`);
+        check(
+          isBase64UrlWithBits(p.key, 128),
+          'a key of ≥ 128 bits in base64url (≥ 22 characters)',
+          () => `${p.key.length} characters`,
+        );
         check(p.sid !== p.key, 'sid and key independent', () => 'the same value');
       }
       check(a.sid !== b.sid && a.key !== b.key, 'a new sid and key for each session', () => 'a repeated value');
@@ -26,7 +30,8 @@ export const sessionCases: Case[] = [
     id: 'V1-RESUME-001',
     level: 'MUST',
     section: '§5',
-    title: 'a hello with sid, key and a resumes: resumed true, the same sid, welcome.a = the highest client seq received',
+    title:
+      'a hello with sid, key and a resumes: resumed true, the same sid, welcome.a = the highest client seq received',
     needs: ['app'],
     async run(ctx) {
       const p = await ctx.connect();
@@ -42,7 +47,8 @@ export const sessionCases: Case[] = [
     id: 'V1-RESUME-002',
     level: 'MUST',
     section: '§5',
-    title: '"retransmits, in order, every message it still holds with sequence number > hello.a", and nothing at or below it',
+    title:
+      '"retransmits, in order, every message it still holds with sequence number > hello.a", and nothing at or below it',
     needs: ['app'],
     async run(ctx) {
       const p = await ctx.connect();
@@ -57,14 +63,19 @@ export const sessionCases: Case[] = [
       const got = await q.pushed(3);
       const seqs = got.map(([s]) => s);
       const numbers = got.map(([, d]) => d.push);
-      check(seqs.join() === '3,4,5' && numbers.join() === '3,4,5', 'seqs 3, 4, 5 carrying pushes 3, 4, 5', () => `seqs ${seqs.join(', ')} carrying ${numbers.join(', ')}`);
+      check(
+        seqs.join() === '3,4,5' && numbers.join() === '3,4,5',
+        'seqs 3, 4, 5 carrying pushes 3, 4, 5',
+        () => `seqs ${seqs.join(', ')} carrying ${numbers.join(', ')}`,
+      );
     },
   },
   {
     id: 'V1-RESUME-003',
     level: 'MUST',
     section: '§5',
-    title: '"key matches (constant-time)": a resume with a wrong key gets a new session and none of the old one\'s messages',
+    title:
+      '"key matches (constant-time)": a resume with a wrong key gets a new session and none of the old one\'s messages',
     needs: ['app'],
     async run(ctx) {
       const p = await ctx.connect();
@@ -111,7 +122,8 @@ export const sessionCases: Case[] = [
     id: 'V1-RESUME-006',
     level: 'MUST',
     section: '§5',
-    title: '"not less than the highest ack the server already got": a gap that cannot be filled gets a new session (session-lost)',
+    title:
+      '"not less than the highest ack the server already got": a gap that cannot be filled gets a new session (session-lost)',
     needs: ['app'],
     async run(ctx) {
       const p = await ctx.connect();
@@ -131,15 +143,22 @@ export const sessionCases: Case[] = [
     section: '§5',
     title: '"unknown sid": a resume of a session that never existed gets a new session',
     async run(ctx) {
-      const p = await ctx.connect({ sid: randomBytes(18).toString('base64url'), key: randomBytes(18).toString('base64url'), a: 0 });
-      check(p.welcome.resumed === false && p.welcome.a === 0, 'resumed: false, a: 0', () => show({ resumed: p.welcome.resumed, a: p.welcome.a }));
+      const p = await ctx.connect({
+        sid: randomBytes(18).toString('base64url'),
+        key: randomBytes(18).toString('base64url'),
+        a: 0,
+      });
+      check(p.welcome.resumed === false && p.welcome.a === 0, 'resumed: false, a: 0', () =>
+        show({ resumed: p.welcome.resumed, a: p.welcome.a }),
+      );
     },
   },
   {
     id: 'V1-RESUME-008',
     level: 'MUST',
     section: '§5',
-    title: '"the server closes the old connection ... without a close frame" when a resume replaces it; the new one carries the session',
+    title:
+      '"the server closes the old connection ... without a close frame" when a resume replaces it; the new one carries the session',
     needs: ['app'],
     async run(ctx) {
       const p = await ctx.connect();
@@ -164,7 +183,10 @@ export const sessionCases: Case[] = [
       await cut(p, ctx);
       const q = await resume(ctx, p);
       checkResumed(q.welcome, p);
-      await q.conn.send([{ t: 'msg', s: 1, d: ['a', 'b'] }, { t: 'msg', s: 3, d: ['c'] }]);
+      await q.conn.send([
+        { t: 'msg', s: 1, d: ['a', 'b'] },
+        { t: 'msg', s: 3, d: ['c'] },
+      ]);
       const echoes = await q.echoOf('c');
       check(echoes.join() === 'c', 'only "c" echoed after the resume', () => show(echoes));
     },

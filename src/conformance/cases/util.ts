@@ -14,13 +14,20 @@ export async function closedWith(conn: Conn, code: number, ctx: CaseContext): Pr
 }
 
 /** Opens a new connection and resumes `peer`'s session from `a` (the peer's received by default). */
-export function resume(ctx: CaseContext, peer: Peer, a = peer.conn.received, extra: Record<string, unknown> = {}): Promise<Peer> {
+export function resume(
+  ctx: CaseContext,
+  peer: Peer,
+  a = peer.conn.received,
+  extra: Record<string, unknown> = {},
+): Promise<Peer> {
   return ctx.connect({ sid: peer.sid, key: peer.key, a, ...extra });
 }
 
 /** Checks that `welcome` resumed `old`'s session. */
 export function checkResumed(welcome: Peer['welcome'], old: Peer): void {
-  check(welcome.resumed === true && welcome.sid === old.sid, `resumed: true with sid ${old.sid}`, () => show({ resumed: welcome.resumed, sid: welcome.sid }));
+  check(welcome.resumed === true && welcome.sid === old.sid, `resumed: true with sid ${old.sid}`, () =>
+    show({ resumed: welcome.resumed, sid: welcome.sid }),
+  );
 }
 
 /** Checks that `welcome` started a new session instead of resuming `old`'s (§5: resumed false, new sid, a 0). */
@@ -45,7 +52,10 @@ export async function expectEnded(ctx: CaseContext, peer: Peer): Promise<void> {
 /** The heartbeat interval the server announced, or a skip when it is too long for the kit to wait out. */
 export function heartbeat(peer: Peer, ctx: CaseContext, longest = 60_000): number {
   const hb = peer.welcome.hb as number;
-  if (hb > ctx.ms(longest)) throw new CaseSkipped(`welcome.hb is ${hb} ms: too long to wait for here (at most ${ctx.ms(longest)}; see --timeout-scale)`);
+  if (hb > ctx.ms(longest))
+    throw new CaseSkipped(
+      `welcome.hb is ${hb} ms: too long to wait for here (at most ${ctx.ms(longest)}; see --timeout-scale)`,
+    );
   return hb;
 }
 

@@ -33,7 +33,8 @@ export class PollConn extends FrameLog implements Conn, HttpConn {
     if (r.status !== 200) throw new CaseFailure('a long-poll link (200)', `HTTP ${r.status} ${r.body.trim()}`);
     this.opening = { status: r.status, headers: r.headers, firstBytes: r.body.slice(0, 16) };
     const first = parseFrame(r.body.split('\n')[0] ?? '');
-    if (first?.t !== 'link' || typeof first.id !== 'string') throw new CaseFailure('a link frame as the body', JSON.stringify(r.body.slice(0, 100)));
+    if (first?.t !== 'link' || typeof first.id !== 'string')
+      throw new CaseFailure('a link frame as the body', JSON.stringify(r.body.slice(0, 100)));
     this.linkId = first.id;
     void this.loop();
   }
@@ -42,7 +43,12 @@ export class PollConn extends FrameLog implements Conn, HttpConn {
   async poll(wait: number, frames: Outgoing[] = [], signal?: AbortSignal): Promise<Reply> {
     const body = joinFrames(frames);
     const headers = baseHeaders(this.target, { 'Content-Type': 'text/plain;charset=UTF-8' });
-    const reply = await fetchText(linkUrl(this.target, this.linkId ?? '', wait), { method: 'POST', headers, body, ...(signal ? { signal } : {}) });
+    const reply = await fetchText(linkUrl(this.target, this.linkId ?? '', wait), {
+      method: 'POST',
+      headers,
+      body,
+      ...(signal ? { signal } : {}),
+    });
     this.answers.push(reply);
     if (reply.status === 200) for (const line of reply.body.split('\n')) if (line.trim()) this.take(line);
     return reply;

@@ -36,7 +36,9 @@ export class Poster {
     // An empty value removes a header (a case sending hello without the bearer header).
     for (const [name, value] of Object.entries(headers)) if (value === '') delete headers[name];
     const body = joinFrames(frames);
-    const result = this.chain.then(() => fetchText(linkUrl(this.target, this.linkId()), { method: 'POST', headers, body }));
+    const result = this.chain.then(() =>
+      fetchText(linkUrl(this.target, this.linkId()), { method: 'POST', headers, body }),
+    );
     this.chain = result.catch(() => undefined);
     return result.then((r: Reply) => ({ status: r.status, body: r.body }));
   }

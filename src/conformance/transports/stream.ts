@@ -65,7 +65,8 @@ export class StreamConn extends FrameLog implements Conn, HttpConn {
     for (const line of block.split('\n')) {
       if (line.startsWith(':')) ev.comment = line.slice(1);
       else if (line.startsWith('id:')) ev.id = line.slice(3).replace(/^ /, '');
-      else if (line.startsWith('data:')) ev.data = (ev.data === undefined ? '' : `${ev.data}\n`) + line.slice(5).replace(/^ /, '');
+      else if (line.startsWith('data:'))
+        ev.data = (ev.data === undefined ? '' : `${ev.data}\n`) + line.slice(5).replace(/^ /, '');
     }
     this.events.push(ev);
     if (ev.data === undefined) return this.wake();
@@ -102,7 +103,10 @@ function streamDriver(name: 'sse' | 'fetch-stream'): TransportDriver {
     closeCodes: false,
     async open(target, headers = {}) {
       const conn = new StreamConn(target);
-      await conn.start(`${target.http}?transport=${name}`, baseHeaders(target, { Accept: 'text/event-stream', ...headers }));
+      await conn.start(
+        `${target.http}?transport=${name}`,
+        baseHeaders(target, { Accept: 'text/event-stream', ...headers }),
+      );
       return conn;
     },
   };

@@ -21,13 +21,21 @@ class WebSocketConn extends FrameLog implements Conn {
 
   async send(frames: Outgoing[], _options?: SendOptions): Promise<Sent> {
     // Text messages, even for bytes that are not UTF-8: what the server does with them is the point.
-    for (const f of frames) if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frameBytes(this.withToken(f)), { binary: false });
+    for (const f of frames)
+      if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frameBytes(this.withToken(f)), { binary: false });
     return { status: 0, body: '' };
   }
 
   /** A hello carries the token itself: browsers cannot set headers on a WebSocket (§4). */
   private withToken(f: Outgoing): Outgoing {
-    if (typeof f === 'string' || Buffer.isBuffer(f) || !this.target.token || (f as { t?: unknown }).t !== 'hello' || 'token' in f) return f;
+    if (
+      typeof f === 'string' ||
+      Buffer.isBuffer(f) ||
+      !this.target.token ||
+      (f as { t?: unknown }).t !== 'hello' ||
+      'token' in f
+    )
+      return f;
     return { ...f, token: this.target.token };
   }
 

@@ -117,7 +117,7 @@ export class BodyBudget {
 
 /** The frames of a body: its non-blank lines, in order. */
 function* frames(text: string): Generator<string> {
-  for (let start = 0; start < text.length; ) {
+  for (let start = 0; start < text.length;) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     const line = text.slice(start, end);
@@ -141,7 +141,11 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * 'too-many-frames': none was handled and the link is closed with 4413; the caller answers 413.
  * A body with bad frames is not refused: the link is closed, with the reason, on the link itself.
  */
-export async function deliver(link: FrameSink, body: Buffer, token: string | undefined): Promise<'handled' | 'too-many-frames'> {
+export async function deliver(
+  link: FrameSink,
+  body: Buffer,
+  token: string | undefined,
+): Promise<'handled' | 'too-many-frames'> {
   let text: string;
   try {
     text = utf8.decode(body);

@@ -37,7 +37,11 @@ class PollLink implements HttpLink, Polls {
   /** The GET that opened the link is answered at once, with the link frame. */
   start(): void {
     const body = `{"t":"link","id":"${this.id}"}\n`;
-    this.res.writeHead(200, { 'Content-Type': NDJSON, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
+    this.res.writeHead(200, {
+      'Content-Type': NDJSON,
+      'Cache-Control': 'no-store',
+      'Content-Length': Buffer.byteLength(body),
+    });
     this.res.end(body);
   }
 
@@ -126,7 +130,11 @@ class PollLink implements HttpLink, Polls {
       const body = this.queue.length ? this.queue.join('\n') + '\n' : '';
       this.queue = [];
       this.queuedBytes = 0;
-      poll.responder.answer(200, { 'Content-Type': NDJSON, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) }, body);
+      poll.responder.answer(
+        200,
+        { 'Content-Type': NDJSON, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) },
+        body,
+      );
     }
     if (this.closing) this.release();
     else if (!this.poll && this.registered) this.armDrop();

@@ -21,7 +21,14 @@ export interface RelayHost {
   /** Whether a POST (or poll) for `l` is in progress: then `responder` got 429. */
   busy(l: HttpLink, wait: number | undefined, responder: Responder): boolean;
   /** Handles a POST for a link this process holds. */
-  take(l: HttpLink, responder: Responder, wait: number | undefined, token: string | undefined, outcome: Promise<BodyOutcome>, release: () => void): void;
+  take(
+    l: HttpLink,
+    responder: Responder,
+    wait: number | undefined,
+    token: string | undefined,
+    outcome: Promise<BodyOutcome>,
+    release: () => void,
+  ): void;
   readonly bodies: BodyBudget;
   readonly bodyLimit: number;
   readonly options: { readonly requestTimeout: number; readonly pollTimeout: number };
@@ -31,7 +38,16 @@ export interface RelayHost {
 /** Between processes (JSON on the holder's channel). */
 type Envelope =
   /** A request for a link the receiver holds: its body (base64), or why there is none. */
-  | { t: 'post'; from: string; id: string; link: string; wait?: number; token?: string; body?: string; outcome?: BodyOutcome }
+  | {
+      t: 'post';
+      from: string;
+      id: string;
+      link: string;
+      wait?: number;
+      token?: string;
+      body?: string;
+      outcome?: BodyOutcome;
+    }
   /** The holder's answer. */
   | { t: 'reply'; id: string; status: number; headers: OutgoingHttpHeaders; body: string; when?: AnswerTiming }
   /** The holder cut the request (a refused body): close the connection. */
@@ -79,7 +95,15 @@ export class Relay {
     const got = await body.outcome;
     if (got === 'aborted') return;
     const rid = randomBytes(12).toString('base64url');
-    const envelope: Envelope = { t: 'post', from: this.directory.node, id: rid, link: id, wait, token: bearer(req), ...(Buffer.isBuffer(got) ? { body: got.toString('base64') } : { outcome: got }) };
+    const envelope: Envelope = {
+      t: 'post',
+      from: this.directory.node,
+      id: rid,
+      link: id,
+      wait,
+      token: bearer(req),
+      ...(Buffer.isBuffer(got) ? { body: got.toString('base64') } : { outcome: got }),
+    };
     body.release();
     const bound = this.#bound(wait);
     const timer = setTimeout(() => {
@@ -188,7 +212,8 @@ export class Relay {
         void this.directory.alive(holder).then(
           (alive) => {
             if (alive) return;
-            for (const [rid, p] of this.#pending) if (p.holder === holder && this.#settle(rid)) reply(p.responder, 404, 'link ended');
+            for (const [rid, p] of this.#pending)
+              if (p.holder === holder && this.#settle(rid)) reply(p.responder, 404, 'link ended');
           },
           () => {},
         );

@@ -47,7 +47,13 @@ export function responderFor(res: ServerResponse): Responder {
 }
 
 /** A short text/plain answer; the body is the reason. */
-export function reply(to: Responder | ServerResponse, status: number, text: string, headers: OutgoingHttpHeaders = {}, when: AnswerTiming = 'now'): void {
+export function reply(
+  to: Responder | ServerResponse,
+  status: number,
+  text: string,
+  headers: OutgoingHttpHeaders = {},
+  when: AnswerTiming = 'now',
+): void {
   const r = 'answer' in to ? to : responderFor(to);
   if (r.done) return r.cut();
   const body = text ? text + '\n' : '';

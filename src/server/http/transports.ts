@@ -164,9 +164,11 @@ export class HttpTransports implements RelayHost {
 
   private openLink(req: IncomingMessage, res: ServerResponse, transport: string | null): void {
     if (transport === 'websocket') return reply(res, 400, 'websocket needs an Upgrade request');
-    const kind = transport !== null && Object.hasOwn(KINDS, transport) ? KINDS[transport as keyof typeof KINDS] : undefined;
+    const kind =
+      transport !== null && Object.hasOwn(KINDS, transport) ? KINDS[transport as keyof typeof KINDS] : undefined;
     if (!kind) return reply(res, 400, 'unknown transport');
-    if (!this.host.options.transports.includes(transport as TransportName)) return reply(res, 400, 'transport not offered');
+    if (!this.host.options.transports.includes(transport as TransportName))
+      return reply(res, 400, 'transport not offered');
     const verdict = this.host.admission.admit(req, 'connect');
     if (!verdict.admitted) return refuse(res, verdict.refusal);
     const l = kind.create(res, this.host.options, this.forget);
@@ -204,7 +206,9 @@ export class HttpTransports implements RelayHost {
   busy(l: HttpLink, wait: number | undefined, responder: Responder): boolean {
     const isPoll = wait !== undefined;
     if (!(isPoll ? l.requests.polling : l.requests.posting)) return false;
-    reply(responder, 429, `a ${isPoll ? 'poll' : 'POST'} for this link is already in progress`, { Connection: 'close' });
+    reply(responder, 429, `a ${isPoll ? 'poll' : 'POST'} for this link is already in progress`, {
+      Connection: 'close',
+    });
     return true;
   }
 
@@ -216,7 +220,14 @@ export class HttpTransports implements RelayHost {
    * A POST for link `l`, which this process holds: its body (or why there is none), answered
    * through `responder`. Received here, or by another process that relayed it.
    */
-  take(l: HttpLink, responder: Responder, wait: number | undefined, token: string | undefined, outcome: Promise<BodyOutcome>, release: () => void): void {
+  take(
+    l: HttpLink,
+    responder: Responder,
+    wait: number | undefined,
+    token: string | undefined,
+    outcome: Promise<BodyOutcome>,
+    release: () => void,
+  ): void {
     const isPoll = wait !== undefined;
     const requests = l.requests;
     if (isPoll) requests.polling = true;
@@ -244,7 +255,9 @@ export class HttpTransports implements RelayHost {
           refuseBody(responder, 408, `request body not received within ${requestTimeout} ms`);
         } else if (got === 'shed') {
           l.link.fail(CloseCode.RATE_LIMITED, 'server busy: too many request bytes in flight');
-          refuseBody(responder, 429, 'server busy: too many request bytes in flight', { 'Retry-After': String(SHED_RETRY_AFTER_S) });
+          refuseBody(responder, 429, 'server busy: too many request bytes in flight', {
+            'Retry-After': String(SHED_RETRY_AFTER_S),
+          });
         }
       } catch (err) {
         this.host.reportError(err, 'HTTP link');

@@ -5,7 +5,16 @@ import { faults } from '../faults';
 import { Persistence } from '../persistence';
 import { isStoredSession, type SessionStore, type StoredSession } from '../store';
 import { replayCost, ReplayBudget, ReplayBuffer } from './replay';
-import type { Appended, Attached, EngineHost, Fenced, ReplayEntry, ResumeRefusal, SessionEngine, SessionState } from './types';
+import type {
+  Appended,
+  Attached,
+  EngineHost,
+  Fenced,
+  ReplayEntry,
+  ResumeRefusal,
+  SessionEngine,
+  SessionState,
+} from './types';
 
 /** Thrown (as a rejection) when the session store could not save: the caller must promise nothing. */
 export class StoreUnavailable extends Error {
@@ -44,7 +53,9 @@ export class MemoryEngine implements SessionEngine {
   }
 
   async create(remoteAddress: string): Promise<MemoryState> {
-    return this.#track(new MemoryState(this, { sid: newSecret(), key: newSecret(), remoteAddress, received: 0, nextSeq: 1, replay: [] }));
+    return this.#track(
+      new MemoryState(this, { sid: newSecret(), key: newSecret(), remoteAddress, received: 0, nextSeq: 1, replay: [] }),
+    );
   }
 
   /** Sessions live in this process only: one it does not hold does not exist. */
@@ -155,7 +166,12 @@ export class MemoryState implements SessionState {
     // Counted in the budget but not evicted for: the previous process held them within its bounds.
     for (const [seq, json] of stored.replay) this.#replay.push({ seq, json, bytes: utf8Length(json) });
     this.#peerAcked = (this.#replay.firstSeq ?? this.#outSeq + 1) - 1;
-    this.#persistence = new Persistence(engine.sessionStore, () => this.snapshot(), (err, context) => engine.host.reportError(err, context), this.#outSeq);
+    this.#persistence = new Persistence(
+      engine.sessionStore,
+      () => this.snapshot(),
+      (err, context) => engine.host.reportError(err, context),
+      this.#outSeq,
+    );
   }
 
   get key(): string {
@@ -244,7 +260,9 @@ export class MemoryState implements SessionState {
     const unwritten = this.#enforceBounds(written);
     // No link writes (and so saves) while disconnected: save this tick's messages together.
     if (!this.#attached) this.#persistence.saveSoon(this.#outSeq);
-    return unwritten === undefined ? { last: this.#outSeq } : { overrun: true, unwritten, attached: this.#attached, last: this.#outSeq };
+    return unwritten === undefined
+      ? { last: this.#outSeq }
+      : { overrun: true, unwritten, attached: this.#attached, last: this.#outSeq };
   }
 
   async read(from: number, count: number): Promise<ReplayEntry[]> {
@@ -288,7 +306,14 @@ export class MemoryState implements SessionState {
 
   /** What the session store keeps. */
   snapshot(): StoredSession {
-    const s: StoredSession = { sid: this.id, key: this.#key, remoteAddress: this.remoteAddress, received: this.#inSeq, nextSeq: this.#outSeq + 1, replay: this.#replay.pairs() };
+    const s: StoredSession = {
+      sid: this.id,
+      key: this.#key,
+      remoteAddress: this.remoteAddress,
+      received: this.#inSeq,
+      nextSeq: this.#outSeq + 1,
+      replay: this.#replay.pairs(),
+    };
     if (this.#expiresAt !== undefined) s.expiresAt = this.#expiresAt;
     return s;
   }

@@ -2,7 +2,17 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import { FRAME_OVERHEAD, tooLargeFor } from '../../protocol';
 import { SCRIPTS, type ScriptName } from './redis-scripts';
-import type { Appended, Attached, EngineHost, Fenced, LinkDirectory, ReplayEntry, ResumeRefusal, SessionEngine, SessionState } from './types';
+import type {
+  Appended,
+  Attached,
+  EngineHost,
+  Fenced,
+  LinkDirectory,
+  ReplayEntry,
+  ResumeRefusal,
+  SessionEngine,
+  SessionState,
+} from './types';
 
 /**
  * Sessions in Redis, shared by every server process that uses the same Redis (docs/protocol.md,
@@ -94,7 +104,8 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
       this.client = new Redis(options.url, redisOptions);
       this.own = true;
     } else throw new TypeError('redisCluster: give { url }, { nodes } or { client }');
-    for (const [name, { keys, lua }] of Object.entries(SCRIPTS)) this.client.defineCommand(name, { numberOfKeys: keys, lua });
+    for (const [name, { keys, lua }] of Object.entries(SCRIPTS))
+      this.client.defineCommand(name, { numberOfKeys: keys, lua });
     this.sub = this.client.duplicate();
     this.#reportOutages(this.client, 'redis');
     this.#reportOutages(this.sub, 'redis subscription');
@@ -121,7 +132,9 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
       if (this.subscribed) for (const state of this.held.values()) void state.catchUp();
       this.subscribed = true;
     });
-    void this.sub.subscribe(this.channel(this.node)).catch((err: unknown) => host.reportError(err, 'redis subscription'));
+    void this.sub
+      .subscribe(this.channel(this.node))
+      .catch((err: unknown) => host.reportError(err, 'redis subscription'));
     // The holder renews its sessions' lease: a process that dies leaves them as if disconnected.
     const every = Math.max(1000, Math.min(Math.floor(host.options.sessionTtl / 4), LINK_ENTRY_MS / 3));
     this.renewTimer = setInterval(() => this.#renewAll(), every);
@@ -160,7 +173,9 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
 
   async broadcast(json: string, bytes: number): Promise<number> {
     const sids = await this.client.zrangebyscore(this.indexKey, Date.now(), '+inf');
-    const results = await Promise.all(sids.map((sid) => this.append(sid, [{ json, bytes }]).catch(() => ({ ended: true as const }))));
+    const results = await Promise.all(
+      sids.map((sid) => this.append(sid, [{ json, bytes }]).catch(() => ({ ended: true as const }))),
+    );
     return results.filter((r) => !('ended' in r)).length;
   }
 
@@ -213,7 +228,11 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
 
   // ---- for RedisState -------------------------------------------------------------------
 
-  readonly run: Run = (name, keys, args) => (this.client as unknown as Record<ScriptName, (...a: Array<string | number>) => Promise<unknown>>)[name](...keys, ...args);
+  readonly run: Run = (name, keys, args) =>
+    (this.client as unknown as Record<ScriptName, (...a: Array<string | number>) => Promise<unknown>>)[name](
+      ...keys,
+      ...args,
+    );
 
   recordKey(sid: string): string {
     return `${this.prefix}{${sid}}`;
@@ -234,9 +253,21 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
   /** Queues messages for `sid`'s client, whichever process holds it. */
   async append(sid: string, messages: ReadonlyArray<{ json: string; bytes: number }>): Promise<Appended> {
     const { replay } = this.host.options;
-    const args: Array<string | number> = [replay.maxMessages, replay.maxBytes, this.channel(''), sid, this.node, this.nextOp()];
+    const args: Array<string | number> = [
+      replay.maxMessages,
+      replay.maxBytes,
+      this.channel(''),
+      sid,
+      this.node,
+      this.nextOp(),
+    ];
     for (const m of messages) args.push(m.json, m.bytes);
-    const r = (await this.run('append', [this.recordKey(sid), this.streamKey(sid)], args)) as [string, number?, number?, number?];
+    const r = (await this.run('append', [this.recordKey(sid), this.streamKey(sid)], args)) as [
+      string,
+      number?,
+      number?,
+      number?,
+    ];
     if (r[0] === 'gone') {
       void this.client.zrem(this.indexKey, sid).catch(() => {});
       return { ended: true };
@@ -282,7 +313,9 @@ export class RedisEngine implements SessionEngine, LinkDirectory {
     for (const id of this.ownLinks) void this.client.pexpire(this.linkKey(id), LINK_ENTRY_MS).catch(() => {});
     const lease = this.host.options.sessionTtl;
     for (const state of this.held.values()) {
-      void this.run('renew', [this.recordKey(state.id), this.streamKey(state.id)], [state.epoch, lease]).catch((err: unknown) => this.host.reportError(err, 'redis'));
+      void this.run('renew', [this.recordKey(state.id), this.streamKey(state.id)], [state.epoch, lease]).catch(
+        (err: unknown) => this.host.reportError(err, 'redis'),
+      );
       void this.client.zadd(this.indexKey, Date.now() + lease, state.id).catch(() => {});
     }
   }
@@ -330,10 +363,18 @@ class RedisState implements SessionState {
     const e = this.engine;
     const { maxMessageBytes, sessionTtl } = e.host.options;
     const limit = Math.min(maxMessageBytes, clientMax) - FRAME_OVERHEAD;
-    const r = (await e.run('attach', this.#keys(), [clientAck ?? '', limit, e.node, sessionTtl, e.channel(''), this.id])) as [string, ...Array<string | number>];
+    const r = (await e.run('attach', this.#keys(), [
+      clientAck ?? '',
+      limit,
+      e.node,
+      sessionTtl,
+      e.channel(''),
+      this.id,
+    ])) as [string, ...Array<string | number>];
     if (r[0] === 'gone') return { why: 'gone' };
     if (r[0] === 'bad-ack') return { why: 'bad-ack' };
-    if (r[0] === 'too-large') return { why: 'too-large', reason: `unsent ${tooLargeFor(maxMessageBytes, Number(r[2]), clientMax)}` };
+    if (r[0] === 'too-large')
+      return { why: 'too-large', reason: `unsent ${tooLargeFor(maxMessageBytes, Number(r[2]), clientMax)}` };
     this.epoch = Number(r[1]);
     this.#out = Number(r[3]);
     if (clientAck !== undefined && clientAck > this.#acked) this.#acked = clientAck;
@@ -345,7 +386,8 @@ class RedisState implements SessionState {
   async detach(epoch: number, expiresAt: number): Promise<void> {
     const e = this.engine;
     e.release(this);
-    if ((await e.run('detach', this.#keys(), [epoch, Math.max(1, expiresAt - Date.now())])) === 1) await e.client.zadd(e.indexKey, expiresAt, this.id);
+    if ((await e.run('detach', this.#keys(), [epoch, Math.max(1, expiresAt - Date.now())])) === 1)
+      await e.client.zadd(e.indexKey, expiresAt, this.id);
   }
 
   async end(): Promise<void> {
@@ -388,7 +430,8 @@ class RedisState implements SessionState {
     const { messages } = this.#batch!;
     this.#batch = null;
     const calls: Array<Promise<Appended>> = [];
-    for (let i = 0; i < messages.length; i += APPEND_BATCH) calls.push(this.engine.append(this.id, messages.slice(i, i + APPEND_BATCH)));
+    for (let i = 0; i < messages.length; i += APPEND_BATCH)
+      calls.push(this.engine.append(this.id, messages.slice(i, i + APPEND_BATCH)));
     const results = await Promise.all(calls);
     const ended = results.find((r) => 'ended' in r);
     if (ended) return ended;

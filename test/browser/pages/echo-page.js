@@ -33,7 +33,7 @@
         },
         function (err) {
           state.errors.push('send() rejected: ' + describe(err));
-        }
+        },
       );
     } catch (err) {
       state.errors.push('startEcho threw: ' + describe(err));

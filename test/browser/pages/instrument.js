@@ -12,10 +12,14 @@
 
   window.setTimeout = function (fn, ms) {
     var args = Array.prototype.slice.call(arguments, 2);
-    var id = setT.call(window, function () {
-      timeouts.delete(id);
-      if (typeof fn === 'function') fn.apply(window, args);
-    }, ms);
+    var id = setT.call(
+      window,
+      function () {
+        timeouts.delete(id);
+        if (typeof fn === 'function') fn.apply(window, args);
+      },
+      ms,
+    );
     timeouts.add(id);
     return id;
   };

@@ -41,7 +41,9 @@
   });
   var doc = typeof document === 'undefined' ? { addEventListener: function () {} } : document;
   doc.addEventListener('securitypolicyviolation', function (e) {
-    T.violations.push(e.violatedDirective + ' blocked ' + (e.blockedURI || '(inline)') + ' at ' + e.sourceFile + ':' + e.lineNumber);
+    T.violations.push(
+      e.violatedDirective + ' blocked ' + (e.blockedURI || '(inline)') + ' at ' + e.sourceFile + ':' + e.lineNumber,
+    );
   });
   ['pagehide', 'pageshow', 'online', 'offline'].forEach(function (type) {
     self.addEventListener(type, function (e) {
@@ -119,7 +121,7 @@
         rec.status = 'rejected';
         rec.code = e.code;
         rec.message = e.message;
-      }
+      },
     );
   }
 
@@ -170,8 +172,18 @@
   };
   /** Emulates hiding or showing the page (visibilityState, hidden and a visibilitychange event). */
   T.emulateVisibility = function (state) {
-    Object.defineProperty(document, 'visibilityState', { configurable: true, get: function () { return state; } });
-    Object.defineProperty(document, 'hidden', { configurable: true, get: function () { return state === 'hidden'; } });
+    Object.defineProperty(document, 'visibilityState', {
+      configurable: true,
+      get: function () {
+        return state;
+      },
+    });
+    Object.defineProperty(document, 'hidden', {
+      configurable: true,
+      get: function () {
+        return state === 'hidden';
+      },
+    });
     document.dispatchEvent(new Event('visibilitychange'));
   };
 })();
