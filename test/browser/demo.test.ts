@@ -48,9 +48,9 @@ beforeAll(async () => {
     stdio: ['ignore', 'pipe', 'pipe'],
   }));
   exited = new Promise((resolve) => child.once('exit', () => resolve()));
-  createInterface({ input: child.stderr! }).on('line', (l) => demoOutput.push(`stderr: ${l}`));
+  createInterface({ input: child.stderr }).on('line', (l) => demoOutput.push(`stderr: ${l}`));
   base = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (l) => {
+    createInterface({ input: child.stdout }).on('line', (l) => {
       demoOutput.push(l);
       const m = /running at (https?:\/\/\S+?)\/?$/.exec(l);
       if (m) resolve(m[1]!);

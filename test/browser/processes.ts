@@ -66,9 +66,9 @@ export function serverProcesses(prefix: string) {
     };
     live.add(proc);
     void proc.exited.then(() => live.delete(proc));
-    createInterface({ input: child.stderr! }).on('line', (l) => proc.stderr.push(l));
+    createInterface({ input: child.stderr }).on('line', (l) => proc.stderr.push(l));
     const listening = new Promise<number>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).on('line', (l) => {
+      createInterface({ input: child.stdout }).on('line', (l) => {
         let line: LogLine;
         try {
           line = JSON.parse(l) as LogLine;

@@ -209,7 +209,7 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     const closes: number[] = [];
     c.on('close', (e) => closes.push(e.code));
     // Blackhole the current TCP connections: they stay up, but nothing the server writes arrives.
-    for (const sock of s.sockets) sock.write = (() => true) as typeof sock.write;
+    for (const sock of s.sockets) sock.write = () => true;
     const t0 = Date.now();
     await waitFor(() => closes.length > 0, { what: 'the dead connection noticed', timeout: 5000 });
     expect(closes[0]).toBe(4408);

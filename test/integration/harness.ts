@@ -10,7 +10,7 @@ import type { Env } from '../../src/client/env';
 /** Node 20 has neither WebSocket nor EventSource; `ws` and `eventsource` implement the browser APIs. */
 export const nodeEnv: Partial<Env> = {
   WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-  EventSource: EventSource as unknown as typeof globalThis.EventSource,
+  EventSource: EventSource,
 };
 
 export interface Running {
@@ -42,7 +42,7 @@ export interface StartOptions {
  * HTTP server with options of its own), else to a new HTTP server with `start.app` as its handler.
  */
 export async function startServer(options: RealtimeServerOptions = {}, start: StartOptions = {}): Promise<Running> {
-  const http = (options.server as Server | undefined) ?? createServer(start.app);
+  const http = options.server ?? createServer(start.app);
   const sockets = new Set<Socket>();
   http.on('connection', (s) => {
     sockets.add(s);

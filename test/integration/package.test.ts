@@ -27,7 +27,7 @@ beforeAll(async () => {
     cwd: root,
     env: { ...process.env, npm_config_ignore_scripts: 'true' },
   });
-  const [packed] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
+  const [packed] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];
   tarball = join(dir, packed.filename);
   files = packed.files.map((f) => f.path).sort();
 }, 60_000);
@@ -52,7 +52,7 @@ function namedFiles(): string[] {
 function importsOf(file: string): string[] {
   const code = readFileSync(join(root, file), 'utf8');
   const specifiers = [...code.matchAll(/(?:from\s*|import\s*\(?\s*|require\s*\(\s*)['"](\.\/[^'"]+)['"]/g)].map(
-    (m) => m[1],
+    (m) => m[1]!,
   );
   return specifiers.map((s) => join(file, '..', s));
 }
@@ -78,7 +78,7 @@ describe('the packed tarball', () => {
   it("README's relative links point to files in the tarball", () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
     const links = [...readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)]
-      .map((m) => m[1])
+      .map((m) => m[1]!)
       .filter((href) => !/^[a-z]+:/i.test(href));
     expect(links.length).toBeGreaterThan(0);
     expect(links.filter((href) => !files.includes(href.replace(/^\.\//, '')))).toEqual([]);

@@ -31,7 +31,7 @@ const engines: Array<[string, () => Promise<SessionEngine>]> = [
   ['redis', async () => new RedisEngine({ url: (await services.redis()).url })],
 ];
 
-let open: SessionEngine[] = [];
+const open: SessionEngine[] = [];
 afterEach(async () => {
   for (const e of open.splice(0)) await e.close();
 });

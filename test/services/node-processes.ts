@@ -192,7 +192,7 @@ export async function startNodeProcesses(
   const failed = started.find((s) => s.status === 'rejected');
   if (failed) {
     await Promise.all(nodes.map((n) => n.kill()));
-    throw (failed as PromiseRejectedResult).reason;
+    throw failed.reason;
   }
   return nodes;
 }

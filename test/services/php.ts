@@ -314,7 +314,7 @@ return $settings;
     );
     rmSync(this.dir, { recursive: true, force: true });
     const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    if (failed) throw failed.reason;
   }
 }
 

@@ -96,7 +96,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const cluster = new RedisCluster(nodes, cliBinary);
   try {
     const failed = started.find((s) => s.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    if (failed) throw failed.reason;
     const addresses = nodes.map((n) => `${HOST}:${n.port}`);
     await promisify(execFile)(cliBinary, [
       '--cluster',

@@ -41,7 +41,7 @@ export function serviceScope(options: ServiceScopeOptions = {}) {
         .map((stop) => stop()),
     );
     const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    if (failed) throw failed.reason;
   };
   (options.lifetime === 'file' ? afterAll : afterEach)(cleanup, 30_000);
 

@@ -293,7 +293,7 @@ describe('send() errors', () => {
   it('a misspelt option is refused with invalid-argument naming the closest valid one; transports given as a string is refused saying so', () => {
     const message = (options: object) => {
       try {
-        new RealtimeClient(server.url, { env: testEnv(), ...options } as ClientOptions);
+        new RealtimeClient(server.url, { env: testEnv(), ...options });
       } catch (err) {
         expect(err).toMatchObject({ code: 'invalid-argument' });
         return (err as Error).message;
@@ -323,7 +323,7 @@ describe('send() errors', () => {
   });
 
   it('a transport made for another protocol is refused with invalid-argument; in plain mode the HTTP names are the plain transports', () => {
-    const env = testEnv({ fetch: (() => new Promise(() => {})) as typeof fetch, EventSource: class {} as never });
+    const env = testEnv({ fetch: () => new Promise(() => {}), EventSource: class {} as never });
     expect(() => new RealtimeClient(server.url, { transports: [plainSse()], env })).toThrow(
       expect.objectContaining({ code: 'invalid-argument', message: expect.stringMatching(/plain/) }),
     );

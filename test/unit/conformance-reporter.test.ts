@@ -111,7 +111,7 @@ describe('conformance command line', () => {
     [['http://x/rt', '--bogus'], /bogus/],
   ])('refuses %j with exit code 2 and the usage', async (argv, message) => {
     const c = capture();
-    expect(await main(argv as string[], c.io)).toBe(EXIT.usage);
+    expect(await main(argv, c.io)).toBe(EXIT.usage);
     expect(c.err.join('\n')).toMatch(message);
     expect(c.err.join('\n')).toContain('Usage: realtime-client-conformance');
   });

@@ -20,7 +20,7 @@ export function testEnv(over: Partial<Env> = {}) {
   };
   return Object.assign(
     {
-      WebSocket: MockWebSocket as unknown as typeof WebSocket,
+      WebSocket: MockWebSocket,
       window,
       document,
       navigator,

@@ -185,7 +185,7 @@ describe('sse: an EventSource that fails before its link frame', () => {
     client = new RealtimeClient('http://rt.test/realtime', {
       transports: [sse()],
       reconnect: { initialDelay: 60_000 },
-      env: testEnv({ fetch: fetch as typeof globalThis.fetch, EventSource: FailingEventSource as never }),
+      env: testEnv({ fetch: fetch, EventSource: FailingEventSource as never }),
     });
     client.on('close', (e) => closes.push(e));
     await vi.advanceTimersByTimeAsync(10);
@@ -204,7 +204,7 @@ describe('sse: an EventSource that fails before its link frame', () => {
     client = new RealtimeClient('http://rt.test/realtime', {
       transports: [sse()],
       reconnect: { initialDelay: 60_000 },
-      env: testEnv({ fetch: fetch as typeof globalThis.fetch, EventSource: FailingEventSource as never }),
+      env: testEnv({ fetch: fetch, EventSource: FailingEventSource as never }),
     });
     client.on('close', (e) => closes.push(e));
     await vi.advanceTimersByTimeAsync(10);

@@ -61,7 +61,7 @@ export function requirements(markdown: string): Requirement[] {
   const out: Requirement[] = [];
   for (const b of blocks(markdown)) {
     for (const m of b.text.matchAll(KEYWORD))
-      out.push({ section: b.section, keyword: m[1]!, at: m.index!, block: b.text });
+      out.push({ section: b.section, keyword: m[1]!, at: m.index, block: b.text });
   }
   return out;
 }

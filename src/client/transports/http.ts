@@ -160,7 +160,7 @@ export const TEXT = { 'Content-Type': 'text/plain;charset=UTF-8' };
  * costs a preflight.
  */
 export function poster(url: string, env: Env, fail: (e: unknown) => void, signal?: AbortSignal, token?: string) {
-  let queue: string[] = [];
+  const queue: string[] = [];
   let bytes = 0;
   let busy = false;
   const pump = async (): Promise<void> => {
