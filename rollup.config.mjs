@@ -2,6 +2,7 @@
 //   dist/index.js, dist/index.cjs     browser client, eventsource-parser kept external (runtime dependency)
 //   dist/realtime.min.js              minified IIFE, global `Realtime`, eventsource-parser bundled in
 //   dist/plain.{js,cjs,d.ts}          plain mode for realtime-client/core users (realtime-client/plain)
+//   dist/share.{js,cjs,d.ts}          one connection for all tabs (realtime-client/share), any entry
 //   dist/index.d.ts, dist/index.d.cts bundled declarations for the client (.d.cts for `require`;
 //                                     the same for core, plain, server and server-redis)
 //   dist/server.js, dist/server.cjs   Node reference server, `ws` and node builtins external
@@ -62,7 +63,7 @@ export default [
   // `core` is the client without a transports list, so bundlers keep only the transports used;
   // `plain` is plain mode (its protocol and HTTP transports), opt-in for `core` users.
   {
-    input: { index: 'src/index.ts', core: 'src/core.ts', plain: 'src/plain.ts' },
+    input: { index: 'src/index.ts', core: 'src/core.ts', plain: 'src/plain.ts', share: 'src/share.ts' },
     external: (id) => isDependency(id) || isBuiltin(id),
     plugins: [ts({ check: true })],
     onwarn,
@@ -180,7 +181,7 @@ export default [
   },
   // Bundled declarations.
   {
-    input: { index: 'src/index.ts', core: 'src/core.ts', plain: 'src/plain.ts' },
+    input: { index: 'src/index.ts', core: 'src/core.ts', plain: 'src/plain.ts', share: 'src/share.ts' },
     external: (id) => isDependency(id) || isBuiltin(id),
     plugins: [dts({ tsconfig: './tsconfig.build.json' })],
     onwarn,

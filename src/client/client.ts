@@ -3,7 +3,8 @@ import type { Endpoint, EndpointHost } from './endpoint';
 import type { Env } from './env';
 import { RealtimeError, type ErrorCode } from './errors';
 import type { Emit, RealtimeEventMap } from './events';
-import { Ladder } from './ladder';
+import { ownConnection, type Carrier } from './carrier';
+import { Ladder, type LadderHost } from './ladder';
 import type { PageWatch } from './lifecycle';
 import { configure, type ClientOptions, type Defaults, type SendOptions } from './options';
 import type { PersistedQueue } from './persisted-queue';
@@ -54,7 +55,7 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
   readonly #env: Env;
   readonly #outbox: Outbox;
   readonly #endpoint: Endpoint;
-  readonly #ladder: Ladder;
+  readonly #ladder: Carrier;
   readonly #page: PageWatch | undefined;
   readonly #persisted: PersistedQueue | undefined;
   /** Bumped by connect() and when the client closes: a run's late steps find it changed and stop. */
@@ -85,8 +86,7 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
       flushSoon: () => this.#scheduleFlush(),
       ackable: (received) => this.#persisted?.ackable(received) ?? received,
     };
-    const endpoint = (this.#endpoint = c.protocol.create(endpointHost, c));
-    const ladder = (this.#ladder = new Ladder({ ...c, url, offline: () => this.#page?.offline() ?? false }, endpoint, {
+    const ladderHost: LadderHost = {
       get state() {
         return state();
       },
@@ -98,7 +98,22 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
         env.clearTimeout(this.#flushTimer);
         this.#flushQueued = false;
       },
-    }));
+    };
+    const offline = () => this.#page?.offline() ?? false;
+    const { endpoint, carrier: ladder } = (c.share ?? ownConnection).attach({
+      url,
+      config: c,
+      endpointHost,
+      ladderHost,
+      ladder: (endpoint, transports = c.transports, host = ladderHost) =>
+        new Ladder(
+          { ...c, url, offline, transports, upgrade: transports === c.transports ? c.upgrade : undefined },
+          endpoint,
+          host,
+        ),
+    });
+    this.#endpoint = endpoint;
+    this.#ladder = ladder;
     this.#page = c.lifecycle?.attach({
       env,
       get state() {

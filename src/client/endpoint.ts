@@ -19,8 +19,11 @@ export interface EndpointHost {
   readonly outbox: Outbox;
   /** The session can carry messages: watch it with this liveness deadline in ms (0: none), and report 'open'. */
   opened(deadline: number, resumed: boolean): void;
-  /** One message from the server, for the 'message' event. */
-  deliver(data: unknown): void;
+  /**
+   * One message from the server, for the 'message' event, with its sequence number when the
+   * protocol numbers messages (v1), so a tab sharing the connection can tell a replay from news.
+   */
+  deliver(data: unknown, seq?: number): void;
   /** Reports an error event. */
   error(e: RealtimeError): void;
   /**

@@ -37,8 +37,10 @@ export interface Env {
   localStorage: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> | undefined;
   /** Keeps the queue across page loads with `queue.persist: 'indexeddb'`. @default globalThis.indexedDB */
   indexedDB: IDBFactory | undefined;
-  /** Web Locks: one page at a time owns a persisted queue. @default globalThis.navigator.locks */
+  /** Web Locks: one page at a time owns a persisted queue, or holds a shared connection. @default globalThis.navigator.locks */
   locks: Pick<LockManager, 'request'> | undefined;
+  /** Carries a shared connection between tabs (`share`). @default globalThis.BroadcastChannel */
+  BroadcastChannel: typeof BroadcastChannel | undefined;
 }
 
 export function resolveEnv(given: Partial<Env> = {}): Env {
@@ -60,6 +62,7 @@ export function resolveEnv(given: Partial<Env> = {}): Env {
     localStorage: read(() => g.localStorage),
     indexedDB: read(() => g.indexedDB),
     locks: g.navigator?.locks,
+    BroadcastChannel: g.BroadcastChannel,
     ...given,
   };
 }

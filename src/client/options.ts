@@ -1,4 +1,5 @@
 import { MIN_FRAME_LIMIT, type TransportName } from '../protocol';
+import type { Sharing } from './carrier';
 import type { EndpointOptions, Protocol } from './endpoint';
 import { resolveEnv, type Env } from './env';
 import { checkNames, checkUrl } from './checks';
@@ -84,6 +85,14 @@ export interface ClientOptions {
    * @default 1048576
    */
   maxFrameSize?: number;
+  /**
+   * One connection for all the tabs of this origin that open this URL: `tabSharing()` from
+   * 'realtime-client/share' (a separate import, so clients that do not share carry none of it).
+   * One tab, elected by a Web Lock, holds the connection; the others talk to it over a
+   * BroadcastChannel, each keeping the whole API; when it goes, another takes the session over.
+   * @default undefined (each client has its own connection)
+   */
+  share?: Sharing;
   /** Platform globals, for workers, tests and non-browser hosts. @default globalThis's */
   env?: Partial<Env>;
 }
@@ -117,6 +126,7 @@ export interface Config extends EndpointOptions {
   probeInterval: number;
   upgrade: UpgradeProbes | undefined;
   lifecycle: PageLifecycle | undefined;
+  share: Sharing | undefined;
   autoConnect: boolean;
 }
 
@@ -134,6 +144,7 @@ const OPTION_NAMES = [
   'upgrade',
   'lifecycle',
   'maxFrameSize',
+  'share',
   'env',
 ] as const;
 const NESTED_NAMES = {
@@ -214,6 +225,7 @@ export function configure(url: string, o: ClientOptions, defaults: Defaults): Co
     probeInterval: o.probeInterval ?? 30000,
     upgrade: o.upgrade ?? defaults.upgrade,
     lifecycle: o.lifecycle ?? defaults.lifecycle,
+    share: o.share,
     autoConnect: o.autoConnect !== false,
   };
 }

@@ -91,7 +91,7 @@ class Session implements Endpoint {
         const skip = duplicatesIn(this.#received, f.s, f.d.length);
         if (skip < 0) return this.protocolError(`seq ${f.s} after ${this.#received}`);
         this.#received = f.s + f.d.length - 1;
-        for (let i = skip; i < f.d.length; i++) this.host.deliver(f.d[i]);
+        for (let i = skip; i < f.d.length; i++) this.host.deliver(f.d[i], f.s + i);
         return this.#scheduleAck();
       }
       case 'ping':

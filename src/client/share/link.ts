@@ -1,0 +1,100 @@
+import { CloseCode } from '../../protocol';
+import type { Connection, Transport, TransportHandlers } from '../transports/types';
+import type { TabMessage } from './channel';
+
+/** What a follower's link needs from its tab. */
+export interface LinkHost {
+  readonly tab: string;
+  post(m: TabMessage): void;
+  /** Settles once this tab holds its tab lock, so a leader watching it never finds it free too early. */
+  readonly held: Promise<void>;
+  /** The highest server seq this tab received, or null before it had a session. */
+  position(): number | null;
+  /** The leader says where this tab starts: its session begins there, unless it has one. */
+  begin(a: number): void;
+  /** The link open now, which the tab hands what the leader says. */
+  link: TabLink | undefined;
+  /** The transport the leader's connection uses, for `client.transport`. */
+  leaderTransport: string | null;
+}
+
+/**
+ * A follower's connection: to the leader over the channel, as a transport, so the client drives
+ * it with its ladder and speaks v1 over it as to a server (acks, resume, dedupe by seq).
+ */
+export const tabLink = (host: LinkHost): Transport => ({
+  get name() {
+    return host.leaderTransport ?? 'shared';
+  },
+  isSupported: () => true,
+  open: (_url, handlers) => new TabLink(host, handlers),
+});
+
+export class TabLink implements Connection {
+  readonly buffered = 0;
+  #state: 'joining' | 'open' | 'closed' = 'joining';
+  /** The leader that welcomed this link: another one announcing itself means this one is gone. */
+  #leader: string | undefined;
+
+  constructor(
+    private readonly host: LinkHost,
+    private readonly handlers: TransportHandlers,
+  ) {
+    host.link = this;
+    void host.held.then(() => this.#join());
+  }
+
+  #join(): void {
+    if (this.#state === 'joining') this.host.post({ t: 'join', tab: this.host.tab, a: this.host.position() });
+  }
+
+  take(m: TabMessage): void {
+    const { host, handlers } = this;
+    switch (m.t) {
+      case 'welcome':
+        if (m.to !== host.tab || this.#state !== 'joining') return;
+        this.#state = 'open';
+        this.#leader = m.from;
+        host.leaderTransport = m.transport;
+        host.begin(m.a);
+        handlers.onOpen();
+        return handlers.onFrame(m.text);
+      case 'msg':
+        if (this.#state === 'open') handlers.onFrame(m.text);
+        return;
+      case 'acks': {
+        const local = m.tabs[host.tab];
+        if (this.#state === 'open' && local !== undefined) handlers.onFrame(`{"t":"ack","a":${local}}`);
+        return;
+      }
+      case 'ready':
+        // A leader is ready: ask it, if no answer came yet; the link of a leader gone ends.
+        if (this.#state === 'joining') return this.#join();
+        if (m.tab !== this.#leader) this.#end('another tab holds the connection now');
+        return;
+      case 'down':
+        return this.#end('the tab holding the connection lost it');
+    }
+  }
+
+  #end(reason: string): void {
+    if (this.#state === 'closed') return;
+    this.#stop();
+    this.handlers.onClose(CloseCode.GOING_AWAY, reason);
+  }
+
+  #stop(): void {
+    this.#state = 'closed';
+    if (this.host.link === this) this.host.link = undefined;
+  }
+
+  send(text: string): void {
+    if (this.#state === 'open') this.host.post({ t: 'send', tab: this.host.tab, text });
+  }
+
+  close(): void {
+    if (this.#state === 'closed') return;
+    this.#stop();
+    this.host.post({ t: 'bye', tab: this.host.tab });
+  }
+}

@@ -1,0 +1,338 @@
+import { decodeFrame, utf8Length } from '../../protocol';
+import { parsed, type Endpoint, type EndpointHost } from '../endpoint';
+import type { Env } from '../env';
+import type { Outbox, Pending } from '../queue';
+import type { Connection } from '../transports/types';
+import type { Mirror, TabMessage } from './channel';
+
+/** The ping interval announced to followers: the leader never pings them, and its death comes from the lock. */
+const FOLLOWER_HB = 5 * 60_000;
+
+/** What the relay needs from the tab it runs in. */
+export interface RelayHost {
+  readonly tab: string;
+  readonly url: string;
+  readonly env: Env;
+  /** Whether this tab holds the connection now. */
+  readonly leading: boolean;
+  readonly transport: string | null;
+  post(m: TabMessage): void;
+}
+
+/**
+ * The leader's side of sharing: a v1 server to the followers over the channel, and the keeper of
+ * what a successor needs. Composed around the client's own endpoint: while this tab leads, every
+ * server message is passed on, every follower message joins the one outbox, and nothing is
+ * acknowledged to the server before every tab has it; while it follows, all of this stands still.
+ */
+export class Relay {
+  /** Per follower: its highest server seq received (acks wait for the slowest), highest message taken, highest acknowledged. */
+  readonly #positions = new Map<string, number>();
+  readonly #seen = new Map<string, number>();
+  readonly #tabAcked = new Map<string, number>();
+  /** Which tab and tab-local seq each message of the outbox came from. */
+  readonly #owners = new WeakMap<Pending, [string, number]>();
+  #ownLocal = 0;
+  /** Highest server seq received here, and the highest one this tab delivered before it led (a resume replays from lower). */
+  #received = 0;
+  #ownFloor = 0;
+  #postedAck = 0;
+  #postedOut = 0;
+  #serverMax = 1 << 20;
+  #open = false;
+  #joins: Array<Extract<TabMessage, { t: 'join' }>> = [];
+  /** Server messages delivered during the frame being read, passed on when it is done. */
+  #batch: unknown[] = [];
+  #batchStart = 0;
+  /** Tabs whose messages the server acknowledged during the frame being read. */
+  #acks: Record<string, number> = {};
+  #watch = new AbortController();
+  readonly #watched = new Set<string>();
+  /** The client's endpoint and its host, which the relay wraps. */
+  #inner: Endpoint | undefined;
+  #client: EndpointHost | undefined;
+
+  constructor(
+    private readonly host: RelayHost,
+    private readonly outbox: Outbox,
+  ) {}
+
+  /** The client's endpoint host, seen through the relay. */
+  endpointHost(h: EndpointHost): EndpointHost {
+    this.#client = h;
+    const leading = () => this.host.leading;
+    return {
+      env: h.env,
+      outbox: h.outbox,
+      get state() {
+        return h.state;
+      },
+      opened: (deadline, resumed) => {
+        if (leading()) this.#opened();
+        h.opened(deadline, resumed);
+      },
+      deliver: (data, seq) => {
+        if (leading() && seq !== undefined) {
+          if (!this.#batch.length) this.#batchStart = seq;
+          this.#batch.push(data);
+          this.#received = seq;
+        }
+        if (seq === undefined || seq > this.#ownFloor) h.deliver(data, seq);
+      },
+      error: (e) => h.error(e),
+      refuse: (code, message, closeCode) => h.refuse(code, message, closeCode),
+      closed: (code, reason) => h.closed(code, reason),
+      flushSoon: () => h.flushSoon(),
+      ackable: (received) => {
+        const a = h.ackable(received);
+        return leading() ? this.#ackable(a) : a;
+      },
+    };
+  }
+
+  /** The client's endpoint, seen through the relay. */
+  endpoint(inner: Endpoint): Endpoint {
+    this.#inner = inner;
+    const leading = () => this.host.leading;
+    return {
+      resumable: inner.resumable,
+      context: inner.context,
+      serialize: (data) => inner.serialize(data),
+      tooLarge: (bytes) => inner.tooLarge(bytes),
+      credentials: () => inner.credentials(),
+      connected: (conn, token) => inner.connected(conn, token),
+      frame: (text) => {
+        if (!leading()) return inner.frame(text);
+        // The server's limit, for the followers' welcome (sent as the server wrote it: t first).
+        if (text.startsWith('{"t":"welcome"')) {
+          const max = (parsed(text) as { max?: unknown }).max;
+          if (typeof max === 'number') this.#serverMax = max;
+        }
+        inner.frame(text);
+        this.#passOn();
+      },
+      protocolError: (what) => inner.protocolError(what),
+      flush: (conn: Connection) => {
+        if (leading()) this.#sending();
+        return inner.flush(conn);
+      },
+      disconnected: () => {
+        inner.disconnected();
+        if (this.#open) this.host.post({ t: 'down' });
+        this.#open = false;
+      },
+      reset: () => inner.reset(),
+      snapshot: () => inner.snapshot(),
+      restore: (s) => inner.restore(s),
+      ackReleased: () => inner.ackReleased(),
+    };
+  }
+
+  /** What followers say to the leader. */
+  take(m: TabMessage): void {
+    switch (m.t) {
+      case 'join':
+        if (this.#open) return this.#welcome(m);
+        this.#joins.push(m);
+        return;
+      case 'send':
+        return this.#frame(m.tab, m.text);
+      case 'bye':
+        return this.#forget(m.tab);
+    }
+  }
+
+  /**
+   * This tab takes the connection over: the session the last leader announced, resumed from where
+   * it acknowledged the server; what it handed the server and was not acknowledged goes first,
+   * with its seqs, then what this tab had queued itself. Other followers send the rest again.
+   */
+  takeOver(mirror: Mirror, endpoint: Endpoint): void {
+    const own = endpoint.snapshot();
+    // This tab delivered up to here as a follower: the resume replays from lower, for the others.
+    this.#ownFloor = own.sid ? own.a : 0;
+    const outbox = this.outbox;
+    const session = mirror.session;
+    if (!session) {
+      // Nothing to resume: a new session, with this tab's messages, none of them sent yet.
+      endpoint.reset();
+      outbox.sent = 0;
+      outbox.restart();
+      return;
+    }
+    const mine = outbox.take();
+    const earlier: Pending[] = [];
+    for (const [seq, tab, local, json] of mirror.pending()) {
+      const p = tab === this.host.tab ? mine.find((q) => q.seq === local) : undefined;
+      if (p) mine.splice(mine.indexOf(p), 1);
+      const item: Pending = p ?? {
+        seq,
+        json,
+        bytes: utf8Length(json),
+        data: parsed(json),
+        resolve: () => this.#acknowledged(tab, local),
+        reject: () => {},
+      };
+      item.seq = seq;
+      this.#owners.set(item, [tab, local]);
+      earlier.push(item);
+      this.#seen.set(tab, Math.max(local, this.#seen.get(tab) ?? 0));
+    }
+    for (const [tab, local] of mirror.tabAcked) {
+      this.#tabAcked.set(tab, local);
+      this.#seen.set(tab, Math.max(local, this.#seen.get(tab) ?? 0));
+    }
+    // Two adoptions: this tab's own messages back in (numbered after nothing), then the sent ones
+    // ahead of them, which numbers this tab's own after the last sent.
+    outbox.adopt(mine, 0);
+    outbox.adopt(earlier, earlier.at(-1)?.seq ?? mirror.out);
+    endpoint.restore({ ...session, a: mirror.acked });
+    this.#received = this.#postedAck = mirror.acked;
+    this.#postedOut = mirror.out;
+  }
+
+  /** The client stopped: nothing of this run is kept. */
+  reset(): void {
+    this.#watch.abort();
+    this.#watch = new AbortController();
+    this.#watched.clear();
+    this.#positions.clear();
+    this.#seen.clear();
+    this.#tabAcked.clear();
+    this.#joins = [];
+    this.#open = false;
+    this.#received = this.#ownFloor = this.#postedAck = this.#postedOut = this.#ownLocal = 0;
+  }
+
+  /** Whether any follower is linked: then closing this tab hands the session over instead of ending it. */
+  get followed(): boolean {
+    return this.#positions.size > 0;
+  }
+
+  #opened(): void {
+    this.#open = true;
+    const { sid, key } = this.#inner!.snapshot();
+    if (sid && key) this.host.post({ t: 'session', sid, key });
+    this.host.post({ t: 'ready', tab: this.host.tab });
+    const joins = this.#joins;
+    this.#joins = [];
+    for (const j of joins) this.#welcome(j);
+  }
+
+  #welcome(m: Extract<TabMessage, { t: 'join' }>): void {
+    const a = m.a ?? this.#received;
+    this.#positions.set(m.tab, a);
+    this.#watchTab(m.tab);
+    const welcome = {
+      t: 'welcome',
+      v: 1,
+      sid: m.tab,
+      key: m.tab,
+      resumed: true,
+      a: this.#tabAcked.get(m.tab) ?? 0,
+      hb: FOLLOWER_HB,
+      max: this.#serverMax,
+      transports: [],
+    };
+    this.host.post({
+      t: 'welcome',
+      to: m.tab,
+      from: this.host.tab,
+      a,
+      transport: this.host.transport,
+      text: JSON.stringify(welcome),
+    });
+  }
+
+  /** A follower's v1 frame: its position, and its messages into the one outbox, each once. */
+  #frame(tab: string, text: string): void {
+    if (!this.#positions.has(tab)) return; // not linked (a frame from before this tab led)
+    const f = decodeFrame(text);
+    if (typeof f === 'string') return;
+    if ((f.t === 'msg' || f.t === 'ack' || f.t === 'hello' || f.t === 'pong') && f.a !== undefined) {
+      const before = this.#positions.get(tab) ?? 0;
+      this.#positions.set(tab, Math.max(f.a, before));
+      // The slowest tab may have been what held an ack back: it may go now.
+      if (f.a > before) this.#inner?.ackReleased();
+    }
+    if (f.t !== 'msg') return;
+    const outbox = this.outbox;
+    for (let i = 0; i < f.d.length; i++) {
+      const local = f.s + i;
+      if (local <= (this.#seen.get(tab) ?? 0)) continue; // sent again after a relink: taken already
+      this.#seen.set(tab, local);
+      const data = f.d[i];
+      const json = JSON.stringify(data);
+      const item = outbox.push({
+        json,
+        bytes: utf8Length(json),
+        data,
+        resolve: () => this.#acknowledged(tab, local),
+        // Rejected when this tab stops: the follower sends it again to the next leader.
+        reject: () => {},
+      });
+      this.#owners.set(item, [tab, local]);
+    }
+    this.#client?.flushSoon();
+  }
+
+  #acknowledged(tab: string, local: number): void {
+    this.#tabAcked.set(tab, local);
+    this.#acks[tab] = local;
+  }
+
+  /** Passes on what the frame just read delivered and acknowledged. */
+  #passOn(): void {
+    if (this.#batch.length) {
+      this.host.post({ t: 'msg', text: JSON.stringify({ t: 'msg', s: this.#batchStart, d: this.#batch }) });
+      this.#batch = [];
+    }
+    const first = this.outbox.items[0];
+    const out = (first ? first.seq : this.outbox.nextSeq) - 1;
+    if (out > this.#postedOut || Object.keys(this.#acks).length) {
+      this.#postedOut = Math.max(out, this.#postedOut);
+      this.host.post({ t: 'acks', s: this.#postedOut, tabs: this.#acks });
+      this.#acks = {};
+    }
+  }
+
+  /** Before messages go to the server: every tab learns their seqs, so a successor can send them again. */
+  #sending(): void {
+    const unsent = this.outbox.unsent();
+    if (!unsent.length) return;
+    const items = unsent.map((p): [number, string, number, string] => {
+      let owner = this.#owners.get(p);
+      if (!owner) this.#owners.set(p, (owner = [this.host.tab, ++this.#ownLocal]));
+      return [p.seq, owner[0], owner[1], p.json];
+    });
+    this.host.post({ t: 'sent', items });
+  }
+
+  /** No ack to the server past what every follower has; every tab learns how far it went, before the server does. */
+  #ackable(a: number): number {
+    for (const p of this.#positions.values()) a = Math.min(a, p);
+    if (a > this.#postedAck) {
+      this.#postedAck = a;
+      this.host.post({ t: 'acked', a });
+    }
+    return a;
+  }
+
+  /** A follower's tab lock comes free when the tab goes, however it goes: its position stops holding acks back. */
+  #watchTab(tab: string): void {
+    const { locks } = this.host.env;
+    if (!locks || this.#watched.has(tab)) return;
+    this.#watched.add(tab);
+    locks.request(tabLock(this.host.url, tab), { signal: this.#watch.signal }, () => this.#forget(tab)).catch(() => {});
+  }
+
+  #forget(tab: string): void {
+    if (this.#positions.delete(tab)) this.#inner?.ackReleased();
+    this.#seen.delete(tab);
+    this.#tabAcked.delete(tab);
+    this.#watched.delete(tab);
+  }
+}
+
+/** The lock each sharing tab holds while its client runs: free means the tab is gone. */
+export const tabLock = (url: string, tab: string): string => `realtime-client tab ${url} ${tab}`;

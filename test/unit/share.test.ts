@@ -1,0 +1,294 @@
+// @vitest-environment happy-dom
+// share: tabSharing(). A "tab" here is a client with its own env; the tabs of one test share a
+// fake BroadcastChannel bus and a fake lock manager, as the tabs of one browser profile share the
+// real ones. kill() does what the browser does to a tab that crashes or closes: its timers and
+// channels stop, its locks go, its connection drops.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { RealtimeClient, type ClientOptions, type RealtimeError } from '../../src/index';
+import { tabSharing } from '../../src/share';
+import { freshUrl, MockV1, settle, testEnv } from './helpers';
+
+let server: MockV1;
+let tabs: Tab[];
+
+interface Tab {
+  client: RealtimeClient;
+  received: unknown[];
+  errors: RealtimeError[];
+  alive: boolean;
+  channels: FakeChannel[];
+}
+
+/** One BroadcastChannel bus: a message reaches every other open channel of its name, in order, in a later task. */
+class FakeChannel {
+  static open = new Set<FakeChannel>();
+  onmessage: ((e: MessageEvent) => void) | null = null;
+  closed = false;
+  /** Its tab is gone: what its code still does reaches no one. */
+  dead = false;
+  constructor(
+    readonly name: string,
+    readonly tab?: Tab,
+  ) {
+    FakeChannel.open.add(this);
+    tab?.channels.push(this);
+  }
+  postMessage(data: unknown): void {
+    if (this.closed && !this.dead) throw new DOMException('closed', 'InvalidStateError');
+    if (this.dead) return;
+    const copy = structuredClone(data);
+    for (const c of FakeChannel.open)
+      if (c !== this && c.name === this.name)
+        setTimeout(() => c.closed || c.onmessage?.({ data: copy } as MessageEvent), 0);
+  }
+  close(): void {
+    this.closed = true;
+    FakeChannel.open.delete(this);
+  }
+}
+
+/** Web Locks of one profile: a request waits until the holder lets go or its tab goes, or its signal aborts. */
+class FakeLocks {
+  readonly held = new Map<string, Tab>();
+  readonly #queue = new Map<string, Array<() => void>>();
+  #free(name: string): void {
+    this.held.delete(name);
+    this.#queue.get(name)?.shift()?.();
+  }
+  /** The tab is gone: its locks go with it, and none of its requests will be granted. */
+  drop(tab: Tab): void {
+    for (const [name, t] of this.held) if (t === tab) this.#free(name);
+  }
+  for(tab: Tab): Pick<LockManager, 'request'> {
+    const request = async (name: string, opts: LockOptions, cb: (lock: Lock | null) => unknown) => {
+      while (this.held.has(name) || !tab.alive) {
+        await new Promise<void>((granted, refused) => {
+          const queue = this.#queue.get(name) ?? this.#queue.set(name, []).get(name)!;
+          queue.push(granted);
+          opts.signal?.addEventListener('abort', () => {
+            queue.splice(queue.indexOf(granted), 1);
+            refused(new DOMException('aborted', 'AbortError'));
+          });
+        });
+        if (!tab.alive) return; // a dead tab's request is never granted
+      }
+      this.held.set(name, tab);
+      try {
+        return await cb({ name, mode: 'exclusive' } as Lock);
+      } finally {
+        if (this.held.get(name) === tab) this.#free(name);
+      }
+    };
+    return { request } as Pick<LockManager, 'request'>;
+  }
+}
+
+let locks: FakeLocks;
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  server = new MockV1(freshUrl());
+  tabs = [];
+  locks = new FakeLocks();
+  FakeChannel.open.clear();
+});
+
+afterEach(() => {
+  for (const t of tabs) if (t.alive) t.client.close();
+  server.stop();
+  vi.useRealTimers();
+});
+
+function open(options: ClientOptions = {}): Tab {
+  const tab = { received: [], errors: [], alive: true, channels: [] } as unknown as Tab;
+  // A tab that has gone runs nothing more.
+  const setTimeout = (fn: () => void, ms: number) => globalThis.setTimeout(() => tab.alive && fn(), ms);
+  tab.client = new RealtimeClient(server.url, {
+    transports: ['websocket'],
+    reconnect: { initialDelay: 100 },
+    share: tabSharing(),
+    ...options,
+    env: {
+      ...testEnv(),
+      locks: locks.for(tab),
+      BroadcastChannel: class extends FakeChannel {
+        constructor(name: string) {
+          super(name, tab);
+        }
+      } as unknown as typeof BroadcastChannel,
+      setTimeout,
+      ...options.env,
+    },
+  });
+  tab.client.on('message', (m) => tab.received.push(m));
+  tab.client.on('error', (e) => tab.errors.push(e));
+  tabs.push(tab);
+  return tab;
+}
+
+/** The tab crashes or closes: its timers, channels and locks go, and its connection drops. */
+function kill(tab: Tab, connected: boolean): void {
+  tab.alive = false;
+  for (const c of tab.channels) ((c.dead = true), c.close());
+  locks.drop(tab);
+  if (connected) server.drop(1006);
+}
+
+/** Every message the server pushed, to replay after a resume from `a`, as a v1 server does. */
+let pushed: unknown[] = [];
+function push(...data: unknown[]): void {
+  pushed.push(...data);
+  server.push(...data);
+}
+function replayFrom(a: number): void {
+  server.raw(JSON.stringify({ t: 'msg', s: a + 1, d: pushed.slice(a) }));
+}
+
+const open3 = async () => {
+  pushed = [];
+  const all = [open(), open(), open()];
+  await settle(50);
+  return all;
+};
+
+describe('share: one connection for the tabs of a URL', () => {
+  it('opens one connection, for every tab', async () => {
+    const [a, b, c] = await open3();
+    expect(server.sockets.length).toBe(1);
+    expect(server.hellos.length).toBe(1);
+    for (const t of [a!, b!, c!]) expect(t.client.state).toBe('open');
+    expect(b!.client.transport).toBe('websocket');
+  });
+
+  it("delivers the server's messages to every tab, once each, in order", async () => {
+    const all = await open3();
+    push(1, 2);
+    push(3);
+    await settle(50);
+    for (const t of all) expect(t.received).toEqual([1, 2, 3]);
+  });
+
+  it("sends every tab's messages once, and each send() resolves in its own tab on the server's ack", async () => {
+    const all = await open3();
+    server.autoAck = false;
+    const results = all.map(() => ({ done: false }));
+    all.forEach((t, i) => void t.client.send(`from ${i}`).then(() => (results[i]!.done = true), String));
+    await settle(50);
+    expect([...server.messages].sort()).toEqual(['from 0', 'from 1', 'from 2']);
+    expect(results.map((r) => r.done)).toEqual([false, false, false]);
+    server.ack();
+    await settle(50);
+    expect(results.map((r) => r.done)).toEqual([true, true, true]);
+  });
+
+  it('acknowledges no server message before every tab has it', async () => {
+    const all = await open3();
+    push(...Array.from({ length: 200 }, (_, i) => i));
+    await settle(200);
+    const acks = server.frames.filter((f) => f.a !== undefined).map((f) => f.a as number);
+    expect(Math.max(...acks)).toBe(200);
+    for (const t of all) expect(t.received.length).toBe(200);
+  });
+
+  it('a tab that goes stops holding acks back', async () => {
+    const [a, b] = await open3();
+    kill(b!, false);
+    await settle(50);
+    push(1, 2, 3);
+    await settle(200);
+    expect(Math.max(...server.frames.filter((f) => f.a !== undefined).map((f) => f.a as number))).toBe(3);
+    expect(a!.received).toEqual([1, 2, 3]);
+  });
+});
+
+describe('share: the tab holding the connection goes', () => {
+  it('another tab resumes the session; nothing lost or repeated in any tab, either direction', async () => {
+    const [a, b, c] = await open3();
+    push(1, 2, 3);
+    await settle(200); // acked: 3
+    server.autoAck = false;
+    const sent: string[] = [];
+    for (const [i, t] of [a!, b!, c!].entries()) void t.client.send(`m${i}`).then(() => sent.push(`m${i}`), String);
+    await settle(50);
+    push(4, 5); // delivered by the leader, not yet acknowledged to the server
+    await settle(20);
+    kill(a!, true);
+    await settle(50);
+    // The next leader resumes from what the last one acknowledged: the server replays after it.
+    const hello = server.hellos.at(-1);
+    expect(server.hellos.length).toBe(2);
+    expect(hello.sid).toBe('sid-1');
+    replayFrom(hello.a as number);
+    push(6);
+    server.autoAck = true;
+    server.ack();
+    await settle(300);
+    for (const t of [b!, c!]) expect(t.received).toEqual([1, 2, 3, 4, 5, 6]);
+    expect([...server.messages].sort()).toEqual(['m0', 'm1', 'm2']);
+    expect(sent.sort()).toEqual(['m1', 'm2']);
+    for (const t of [b!, c!]) expect(t.client.state).toBe('open');
+  });
+
+  it('three leaders in a row, each killed mid-stream', async () => {
+    const all = [open(), open(), open(), open()];
+    pushed = [];
+    await settle(50);
+    let n = 0;
+    for (let round = 0; round < 3; round++) {
+      const leader = all[round]!;
+      push(++n, ++n);
+      const s = all[3]!.client.send(`r${round}`);
+      await settle(20);
+      kill(leader, true);
+      await settle(50);
+      replayFrom(server.hellos.at(-1).a as number);
+      server.ack();
+      await within(s);
+    }
+    push(++n);
+    await settle(200);
+    expect(all[3]!.received).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(server.messages).toEqual(['r0', 'r1', 'r2']);
+    expect(server.hellos.length).toBe(4);
+  });
+
+  it('close() in the holding tab hands the session over instead of ending it', async () => {
+    const [a, b] = await open3();
+    a!.client.close();
+    await settle(50);
+    expect(server.frames.some((f) => f.t === 'close' && f.code === 1000)).toBe(false);
+    expect(server.hellos.at(-1).sid).toBe('sid-1');
+    await settle(50);
+    expect(b!.client.state).toBe('open');
+  });
+});
+
+describe('share: where it cannot work', () => {
+  it("falls back to a connection per tab with an 'unsupported' error, without Web Locks", async () => {
+    const a = open({ env: { locks: undefined } });
+    const b = open({ env: { locks: undefined } });
+    await settle(50);
+    expect(server.sockets.length).toBe(2);
+    for (const t of [a, b])
+      expect(t.errors.map((e) => [e.code, e.message])).toEqual([
+        ['unsupported', 'share: Web Locks are not available; this tab keeps its own connection'],
+      ]);
+  });
+
+  it('falls back without BroadcastChannel', async () => {
+    const a = open({ env: { BroadcastChannel: undefined } });
+    await settle(50);
+    expect(a.errors[0]?.message).toMatch(/BroadcastChannel is not available/);
+    expect(a.client.state).toBe('open');
+  });
+});
+
+async function within<T>(p: Promise<T>, ms = 2000): Promise<T> {
+  let done = false;
+  p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  for (let t = 0; t < ms && !done; t += 5) await vi.advanceTimersByTimeAsync(5);
+  return p;
+}
