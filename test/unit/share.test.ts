@@ -141,7 +141,7 @@ function push(...data: unknown[]): void {
   server.push(...data);
 }
 function replayFrom(a: number): void {
-  server.raw(JSON.stringify({ t: 'msg', s: a + 1, d: pushed.slice(a) }));
+  if (pushed.length > a) server.raw(JSON.stringify({ t: 'msg', s: a + 1, d: pushed.slice(a) }));
 }
 
 const open3 = async () => {

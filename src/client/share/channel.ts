@@ -16,8 +16,21 @@ export type TabMessage =
   | { t: 'send'; tab: string; text: string }
   /** Follower to leader: this tab's client closed. */
   | { t: 'bye'; tab: string }
-  /** Leader to one follower: start from server seq `a`; `text` is the v1 welcome frame. */
-  | { t: 'welcome'; to: string; from: string; a: number; transport: string | null; text: string }
+  /**
+   * Leader to one follower: start from server seq `a`; `text` is the v1 welcome frame, `replay`
+   * a msg frame of what the tab missed while it was not linked. `lost`: it missed more than the
+   * leader keeps.
+   */
+  | {
+      t: 'welcome';
+      to: string;
+      from: string;
+      a: number;
+      transport: string | null;
+      text: string;
+      replay: string | undefined;
+      lost: boolean;
+    }
   /** Leader to every follower: a v1 msg frame of server messages, with the server's seqs. */
   | { t: 'msg'; text: string }
   /** Leader to every tab: the server acknowledged client seqs up to `s`; per tab, its highest message acknowledged. */
@@ -28,10 +41,22 @@ export type TabMessage =
   | { t: 'acked'; a: number }
   /** Leader to every tab: the session to resume. */
   | { t: 'session'; sid: string; key: string }
+  /** Leader to every tab, when a tab joins: all of the above so far, which the new tab missed. */
+  | {
+      t: 'state';
+      sid: string;
+      key: string;
+      acked: number;
+      out: number;
+      items: Array<[number, string, number, string]>;
+      tabs: Record<string, number>;
+    }
   /** Leader to every tab: its connection is open (a new leader's, or again after a drop). */
   | { t: 'ready'; tab: string }
   /** Leader to every tab: its connection dropped; it reconnects. */
-  | { t: 'down' };
+  | { t: 'down' }
+  /** A tab taking over, to itself: everything the last leader posted before this has been read. */
+  | { t: 'drain'; id: string };
 
 /**
  * Every tab's copy of what the leader said a successor needs. The leader's own copy is not kept
@@ -55,6 +80,11 @@ export class Mirror {
         if (this.session?.sid !== m.sid) this.clear();
         this.session = { sid: m.sid, key: m.key };
         return;
+      case 'state':
+        this.take({ t: 'session', sid: m.sid, key: m.key });
+        this.take({ t: 'sent', items: m.items });
+        this.take({ t: 'acks', s: m.out, tabs: m.tabs });
+        return this.take({ t: 'acked', a: m.acked });
       case 'sent':
         for (const [seq, tab, local, json] of m.items) this.inflight.set(seq, [tab, local, json]);
         return;

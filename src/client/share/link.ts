@@ -10,8 +10,11 @@ export interface LinkHost {
   readonly held: Promise<void>;
   /** The highest server seq this tab received, or null before it had a session. */
   position(): number | null;
-  /** The leader says where this tab starts: its session begins there, unless it has one. */
-  begin(a: number): void;
+  /**
+   * The leader says where this tab starts: its session begins there unless it has one, or
+   * (`lost`) the tab fell further behind than the leader keeps.
+   */
+  begin(a: number, lost: boolean): void;
   /** The link open now, which the tab hands what the leader says. */
   link: TabLink | undefined;
   /** The transport the leader's connection uses, for `client.transport`. */
@@ -56,9 +59,11 @@ export class TabLink implements Connection {
         this.#state = 'open';
         this.#leader = m.from;
         host.leaderTransport = m.transport;
-        host.begin(m.a);
+        host.begin(m.a, m.lost);
         handlers.onOpen();
-        return handlers.onFrame(m.text);
+        handlers.onFrame(m.text);
+        if (m.replay) handlers.onFrame(m.replay);
+        return;
       case 'msg':
         if (this.#state === 'open') handlers.onFrame(m.text);
         return;

@@ -8,6 +8,13 @@ import type { Mirror, TabMessage } from './channel';
 /** The ping interval announced to followers: the leader never pings them, and its death comes from the lock. */
 const FOLLOWER_HB = 5 * 60_000;
 
+/**
+ * Server messages the leader keeps for a tab that relinks (after a leader change, or its link
+ * dropping) and missed what went out meanwhile: the server no longer has what the leader
+ * acknowledged. A tab further behind is told its messages were lost.
+ */
+const KEPT = 1024;
+
 /** What the relay needs from the tab it runs in. */
 export interface RelayHost {
   readonly tab: string;
@@ -44,6 +51,8 @@ export class Relay {
   /** Server messages delivered during the frame being read, passed on when it is done. */
   #batch: unknown[] = [];
   #batchStart = 0;
+  /** The last server messages, for tabs that relink behind (see KEPT). */
+  #kept: Array<[number, unknown]> = [];
   /** Tabs whose messages the server acknowledged during the frame being read. */
   #acks: Record<string, number> = {};
   #watch = new AbortController();
@@ -72,10 +81,16 @@ export class Relay {
         h.opened(deadline, resumed);
       },
       deliver: (data, seq) => {
-        if (leading() && seq !== undefined) {
-          if (!this.#batch.length) this.#batchStart = seq;
-          this.#batch.push(data);
-          this.#received = seq;
+        if (seq !== undefined) {
+          if (leading()) {
+            if (!this.#batch.length) this.#batchStart = seq;
+            this.#batch.push(data);
+            this.#received = seq;
+          }
+          // Kept by followers too: a tab that takes over resumes from its own position, and
+          // gives a tab behind it what the server no longer has.
+          if (seq > (this.#kept.at(-1)?.[0] ?? 0)) this.#kept.push([seq, data]);
+          if (this.#kept.length > KEPT) this.#kept.splice(0, this.#kept.length - KEPT);
         }
         if (seq === undefined || seq > this.#ownFloor) h.deliver(data, seq);
       },
@@ -143,9 +158,11 @@ export class Relay {
   }
 
   /**
-   * This tab takes the connection over: the session the last leader announced, resumed from where
-   * it acknowledged the server; what it handed the server and was not acknowledged goes first,
-   * with its seqs, then what this tab had queued itself. Other followers send the rest again.
+   * This tab takes the connection over: the session the last leader announced, resumed from what
+   * this tab received (the last leader acknowledged no more than this tab had, so the server
+   * still has everything after; tabs further behind get the rest from what this tab kept). What
+   * the last leader handed the server and was not acknowledged goes first, with its seqs, then
+   * what this tab had queued itself. Other followers send the rest again.
    */
   takeOver(mirror: Mirror, endpoint: Endpoint): void {
     const own = endpoint.snapshot();
@@ -186,8 +203,10 @@ export class Relay {
     // ahead of them, which numbers this tab's own after the last sent.
     outbox.adopt(mine, 0);
     outbox.adopt(earlier, earlier.at(-1)?.seq ?? mirror.out);
-    endpoint.restore({ ...session, a: mirror.acked });
-    this.#received = this.#postedAck = mirror.acked;
+    const from = own.sid ? own.a : mirror.acked;
+    endpoint.restore({ ...session, a: from });
+    this.#received = from;
+    this.#postedAck = mirror.acked;
     this.#postedOut = mirror.out;
   }
 
@@ -200,6 +219,7 @@ export class Relay {
     this.#seen.clear();
     this.#tabAcked.clear();
     this.#joins = [];
+    this.#kept = [];
     this.#open = false;
     this.#received = this.#ownFloor = this.#postedAck = this.#postedOut = this.#ownLocal = 0;
   }
@@ -220,7 +240,16 @@ export class Relay {
   }
 
   #welcome(m: Extract<TabMessage, { t: 'join' }>): void {
-    const a = m.a ?? this.#received;
+    this.#state();
+    let a = m.a ?? this.#received;
+    const missed = this.#kept.filter(([seq]) => seq > a);
+    // What it missed is no longer all here: it starts from now, and hears that it lost messages.
+    const lost = a < this.#received && missed[0]?.[0] !== a + 1;
+    if (lost) a = this.#received;
+    const replay =
+      lost || !missed.length
+        ? undefined
+        : JSON.stringify({ t: 'msg', s: missed[0]![0], d: missed.map(([, data]) => data) });
     this.#positions.set(m.tab, a);
     this.#watchTab(m.tab);
     const welcome = {
@@ -241,6 +270,25 @@ export class Relay {
       a,
       transport: this.host.transport,
       text: JSON.stringify(welcome),
+      replay,
+      lost,
+    });
+  }
+
+  /** Everything a successor needs so far, for a tab joining now (the others take it again, harmlessly). */
+  #state(): void {
+    const { sid, key } = this.#inner!.snapshot();
+    if (!sid || !key) return;
+    const outbox = this.outbox;
+    const sent = outbox.items.filter((p) => p.seq <= outbox.sent);
+    this.host.post({
+      t: 'state',
+      sid,
+      key,
+      acked: this.#postedAck,
+      out: this.#postedOut,
+      items: this.#sentItems(sent),
+      tabs: Object.fromEntries(this.#tabAcked),
     });
   }
 
@@ -299,13 +347,16 @@ export class Relay {
   /** Before messages go to the server: every tab learns their seqs, so a successor can send them again. */
   #sending(): void {
     const unsent = this.outbox.unsent();
-    if (!unsent.length) return;
-    const items = unsent.map((p): [number, string, number, string] => {
+    if (unsent.length) this.host.post({ t: 'sent', items: this.#sentItems(unsent) });
+  }
+
+  /** [server seq, tab, tab-local seq, JSON] of each message; this tab's own are numbered here. */
+  #sentItems(items: Pending[]): Array<[number, string, number, string]> {
+    return items.map((p) => {
       let owner = this.#owners.get(p);
       if (!owner) this.#owners.set(p, (owner = [this.host.tab, ++this.#ownLocal]));
       return [p.seq, owner[0], owner[1], p.json];
     });
-    this.host.post({ t: 'sent', items });
   }
 
   /** No ack to the server past what every follower has; every tab learns how far it went, before the server does. */

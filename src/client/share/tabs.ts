@@ -1,12 +1,16 @@
 import { CloseCode } from '../../protocol';
 import type { Carrier, CarrierParts } from '../carrier';
 import type { Endpoint } from '../endpoint';
+import { RealtimeError } from '../errors';
 import type { Env } from '../env';
 import type { LadderHost } from '../ladder';
 import type { Connection } from '../transports/types';
 import { Mirror, type TabMessage } from './channel';
 import { tabLink, type LinkHost, type TabLink } from './link';
 import { Relay, tabLock, type RelayHost } from './relay';
+
+/** The longest a tab taking over waits for the channel to be read up to now, in ms. */
+const DRAIN_WAIT = 200;
 
 /**
  * One client's share of the connection: it follows the tab holding the connection (over a link,
@@ -78,9 +82,11 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
   }
 
   start(): void {
-    // Started first: the lock may be granted at once, and leading then stops the follower's ladder.
+    const joining = !this.#channel;
+    if (joining) this.#open();
+    // Started before the lock is asked for: it may be granted at once, and leading then stops the follower's ladder.
     this.#active.start();
-    if (!this.#channel) this.#join();
+    if (joining) this.#elect();
   }
 
   opened(deadline: number): void {
@@ -124,28 +130,44 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     return s.sid ? s.a : null;
   }
 
-  begin(a: number): void {
-    if (!this.endpoint.snapshot().sid) this.endpoint.restore({ sid: this.tab, key: this.tab, a });
+  begin(a: number, lost: boolean): void {
+    if (lost)
+      this.#host.emit(
+        'error',
+        new RealtimeError(
+          'session-lost',
+          'share: this tab was cut off from the tab holding the connection for too long: messages from the server were missed; reload state',
+        ),
+      );
+    if (lost || !this.endpoint.snapshot().sid) this.endpoint.restore({ sid: this.tab, key: this.tab, a });
   }
 
-  /** Joins the tabs of this URL: the channel, this tab's lock, and the queue for the leader lock. */
-  #join(): void {
+  /** Joins the tabs of this URL: the channel, and this tab's lock (a link joins once it is held). */
+  #open(): void {
     const { env, url } = this;
     const channel = (this.#channel = new env.BroadcastChannel!(`realtime-client share ${url}`));
     channel.onmessage = (e: MessageEvent<TabMessage>) => this.#take(e.data);
-    const locks = env.locks!;
     const abort = (this.#locks = new AbortController());
-    const hold = (grant: () => void) =>
-      new Promise<void>((release) => {
-        this.#letGo.push(release);
-        grant();
-      });
     this.held = new Promise<void>((held) => {
-      locks.request(tabLock(url, this.tab), { signal: abort.signal }, () => hold(held)).catch(() => {});
+      env.locks!.request(tabLock(url, this.tab), { signal: abort.signal }, () => this.#hold(held)).catch(() => {});
     });
-    locks
+  }
+
+  /** Holds a lock until the client stops. */
+  #hold(granted: () => void): Promise<void> {
+    return new Promise<void>((release) => {
+      this.#letGo.push(release);
+      granted();
+    });
+  }
+
+  /** Queues for the leader lock. */
+  #elect(): void {
+    const { env, url } = this;
+    const abort = this.#locks!;
+    env.locks!
       .request(`realtime-client share ${url}`, { signal: abort.signal }, () =>
-        abort.signal.aborted ? undefined : hold(() => this.#lead()),
+        abort.signal.aborted ? undefined : this.#hold(() => this.#lead()),
       )
       .catch(() => {});
   }
@@ -164,10 +186,35 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     // Stopped quietly while still connecting; an open link is left, as a connection lost is.
     if (open) this.#follower.leave('the tab holding the connection went away');
     else this.#follower.stop(CloseCode.GOING_AWAY, 'this tab holds the connection now');
-    this.#role = 'leader';
-    this.#relay.takeOver(this.#mirror, this.endpoint);
-    this.#mirror.clear();
-    if (this.#host.state !== 'closed') this.#leader.start();
+    const channel = this.#channel;
+    void this.#drain().then(() => {
+      if (this.#channel !== channel || this.#host.state === 'closed') return; // stopped meanwhile
+      this.#role = 'leader';
+      this.#relay.takeOver(this.#mirror, this.endpoint);
+      this.#mirror.clear();
+      this.#leader.start();
+    });
+  }
+
+  /**
+   * Settles once this tab has read what the last leader posted before it went: the lock can be
+   * granted before the channel's last messages are read, and a successor working from an older
+   * copy would send again what the server already has. A message this tab posts now comes back
+   * (to a second channel of its own) after them; a bounded wait in case it never does.
+   */
+  #drain(): Promise<void> {
+    const { env, url } = this;
+    const id = `${this.tab}-${env.now()}`;
+    const probe = new env.BroadcastChannel!(`realtime-client share ${url}`);
+    return new Promise<void>((done) => {
+      const timer = env.setTimeout(done, DRAIN_WAIT);
+      probe.onmessage = (e: MessageEvent<TabMessage>) => {
+        if (e.data.t !== 'drain' || e.data.id !== id) return;
+        env.clearTimeout(timer);
+        done();
+      };
+      this.post({ t: 'drain', id });
+    }).finally(() => probe.close());
   }
 
   /** The client stopped: its channel, locks and role go. */

@@ -1,0 +1,169 @@
+// share: tabSharing() in real Chromium, against the built reference server: tabs are pages of
+// one browser context (one origin, one profile: the same Web Locks and BroadcastChannels).
+//   1. 5 tabs on each transport: the server sees 1 session on 1 connection; 500 server messages
+//      arrive once, in order, in every tab; 100 messages from each tab reach the server once
+//      each, in order, and every send() resolves in its own tab.
+//   2. The tab holding the connection closed mid-stream, 3 times in a row: nothing lost or
+//      repeated in any surviving tab, either direction. 3. The same with its renderer crashed.
+import type { Browser, BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { launchBrowser } from './chromium';
+import {
+  expectClean,
+  load,
+  newPid,
+  pageUrl,
+  range,
+  startFixture,
+  TRANSPORTS,
+  waitOpen,
+  waitUntil,
+  type Fixture,
+  type OpenedPage,
+} from './harness';
+import { waitFor } from '../wait';
+
+let browser: Browser;
+let fx: Fixture;
+/** Sessions the server created, and links attached to them (new or resumed), since the test began. */
+let sessions: Array<{ send(data: unknown): boolean }>;
+let links: number;
+
+beforeAll(async () => {
+  fx = await startFixture();
+  fx.rt.on('connection', (session) => {
+    sessions.push(session);
+    links++;
+    session.on('resume', () => links++);
+  });
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await fx?.close();
+});
+
+beforeEach(() => {
+  sessions = [];
+  links = 0;
+});
+
+interface Tab extends OpenedPage {
+  pid: string;
+  alive: boolean;
+}
+
+/** One more tab of `context`, open on the shared connection (or its own, with share: false). */
+async function openTab(context: BrowserContext, transport: string, share = true): Promise<Tab> {
+  const page = await context.newPage();
+  const tab: Tab = { context, page, log: [], pid: newPid(), alive: true };
+  page.on('console', (m) => tab.log.push(`console.${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => tab.log.push(`pageerror: ${e.stack ?? e.message}`));
+  const url = pageUrl(fx.http.url, { build: 'esm', transport, pid: tab.pid, opts: { reconnect: { initialDelay: 50 } } });
+  await load(tab, url.replace('/rt-esm.html?', `/rt-share.html?share=${share ? 1 : 0}&`));
+  return tab;
+}
+
+async function openTabs(context: BrowserContext, transport: string, n: number): Promise<Tab[]> {
+  const tabs: Tab[] = [];
+  for (let i = 0; i < n; i++) tabs.push(await openTab(context, transport));
+  for (const t of tabs) await waitOpen(t);
+  return tabs;
+}
+
+/** What rt-share.js adds to the page's T. */
+interface ShareApi {
+  leading(): boolean;
+}
+
+const pushes = (t: Tab) => t.page.evaluate(() => window.T.pushes('s'));
+
+describe.each(TRANSPORTS)('share on %s', (transport) => {
+  it('1. 5 tabs: 1 session on 1 connection; 500 server messages once, in order, in every tab; 100 from each tab once each, every send() resolved in its tab', async (t) => {
+    const context = await browser.newContext();
+    t.onTestFinished(() => context.close());
+    const tabs = await openTabs(context, transport, 5);
+    expect(sessions.length, 'sessions').toBe(1);
+    expect(links, 'connections').toBe(1);
+    for (let i = 0; i < 500; i++) sessions[0]!.send({ push: 's', i });
+    for (const tab of tabs) await tab.page.evaluate(() => window.T.send('m', 100));
+    for (const tab of tabs)
+      await waitUntil(
+        tab,
+        () => window.T.pushes('s').length >= 500 && window.T.settled('m').resolved === 100,
+        undefined,
+        '500 pushes arrived and 100 sends resolved',
+      );
+    for (const tab of tabs) {
+      expect(await pushes(tab)).toEqual(range(500));
+      expect(fx.got(tab.pid, 'm'), `server got ${tab.pid}'s messages`).toEqual(range(100));
+      expect(await tab.page.evaluate(() => window.T.settled('m'))).toMatchObject({ resolved: 100, rejected: 0 });
+      await expectClean(tab);
+    }
+    expect(sessions.length).toBe(1);
+    expect(links).toBe(1);
+  });
+
+  for (const death of ['closed', 'crashed'] as const) {
+    it(`${death === 'closed' ? 2 : 3}. the tab holding the connection ${death} mid-stream, 3 times in a row: nothing lost or repeated in any tab, either direction`, async (t) => {
+      const context = await browser.newContext();
+      t.onTestFinished(() => context.close());
+      const tabs = await openTabs(context, transport, 5);
+      let pushed = 0;
+      const loop = setInterval(() => sessions[0]!.send({ push: 's', i: pushed++ }), 10);
+      t.onTestFinished(() => clearInterval(loop));
+      for (const tab of tabs) await tab.page.evaluate(() => window.T.sendLoop('m', 25));
+      for (let round = 0; round < 3; round++) {
+        const live = tabs.filter((x) => x.alive);
+        const leaders = [];
+        for (const x of live) if (await x.page.evaluate(() => (window.T as unknown as ShareApi).leading())) leaders.push(x);
+        expect(leaders.length, 'one tab holds the connection').toBe(1);
+        const leader = leaders[0]!;
+        // Mid-stream: messages both ways in flight.
+        const before = pushed;
+        await waitFor(() => pushed > before + 10, { what: 'more pushes' });
+        leader.alive = false;
+        if (death === 'closed') await leader.page.close();
+        else {
+          const crashed = new Promise((resolve) => leader.page.once('crash', resolve));
+          const cdp = await context.newCDPSession(leader.page);
+          void cdp.send('Page.crash').catch(() => {});
+          await crashed;
+        }
+        const rest = tabs.filter((x) => x.alive);
+        const mark = pushed;
+        for (const x of rest)
+          await waitUntil(
+            x,
+            (n) => window.T.client!.state === 'open' && window.T.pushes('s').length > n,
+            mark,
+            'open again, receiving what the server sent after the death',
+          );
+      }
+      clearInterval(loop);
+      const live = tabs.filter((x) => x.alive);
+      for (const x of live) await x.page.evaluate(() => window.T.stopLoop());
+      for (const x of live)
+        await waitUntil(
+          x,
+          (n) => window.T.pushes('s').length >= n && window.T.settled('m').pending === 0,
+          pushed,
+          'every push arrived and every send() settled',
+        );
+      for (const x of live) {
+        expect(await pushes(x), `pushes in ${x.pid}`).toEqual(range(pushed));
+        const sent = await x.page.evaluate(() => window.T.settled('m'));
+        expect(sent.rejected, `sends rejected in ${x.pid}`).toBe(0);
+        expect(fx.got(x.pid, 'm'), `server got ${x.pid}'s messages once, in order`).toEqual(range(sent.total));
+        await expectClean(x);
+      }
+      // The tabs that died: what the server got from them, it got once, in order.
+      for (const x of tabs.filter((y) => !y.alive)) {
+        const got = fx.got(x.pid, 'm');
+        expect(got, `server got ${x.pid}'s messages once, in order`).toEqual(range(got.length));
+      }
+      expect(sessions.length, 'one session throughout').toBe(1);
+    });
+  }
+});
