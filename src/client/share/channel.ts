@@ -55,6 +55,8 @@ export type TabMessage =
   | { t: 'ready'; tab: string }
   /** Leader to every tab: its connection dropped; it reconnects. */
   | { t: 'down' }
+  /** Follower to leader: it recorded every message sent up to server seq `s` (see Relay: nothing goes out before). */
+  | { t: 'have'; tab: string; s: number }
   /** A tab taking over, to itself: everything the last leader posted before this has been read. */
   | { t: 'drain'; id: string };
 
@@ -72,6 +74,8 @@ export class Mirror {
   readonly inflight = new Map<number, [string, number, string]>();
   /** Per tab, its highest message the server acknowledged. */
   readonly tabAcked = new Map<string, number>();
+  /** Highest server seq of a message recorded here. */
+  recorded = 0;
 
   take(m: TabMessage): void {
     switch (m.t) {
@@ -86,7 +90,10 @@ export class Mirror {
         this.take({ t: 'acks', s: m.out, tabs: m.tabs });
         return this.take({ t: 'acked', a: m.acked });
       case 'sent':
-        for (const [seq, tab, local, json] of m.items) this.inflight.set(seq, [tab, local, json]);
+        for (const [seq, tab, local, json] of m.items) {
+          this.inflight.set(seq, [tab, local, json]);
+          this.recorded = Math.max(this.recorded, seq);
+        }
         return;
       case 'acks':
         this.out = Math.max(this.out, m.s);
@@ -110,7 +117,7 @@ export class Mirror {
   }
 
   clear(): void {
-    this.acked = this.out = 0;
+    this.acked = this.out = this.recorded = 0;
     this.inflight.clear();
     this.tabAcked.clear();
   }

@@ -15,6 +15,12 @@ const FOLLOWER_HB = 5 * 60_000;
  */
 const KEPT = 1024;
 
+/**
+ * How long messages wait for every follower to record them before they go out anyway, in ms: a
+ * frozen tab must not stop the others (it would then resend, once, what went out meanwhile).
+ */
+const RECORD_WAIT = 1000;
+
 /** What the relay needs from the tab it runs in. */
 export interface RelayHost {
   readonly tab: string;
@@ -51,6 +57,11 @@ export class Relay {
   /** Server messages delivered during the frame being read, passed on when it is done. */
   #batch: unknown[] = [];
   #batchStart = 0;
+  /** Per follower, the highest seq it recorded; when the leader began holding messages back for them. */
+  readonly #have = new Map<string, number>();
+  #holding: number | undefined;
+  /** The seq each message was last announced with ('sent'). */
+  #announced = new WeakMap<Pending, number>();
   /** The last server messages, for tabs that relink behind (see KEPT). */
   #kept: Array<[number, unknown]> = [];
   /** Tabs whose messages the server acknowledged during the frame being read. */
@@ -127,10 +138,7 @@ export class Relay {
         this.#passOn();
       },
       protocolError: (what) => inner.protocolError(what),
-      flush: (conn: Connection) => {
-        if (leading()) this.#sending();
-        return inner.flush(conn);
-      },
+      flush: (conn: Connection) => (leading() ? this.#flush(inner, conn) : inner.flush(conn)),
       disconnected: () => {
         inner.disconnected();
         if (this.#open) this.host.post({ t: 'down' });
@@ -154,6 +162,8 @@ export class Relay {
         return this.#frame(m.tab, m.text);
       case 'bye':
         return this.#forget(m.tab);
+      case 'have':
+        return this.#recorded(m.tab, m.s);
     }
   }
 
@@ -220,6 +230,9 @@ export class Relay {
     this.#tabAcked.clear();
     this.#joins = [];
     this.#kept = [];
+    this.#have.clear();
+    this.#holding = undefined;
+    this.#announced = new WeakMap();
     this.#open = false;
     this.#received = this.#ownFloor = this.#postedAck = this.#postedOut = this.#ownLocal = 0;
   }
@@ -345,9 +358,42 @@ export class Relay {
   }
 
   /** Before messages go to the server: every tab learns their seqs, so a successor can send them again. */
-  #sending(): void {
-    const unsent = this.outbox.unsent();
-    if (unsent.length) this.host.post({ t: 'sent', items: this.#sentItems(unsent) });
+  /**
+   * Every follower records a message's seq before it goes to the server: were this tab to crash
+   * right after, its successor must know the server has it, or its sender would send it again.
+   * What not every follower recorded yet stays back (out of the outbox while the endpoint
+   * writes) until each says 'have', or RECORD_WAIT passes.
+   */
+  #flush(inner: Endpoint, conn: Connection): boolean {
+    const outbox = this.outbox;
+    const fresh = outbox.unsent().filter((p) => this.#announced.get(p) !== p.seq);
+    if (fresh.length) {
+      this.host.post({ t: 'sent', items: this.#sentItems(fresh) });
+      for (const p of fresh) this.#announced.set(p, p.seq);
+    }
+    let recorded = Infinity;
+    for (const tab of this.#positions.keys()) recorded = Math.min(recorded, this.#have.get(tab) ?? 0);
+    const held = outbox.items.findIndex((p) => p.seq > recorded && p.seq > outbox.sent);
+    const { env } = this.host;
+    if (held < 0) this.#holding = undefined;
+    else if (this.#holding === undefined) {
+      this.#holding = env.now();
+      env.setTimeout(() => this.#client?.flushSoon(), RECORD_WAIT);
+    }
+    if (held < 0 || env.now() - this.#holding! >= RECORD_WAIT) return inner.flush(conn);
+    const later = outbox.items.splice(held);
+    try {
+      return inner.flush(conn);
+    } finally {
+      outbox.items.push(...later);
+    }
+  }
+
+  /** A follower recorded messages up to `s`: what waited for it may go. */
+  #recorded(tab: string, s: number): void {
+    if (s <= (this.#have.get(tab) ?? 0)) return;
+    this.#have.set(tab, s);
+    this.#client?.flushSoon();
   }
 
   /** [server seq, tab, tab-local seq, JSON] of each message; this tab's own are numbered here. */
@@ -379,6 +425,8 @@ export class Relay {
 
   #forget(tab: string): void {
     if (this.#positions.delete(tab)) this.#inner?.ackReleased();
+    this.#have.delete(tab);
+    this.#client?.flushSoon();
     this.#seen.delete(tab);
     this.#tabAcked.delete(tab);
     this.#watched.delete(tab);

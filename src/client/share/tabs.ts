@@ -175,6 +175,8 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
   #take(m: TabMessage): void {
     if (this.leading) return this.#relay.take(m);
     this.#mirror.take(m);
+    // Recorded: the leader may send them (see Relay: nothing goes out before every tab has it).
+    if ((m.t === 'sent' || m.t === 'state') && this.link) this.post({ t: 'have', tab: this.tab, s: this.#mirror.recorded });
     this.link?.take(m);
     // A leader is ready: a follower waiting out its backoff links at once.
     if (m.t === 'ready') this.#follower.retryNow();
