@@ -60,7 +60,12 @@ async function openTab(context: BrowserContext, transport: string, share = true)
   const tab: Tab = { context, page, log: [], pid: newPid(), alive: true };
   page.on('console', (m) => tab.log.push(`console.${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => tab.log.push(`pageerror: ${e.stack ?? e.message}`));
-  const url = pageUrl(fx.http.url, { build: 'esm', transport, pid: tab.pid, opts: { reconnect: { initialDelay: 50 } } });
+  const url = pageUrl(fx.http.url, {
+    build: 'esm',
+    transport,
+    pid: tab.pid,
+    opts: { reconnect: { initialDelay: 50 } },
+  });
   await load(tab, url.replace('/rt-esm.html?', `/rt-share.html?share=${share ? 1 : 0}&`));
   return tab;
 }
@@ -117,7 +122,8 @@ describe.each(TRANSPORTS)('share on %s', (transport) => {
       for (let round = 0; round < 3; round++) {
         const live = tabs.filter((x) => x.alive);
         const leaders = [];
-        for (const x of live) if (await x.page.evaluate(() => (window.T as unknown as ShareApi).leading())) leaders.push(x);
+        for (const x of live)
+          if (await x.page.evaluate(() => (window.T as unknown as ShareApi).leading())) leaders.push(x);
         expect(leaders.length, 'one tab holds the connection').toBe(1);
         const leader = leaders[0]!;
         // Mid-stream: messages both ways in flight.
@@ -166,4 +172,47 @@ describe.each(TRANSPORTS)('share on %s', (transport) => {
       expect(sessions.length, 'one session throughout').toBe(1);
     });
   }
+});
+
+// Over HTTP/1.1 a browser opens at most 6 connections to one origin, and an SSE stream holds one
+// for as long as it is open; our SSE transport also POSTs what it sends. Without sharing, 5 tabs
+// take 5 connections, the 6th tab's stream takes the last one, and its hello cannot go out: it
+// stalls (a 7th could not even load its page). With sharing, 10 tabs hold one stream.
+describe('share: 10 tabs on sse to one HTTP/1.1 origin', () => {
+  it('4. with share, all 10 tabs receive; without it, the 6th stalls until another tab lets its connection go', async (t) => {
+    const shared = await browser.newContext();
+    t.onTestFinished(() => shared.close());
+    const tabs = await openTabs(shared, 'sse', 10);
+    expect(sessions.length, 'sessions with share').toBe(1);
+    for (let i = 0; i < 10; i++) sessions[0]!.send({ push: 's', i });
+    for (const tab of tabs)
+      await waitUntil(tab, () => window.T.pushes('s').length >= 10, undefined, '10 pushes arrived');
+    for (const tab of tabs) expect(await pushes(tab)).toEqual(range(10));
+    await shared.close();
+
+    sessions = [];
+    const own = await browser.newContext();
+    t.onTestFinished(() => own.close());
+    const five: Tab[] = [];
+    for (let i = 0; i < 5; i++) five.push(await openTab(own, 'sse', false));
+    for (const tab of five) await waitOpen(tab);
+    expect(sessions.length, 'sessions without share').toBe(5);
+    const sixth = await openTab(own, 'sse', false);
+    // While the 6th waits, the 5 others still work: a message pushed now reaches them all...
+    for (const s of sessions) s.send({ push: 'after', i: 0 });
+    for (const tab of five)
+      await waitUntil(
+        tab,
+        () => window.T.pushes('after').length === 1,
+        undefined,
+        'the push after the 6th tab started',
+      );
+    // ...and the 6th has not got its session.
+    expect(sessions.length, 'the 6th tab stalls').toBe(5);
+    expect(await sixth.page.evaluate(() => window.T.client!.state)).toBe('connecting');
+    // One tab goes: its connection comes free, and the 6th goes through.
+    await five[0]!.page.close();
+    await waitOpen(sixth);
+    expect(sessions.length).toBe(6);
+  });
 });

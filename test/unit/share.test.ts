@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeClient, type ClientOptions, type RealtimeError } from '../../src/index';
 import { tabSharing } from '../../src/share';
+import { WebSocket as MockWebSocket } from 'mock-socket';
 import { freshUrl, MockV1, settle, testEnv } from './helpers';
 
 let server: MockV1;
@@ -17,6 +18,8 @@ interface Tab {
   errors: RealtimeError[];
   alive: boolean;
   channels: FakeChannel[];
+  /** While busy: what its channels received, in order, not yet read. */
+  held?: Array<[FakeChannel, unknown]> | undefined;
 }
 
 /** One BroadcastChannel bus: a message reaches every other open channel of its name, in order, in a later task. */
@@ -24,6 +27,7 @@ class FakeChannel {
   static open = new Set<FakeChannel>();
   onmessage: ((e: MessageEvent) => void) | null = null;
   closed = false;
+
   /** Its tab is gone: what its code still does reaches no one. */
   dead = false;
   constructor(
@@ -37,9 +41,11 @@ class FakeChannel {
     if (this.closed && !this.dead) throw new DOMException('closed', 'InvalidStateError');
     if (this.dead) return;
     const copy = structuredClone(data);
-    for (const c of FakeChannel.open)
-      if (c !== this && c.name === this.name)
-        setTimeout(() => c.closed || c.onmessage?.({ data: copy } as MessageEvent), 0);
+    for (const c of FakeChannel.open) if (c !== this && c.name === this.name) setTimeout(() => c.deliver(copy), 0);
+  }
+  deliver(data: unknown): void {
+    if (this.tab?.held) this.tab.held.push([this, data]);
+    else if (!this.closed) this.onmessage?.({ data } as MessageEvent);
   }
   close(): void {
     this.closed = true;
@@ -134,6 +140,18 @@ function kill(tab: Tab, connected: boolean): void {
   if (connected) server.drop(1006);
 }
 
+/** The tab reads nothing from its channels until the returned function is called (a busy or slow tab). */
+function busy(tab: Tab): () => void {
+  tab.held = [];
+  return () => {
+    const held = tab.held!;
+    tab.held = undefined;
+    for (const [c, data] of held) c.deliver(data);
+  };
+}
+
+const acksSent = () => Math.max(...server.frames.filter((f) => f.a !== undefined).map((f) => f.a as number));
+
 /** Every message the server pushed, to replay after a resume from `a`, as a v1 server does. */
 let pushed: unknown[] = [];
 function push(...data: unknown[]): void {
@@ -183,11 +201,25 @@ describe('share: one connection for the tabs of a URL', () => {
 
   it('acknowledges no server message before every tab has it', async () => {
     const all = await open3();
+    const resume = busy(all[2]!);
     push(...Array.from({ length: 200 }, (_, i) => i));
     await settle(200);
-    const acks = server.frames.filter((f) => f.a !== undefined).map((f) => f.a as number);
-    expect(Math.max(...acks)).toBe(200);
+    expect(acksSent(), 'acked while a tab had none of them').toBe(0);
+    resume();
+    await settle(200);
+    expect(acksSent()).toBe(200);
     for (const t of all) expect(t.received.length).toBe(200);
+  });
+
+  it('sends nothing to the server before every tab recorded it', async () => {
+    const [, b, c] = await open3();
+    const resume = busy(b!);
+    void c!.client.send('x').catch(String);
+    await settle(100);
+    expect(server.messages, 'sent while a tab had not recorded it').toEqual([]);
+    resume();
+    await settle(100);
+    expect(server.messages).toEqual(['x']);
   });
 
   it('a tab that goes stops holding acks back', async () => {
@@ -196,7 +228,7 @@ describe('share: one connection for the tabs of a URL', () => {
     await settle(50);
     push(1, 2, 3);
     await settle(200);
-    expect(Math.max(...server.frames.filter((f) => f.a !== undefined).map((f) => f.a as number))).toBe(3);
+    expect(acksSent()).toBe(3);
     expect(a!.received).toEqual([1, 2, 3]);
   });
 });
@@ -252,14 +284,77 @@ describe('share: the tab holding the connection goes', () => {
     expect(server.hellos.length).toBe(4);
   });
 
+  it('the next holder reads what the last one said before it takes over', async () => {
+    const [a, b, c] = await open3();
+    server.autoAck = false;
+    const resume = busy(b!);
+    void c!.client.send('x').catch(String);
+    await settle(1100); // b never said it recorded 'x': it went out anyway, after a while
+    expect(server.messages).toEqual(['x']);
+    kill(a!, true); // b gets the lock before it has read what a said about 'x'
+    await settle(20);
+    resume();
+    await settle(100);
+    server.autoAck = true;
+    server.ack();
+    await settle(300);
+    expect(server.messages, "'x' sent again by a successor that did not know").toEqual(['x']);
+    expect(c!.client.state).toBe('open');
+  });
+
   it('close() in the holding tab hands the session over instead of ending it', async () => {
-    const [a, b] = await open3();
-    a!.client.close();
+    pushed = [];
+    const closes: number[] = [];
+    const a = open({
+      env: {
+        WebSocket: class extends MockWebSocket {
+          override close(code?: number, reason?: string) {
+            closes.push(code!);
+            super.close(code, reason);
+          }
+        },
+      },
+    });
+    const b = open();
     await settle(50);
-    expect(server.frames.some((f) => f.t === 'close' && f.code === 1000)).toBe(false);
+    a.client.close();
+    await settle(50);
+    // 1000 would end the session on the server; 1001 leaves it resumable.
+    expect(closes[0]).toBe(1001);
+    expect(closes).not.toContain(1000);
     expect(server.hellos.at(-1).sid).toBe('sid-1');
     await settle(50);
-    expect(b!.client.state).toBe('open');
+    expect(b.client.state).toBe('open');
+  });
+
+  it('a tab that joined later takes the session over too', async () => {
+    pushed = [];
+    const a = open();
+    await settle(50);
+    push(1);
+    await settle(100);
+    const b = open();
+    await settle(50);
+    kill(a, true);
+    await settle(50);
+    expect(server.hellos.at(-1).sid, 'resumed, not a new session').toBe('sid-1');
+    push(2);
+    await settle(100);
+    expect(b.received).toEqual([2]);
+  });
+
+  it('a tab behind, relinking to the next holder, gets what it missed from it', async () => {
+    const [a, b, c] = await open3();
+    push(1, 2);
+    await settle(100);
+    const resume = busy(c!);
+    kill(a!, true);
+    await settle(50);
+    push(3, 4); // b passes them on before c relinks: c's old link drops them, its new one is not open yet
+    await settle(50);
+    resume();
+    await settle(300);
+    for (const t of [b!, c!]) expect(t.received).toEqual([1, 2, 3, 4]);
   });
 });
 

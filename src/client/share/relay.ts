@@ -46,9 +46,8 @@ export class Relay {
   /** Which tab and tab-local seq each message of the outbox came from. */
   readonly #owners = new WeakMap<Pending, [string, number]>();
   #ownLocal = 0;
-  /** Highest server seq received here, and the highest one this tab delivered before it led (a resume replays from lower). */
+  /** Highest server seq received here; the highest acknowledged, and client seq acknowledged, that every tab was told. */
   #received = 0;
-  #ownFloor = 0;
   #postedAck = 0;
   #postedOut = 0;
   #serverMax = 1 << 20;
@@ -103,7 +102,7 @@ export class Relay {
           if (seq > (this.#kept.at(-1)?.[0] ?? 0)) this.#kept.push([seq, data]);
           if (this.#kept.length > KEPT) this.#kept.splice(0, this.#kept.length - KEPT);
         }
-        if (seq === undefined || seq > this.#ownFloor) h.deliver(data, seq);
+        h.deliver(data, seq);
       },
       error: (e) => h.error(e),
       refuse: (code, message, closeCode) => h.refuse(code, message, closeCode),
@@ -176,8 +175,6 @@ export class Relay {
    */
   takeOver(mirror: Mirror, endpoint: Endpoint): void {
     const own = endpoint.snapshot();
-    // This tab delivered up to here as a follower: the resume replays from lower, for the others.
-    this.#ownFloor = own.sid ? own.a : 0;
     const outbox = this.outbox;
     const session = mirror.session;
     if (!session) {
@@ -234,7 +231,7 @@ export class Relay {
     this.#holding = undefined;
     this.#announced = new WeakMap();
     this.#open = false;
-    this.#received = this.#ownFloor = this.#postedAck = this.#postedOut = this.#ownLocal = 0;
+    this.#received = this.#postedAck = this.#postedOut = this.#ownLocal = 0;
   }
 
   /** Whether any follower is linked: then closing this tab hands the session over instead of ending it. */
