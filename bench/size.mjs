@@ -37,6 +37,13 @@ export const ENTRIES = [
     ours: true,
   },
   {
+    file: 'ours-share.js',
+    lib: 'realtime-client (full + tab sharing: `realtime-client` + `realtime-client/share`)',
+    version: 'this repo',
+    transports: 'websocket, sse, fetch-stream, long-poll',
+    ours: true,
+  },
+  {
     file: 'socket.io-client.js',
     lib: 'socket.io-client',
     pkg: 'socket.io-client',
