@@ -169,9 +169,10 @@ export function configure(url: string, o: ClientOptions, defaults: Defaults): Co
   }
   const env = resolveEnv(o.env);
   checkUrl(url, env.baseUrl);
-  if (o.transports !== undefined && !Array.isArray(o.transports)) {
+  const given: unknown = o.transports; // typed as an array, but JavaScript callers pass anything
+  if (given !== undefined && !Array.isArray(given)) {
     throw invalid(
-      `options.transports must be an array of transport names or objects, such as ['websocket', 'sse']; got ${typeof o.transports === 'string' ? `the string '${o.transports}'` : typeof o.transports}`,
+      `options.transports must be an array of transport names or objects, such as ['websocket', 'sse']; got ${typeof given === 'string' ? `the string '${given}'` : typeof given}`,
     );
   }
   const protocol =
