@@ -23,6 +23,11 @@ export default tseslint.config(
       // Off: an async function that awaits nothing still turns a throw into a rejection, which
       // callers of async interfaces (session stores, queue storages) rely on.
       '@typescript-eslint/require-await': 'off',
+      // A promise rejected with what a catch caught (unknown by type) passes the error on as it came.
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
+      // A leading underscore marks a name that must be there but is not used (a loop counter, a
+      // parameter of an interface's signature).
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
 );
