@@ -143,6 +143,9 @@ export class MockV1 {
 export const containing = (text: string): unknown => expect.stringContaining(text);
 export const matching = (pattern: RegExp): unknown => expect.stringMatching(pattern);
 
+/** The URL a fetch() double was asked for (our transports pass a string or a URL, never a Request). */
+export const urlOf = (input: RequestInfo | URL): string => (input instanceof Request ? input.url : String(input));
+
 /** Runs fake time forward in small steps until `p` settles (or `ms` pass), then returns it. */
 export async function within<T>(p: Promise<T>, ms = 2000): Promise<T> {
   let done = false;
