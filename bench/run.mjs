@@ -158,7 +158,8 @@ async function roundRobin(pages, fn) {
 async function throughput(direction, configs) {
   const pages = await openGroup(configs);
   const runs = Object.fromEntries(configs.map((c) => [c.id, Object.fromEntries(SIZES.map(({ size }) => [size, []]))]));
-  const call = direction === 'down' ? ([n, size]) => H.push(n, size, 180000) : ([n, size]) => H.up(n, size, 180000);
+  const call =
+    direction === 'down' ? ([n, size]) => window.H.push(n, size, 180000) : ([n, size]) => window.H.up(n, size, 180000);
   try {
     // Warm-up at a tenth of each size, unmeasured: the first large burst pays for JIT tiers and heap
     // growth on both sides (it measured up to 5x slower than the next one for ours).
@@ -222,14 +223,14 @@ async function rtt() {
   const configs = [...TRANSPORTS.map((t) => ours(t)), NATIVE_WS, SIO_WS, SIO_POLL];
   const pages = await openGroup(configs);
   const times = Object.fromEntries(configs.map((c) => [c.id, []]));
-  results.crossOriginIsolated = await pages.find((x) => x.p)?.p.eval(() => H.isolated);
+  results.crossOriginIsolated = await pages.find((x) => x.p)?.p.eval(() => window.H.isolated);
   if (!results.crossOriginIsolated)
     log('   ! pages are not cross-origin isolated: performance.now() has 100 µs resolution');
   try {
-    await roundRobin(pages, ({ p }) => p.eval(([m, warm]) => H.rtt(m, 100, warm), [0, N.warm]));
+    await roundRobin(pages, ({ p }) => p.eval(([m, warm]) => window.H.rtt(m, 100, warm), [0, N.warm]));
     for (let k = 0; k < chunks; k++) {
       await roundRobin(pages, async ({ cfg, p }) => {
-        times[cfg.id].push(...(await p.eval((m) => H.rtt(m, 100, 0, 180000), Math.ceil(N.rtt / chunks))));
+        times[cfg.id].push(...(await p.eval((m) => window.H.rtt(m, 100, 0, 180000), Math.ceil(N.rtt / chunks))));
       });
     }
   } finally {
@@ -267,7 +268,7 @@ async function restart() {
     for (let c = 0; c < N.restarts; c++) {
       // Ours resets its backoff after 5 s open (reconnect.resetAfter); socket.io on every connect.
       await sleep(6000);
-      const opens = await Promise.all(pages.map(({ p }) => p.eval(() => H.opens())));
+      const opens = await Promise.all(pages.map(({ p }) => p.eval(() => window.H.opens())));
       const tKill = now();
       await server.kill();
       const { t: tListen } = await server.start();
@@ -307,7 +308,7 @@ async function restart() {
 
 // ---- recovery: blackholed connection ---------------------------------------------------------
 async function blackholeRound(pages, label) {
-  const counts = await Promise.all(pages.map(({ p }) => p.eval(() => H.events.length)));
+  const counts = await Promise.all(pages.map(({ p }) => p.eval(() => window.H.events.length)));
   const { t: tBh, sockets } = await server.command('blackhole');
   const deadline = Date.now() + 70_000;
   const got = {};
@@ -381,7 +382,7 @@ async function blackhole() {
         await server.restart();
         for (const { cfg, p } of pages) {
           await p.page
-            .waitForFunction((t) => H.events.some((e) => e.type === 'open' && e.t > t), tRestart, {
+            .waitForFunction((t) => window.H.events.some((e) => e.type === 'open' && e.t > t), tRestart, {
               timeout: 30_000,
               every: 20,
             })
@@ -417,21 +418,21 @@ async function memory() {
   const out = {};
   const heap = async (p) => {
     await sleep(300); // acks and timers settle
-    await p.eval(() => H.forget());
+    await p.eval(() => window.H.forget());
     return (await p.heap()).usedSize;
   };
   for (const cfg of configs) {
     out[cfg.id] = await attempt(cfg.id, () =>
       withPage(cfg, async (p) => {
         const connected = await heap(p);
-        await p.eval((n) => H.push(n, 100), N.memMessages);
+        await p.eval((n) => window.H.push(n, 100), N.memMessages);
         const afterMessages = await heap(p);
         const r = { connected, afterMessages, cycles: cfg.cycles, afterHalf: NaN, afterCycles: NaN, cycleMs: NaN };
         if (cfg.cycles) {
           // Measured at half-way too: growth that continues in the second half is a leak, a one-off step is not.
-          r.cycleMs = (await p.eval((k) => H.cycles(k), cfg.cycles / 2)).ms;
+          r.cycleMs = (await p.eval((k) => window.H.cycles(k), cfg.cycles / 2)).ms;
           r.afterHalf = await heap(p);
-          r.cycleMs += (await p.eval((k) => H.cycles(k), cfg.cycles / 2)).ms;
+          r.cycleMs += (await p.eval((k) => window.H.cycles(k), cfg.cycles / 2)).ms;
           r.afterCycles = await heap(p);
         }
         const k = (x) => (Number.isFinite(x) ? `${fmt(x / 1024)} KiB` : 'n/a');

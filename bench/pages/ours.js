@@ -1,4 +1,5 @@
 // realtime-client (the IIFE build, global Realtime). Query: transport, path, opts (JSON options).
+/* global H, Realtime -- defined by bench.js and dist/realtime.min.js, which the page loads before this script */
 (function () {
   'use strict';
   H.lib = 'ours';

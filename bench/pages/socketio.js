@@ -1,5 +1,6 @@
 // socket.io-client (its browser bundle, global io). Query: transport ('websocket' | 'polling'),
 // path (default /socket.io), opts (JSON Manager options, e.g. reconnectionDelay).
+/* global H, io -- defined by bench.js and socket.io.min.js, which the page loads before this script */
 (function () {
   'use strict';
   H.lib = 'socket.io';

@@ -113,7 +113,7 @@ function browser() {
   };
   const record = () => {
     const v = [...store.entries()].find(([k]) => k.startsWith('realtime-client queue'));
-    return v && JSON.parse(v[1]);
+    return v && (JSON.parse(v[1]) as unknown);
   };
   return {
     store,
@@ -181,7 +181,9 @@ function fakeIndexedDB() {
 }
 
 /** Sends without awaiting: a page that goes away never sees these promises settle. */
-const fire = (c: RealtimeClient, ...data: unknown[]) => data.forEach((d) => c.send(d).catch(() => {}));
+const fire = (c: RealtimeClient, ...data: unknown[]) => {
+  for (const d of data) void c.send(d).catch(() => {});
+};
 
 describe('queue.persist', () => {
   it('messages sent while offline survive a reload: the next page resumes the session and delivers each once, in order', async () => {
@@ -295,7 +297,8 @@ describe('queue.persist', () => {
     const record = () => idb.disk.get(`realtime-client queue ${server.url}`) as { a: number } | undefined;
     // The highest `a` the server was told (hello, ack, pong, or on a msg frame): it may drop every
     // message up to it, and refuses a resume whose hello.a is lower (docs/protocol.md §5).
-    const told = () => Math.max(0, ...server.frames.filter((f) => typeof f.a === 'number').map((f) => f.a as number));
+    const told = () =>
+      Math.max(0, ...server.frames.map((f) => ('a' in f ? f.a : undefined)).filter((a) => typeof a === 'number'));
     /** A page with one message awaiting its ack, saved: record { a: 0, items: [pending] }. */
     const withSavedQueue = async (b: ReturnType<typeof browser>) => {
       const page = b.open(options);
@@ -420,7 +423,7 @@ describe('queue.persist', () => {
   it('close() rejects what is queued and deletes the record, so no later page sends it', async () => {
     const b = browser();
     const first = await b.openOffline();
-    const queued = first.client.send('dropped').catch((e) => e);
+    const queued = first.client.send('dropped').catch((e: unknown) => e);
     await settle();
     expect(b.record()).toBeDefined();
     first.client.close();
