@@ -1,6 +1,7 @@
 import { Server, WebSocket as MockWebSocket, type Client } from 'mock-socket';
 import { expect, vi } from 'vitest';
 import type { Env } from '../../src/client/env';
+import type { OpenContext, Transport, TransportHandlers } from '../../src/client/transports/types';
 import type { Frame, HelloFrame } from '../../src/protocol';
 
 let n = 0;
@@ -155,4 +156,24 @@ export async function within<T>(p: Promise<T>, ms = 2000): Promise<T> {
   );
   for (let t = 0; t < ms && !done; t += 5) await vi.advanceTimersByTimeAsync(5);
   return p;
+}
+
+/** A transport whose every move the test makes by hand; `closed[i]` is set when the client closes connection i. */
+export function scripted(name: Transport['name'], auth?: Transport['auth']) {
+  const opened: TransportHandlers[] = [];
+  const contexts: OpenContext[] = [];
+  const sent: string[] = [];
+  const closed: Array<{ code: number; reason: string } | undefined> = [];
+  const t: Transport = {
+    name,
+    auth,
+    isSupported: () => true,
+    open(_url, h, ctx) {
+      const i = opened.push(h) - 1;
+      contexts.push(ctx);
+      closed.push(undefined);
+      return { send: (x) => sent.push(x), close: (code, reason) => (closed[i] = { code, reason }), buffered: 0 };
+    },
+  };
+  return { t, opened, contexts, sent, closed };
 }
