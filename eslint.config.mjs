@@ -8,6 +8,10 @@ import globals from 'globals';
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', 'test-results/'] },
   {
+    // The team's guide: no comma expressions (clarity is never traded for bytes or lines).
+    rules: { 'no-sequences': ['error', { allowInParentheses: false }] },
+  },
+  {
     files: ['**/*.{js,mjs,cjs}'],
     extends: [js.configs.recommended],
     languageOptions: { globals: { ...globals.node, ...globals.browser } },

@@ -347,11 +347,12 @@ describe.each(TRANSPORTS)('chaos: %s', (name) => {
     await new Promise((r) => setTimeout(r, 500));
     proxy.blackhole(false);
     const t0 = performance.now();
+    const sent = c.send('after');
+    session!.send('pushed');
     const outcome = await Promise.race([
-      Promise.all([
-        c.send('after'),
-        (session!.send('pushed'), waitFor(() => got.includes('pushed'), { what: 'the push', timeout: 20_000 })),
-      ]).then(() => 'recovered'),
+      Promise.all([sent, waitFor(() => got.includes('pushed'), { what: 'the push', timeout: 20_000 })]).then(
+        () => 'recovered',
+      ),
       new Promise<string>((r) => setTimeout(r, 15_000, 'wedged')),
     ]);
     const ms = Math.round(performance.now() - t0);

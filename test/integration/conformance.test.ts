@@ -131,7 +131,17 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
       name: base.name,
       isSupported: (env) => base.isSupported(env),
       open: (url, h, ctx) =>
-        base.open(url, { ...h, onFrame: (text) => (sizes.push(Buffer.byteLength(text)), h.onFrame(text)) }, ctx),
+        base.open(
+          url,
+          {
+            ...h,
+            onFrame: (text) => {
+              sizes.push(Buffer.byteLength(text));
+              h.onFrame(text);
+            },
+          },
+          ctx,
+        ),
     };
     const c = client(s.url, { transports: [measured], maxFrameSize: 1024 });
     const got: Array<{ i: number }> = [];

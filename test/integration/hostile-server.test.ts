@@ -495,7 +495,14 @@ describe('what a server announces is believed only within bounds', () => {
     const document = new EventTarget();
     const { c, log } = client(url, 'websocket', {
       heartbeat: { timeout: 1000 },
-      env: { setTimeout: (fn, ms) => (armed.push(ms), setTimeout(fn, ms)), now: () => Date.now() + skew, document },
+      env: {
+        setTimeout: (fn, ms) => {
+          armed.push(ms);
+          return setTimeout(fn, ms);
+        },
+        now: () => Date.now() + skew,
+        document,
+      },
     });
     await waitFor(() => c.state === 'open', { what: 'open' });
     await new Promise((r) => setTimeout(r, 200)); // what a timer loop would arm meanwhile
@@ -520,7 +527,13 @@ describe('what a server announces is believed only within bounds', () => {
         res.writeHead(503, { 'Retry-After': retryAfter, 'Content-Type': 'text/plain' }).end('busy');
       });
       await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-      scope.defer(() => new Promise<void>((r) => (http.closeAllConnections(), http.close(() => r()))));
+      scope.defer(
+        () =>
+          new Promise<void>((r) => {
+            http.closeAllConnections();
+            http.close(() => r());
+          }),
+      );
       const { log } = client(`ws://127.0.0.1:${(http.address() as AddressInfo).port}/rt`, 'long-poll');
       await waitFor(() => log.reconnecting.length, { what: 'the first reconnecting' });
       expect(log.reconnecting[0]!.delay).toBe(3600_000);

@@ -408,7 +408,12 @@ describe('HTTP errors, Origin and CORS', () => {
 
   it('a hello without token is authenticated with the Bearer token of the POST carrying it; a hello token wins; other schemes are ignored', async () => {
     const seen: Array<string | undefined> = [];
-    const { base } = await start({ authenticate: (token) => (seen.push(token), token === 'good-tok') });
+    const { base } = await start({
+      authenticate: (token) => {
+        seen.push(token);
+        return token === 'good-tok';
+      },
+    });
     const helloPost = async (hello: object, authorization: string) => {
       const p = await new PollClient(base).open();
       const r = await fetch(`${base}?link=${p.id}&wait=0`, {

@@ -186,8 +186,14 @@ export class ManagedProcess {
       }, ms);
       const waiter = {
         test,
-        resolve: (line: string) => (clearTimeout(timer), resolve(line)),
-        reject: (err: Error) => (clearTimeout(timer), reject(err)),
+        resolve: (line: string) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+        reject: (err: Error) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       };
       this.waiters.add(waiter);
     });

@@ -126,7 +126,12 @@ async function feedsWithoutHarm(phase: Phase, texts: string[]): Promise<void> {
   server.good = phase === 'after welcome';
   client = new RealtimeClient('ws://fuzz.test/rt', {
     transports: [server],
-    env: testEnv({ setTimeout: (fn: () => void, ms: number) => (timersStarted++, setTimeout(fn, ms)) }),
+    env: testEnv({
+      setTimeout: (fn: () => void, ms: number) => {
+        timersStarted++;
+        return setTimeout(fn, ms);
+      },
+    }),
     reconnect: { initialDelay: 50, maxDelay: 200 },
     heartbeat: { timeout: 2000 },
   });

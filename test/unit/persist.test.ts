@@ -122,7 +122,10 @@ function browser() {
     openOffline,
     leave,
     record,
-    reload: (page: Page, options?: ClientOptions) => (leave(page), open(options)),
+    reload: (page: Page, options?: ClientOptions) => {
+      leave(page);
+      return open(options);
+    },
   };
 }
 
@@ -138,7 +141,10 @@ function fakeIndexedDB() {
   const later = (fn: () => void) => void Promise.resolve().then(fn);
   const request = (result: () => unknown) => {
     const req: { result?: unknown; onsuccess?: () => void } = {};
-    later(() => ((req.result = result()), req.onsuccess?.()));
+    later(() => {
+      req.result = result();
+      req.onsuccess?.();
+    });
     return req;
   };
   const db = {
@@ -148,8 +154,14 @@ function fakeIndexedDB() {
         objectStore: () => ({
           transaction: tx,
           get: (k: IDBValidKey) => request(() => structuredClone(disk.get(k))),
-          put: (v: unknown, k: IDBValidKey) => (writes.push(() => disk.set(k, structuredClone(v))), request(() => k)),
-          delete: (k: IDBValidKey) => (writes.push(() => disk.delete(k)), request(() => undefined)),
+          put: (v: unknown, k: IDBValidKey) => {
+            writes.push(() => disk.set(k, structuredClone(v)));
+            return request(() => k);
+          },
+          delete: (k: IDBValidKey) => {
+            writes.push(() => disk.delete(k));
+            return request(() => undefined);
+          },
         }),
       };
       const writes: Array<() => void> = [];
@@ -163,7 +175,10 @@ function fakeIndexedDB() {
     indexedDB: {
       open: () => {
         const req: { result: unknown; onupgradeneeded?: () => void; onsuccess?: () => void } = { result: db };
-        later(() => (req.onupgradeneeded?.(), req.onsuccess?.()));
+        later(() => {
+          req.onupgradeneeded?.();
+          req.onsuccess?.();
+        });
         return req;
       },
     } as unknown as IDBFactory,
