@@ -204,7 +204,7 @@ export class Ladder {
     this.#race.startNext();
   }
 
-  /** Opens `racer`'s transport. One that throws has failed, which is handled once open() is over. */
+  /** Opens `racer`'s transport; one whose open() throws has failed. */
   #launch(racer: Racer, token: string | undefined): Connection | null {
     const transport = this.#usable[(this.#index = racer.index)]!;
     // A transport that carries the token itself gets it here; the others send it in hello.
@@ -216,11 +216,7 @@ export class Ladder {
         this.#context(header ? token : undefined),
       );
     } catch (e) {
-      void Promise.resolve().then(
-        () =>
-          this.#race?.has(racer) &&
-          this.#lost({ code: CloseCode.ABNORMAL, reason: String(e), fallback: this.#nextAfter(racer) }, racer),
-      );
+      this.#lost({ code: CloseCode.ABNORMAL, reason: String(e), fallback: this.#nextAfter(racer) }, racer);
       return null;
     }
   }

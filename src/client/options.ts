@@ -171,7 +171,7 @@ void listsEvery;
 export function configure(url: string, o: ClientOptions, defaults: Defaults): Config {
   if (typeof o !== 'object' || o === null)
     throw invalid(
-      `options must be an object, such as { transports: ['websocket', 'sse'] }; got ${o === null ? 'null' : typeof o}`,
+      `options must be an object, such as { transports: ['websocket'] }; got ${o === null ? 'null' : typeof o}`,
     );
   checkNames('', o, OPTION_NAMES);
   for (const [name, known] of Object.entries(NESTED_NAMES)) {
@@ -183,7 +183,7 @@ export function configure(url: string, o: ClientOptions, defaults: Defaults): Co
   const given: unknown = o.transports; // typed as an array, but JavaScript callers pass anything
   if (given !== undefined && !Array.isArray(given)) {
     throw invalid(
-      `options.transports must be an array of transport names or objects, such as ['websocket', 'sse']; got ${typeof given === 'string' ? `the string '${given}'` : typeof given}`,
+      `options.transports must be an array of transport names or objects, such as ['websocket']; got ${typeof given === 'string' ? `the string '${given}'` : typeof given}`,
     );
   }
   const protocol =

@@ -15,7 +15,10 @@ describe.each<TransportName>(['websocket', 'long-poll'])('auth over %s', (transp
     const seen: Array<string | undefined> = [];
     const s = await server({ authenticate: (token) => (seen.push(token), token === 'fresh') });
     let calls = 0;
-    const c = client(s.url, { transports: [transport], auth: async () => (++calls === 1 ? 'expired' : 'fresh') });
+    const c = client(s.url, {
+      transports: [transport],
+      auth: () => Promise.resolve(++calls === 1 ? 'expired' : 'fresh'),
+    });
     const errors: RealtimeError[] = [];
     c.on('error', (e) => errors.push(e));
     await waitFor(() => c.state === 'open', { what: 'open with the fresh token' });
@@ -58,7 +61,7 @@ async function recorded(
   const http = createServer((req, res) => {
     const r: Recorded = { method: req.method!, url: req.url!, headers: req.headers, body: '' };
     requests.push(r);
-    req.on('data', (chunk: Buffer) => (r.body += chunk));
+    req.on('data', (chunk: Buffer) => (r.body += chunk.toString()));
     if (!gate(req, res) && !rt.handleRequest(req, res)) res.writeHead(404).end();
   });
   http.on('upgrade', (req, socket, head) => {
@@ -174,7 +177,7 @@ describe('the token over websocket', () => {
     const s = await recorded({ authenticate: (token) => (seen.push(token), token === TOKEN) });
     const frames: string[] = [];
     class Recording extends WebSocket {
-      override send(data: any, ...rest: any[]): void {
+      override send(data: unknown, ...rest: unknown[]): void {
         frames.push(String(data));
         (super.send as (...a: unknown[]) => void)(data, ...rest);
       }

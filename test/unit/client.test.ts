@@ -312,7 +312,7 @@ describe('send() errors', () => {
     expect(message({ heartbeat: { timout: 5 } })).toMatch(/did you mean heartbeat\.timeout\?/);
     expect(message({ colour: 'red' })).toMatch(/^unknown option colour: \(the options are /);
     expect(message({ transports: 'websocket' })).toBe(
-      "options.transports must be an array of transport names or objects, such as ['websocket', 'sse']; got the string 'websocket'",
+      "options.transports must be an array of transport names or objects, such as ['websocket']; got the string 'websocket'",
     );
   });
 
