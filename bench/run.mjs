@@ -3,7 +3,8 @@
 // in the same run, with the raw numbers beside it. See BENCHMARKS.md for the method.
 //
 //   BENCH_QUICK=1   counts scaled down (a few minutes; the 45 s default-settings blackhole is skipped)
-//   BENCH_ONLY=a,b  only these parts: size, down, up, rtt, restart, blackhole, memory, cluster
+//   BENCH_ONLY=a,b  only these parts: size, down, up, rtt, restart, blackhole, memory, first-message, cluster
+//                   (first-message: bench/lib/first-message.mjs, fresh pages direct and behind nginx)
 //                   (cluster: bench/cluster.mjs, several node processes with Redis and nginx, Node clients)
 //   BENCH_REPS=n    rounds of each throughput figure (default 3, quick 1); the median is reported
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -13,12 +14,13 @@ import { ServerProcess, BenchPage, launchBrowser, root, now, sleep } from './lib
 import { measure as measureSize, sizeMarkdown } from './size.mjs';
 import { replaceSection, table, median, percentile } from './lib/report.mjs';
 import { clusterMarkdown } from './cluster.mjs';
+import { firstMessage, firstMessageMarkdown } from './lib/first-message.mjs';
 
 const QUICK = !!process.env.BENCH_QUICK && process.env.BENCH_QUICK !== '0';
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
 const wanted = (part) => !ONLY || ONLY.has(part);
 /** The parts that run in headless Chromium against bench/server.mjs. */
-const BROWSER_PARTS = ['down', 'up', 'rtt', 'restart', 'blackhole', 'memory'];
+const BROWSER_PARTS = ['down', 'up', 'rtt', 'restart', 'blackhole', 'memory', 'first-message'];
 const FAST_HB = 2000; // bench/server.mjs's /realtime-fast and /socket.io-fast
 const FAST_TIMEOUT = 1000;
 const DEFAULT_HB = 25000;
@@ -36,6 +38,7 @@ const N = QUICK
       memMessages: 10_000,
       cycles: 100,
       cyclesHttp: 50,
+      firstMessage: 3,
     }
   : {
       small: 100_000,
@@ -48,6 +51,7 @@ const N = QUICK
       memMessages: 10_000,
       cycles: 1000,
       cyclesHttp: 250,
+      firstMessage: 7,
     };
 if (process.env.BENCH_REPS) N.reps = Number(process.env.BENCH_REPS);
 const SIZES = [
@@ -789,11 +793,16 @@ function report() {
     ].join('\n');
   }
 
+  if (results.firstMessage)
+    md['first-message'] = results.firstMessage.error
+      ? `Failed: ${results.firstMessage.error}`
+      : firstMessageMarkdown(results.firstMessage);
+
   md.targets = targets();
   return md;
 }
 
-/** The targets of issue 5, judged from this run's figures. */
+/** The targets of issue 5 (and issue 17's first message behind a buffering proxy), judged from this run's figures. */
 function targets() {
   const rows = [];
   const verdict = (ok) => (ok === undefined ? 'not measured' : ok ? 'met' : '**missed**');
@@ -869,6 +878,15 @@ function targets() {
       worst > 1 ? 'over the bound' : '',
     ]);
   }
+  const first = results.firstMessage?.setups?.['nginx-buffering']?.clients?.ours;
+  if (first) {
+    rows.push([
+      'fresh page behind a buffering proxy: first message within 3 s (median, from the page script)',
+      `${fmt(first.median)} ms (max ${fmt(first.max)} ms)`,
+      verdict(Number.isFinite(first.median) ? first.median <= 3000 : undefined),
+      first.median > 3000 ? `${fmt(first.median - 3000)} ms over` : '',
+    ]);
+  }
   return table(['target', 'this run', 'verdict', 'by how much'], rows);
 }
 
@@ -925,6 +943,14 @@ try {
     async () => (results.blackhole = (await attempt('blackhole', blackhole)) ?? results.blackhole),
   );
   await part('memory', memory);
+  await part('first-message', async () => {
+    log(
+      `\n== time to first message: fresh pages, default transports, direct and behind nginx (${N.firstMessage} run(s) each)`,
+    );
+    results.firstMessage = await attempt('first-message', () =>
+      firstMessage({ browser, server, runs: N.firstMessage, log }),
+    );
+  });
   await part('cluster', cluster);
   results.seconds = Math.round((Date.now() - t0) / 1000);
   results.load.end = loadavg();
