@@ -3,7 +3,8 @@
 // in the same run, with the raw numbers beside it. See BENCHMARKS.md for the method.
 //
 //   BENCH_QUICK=1   counts scaled down (a few minutes; the 45 s default-settings blackhole is skipped)
-//   BENCH_ONLY=a,b  only these parts: size, down, up, rtt, restart, blackhole, memory, cluster
+//   BENCH_ONLY=a,b  only these parts: size, down, up, rtt, restart, blackhole, memory, first-message, cluster
+//                   (first-message: bench/lib/first-message.mjs, fresh pages direct and behind nginx)
 //                   (cluster: bench/cluster.mjs, several node processes with Redis and nginx, Node clients)
 //   BENCH_REPS=n    rounds of each throughput figure (default 3, quick 1); the median is reported
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -13,12 +14,13 @@ import { ServerProcess, BenchPage, launchBrowser, root, now, sleep } from './lib
 import { measure as measureSize, sizeMarkdown } from './size.mjs';
 import { replaceSection, table, median, percentile } from './lib/report.mjs';
 import { clusterMarkdown } from './cluster.mjs';
+import { firstMessage, firstMessageMarkdown } from './lib/first-message.mjs';
 
 const QUICK = !!process.env.BENCH_QUICK && process.env.BENCH_QUICK !== '0';
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
 const wanted = (part) => !ONLY || ONLY.has(part);
 /** The parts that run in headless Chromium against bench/server.mjs. */
-const BROWSER_PARTS = ['down', 'up', 'rtt', 'restart', 'blackhole', 'memory'];
+const BROWSER_PARTS = ['down', 'up', 'rtt', 'restart', 'blackhole', 'memory', 'first-message'];
 const FAST_HB = 2000; // bench/server.mjs's /realtime-fast and /socket.io-fast
 const FAST_TIMEOUT = 1000;
 const DEFAULT_HB = 25000;
@@ -36,6 +38,7 @@ const N = QUICK
       memMessages: 10_000,
       cycles: 100,
       cyclesHttp: 50,
+      firstMessage: 3,
     }
   : {
       small: 100_000,
@@ -48,6 +51,7 @@ const N = QUICK
       memMessages: 10_000,
       cycles: 1000,
       cyclesHttp: 250,
+      firstMessage: 7,
     };
 if (process.env.BENCH_REPS) N.reps = Number(process.env.BENCH_REPS);
 const SIZES = [
@@ -158,7 +162,8 @@ async function roundRobin(pages, fn) {
 async function throughput(direction, configs) {
   const pages = await openGroup(configs);
   const runs = Object.fromEntries(configs.map((c) => [c.id, Object.fromEntries(SIZES.map(({ size }) => [size, []]))]));
-  const call = direction === 'down' ? ([n, size]) => H.push(n, size, 180000) : ([n, size]) => H.up(n, size, 180000);
+  const call =
+    direction === 'down' ? ([n, size]) => window.H.push(n, size, 180000) : ([n, size]) => window.H.up(n, size, 180000);
   try {
     // Warm-up at a tenth of each size, unmeasured: the first large burst pays for JIT tiers and heap
     // growth on both sides (it measured up to 5x slower than the next one for ours).
@@ -222,14 +227,14 @@ async function rtt() {
   const configs = [...TRANSPORTS.map((t) => ours(t)), NATIVE_WS, SIO_WS, SIO_POLL];
   const pages = await openGroup(configs);
   const times = Object.fromEntries(configs.map((c) => [c.id, []]));
-  results.crossOriginIsolated = await pages.find((x) => x.p)?.p.eval(() => H.isolated);
+  results.crossOriginIsolated = await pages.find((x) => x.p)?.p.eval(() => window.H.isolated);
   if (!results.crossOriginIsolated)
     log('   ! pages are not cross-origin isolated: performance.now() has 100 µs resolution');
   try {
-    await roundRobin(pages, ({ p }) => p.eval(([m, warm]) => H.rtt(m, 100, warm), [0, N.warm]));
+    await roundRobin(pages, ({ p }) => p.eval(([m, warm]) => window.H.rtt(m, 100, warm), [0, N.warm]));
     for (let k = 0; k < chunks; k++) {
       await roundRobin(pages, async ({ cfg, p }) => {
-        times[cfg.id].push(...(await p.eval((m) => H.rtt(m, 100, 0, 180000), Math.ceil(N.rtt / chunks))));
+        times[cfg.id].push(...(await p.eval((m) => window.H.rtt(m, 100, 0, 180000), Math.ceil(N.rtt / chunks))));
       });
     }
   } finally {
@@ -267,7 +272,7 @@ async function restart() {
     for (let c = 0; c < N.restarts; c++) {
       // Ours resets its backoff after 5 s open (reconnect.resetAfter); socket.io on every connect.
       await sleep(6000);
-      const opens = await Promise.all(pages.map(({ p }) => p.eval(() => H.opens())));
+      const opens = await Promise.all(pages.map(({ p }) => p.eval(() => window.H.opens())));
       const tKill = now();
       await server.kill();
       const { t: tListen } = await server.start();
@@ -307,7 +312,7 @@ async function restart() {
 
 // ---- recovery: blackholed connection ---------------------------------------------------------
 async function blackholeRound(pages, label) {
-  const counts = await Promise.all(pages.map(({ p }) => p.eval(() => H.events.length)));
+  const counts = await Promise.all(pages.map(({ p }) => p.eval(() => window.H.events.length)));
   const { t: tBh, sockets } = await server.command('blackhole');
   const deadline = Date.now() + 70_000;
   const got = {};
@@ -381,7 +386,7 @@ async function blackhole() {
         await server.restart();
         for (const { cfg, p } of pages) {
           await p.page
-            .waitForFunction((t) => H.events.some((e) => e.type === 'open' && e.t > t), tRestart, {
+            .waitForFunction((t) => window.H.events.some((e) => e.type === 'open' && e.t > t), tRestart, {
               timeout: 30_000,
               every: 20,
             })
@@ -417,21 +422,21 @@ async function memory() {
   const out = {};
   const heap = async (p) => {
     await sleep(300); // acks and timers settle
-    await p.eval(() => H.forget());
+    await p.eval(() => window.H.forget());
     return (await p.heap()).usedSize;
   };
   for (const cfg of configs) {
     out[cfg.id] = await attempt(cfg.id, () =>
       withPage(cfg, async (p) => {
         const connected = await heap(p);
-        await p.eval((n) => H.push(n, 100), N.memMessages);
+        await p.eval((n) => window.H.push(n, 100), N.memMessages);
         const afterMessages = await heap(p);
         const r = { connected, afterMessages, cycles: cfg.cycles, afterHalf: NaN, afterCycles: NaN, cycleMs: NaN };
         if (cfg.cycles) {
           // Measured at half-way too: growth that continues in the second half is a leak, a one-off step is not.
-          r.cycleMs = (await p.eval((k) => H.cycles(k), cfg.cycles / 2)).ms;
+          r.cycleMs = (await p.eval((k) => window.H.cycles(k), cfg.cycles / 2)).ms;
           r.afterHalf = await heap(p);
-          r.cycleMs += (await p.eval((k) => H.cycles(k), cfg.cycles / 2)).ms;
+          r.cycleMs += (await p.eval((k) => window.H.cycles(k), cfg.cycles / 2)).ms;
           r.afterCycles = await heap(p);
         }
         const k = (x) => (Number.isFinite(x) ? `${fmt(x / 1024)} KiB` : 'n/a');
@@ -788,11 +793,16 @@ function report() {
     ].join('\n');
   }
 
+  if (results.firstMessage)
+    md['first-message'] = results.firstMessage.error
+      ? `Failed: ${results.firstMessage.error}`
+      : firstMessageMarkdown(results.firstMessage);
+
   md.targets = targets();
   return md;
 }
 
-/** The targets of issue 5, judged from this run's figures. */
+/** The targets of issue 5 (and issue 17's first message behind a buffering proxy), judged from this run's figures. */
 function targets() {
   const rows = [];
   const verdict = (ok) => (ok === undefined ? 'not measured' : ok ? 'met' : '**missed**');
@@ -868,6 +878,15 @@ function targets() {
       worst > 1 ? 'over the bound' : '',
     ]);
   }
+  const first = results.firstMessage?.setups?.['nginx-buffering']?.clients?.ours;
+  if (first) {
+    rows.push([
+      'fresh page behind a buffering proxy: first message within 3 s (median, from the page script)',
+      `${fmt(first.median)} ms (max ${fmt(first.max)} ms)`,
+      verdict(Number.isFinite(first.median) ? first.median <= 3000 : undefined),
+      first.median > 3000 ? `${fmt(first.median - 3000)} ms over` : '',
+    ]);
+  }
   return table(['target', 'this run', 'verdict', 'by how much'], rows);
 }
 
@@ -924,6 +943,14 @@ try {
     async () => (results.blackhole = (await attempt('blackhole', blackhole)) ?? results.blackhole),
   );
   await part('memory', memory);
+  await part('first-message', async () => {
+    log(
+      `\n== time to first message: fresh pages, default transports, direct and behind nginx (${N.firstMessage} run(s) each)`,
+    );
+    results.firstMessage = await attempt('first-message', () =>
+      firstMessage({ browser, server, runs: N.firstMessage, log }),
+    );
+  });
   await part('cluster', cluster);
   results.seconds = Math.round((Date.now() - t0) / 1000);
   results.load.end = loadavg();

@@ -3,8 +3,10 @@
 // On one node:http server and port:
 //   /realtime           our RealtimeServer, default heartbeat (25 s)
 //   /realtime-fast      our RealtimeServer, heartbeatInterval FAST_HB ms (the short-settings liveness run)
+//   /realtime-greet     our RealtimeServer, defaults, sending {hello} to each new session (time to first message)
 //   /socket.io/         socket.io 4, defaults
 //   /socket.io-fast/    socket.io 4, pingInterval FAST_HB, pingTimeout FAST_SIO_TIMEOUT (short-settings run)
+//   /socket.io-greet/   socket.io 4, defaults, emitting {hello} to each new socket (time to first message)
 //   /ws                 raw `ws` WebSocketServer: the native-WebSocket baseline, one frame per message
 //   /sse, /sse-ctl      raw SSE: the native-EventSource baseline, one event per message; control by POST
 //   /bench/pages/, /dist/, socket.io-client's and eventsource-parser's dist: static files
@@ -109,14 +111,17 @@ http.on('connection', (socket) => {
 });
 
 // socket.io: defaults, except that it must not end upgrade requests that belong to the others.
-for (const [path, extra] of [
+// On the -greet paths the server sends {hello} as soon as a connection is there (the first message).
+for (const [path, extra, greet] of [
   ['/socket.io', {}],
   ['/socket.io-fast', { pingInterval: FAST_HB, pingTimeout: FAST_SIO_TIMEOUT }],
+  ['/socket.io-greet', {}, true],
 ]) {
   const io = new SocketIoServer(http, { path, serveClient: false, destroyUpgrade: false, ...extra });
   io.on('connection', (socket) => {
     const onMessage = benchApp({ send: (obj) => socket.emit('m', obj), drop: () => socket.conn.close() });
     socket.on('m', onMessage);
+    if (greet) socket.emit('m', { hello: true });
   });
 }
 
@@ -129,14 +134,16 @@ const ourOptions = {
   replay: { maxMessages: 1_000_000, maxBytes: 512 * 1024 * 1024 },
   ...JSON.parse(process.env.BENCH_RT_OPTIONS || '{}'),
 };
-for (const [path, extra] of [
+for (const [path, extra, greet] of [
   ['/realtime', {}],
   ['/realtime-fast', { heartbeatInterval: FAST_HB }],
+  ['/realtime-greet', {}, true],
 ]) {
   const rt = new RealtimeServer({ server: http, path, ...ourOptions, ...extra });
   rt.on('error', (err) => console.error(`[bench server] ${path}:`, err));
   rt.on('connection', (session) => {
     session.on('message', benchApp({ send: (obj) => session.send(obj), drop: () => session.disconnect() }));
+    if (greet) session.send({ hello: true });
   });
 }
 

@@ -73,6 +73,7 @@ export function attachChat(rt) {
 function clean(value, max) {
   return typeof value === 'string'
     ? value
+        // eslint-disable-next-line no-control-regex -- matching control characters is the point: they are replaced
         .replace(/[\u0000-\u001f\u007f]/g, ' ')
         .trim()
         .slice(0, max)

@@ -1,5 +1,6 @@
 // Chat room on the IIFE build (global `Realtime`). Text from the network only ever reaches the
 // page through textContent.
+/* global Realtime -- defined by dist/realtime.min.js, which chat.html loads before this script */
 const $ = (id) => document.getElementById(id);
 const randomId = () =>
   Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');

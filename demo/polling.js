@@ -1,5 +1,6 @@
 // Classic polling beside the plain long-poll client, on the same endpoint, with each side's
 // requests and response bytes counted.
+/* global Realtime -- defined by dist/realtime.min.js, which polling.html loads before this script */
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 2000;
 const sides = { classic: makeSide('classic'), live: makeSide('live') };
@@ -30,7 +31,9 @@ function countingFetch(side) {
       if (res.status === 304) return;
       etag = res.headers.get('ETag');
       sides.classic.render(await res.json());
-    } catch {}
+    } catch {
+      // A failed poll (server restarting, offline) shows nothing new: the next one tries again.
+    }
   }, POLL_MS);
 }
 

@@ -62,7 +62,9 @@ async function serveStatic(req, res, pathname) {
   let body;
   try {
     if (type) body = await readFile(file);
-  } catch {}
+  } catch {
+    // Missing or unreadable: answered 404 below.
+  }
   if (!body) return send(res, 404, 'text/plain; charset=utf-8', 'Not found\n');
   const headers = { 'Cache-Control': 'no-store' };
   if (type.startsWith('text/html')) headers['Content-Security-Policy'] = cspFor(body.toString('utf8'));

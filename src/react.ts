@@ -60,7 +60,8 @@ export function useRealtime(url: string, options?: UseRealtimeOptions): UseRealt
     const env = onServer && !options?.env?.baseUrl ? { ...options?.env, baseUrl: SERVER_BASE } : options?.env;
     return { url, client: new RealtimeClient(url, { ...options, env, autoConnect: false }) };
   };
-  let [owned, setOwned] = useState(make);
+  const [first, setOwned] = useState(make);
+  let owned = first;
   if (owned.url !== url) {
     // A new URL: a new client, set during render as React recommends for derived state; the old
     // one is closed by its effect's cleanup.

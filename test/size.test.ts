@@ -9,6 +9,7 @@ import { constants, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { bundleModules } from '../bench/lib/modules.mjs';
+import { MARKERS } from '../bench/size.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const budgets = JSON.parse(readFileSync(resolve(root, 'size-budgets.json'), 'utf8')) as Record<string, number>;
@@ -73,5 +74,11 @@ describe('opt-in features stay out of a WebSocket-only bundle', () => {
       files.filter((f) => bundled.includes(f)).map((f) => `${feature}: ${f}`),
     );
     expect(found).toEqual([]);
+  });
+
+  it('the WebSocket-only app bundle holds no string only the other transports use', async () => {
+    const text = new TextDecoder().decode(await minified('bench/size/ours-websocket.js'));
+    const found = MARKERS.filter((m) => (text.match(m.re) ?? []).length > 0).map((m) => m.what);
+    expect(found, 'a name or string of the other transports is in the bundle: which code put it there?').toEqual([]);
   });
 });

@@ -86,9 +86,9 @@ async function control(req, res) {
   try {
     if (url.pathname === '/ctl/mem') {
       if (globalThis.gc) {
-        gc();
+        globalThis.gc();
         await new Promise((r) => setImmediate(r));
-        gc();
+        globalThis.gc();
       }
       return json({ ...process.memoryUsage(), sessions: rt.sessions.size, sockets: io.engine.clientsCount, name });
     }

@@ -10,10 +10,9 @@ export function loadServices() {
       contents: [
         "export { ensureBinary, ensureServices } from './install';",
         "export { startRedis } from './redis';",
-        "export { startNginx } from './nginx';",
+        "export { startNginx, proxySite } from './nginx';",
         "export { startNodeProcess, startNodeProcesses } from './node-processes';",
         "export { redisCommand, redisInfo, parseInfo } from './resp';",
-        "export { until, delay } from './wait';",
       ].join('\n'),
       resolveDir: `${root}/test/services`,
       loader: 'ts',

@@ -130,7 +130,9 @@ export class Browser {
   async close() {
     try {
       await Promise.race([this.conn.send('Browser.close'), new Promise((r) => setTimeout(r, 3000))]);
-    } catch {}
+    } catch {
+      // The browser or its connection is already gone: SIGKILL below makes sure.
+    }
     this.conn.close();
     if (this.child.exitCode === null && this.child.signalCode === null) {
       const gone = new Promise((r) => this.child.once('exit', r));
@@ -139,7 +141,9 @@ export class Browser {
     }
     try {
       rmSync(this.userDataDir, { recursive: true, force: true, maxRetries: 3 });
-    } catch {}
+    } catch {
+      // A profile left in the temporary directory costs disk space, not a result: not worth failing the run.
+    }
   }
 }
 

@@ -145,13 +145,13 @@ export class BenchPage {
 
   /** Connects and waits for the first open. */
   async start(timeout = 20_000) {
-    await this.page.evaluate(() => H.start());
+    await this.page.evaluate(() => window.H.start());
     await this.waitOpens(1, timeout);
   }
 
   async waitOpens(n, timeout = 20_000) {
     try {
-      await this.page.waitForFunction((k) => H.opens() >= k, n, { timeout });
+      await this.page.waitForFunction((k) => window.H.opens() >= k, n, { timeout });
     } catch (err) {
       throw new Error(`${this.label}: not open (${n}) within ${timeout} ms: ${await this.summary()}`, { cause: err });
     }
@@ -162,13 +162,13 @@ export class BenchPage {
   }
 
   events() {
-    return this.page.evaluate(() => H.events);
+    return this.page.evaluate(() => window.H.events);
   }
 
   async summary() {
     try {
       return JSON.stringify(
-        await this.page.evaluate(() => ({ events: H.events.slice(-8), errors: H.errors.slice(-5) })),
+        await this.page.evaluate(() => ({ events: window.H.events.slice(-8), errors: window.H.errors.slice(-5) })),
       );
     } catch (err) {
       return String(err);
@@ -181,13 +181,15 @@ export class BenchPage {
   }
 
   async errors() {
-    return this.page.evaluate(() => H.errors);
+    return this.page.evaluate(() => window.H.errors);
   }
 
   async close() {
     try {
-      await this.page.evaluate(() => H.close && H.close());
-    } catch {}
+      await this.page.evaluate(() => window.H.close && window.H.close());
+    } catch {
+      // The page crashed or is gone: closing it below is all that is left to do.
+    }
     await this.page.close();
   }
 }

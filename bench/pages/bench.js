@@ -1,7 +1,8 @@
 // Page side of `npm run bench` (classic script). The page's adapter script (ours.js,
 // native-ws.js, native-sse.js, socketio.js) defines H.start(), which connects and sets
 // H.send(obj); the adapter reports H.event('open' | 'close' | 'error', detail) and H.message(obj).
-// bench/run.mjs drives the tests below through page.evaluate().
+// bench/run.mjs drives the tests below through page.evaluate(). With ?auto=1 the page starts its
+// client by itself once its scripts have run (the time to first message, bench/lib/first-message.mjs).
 (function () {
   'use strict';
   var q = new URLSearchParams(location.search);
@@ -9,6 +10,10 @@
     q: q,
     events: [],
     errors: [],
+    /** performance.now() when the page's first script started, when H.start() was called, and at the first message. */
+    scriptStart: performance.now(),
+    startedAt: null,
+    firstMessageAt: null,
     /** Called for each application message, as the library delivers it (parsed). */
     onMessage: null,
     /** Wall-clock ms with sub-ms resolution, comparable with the server's and bench/run.mjs's. */
@@ -19,6 +24,7 @@
       H.events.push({ type: type, t: H.now(), detail: detail === undefined ? null : detail });
     },
     message: function (m) {
+      if (H.firstMessageAt === null) H.firstMessageAt = performance.now();
       if (H.onMessage) H.onMessage(m);
     },
     isolated: self.crossOriginIsolated,
@@ -28,6 +34,12 @@
       }).length;
     },
   });
+  // The adapter's script (after this one) defines H.start; classic scripts have all run by DOMContentLoaded.
+  if (q.get('auto') === '1')
+    document.addEventListener('DOMContentLoaded', function () {
+      H.startedAt = performance.now();
+      H.start();
+    });
   window.addEventListener('error', function (e) {
     H.errors.push('error: ' + e.message);
   });

@@ -1,4 +1,5 @@
 // Native EventSource baseline: one SSE event per message, parsed by the page; control by POST.
+/* global H -- defined by bench.js, which the page loads before this script */
 (function () {
   'use strict';
   H.lib = 'native-sse';

@@ -1,5 +1,6 @@
 // Native WebSocket baseline: one JSON text frame per message, parsed by the page.
 // With ?reconnect=1 it reconnects at once on close (for the reconnect-cycle memory test).
+/* global H -- defined by bench.js, which the page loads before this script */
 (function () {
   'use strict';
   H.lib = 'native-ws';

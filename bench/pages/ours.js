@@ -1,11 +1,15 @@
-// realtime-client (the IIFE build, global Realtime). Query: transport, path, opts (JSON options).
+// realtime-client (the IIFE build, global Realtime). Query: transport (one name, or 'default' for the
+// default list), path, opts (JSON options).
+/* global H, Realtime -- defined by bench.js and dist/realtime.min.js, which the page loads before this script */
 (function () {
   'use strict';
   H.lib = 'ours';
   H.start = function () {
     var q = H.q;
     var opts = JSON.parse(q.get('opts') || '{}');
-    opts.transports = [q.get('transport') || 'websocket'];
+    var transport = q.get('transport') || 'websocket';
+    // 'default': the client's own list, as an application that sets none has it.
+    if (transport !== 'default') opts.transports = [transport];
     var client = (H.client = new Realtime.RealtimeClient(q.get('path') || '/realtime', opts));
     client.on('open', function (d) {
       H.event('open', d);

@@ -1,5 +1,6 @@
-// socket.io-client (its browser bundle, global io). Query: transport ('websocket' | 'polling'),
+// socket.io-client (its browser bundle, global io). Query: transport ('websocket' | 'polling' | 'default'),
 // path (default /socket.io), opts (JSON Manager options, e.g. reconnectionDelay).
+/* global H, io -- defined by bench.js and socket.io.min.js, which the page loads before this script */
 (function () {
   'use strict';
   H.lib = 'socket.io';
@@ -7,7 +8,9 @@
     var q = H.q;
     var opts = JSON.parse(q.get('opts') || '{}');
     opts.path = q.get('path') || '/socket.io';
-    opts.transports = [q.get('transport') || 'websocket'];
+    var transport = q.get('transport') || 'websocket';
+    // 'default': socket.io's own list (polling first, then the upgrade to websocket).
+    if (transport !== 'default') opts.transports = [transport];
     var socket = (H.client = io(opts));
     socket.on('connect', function () {
       H.event('open', { transport: socket.io.engine.transport.name });

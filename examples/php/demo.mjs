@@ -88,7 +88,9 @@ function stop() {
   for (const child of children) {
     try {
       process.kill(-child.pid, 'SIGTERM');
-    } catch {}
+    } catch {
+      // Its process group has already exited.
+    }
   }
   rmSync(database, { force: true });
   for (const suffix of ['-wal', '-shm']) rmSync(database + suffix, { force: true });

@@ -26,6 +26,7 @@ const BACKLOG_BYTES = 1 << 16;
  * Typed `addEventListener`/`removeEventListener` for the client's events (declaration merging:
  * types only). Any other string still type-checks as on every EventTarget.
  */
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- merging needs the class's type parameters, Out too
 export interface RealtimeClient<In = unknown, Out = unknown> {
   addEventListener<K extends keyof RealtimeEventMap<In>>(
     type: K,
@@ -49,6 +50,7 @@ export interface RealtimeClient<In = unknown, Out = unknown> {
   ): void;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- the interface above only types events
 export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
   readonly url: string;
   #state: ConnectionState = 'closed';

@@ -43,17 +43,38 @@ export interface Env {
   BroadcastChannel: typeof BroadcastChannel | undefined;
 }
 
+/** What the client reads from globalThis: all but the timers may be missing (workers, Node, old browsers). */
+type Globals = Pick<typeof globalThis, 'setTimeout' | 'clearTimeout'> &
+  Partial<
+    Pick<
+      typeof globalThis,
+      | 'WebSocket'
+      | 'EventSource'
+      | 'fetch'
+      | 'addEventListener'
+      | 'removeEventListener'
+      | 'document'
+      | 'navigator'
+      | 'location'
+      | 'sessionStorage'
+      | 'localStorage'
+      | 'indexedDB'
+    >
+  >;
+
 export function resolveEnv(given: Partial<Env> = {}): Env {
-  const g = globalThis as any;
+  const g = globalThis as Globals;
+  // Wrapped so that it is never called with `env` as `this` (fetch throws "Illegal invocation").
+  const fetch = g.fetch;
   return {
     WebSocket: g.WebSocket,
     EventSource: g.EventSource,
-    fetch: g.fetch && ((input: RequestInfo | URL, init?: RequestInit) => g.fetch(input, init)),
+    fetch: fetch && ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init)),
     setTimeout: (fn, ms) => g.setTimeout(fn, ms),
-    clearTimeout: (id) => g.clearTimeout(id),
+    clearTimeout: (id) => g.clearTimeout(id as ReturnType<typeof setTimeout>),
     now: () => Date.now(),
     random: Math.random,
-    window: typeof g.addEventListener === 'function' ? g : undefined,
+    window: typeof g.addEventListener === 'function' ? (g as EventTargetLike) : undefined,
     document: g.document,
     navigator: g.navigator,
     baseUrl: g.location?.href,

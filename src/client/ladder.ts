@@ -5,6 +5,7 @@ import { RealtimeError, type ErrorCode } from './errors';
 import { Watchdog } from './heartbeat';
 import type { Emit } from './events';
 import { closeText, decide, type Outcome, type ReconnectOptions } from './retry';
+import { Race, type Racer } from './race';
 import type { ConnectionState, StateEvent } from './state';
 import type { Connection, OpenContext, Transport, TransportHandlers } from './transports/types';
 import type { Prober, UpgradeProbes } from './upgrade';
@@ -27,6 +28,8 @@ export interface LadderOptions {
   reconnect: ReconnectOptions | false;
   /** heartbeat.timeout: also bounds an attempt, from its start to the session opening. */
   timeout: number;
+  /** fallbackAfter: how long a transport may take to open before the next one starts alongside it. */
+  fallbackAfter: number;
   /** reconnect.resetAfter */
   resetAfter: number;
   /** maxFrameSize */
@@ -39,8 +42,7 @@ export interface LadderOptions {
 
 /**
  * Which transport carries the session, and what follows when one fails: the usable transports in
- * order of preference, the next one at once while an attempt has not opened, backoff between
- * attempts. When `upgrade` is given, it says which transport a run starts from (the one an earlier
+ * order of preference, raced within an attempt (see {@link Race}), backoff between attempts. When `upgrade` is given, it says which transport a run starts from (the one an earlier
  * page fell back to) and probes the first one after a fallback.
  * What to do after a loss is decided by {@link decide}; this class carries it out. Each attempt
  * has an id, and callbacks of an older attempt are ignored.
@@ -49,7 +51,7 @@ export class Ladder {
   /** Between attempts: waiting out the backoff, or for the network or the page to come back. */
   #phase: 'idle' | 'attempting' | 'waiting' = 'idle';
   #usable: Transport[] = [];
-  /** The current attempt's transport, and the one the next attempt starts from. */
+  /** The current attempt's transport (the winner, or the last one started), and the one the next attempt starts from. */
   #index = 0;
   #best = 0;
   /** Failed attempts since the last stable connection, and refused tokens in a row. */
@@ -58,7 +60,9 @@ export class Ladder {
   /** Why each transport of the current attempt failed before opening, for the 'connect-failed' error. */
   #failures: string[] = [];
   #attemptId = 0;
-  #conn: Connection | null = null;
+  /** The current attempt's transports, and the one that opened first. */
+  #race: Race | null = null;
+  #winner: Racer | null = null;
   #transport: string | null = null;
   #openedAt = 0;
   #retryTimer: unknown;
@@ -101,7 +105,7 @@ export class Ladder {
   }
 
   get connection(): Connection | null {
-    return this.#conn;
+    return this.#winner?.conn ?? null;
   }
 
   /** Starts a run of attempts, from the transport remembered as working here. */
@@ -177,11 +181,10 @@ export class Ladder {
     this.#phase = 'idle';
   }
 
-  async #open(index: number): Promise<void> {
+  async #open(from: number): Promise<void> {
     const id = ++this.#attemptId;
     this.#phase = 'attempting';
-    const transport = this.#usable[(this.#index = index)]!;
-    const next = index + 1;
+    this.#index = from;
     // The watchdog also bounds the attempt itself: a connect that hangs is a failed connect.
     this.#watchdog.start(this.o.timeout);
     let token: string | undefined;
@@ -192,21 +195,35 @@ export class Ladder {
       } catch (cause) {
         if (id !== this.#attemptId) return;
         this.host.emit('error', new RealtimeError('unauthorized', 'auth() failed; retrying', { cause }));
-        return this.#lost({ code: CloseCode.UNAUTHORIZED, reason: 'auth callback failed', fallback: next });
+        return this.#lost({ code: CloseCode.UNAUTHORIZED, reason: 'auth callback failed', fallback: from + 1 });
       }
       if (id !== this.#attemptId) return;
     }
+    const { env, fallbackAfter } = this.o;
+    this.#race = new Race(env, fallbackAfter, this.#usable.length, from, (racer) => this.#launch(racer, token));
+    this.#race.startNext();
+  }
+
+  /** Opens `racer`'s transport; one whose open() throws has failed. */
+  #launch(racer: Racer, token: string | undefined): Connection | null {
+    const transport = this.#usable[(this.#index = racer.index)]!;
     // A transport that carries the token itself gets it here; the others send it in hello.
     const header = transport.auth === 'header';
     try {
-      this.#conn = transport.open(
+      return transport.open(
         this.o.url,
-        this.#handlers(id, transport, header ? undefined : token),
+        this.#handlers(racer, transport, header ? undefined : token),
         this.#context(header ? token : undefined),
       );
     } catch (e) {
-      this.#lost({ code: CloseCode.ABNORMAL, reason: String(e), fallback: next });
+      this.#lost({ code: CloseCode.ABNORMAL, reason: String(e), fallback: this.#nextAfter(racer) }, racer);
+      return null;
     }
+  }
+
+  /** The transport to try at once after `racer` failed to open: the first of this attempt not yet started. */
+  #nextAfter(racer: Racer): number {
+    return racer === this.#winner ? racer.index + 1 : this.#race!.next;
   }
 
   #context(token: string | undefined): OpenContext {
@@ -214,33 +231,40 @@ export class Ladder {
     return { env, maxFrame, timeout, ...this.endpoint.context, token };
   }
 
-  #handlers(id: number, transport: Transport, token: string | undefined): TransportHandlers {
+  #handlers(racer: Racer, transport: Transport, token: string | undefined): TransportHandlers {
     const { env, resetAfter } = this.o;
+    // Callbacks of a transport that lost the race, or of an earlier attempt, are stale.
+    const live = () => this.#race?.has(racer) === true;
     return {
       onOpen: () => {
-        if (id !== this.#attemptId) return;
+        if (!live()) return;
+        this.#race!.win(racer);
+        this.#winner = racer;
+        this.#index = racer.index;
         if (this.#transport !== transport.name)
           this.host.emit('transport', { from: this.#transport, to: transport.name });
         this.#transport = transport.name;
         this.#watchdog.touch();
-        this.endpoint.connected(this.#conn!, token);
+        this.endpoint.connected(racer.conn!, token);
       },
-      onFrame: (text) => id === this.#attemptId && this.#frame(text),
-      onProtocolError: (what) => id === this.#attemptId && this.endpoint.protocolError(what),
+      onFrame: (text) => live() && this.#frame(text),
+      onProtocolError: (what) => live() && this.endpoint.protocolError(what),
       onClose: (code, reason, retryAfter) => {
-        if (id !== this.#attemptId) return;
-        this.#conn = null;
+        if (!live()) return;
         // A connection dropped (1006) before it proved stable counts as failing to open, as a
         // proxy that accepts WebSocket upgrades and then kills them does: move on to the next.
         const unproven =
           this.host.state !== 'open' || (code === CloseCode.ABNORMAL && env.now() - this.#openedAt < resetAfter);
         // A server that says when to come back is busy, not broken: no fallback, wait as told.
-        this.#lost({
-          code,
-          reason,
-          retryAfter,
-          fallback: unproven && retryAfter === undefined ? this.#index + 1 : undefined,
-        });
+        this.#lost(
+          {
+            code,
+            reason,
+            retryAfter,
+            fallback: unproven && retryAfter === undefined ? this.#nextAfter(racer) : undefined,
+          },
+          racer,
+        );
       },
     };
   }
@@ -259,23 +283,37 @@ export class Ladder {
     this.endpoint.frame(text);
   }
 
-  /** The connection is gone: fall back to the next transport, wait and attempt again, or give up, as {@link decide} says. */
-  #lost(o: Outcome): void {
-    this.#stop();
+  /**
+   * A connection (`racer`'s, when a transport ended it) is gone: let the attempt's other transports
+   * go on, start the next at once, wait and attempt again, or give up, as {@link decide} says.
+   */
+  #lost(o: Outcome, racer?: Racer): void {
     const { host } = this;
-    if (host.state === 'closed') return;
+    const race = this.#race;
+    if (racer) race?.leave(racer);
+    if (host.state === 'closed') return this.#stop();
     const { code, reason } = o;
     if (o.fallback !== undefined && host.state !== 'open' && code !== CloseCode.UNAUTHORIZED)
-      this.#failures.push(`${this.#usable[this.#index]!.name}: ${closeText(code, reason)}`);
+      this.#failures.push(`${this.#usable[racer?.index ?? this.#index]!.name}: ${closeText(code, reason)}`);
     if (code === CloseCode.UNAUTHORIZED) this.#authFailures++;
+    const racing = race && !this.#winner;
     const state = {
       transports: this.#usable.length,
       attempt: this.#attempt,
       authFailures: this.#authFailures,
       best: this.#best,
       everOpened: this.#openedAt > 0,
+      racing: racing ? race.racing : 0,
     };
     const d = decide(o, state, this.o.reconnect, this.o.env.random);
+    // No transport of this attempt has opened yet: the others go on, and the next starts now.
+    if (racing && (d.kind === 'race-on' || d.kind === 'fallback')) {
+      host.emit('close', { code, reason, willReconnect: true });
+      if (d.kind === 'fallback') race.startNext();
+      return;
+    }
+    this.#stop();
+    if (d.kind === 'race-on') return; // not reached: decide says race-on only while others race
     if (d.kind === 'give-up') return host.finish({ code, reason, willReconnect: false }, d.error);
     if (d.kind === 'fallback') {
       host.emit('close', { code, reason, willReconnect: true });
@@ -299,11 +337,9 @@ export class Ladder {
     this.#retryTimer = this.o.env.setTimeout(() => void this.#open(this.#best), d.delay);
   }
 
-  /** Stops the current attempt and closes its connection, if any, with `code`. */
+  /** Stops the current attempt and closes its connections, if any, with `code`. */
   #hangUp(code: number, reason: string): void {
-    const conn = this.#conn;
-    this.#stop();
-    conn?.close(code, reason);
+    this.#stop(code, reason);
   }
 
   /** Reports a lost connection that will be replaced. */
@@ -312,10 +348,12 @@ export class Ladder {
     this.host.setState('dropped');
   }
 
-  /** Stops everything tied to the current attempt. */
-  #stop(): void {
+  /** Stops everything tied to the current attempt; its transports still open are closed with `code`. */
+  #stop(code: number = CloseCode.NORMAL, reason = 'attempt over'): void {
     this.#attemptId++;
-    this.#conn = null;
+    const race = this.#race;
+    this.#race = this.#winner = null;
+    race?.end(code, reason);
     this.#watchdog.stop();
     this.o.env.clearTimeout(this.#retryTimer);
     this.o.env.clearTimeout(this.#stableTimer);

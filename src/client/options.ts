@@ -49,6 +49,7 @@ export interface ClientOptions {
   queue?: Partial<QueueOptions>;
   /**
    * Returns the token for the next connect attempt; called before every attempt so it can refresh.
+   * The transports one attempt tries share it: only the one that opens first sends it.
    * It travels as `Authorization: Bearer` on the POST carrying hello (SSE, fetch-stream,
    * long-poll) or in the hello frame (WebSocket), never in a URL, log or error message. A refusal
    * (close 4401, HTTP 401 or 403) asks again; after 3 in a row the client stops with 'unauthorized'.
@@ -57,6 +58,14 @@ export interface ClientOptions {
   auth?: () => string | null | undefined | Promise<string | null | undefined>;
   /** Longest wait before a standalone ack, when no outgoing frame carries it, in ms. @default 50 */
   ackDelay?: number;
+  /**
+   * How long a transport may take to open, in ms, before the next one starts alongside it; the
+   * first to open carries the session and the others are closed. Behind a proxy that buffers
+   * streams, this is what a fresh page waits per transport that never delivers, instead of
+   * `heartbeat.timeout`. `Infinity`: one at a time, the next only when one fails.
+   * @default 1000
+   */
+  fallbackAfter?: number;
   /**
    * After falling back to a worse transport, how often to probe the first one, in ms; when it
    * opens, the session moves over to it. `0` turns probing off. Needs `upgrade`.
@@ -123,6 +132,7 @@ export interface Config extends EndpointOptions {
   resetAfter: number;
   queue: QueueOptions;
   storage: QueueStorage | undefined;
+  fallbackAfter: number;
   probeInterval: number;
   upgrade: UpgradeProbes | undefined;
   lifecycle: PageLifecycle | undefined;
@@ -140,6 +150,7 @@ const OPTION_NAMES = [
   'queue',
   'auth',
   'ackDelay',
+  'fallbackAfter',
   'probeInterval',
   'upgrade',
   'lifecycle',
@@ -171,7 +182,7 @@ void listsEvery;
 export function configure(url: string, o: ClientOptions, defaults: Defaults): Config {
   if (typeof o !== 'object' || o === null)
     throw invalid(
-      `options must be an object, such as { transports: ['websocket', 'sse'] }; got ${o === null ? 'null' : typeof o}`,
+      `options must be an object, such as { transports: ['websocket'] }; got ${o === null ? 'null' : typeof o}`,
     );
   checkNames('', o, OPTION_NAMES);
   for (const [name, known] of Object.entries(NESTED_NAMES)) {
@@ -180,9 +191,10 @@ export function configure(url: string, o: ClientOptions, defaults: Defaults): Co
   }
   const env = resolveEnv(o.env);
   checkUrl(url, env.baseUrl);
-  if (o.transports !== undefined && !Array.isArray(o.transports)) {
+  const given: unknown = o.transports; // typed as an array, but JavaScript callers pass anything
+  if (given !== undefined && !Array.isArray(given)) {
     throw invalid(
-      `options.transports must be an array of transport names or objects, such as ['websocket', 'sse']; got ${typeof o.transports === 'string' ? `the string '${o.transports}'` : typeof o.transports}`,
+      `options.transports must be an array of transport names or objects, such as ['websocket']; got ${typeof given === 'string' ? `the string '${given}'` : typeof given}`,
     );
   }
   const protocol =
@@ -222,6 +234,7 @@ export function configure(url: string, o: ClientOptions, defaults: Defaults): Co
         : persist,
     auth: o.auth,
     maxFrame,
+    fallbackAfter: o.fallbackAfter ?? 1000,
     probeInterval: o.probeInterval ?? 30000,
     upgrade: o.upgrade ?? defaults.upgrade,
     lifecycle: o.lifecycle ?? defaults.lifecycle,

@@ -43,9 +43,9 @@ export interface QueueStorage {
 
 /** One storage's record of the queue. load() rejects when the storage cannot be used. */
 export interface QueueBackend {
-  load(): Promise<unknown>;
+  load: () => Promise<unknown>;
   /** `undefined` deletes the record. Settles once a later page would read what was saved. */
-  save(s: Saved | undefined): Promise<unknown>;
+  save: (s: Saved | undefined) => Promise<unknown>;
 }
 
 /**
@@ -83,27 +83,26 @@ async function own(key: string, env: Env, open: () => QueueBackend | string): Pr
         resolve(true);
         return new Promise<void>((r) => (release = r));
       })
-      .catch((e) => (abort.signal.aborted ? resolve(false) : reject(e)));
+      .catch((e: Error) => (abort.signal.aborted ? resolve(false) : reject(e)));
   });
   if (!held) return null;
-  let saved: any;
+  let saved: unknown;
   try {
     saved = await record.load();
   } catch (e) {
     release();
-    return `the storage cannot be used (${e})`;
+    return `the storage cannot be used (${String(e)})`;
   }
-  const ok =
-    saved &&
-    isNat(saved.a) &&
-    isNat(saved.sent) &&
-    (saved.sid === undefined || (typeof saved.sid === 'string' && typeof saved.key === 'string')) &&
-    Array.isArray(saved.items) &&
-    saved.items.every(
-      (i: any, n: number) =>
-        Array.isArray(i) && isNat(i[0]) && i[0] === saved.items[0][0] + n && typeof i[1] === 'string',
-    );
-  return { saved: ok ? saved : undefined, save: record.save, release };
+  return { saved: isSaved(saved) ? saved : undefined, save: record.save, release };
+}
+
+function isSaved(saved: unknown): saved is Saved {
+  const s = saved as Partial<Record<keyof Saved, unknown>> | null | undefined;
+  if (!s || !isNat(s.a) || !isNat(s.sent) || !Array.isArray(s.items)) return false;
+  if (s.sid !== undefined && (typeof s.sid !== 'string' || typeof s.key !== 'string')) return false;
+  const items = s.items as unknown[];
+  const first = (items[0] as unknown[] | undefined)?.[0] as number;
+  return items.every((i, n) => Array.isArray(i) && isNat(i[0]) && i[0] === first + n && typeof i[1] === 'string');
 }
 
 /** Persists the queue in localStorage: synchronous, so even a page's last moment saves it. */
@@ -112,6 +111,7 @@ export const localStorageQueue = (): QueueStorage =>
     const ls = env.localStorage;
     if (!ls) return 'localStorage is not available';
     return {
+      // async, so that a storage that throws (blocked, quota exceeded) rejects instead
       load: async () => {
         const text = ls.getItem(key);
         try {
@@ -130,7 +130,7 @@ export const indexedDBQueue = (): QueueStorage =>
     const done = <T>(req: IDBRequest<T>) =>
       new Promise<T>((resolve, reject) => {
         req.onsuccess = () => resolve(req.result);
-        req.onerror = () => reject(req.error);
+        req.onerror = () => reject(req.error ?? new Error('IndexedDB request failed'));
       });
     const req = idb.open('realtime-client', 1);
     req.onupgradeneeded = () => req.result.createObjectStore('queues');
@@ -148,7 +148,7 @@ export const indexedDBQueue = (): QueueStorage =>
           else o.delete(key);
           return new Promise((resolve, reject) => {
             t.oncomplete = resolve;
-            t.onabort = () => reject(t.error);
+            t.onabort = () => reject(t.error ?? new Error('IndexedDB transaction aborted'));
           });
         }),
     };

@@ -134,7 +134,8 @@ export class Persisted implements PersistedQueue {
         }
       : undefined;
     this.#writing.push(s ? s.a : Infinity);
-    owned
+    // Not awaited: a failed save is reported through host.error, and the queue goes on.
+    void owned
       .save(s)
       .catch((cause: unknown) =>
         host.error(

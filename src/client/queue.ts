@@ -73,7 +73,17 @@ export class Outbox {
       // The replaced message's promise settles with its replacement: its value was superseded, not lost.
       this.remove(old);
       const { resolve, reject } = p;
-      p = { ...p, resolve: () => (old.resolve(), resolve()), reject: (e) => (old.reject(e), reject(e)) };
+      p = {
+        ...p,
+        resolve: () => {
+          old.resolve();
+          resolve();
+        },
+        reject: (e) => {
+          old.reject(e);
+          reject(e);
+        },
+      };
     }
     const item = { ...p, seq: this.nextSeq++ };
     this.items.push(item);

@@ -64,6 +64,8 @@ export interface LadderState {
   best: number;
   /** Whether a connection of this run (since connect()) has opened: if none has, nothing was "lost". */
   everOpened?: boolean;
+  /** Other transports of this attempt still trying to open (none has yet). */
+  racing?: number;
 }
 
 /** `code reason`, or the code alone when there is no reason (browsers give none for 1006). */
@@ -74,6 +76,8 @@ export function closeText(code: number, reason: string): string {
 export type Decision =
   /** Try transport `to` at once, within the same attempt. */
   | { kind: 'fallback'; to: number }
+  /** Every transport has started, and some are still trying: wait for them. */
+  | { kind: 'race-on' }
   /** Wait `delay` ms, then attempt again from transport `from`. */
   | { kind: 'wait'; delay: number; from: number }
   /** Stop for good with `error`. */
@@ -94,6 +98,7 @@ export function decide(
   // A refused token is not a failed transport: auth() is asked again and 'unauthorized' ends it.
   if (code !== CloseCode.UNAUTHORIZED && isRetryableClose(code) && o.fallback !== undefined) {
     if (o.fallback < s.transports) return { kind: 'fallback', to: o.fallback };
+    if (s.racing) return { kind: 'race-on' };
     from = 0; // every transport failed: the next attempt goes through them all again
   }
   if (code === CloseCode.UNAUTHORIZED && s.authFailures >= MAX_AUTH_FAILURES)

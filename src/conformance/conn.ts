@@ -90,10 +90,19 @@ export abstract class FrameLog {
 
   private record(frame: AnyFrame): void {
     this.frames.push(frame);
-    if (frame.t === 'msg' && Number.isSafeInteger(frame.s) && Array.isArray(frame.d) && frame.s <= this.received + 1) {
-      this.received = Math.max(this.received, frame.s + frame.d.length - 1);
+    const { s, d } = frame;
+    if (
+      frame.t === 'msg' &&
+      typeof s === 'number' &&
+      Number.isSafeInteger(s) &&
+      Array.isArray(d) &&
+      s <= this.received + 1
+    ) {
+      this.received = Math.max(this.received, s + d.length - 1);
     }
-    if (frame.t === 'close' && !this.ending) this.finish({ frame: { code: frame.code, reason: frame.reason } });
+    // As sent, whatever their kinds: the cases check them.
+    if (frame.t === 'close' && !this.ending)
+      this.finish({ frame: { code: frame.code as number, reason: frame.reason as string } });
     if (frame.t === 'ping' && this.autoPong && !this.ending) this.pong();
   }
 

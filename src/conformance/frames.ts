@@ -1,6 +1,6 @@
 /** Frames as the kit sees them: whatever JSON the server sent, checked by the cases, not trusted. */
 
-export type AnyFrame = { t: string; [field: string]: any };
+export type AnyFrame = { t: string; [field: string]: unknown };
 
 export const PROTOCOL_VERSION = 1;
 
@@ -46,8 +46,9 @@ export function isBase64UrlWithBits(s: unknown, bits: number): boolean {
 export function messagesOf(frames: readonly AnyFrame[]): Array<[number, unknown]> {
   const out: Array<[number, unknown]> = [];
   for (const f of frames) {
-    if (f.t === 'msg' && Number.isSafeInteger(f.s) && Array.isArray(f.d))
-      f.d.forEach((d: unknown, i: number) => out.push([f.s + i, d]));
+    const s = f.s;
+    if (f.t === 'msg' && typeof s === 'number' && Number.isSafeInteger(s) && Array.isArray(f.d))
+      f.d.forEach((d: unknown, i: number) => out.push([s + i, d]));
   }
   return out;
 }

@@ -21,11 +21,11 @@ export class Peer {
   ) {}
 
   get sid(): string {
-    return this.welcome.sid;
+    return this.welcome.sid as string; // checked by checkWelcome when the peer connected
   }
 
   get key(): string {
-    return this.welcome.key;
+    return this.welcome.key as string;
   }
 
   /** Sends hello on `conn` and checks that welcome is the first frame back (§4). */
@@ -123,7 +123,7 @@ export function checkWelcome(w: AnyFrame, transport: string): void {
   );
   check(typeof w.resumed === 'boolean', 'a boolean resumed', () => show(w.resumed));
   check(int(w.a) && int(w.hb) && int(w.max), 'integers a, hb, max', () => show({ a: w.a, hb: w.hb, max: w.max }));
-  check(w.max >= 256, 'max ≥ 256', () => String(w.max));
+  check((w.max as number) >= 256, 'max ≥ 256', () => String(w.max));
   check(Array.isArray(w.transports) && w.transports.includes(transport), `transports listing ${transport}`, () =>
     show(w.transports),
   );

@@ -104,16 +104,17 @@ const KINDS: Record<string, (v: unknown) => boolean> = {
  * so callers on both sides turn bad input into a typed error or a 4400 close, never a crash.
  */
 export function decodeFrame(text: string): Frame | string {
-  let f: any;
+  let parsed: unknown;
   try {
-    f = JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     return 'frame is not valid JSON';
   }
   // Untrusted values are type-checked before any use, and never turned into strings or walked
   // into: JSON.parse builds values nested any depth, and converting `[[[…]]]` 4,000 deep to a
   // string (as a property lookup or JSON.stringify would) overflows the stack.
-  if (typeof f !== 'object' || f === null || Array.isArray(f)) return 'frame is not a JSON object';
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'frame is not a JSON object';
+  const f = parsed as Record<string, unknown>;
   if (typeof f.t !== 'string') return 'frame has no string "t"';
   const shape = SHAPES.hasOwnProperty(f.t) && SHAPES[f.t];
   if (!shape) return `unknown frame type ${JSON.stringify(f.t.slice(0, 40))}`;
@@ -122,7 +123,9 @@ export function decodeFrame(text: string): Frame | string {
     const v = f[name];
     if (v === undefined ? kind[1] !== '?' : !KINDS[kind[0]!]!(v)) return `${f.t} frame has a missing or bad "${name}"`;
   }
-  return f.t === 'msg' && (f.s < 1 || !f.d.length) ? 'msg frame needs "s" >= 1 and a non-empty "d"' : f;
+  // Every field now has the kind its frame type declares.
+  const frame = f as unknown as Frame;
+  return frame.t === 'msg' && (frame.s < 1 || !frame.d.length) ? 'msg frame needs "s" >= 1 and a non-empty "d"' : frame;
 }
 
 /**

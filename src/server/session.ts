@@ -200,6 +200,7 @@ export class Session extends EventEmitter<SessionEvents> {
     link.opened(this);
     this.lifetime.apply('attach');
     const o = this.host.options;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getters below read the session's live values
     const session = this;
     this.writer = new LinkWriter(
       link,

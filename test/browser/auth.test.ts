@@ -39,7 +39,10 @@ let pageOrigin = '';
 beforeAll(async () => {
   fx = await startFixture({
     rt: {
-      authenticate: (token) => (tokens.push(token), token === TOKEN),
+      authenticate: (token) => {
+        tokens.push(token);
+        return token === TOKEN;
+      },
       // Only the page's origin: the test would fail if the page were same-origin by mistake.
       allowedOrigins: (origin) => origin === pageOrigin,
     },

@@ -308,7 +308,10 @@ export interface PageApi {
   violations: string[];
   lifecycle: Array<{ type: string; persisted?: boolean; onLine?: boolean; visibility?: string; at: number }>;
   states: string[];
-  opens: Array<{ transport: string; resumed: boolean; at: number; sends: number }>;
+  /** performance.now() when T.start() created the client (null before). */
+  startedAt: number | null;
+  /** `ms`: since startedAt, on the page's monotonic clock. */
+  opens: Array<{ transport: string; resumed: boolean; at: number; ms: number; sends: number }>;
   closes: Array<{ code: number; reason: string; willReconnect: boolean }>;
   rtErrors: Array<{ code: string; message: string }>;
   transports: string[];

@@ -104,7 +104,10 @@ describe.each(['indexeddb', 'localStorage'] as const)('queue.persist: %s', (pers
       const n = 200;
       // send() hands the burst to the transport in a microtask; the reload's pagehide comes
       // before any acknowledgement can.
-      await p.page.evaluate((n) => (window.T.send('m', n), queueMicrotask(() => location.reload())), n);
+      await p.page.evaluate((n) => {
+        window.T.send('m', n);
+        queueMicrotask(() => location.reload());
+      }, n);
       await waitUntil(p, () => window.T?.client?.state === 'open', undefined, 'the reloaded page is open');
       await waitFor(() => delivered(pid, [server]).length >= n, { what: `${n} messages delivered` }).catch(() => {});
 

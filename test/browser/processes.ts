@@ -98,8 +98,8 @@ export function serverProcesses(prefix: string) {
     start,
     kill,
     /** The test app's record of the page messages it applied (pid filters this page's), from every process. */
-    appLog(pid: string): AppLine[] {
-      return readdirSync(storeDir)
+    appLog: (pid: string): AppLine[] =>
+      readdirSync(storeDir)
         .filter((f) => f.startsWith('app-'))
         .flatMap((f) =>
           readFileSync(join(storeDir, f), 'utf8')
@@ -108,8 +108,7 @@ export function serverProcesses(prefix: string) {
             .filter(Boolean)
             .map((l) => JSON.parse(l) as AppLine),
         )
-        .filter((l) => l.pid === pid && l.tag === 'm');
-    },
+        .filter((l) => l.pid === pid && l.tag === 'm'),
     async cleanup(): Promise<void> {
       await Promise.all([...live].map(kill));
       rmSync(storeDir, { recursive: true, force: true });

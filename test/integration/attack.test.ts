@@ -37,6 +37,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { waitFor } from '../wait';
+import { findFrame, parseFrame, wsText, type AnyFrame, type FrameOf, type FrameType } from './raw-client';
 
 const MiB = 1024 * 1024;
 const TARGET = fileURLToPath(new URL('./attack-target.mjs', import.meta.url));
@@ -46,7 +47,6 @@ const log: (...args: unknown[]) => void = process.env.ATTACK_VERBOSE
   : () => {};
 const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
 
-type AnyFrame = { t: string; [k: string]: any };
 type HttpTransport = 'sse' | 'fetch-stream' | 'long-poll';
 const HTTP_TRANSPORTS: HttpTransport[] = ['sse', 'fetch-stream', 'long-poll'];
 const HELLO = { t: 'hello', v: [1], a: 0 };
@@ -78,6 +78,11 @@ interface SessionClose {
   code: number;
   reason: string;
 }
+/** What attack-target.mjs sends over IPC: events, and the answers to `ask`. */
+type TargetMessage =
+  | { ev: 'listening'; port: number }
+  | ({ ev: 'close' } & SessionClose)
+  | { ev?: undefined; id: number; result?: unknown; error?: string };
 
 /** What a test (or a describe) started: closed, killed or destroyed when it is over, whatever happened. */
 class Scope {
@@ -115,7 +120,7 @@ class Target {
   readonly closes: SessionClose[] = [];
   onClose: ((c: SessionClose) => void) | null = null;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 
   private constructor(readonly child: ChildProcess) {}
 
@@ -134,7 +139,7 @@ class Target {
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (s: string) => (t.stderr = (t.stderr + s).slice(-20_000)));
     const listening = new Promise<number>((resolve, reject) => {
-      child.on('message', (m: any) => {
+      child.on('message', (m: TargetMessage) => {
         if (m.ev === 'listening') resolve(m.port);
         else if (m.ev === 'close') {
           const c: SessionClose = { sid: m.sid, code: m.code, reason: m.reason };
@@ -195,11 +200,12 @@ class Target {
     this.check();
   }
 
-  ask<T = any>(cmd: string, args: object = {}): Promise<T> {
+  /** A command to the target; `T` is what attack-target.mjs answers it with. */
+  ask<T = unknown>(cmd: string, args: object = {}): Promise<T> {
     if (this.dead) return Promise.reject(this.deathError());
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve: (v) => resolve(v as T), reject });
       this.child.send({ id, cmd, ...args }, (err) => {
         if (!err) return;
         this.pending.delete(id);
@@ -241,7 +247,7 @@ class WsClient {
     const ws = new WebSocket(url);
     const c = new WsClient(ws);
     scope.defer(() => ws.terminate());
-    ws.on('message', (data) => c.frames.push(JSON.parse(data.toString())));
+    ws.on('message', (data) => c.frames.push(parseFrame(wsText(data))));
     ws.on('close', (code, reason) => (c.closed = { code, reason: reason.toString() }));
     ws.on('error', () => {});
     await new Promise<void>((resolve, reject) => {
@@ -252,16 +258,17 @@ class WsClient {
   }
 
   get socket(): Socket {
-    return (this.ws as any)._socket as Socket;
+    // ws keeps its socket in a private field: the attacks need the TCP socket itself.
+    return (this.ws as unknown as { _socket: Socket })._socket;
   }
 
   send(frame: object | string): void {
     this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
   }
 
-  async hello(extra: object = {}): Promise<AnyFrame> {
+  async hello(extra: object = {}): Promise<FrameOf<'welcome'>> {
     this.send({ ...HELLO, ...extra });
-    return waitFor(() => this.frames.find((f) => f.t === 'welcome'), { what: 'welcome', timeout: 10_000 });
+    return waitFor(() => findFrame(this.frames, 'welcome'), { what: 'welcome', timeout: 10_000 });
   }
 
   /** Stop reading: the server's frames pile up in its socket buffers. */
@@ -355,7 +362,7 @@ const ndjson = (body: string): AnyFrame[] =>
   body
     .split('\n')
     .filter((l) => l)
-    .map((l) => JSON.parse(l));
+    .map(parseFrame);
 
 function keepAlive(scope: Scope, maxSockets = 4): Agent {
   const agent = new Agent({ keepAlive: true, maxSockets });
@@ -387,7 +394,7 @@ class StreamLink {
               const block = pending.slice(0, i);
               pending = pending.slice(i + 2);
               for (const line of block.split('\n'))
-                if (line.startsWith('data: ')) s.frames.push(JSON.parse(line.slice(6)));
+                if (line.startsWith('data: ')) s.frames.push(parseFrame(line.slice(6)));
             }
           });
           res.on('end', () => (s.ended = true));
@@ -400,15 +407,15 @@ class StreamLink {
       scope.defer(() => req.destroy());
     });
     expect(s.res.statusCode).toBe(200);
-    s.id = (await waitFor(() => s.frames.find((f) => f.t === 'link'), { what: 'the link frame', timeout: 10_000 })).id;
+    s.id = (await waitFor(() => findFrame(s.frames, 'link'), { what: 'the link frame', timeout: 10_000 })).id;
     return s;
   }
 
-  find(t: string): AnyFrame | undefined {
-    return this.frames.find((f) => f.t === t);
+  find<T extends FrameType>(t: T): FrameOf<T> | undefined {
+    return findFrame(this.frames, t);
   }
 
-  next(t: string, ms = 10_000): Promise<AnyFrame> {
+  next<T extends FrameType>(t: T, ms = 10_000): Promise<FrameOf<T>> {
     return waitFor(() => this.find(t), { what: `a ${t} frame on the stream`, timeout: ms });
   }
 
@@ -423,7 +430,7 @@ async function openPollLink(base: string, agent?: Agent): Promise<string> {
   expect(r.status).toBe(200);
   const f = ndjson(r.body)[0]!;
   expect(f.t).toBe('link');
-  return f.id as string;
+  return (f as FrameOf<'link'>).id;
 }
 
 /** The server answers a new client: hello → welcome on a fresh WebSocket. */
@@ -622,12 +629,15 @@ describe('ping flood on a connection whose downstream is never read: heap growth
         sid = (await c.hello()).sid;
         c.pause();
         flood = () => floodWebSocket(target, c, FLOOD_BYTES, progress);
-        marker = async () => void c.socket.write(maskedTextFrame(JSON.stringify(END)));
+        marker = () => {
+          c.socket.write(maskedTextFrame(JSON.stringify(END)));
+          return Promise.resolve();
+        };
       } else if (transport === 'long-poll') {
         // One poll, carrying hello and answered with welcome; then never another.
         const link = await openPollLink(target.base);
         const first = await poll(target.base, link, 5000, [HELLO]);
-        sid = ndjson(first.body).find((f) => f.t === 'welcome')!.sid;
+        sid = findFrame(ndjson(first.body), 'welcome')!.sid;
         flood = () => floodHttp(scope, target, link, FLOOD_BYTES, progress);
         marker = () => post(target.base, link, [END]);
       } else {
@@ -692,7 +702,7 @@ async function helloOverHttp(
 ): Promise<{ link: string; sid: string; rest: () => Promise<AnyFrame[]> }> {
   if (transport === 'long-poll') {
     const link = await openPollLink(target.base);
-    const w = ndjson((await poll(target.base, link, 5000, [HELLO])).body).find((f) => f.t === 'welcome')!;
+    const w = findFrame(ndjson((await poll(target.base, link, 5000, [HELLO])).body), 'welcome')!;
     return { link, sid: w.sid, rest: async () => ndjson((await poll(target.base, link, 5000)).body) };
   }
   const s = await StreamLink.open(scope, target.base, transport);
@@ -816,12 +826,12 @@ describe('replay memory: maxTotalReplayBytes bounds all sessions together', () =
 
     // The well-behaved client reads everything and acks every msg frame at once.
     const good = await WsClient.open(scope, target.wsUrl);
-    const goodSid = (await good.hello()).sid as string;
+    const goodSid = (await good.hello()).sid;
     const received: Array<[number, string]> = [];
     good.ws.on('message', (data) => {
-      const f = JSON.parse(data.toString());
+      const f = parseFrame(wsText(data));
       if (f.t !== 'msg') return;
-      f.d.forEach((d: string, i: number) => received.push([f.s + i, d]));
+      f.d.forEach((d, i) => received.push([f.s + i, d as string]));
       good.send({ t: 'ack', a: f.s + f.d.length - 1 });
     });
 
@@ -904,7 +914,7 @@ describe('link churn: a replaced long-poll link is released at once', () => {
     // that opened it alive, and so its socket); the POSTs share kept-alive connections.
     const agent = keepAlive(scope);
     let link = await openPollLink(target.base);
-    const w = ndjson((await poll(target.base, link, 5000, [HELLO], agent)).body).find((f) => f.t === 'welcome')!;
+    const w = findFrame(ndjson((await poll(target.base, link, 5000, [HELLO], agent)).body), 'welcome')!;
     const resume = { t: 'hello', v: [1], sid: w.sid, key: w.key, a: 0 };
     let seq = 0;
     const before = await target.retained();

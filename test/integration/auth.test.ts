@@ -13,9 +13,17 @@ const { server, client, defer } = testScope();
 describe.each<TransportName>(['websocket', 'long-poll'])('auth over %s', (transport) => {
   it('an expired token is refused with 4401: auth() is asked again and the fresh token gets in', async () => {
     const seen: Array<string | undefined> = [];
-    const s = await server({ authenticate: (token) => (seen.push(token), token === 'fresh') });
+    const s = await server({
+      authenticate: (token) => {
+        seen.push(token);
+        return token === 'fresh';
+      },
+    });
     let calls = 0;
-    const c = client(s.url, { transports: [transport], auth: async () => (++calls === 1 ? 'expired' : 'fresh') });
+    const c = client(s.url, {
+      transports: [transport],
+      auth: () => Promise.resolve(++calls === 1 ? 'expired' : 'fresh'),
+    });
     const errors: RealtimeError[] = [];
     c.on('error', (e) => errors.push(e));
     await waitFor(() => c.state === 'open', { what: 'open with the fresh token' });
@@ -58,7 +66,7 @@ async function recorded(
   const http = createServer((req, res) => {
     const r: Recorded = { method: req.method!, url: req.url!, headers: req.headers, body: '' };
     requests.push(r);
-    req.on('data', (chunk: Buffer) => (r.body += chunk));
+    req.on('data', (chunk: Buffer) => (r.body += chunk.toString()));
     if (!gate(req, res) && !rt.handleRequest(req, res)) res.writeHead(404).end();
   });
   http.on('upgrade', (req, socket, head) => {
@@ -79,7 +87,12 @@ const TOKEN = 'Tok3n.secret-XYZ_42';
 describe.each<TransportName>(['sse', 'fetch-stream', 'long-poll'])('the token over %s', (transport) => {
   it('travels as Authorization: Bearer on the POST carrying hello only, in no URL or body, and reaches authenticate', async () => {
     const seen: Array<string | undefined> = [];
-    const s = await recorded({ authenticate: (token) => (seen.push(token), token === TOKEN) });
+    const s = await recorded({
+      authenticate: (token) => {
+        seen.push(token);
+        return token === TOKEN;
+      },
+    });
     const c = client(s.url, { transports: [transport], auth: () => TOKEN });
     await waitFor(() => c.state === 'open', { what: 'open with the token' });
     await c.send('after hello');
@@ -100,7 +113,10 @@ describe.each<TransportName>(['sse', 'fetch-stream', 'long-poll'])('the token ov
     const c = client(s.url, { transports: [transport], auth: () => `secret\ntoken-${++calls}` });
     const texts: string[] = [];
     const codes: string[] = [];
-    c.on('error', (e) => (codes.push(e.code), texts.push(e.message)));
+    c.on('error', (e) => {
+      codes.push(e.code);
+      texts.push(e.message);
+    });
     c.on('close', (e) => texts.push(e.reason));
     await waitFor(() => c.state === 'closed', { what: 'the client giving up' });
     expect(calls).toBe(3);
@@ -127,7 +143,10 @@ describe.each<TransportName>(['sse', 'fetch-stream', 'long-poll'])('the token ov
     const errors: RealtimeError[] = [];
     const texts: string[] = [];
     const waits: number[] = [];
-    c.on('error', (e) => (errors.push(e), texts.push(e.message)));
+    c.on('error', (e) => {
+      errors.push(e);
+      texts.push(e.message);
+    });
     c.on('close', (e) => texts.push(e.reason));
     c.on('reconnecting', () => waits.push(calls));
     await waitFor(() => c.state === 'closed', { what: 'the client giving up' });
@@ -155,7 +174,10 @@ describe.each([401, 403])('HTTP %i from a gateway refusing the token', (status) 
       const errors: RealtimeError[] = [];
       const texts: string[] = [];
       const retries: Array<{ calls: number; delay: number }> = [];
-      c.on('error', (e) => (errors.push(e), texts.push(e.message)));
+      c.on('error', (e) => {
+        errors.push(e);
+        texts.push(e.message);
+      });
       c.on('close', (e) => texts.push(e.reason));
       c.on('reconnecting', (e) => retries.push({ calls, delay: e.delay }));
       await waitFor(() => c.state === 'closed', { what: 'the client giving up' });
@@ -171,10 +193,15 @@ describe.each([401, 403])('HTTP %i from a gateway refusing the token', (status) 
 describe('the token over websocket', () => {
   it('travels in the hello frame, not in the URL nor a header of the upgrade', async () => {
     const seen: Array<string | undefined> = [];
-    const s = await recorded({ authenticate: (token) => (seen.push(token), token === TOKEN) });
+    const s = await recorded({
+      authenticate: (token) => {
+        seen.push(token);
+        return token === TOKEN;
+      },
+    });
     const frames: string[] = [];
     class Recording extends WebSocket {
-      override send(data: any, ...rest: any[]): void {
+      override send(data: unknown, ...rest: unknown[]): void {
         frames.push(String(data));
         (super.send as (...a: unknown[]) => void)(data, ...rest);
       }

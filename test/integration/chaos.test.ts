@@ -62,8 +62,14 @@ function schedule(random: () => number, window: number): Fault[] {
     if ((busyUntil[kind] ?? 0) > t) kind = 'cut';
     const f: Fault = { at: t, kind, ms: 0, value: 0 };
     if (kind === 'blackhole' || kind === 'hold') f.ms = between(500, 2000);
-    if (kind === 'latency') ((f.ms = between(1000, 3000)), (f.value = between(20, 250)));
-    if (kind === 'throttle') ((f.ms = between(1000, 3000)), (f.value = between(8, 48) * 1024));
+    if (kind === 'latency') {
+      f.ms = between(1000, 3000);
+      f.value = between(20, 250);
+    }
+    if (kind === 'throttle') {
+      f.ms = between(1000, 3000);
+      f.value = between(8, 48) * 1024;
+    }
     faults.push(f);
     busyUntil[kind] = t + f.ms;
     if (kind === 'blackhole' || kind === 'hold') t += f.ms + RECOVERY_MS;
@@ -94,7 +100,7 @@ afterEach(async () => {
 });
 
 /** Sends `count` items over `ms` at a steady rate, catching up when a timer fires late. */
-function steady(ms: number, count: number, send: (i: number) => void): { done: Promise<void>; stop(): void } {
+function steady(ms: number, count: number, send: (i: number) => void): { done: Promise<void>; stop: () => void } {
   const t0 = performance.now();
   let next = 0;
   let timer: ReturnType<typeof setInterval>;
@@ -157,7 +163,7 @@ describe.each(TRANSPORTS)('chaos: %s', (name) => {
       let fetches = 0;
       const tracedFetch: typeof fetch = (input, init) => {
         const id = ++fetches;
-        const what = `fetch#${id} ${init?.method ?? 'GET'} ${new URL(String(input)).search}`;
+        const what = `fetch#${id} ${init?.method ?? 'GET'} ${new URL(input instanceof Request ? input.url : input).search}`;
         trace(`${what} sent ${typeof init?.body === 'string' ? init.body.slice(0, 120) : ''}`);
         const p = fetch(input, init);
         p.then(
@@ -341,12 +347,13 @@ describe.each(TRANSPORTS)('chaos: %s', (name) => {
     await new Promise((r) => setTimeout(r, 500));
     proxy.blackhole(false);
     const t0 = performance.now();
+    const sent = c.send('after');
+    session!.send('pushed');
     const outcome = await Promise.race([
-      Promise.all([
-        c.send('after'),
-        (session!.send('pushed'), waitFor(() => got.includes('pushed'), { what: 'the push', timeout: 20_000 })),
-      ]).then(() => 'recovered'),
-      new Promise((r) => setTimeout(r, 15_000, 'wedged')),
+      Promise.all([sent, waitFor(() => got.includes('pushed'), { what: 'the push', timeout: 20_000 })]).then(
+        () => 'recovered',
+      ),
+      new Promise<string>((r) => setTimeout(r, 15_000, 'wedged')),
     ]);
     const ms = Math.round(performance.now() - t0);
     console.log(

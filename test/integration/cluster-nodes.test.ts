@@ -227,7 +227,7 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
  * would be the app's loss, not the server's; pushes from here are stored or refused, never lost
  * unseen, so every one must arrive exactly once.
  */
-async function startPusher(target: RedisTarget) {
+function startPusher(target: RedisTarget) {
   const rt = new RealtimeServer({ cluster: redisCluster(target) });
   services.defer(() => rt.close());
   const failures: string[] = [];
@@ -364,7 +364,7 @@ describe.each(TRANSPORTS)('3 nodes behind nginx, transport %s', (transport) => {
       // the next node.
       served = c.servedBy(peer.name);
       for (const [node, n] of Object.entries(served)) expect(n, `upgrades served by ${node}`).toBeGreaterThanOrEqual(1);
-      expect(nodesUsed.size, `links attached on ${[...nodesUsed]}`).toBe(3);
+      expect(nodesUsed.size, `links attached on ${[...nodesUsed].join(',')}`).toBe(3);
     } else {
       // The POSTs (and polls) of the link, by nginx's log: round robin sends each to the next
       // node, and each was answered as if it had reached the link's own (relayed there).
@@ -389,7 +389,7 @@ describe.each(TRANSPORTS)('3 nodes behind nginx, a node SIGKILLed, transport %s'
     const redis = await services.redis();
     const c = await startCluster({ url: redis.url });
     const peer = new Peer(`kill-${transport}`, transport, c.lb);
-    const pusher = await startPusher({ url: redis.url });
+    const pusher = startPusher({ url: redis.url });
     const N = 2_000;
     let sendingDone = false;
     const sending = sendAll(peer, { messages: N, window: 20, pushEvery: 0 }).finally(() => (sendingDone = true));
@@ -439,7 +439,7 @@ describe('3 nodes behind nginx, WebSocket failover', () => {
     const redis = await services.redis();
     const c = await startCluster({ url: redis.url });
     const peer = new Peer('failover', 'websocket', c.lb);
-    const pusher = await startPusher({ url: redis.url });
+    const pusher = startPusher({ url: redis.url });
     const N = 600;
     let sendingDone = false;
     const sending = sendAll(peer, { messages: N, window: 20, pushEvery: 0 }).finally(() => (sendingDone = true));

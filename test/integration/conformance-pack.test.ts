@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Report } from '../../src/conformance/index';
 
 /**
  * The packed tarball, installed as a user would, without the network: `npm pack`, then `npm ci
@@ -17,8 +18,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8'));
-const lock = JSON.parse(readFileSync(resolve(root, 'package-lock.json'), 'utf8'));
+/** The fields of package.json (and of package-lock.json) that the consumer's lockfile copies. */
+interface PackageJson {
+  name: string;
+  version: string;
+  license: string;
+  dependencies: Record<string, string>;
+  bin: Record<string, string>;
+  engines: Record<string, string>;
+}
+interface PackageLock {
+  packages: Record<string, unknown>;
+}
+const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as PackageJson;
+const lock = JSON.parse(readFileSync(resolve(root, 'package-lock.json'), 'utf8')) as PackageLock;
 let dir = '';
 const children: ChildProcess[] = [];
 
@@ -28,7 +41,7 @@ beforeAll(async () => {
     cwd: root,
     env: { ...process.env, npm_config_ignore_scripts: 'true' },
   });
-  const tgz = JSON.parse(stdout)[0].filename as string;
+  const [{ filename: tgz }] = JSON.parse(stdout) as [{ filename: string }];
   const integrity = `sha512-${createHash('sha512')
     .update(readFileSync(join(dir, tgz)))
     .digest('base64')}`;
@@ -91,13 +104,10 @@ describe('the packed tarball, installed offline', () => {
     const bin = join(dir, 'node_modules', '.bin', 'realtime-client-conformance');
     const only = 'V1-HANDSHAKE-001,V1-RESUME-002,V1-SEQ-003,V1-CLOSE-009,V1-POLL-005';
     const { stdout } = await run(bin, [url, '--transports', 'websocket,long-poll', '--only', only, '--json']);
-    const report = JSON.parse(stdout);
+    // The --json form: the report, with the exit code (src/conformance/reporter.ts toJson).
+    const report = JSON.parse(stdout) as Report & { exitCode: number };
     expect(report.exitCode).toBe(0);
-    expect(
-      report.results
-        .map((r: { id: string; verdict: string }) => `${r.id} ${r.verdict}`)
-        .filter((r: string) => !r.endsWith('pass')),
-    ).toEqual([]);
+    expect(report.results.map((r) => `${r.id} ${r.verdict}`).filter((r) => !r.endsWith('pass'))).toEqual([]);
     expect(report.results).toHaveLength(9);
   }, 60_000);
 });

@@ -129,9 +129,19 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     const base = typeof transport === 'string' ? transports.find((t) => t.name === transport)! : transport;
     const measured: Transport = {
       name: base.name,
-      isSupported: base.isSupported,
+      isSupported: (env) => base.isSupported(env),
       open: (url, h, ctx) =>
-        base.open(url, { ...h, onFrame: (text) => (sizes.push(Buffer.byteLength(text)), h.onFrame(text)) }, ctx),
+        base.open(
+          url,
+          {
+            ...h,
+            onFrame: (text) => {
+              sizes.push(Buffer.byteLength(text));
+              h.onFrame(text);
+            },
+          },
+          ctx,
+        ),
     };
     const c = client(s.url, { transports: [measured], maxFrameSize: 1024 });
     const got: Array<{ i: number }> = [];

@@ -44,7 +44,7 @@ export interface StartOptions {
 export async function startServer(options: RealtimeServerOptions = {}, start: StartOptions = {}): Promise<Running> {
   const http = options.server ?? createServer(start.app);
   const sockets = new Set<Socket>();
-  http.on('connection', (s) => {
+  http.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -88,12 +88,13 @@ export function testScope() {
   });
   return {
     defer: (fn: () => unknown) => void cleanup.push(fn),
-    async server(options?: RealtimeServerOptions, start?: StartOptions): Promise<Running> {
+    // Arrow functions: tests destructure them (`const { server, client } = testScope()`).
+    server: async (options?: RealtimeServerOptions, start?: StartOptions): Promise<Running> => {
       const s = await startServer(options, start);
       cleanup.push(() => s.close());
       return s;
     },
-    client(url: string, options: ClientOptions = {}): RealtimeClient {
+    client: (url: string, options: ClientOptions = {}): RealtimeClient => {
       const c = new RealtimeClient(url, { reconnect: fastReconnect, ...options, env: { ...nodeEnv, ...options.env } });
       cleanup.push(() => c.close());
       return c;

@@ -20,7 +20,9 @@ import {
   type Transport,
   type TransportName,
 } from '../../src/index';
+import type { AckFrame, Frame, PongFrame } from '../../src/protocol';
 import { nodeEnv, testScope } from './harness';
+import { wsText } from './raw-client';
 import { waitFor } from '../wait';
 
 const scope = testScope();
@@ -90,7 +92,7 @@ async function hostile(o: HostileOptions) {
       gone: false,
     };
     if (o.deaf) ws.pause();
-    ws.on('message', (m) => peer.received.push(String(m)));
+    ws.on('message', (m) => peer.received.push(wsText(m)));
     ws.on('close', () => (peer.gone = true));
     ws.on('error', () => {});
     peers.push(peer);
@@ -106,7 +108,7 @@ async function hostile(o: HostileOptions) {
       req.on('end', () => resolve(text.split('\n').filter(Boolean)));
     });
 
-  http.on('request', async (req: IncomingMessage, res: ServerResponse) => {
+  const serve = async (req: IncomingMessage, res: ServerResponse) => {
     const q = new URL(req.url!, 'http://x').searchParams;
     const transport = q.get('transport');
     if (req.method === 'GET' && transport) {
@@ -160,7 +162,9 @@ async function hostile(o: HostileOptions) {
       for (const text of link.queued.splice(0)) res.write(text);
     } else if (link.deaf) link.held.push(res);
     else res.writeHead(204).end();
-  });
+  };
+  // node:http ignores what a handler returns: the promise is dropped there as it always was.
+  http.on('request', (req: IncomingMessage, res: ServerResponse) => void serve(req, res));
 
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   scope.defer(
@@ -281,7 +285,8 @@ function heap(): number {
 // fetch() (undici) loads on first use, blocking the loop for a moment: not the client's doing.
 beforeAll(() => fetch('data:,').then((r) => r.text()));
 
-const controls = (frames: string[]) => frames.map((f) => JSON.parse(f)).filter((f) => f.t === 'pong' || f.t === 'ack');
+const controls = (frames: string[]) =>
+  frames.map((f) => JSON.parse(f) as Frame).filter((f): f is PongFrame | AckFrame => f.t === 'pong' || f.t === 'ack');
 
 // ---- the attacks ----
 
@@ -490,7 +495,14 @@ describe('what a server announces is believed only within bounds', () => {
     const document = new EventTarget();
     const { c, log } = client(url, 'websocket', {
       heartbeat: { timeout: 1000 },
-      env: { setTimeout: (fn, ms) => (armed.push(ms), setTimeout(fn, ms)), now: () => Date.now() + skew, document },
+      env: {
+        setTimeout: (fn, ms) => {
+          armed.push(ms);
+          return setTimeout(fn, ms);
+        },
+        now: () => Date.now() + skew,
+        document,
+      },
     });
     await waitFor(() => c.state === 'open', { what: 'open' });
     await new Promise((r) => setTimeout(r, 200)); // what a timer loop would arm meanwhile
@@ -515,7 +527,13 @@ describe('what a server announces is believed only within bounds', () => {
         res.writeHead(503, { 'Retry-After': retryAfter, 'Content-Type': 'text/plain' }).end('busy');
       });
       await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-      scope.defer(() => new Promise<void>((r) => (http.closeAllConnections(), http.close(() => r()))));
+      scope.defer(
+        () =>
+          new Promise<void>((r) => {
+            http.closeAllConnections();
+            http.close(() => r());
+          }),
+      );
       const { log } = client(`ws://127.0.0.1:${(http.address() as AddressInfo).port}/rt`, 'long-poll');
       await waitFor(() => log.reconnecting.length, { what: 'the first reconnecting' });
       expect(log.reconnecting[0]!.delay).toBe(3600_000);

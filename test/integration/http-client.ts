@@ -3,8 +3,8 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { expect } from 'vitest';
 import { waitFor } from '../wait';
+import { findFrame, parseFrame, type AnyFrame, type FrameOf, type FrameType } from './raw-client';
 
-export type AnyFrame = { t: string; [k: string]: any };
 export interface SseEvent {
   id?: string;
   data?: string;
@@ -63,17 +63,19 @@ export class StreamClient {
 
   /** Data events parsed as frames. */
   frames(): AnyFrame[] {
-    return this.events.filter((e) => e.data !== undefined).map((e) => JSON.parse(e.data!));
+    return this.events.filter((e) => e.data !== undefined).map((e) => parseFrame(e.data!));
   }
 
   async linkId(): Promise<string> {
     const f = await waitFor(() => this.frames()[0], { what: 'link event' });
     expect(f.t).toBe('link');
-    return f.id;
+    return (f as FrameOf<'link'>).id;
   }
 
   /** Next unread frame (of type `t`, skipping others). */
-  async next(t?: string): Promise<AnyFrame> {
+  next<T extends FrameType>(t: T): Promise<FrameOf<T>>;
+  next(t?: undefined): Promise<AnyFrame>;
+  async next(t?: FrameType): Promise<AnyFrame> {
     return waitFor(
       () => {
         const frames = this.frames();
@@ -88,10 +90,10 @@ export class StreamClient {
   }
 
   /** msg events, with their SSE id. */
-  msgEvents(): Array<{ id?: string; frame: AnyFrame }> {
+  msgEvents(): Array<{ id?: string; frame: FrameOf<'msg'> }> {
     return this.events
       .filter((e) => e.data?.startsWith('{"t":"msg"'))
-      .map((e) => ({ id: e.id, frame: JSON.parse(e.data!) }));
+      .map((e) => ({ id: e.id, frame: parseFrame(e.data!) as FrameOf<'msg'> }));
   }
 }
 
@@ -136,9 +138,9 @@ export class PollClient {
     expect(res.headers.get('cache-control')).toBe('no-store');
     const body = await res.text();
     expect(body.endsWith('\n')).toBe(true);
-    const f = JSON.parse(body.split('\n')[0]!);
+    const f = parseFrame(body.split('\n')[0]!);
     expect(f.t).toBe('link');
-    this.id = f.id;
+    this.id = (f as FrameOf<'link'>).id;
     return this;
   }
 
@@ -155,17 +157,17 @@ export class PollClient {
     const frames = text
       .split('\n')
       .filter((l) => l)
-      .map((l) => JSON.parse(l));
+      .map(parseFrame);
     this.frames.push(...frames);
     return { status: res.status, frames, text };
   }
 
   /** Polls until a frame of type `t` arrives. */
-  async until(t: string): Promise<AnyFrame> {
+  async until<T extends FrameType>(t: T): Promise<FrameOf<T>> {
     for (let i = 0; i < 50; i++) {
       const { status, frames } = await this.poll(2000);
       expect(status).toBe(200);
-      const f = frames.find((x) => x.t === t);
+      const f = findFrame(frames, t);
       if (f) return f;
     }
     throw new Error(`no ${t} frame`);

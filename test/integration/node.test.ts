@@ -87,6 +87,9 @@ describe('the built client in Node 20', () => {
     await waitFor(() => alone.state === 'closed' && errors.length === 1, {
       what: "the client closed with an 'unsupported' error",
     });
-    expect(errors[0]).toMatchObject({ code: 'unsupported', message: expect.stringMatching(/sse.*options\.env/) });
+    expect(errors[0]).toMatchObject({
+      code: 'unsupported',
+      message: expect.stringMatching(/sse.*options\.env/) as unknown,
+    });
   });
 });

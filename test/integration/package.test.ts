@@ -13,7 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8'));
+/** The fields of package.json that name files, of whatever shape: namedFiles() walks them. */
+type PackageJson = Record<'exports' | 'main' | 'module' | 'types' | 'unpkg' | 'bin', unknown>;
+const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as PackageJson;
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
 let dir = '';
 let tarball = '';

@@ -8,7 +8,7 @@ import { ensurePhp, ensurePhpFpm, startPhp, type PhpOptions, type PhpStack } fro
 export interface PhpSetup {
   name: string;
   /** Starts its pieces on `stack`; resolves with the endpoint's URL (http://…/realtime, WebSocket on the same). */
-  start(stack: PhpStack): Promise<string>;
+  start: (stack: PhpStack) => Promise<string>;
 }
 
 export const PHP_SETUPS: PhpSetup[] = [

@@ -7,6 +7,7 @@
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { usePhp } from './php-harness';
+import { wsText } from './raw-client';
 
 const php = usePhp({ fpm: false });
 const sockets: WebSocket[] = [];
@@ -36,7 +37,7 @@ function openWebSocket(url: string): Promise<Socket> {
     const frames: Frame[] = [];
     let wake = (): void => {};
     ws.on('message', (data) => {
-      frames.push(JSON.parse(String(data)) as Frame);
+      frames.push(JSON.parse(wsText(data)) as Frame);
       wake();
     });
     const next = async (): Promise<Frame> => {

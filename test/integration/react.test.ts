@@ -42,7 +42,8 @@ afterEach(() => {
 interface Seen {
   last?: UseRealtime;
   states: ConnectionState[];
-  sent: Array<'resolved' | string>;
+  /** 'resolved', or 'rejected: <the error>', for each send() a child made. */
+  sent: string[];
 }
 
 function App({

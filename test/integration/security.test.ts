@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startServer, type Running } from './harness';
-import { RawClient } from './raw-client';
+import { parseFrame, RawClient, type FrameOf } from './raw-client';
 
 // Every random byte the server draws, to tell ids that come from the CSPRNG from ids that only
 // look random (Math.random, a counter, a timestamp hashed).
@@ -75,7 +75,7 @@ describe('server secrets', () => {
       ids.push(w.sid, w.key);
     }
     const res = await fetch(`${s.base}?transport=long-poll`);
-    ids.push(JSON.parse((await res.text()).split('\n')[0]!).id);
+    ids.push((parseFrame((await res.text()).split('\n')[0]!) as FrameOf<'link'>).id);
     const fromCrypto = new Set(drawn.map((b) => b.toString('base64url')));
     for (const id of ids) {
       expect(id).toMatch(/^[A-Za-z0-9_-]+$/);

@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
 import type { Connection } from '../../src/server/link';
+import type { WelcomeFrame } from '../../src/protocol';
 import { MAX_FRAMES_PER_POST } from '../../src/server/http/body';
 import { pollLinks } from '../../src/server/http/poll';
 import type { Responder } from '../../src/server/http/respond';
@@ -439,7 +440,7 @@ describe('long-poll links replaced by a resume', () => {
   it('are released at once: a poll held on one is answered, and the next request naming it gets 404', async () => {
     const { base } = await scope.server();
     const first = await new PollClient(base).open();
-    const w = (await first.poll(5000, HELLO)).frames[0]!;
+    const w = (await first.poll(5000, HELLO)).frames[0] as WelcomeFrame;
     const held = first.poll(20_000);
     const second = await new PollClient(base).open();
     await post(base, second.id, { ...HELLO, sid: w.sid, key: w.key });
@@ -453,7 +454,7 @@ describe('long-poll links replaced by a resume', () => {
     const { rt, base } = await scope.server();
     const sessionP = nextSession(rt);
     const first = await new PollClient(base).open();
-    const w = (await first.poll(5000, HELLO)).frames[0]!;
+    const w = (await first.poll(5000, HELLO)).frames[0] as WelcomeFrame;
     (await sessionP).send('queued on the first link, never polled');
     const second = await new PollClient(base).open();
     await post(base, second.id, { ...HELLO, sid: w.sid, key: w.key });

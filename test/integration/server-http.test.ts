@@ -6,8 +6,10 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RealtimeServer, type RealtimeServerOptions, type Session } from '../../src/server';
+import type { WelcomeFrame } from '../../src/protocol';
 import { abortStreams, HELLO, PollClient, post, raw, StreamClient, TEXT } from './http-client';
 import { testScope, type Running } from './harness';
+import { parseFrame } from './raw-client';
 import { waitFor } from '../wait';
 
 // The HTTP transports (docs/protocol.md §14) driven by hand: fetch and node:http, no client library.
@@ -158,7 +160,7 @@ describe('resume over HTTP', () => {
     const { rt, base } = await start();
     const sessionP = nextSession(rt);
     const victim = await new PollClient(base).open();
-    const w = (await victim.poll(5000, HELLO)).frames[0]!;
+    const w = (await victim.poll(5000, HELLO)).frames[0] as WelcomeFrame;
     const s = await sessionP;
     s.disconnect();
     s.send('private');
@@ -406,7 +408,12 @@ describe('HTTP errors, Origin and CORS', () => {
 
   it('a hello without token is authenticated with the Bearer token of the POST carrying it; a hello token wins; other schemes are ignored', async () => {
     const seen: Array<string | undefined> = [];
-    const { base } = await start({ authenticate: (token) => (seen.push(token), token === 'good-tok') });
+    const { base } = await start({
+      authenticate: (token) => {
+        seen.push(token);
+        return token === 'good-tok';
+      },
+    });
     const helloPost = async (hello: object, authorization: string) => {
       const p = await new PollClient(base).open();
       const r = await fetch(`${base}?link=${p.id}&wait=0`, {
@@ -414,7 +421,7 @@ describe('HTTP errors, Origin and CORS', () => {
         headers: { ...TEXT, Authorization: authorization },
         body: JSON.stringify(hello),
       });
-      return JSON.parse((await r.text()).split('\n')[0]!);
+      return parseFrame((await r.text()).split('\n')[0]!);
     };
     expect(await helloPost(HELLO, 'Bearer good-tok')).toMatchObject({ t: 'welcome' });
     const refused = await helloPost({ ...HELLO, token: 'bad-tok' }, 'Bearer good-tok');
@@ -515,7 +522,7 @@ describe('HTTP errors, Origin and CORS', () => {
   it('limits sessions per address at hello (close 4429 on the link); resuming a session the address already has is not refused', async () => {
     const { base } = await start({ maxSessionsPerIp: 1 });
     const a = await new PollClient(base).open();
-    const w = (await a.poll(5000, HELLO)).frames[0]!;
+    const w = (await a.poll(5000, HELLO)).frames[0] as WelcomeFrame;
     expect(w).toMatchObject({ t: 'welcome', resumed: false });
     const b = await new PollClient(base).open();
     expect((await b.poll(5000, HELLO)).frames).toEqual([
@@ -625,7 +632,7 @@ describe('closing', () => {
 
     const p = await new PollClient(base).open();
     const { frames } = await p.poll(5000, HELLO);
-    const w = frames[0]!;
+    const w = frames[0] as WelcomeFrame;
     expect((await post(base, p.id, { t: 'close', code: 4000, reason: 'switching' })).status).toBe(204);
     const s = rt.sessions.get(w.sid)!;
     await waitFor(() => !s.connected, { what: 'detach' });

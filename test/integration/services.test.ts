@@ -20,6 +20,7 @@ import {
   withFreePorts,
 } from '../services/index';
 import { waitFor } from '../wait';
+import { wsText } from './raw-client';
 
 const services = serviceScope({ needs: ['redis', 'nginx'] });
 const echoBackend = fileURLToPath(new URL('../services/echo-backend.mjs', import.meta.url));
@@ -58,10 +59,10 @@ describe('free ports', () => {
 
   it('withFreePorts tries new ports when the service finds its port taken', async () => {
     const tried: number[] = [];
-    const result = await withFreePorts(1, async ([port]) => {
+    const result = await withFreePorts(1, ([port]) => {
       tried.push(port!);
-      if (tried.length === 1) throw new PortInUseError(port!, 'taken');
-      return port;
+      if (tried.length === 1) return Promise.reject(new PortInUseError(port!, 'taken'));
+      return Promise.resolve(port);
     });
     expect(tried).toHaveLength(2);
     expect(result).toBe(tried[1]);
@@ -237,7 +238,7 @@ describe('nginx', () => {
     const lb = await services.nginx({ backends: nodes.map((n) => n.port) });
     const socket = new WebSocket(lb.wsUrl('/socket'));
     const received: Array<{ name: string; echo?: string }> = [];
-    socket.on('message', (data) => received.push(JSON.parse(String(data)) as { name: string; echo?: string }));
+    socket.on('message', (data) => received.push(JSON.parse(wsText(data)) as { name: string; echo?: string }));
     await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
     await waitFor(() => received.length >= 1, { what: 'the greeting', timeout: 10_000, retryErrors: true });
     socket.send('ping through nginx');

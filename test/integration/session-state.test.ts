@@ -27,7 +27,7 @@ function host(replay = { maxMessages: 1000, maxBytes: 1 << 20 }) {
 }
 
 const engines: Array<[string, () => Promise<SessionEngine>]> = [
-  ['memory', async () => new MemoryEngine(undefined, 1 << 30)],
+  ['memory', () => Promise.resolve(new MemoryEngine(undefined, 1 << 30))],
   ['redis', async () => new RedisEngine({ url: (await services.redis()).url })],
 ];
 
@@ -37,7 +37,7 @@ afterEach(async () => {
 });
 
 const msgs = (...texts: string[]) => texts.map((t) => ({ json: JSON.stringify(t), bytes: t.length + 2 }));
-const jsonOf = (entries: Array<{ json: string }>) => entries.map((e) => JSON.parse(e.json));
+const jsonOf = (entries: Array<{ json: string }>): unknown[] => entries.map((e): unknown => JSON.parse(e.json));
 
 describe.each(engines)('SessionState contract: %s', (_name, make) => {
   async function engine(replay?: { maxMessages: number; maxBytes: number }) {
@@ -122,7 +122,10 @@ describe.each(engines)('SessionState contract: %s', (_name, make) => {
     expect(await s.attach(0, Infinity)).toEqual({ why: 'bad-ack' });
     expect(await s.attach(3, Infinity)).toEqual({ why: 'bad-ack' }); // 3 was never written
     const small = await s.attach(2, 512);
-    expect(small).toMatchObject({ why: 'too-large', reason: expect.stringContaining('message of 1002 bytes') });
+    expect(small).toMatchObject({
+      why: 'too-large',
+      reason: expect.stringContaining('message of 1002 bytes') as unknown,
+    });
     expect(await s.attach(2, 4096)).toMatchObject({ inSeq: 0, lastSeq: 3 });
     // hello.a acknowledges what it names: 'b' goes, what the client has yet to receive stays.
     expect(jsonOf(await s.read(1, 10))).toEqual(['x'.repeat(1000)]);

@@ -49,7 +49,10 @@ function flood(res) {
       if (!res.write(chunk)) {
         // A reader that stopped reading never drains us: 300 ms without 'drain' is that.
         const stalled = setTimeout(() => report({ ev: 'flood', bytes, stalled: true }), 300);
-        res.once('drain', () => (clearTimeout(stalled), pump()));
+        res.once('drain', () => {
+          clearTimeout(stalled);
+          pump();
+        });
         res.once('close', () => clearTimeout(stalled));
         return;
       }

@@ -7,7 +7,15 @@ export { ManagedProcess, pidGone, descendants } from './process';
 export { redisCommand, redisInfo, parseInfo, RespError, type RespValue } from './resp';
 export { startRedis, launchRedis, RedisServer, type RedisOptions } from './redis';
 export { startRedisCluster, RedisCluster, type RedisClusterOptions } from './redis-cluster';
-export { startNginx, launchNginx, Nginx, type NginxOptions, type AccessEntry } from './nginx';
+export {
+  startNginx,
+  launchNginx,
+  proxySite,
+  Nginx,
+  type NginxOptions,
+  type ProxySiteOptions,
+  type AccessEntry,
+} from './nginx';
 export {
   startNodeProcess,
   startNodeProcesses,

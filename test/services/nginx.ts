@@ -5,7 +5,8 @@
 // Its own config, logs, pid file and temp paths in a temp dir, on a free port of 127.0.0.1 (never
 // 80), in the foreground as our child, stopped by pid. The access log records which backend
 // served each request ($upstream_addr), one JSON object a line. With `site`, the same nginx serves
-// a site of the caller's instead of balancing (the PHP tests: examples/php/deploy/nginx.conf).
+// a site of the caller's instead of balancing (the PHP tests: examples/php/deploy/nginx.conf);
+// proxySite() is one: a plain reverse proxy, WebSocket not forwarded, streams buffered or not.
 //
 //   const lb = await startNginx({ backends: [portA, portB] });
 //   lb.url                                  // http://127.0.0.1:PORT
@@ -13,6 +14,7 @@
 //   lb.servedBy()                           // Map { portA => 1 }
 //   await lb.setBackends([portA, portC]);   // rewrites the config, reloads (SIGHUP)
 //   await lb.destroy();
+//   const proxy = await startNginx({ backends: [], site: proxySite(serverPort, { buffering: true }) });
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -155,6 +157,63 @@ ${options.keepalive ? `    keepalive ${options.keepalive};` : ''}
       send_timeout ${timeout};
 
       # The reference server enforces its own body limits; the balancer must not change what tests see.
+      client_max_body_size 0;
+    }
+  }`;
+}
+
+export interface ProxySiteOptions {
+  /**
+   * Pass WebSocket upgrades on (Upgrade and Connection headers to the backend). Default false: a
+   * proxy whose config forgot them, so every upgrade reaches the backend as a plain GET and fails.
+   */
+  websocket?: boolean;
+  /**
+   * Hold responses as a buffering proxy does: proxy_buffering on (nginx's default), gzip on for
+   * every type the server sends (text/event-stream included), and the backend's
+   * `X-Accel-Buffering: no` ignored, as by a proxy or CDN that does not know that nginx header
+   * (nginx honours it, and streams would flow through it otherwise). A stream's bytes then wait in
+   * the proxy until its buffers fill or the response ends; a long-poll's response ends, so it flows.
+   * Default false: unbuffered both ways, streams flow as they come.
+   */
+  buffering?: boolean;
+}
+
+/**
+ * A `site` for startNginx(): nginx as the one reverse proxy in front of the server on
+ * `upstreamPort` (pages and endpoint alike: the pages' origin is nginx's), over HTTP/1.1, with the
+ * Host header passed on (the server checks Origin against it).
+ */
+export function proxySite(upstreamPort: number, options: ProxySiteOptions = {}): (port: number) => string {
+  const websocket = options.websocket
+    ? `      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;`
+    : '      # No Upgrade nor Connection header: WebSocket is not forwarded.';
+  const buffering = options.buffering
+    ? `      proxy_buffering on;
+      proxy_ignore_headers X-Accel-Buffering;
+      gzip on;
+      gzip_proxied any;
+      gzip_min_length 0;
+      gzip_types text/event-stream application/x-ndjson application/json text/plain text/javascript;`
+    : `      proxy_buffering off;
+      proxy_request_buffering off;`;
+  return (port) => `  map $http_upgrade $connection_upgrade {
+    default upgrade;
+    ''      '';
+  }
+
+  server {
+    listen ${HOST}:${port};
+
+    location / {
+      proxy_pass http://${HOST}:${upstreamPort};
+      proxy_http_version 1.1;
+      proxy_set_header Host $http_host;
+${websocket}
+${buffering}
+      proxy_read_timeout 3600s;
+      proxy_send_timeout 3600s;
       client_max_body_size 0;
     }
   }`;

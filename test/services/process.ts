@@ -61,7 +61,12 @@ export function descendants(pid: number): number[] {
   }
   const found: number[] = [];
   const queue = [pid];
-  while (queue.length) for (const child of children.get(queue.shift()!) ?? []) (found.push(child), queue.push(child));
+  while (queue.length) {
+    for (const child of children.get(queue.shift()!) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
   return found;
 }
 
@@ -138,7 +143,11 @@ export class ManagedProcess {
     const onLine = (into: string[], extra?: (line: string) => void) => (line: string) => {
       into.push(line);
       extra?.(line);
-      for (const w of this.waiters) if (w.test(line)) (this.waiters.delete(w), w.resolve(line));
+      for (const w of this.waiters) {
+        if (!w.test(line)) continue;
+        this.waiters.delete(w);
+        w.resolve(line);
+      }
     };
     createInterface({ input: this.child.stdout! }).on('line', onLine(this.stdout, options.onStdout));
     createInterface({ input: this.child.stderr! }).on('line', onLine(this.stderr));
@@ -177,8 +186,14 @@ export class ManagedProcess {
       }, ms);
       const waiter = {
         test,
-        resolve: (line: string) => (clearTimeout(timer), resolve(line)),
-        reject: (err: Error) => (clearTimeout(timer), reject(err)),
+        resolve: (line: string) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+        reject: (err: Error) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       };
       this.waiters.add(waiter);
     });

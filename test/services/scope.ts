@@ -30,7 +30,8 @@ export interface ServiceScopeOptions {
 }
 
 export function serviceScope(options: ServiceScopeOptions = {}) {
-  const owned: Array<() => Promise<unknown> | unknown> = [];
+  /** What to undo, in order of creation; each may return a promise. */
+  const owned: Array<() => unknown> = [];
   if (options.needs?.length) beforeAll(() => ensureServices(...options.needs!), INSTALL_TIMEOUT_MS);
   const cleanup = async () => {
     // All at once (they are separate processes); every one is stopped even if another's stop fails.
@@ -63,6 +64,6 @@ export function serviceScope(options: ServiceScopeOptions = {}) {
       return nodes;
     },
     /** Anything else to undo with the scope's services. */
-    defer: (fn: () => Promise<unknown> | unknown) => void owned.push(fn),
+    defer: (fn: () => unknown) => void owned.push(fn),
   };
 }

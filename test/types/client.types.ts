@@ -43,9 +43,9 @@ export function typed(): void {
   client.addEventListener('custom', (e: Event) => void e);
 
   // state and transport are read-only.
-  // @ts-expect-error
+  // @ts-expect-error state is read-only
   client.state = 'open';
-  // @ts-expect-error
+  // @ts-expect-error transport is read-only
   client.transport = 'sse';
 }
 

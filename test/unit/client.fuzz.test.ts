@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeClient, RealtimeError, type Transport, type TransportHandlers } from '../../src/index';
 import type { ErrorCode } from '../../src/client/errors';
-import { isRetryableClose, utf8Length } from '../../src/protocol';
+import { isRetryableClose, utf8Length, type Frame } from '../../src/protocol';
 import { anyFrameText, fcParams, isValidFrame, nested, parseOrUndefined, validFrames, withForeignFields } from './fuzz';
 import { testEnv } from './helpers';
 
@@ -61,7 +61,7 @@ class ScriptedServer implements Transport {
       buffered: 0,
       send: (text: string) => {
         side.sent.push(text);
-        const hello = JSON.parse(text);
+        const hello = JSON.parse(text) as Frame;
         if (!this.good || hello.t !== 'hello') return;
         const welcome = {
           t: 'welcome',
@@ -126,7 +126,12 @@ async function feedsWithoutHarm(phase: Phase, texts: string[]): Promise<void> {
   server.good = phase === 'after welcome';
   client = new RealtimeClient('ws://fuzz.test/rt', {
     transports: [server],
-    env: testEnv({ setTimeout: (fn: () => void, ms: number) => (timersStarted++, setTimeout(fn, ms)) }),
+    env: testEnv({
+      setTimeout: (fn: () => void, ms: number) => {
+        timersStarted++;
+        return setTimeout(fn, ms);
+      },
+    }),
     reconnect: { initialDelay: 50, maxDelay: 200 },
     heartbeat: { timeout: 2000 },
   });
@@ -134,7 +139,7 @@ async function feedsWithoutHarm(phase: Phase, texts: string[]): Promise<void> {
   client.on('error', (e) => errors.push(e));
   await vi.advanceTimersByTimeAsync(5);
   const first = server.connections[0]!;
-  expect(JSON.parse(first.sent[0]!).t).toBe('hello');
+  expect((JSON.parse(first.sent[0]!) as Frame).t).toBe('hello');
   expect(client.state).toBe(phase === 'after welcome' ? 'open' : 'connecting');
 
   // Every text goes to the first connection, even once the client has let it go (a stale

@@ -3,13 +3,16 @@
 // The transport contract suite runs it beside the built-in ones.
 import type { Transport } from '../../src/core';
 
+/** What the holder of the real connection posts to the port. */
+type FromHolder = { type: 'open' } | { type: 'frame'; text: string } | { type: 'close'; code: number; reason: string };
+
 export const messagePortTransport = (connect: () => MessagePort): Transport => ({
   name: 'message-port', // any string: shown in client.transport and the 'transport' event
   isSupported: () => typeof MessageChannel === 'function',
   open(url, h) {
     const port = connect();
     let over = false; // after onClose, or the client's close(), nothing more is reported
-    port.onmessage = ({ data }) => {
+    port.onmessage = ({ data }: MessageEvent<FromHolder>) => {
       if (over) return;
       if (data.type === 'open') h.onOpen();
       if (data.type === 'frame') h.onFrame(data.text);

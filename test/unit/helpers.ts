@@ -1,6 +1,8 @@
 import { Server, WebSocket as MockWebSocket, type Client } from 'mock-socket';
-import { vi } from 'vitest';
+import { expect, vi } from 'vitest';
 import type { Env } from '../../src/client/env';
+import type { OpenContext, Transport, TransportHandlers } from '../../src/client/transports/types';
+import type { Frame, HelloFrame } from '../../src/protocol';
 
 let n = 0;
 /** A URL no other test uses, since mock-socket keeps one server per URL. */
@@ -41,8 +43,9 @@ export const settle = (ms = 10) => vi.advanceTimersByTimeAsync(ms);
 export class MockV1 {
   readonly server: Server;
   sockets: Client[] = [];
-  frames: any[] = [];
-  hellos: any[] = [];
+  /** Every frame the client sent, parsed (the client's frames are protocol frames by contract). */
+  frames: Frame[] = [];
+  hellos: HelloFrame[] = [];
   /** Application messages the server received, in order, without duplicates. */
   messages: unknown[] = [];
   received = 0;
@@ -60,8 +63,9 @@ export class MockV1 {
     this.server.on('connection', (s) => {
       this.sockets.push(s);
       s.on('message', (raw) => {
+        if (typeof raw !== 'string') return; // binary: plain mode, not ours to parse
         try {
-          this.onFrame(s, JSON.parse(String(raw)));
+          this.onFrame(s, JSON.parse(raw) as Frame);
         } catch {} // plain mode: not ours to parse
       });
     });
@@ -71,7 +75,7 @@ export class MockV1 {
     return this.sockets[this.sockets.length - 1]!;
   }
 
-  private onFrame(s: Client, f: any) {
+  private onFrame(s: Client, f: Frame) {
     this.frames.push(f);
     if (f.t === 'hello') {
       this.hellos.push(f);
@@ -133,6 +137,16 @@ export class MockV1 {
   }
 }
 
+/**
+ * `expect.stringContaining` and `expect.stringMatching` for use inside an expected object: Vitest
+ * types its asymmetric matchers as `any`, which would leave the whole expected value untyped.
+ */
+export const containing = (text: string): unknown => expect.stringContaining(text);
+export const matching = (pattern: RegExp): unknown => expect.stringMatching(pattern);
+
+/** The URL a fetch() double was asked for (our transports pass a string or a URL, never a Request). */
+export const urlOf = (input: RequestInfo | URL): string => (input instanceof Request ? input.url : String(input));
+
 /** Runs fake time forward in small steps until `p` settles (or `ms` pass), then returns it. */
 export async function within<T>(p: Promise<T>, ms = 2000): Promise<T> {
   let done = false;
@@ -142,4 +156,24 @@ export async function within<T>(p: Promise<T>, ms = 2000): Promise<T> {
   );
   for (let t = 0; t < ms && !done; t += 5) await vi.advanceTimersByTimeAsync(5);
   return p;
+}
+
+/** A transport whose every move the test makes by hand; `closed[i]` is set when the client closes connection i. */
+export function scripted(name: Transport['name'], auth?: Transport['auth']) {
+  const opened: TransportHandlers[] = [];
+  const contexts: OpenContext[] = [];
+  const sent: string[] = [];
+  const closed: Array<{ code: number; reason: string } | undefined> = [];
+  const t: Transport = {
+    name,
+    auth,
+    isSupported: () => true,
+    open(_url, h, ctx) {
+      const i = opened.push(h) - 1;
+      contexts.push(ctx);
+      closed.push(undefined);
+      return { send: (x) => sent.push(x), close: (code, reason) => (closed[i] = { code, reason }), buffered: 0 };
+    },
+  };
+  return { t, opened, contexts, sent, closed };
 }

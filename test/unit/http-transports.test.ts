@@ -8,8 +8,9 @@ import { sse } from '../../src/client/transports/sse';
 import { longPoll } from '../../src/client/transports/long-poll';
 import { plainPoll } from '../../src/client/transports/plain-poll';
 import { plainStream } from '../../src/client/transports/plain-stream';
+import type { Env } from '../../src/client/env';
 import type { Transport, TransportHandlers } from '../../src/client/transports/types';
-import { settle, testEnv } from './helpers';
+import { settle, testEnv, urlOf } from './helpers';
 
 const MAX = 4096;
 const CHUNK = 1000;
@@ -55,10 +56,10 @@ afterEach(() => {
 describe('a line that never ends (200 KB without a newline, maxFrameSize 4 KiB)', () => {
   it('plainStream, NDJSON: the client gets what came before, then a message-too-large error; the stream is cut off past the limit and the next attempt waits for the backoff', async () => {
     const streams: ReturnType<typeof endless>[] = [];
-    const fetch = async (_url: RequestInfo | URL, init?: RequestInit) => {
+    const fetch = (_url: RequestInfo | URL, init?: RequestInit) => {
       const s = endless('{"n":1}\n', 'x'.repeat(CHUNK), init?.signal);
       streams.push(s);
-      return respond(s.body, 'application/x-ndjson');
+      return Promise.resolve(respond(s.body, 'application/x-ndjson'));
     };
     client = new RealtimeClient('http://rt.test/feed', {
       protocol: 'plain',
@@ -102,7 +103,7 @@ function openAlone(transport: Transport, fetch: typeof globalThis.fetch) {
     clearTimeout: globalThis.clearTimeout,
     now: Date.now,
     baseUrl: undefined,
-  } as any;
+  } as Env;
   transport.open('http://rt.test/realtime', h, { env, maxFrame: MAX, timeout: 10_000, resume: {} });
   return log;
 }
@@ -115,9 +116,9 @@ describe('a frame that never ends, on each HTTP transport that gathers one piece
     ['fetch-stream, SSE body, endless data lines', `data: ${'x'.repeat(CHUNK - 7)}\n`, 2 * MAX],
   ])('%s: cut off past the limit and handed over as too long', async (_, chunk, limit) => {
     let stream!: ReturnType<typeof endless>;
-    const fetch = (async (_url: RequestInfo | URL, init?: RequestInit) => {
+    const fetch = ((_url: RequestInfo | URL, init?: RequestInit) => {
       stream = endless('data: {"t":"link","id":"L1"}\n\ndata: ', chunk, init?.signal);
-      return respond(stream.body, 'text/event-stream');
+      return Promise.resolve(respond(stream.body, 'text/event-stream'));
     }) as typeof globalThis.fetch;
     const log = openAlone(fetchStream(), fetch);
     await settle();
@@ -131,10 +132,12 @@ describe('a frame that never ends, on each HTTP transport that gathers one piece
 
   it('long-poll v1: a poll answer whose line never ends is cut off past the limit', async () => {
     let stream!: ReturnType<typeof endless>;
-    const fetch = (async (url: RequestInfo | URL, init?: RequestInit) => {
-      if (!String(url).includes('link=')) return respond('{"t":"link","id":"L1"}\n', 'application/x-ndjson');
+    const fetch = ((url: RequestInfo | URL, init?: RequestInit) => {
+      if (!urlOf(url).includes('link=')) {
+        return Promise.resolve(respond('{"t":"link","id":"L1"}\n', 'application/x-ndjson'));
+      }
       stream = endless('{"t":"ping"}\n', 'x'.repeat(CHUNK), init?.signal);
-      return respond(stream.body, 'application/x-ndjson');
+      return Promise.resolve(respond(stream.body, 'application/x-ndjson'));
     }) as typeof globalThis.fetch;
     const log = openAlone(longPoll(), fetch);
     await settle();
@@ -148,9 +151,9 @@ describe('a frame that never ends, on each HTTP transport that gathers one piece
 
   it('plainPoll: a response body longer than the limit is cut off past it', async () => {
     let stream!: ReturnType<typeof endless>;
-    const fetch = (async (_url: RequestInfo | URL, init?: RequestInit) => {
+    const fetch = ((_url: RequestInfo | URL, init?: RequestInit) => {
       stream = endless('{"big":"', 'x'.repeat(CHUNK), init?.signal);
-      return respond(stream.body, 'application/json');
+      return Promise.resolve(respond(stream.body, 'application/json'));
     }) as typeof globalThis.fetch;
     const log = openAlone(plainPoll(), fetch);
     await settle();
@@ -177,9 +180,11 @@ describe('sse: an EventSource that fails before its link frame', () => {
 
   it('asks the URL once with a GET and names the status and what the server said (HTTP 403 origin not allowed)', async () => {
     const asked: string[] = [];
-    const fetch = async (url: RequestInfo | URL) => {
-      asked.push(String(url));
-      return new Response('origin not allowed\n', { status: 403, headers: { 'content-type': 'text/plain' } });
+    const fetch = (url: RequestInfo | URL) => {
+      asked.push(urlOf(url));
+      return Promise.resolve(
+        new Response('origin not allowed\n', { status: 403, headers: { 'content-type': 'text/plain' } }),
+      );
     };
     const closes: Array<{ code: number; reason: string }> = [];
     client = new RealtimeClient('http://rt.test/realtime', {
@@ -195,11 +200,13 @@ describe('sse: an EventSource that fails before its link frame', () => {
 
   it('a GET that succeeds is cancelled at once, and the failure stays "EventSource failed"', async () => {
     let cancelled = false;
-    const fetch = async () =>
-      new Response(new ReadableStream({ cancel: () => void (cancelled = true) }), {
-        status: 200,
-        headers: { 'content-type': 'text/event-stream' },
-      });
+    const fetch = () =>
+      Promise.resolve(
+        new Response(new ReadableStream({ cancel: () => void (cancelled = true) }), {
+          status: 200,
+          headers: { 'content-type': 'text/event-stream' },
+        }),
+      );
     const closes: Array<{ code: number; reason: string }> = [];
     client = new RealtimeClient('http://rt.test/realtime', {
       transports: [sse()],

@@ -113,7 +113,7 @@ function browser() {
   };
   const record = () => {
     const v = [...store.entries()].find(([k]) => k.startsWith('realtime-client queue'));
-    return v && JSON.parse(v[1]);
+    return v && (JSON.parse(v[1]) as unknown);
   };
   return {
     store,
@@ -122,7 +122,10 @@ function browser() {
     openOffline,
     leave,
     record,
-    reload: (page: Page, options?: ClientOptions) => (leave(page), open(options)),
+    reload: (page: Page, options?: ClientOptions) => {
+      leave(page);
+      return open(options);
+    },
   };
 }
 
@@ -138,7 +141,10 @@ function fakeIndexedDB() {
   const later = (fn: () => void) => void Promise.resolve().then(fn);
   const request = (result: () => unknown) => {
     const req: { result?: unknown; onsuccess?: () => void } = {};
-    later(() => ((req.result = result()), req.onsuccess?.()));
+    later(() => {
+      req.result = result();
+      req.onsuccess?.();
+    });
     return req;
   };
   const db = {
@@ -148,8 +154,14 @@ function fakeIndexedDB() {
         objectStore: () => ({
           transaction: tx,
           get: (k: IDBValidKey) => request(() => structuredClone(disk.get(k))),
-          put: (v: unknown, k: IDBValidKey) => (writes.push(() => disk.set(k, structuredClone(v))), request(() => k)),
-          delete: (k: IDBValidKey) => (writes.push(() => disk.delete(k)), request(() => undefined)),
+          put: (v: unknown, k: IDBValidKey) => {
+            writes.push(() => disk.set(k, structuredClone(v)));
+            return request(() => k);
+          },
+          delete: (k: IDBValidKey) => {
+            writes.push(() => disk.delete(k));
+            return request(() => undefined);
+          },
         }),
       };
       const writes: Array<() => void> = [];
@@ -163,7 +175,10 @@ function fakeIndexedDB() {
     indexedDB: {
       open: () => {
         const req: { result: unknown; onupgradeneeded?: () => void; onsuccess?: () => void } = { result: db };
-        later(() => (req.onupgradeneeded?.(), req.onsuccess?.()));
+        later(() => {
+          req.onupgradeneeded?.();
+          req.onsuccess?.();
+        });
         return req;
       },
     } as unknown as IDBFactory,
@@ -181,7 +196,9 @@ function fakeIndexedDB() {
 }
 
 /** Sends without awaiting: a page that goes away never sees these promises settle. */
-const fire = (c: RealtimeClient, ...data: unknown[]) => data.forEach((d) => c.send(d).catch(() => {}));
+const fire = (c: RealtimeClient, ...data: unknown[]) => {
+  for (const d of data) void c.send(d).catch(() => {});
+};
 
 describe('queue.persist', () => {
   it('messages sent while offline survive a reload: the next page resumes the session and delivers each once, in order', async () => {
@@ -295,7 +312,8 @@ describe('queue.persist', () => {
     const record = () => idb.disk.get(`realtime-client queue ${server.url}`) as { a: number } | undefined;
     // The highest `a` the server was told (hello, ack, pong, or on a msg frame): it may drop every
     // message up to it, and refuses a resume whose hello.a is lower (docs/protocol.md §5).
-    const told = () => Math.max(0, ...server.frames.filter((f) => typeof f.a === 'number').map((f) => f.a as number));
+    const told = () =>
+      Math.max(0, ...server.frames.map((f) => ('a' in f ? f.a : undefined)).filter((a) => typeof a === 'number'));
     /** A page with one message awaiting its ack, saved: record { a: 0, items: [pending] }. */
     const withSavedQueue = async (b: ReturnType<typeof browser>) => {
       const page = b.open(options);
@@ -420,7 +438,7 @@ describe('queue.persist', () => {
   it('close() rejects what is queued and deletes the record, so no later page sends it', async () => {
     const b = browser();
     const first = await b.openOffline();
-    const queued = first.client.send('dropped').catch((e) => e);
+    const queued = first.client.send('dropped').catch((e: unknown) => e);
     await settle();
     expect(b.record()).toBeDefined();
     first.client.close();

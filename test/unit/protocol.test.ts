@@ -142,7 +142,7 @@ describe('packFrames', () => {
     for (let max = 30; max < frame(0, 5) + 5; max++) {
       const frames = pack(items(json, 7), max, 3);
       const decoded = frames.map((f) => decodeFrame(f.text) as { s: number; d: unknown[]; a: number });
-      expect(decoded.flatMap((f) => f.d)).toEqual(json.map((j) => JSON.parse(j)));
+      expect(decoded.flatMap((f) => f.d)).toEqual(json.map((j): unknown => JSON.parse(j)));
       let at = 0;
       for (const [k, f] of decoded.entries()) {
         expect(f).toMatchObject({ t: 'msg', s: 7 + at, a: 3 });

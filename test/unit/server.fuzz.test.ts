@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { utf8Length } from '../../src/protocol';
+import { utf8Length, type Frame } from '../../src/protocol';
 import { RealtimeServer, type Connection, type Session } from '../../src/server/index';
 import type { Link } from '../../src/server/link';
 import { anyFrameText, fcParams, isValidFrame, nested, parseOrUndefined, validFrames, withForeignFields } from './fuzz';
@@ -100,7 +100,7 @@ async function feedsWithoutHarm(phase: Phase, texts: string[]): Promise<void> {
   if (phase === 'after hello') {
     link.receive(HELLO);
     await flush();
-    expect(JSON.parse(conn.sent[0]!).t).toBe('welcome');
+    expect((JSON.parse(conn.sent[0]!) as Frame).t).toBe('welcome');
   }
 
   for (const text of texts) {
@@ -119,7 +119,7 @@ async function feedsWithoutHarm(phase: Phase, texts: string[]): Promise<void> {
     await flush();
     // The last msg frame: a pong owed to a ping may leave after it, at the end of the turn.
     const last = conn.sent
-      .map((t) => JSON.parse(t))
+      .map((t) => JSON.parse(t) as Frame)
       .filter((f) => f.t === 'msg')
       .at(-1);
     expect(last?.d.at(-1)).toBe('still there');

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeClient, type RealtimeError, type Transport, type TransportHandlers } from '../../src/index';
 import { RealtimeServer, type Connection as ServerConnection, type Session } from '../../src/server/index';
 import type { Link } from '../../src/server/link';
+import type { WelcomeFrame } from '../../src/protocol';
 import { fcParams } from './fuzz';
 import { testEnv } from './helpers';
 
@@ -84,7 +85,7 @@ class Wire {
     }
     const text = this.toClient.shift();
     if (text !== undefined) {
-      if (text.startsWith('{"t":"welcome"')) this.network.welcomed.push(JSON.parse(text));
+      if (text.startsWith('{"t":"welcome"')) this.network.welcomed.push(JSON.parse(text) as WelcomeFrame);
       return this.handlers.onFrame(text);
     }
     this.clientGone = true;

@@ -15,6 +15,7 @@ import { sse } from '../../src/client/transports/sse';
 import type { Connection, Transport, TransportHandlers } from '../../src/client/transports/types';
 import { websocket } from '../../src/client/transports/websocket';
 import { messagePortTransport } from './custom-transport';
+import { urlOf } from './helpers';
 import { waitFor } from '../wait';
 
 /** The server and platform side of one connection. */
@@ -35,6 +36,13 @@ interface Peer {
 }
 
 /** Lets every in-memory step that is under way run. Used only to show that nothing MORE comes. */
+/** Runs a synchronous peer step behind the Peer interface's promise: a throw becomes a rejection, as from an async function. */
+const step = (run: () => unknown) =>
+  new Promise<void>((resolve) => {
+    run();
+    resolve();
+  });
+
 const quiet = async () => {
   for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 2));
 };
@@ -45,6 +53,7 @@ function webSocketPeer(): Peer {
   const sent: string[] = [];
   let ws: FakeWebSocket;
   let stalled: string[] | null = null;
+  const created = (socket: FakeWebSocket) => (ws = socket);
   class FakeWebSocket {
     binaryType = 'blob';
     bufferedAmount = 0;
@@ -54,7 +63,7 @@ function webSocketPeer(): Peer {
     onerror: ((e: unknown) => void) | null = null;
     closed = false;
     constructor(readonly url: string) {
-      ws = this;
+      created(this);
     }
     send(text: string) {
       if (this.closed) return;
@@ -72,13 +81,14 @@ function webSocketPeer(): Peer {
   return {
     env: { WebSocket: FakeWebSocket as unknown as typeof WebSocket },
     sent,
-    accept: async () => void (ws.closed || ws.onopen?.({})),
-    push: async (text) => void (ws.closed || ws.onmessage?.({ data: text })),
-    end: async () => {
-      if (ws.closed) return;
-      ws.closed = true;
-      ws.onclose?.({ code: 1006, reason: '' });
-    },
+    accept: () => step(() => ws.closed || ws.onopen?.({})),
+    push: (text) => step(() => ws.closed || ws.onmessage?.({ data: text })),
+    end: () =>
+      step(() => {
+        if (ws.closed) return;
+        ws.closed = true;
+        ws.onclose?.({ code: 1006, reason: '' });
+      }),
     stall: () => void (stalled = []),
     release: () => {
       sent.push(...stalled!);
@@ -109,9 +119,9 @@ class FakeHttp {
       if (init.signal?.aborted) return reject(new DOMException('aborted', 'AbortError'));
       init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
       const req: Request = {
-        url: new URL(String(input)),
+        url: new URL(urlOf(input)),
         method: init.method ?? 'GET',
-        body: String(init.body ?? ''),
+        body: (init.body as string | undefined) ?? '', // our transports send text
         headers: (init.headers ?? {}) as Record<string, string>,
         signal: init.signal ?? undefined,
         resolve,
@@ -193,18 +203,20 @@ function ssePeer(plain: boolean): Peer {
   return {
     env: { fetch: http.fetch, EventSource: eventSourceClass((e) => (es = e)) },
     sent: http.sent,
-    async accept() {
-      if (es.closed) return;
-      es.readyState = 1;
-      if (plain) es.onopen?.({});
-      else es.onmessage?.({ data: '{"t":"link","id":"L1"}' });
-    },
-    push: async (text) => void (es.closed || es.onmessage?.({ data: text })),
-    async end() {
-      if (es.closed) return;
-      es.readyState = 2;
-      es.onerror?.({});
-    },
+    accept: () =>
+      step(() => {
+        if (es.closed) return;
+        es.readyState = 1;
+        if (plain) es.onopen?.({});
+        else es.onmessage?.({ data: '{"t":"link","id":"L1"}' });
+      }),
+    push: (text) => step(() => es.closed || es.onmessage?.({ data: text })),
+    end: () =>
+      step(() => {
+        if (es.closed) return;
+        es.readyState = 2;
+        es.onerror?.({});
+      }),
     stall: () => void (http.stalled = []),
     release: () => http.release(),
     cleanup() {},
@@ -223,8 +235,8 @@ function fetchStreamPeer(plain: boolean): Peer {
       req.resolve(response(body.body, 'text/event-stream'));
       if (!plain) body.write('data: {"t":"link","id":"L1"}\n\n');
     },
-    push: async (text) => body?.write(`data: ${text}\n\n`),
-    end: async () => body?.end(),
+    push: (text) => step(() => body?.write(`data: ${text}\n\n`)),
+    end: () => step(() => body?.end()),
     stall: () => void (http.stalled = []),
     release: () => http.release(),
     cleanup: () => body?.end(),
@@ -274,7 +286,7 @@ function messagePortPeer(): Peer & { transport: Transport } {
     const { port1, port2 } = new MessageChannel();
     server = port2;
     ports.push(port1, port2);
-    server.onmessage = ({ data }) => {
+    server.onmessage = ({ data }: MessageEvent<{ type: 'connect' | 'close' } | { type: 'frame'; text: string }>) => {
       if (data.type === 'frame') sent.push(data.text);
     };
     return port1;
@@ -283,9 +295,9 @@ function messagePortPeer(): Peer & { transport: Transport } {
     transport,
     env: {},
     sent,
-    accept: async () => server.postMessage({ type: 'open' }),
-    push: async (text) => server.postMessage({ type: 'frame', text }),
-    end: async () => server.postMessage({ type: 'close', code: 1006, reason: 'worker gone' }),
+    accept: () => step(() => server.postMessage({ type: 'open' })),
+    push: (text) => step(() => server.postMessage({ type: 'frame', text })),
+    end: () => step(() => server.postMessage({ type: 'close', code: 1006, reason: 'worker gone' })),
     cleanup: () => ports.forEach((p) => p.close()),
   };
 }

@@ -26,7 +26,7 @@ export const canStream = (env: Env): boolean =>
 /** The link id from the first frame a v1 server sends on every HTTP link, or undefined. */
 export function linkId(text: string): string | undefined {
   try {
-    const f = JSON.parse(text);
+    const f = JSON.parse(text) as { t?: unknown; id?: unknown } | null;
     if (f?.t === 'link' && typeof f.id === 'string') return f.id;
   } catch {}
 }
@@ -87,22 +87,23 @@ export const ended = (reason: string): CloseReason => ({ code: CloseCode.ABNORMA
  */
 export function ender(h: TransportHandlers, cleanup: () => void) {
   let over = false;
+  // Arrow functions: transports pass these on as callbacks, unbound.
   const end = {
     /** Ends the connection with `closed`. */
-    close(closed: CloseReason): void {
+    close: (closed: CloseReason): void => {
       if (over) return;
       over = true;
       cleanup();
       h.onClose(closed.code, closed.reason, closed.retryAfter);
     },
     /** Ends the connection after a failure: a {@link LinkClosed} says why; anything else (a network error) is a 1006. */
-    fail(e: unknown): void {
+    fail: (e: unknown): void => {
       if (e instanceof LinkClosed) return end.close(e.closed);
       // A rejected fetch() (TypeError 'fetch failed', an AbortError) or anything else thrown on the way.
       end.close(ended(typeof e === 'object' && e !== null && 'message' in e ? String(e.message) : String(e)));
     },
     /** The client closed: stop quietly. */
-    quiet(): void {
+    quiet: (): void => {
       over = true;
       cleanup();
     },

@@ -63,7 +63,7 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
               ? h.onProtocolError(`poll answer still going after ${late} ms`)
               : h.onFrame(line)),
         );
-        if (!end.over) timer = env.setTimeout(() => poll().catch(end.fail), interval);
+        if (!end.over) timer = env.setTimeout(() => void poll().catch(end.fail), interval);
       };
 
       (async () => {

@@ -46,7 +46,8 @@ export function plainPoll({ interval = 0 }: PlainPollOptions = {}): Transport {
           resume.cursor = cursorOf(text) ?? resume.cursor;
           h.onFrame(text);
         }
-        if (!end.over) timer = env.setTimeout(() => poll().catch(end.fail), interval || 1000 - (env.now() - started));
+        if (!end.over)
+          timer = env.setTimeout(() => void poll().catch(end.fail), interval || 1000 - (env.now() - started));
       };
       /** The first answer opens the connection: a refused first poll is a transport that failed to open. */
       const open = () => {
@@ -67,11 +68,11 @@ export function plainPoll({ interval = 0 }: PlainPollOptions = {}): Transport {
   };
 }
 
-/** The top-level `cursor` of a JSON body, as text for `?since=`, or undefined. */
+/** The top-level `cursor` of a JSON body, a string or a number, as text for `?since=`, or undefined. */
 function cursorOf(text: string): string | undefined {
   try {
     const body: unknown = JSON.parse(text);
-    if (typeof body === 'object' && body !== null && 'cursor' in body && body.cursor != null)
-      return String(body.cursor);
+    const cursor = typeof body === 'object' && body !== null && 'cursor' in body ? body.cursor : undefined;
+    if (typeof cursor === 'string' || typeof cursor === 'number') return String(cursor);
   } catch {}
 }

@@ -15,24 +15,25 @@ export interface CloseReason {
  * - onOpen comes at most once, and before any onFrame;
  * - onClose (or onProtocolError) comes at most once, and nothing comes after it;
  * - nothing comes after the client's {@link Connection.close}.
+ * They are properties, not methods, because transports pass them on as callbacks, unbound.
  */
 export interface TransportHandlers {
   /** The connection can carry frames. */
-  onOpen(): void;
+  onOpen: () => void;
   /** One frame of text arrived. */
-  onFrame(text: string): void;
+  onFrame: (text: string) => void;
   /**
    * The connection ended without the client asking; called at most once. `retryAfter` (ms) is
    * the server's Retry-After, when it sent one: no attempt comes sooner.
    */
-  onClose(code: number, reason: string, retryAfter?: number): void;
+  onClose: (code: number, reason: string, retryAfter?: number) => void;
   /**
    * The server broke the protocol below the frames (an HTTP link that does not begin with its link
    * frame, a poll answer that never ends). The client reports a 'protocol-error' and closes the
    * connection, then reconnects as after a bad frame: unlike a close code from the server, our own
    * verdict never stops the client for good.
    */
-  onProtocolError(what: string): void;
+  onProtocolError: (what: string) => void;
 }
 
 /** One live connection, as returned by {@link Transport.open}. */

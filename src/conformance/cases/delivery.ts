@@ -199,7 +199,10 @@ export const deliveryCases: Case[] = [
       await p.push(5);
       await p.pushed(5);
       const frames = p.conn.frames.filter(
-        (f) => f.t === 'msg' && f.d.some((d: unknown) => typeof d === 'object' && d !== null && 'push' in d),
+        (f) =>
+          f.t === 'msg' &&
+          Array.isArray(f.d) &&
+          f.d.some((d: unknown) => typeof d === 'object' && d !== null && 'push' in d),
       );
       check(frames.length === 1, 'one msg frame carrying the 5 pushes', () => `${frames.length} frames`);
     },

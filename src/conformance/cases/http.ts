@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CaseFailure, check, show } from '../errors';
-import { isBase64UrlWithBits } from '../frames';
+import { isBase64UrlWithBits, type AnyFrame } from '../frames';
 import { begin, fetchText, header } from '../http';
 import { linkUrl } from '../transports/post';
 import { StreamConn } from '../transports/stream';
@@ -200,8 +200,9 @@ export const httpCases: Case[] = [
       await p.pushed(3);
       const conn = stream(p.conn);
       for (const e of conn.events.filter((x) => x.data !== undefined)) {
-        const f = JSON.parse(e.data!);
-        const want = f.t === 'msg' ? String(f.s + f.d.length - 1) : undefined;
+        const f = JSON.parse(e.data!) as AnyFrame;
+        const want =
+          f.t === 'msg' && typeof f.s === 'number' && Array.isArray(f.d) ? String(f.s + f.d.length - 1) : undefined;
         check(e.id === want, `${want === undefined ? 'no id' : `id: ${want}`} on a ${f.t} event`, () =>
           show(e.id ?? 'no id'),
         );

@@ -14,7 +14,8 @@ class WebSocketConn extends FrameLog implements Conn {
     private readonly target: Target,
   ) {
     super();
-    ws.on('message', (data, isBinary) => this.take(isBinary ? '(binary message)' : data.toString()));
+    // Text frames arrive as one Buffer (ws's default binaryType, 'nodebuffer').
+    ws.on('message', (data, isBinary) => this.take(isBinary ? '(binary message)' : (data as Buffer).toString()));
     ws.on('close', (code, reason) => this.finish({ code, reason: reason.toString(), gone: true }));
     ws.on('error', () => {}); // 'close' follows
   }

@@ -79,7 +79,7 @@ export class BodyBudget {
    * Reads `req`'s body, of at most `limit` bytes, within `timeout` ms. The bytes count against
    * the budget until `release()`, which the caller calls once it has handled them.
    */
-  read(req: IncomingMessage, limit: number, timeout: number): { outcome: Promise<BodyOutcome>; release(): void } {
+  read(req: IncomingMessage, limit: number, timeout: number): { outcome: Promise<BodyOutcome>; release: () => void } {
     let held = 0;
     const release = (): void => {
       this.used -= held;

@@ -1,5 +1,6 @@
 // leak.html: one client connected, used and closed again and again (window.L.cycle(n)), to show
 // that nothing accumulates. instrument.js (loaded first) counts timers and listeners.
+/* global Realtime -- defined by dist/realtime.min.js, which leak.html loads before this script */
 (function () {
   'use strict';
   var q = new URLSearchParams(location.search);

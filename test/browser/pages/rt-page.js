@@ -20,7 +20,8 @@
     violations: [], // securitypolicyviolation events
     lifecycle: [], // pagehide, pageshow, visibilitychange, freeze, resume, online, offline
     states: [], // client state after each 'state' event
-    opens: [], // { transport, resumed, at, sends: how many T.sends there were then }
+    startedAt: null, // performance.now() when T.start() created the client
+    opens: [], // { transport, resumed, at, ms: since startedAt, sends: how many T.sends there were then }
     closes: [], // { code, reason, willReconnect }
     rtErrors: [], // { code, message } of the client's 'error' events
     transports: [], // 'transport' events
@@ -68,12 +69,19 @@
     if (transport && transport !== 'default') opts.transports = [transport];
     if (extra) for (var k in extra) opts[k] = extra[k];
     opts.autoConnect = false; // listeners first, so they see every event
+    T.startedAt = performance.now(); // the constructor's time, for timings measured in the page
     var c = (T.client = new T.lib.RealtimeClient(q.get('url') || '/realtime', opts));
     c.on('state', function (d) {
       T.states.push(d.to);
     });
     c.on('open', function (d) {
-      T.opens.push({ transport: d.transport, resumed: d.resumed, at: Date.now(), sends: T.sends.length });
+      T.opens.push({
+        transport: d.transport,
+        resumed: d.resumed,
+        at: Date.now(),
+        ms: performance.now() - T.startedAt,
+        sends: T.sends.length,
+      });
       // A new session: tell the server which page this is (a resumed one already knows).
       if (!d.resumed) control({ ctl: 'reg' });
     });
