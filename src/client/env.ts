@@ -59,6 +59,7 @@ type Globals = Pick<typeof globalThis, 'setTimeout' | 'clearTimeout'> &
       | 'sessionStorage'
       | 'localStorage'
       | 'indexedDB'
+      | 'BroadcastChannel'
     >
   >;
 

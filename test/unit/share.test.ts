@@ -80,7 +80,7 @@ class FakeLocks {
       }
       this.held.set(name, tab);
       try {
-        return await cb({ name, mode: 'exclusive' } as Lock);
+        return await cb({ name, mode: 'exclusive' });
       } finally {
         if (this.held.get(name) === tab) this.#free(name);
       }
@@ -135,7 +135,10 @@ function open(options: ClientOptions = {}): Tab {
 /** The tab crashes or closes: its timers, channels and locks go, and its connection drops. */
 function kill(tab: Tab, connected: boolean): void {
   tab.alive = false;
-  for (const c of tab.channels) ((c.dead = true), c.close());
+  for (const c of tab.channels) {
+    c.dead = true;
+    c.close();
+  }
   locks.drop(tab);
   if (connected) server.drop(1006);
 }
@@ -150,7 +153,8 @@ function busy(tab: Tab): () => void {
   };
 }
 
-const acksSent = () => Math.max(...server.frames.filter((f) => f.a !== undefined).map((f) => f.a as number));
+const acksSent = () => Math.max(...server.frames.map((f) => ('a' in f && f.a !== undefined ? f.a : 0)));
+const lastHello = () => server.hellos.at(-1)!;
 
 /** Every message the server pushed, to replay after a resume from `a`, as a v1 server does. */
 let pushed: unknown[] = [];
@@ -247,10 +251,10 @@ describe('share: the tab holding the connection goes', () => {
     kill(a!, true);
     await settle(50);
     // The next leader resumes from what the last one acknowledged: the server replays after it.
-    const hello = server.hellos.at(-1);
+    const hello = lastHello();
     expect(server.hellos.length).toBe(2);
     expect(hello.sid).toBe('sid-1');
-    replayFrom(hello.a as number);
+    replayFrom(hello.a);
     push(6);
     server.autoAck = true;
     server.ack();
@@ -273,7 +277,7 @@ describe('share: the tab holding the connection goes', () => {
       await settle(20);
       kill(leader, true);
       await settle(50);
-      replayFrom(server.hellos.at(-1).a as number);
+      replayFrom(lastHello().a);
       server.ack();
       await within(s);
     }
@@ -322,7 +326,7 @@ describe('share: the tab holding the connection goes', () => {
     // 1000 would end the session on the server; 1001 leaves it resumable.
     expect(closes[0]).toBe(1001);
     expect(closes).not.toContain(1000);
-    expect(server.hellos.at(-1).sid).toBe('sid-1');
+    expect(lastHello().sid).toBe('sid-1');
     await settle(50);
     expect(b.client.state).toBe('open');
   });
@@ -337,7 +341,7 @@ describe('share: the tab holding the connection goes', () => {
     await settle(50);
     kill(a, true);
     await settle(50);
-    expect(server.hellos.at(-1).sid, 'resumed, not a new session').toBe('sid-1');
+    expect(lastHello().sid, 'resumed, not a new session').toBe('sid-1');
     push(2);
     await settle(100);
     expect(b.received).toEqual([2]);

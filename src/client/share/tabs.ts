@@ -165,8 +165,8 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
   #elect(): void {
     const { env, url } = this;
     const abort = this.#locks!;
-    env.locks!
-      .request(`realtime-client share ${url}`, { signal: abort.signal }, () =>
+    env
+      .locks!.request(`realtime-client share ${url}`, { signal: abort.signal }, () =>
         abort.signal.aborted ? undefined : this.#hold(() => this.#lead()),
       )
       .catch(() => {});
@@ -176,7 +176,8 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     if (this.leading) return this.#relay.take(m);
     this.#mirror.take(m);
     // Recorded: the leader may send them (see Relay: nothing goes out before every tab has it).
-    if ((m.t === 'sent' || m.t === 'state') && this.link) this.post({ t: 'have', tab: this.tab, s: this.#mirror.recorded });
+    if ((m.t === 'sent' || m.t === 'state') && this.link)
+      this.post({ t: 'have', tab: this.tab, s: this.#mirror.recorded });
     this.link?.take(m);
     // A leader is ready: a follower waiting out its backoff links at once.
     if (m.t === 'ready') this.#follower.retryNow();
