@@ -11,6 +11,7 @@
 //    module loader (eventsource-parser is bundled in);
 //  - every `bin` exists, starts with a `#!/usr/bin/env node` shebang, and `--help` runs it to
 //    exit code 0 with a usage text; the conformance kit's entry gives a runConformance function;
+//  - realtime-client/share gives a tabSharing function, and none of its code is in another client build;
 //  - realtime-client/react gives a useRealtime function, and none of its code, nor an import of
 //    react, is in any other client build (index, core, plain, their shared chunks, the IIFE): React is
 //    an optional peer dependency, and apps without it must not pay for the hook.
@@ -167,6 +168,16 @@ function checkReactStaysOut() {
   }
 }
 
+/** Tab sharing is opt-in: its code (named by its lock, 'realtime-client share') is only in dist/share.*. */
+function checkShareStaysOut() {
+  const dist = join(root, 'dist');
+  if (!existsSync(dist)) return;
+  const builds = readdirSync(dist).filter((f) => /^(index|core|plain|shared-.*)\.c?js$|^realtime\.min\.js$/.test(f));
+  for (const file of builds)
+    if (readFileSync(join(dist, file), 'utf8').includes('realtime-client share'))
+      problems.push(`dist/${file}: contains tab sharing — it must stay in dist/share.*`);
+}
+
 function checkBins() {
   const bins = typeof pkg.bin === 'string' ? { [pkg.name]: pkg.bin } : (pkg.bin ?? {});
   for (const [name, target] of Object.entries(bins)) {
@@ -193,12 +204,15 @@ await checkImport('dist/core.js', 'RealtimeClient');
 checkRequire('dist/core.cjs', 'RealtimeClient');
 await checkImport('dist/plain.js', 'plainSse');
 checkRequire('dist/plain.cjs', 'plainSse');
+await checkImport('dist/share.js', 'tabSharing');
+checkRequire('dist/share.cjs', 'tabSharing');
 await checkImport('dist/server.js', 'RealtimeServer');
 checkRequire('dist/server.cjs', 'RealtimeServer');
 await checkImport('dist/conformance-kit.js', 'runConformance');
 await checkImport('dist/react.js', 'useRealtime');
 checkRequire('dist/react.cjs', 'useRealtime');
 checkReactStaysOut();
+checkShareStaysOut();
 checkBins();
 checkIife(pkg.unpkg ? pkg.unpkg.replace(/^\.\//, '') : 'dist/realtime.min.js');
 

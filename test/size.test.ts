@@ -41,9 +41,10 @@ async function minified(entry: string): Promise<Uint8Array> {
 }
 
 describe('size budgets (min+gzip -9, from size-budgets.json)', () => {
-  it('budgets the IIFE, the full ESM bundle and the WebSocket-only bundle', () => {
+  it('budgets the IIFE, the full ESM bundle, the WebSocket-only bundle and the full one with tab sharing', () => {
     expect(Object.keys(budgets).sort()).toEqual([
       'bench/size/ours-full.js',
+      'bench/size/ours-share.js',
       'bench/size/ours-websocket.js',
       'dist/realtime.min.js',
     ]);
@@ -80,5 +81,14 @@ describe('opt-in features stay out of a WebSocket-only bundle', () => {
     const text = new TextDecoder().decode(await minified('bench/size/ours-websocket.js'));
     const found = MARKERS.filter((m) => (text.match(m.re) ?? []).length > 0).map((m) => m.what);
     expect(found, 'a name or string of the other transports is in the bundle: which code put it there?').toEqual([]);
+  });
+});
+
+describe('tab sharing stays out of the entries that do not import it', () => {
+  it("realtime-client (everything else included) bundles none of realtime-client/share's modules", async () => {
+    const entry = `import { RealtimeClient } from './src/index.ts'; globalThis.client = new RealtimeClient('/realtime');`;
+    const bundled = (await bundleModules(root, entry)).files.map((f) => f.file);
+    expect(bundled, 'the bundle is built from the sources').toContain('src/client/client.ts');
+    expect(bundled.filter((f) => optIn['tab sharing']!.includes(f))).toEqual([]);
   });
 });

@@ -9,6 +9,9 @@ import { Mirror, type TabMessage } from './channel';
 import { tabLink, type LinkHost, type TabLink } from './link';
 import { Relay, tabLock, type RelayHost } from './relay';
 
+/** The channel of the tabs sharing `url`'s connection, and the lock its holder holds: one per origin and URL. */
+const shareName = (url: string): string => `realtime-client share ${url}`;
+
 /** The longest a tab taking over waits for the channel to be read up to now, in ms. */
 const DRAIN_WAIT = 200;
 
@@ -145,7 +148,7 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
   /** Joins the tabs of this URL: the channel, and this tab's lock (a link joins once it is held). */
   #open(): void {
     const { env, url } = this;
-    const channel = (this.#channel = new env.BroadcastChannel!(`realtime-client share ${url}`));
+    const channel = (this.#channel = new env.BroadcastChannel!(shareName(url)));
     channel.onmessage = (e: MessageEvent<TabMessage>) => this.#take(e.data);
     const abort = (this.#locks = new AbortController());
     this.held = new Promise<void>((held) => {
@@ -166,7 +169,7 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     const { env, url } = this;
     const abort = this.#locks!;
     env
-      .locks!.request(`realtime-client share ${url}`, { signal: abort.signal }, () =>
+      .locks!.request(shareName(url), { signal: abort.signal }, () =>
         abort.signal.aborted ? undefined : this.#hold(() => this.#lead()),
       )
       .catch(() => {});
@@ -208,7 +211,7 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
   #drain(): Promise<void> {
     const { env, url } = this;
     const id = `${this.tab}-${env.now()}`;
-    const probe = new env.BroadcastChannel!(`realtime-client share ${url}`);
+    const probe = new env.BroadcastChannel!(shareName(url));
     return new Promise<void>((done) => {
       const timer = env.setTimeout(done, DRAIN_WAIT);
       probe.onmessage = (e: MessageEvent<TabMessage>) => {
