@@ -3,7 +3,8 @@
 // in the same run, with the raw numbers beside it. See BENCHMARKS.md for the method.
 //
 //   BENCH_QUICK=1   counts scaled down (a few minutes; the 45 s default-settings blackhole is skipped)
-//   BENCH_ONLY=a,b  only these parts: size, down, up, rtt, restart, blackhole, memory, first-message, cluster
+//   BENCH_ONLY=a,b  only these parts: size, down, up, rtt, restart, blackhole, memory, first-message, share, cluster
+//                   (share: bench/lib/share.mjs, 10 tabs with and without tab sharing, and the holder's death)
 //                   (first-message: bench/lib/first-message.mjs, fresh pages direct and behind nginx)
 //                   (cluster: bench/cluster.mjs, several node processes with Redis and nginx, Node clients)
 //   BENCH_REPS=n    rounds of each throughput figure (default 3, quick 1); the median is reported
@@ -15,12 +16,13 @@ import { measure as measureSize, sizeMarkdown } from './size.mjs';
 import { replaceSection, table, median, percentile } from './lib/report.mjs';
 import { clusterMarkdown } from './cluster.mjs';
 import { firstMessage, firstMessageMarkdown } from './lib/first-message.mjs';
+import { shareBench, shareMarkdown } from './lib/share.mjs';
 
 const QUICK = !!process.env.BENCH_QUICK && process.env.BENCH_QUICK !== '0';
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
 const wanted = (part) => !ONLY || ONLY.has(part);
 /** The parts that run in headless Chromium against bench/server.mjs. */
-const BROWSER_PARTS = ['down', 'up', 'rtt', 'restart', 'blackhole', 'memory', 'first-message'];
+const BROWSER_PARTS = ['down', 'up', 'rtt', 'restart', 'blackhole', 'memory', 'first-message', 'share'];
 const FAST_HB = 2000; // bench/server.mjs's /realtime-fast and /socket.io-fast
 const FAST_TIMEOUT = 1000;
 const DEFAULT_HB = 25000;
@@ -798,6 +800,7 @@ function report() {
       ? `Failed: ${results.firstMessage.error}`
       : firstMessageMarkdown(results.firstMessage);
 
+  if (results.share) md.share = results.share.error ? `Failed: ${results.share.error}` : shareMarkdown(results.share);
   md.targets = targets();
   return md;
 }
@@ -950,6 +953,10 @@ try {
     results.firstMessage = await attempt('first-message', () =>
       firstMessage({ browser, server, runs: N.firstMessage, log }),
     );
+  });
+  await part('share', async () => {
+    log('\n== tab sharing: 10 tabs with and without share; the holding tab closed and crashed');
+    results.share = await attempt('share', () => shareBench({ log, quick: QUICK }));
   });
   await part('cluster', cluster);
   results.seconds = Math.round((Date.now() - t0) / 1000);

@@ -134,12 +134,15 @@ const ourOptions = {
   replay: { maxMessages: 1_000_000, maxBytes: 512 * 1024 * 1024 },
   ...JSON.parse(process.env.BENCH_RT_OPTIONS || '{}'),
 };
+/** Our servers, by path: `stats` counts their sessions. */
+const ourServers = new Map();
 for (const [path, extra, greet] of [
   ['/realtime', {}],
   ['/realtime-fast', { heartbeatInterval: FAST_HB }],
   ['/realtime-greet', {}, true],
 ]) {
   const rt = new RealtimeServer({ server: http, path, ...ourOptions, ...extra });
+  ourServers.set(path, rt);
   rt.on('error', (err) => console.error(`[bench server] ${path}:`, err));
   rt.on('connection', (session) => {
     session.on('message', benchApp({ send: (obj) => session.send(obj), drop: () => session.disconnect() }));
@@ -182,7 +185,12 @@ process.on('message', (msg) => {
   if (msg?.cmd === 'blackhole')
     process.send({ reply: msg.id, sockets: blackhole(), t: performance.timeOrigin + performance.now() });
   else if (msg?.cmd === 'memory') process.send({ reply: msg.id, ...process.memoryUsage() });
-  else if (msg?.cmd === 'exit') process.exit(0); // a clean exit, e.g. for node --cpu-prof
+  else if (msg?.cmd === 'stats') {
+    // After a full GC when the process runs with --expose-gc: the heap the live sessions hold.
+    globalThis.gc?.();
+    const sessions = ourServers.get('/realtime').sessions.size;
+    process.send({ reply: msg.id, sockets: sockets.size, sessions, heapUsed: process.memoryUsage().heapUsed });
+  } else if (msg?.cmd === 'exit') process.exit(0); // a clean exit, e.g. for node --cpu-prof
 });
 
 http.listen(PORT, '127.0.0.1', () => {

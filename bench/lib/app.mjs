@@ -6,6 +6,7 @@
 //   {echo, p}              sent back as is
 //   {ctl:'drop'}           the server drops the connection abruptly (where the endpoint can: api.drop)
 //   {ctl:'where'}          the server answers {where: name} (where it has a name: api.name)
+//   {ctl:'tick', ms, n}    the server sends {tick: i} every `ms` ms, n times (a steady stream)
 
 /** One padding string per size, so each message {i, p} serialises to `size` bytes (for 5-digit i). */
 const pads = new Map();
@@ -32,6 +33,12 @@ export function benchApp(api) {
       got = 0;
     } else if (m.ctl === 'drop' && api.drop) {
       api.drop();
+    } else if (m.ctl === 'tick') {
+      let i = 0;
+      const timer = setInterval(() => {
+        api.send({ tick: i++ });
+        if (i >= m.n) clearInterval(timer);
+      }, m.ms);
     } else if (m.ctl === 'where' && api.name) {
       api.send({ where: api.name });
     } else if (m.echo !== undefined) {
