@@ -362,6 +362,32 @@ describe('share: the tab holding the connection goes', () => {
   });
 });
 
+describe('share: the session is lost', () => {
+  it("every tab hears 'session-lost', its unacknowledged sends are rejected, and it goes on in the new session", async () => {
+    const [a, b] = await open3();
+    push(1);
+    await settle(100);
+    server.autoAck = false;
+    const sent = b!.client.send('lost?').then(
+      () => 'resolved',
+      (e: RealtimeError) => e.code,
+    );
+    await settle(50);
+    expect(server.messages).toEqual(['lost?']);
+    server.resumable = false;
+    server.welcome = { sid: 'sid-2' };
+    server.sent = 0;
+    server.drop();
+    await settle(1500);
+    expect(await sent).toBe('session-lost');
+    expect(b!.errors.map((e) => e.code)).toContain('session-lost');
+    push(10);
+    await settle(200);
+    for (const t of [a!, b!]) expect(t.received).toEqual([1, 10]);
+    for (const t of [a!, b!]) expect(t.client.state).toBe('open');
+  });
+});
+
 describe('share: where it cannot work', () => {
   it("falls back to a connection per tab with an 'unsupported' error, without Web Locks", async () => {
     const a = open({ env: { locks: undefined } });

@@ -10,8 +10,11 @@
  * yet acknowledged, with the tab and tab-local number it came from).
  */
 export type TabMessage =
-  /** Follower to leader: link me; `a` is the highest server seq this tab received (null: none yet). */
-  | { t: 'join'; tab: string; a: number | null }
+  /**
+   * Follower to leader: link me; `a` is the highest server seq this tab received (null: none
+   * yet), in the server session `session` (null: none yet).
+   */
+  | { t: 'join'; tab: string; a: number | null; session: string | null }
   /** Follower to leader: one v1 frame (hello, msg, ack, pong). */
   | { t: 'send'; tab: string; text: string }
   /** Follower to leader: this tab's client closed. */
@@ -30,6 +33,8 @@ export type TabMessage =
       text: string;
       replay: string | undefined;
       lost: boolean;
+      /** The server session the tab is linked to now. */
+      session: string;
     }
   /** Leader to every follower: a v1 msg frame of server messages, with the server's seqs. */
   | { t: 'msg'; text: string }

@@ -19,6 +19,8 @@ export interface LinkHost {
   link: TabLink | undefined;
   /** The transport the leader's connection uses, for `client.transport`. */
   leaderTransport: string | null;
+  /** The server session this tab's messages belong to, from its last welcome. */
+  session: string | null;
 }
 
 /**
@@ -48,7 +50,8 @@ export class TabLink implements Connection {
   }
 
   #join(): void {
-    if (this.#state === 'joining') this.host.post({ t: 'join', tab: this.host.tab, a: this.host.position() });
+    const { host } = this;
+    if (this.#state === 'joining') host.post({ t: 'join', tab: host.tab, a: host.position(), session: host.session });
   }
 
   take(m: TabMessage): void {
@@ -59,6 +62,7 @@ export class TabLink implements Connection {
         this.#state = 'open';
         this.#leader = m.from;
         host.leaderTransport = m.transport;
+        host.session = m.session;
         host.begin(m.a, m.lost);
         handlers.onOpen();
         handlers.onFrame(m.text);

@@ -29,6 +29,8 @@ export interface RelayHost {
   /** Whether this tab holds the connection now. */
   readonly leading: boolean;
   readonly transport: string | null;
+  /** The server session this tab's messages belonged to while it followed. */
+  readonly session: string | null;
   post(m: TabMessage): void;
 }
 
@@ -48,6 +50,8 @@ export class Relay {
   #ownLocal = 0;
   /** Highest server seq received here; the highest acknowledged, and client seq acknowledged, that every tab was told. */
   #received = 0;
+  /** The server session of the connection this tab holds. */
+  #sid: string | undefined;
   #postedAck = 0;
   #postedOut = 0;
   #serverMax = 1 << 20;
@@ -210,7 +214,9 @@ export class Relay {
     // ahead of them, which numbers this tab's own after the last sent.
     outbox.adopt(mine, 0);
     outbox.adopt(earlier, earlier.at(-1)?.seq ?? mirror.out);
-    const from = own.sid ? own.a : mirror.acked;
+    // Its own position counts only in the session it was linked to.
+    const from = own.sid && this.host.session === session.sid ? own.a : mirror.acked;
+    this.#sid = session.sid;
     endpoint.restore({ ...session, a: from });
     this.#received = from;
     this.#postedAck = mirror.acked;
@@ -232,6 +238,7 @@ export class Relay {
     this.#announced = new WeakMap();
     this.#open = false;
     this.#received = this.#postedAck = this.#postedOut = this.#ownLocal = 0;
+    this.#sid = undefined;
   }
 
   /** Whether any follower is linked: then closing this tab hands the session over instead of ending it. */
@@ -242,6 +249,15 @@ export class Relay {
   #opened(): void {
     this.#open = true;
     const { sid, key } = this.#inner!.snapshot();
+    if (this.#sid !== sid) {
+      // Another session (the last one could not be resumed): what the tabs had of the last one
+      // means nothing in it. Each tab relinks, and hears that its messages may be lost.
+      this.#kept = [];
+      this.#seen.clear();
+      this.#tabAcked.clear();
+      this.#received = this.#postedAck = this.#postedOut = 0;
+      this.#sid = sid;
+    }
     if (sid && key) this.host.post({ t: 'session', sid, key });
     this.host.post({ t: 'ready', tab: this.host.tab });
     const joins = this.#joins;
@@ -251,7 +267,9 @@ export class Relay {
 
   #welcome(m: Extract<TabMessage, { t: 'join' }>): void {
     this.#state();
-    let a = m.a ?? this.#received;
+    // A tab of a session that is gone starts this one from its start, as after a failed resume.
+    const gone = m.session !== null && m.session !== this.#sid;
+    let a = gone ? 0 : (m.a ?? this.#received);
     const missed = this.#kept.filter(([seq]) => seq > a);
     // What it missed is no longer all here: it starts from now, and hears that it lost messages.
     const lost = a < this.#received && missed[0]?.[0] !== a + 1;
@@ -267,7 +285,7 @@ export class Relay {
       v: 1,
       sid: m.tab,
       key: m.tab,
-      resumed: true,
+      resumed: !gone,
       a: this.#tabAcked.get(m.tab) ?? 0,
       hb: FOLLOWER_HB,
       max: this.#serverMax,
@@ -282,6 +300,7 @@ export class Relay {
       text: JSON.stringify(welcome),
       replay,
       lost,
+      session: this.#sid!,
     });
   }
 

@@ -28,6 +28,7 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
   #role: 'follower' | 'leader' = 'follower';
   link: TabLink | undefined;
   leaderTransport: string | null = null;
+  session: string | null = null;
   held: Promise<void> = Promise.resolve();
   readonly #mirror = new Mirror();
   readonly #relay: Relay;
@@ -230,6 +231,7 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     this.#letGo = [];
     this.#channel?.close();
     this.#channel = this.#locks = this.link = undefined;
+    this.session = null;
     this.#role = 'follower';
     this.#relay.reset();
     this.#mirror.clear();
