@@ -11,7 +11,7 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { execSync, spawn } from 'node:child_process';
 import { cpus, totalmem, tmpdir, loadavg } from 'node:os';
-import { ServerProcess, BenchPage, launchBrowser, root, now, sleep } from './lib/harness.mjs';
+import { ServerProcess, BenchPage, launchBrowser, root, now, sleep, importBundled } from './lib/harness.mjs';
 import { measure as measureSize, sizeMarkdown } from './size.mjs';
 import { replaceSection, table, median, percentile } from './lib/report.mjs';
 import { clusterMarkdown } from './cluster.mjs';
@@ -422,11 +422,18 @@ async function memory() {
     { ...SIO_POLL, params: { ...SIO_POLL.params, opts: fastSio }, cycles: N.cyclesHttp },
   ];
   const out = {};
+  // What the page's JavaScript retains (a heap snapshot walked from its globals): usedSize also
+  // counts compiled code and the browser's records of requests and console messages, which grow
+  // with the cycles whatever the library does (test/browser/heap-snapshot.ts says more).
+  const { retainedIn } = await importBundled('heap-snapshot.mjs', {
+    entryPoints: [`${root}/test/browser/heap-snapshot.ts`],
+  });
   const heap = async (p) => {
     await sleep(300); // acks and timers settle
     await p.eval(() => window.H.forget());
     return (await p.heap()).usedSize;
   };
+  const retained = async (p) => retainedIn(await p.page.heapSnapshot()).bytes;
   for (const cfg of configs) {
     out[cfg.id] = await attempt(cfg.id, () =>
       withPage(cfg, async (p) => {
@@ -438,12 +445,15 @@ async function memory() {
           // Measured at half-way too: growth that continues in the second half is a leak, a one-off step is not.
           r.cycleMs = (await p.eval((k) => window.H.cycles(k), cfg.cycles / 2)).ms;
           r.afterHalf = await heap(p);
+          r.retainedHalf = await retained(p);
           r.cycleMs += (await p.eval((k) => window.H.cycles(k), cfg.cycles / 2)).ms;
           r.afterCycles = await heap(p);
+          r.retainedEnd = await retained(p);
         }
         const k = (x) => (Number.isFinite(x) ? `${fmt(x / 1024)} KiB` : 'n/a');
         log(
-          `   ${cfg.id.padEnd(18)} connected ${k(connected)}, after messages ${k(afterMessages)}, after ${cfg.cycles / 2} / ${cfg.cycles} cycles ${k(r.afterHalf)} / ${k(r.afterCycles)} (${fmt(r.cycleMs)} ms)`,
+          `   ${cfg.id.padEnd(18)} connected ${k(connected)}, after messages ${k(afterMessages)}, after ${cfg.cycles / 2} / ${cfg.cycles} cycles ${k(r.afterHalf)} / ${k(r.afterCycles)} (${fmt(r.cycleMs)} ms)` +
+            (cfg.cycles ? `; retained by the page's JS ${k(r.retainedHalf)} / ${k(r.retainedEnd)}` : ''),
         );
         return r;
       }),
@@ -766,6 +776,7 @@ function report() {
             ? `${r.cycles.toLocaleString('en')}: ${kib(r.afterCycles)} (${delta(r.afterHalf, r.afterMessages)} in the first half, ${delta(r.afterCycles, r.afterHalf)} in the second)`
             : 'not run',
         ),
+        cell(r, () => (r.cycles ? delta(r.retainedEnd, r.retainedHalf) : 'not run')),
         ...(isOurs
           ? [
               cell(r, () => ratio(r.afterMessages, nat?.afterMessages)),
@@ -777,7 +788,7 @@ function report() {
       ];
     });
     md.memory = [
-      `JS heap in use (CDP \`Runtime.getHeapUsage\` after \`HeapProfiler.collectGarbage\`), page and library code included; Δ in KiB. Ratios: ours ÷ baseline (below 1 = ours uses less); the cycle ratios compare equal cycle counts only:`,
+      `JS heap in use (CDP \`Runtime.getHeapUsage\` after \`HeapProfiler.collectGarbage\`), page and library code included; Δ in KiB. That figure also grows with compiled code (V8 optimising functions as they get hot) and with the browser's records of each request and console message (a 404 for a link the server dropped), which no script holds; "retained" is what the page's JavaScript holds: a heap snapshot walked from its globals along strong edges, code left out. Ratios: ours ÷ baseline (below 1 = ours uses less); the cycle ratios compare equal cycle counts only:`,
       '',
       table(
         [
@@ -785,6 +796,7 @@ function report() {
           'connected',
           `after ${N.memMessages.toLocaleString('en')} messages (Δ)`,
           'after reconnect cycles (Δ)',
+          'retained, second half (Δ)',
           '÷ native WS, messages',
           '÷ socket.io ws, messages',
           '÷ native WS, cycles',
@@ -879,6 +891,17 @@ function targets() {
       `worst: ${fmt(worst * 100, 0)}% of the bound`,
       verdict(worst <= 1),
       worst > 1 ? 'over the bound' : '',
+    ]);
+  }
+  const mem = results.memory;
+  if (mem) {
+    const grown = TRANSPORTS.map((x) => mem[`ours/${x}`]).map((m) => (m ? m.retainedEnd - m.retainedHalf : NaN));
+    const worst = Math.max(...grown);
+    rows.push([
+      'JS heap retained: growth in the second half of the reconnect cycles ≤ 10 KiB (every transport)',
+      `worst ${fmt(worst / 1024, 1)} KiB (${TRANSPORTS.map((x, i) => `${x} ${fmt(grown[i] / 1024, 1)}`).join(', ')})`,
+      verdict(Number.isFinite(worst) ? worst <= 10 * 1024 : undefined),
+      worst > 10 * 1024 ? `${fmt((worst - 10 * 1024) / 1024, 1)} KiB over` : '',
     ]);
   }
   const first = results.firstMessage?.setups?.['nginx-buffering']?.clients?.ours;

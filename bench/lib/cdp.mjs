@@ -195,6 +195,23 @@ export class Page {
     if (!ok) throw new Error(`timed out after ${timeout} ms waiting for ${String(fn).slice(0, 120)}`);
   }
 
+  /** A heap snapshot's text (HeapProfiler.takeHeapSnapshot), after two forced GCs. */
+  async heapSnapshot() {
+    for (let i = 0; i < 2; i++) await this.send('HeapProfiler.collectGarbage');
+    const chunks = [];
+    const onEvent = (msg) => {
+      if (msg.sessionId === this.sessionId && msg.method === 'HeapProfiler.addHeapSnapshotChunk')
+        chunks.push(msg.params.chunk);
+    };
+    this.browser.conn.listeners.add(onEvent);
+    try {
+      await this.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
+    } finally {
+      this.browser.conn.listeners.delete(onEvent);
+    }
+    return chunks.join('');
+  }
+
   /** JS heap in use after a forced full GC. */
   async heap() {
     for (let i = 0; i < 2; i++) await this.send('HeapProfiler.collectGarbage');

@@ -4,7 +4,8 @@
 //
 // Pages (test/browser/pages/rt-*.html) record everything in window.T (see rt-page.js); app
 // messages are { pid, tag, i }, echoed by the server as { echo: data }; server pushes are
-// { push: tag, i }. Control messages { pid, ctl } are not echoed.
+// { push: tag, i }. Control messages { pid, ctl } are not echoed: 'reg' registers the page's
+// session, 'drop' drops its connection (the client resumes).
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -104,6 +105,7 @@ export async function startFixture(
       const m = (data ?? {}) as { pid?: unknown; ctl?: unknown; tag?: unknown; i?: unknown };
       if (typeof m.pid !== 'string') return void fx.errors.push(`message without pid: ${JSON.stringify(data)}`);
       if (m.ctl === 'reg') return void fx.sessions.set(m.pid, session);
+      if (m.ctl === 'drop') return void session.disconnect(); // the page asks to lose its connection
       if (m.ctl !== undefined) return;
       fx.received.push({ pid: m.pid, tag: String(m.tag), i: Number(m.i), sid: session.id });
       session.send({ echo: data });

@@ -45,8 +45,10 @@ describe('fallback and upgrade', () => {
     await waitFor(() => c.state === 'open', { what: 'open through the proxy', timeout: 6_000 });
     expect(c.transport).toBe('long-poll');
     expect(seen).toEqual(['long-poll']);
-    // Only the refusal is a close: the streams lost the race and were closed by the client.
-    expect(closes.length).toBe(1);
+    // No stream was waited out (4408): they lost the race and were closed by the client. The
+    // refusal of websocket is a close, unless long-poll won before it came (a busy machine).
+    expect(closes.filter(([code]) => code === 4408)).toEqual([]);
+    expect(closes.length).toBeLessThanOrEqual(1);
     const got: unknown[] = [];
     c.on('message', (d) => got.push(d));
     await c.send('through the proxy');
