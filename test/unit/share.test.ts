@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeClient, type ClientOptions, type RealtimeError } from '../../src/index';
 import { tabSharing } from '../../src/share';
 import { WebSocket as MockWebSocket } from 'mock-socket';
-import { freshUrl, MockV1, settle, testEnv } from './helpers';
+import { freshUrl, MockV1, settle, testEnv, within } from './helpers';
 
 let server: MockV1;
 let tabs: Tab[];
@@ -407,13 +407,3 @@ describe('share: where it cannot work', () => {
     expect(a.client.state).toBe('open');
   });
 });
-
-async function within<T>(p: Promise<T>, ms = 2000): Promise<T> {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let t = 0; t < ms && !done; t += 5) await vi.advanceTimersByTimeAsync(5);
-  return p;
-}
