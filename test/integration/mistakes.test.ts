@@ -97,7 +97,7 @@ describe('common mistakes and what the user sees', () => {
 
   it('a misspelt option or a URL without its scheme: thrown by the constructor, naming what is accepted', () => {
     expect(() => new RealtimeClient('ws://127.0.0.1:1/realtime', { reconect: false } as never)).toThrow(
-      'unknown option reconect: did you mean reconnect? (the options are transports, protocol, autoConnect, reconnect, heartbeat, queue, auth, ackDelay, fallbackAfter, probeInterval, upgrade, lifecycle, maxFrameSize, env)',
+      'unknown option reconect: did you mean reconnect? (the options are transports, protocol, autoConnect, reconnect, heartbeat, queue, auth, ackDelay, fallbackAfter, probeInterval, upgrade, lifecycle, maxFrameSize, share, env)',
     );
     expect(() => new RealtimeClient('localhost:8080/realtime')).toThrow(
       "bad URL 'localhost:8080/realtime': its scheme is localhost:, and the client takes ws://, wss://, http:// or https:// URLs, or a path such as '/realtime' in a page",
