@@ -82,7 +82,7 @@ export const isNat = (n: unknown): boolean => Number.isSafeInteger(n) && (n as n
  * Each frame type's fields as `name:kind`, kind n = integer >= 0, s = string, b = boolean,
  * a = array, with a trailing ? when optional. One table keeps the client's validator small.
  */
-const SHAPES: Record<string, string> = {
+const SHAPE_TEXT: Record<string, string> = {
   hello: 'v:a a:n sid:s? key:s? max:n? token:s?',
   welcome: 'v:n sid:s key:s resumed:b a:n hb:n max:n transports:a',
   msg: 's:n d:a a:n?',
@@ -98,6 +98,21 @@ const KINDS: Record<string, (v: unknown) => boolean> = {
   b: (v) => typeof v === 'boolean',
   a: Array.isArray,
 };
+
+interface Field {
+  name: string;
+  check: (v: unknown) => boolean;
+  optional: boolean;
+}
+
+/** The table read once, so that decoding a frame splits no strings. */
+const SHAPES: Record<string, Field[]> = {};
+for (const [type, fields] of Object.entries(SHAPE_TEXT)) {
+  SHAPES[type] = fields.split(' ').map((field) => {
+    const [name, kind] = field.split(':') as [string, string];
+    return { name, check: KINDS[kind[0]!]!, optional: kind[1] === '?' };
+  });
+}
 
 /**
  * Parses and validates one frame. Returns a string describing the problem instead of throwing,
@@ -118,10 +133,9 @@ export function decodeFrame(text: string): Frame | string {
   if (typeof f.t !== 'string') return 'frame has no string "t"';
   const shape = SHAPES.hasOwnProperty(f.t) && SHAPES[f.t];
   if (!shape) return `unknown frame type ${JSON.stringify(f.t.slice(0, 40))}`;
-  for (const field of shape.split(' ')) {
-    const [name, kind] = field.split(':') as [string, string];
+  for (const { name, check, optional } of shape) {
     const v = f[name];
-    if (v === undefined ? kind[1] !== '?' : !KINDS[kind[0]!]!(v)) return `${f.t} frame has a missing or bad "${name}"`;
+    if (v === undefined ? !optional : !check(v)) return `${f.t} frame has a missing or bad "${name}"`;
   }
   // Every field now has the kind its frame type declares.
   const frame = f as unknown as Frame;
