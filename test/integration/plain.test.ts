@@ -132,6 +132,21 @@ describe('plain mode', () => {
     expect(requests[0]).toEqual({ since: null, ifNoneMatch: undefined, status: 200 });
   });
 
+  it('long-poll: a numeric cursor is sent as ?since=; one of another kind (an object) is not, the last good one stays', async () => {
+    const cursors: unknown[] = [7, { page: 2 }, 'c9'];
+    const sinces: Array<string | null> = [];
+    const url = await endpoint((req, res) => {
+      sinces.push(new URL(req.url!, 'http://x').searchParams.get('since'));
+      const cursor = cursors[Math.min(sinces.length - 1, cursors.length - 1)];
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ n: sinces.length, cursor }));
+    });
+    const c = client(url, { transports: [plainPoll({ interval: 30 })] });
+    await waitFor(() => sinces.length >= 4, { what: 'four polls' });
+    c.close();
+    // 7 → ?since=7; { page: 2 } is no cursor, so 7 again; then 'c9'.
+    expect(sinces.slice(0, 4)).toEqual([null, '7', '7', 'c9']);
+  });
+
   it('send() in plain mode POSTs the data to the endpoint and resolves once handed over', async () => {
     const bodies: string[] = [];
     const url = await endpoint((req, res) => {

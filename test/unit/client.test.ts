@@ -13,7 +13,7 @@ import {
 } from '../../src/index';
 import { RealtimeClient as CoreClient, upgradeProbes } from '../../src/core';
 import type { Frame, HelloFrame } from '../../src/protocol';
-import { containing, freshUrl, matching, MockV1, scripted, settle, testEnv, within } from './helpers';
+import { containing, freshUrl, matching, MockV1, scripted, settle, testEnv, welcomeText, within } from './helpers';
 
 let server: MockV1;
 let client: RealtimeClient | undefined;
@@ -1023,17 +1023,7 @@ describe('transports', () => {
 });
 
 describe('transport memory and upgrade', () => {
-  const welcome = JSON.stringify({
-    t: 'welcome',
-    v: 1,
-    sid: 's',
-    key: 'k',
-    resumed: false,
-    a: 0,
-    hb: 1000,
-    max: 1000,
-    transports: [],
-  });
+  const welcome = welcomeText();
 
   function memory() {
     const store = new Map<string, string>();
@@ -1186,17 +1176,7 @@ describe('transport memory and upgrade', () => {
 });
 
 describe('failing to open', () => {
-  const welcome = JSON.stringify({
-    t: 'welcome',
-    v: 1,
-    sid: 's',
-    key: 'k',
-    resumed: false,
-    a: 0,
-    hb: 1000,
-    max: 1000,
-    transports: [],
-  });
+  const welcome = welcomeText();
 
   it('a 1006 soon after the session opened counts as failing to open: the next transport is tried at once', async () => {
     const a = scripted('websocket');

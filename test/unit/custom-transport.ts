@@ -1,4 +1,4 @@
-// The custom transport of README "Writing a transport", as printed there (keep the two the same):
+// The custom transport of README "Writing a transport", as printed there (transport-contract.test.ts checks the two are the same):
 // frames go over a MessagePort to whatever holds the real connection (a SharedWorker, an iframe).
 // The transport contract suite runs it beside the built-in ones.
 import type { Transport } from '../../src/core';

@@ -2,7 +2,7 @@ import { Server, WebSocket as MockWebSocket, type Client } from 'mock-socket';
 import { expect, vi } from 'vitest';
 import type { Env } from '../../src/client/env';
 import type { OpenContext, Transport, TransportHandlers } from '../../src/client/transports/types';
-import type { Frame, HelloFrame } from '../../src/protocol';
+import type { Frame, HelloFrame, WelcomeFrame } from '../../src/protocol';
 
 let n = 0;
 /** A URL no other test uses, since mock-socket keeps one server per URL. */
@@ -177,3 +177,18 @@ export function scripted(name: Transport['name'], auth?: Transport['auth']) {
   };
   return { t, opened, contexts, sent, closed };
 }
+
+/** A welcome frame's text for session s/k, new, nothing received; `over` changes fields. */
+export const welcomeText = (over: Partial<WelcomeFrame> = {}): string =>
+  JSON.stringify({
+    t: 'welcome',
+    v: 1,
+    sid: 's',
+    key: 'k',
+    resumed: false,
+    a: 0,
+    hb: 1000,
+    max: 1000,
+    transports: [],
+    ...over,
+  });

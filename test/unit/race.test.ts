@@ -3,19 +3,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeClient, type ClientOptions, type RealtimeError } from '../../src/index';
 import { decide, defaultReconnect } from '../../src/client/retry';
-import { scripted, settle, testEnv } from './helpers';
+import { scripted, settle, testEnv, welcomeText } from './helpers';
 
-const welcome = JSON.stringify({
-  t: 'welcome',
-  v: 1,
-  sid: 's',
-  key: 'k',
-  resumed: false,
-  a: 0,
-  hb: 25000,
-  max: 65536,
-  transports: ['websocket', 'sse', 'fetch-stream', 'long-poll'],
-});
+const welcome = welcomeText({ hb: 25000, max: 65536 });
 
 let client: RealtimeClient | undefined;
 

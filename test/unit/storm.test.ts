@@ -1,21 +1,11 @@
 // @vitest-environment happy-dom
 import { afterEach, expect, it, vi } from 'vitest';
 import { RealtimeClient, type Transport, type TransportHandlers } from '../../src/index';
-import { testEnv } from './helpers';
+import { testEnv, welcomeText } from './helpers';
 
 afterEach(() => vi.useRealTimers());
 
-const welcome = JSON.stringify({
-  t: 'welcome',
-  v: 1,
-  sid: 's',
-  key: 'k',
-  resumed: false,
-  a: 0,
-  hb: 60_000,
-  max: 1 << 20,
-  transports: [],
-});
+const welcome = welcomeText({ hb: 60_000, max: 1 << 20 });
 
 it(
   'reconnect storm: 1,000 clients whose server restarts spread their first attempts over the whole jitter window',

@@ -441,3 +441,20 @@ describe.each(CASES)('transport contract: $name', (c) => {
     await waitFor(() => conn.buffered === 0, { what: 'buffered back to 0', timeout: 1000 });
   });
 });
+
+describe("README's custom transport", () => {
+  it('is the one this suite runs (test/unit/custom-transport.ts), line for line', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('### Writing a transport'));
+    const printed = /```ts\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    const tested = await readFile(new URL('./custom-transport.ts', import.meta.url), 'utf8');
+    // README imports from the package, the test from the sources; README ends with a usage line.
+    const body = (text: string) => {
+      const start = text.indexOf('/** What the holder');
+      return text.slice(start, text.indexOf('\n});\n', start) + 4);
+    };
+    expect(printed).toContain("import type { Transport } from 'realtime-client/core';");
+    expect(body(printed)).toBe(body(tested));
+  });
+});
