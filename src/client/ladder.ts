@@ -42,8 +42,9 @@ export interface LadderOptions {
 
 /**
  * Which transport carries the session, and what follows when one fails: the usable transports in
- * order of preference, raced within an attempt (see {@link Race}), backoff between attempts. When `upgrade` is given, it says which transport a run starts from (the one an earlier
- * page fell back to) and probes the first one after a fallback.
+ * order of preference, raced within an attempt (see {@link Race}), backoff between attempts.
+ * When `upgrade` is given, it says which transport a run starts from (the one an earlier page
+ * fell back to) and probes the first one after a fallback.
  * What to do after a loss is decided by {@link decide}; this class carries it out. Each attempt
  * has an id, and callbacks of an older attempt are ignored.
  */
@@ -51,7 +52,7 @@ export class Ladder {
   /** Between attempts: waiting out the backoff, or for the network or the page to come back. */
   #phase: 'idle' | 'attempting' | 'waiting' = 'idle';
   #usable: Transport[] = [];
-  /** The current attempt's transport (the winner, or the last one started), and the one the next attempt starts from. */
+  /** The current attempt's transport (the winner, or the last one started), and the next attempt's first. */
   #index = 0;
   #best = 0;
   /** Failed attempts since the last stable connection, and refused tokens in a row. */
@@ -158,7 +159,7 @@ export class Ladder {
    * `outcome` (a bad frame is our verdict, not the server's "do not reconnect", so it resumes).
    */
   drop(code: number, reason: string, outcome = code): void {
-    this.#hangUp(code, reason);
+    this.#stop(code, reason);
     this.#lost({ code: outcome, reason, fallback: this.host.state === 'open' ? undefined : this.#index + 1 });
   }
 
@@ -170,14 +171,14 @@ export class Ladder {
 
   /** Lets the connection go but keeps the session, for the next attempt to resume; waits for retryNow() or an upgrade. */
   leave(reason: string): void {
-    this.#hangUp(CloseCode.SWITCHING, reason);
+    this.#stop(CloseCode.SWITCHING, reason);
     this.#dropped(CloseCode.SWITCHING, reason);
     this.#phase = 'waiting';
   }
 
   /** Stops for good (close()): closes the connection with `code`, and nothing is attempted any more. */
   stop(code: number, reason: string): void {
-    this.#hangUp(code, reason);
+    this.#stop(code, reason);
     this.#phase = 'idle';
   }
 
@@ -296,24 +297,25 @@ export class Ladder {
     if (o.fallback !== undefined && host.state !== 'open' && code !== CloseCode.UNAUTHORIZED)
       this.#failures.push(`${this.#usable[racer?.index ?? this.#index]!.name}: ${closeText(code, reason)}`);
     if (code === CloseCode.UNAUTHORIZED) this.#authFailures++;
-    const racing = race && !this.#winner;
+    // The attempt's race, while none of its transports has opened.
+    const racing = this.#winner ? null : race;
     const state = {
       transports: this.#usable.length,
       attempt: this.#attempt,
       authFailures: this.#authFailures,
       best: this.#best,
       everOpened: this.#openedAt > 0,
-      racing: racing ? race.racing : 0,
+      racing: racing?.racing ?? 0,
     };
     const d = decide(o, state, this.o.reconnect, this.o.env.random);
-    // No transport of this attempt has opened yet: the others go on, and the next starts now.
-    if (racing && (d.kind === 'race-on' || d.kind === 'fallback')) {
+    // No transport of this attempt has opened yet: the others go on (decide says race-on only
+    // while some still try), and the next starts now.
+    if (d.kind === 'race-on' || (racing && d.kind === 'fallback')) {
       host.emit('close', { code, reason, willReconnect: true });
-      if (d.kind === 'fallback') race.startNext();
+      if (d.kind === 'fallback') racing?.startNext();
       return;
     }
     this.#stop();
-    if (d.kind === 'race-on') return; // not reached: decide says race-on only while others race
     if (d.kind === 'give-up') return host.finish({ code, reason, willReconnect: false }, d.error);
     if (d.kind === 'fallback') {
       host.emit('close', { code, reason, willReconnect: true });
@@ -335,11 +337,6 @@ export class Ladder {
     this.#attempt++;
     host.emit('reconnecting', { attempt: this.#attempt, delay: d.delay });
     this.#retryTimer = this.o.env.setTimeout(() => void this.#open(this.#best), d.delay);
-  }
-
-  /** Stops the current attempt and closes its connections, if any, with `code`. */
-  #hangUp(code: number, reason: string): void {
-    this.#stop(code, reason);
   }
 
   /** Reports a lost connection that will be replaced. */
