@@ -7,7 +7,7 @@ import type { Emit } from './events';
 import { closeText, decide, type Outcome, type ReconnectOptions } from './retry';
 import { Race, type Racer } from './race';
 import type { ConnectionState, StateEvent } from './state';
-import type { Connection, OpenContext, Transport, TransportHandlers } from './transports/types';
+import type { Connection, OpenContext, Transport } from './transports/types';
 import type { Prober, UpgradeProbes } from './upgrade';
 
 /** What the ladder needs from the client. */
@@ -46,7 +46,8 @@ export interface LadderOptions {
  * When `upgrade` is given, it says which transport a run starts from (the one an earlier page
  * fell back to) and probes the first one after a fallback.
  * What to do after a loss is decided by {@link decide}; this class carries it out. Each attempt
- * has an id, and callbacks of an older attempt are ignored.
+ * has an id and a race of its own: callbacks of an older attempt, or of a transport that lost the
+ * race, are ignored.
  */
 export class Ladder {
   /** Between attempts: waiting out the backoff, or for the network or the page to come back. */
@@ -200,74 +201,42 @@ export class Ladder {
       }
       if (id !== this.#attemptId) return;
     }
-    const { env, fallbackAfter } = this.o;
-    this.#race = new Race(env, fallbackAfter, this.#usable.length, from, (racer) => this.#launch(racer, token));
+    const { env, fallbackAfter, url, resetAfter } = this.o;
+    this.#race = new Race(env, fallbackAfter, this.#usable.length, from, {
+      open: (index, handlers) => {
+        // A transport that carries the token itself gets it here; the others send it in hello.
+        const transport = this.#usable[(this.#index = index)]!;
+        return transport.open(url, handlers, this.#context(transport.auth === 'header' ? token : undefined));
+      },
+      won: (racer) => {
+        const transport = this.#usable[(this.#index = racer.index)]!;
+        this.#winner = racer;
+        if (this.#transport !== transport.name)
+          this.host.emit('transport', { from: this.#transport, to: transport.name });
+        this.#transport = transport.name;
+        this.#watchdog.touch();
+        this.endpoint.connected(racer.conn!, transport.auth === 'header' ? undefined : token);
+      },
+      frame: (text) => this.#frame(text),
+      protocolError: (what) => this.endpoint.protocolError(what),
+      closed: (racer, code, reason, retryAfter) => {
+        // A connection dropped (1006) before it proved stable counts as failing to open, as a
+        // proxy that accepts WebSocket upgrades and then kills them does: move on to the next.
+        const unproven =
+          this.host.state !== 'open' || (code === CloseCode.ABNORMAL && env.now() - this.#openedAt < resetAfter);
+        // The next to try at once: after the winner, the one after it; before, the first not started.
+        const next = racer === this.#winner ? racer.index + 1 : this.#race!.next;
+        // A server that says when to come back is busy, not broken: no fallback, wait as told.
+        const fallback = unproven && retryAfter === undefined ? next : undefined;
+        this.#lost({ code, reason, retryAfter, fallback }, racer);
+      },
+    });
     this.#race.startNext();
-  }
-
-  /** Opens `racer`'s transport; one whose open() throws has failed. */
-  #launch(racer: Racer, token: string | undefined): Connection | null {
-    const transport = this.#usable[(this.#index = racer.index)]!;
-    // A transport that carries the token itself gets it here; the others send it in hello.
-    const header = transport.auth === 'header';
-    try {
-      return transport.open(
-        this.o.url,
-        this.#handlers(racer, transport, header ? undefined : token),
-        this.#context(header ? token : undefined),
-      );
-    } catch (e) {
-      this.#lost({ code: CloseCode.ABNORMAL, reason: String(e), fallback: this.#nextAfter(racer) }, racer);
-      return null;
-    }
-  }
-
-  /** The transport to try at once after `racer` failed to open: the first of this attempt not yet started. */
-  #nextAfter(racer: Racer): number {
-    return racer === this.#winner ? racer.index + 1 : this.#race!.next;
   }
 
   #context(token: string | undefined): OpenContext {
     const { env, maxFrame, timeout } = this.o;
     return { env, maxFrame, timeout, ...this.endpoint.context, token };
-  }
-
-  #handlers(racer: Racer, transport: Transport, token: string | undefined): TransportHandlers {
-    const { env, resetAfter } = this.o;
-    // Callbacks of a transport that lost the race, or of an earlier attempt, are stale.
-    const live = () => this.#race?.has(racer) === true;
-    return {
-      onOpen: () => {
-        if (!live()) return;
-        this.#race!.win(racer);
-        this.#winner = racer;
-        this.#index = racer.index;
-        if (this.#transport !== transport.name)
-          this.host.emit('transport', { from: this.#transport, to: transport.name });
-        this.#transport = transport.name;
-        this.#watchdog.touch();
-        this.endpoint.connected(racer.conn!, token);
-      },
-      onFrame: (text) => live() && this.#frame(text),
-      onProtocolError: (what) => live() && this.endpoint.protocolError(what),
-      onClose: (code, reason, retryAfter) => {
-        if (!live()) return;
-        // A connection dropped (1006) before it proved stable counts as failing to open, as a
-        // proxy that accepts WebSocket upgrades and then kills them does: move on to the next.
-        const unproven =
-          this.host.state !== 'open' || (code === CloseCode.ABNORMAL && env.now() - this.#openedAt < resetAfter);
-        // A server that says when to come back is busy, not broken: no fallback, wait as told.
-        this.#lost(
-          {
-            code,
-            reason,
-            retryAfter,
-            fallback: unproven && retryAfter === undefined ? this.#nextAfter(racer) : undefined,
-          },
-          racer,
-        );
-      },
-    };
   }
 
   #frame(text: string): void {
@@ -291,7 +260,6 @@ export class Ladder {
   #lost(o: Outcome, racer?: Racer): void {
     const { host } = this;
     const race = this.#race;
-    if (racer) race?.leave(racer);
     if (host.state === 'closed') return this.#stop();
     const { code, reason } = o;
     if (o.fallback !== undefined && host.state !== 'open' && code !== CloseCode.UNAUTHORIZED)
