@@ -7,7 +7,7 @@ import type { Emit } from './events';
 import { closeText, decide, type Outcome, type ReconnectOptions } from './retry';
 import { Race, type Racer } from './race';
 import type { ConnectionState, StateEvent } from './state';
-import type { Connection, OpenContext, Transport, TransportHandlers } from './transports/types';
+import type { Connection, OpenContext, Transport } from './transports/types';
 import type { Prober, UpgradeProbes } from './upgrade';
 
 /** What the ladder needs from the client. */
@@ -42,16 +42,18 @@ export interface LadderOptions {
 
 /**
  * Which transport carries the session, and what follows when one fails: the usable transports in
- * order of preference, raced within an attempt (see {@link Race}), backoff between attempts. When `upgrade` is given, it says which transport a run starts from (the one an earlier
- * page fell back to) and probes the first one after a fallback.
+ * order of preference, raced within an attempt (see {@link Race}), backoff between attempts.
+ * When `upgrade` is given, it says which transport a run starts from (the one an earlier page
+ * fell back to) and probes the first one after a fallback.
  * What to do after a loss is decided by {@link decide}; this class carries it out. Each attempt
- * has an id, and callbacks of an older attempt are ignored.
+ * has an id and a race of its own: callbacks of an older attempt, or of a transport that lost the
+ * race, are ignored.
  */
 export class Ladder {
   /** Between attempts: waiting out the backoff, or for the network or the page to come back. */
   #phase: 'idle' | 'attempting' | 'waiting' = 'idle';
   #usable: Transport[] = [];
-  /** The current attempt's transport (the winner, or the last one started), and the one the next attempt starts from. */
+  /** The current attempt's transport (the winner, or the last one started), and the next attempt's first. */
   #index = 0;
   #best = 0;
   /** Failed attempts since the last stable connection, and refused tokens in a row. */
@@ -158,7 +160,7 @@ export class Ladder {
    * `outcome` (a bad frame is our verdict, not the server's "do not reconnect", so it resumes).
    */
   drop(code: number, reason: string, outcome = code): void {
-    this.#hangUp(code, reason);
+    this.#stop(code, reason);
     this.#lost({ code: outcome, reason, fallback: this.host.state === 'open' ? undefined : this.#index + 1 });
   }
 
@@ -170,14 +172,14 @@ export class Ladder {
 
   /** Lets the connection go but keeps the session, for the next attempt to resume; waits for retryNow() or an upgrade. */
   leave(reason: string): void {
-    this.#hangUp(CloseCode.SWITCHING, reason);
+    this.#stop(CloseCode.SWITCHING, reason);
     this.#dropped(CloseCode.SWITCHING, reason);
     this.#phase = 'waiting';
   }
 
   /** Stops for good (close()): closes the connection with `code`, and nothing is attempted any more. */
   stop(code: number, reason: string): void {
-    this.#hangUp(code, reason);
+    this.#stop(code, reason);
     this.#phase = 'idle';
   }
 
@@ -199,74 +201,42 @@ export class Ladder {
       }
       if (id !== this.#attemptId) return;
     }
-    const { env, fallbackAfter } = this.o;
-    this.#race = new Race(env, fallbackAfter, this.#usable.length, from, (racer) => this.#launch(racer, token));
+    const { env, fallbackAfter, url, resetAfter } = this.o;
+    this.#race = new Race(env, fallbackAfter, this.#usable.length, from, {
+      open: (index, handlers) => {
+        // A transport that carries the token itself gets it here; the others send it in hello.
+        const transport = this.#usable[(this.#index = index)]!;
+        return transport.open(url, handlers, this.#context(transport.auth === 'header' ? token : undefined));
+      },
+      won: (racer) => {
+        const transport = this.#usable[(this.#index = racer.index)]!;
+        this.#winner = racer;
+        if (this.#transport !== transport.name)
+          this.host.emit('transport', { from: this.#transport, to: transport.name });
+        this.#transport = transport.name;
+        this.#watchdog.touch();
+        this.endpoint.connected(racer.conn!, transport.auth === 'header' ? undefined : token);
+      },
+      frame: (text) => this.#frame(text),
+      protocolError: (what) => this.endpoint.protocolError(what),
+      closed: (racer, code, reason, retryAfter) => {
+        // A connection dropped (1006) before it proved stable counts as failing to open, as a
+        // proxy that accepts WebSocket upgrades and then kills them does: move on to the next.
+        const unproven =
+          this.host.state !== 'open' || (code === CloseCode.ABNORMAL && env.now() - this.#openedAt < resetAfter);
+        // The next to try at once: after the winner, the one after it; before, the first not started.
+        const next = racer === this.#winner ? racer.index + 1 : this.#race!.next;
+        // A server that says when to come back is busy, not broken: no fallback, wait as told.
+        const fallback = unproven && retryAfter === undefined ? next : undefined;
+        this.#lost({ code, reason, retryAfter, fallback }, racer);
+      },
+    });
     this.#race.startNext();
-  }
-
-  /** Opens `racer`'s transport; one whose open() throws has failed. */
-  #launch(racer: Racer, token: string | undefined): Connection | null {
-    const transport = this.#usable[(this.#index = racer.index)]!;
-    // A transport that carries the token itself gets it here; the others send it in hello.
-    const header = transport.auth === 'header';
-    try {
-      return transport.open(
-        this.o.url,
-        this.#handlers(racer, transport, header ? undefined : token),
-        this.#context(header ? token : undefined),
-      );
-    } catch (e) {
-      this.#lost({ code: CloseCode.ABNORMAL, reason: String(e), fallback: this.#nextAfter(racer) }, racer);
-      return null;
-    }
-  }
-
-  /** The transport to try at once after `racer` failed to open: the first of this attempt not yet started. */
-  #nextAfter(racer: Racer): number {
-    return racer === this.#winner ? racer.index + 1 : this.#race!.next;
   }
 
   #context(token: string | undefined): OpenContext {
     const { env, maxFrame, timeout } = this.o;
     return { env, maxFrame, timeout, ...this.endpoint.context, token };
-  }
-
-  #handlers(racer: Racer, transport: Transport, token: string | undefined): TransportHandlers {
-    const { env, resetAfter } = this.o;
-    // Callbacks of a transport that lost the race, or of an earlier attempt, are stale.
-    const live = () => this.#race?.has(racer) === true;
-    return {
-      onOpen: () => {
-        if (!live()) return;
-        this.#race!.win(racer);
-        this.#winner = racer;
-        this.#index = racer.index;
-        if (this.#transport !== transport.name)
-          this.host.emit('transport', { from: this.#transport, to: transport.name });
-        this.#transport = transport.name;
-        this.#watchdog.touch();
-        this.endpoint.connected(racer.conn!, token);
-      },
-      onFrame: (text) => live() && this.#frame(text),
-      onProtocolError: (what) => live() && this.endpoint.protocolError(what),
-      onClose: (code, reason, retryAfter) => {
-        if (!live()) return;
-        // A connection dropped (1006) before it proved stable counts as failing to open, as a
-        // proxy that accepts WebSocket upgrades and then kills them does: move on to the next.
-        const unproven =
-          this.host.state !== 'open' || (code === CloseCode.ABNORMAL && env.now() - this.#openedAt < resetAfter);
-        // A server that says when to come back is busy, not broken: no fallback, wait as told.
-        this.#lost(
-          {
-            code,
-            reason,
-            retryAfter,
-            fallback: unproven && retryAfter === undefined ? this.#nextAfter(racer) : undefined,
-          },
-          racer,
-        );
-      },
-    };
   }
 
   #frame(text: string): void {
@@ -290,30 +260,30 @@ export class Ladder {
   #lost(o: Outcome, racer?: Racer): void {
     const { host } = this;
     const race = this.#race;
-    if (racer) race?.leave(racer);
     if (host.state === 'closed') return this.#stop();
     const { code, reason } = o;
     if (o.fallback !== undefined && host.state !== 'open' && code !== CloseCode.UNAUTHORIZED)
       this.#failures.push(`${this.#usable[racer?.index ?? this.#index]!.name}: ${closeText(code, reason)}`);
     if (code === CloseCode.UNAUTHORIZED) this.#authFailures++;
-    const racing = race && !this.#winner;
+    // The attempt's race, while none of its transports has opened.
+    const racing = this.#winner ? null : race;
     const state = {
       transports: this.#usable.length,
       attempt: this.#attempt,
       authFailures: this.#authFailures,
       best: this.#best,
       everOpened: this.#openedAt > 0,
-      racing: racing ? race.racing : 0,
+      racing: racing?.racing ?? 0,
     };
     const d = decide(o, state, this.o.reconnect, this.o.env.random);
-    // No transport of this attempt has opened yet: the others go on, and the next starts now.
-    if (racing && (d.kind === 'race-on' || d.kind === 'fallback')) {
+    // No transport of this attempt has opened yet: the others go on (decide says race-on only
+    // while some still try), and the next starts now.
+    if (d.kind === 'race-on' || (racing && d.kind === 'fallback')) {
       host.emit('close', { code, reason, willReconnect: true });
-      if (d.kind === 'fallback') race.startNext();
+      if (d.kind === 'fallback') racing?.startNext();
       return;
     }
     this.#stop();
-    if (d.kind === 'race-on') return; // not reached: decide says race-on only while others race
     if (d.kind === 'give-up') return host.finish({ code, reason, willReconnect: false }, d.error);
     if (d.kind === 'fallback') {
       host.emit('close', { code, reason, willReconnect: true });
@@ -335,11 +305,6 @@ export class Ladder {
     this.#attempt++;
     host.emit('reconnecting', { attempt: this.#attempt, delay: d.delay });
     this.#retryTimer = this.o.env.setTimeout(() => void this.#open(this.#best), d.delay);
-  }
-
-  /** Stops the current attempt and closes its connections, if any, with `code`. */
-  #hangUp(code: number, reason: string): void {
-    this.#stop(code, reason);
   }
 
   /** Reports a lost connection that will be replaced. */

@@ -1,10 +1,23 @@
+import { CloseCode } from '../protocol';
 import type { Env } from './env';
-import type { Connection } from './transports/types';
+import type { Connection, TransportHandlers } from './transports/types';
 
 /** One transport's try within an attempt: which one, and its connection once open() returned. */
 export interface Racer {
   readonly index: number;
   conn: Connection | null;
+}
+
+/** What a race reports, for its live racers only: the callbacks of the others are stale. */
+export interface RaceHost {
+  /** Opens transport `index` with `handlers`; may throw (the racer has then failed). */
+  open(index: number, handlers: TransportHandlers): Connection;
+  /** `racer` opened first and carries the attempt; the others are closed. */
+  won(racer: Racer): void;
+  frame(text: string): void;
+  protocolError(what: string): void;
+  /** `racer`'s connection ended, before it opened or after it won; it has left the race. */
+  closed(racer: Racer, code: number, reason: string, retryAfter?: number): void;
 }
 
 /**
@@ -27,8 +40,7 @@ export class Race {
     /** How many transports may race. */
     private readonly total: number,
     from: number,
-    /** Starts `racer`'s transport; returns its connection, or null when it could not start (reported apart). */
-    private readonly launch: (racer: Racer) => Connection | null,
+    private readonly host: RaceHost,
   ) {
     this.#next = from;
   }
@@ -43,11 +55,6 @@ export class Race {
     return this.#racers.length;
   }
 
-  /** Whether `racer` is still in the race: callbacks of the others are stale. */
-  has(racer: Racer): boolean {
-    return this.#racers.includes(racer);
-  }
-
   /** Starts the next transport now, and arms the stagger for the one after it. */
   startNext(): void {
     this.env.clearTimeout(this.#timer);
@@ -56,20 +63,12 @@ export class Race {
     this.#racers.push(racer);
     if (this.#next < this.total && this.after < Infinity)
       this.#timer = this.env.setTimeout(() => this.startNext(), this.after);
-    racer.conn = this.launch(racer);
-  }
-
-  /** `racer` opened first: the others are closed, and nothing more starts. */
-  win(racer: Racer): void {
-    this.env.clearTimeout(this.#timer);
-    for (const r of this.#racers) if (r !== racer) r.conn?.close(1000, 'another transport opened first');
-    this.#racers = [racer];
-    this.#next = this.total;
-  }
-
-  /** `racer` failed or was given up: it leaves the race. */
-  leave(racer: Racer): void {
-    this.#racers = this.#racers.filter((r) => r !== racer);
+    try {
+      racer.conn = this.host.open(racer.index, this.#handlers(racer));
+    } catch (e) {
+      this.#leave(racer);
+      this.host.closed(racer, CloseCode.ABNORMAL, String(e));
+    }
   }
 
   /** Ends the race: closes every racer's connection with `code`, and starts nothing more. */
@@ -79,5 +78,31 @@ export class Race {
     this.#racers = [];
     this.#next = this.total;
     for (const r of racers) r.conn?.close(code, reason);
+  }
+
+  #handlers(racer: Racer): TransportHandlers {
+    const live = () => this.#racers.includes(racer);
+    return {
+      onOpen: () => {
+        if (!live()) return;
+        this.env.clearTimeout(this.#timer);
+        for (const r of this.#racers)
+          if (r !== racer) r.conn?.close(CloseCode.NORMAL, 'another transport opened first');
+        this.#racers = [racer];
+        this.#next = this.total;
+        this.host.won(racer);
+      },
+      onFrame: (text) => live() && this.host.frame(text),
+      onProtocolError: (what) => live() && this.host.protocolError(what),
+      onClose: (code, reason, retryAfter) => {
+        if (!live()) return;
+        this.#leave(racer);
+        this.host.closed(racer, code, reason, retryAfter);
+      },
+    };
+  }
+
+  #leave(racer: Racer): void {
+    this.#racers = this.#racers.filter((r) => r !== racer);
   }
 }

@@ -108,7 +108,12 @@ export class LinkWriter {
     });
   }
 
-  /** New client messages were recorded: ack them soon, or now if many are waiting. */
+  /**
+   * New client messages were recorded: ack them soon, or now if many are waiting. The timer is
+   * armed once and never cleared by the frames that carry the ack meanwhile: when it fires it acks
+   * only what is still unacked, so every message is acked within ackDelay, and a conversation
+   * whose replies carry the acks costs one timer per ackDelay instead of one per message.
+   */
   received(): void {
     const inSeq = this.session.inSeq;
     if (ackIsUrgent(inSeq, this.#ackSent)) return this.owe('ack');
@@ -138,8 +143,6 @@ export class LinkWriter {
     this.#heartbeat.sent();
     this.#ackSent = this.session.inSeq;
     if (this.#owed === 'ack') this.#owed = 'nothing';
-    if (this.#ackTimer) clearTimeout(this.#ackTimer);
-    this.#ackTimer = null;
   }
 
   /**

@@ -351,6 +351,20 @@ describe('RealtimeServer data', () => {
     expect(await c.next('ack')).toEqual({ t: 'ack', a: 1 });
   });
 
+  it('a reply that carried the ack leaves nothing for the ack timer: no standalone ack follows', async () => {
+    // The ack timer is not cleared by the frames that carry the ack; when it fires it must find nothing owed.
+    const { rt, url } = await start({ ackDelay: 20 });
+    rt.on('connection', (s) => s.on('message', (data) => s.send({ echo: data })));
+    const c = client(url);
+    await c.hello();
+    for (let s = 1; s <= 3; s++) {
+      c.send({ t: 'msg', s, d: [s], a: s - 1 });
+      expect(await c.next('msg')).toMatchObject({ s, a: s });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 80)); // past the delay: a timer armed meanwhile has fired
+    expect(c.frames.filter((f) => f.t === 'ack')).toEqual([]);
+  });
+
   it('acks at once when 128 messages are unacknowledged', async () => {
     const { url } = await start({ ackDelay: 60_000 });
     const c = client(url);
