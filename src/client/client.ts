@@ -1,18 +1,16 @@
-import { CloseCode, utf8Length } from '../protocol';
+import { CloseCode } from '../protocol';
 import type { Endpoint, EndpointHost } from './endpoint';
 import type { Env } from './env';
-import { RealtimeError, type ErrorCode } from './errors';
+import { RealtimeError } from './errors';
 import type { Emit, RealtimeEventMap } from './events';
 import { ownConnection, type Carrier } from './carrier';
 import { Ladder, type LadderHost } from './ladder';
 import type { PageWatch } from './lifecycle';
 import { configure, type ClientOptions, type Defaults, type SendOptions } from './options';
 import type { PersistedQueue } from './persisted-queue';
-import { Outbox, type Pending } from './queue';
+import { Outbox } from './queue';
+import { Sender } from './sender';
 import { nextState, type ConnectionState, type StateEvent } from './state';
-
-/** Above this many unwritten bytes, outgoing messages wait and go out as one batch. */
-const BACKLOG_BYTES = 1 << 16;
 
 /**
  * One client over any transport. It is an EventTarget: `on()` is the typed shortcut, and
@@ -60,10 +58,9 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
   readonly #ladder: Carrier;
   readonly #page: PageWatch | undefined;
   readonly #persisted: PersistedQueue | undefined;
+  readonly #sender: Sender;
   /** Bumped by connect() and when the client closes: a run's late steps find it changed and stop. */
   #run = 0;
-  #flushQueued = false;
-  #flushTimer: unknown;
 
   /** `defaults` is what the entry point adds: 'realtime-client' gives every transport, storage and part. */
   constructor(url: string, options: ClientOptions = {}, defaults: Defaults = {}) {
@@ -85,7 +82,7 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
       error: (e) => emit('error', e),
       refuse: (code, message, closeCode) => ladder.refuse(code, message, closeCode),
       closed: (code, reason) => ladder.drop(code, reason),
-      flushSoon: () => this.#scheduleFlush(),
+      flushSoon: () => this.#sender.schedule(),
       ackable: (received) => this.#persisted?.ackable(received) ?? received,
     };
     const ladderHost: LadderHost = {
@@ -97,8 +94,7 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
       finish: (detail, error) => this.#finish(detail, error),
       disconnected: () => {
         endpoint.disconnected();
-        env.clearTimeout(this.#flushTimer);
-        this.#flushQueued = false;
+        this.#sender.stop();
       },
     };
     const offline = () => this.#page?.offline() ?? false;
@@ -116,6 +112,14 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
     });
     this.#endpoint = endpoint;
     this.#ladder = ladder;
+    this.#sender = new Sender(env, outbox, endpoint, {
+      get state() {
+        return state();
+      },
+      get connection() {
+        return ladder.connection;
+      },
+    });
     this.#page = c.lifecycle?.attach({
       env,
       get state() {
@@ -131,7 +135,7 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
       outbox,
       endpoint,
       error: (e) => emit('error', e),
-      expire: (p) => this.#expire(p),
+      expire: (p) => this.#sender.expire(p),
     });
     if (c.autoConnect) this.connect();
   }
@@ -171,56 +175,7 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
    * the transport (plain). While offline, it waits in the bounded queue.
    */
   send(data: Out, options: SendOptions = {}): Promise<void> {
-    let json: string | undefined;
-    let cause: unknown;
-    try {
-      json = this.#endpoint.serialize(data);
-    } catch (e) {
-      cause = e;
-    }
-    if (json === undefined)
-      return reject(
-        'not-serializable',
-        `send(${typeof data}): not JSON-serializable: no cycles, BigInts, functions or undefined`,
-        data,
-        cause,
-      );
-    if (this.#state === 'closed') return reject('closed', 'send() on a closed client: call connect() first', data);
-    const bytes = utf8Length(json);
-    const tooLarge = this.#endpoint.tooLarge(bytes);
-    if (tooLarge) return reject('message-too-large', tooLarge, data);
-    const full = this.#outbox.refuse(bytes);
-    if (full) return reject('queue-full', `Queue full (${full}): await earlier send()s or raise ${full}`, data);
-    return new Promise<void>((resolve, rej) => {
-      const { ttl, key } = options;
-      let timer: unknown;
-      const exp = ttl === undefined ? undefined : this.#env.now() + ttl;
-      const p = this.#outbox.push({
-        json: json,
-        bytes,
-        data,
-        key,
-        exp,
-        resolve: () => {
-          this.#env.clearTimeout(timer);
-          resolve();
-        },
-        reject: (e) => {
-          this.#env.clearTimeout(timer);
-          rej(e);
-        },
-      });
-      timer = this.#expire(p);
-      this.#scheduleFlush();
-    });
-  }
-
-  /** Arms a message's ttl: still unsent when it runs out, it is taken out and rejected with 'expired'. */
-  #expire(p: Pending): unknown {
-    if (p.exp === undefined) return;
-    return this.#env.setTimeout(() => {
-      if (this.#outbox.remove(p)) p.reject(new RealtimeError('expired', 'Not sent within its ttl', { data: p.data }));
-    }, p.exp - this.#env.now());
+    return this.#sender.send(data, options);
   }
 
   /** Starts connecting, if closed. The constructor calls it unless `autoConnect: false`. */
@@ -259,7 +214,7 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
     this.#ladder.opened(deadline);
     this.#setState('opened');
     this.#emit('open', { transport: this.#ladder.transport!, resumed });
-    this.#flush();
+    this.#sender.flush();
   }
 
   /** Ends in the closed state: every pending send() is rejected, never dropped silently. */
@@ -278,24 +233,6 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
       p.reject(new RealtimeError(error.code, error.message, { data: p.data, closeCode: error.closeCode }));
   }
 
-  #scheduleFlush(): void {
-    if (this.#flushQueued || this.#state !== 'open') return;
-    this.#flushQueued = true;
-    // A microtask gathers every send() of the current task into one frame at no latency cost.
-    queueMicrotask(() => this.#flushQueued && this.#flush());
-  }
-
-  #flush(): void {
-    this.#flushQueued = false;
-    const conn = this.#ladder.connection;
-    if (!conn || this.#state !== 'open') return;
-    // Behind a backlog, wait for the socket to drain; whatever arrives meanwhile joins one larger batch.
-    if (conn.buffered > BACKLOG_BYTES || this.#endpoint.flush(conn)) {
-      this.#flushQueued = true;
-      this.#flushTimer = this.#env.setTimeout(() => this.#flush(), 5);
-    }
-  }
-
   #setState(event: StateEvent): void {
     const from = this.#state;
     const to = nextState(from, event);
@@ -307,8 +244,4 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
   #emit<K extends keyof RealtimeEventMap>(type: K, detail: RealtimeEventMap[K]): void {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
-}
-
-function reject(code: ErrorCode, message: string, data: unknown, cause?: unknown): Promise<never> {
-  return Promise.reject(new RealtimeError(code, message, { data, cause }));
 }
