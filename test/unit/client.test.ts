@@ -944,37 +944,13 @@ describe('transports', () => {
     expect(a.opened.length).toBe(2);
     const [old, current] = a.opened;
     old!.onOpen();
-    old!.onFrame(
-      JSON.stringify({
-        t: 'welcome',
-        v: 1,
-        sid: 's',
-        key: 'k',
-        resumed: false,
-        a: 0,
-        hb: 1000,
-        max: 1000,
-        transports: [],
-      }),
-    );
+    old!.onFrame(welcomeText());
     old!.onClose(1006, '');
     expect(client.state).toBe('reconnecting');
     expect(a.sent).toEqual([]);
     current!.onOpen();
     expect(JSON.parse(a.sent[0]!)).toMatchObject({ t: 'hello' });
-    current!.onFrame(
-      JSON.stringify({
-        t: 'welcome',
-        v: 1,
-        sid: 's',
-        key: 'k',
-        resumed: false,
-        a: 0,
-        hb: 1000,
-        max: 1000,
-        transports: [],
-      }),
-    );
+    current!.onFrame(welcomeText());
     expect(client.state).toBe('open');
   });
 
