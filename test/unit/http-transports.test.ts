@@ -178,6 +178,19 @@ describe('sse: an EventSource that fails before its link frame', () => {
     }
   }
 
+  /** The close events of an sse client whose EventSource fails, with `fetch` answering the explaining GET. */
+  async function closesWith(fetch: Env['fetch']): Promise<Array<{ code: number; reason: string }>> {
+    const closes: Array<{ code: number; reason: string }> = [];
+    client = new RealtimeClient('http://rt.test/realtime', {
+      transports: [sse()],
+      reconnect: { initialDelay: 60_000 },
+      env: testEnv({ fetch, EventSource: FailingEventSource as never }),
+    });
+    client.on('close', (e) => closes.push(e));
+    await vi.advanceTimersByTimeAsync(10);
+    return closes;
+  }
+
   it('asks the URL once with a GET and names the status and what the server said (HTTP 403 origin not allowed)', async () => {
     const asked: string[] = [];
     const fetch = (url: RequestInfo | URL) => {
@@ -186,14 +199,7 @@ describe('sse: an EventSource that fails before its link frame', () => {
         new Response('origin not allowed\n', { status: 403, headers: { 'content-type': 'text/plain' } }),
       );
     };
-    const closes: Array<{ code: number; reason: string }> = [];
-    client = new RealtimeClient('http://rt.test/realtime', {
-      transports: [sse()],
-      reconnect: { initialDelay: 60_000 },
-      env: testEnv({ fetch: fetch, EventSource: FailingEventSource as never }),
-    });
-    client.on('close', (e) => closes.push(e));
-    await vi.advanceTimersByTimeAsync(10);
+    const closes = await closesWith(fetch);
     expect(closes[0]).toMatchObject({ code: 4401, reason: 'HTTP 403 origin not allowed' });
     expect(asked).toEqual(['http://rt.test/realtime?transport=sse']);
   });
@@ -207,14 +213,7 @@ describe('sse: an EventSource that fails before its link frame', () => {
           headers: { 'content-type': 'text/event-stream' },
         }),
       );
-    const closes: Array<{ code: number; reason: string }> = [];
-    client = new RealtimeClient('http://rt.test/realtime', {
-      transports: [sse()],
-      reconnect: { initialDelay: 60_000 },
-      env: testEnv({ fetch: fetch, EventSource: FailingEventSource as never }),
-    });
-    client.on('close', (e) => closes.push(e));
-    await vi.advanceTimersByTimeAsync(10);
+    const closes = await closesWith(fetch);
     expect(closes[0]).toMatchObject({ code: 1006, reason: 'EventSource failed' });
     expect(cancelled).toBe(true);
   });
