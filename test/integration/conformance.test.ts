@@ -83,14 +83,20 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
     const c = client(s.url);
     const atClient: number[] = [];
     c.on('message', (d) => atClient.push(d as number));
+    let opens = 0;
+    c.on('open', () => opens++);
     await waitFor(() => session && c.state === 'open', { what: 'open' });
+    // 10 distinct drop points drawn from the seed (a coin per message dropped 2 or fewer times for
+    // 0.3 % of seeds, which then failed the bound below).
+    const dropAt = new Set<number>();
+    while (dropAt.size < 10) dropAt.add(Math.floor(random() * N));
     let drops = 0;
     const sends: Promise<void>[] = [];
     for (let i = 0; i < N; i++) {
       sends.push(c.send(i));
       session!.send(i);
       if (random() < 0.05) await new Promise((r) => setTimeout(r, 2));
-      if (random() < 0.01) {
+      if (dropAt.has(i)) {
         session!.disconnect();
         drops++;
       }
@@ -101,7 +107,10 @@ describe.each(TRANSPORTS)('%s', (label, transport) => {
       timeout: 40_000,
     });
     await new Promise((r) => setTimeout(r, 100)); // room for a late duplicate to show itself
-    expect(drops).toBeGreaterThan(2);
+    // A drop while the client is away does nothing: at least the first one (made while open) cut a
+    // connection that the client then resumed.
+    console.log(`${label}: ${drops} drops, ${opens} opens`);
+    expect(opens).toBeGreaterThanOrEqual(2);
     expect(atServer).toEqual([...Array(N).keys()]);
     expect(atClient).toEqual([...Array(N).keys()]);
   });
