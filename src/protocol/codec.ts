@@ -150,8 +150,14 @@ export function encodeMessages(seq: number, jsonPayloads: string[], ack?: number
   return `{"t":"msg","s":${seq},"d":[${jsonPayloads.join(',')}]${ack === undefined ? '' : `,"a":${ack}`}}`;
 }
 
+/** A character outside ASCII: where a string's UTF-8 length differs from its length. */
+const NON_ASCII = /[^\0-\x7f]/;
+
 /** UTF-8 byte length without allocating, for size limits. */
 export function utf8Length(s: string): number {
+  // Most JSON is ASCII, and a regular expression scans natively: a fifth of the loop's time on
+  // 1 KB messages, which every message sent or received pays.
+  if (!NON_ASCII.test(s)) return s.length;
   let n = s.length;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
