@@ -140,23 +140,28 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * bearer token of the request for a hello among them, a slice per turn of the event loop.
  * 'too-many-frames': none was handled and the link is closed with 4413; the caller answers 413.
  * A body with bad frames is not refused: the link is closed, with the reason, on the link itself.
+ * `taken` runs once the body is accepted (decoded, its frames counted), before they are handled:
+ * a plain POST is answered then (§14.3), so the client's next body travels while this one is handled.
  */
 export async function deliver(
   link: FrameSink,
   body: Buffer,
   token: string | undefined,
+  taken: () => void = () => {},
 ): Promise<'handled' | 'too-many-frames'> {
   let text: string;
   try {
     text = utf8.decode(body);
   } catch {
     link.fail(CloseCode.PROTOCOL_ERROR, 'frame is not valid UTF-8');
+    taken();
     return 'handled';
   }
   if (tooManyFrames(text)) {
     link.fail(CloseCode.TOO_LARGE, `request body carries more than ${MAX_FRAMES_PER_POST} frames`);
     return 'too-many-frames';
   }
+  taken();
   let sliced = 0;
   for (const line of frames(text)) {
     if (link.done) break;
@@ -167,7 +172,7 @@ export async function deliver(
       await nextTurn();
     }
   }
-  // Answered only once its frames are handled (a hello welcomed): §14.3.
+  // The next body waits until these frames are handled (a hello welcomed): order, and a bound on what a link holds.
   await link.settled();
   return 'handled';
 }

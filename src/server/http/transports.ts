@@ -277,11 +277,13 @@ export class HttpTransports implements RelayHost {
           if (poll?.answered) return;
           return this.host.shuttingDown ? refuse(responder, SHUTTING_DOWN) : reply(responder, 404, 'link ended');
         }
-        if ((await deliver(l.link, got, token)) === 'too-many-frames') {
+        // A plain POST is answered once its body is taken, while its frames are handled (§14.3); a
+        // poll only after, as its answer may carry what they caused (the welcome to a hello).
+        const taken = poll ? undefined : () => reply(responder, 204, '');
+        if ((await deliver(l.link, got, token, taken)) === 'too-many-frames') {
           return refuseBody(responder, 413, `more than ${MAX_FRAMES_PER_POST} frames in one request`);
         }
         if (poll) l.polls!.hold(poll);
-        else reply(responder, 204, '');
       } catch (err) {
         this.host.reportError(err, 'HTTP link');
         reply(responder, 500, 'internal error');
