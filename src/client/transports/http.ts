@@ -141,9 +141,15 @@ export function cut(held: string, max: number, frame: (text: string) => void): v
 export function lines(max: number, line: (text: string) => void): (text: string) => void {
   let pending = '';
   return (text) => {
-    const all = (pending + text).split('\n');
-    pending = all.pop()!;
-    for (const l of all) if (l.trim()) line(l);
+    // Only the new text is searched: a 1 MB line arriving in 16 KB pieces, searched again with
+    // each one, cost 64 passes over it (30 MB of such lines: 1.5 s instead of 0.1 s in Node).
+    let start = 0;
+    for (let end; (end = text.indexOf('\n', start)) >= 0; start = end + 1) {
+      const l = pending + text.slice(start, end);
+      pending = '';
+      if (l.trim()) line(l);
+    }
+    pending += text.slice(start);
     cut(pending, max, line);
   };
 }
