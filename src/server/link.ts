@@ -1,13 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import {
-  CloseCode,
-  decodeFrame,
-  isRetryableClose,
-  truncateReason,
-  utf8Length,
-  type Frame,
-  type HelloFrame,
-} from '../protocol';
+import { CloseCode, decodeFrame, isRetryableClose, truncateReason, type Frame, type HelloFrame } from '../protocol';
 import type { ResolvedOptions } from './options';
 
 /**
@@ -129,7 +121,7 @@ export class Link {
     if (this.state === 'done') return;
     this.lastReceived = Date.now();
     const max = this.host.options.maxMessageBytes;
-    const bytes = byteLength ?? utf8Length(text);
+    const bytes = byteLength ?? Buffer.byteLength(text);
     if (bytes > max) return this.fail(CloseCode.TOO_LARGE, `frame of ${bytes} bytes exceeds the maximum of ${max}`);
     const frame = decodeFrame(text);
     if (typeof frame === 'string') return this.fail(CloseCode.PROTOCOL_ERROR, frame);

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { CloseCode, FRAME_OVERHEAD, utf8Length, type HelloFrame } from '../protocol';
+import { CloseCode, FRAME_OVERHEAD, type HelloFrame } from '../protocol';
 import { Admission } from './admission';
 import { Handshake } from './handshake';
 import { reply } from './http/respond';
@@ -149,7 +149,7 @@ export class RealtimeServer extends EventEmitter<RealtimeServerEvents> {
    */
   broadcast(data: unknown, filter?: (session: Session) => boolean): Promise<number> {
     const json = serialise(data);
-    const bytes = utf8Length(json);
+    const bytes = Buffer.byteLength(json);
     if (bytes + FRAME_OVERHEAD > this.options.maxMessageBytes) {
       throw new RangeError(
         `realtime: message of ${bytes} bytes cannot fit in a frame (maxMessageBytes ${this.options.maxMessageBytes})`,

@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import { utf8Length } from '../../protocol';
 import type { Link } from '../link';
 import { newLinkId, newRequests, type HttpLink, type HttpLinkKind, type Poll, type Polls } from './link';
 import { NDJSON, type Responder } from './respond';
@@ -48,7 +47,7 @@ class PollLink implements HttpLink, Polls {
   send(text: string): void {
     if (!this.registered || this.closing) return;
     this.queue.push(text);
-    this.queuedBytes += utf8Length(text);
+    this.queuedBytes += Buffer.byteLength(text);
     if (this.poll?.held) this.answerSoon();
   }
 
