@@ -4,7 +4,11 @@ import type { Transport } from './types';
 export interface LongPollOptions {
   /** How long the server may hold a poll open waiting for data, in ms; 0 makes it short polling. @default 25000 */
   wait?: number;
-  /** Pause between polls, in ms. v1 servers hold each poll, so none is needed; short polling sets the pace here. @default 0 */
+  /**
+   * Pause between an answer's arrival and the next poll, in ms (the next poll is under way while
+   * the answer is read). v1 servers hold each poll, so none is needed; short polling sets the pace here.
+   * @default 0
+   */
   interval?: number;
 }
 
