@@ -217,7 +217,7 @@ export class Ladder {
         this.#watchdog.touch();
         this.endpoint.connected(racer.conn!, transport.auth === 'header' ? undefined : token);
       },
-      frame: (text) => this.#frame(text),
+      frame: (text, bytes) => this.#frame(text, bytes),
       protocolError: (what) => this.endpoint.protocolError(what),
       closed: (racer, code, reason, retryAfter) => {
         // A connection dropped (1006) before it proved stable counts as failing to open, as a
@@ -239,10 +239,11 @@ export class Ladder {
     return { env, maxFrame, timeout, ...this.endpoint.context, token };
   }
 
-  #frame(text: string): void {
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long text needs counting.
+  #frame(text: string, known?: number): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long text needs counting, unless the
+    // transport knows its size (a 1 MB frame's count was the page's largest cost in a backlog).
     const max = this.o.maxFrame;
-    const bytes = text.length * 3 > max ? utf8Length(text) : 0;
+    const bytes = known ?? (text.length * 3 > max ? utf8Length(text) : 0);
     if (bytes > max)
       return this.refuse(
         'message-too-large',

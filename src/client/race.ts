@@ -14,7 +14,7 @@ export interface RaceHost {
   open(index: number, handlers: TransportHandlers): Connection;
   /** `racer` opened first and carries the attempt; the others are closed. */
   won(racer: Racer): void;
-  frame(text: string): void;
+  frame(text: string, bytes?: number): void;
   protocolError(what: string): void;
   /** `racer`'s connection ended, before it opened or after it won; it has left the race. */
   closed(racer: Racer, code: number, reason: string, retryAfter?: number): void;
@@ -92,7 +92,7 @@ export class Race {
         this.#next = this.total;
         this.host.won(racer);
       },
-      onFrame: (text) => live() && this.host.frame(text),
+      onFrame: (text, bytes) => live() && this.host.frame(text, bytes),
       onProtocolError: (what) => live() && this.host.protocolError(what),
       onClose: (code, reason, retryAfter) => {
         if (!live()) return;

@@ -258,3 +258,54 @@ describe('long-poll v1: the next poll is under way while an answer is read', () 
     expect(log.closes).toEqual([]);
   });
 });
+
+describe("the HTTP transports tell a frame's size when every byte so far was ASCII, so the client need not count it", () => {
+  /** A long-poll link whose first poll answers with `chunks` (bytes, read one at a time), then holds; and the (text, bytes) pairs it reports. */
+  async function longPollFrames(...chunks: Uint8Array[]) {
+    const body = new ReadableStream<Uint8Array>({
+      pull: (c) => {
+        const next = chunks.shift();
+        if (next) c.enqueue(next);
+        else c.close();
+      },
+    });
+    const got: Array<[string, number | undefined]> = [];
+    let polls = 0;
+    const fetch = ((url: RequestInfo | URL) => {
+      if (!urlOf(url).includes('link='))
+        return Promise.resolve(respond('{"t":"link","id":"L1"}\n', 'application/x-ndjson'));
+      return polls++ === 0 ? Promise.resolve(respond(body, 'application/x-ndjson')) : new Promise<never>(() => {});
+    }) as typeof globalThis.fetch;
+    const h: TransportHandlers = {
+      onOpen: () => {},
+      onFrame: (text, bytes) => got.push([text, bytes]),
+      onClose: () => {},
+      onProtocolError: () => {},
+    };
+    const env = { ...testEnv(), fetch, now: Date.now, baseUrl: undefined } as Env;
+    longPoll().open('http://rt.test/realtime', h, { env, maxFrame: MAX, timeout: 10_000, resume: {} });
+    await settle();
+    return got;
+  }
+  const bytes = (...parts: Array<string | number[]>) =>
+    new Uint8Array(parts.flatMap((p) => (typeof p === 'string' ? [...new TextEncoder().encode(p)] : p)));
+
+  it('ASCII: each frame with its length as its size', async () => {
+    expect(await longPollFrames(bytes('{"t":"ping"}\n{"t":"ping","a":0}\n'))).toEqual([
+      ['{"t":"ping"}', 12],
+      ['{"t":"ping","a":0}', 18],
+    ]);
+  });
+
+  it('from the first piece with a byte that is not ASCII on (é), no size: the client counts', async () => {
+    expect(await longPollFrames(bytes('{"t":"ping"}\n'), bytes('"é"\n'), bytes('{"t":"ping"}\n'))).toEqual([
+      ['{"t":"ping"}', 12],
+      ['"é"', undefined],
+      ['{"t":"ping"}', undefined],
+    ]);
+  });
+
+  it('an invalid byte (0xFF, decoded as one U+FFFD, one character for one byte) is not taken for ASCII', async () => {
+    expect(await longPollFrames(bytes('"', [0xff], '"\n'))).toEqual([['"\ufffd"', undefined]]);
+  });
+});

@@ -31,8 +31,8 @@ export function fetchStream({ firstByteTimeout = 3000 }: FetchStreamOptions = {}
         abort.abort();
       });
       let post: Poster | undefined;
-      const onEvent = (data: string) => {
-        if (post) return h.onFrame(data);
+      const onEvent = (data: string, _id: string | undefined, bytes?: number) => {
+        if (post) return h.onFrame(data, bytes);
         const link = linkId(data);
         if (!link) return h.onProtocolError('no link frame');
         post = poster(httpUrl(url, env, { link }), env, end.fail, abort.signal, token);

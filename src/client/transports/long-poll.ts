@@ -43,7 +43,7 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
       const request = (u: string, init: RequestInit = {}) =>
         env.fetch!(u, { ...init, signal: abort.signal, cache: 'no-store' });
       /** Hands over an NDJSON body's frames as their lines arrive, a last one without its \n included. */
-      const frames = async (res: Response, frame: (text: string) => void) => {
+      const frames = async (res: Response, frame: (text: string, bytes?: number) => void) => {
         const feed = lines(maxFrame, frame);
         await read(check(res, /ndjson/), feed);
         feed('\n');
@@ -82,11 +82,11 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
           const late = wait + timeout;
           await frames(
             res,
-            (line) =>
+            (line, bytes) =>
               end.over ||
               (env.now() - began > late
                 ? h.onProtocolError(`poll answer still going after ${late} ms`)
-                : h.onFrame(line)),
+                : h.onFrame(line, bytes)),
           );
           if (end.over) return;
         }

@@ -30,9 +30,9 @@ export const plainStream = (): Transport => ({
         }),
         /event-stream|json/,
       );
-      const onEvent = (data: string, id: string | undefined) => {
+      const onEvent = (data: string, id: string | undefined, bytes?: number) => {
         if (id !== undefined) resume.lastEventId = id;
-        h.onFrame(data);
+        h.onFrame(data, bytes);
       };
       const feed = /event-stream/.test(res.headers.get('content-type')!)
         ? eventStream(maxFrame, onEvent, h.onFrame)

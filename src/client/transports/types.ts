@@ -20,8 +20,11 @@ export interface CloseReason {
 export interface TransportHandlers {
   /** The connection can carry frames. */
   onOpen: () => void;
-  /** One frame of text arrived. */
-  onFrame: (text: string) => void;
+  /**
+   * One frame of text arrived. `bytes`: its size in UTF-8 when the transport knows it without
+   * counting (it read only ASCII bytes), so the client need not count a large frame again.
+   */
+  onFrame: (text: string, bytes?: number) => void;
   /**
    * The connection ended without the client asking; called at most once. `retryAfter` (ms) is
    * the server's Retry-After, when it sent one: no attempt comes sooner.
