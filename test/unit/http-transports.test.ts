@@ -136,10 +136,8 @@ describe('a frame that never ends, on each HTTP transport that gathers one piece
       if (!urlOf(url).includes('link=')) {
         return Promise.resolve(respond('{"t":"link","id":"L1"}\n', 'application/x-ndjson'));
       }
-      // The first poll's answer is the one read; the next poll leaves meanwhile and waits its turn.
-      const s = endless('{"t":"ping"}\n', 'x'.repeat(CHUNK), init?.signal);
-      stream ??= s;
-      return Promise.resolve(respond(s.body, 'application/x-ndjson'));
+      stream = endless('{"t":"ping"}\n', 'x'.repeat(CHUNK), init?.signal);
+      return Promise.resolve(respond(stream.body, 'application/x-ndjson'));
     }) as typeof globalThis.fetch;
     const log = openAlone(longPoll(), fetch);
     await settle();
@@ -218,44 +216,6 @@ describe('sse: an EventSource that fails before its link frame', () => {
     const closes = await closesWith(fetch);
     expect(closes[0]).toMatchObject({ code: 1006, reason: 'EventSource failed' });
     expect(cancelled).toBe(true);
-  });
-});
-
-describe('long-poll v1: the next poll is under way while an answer is read', () => {
-  it('a poll leaves when the answer before it arrives, before its body is read; one ahead at most; frames in order', async () => {
-    const polls: Array<{ write(text: string): void; end(): void }> = [];
-    const fetch = ((url: RequestInfo | URL) => {
-      if (!urlOf(url).includes('link='))
-        return Promise.resolve(respond('{"t":"link","id":"L1"}\n', 'application/x-ndjson'));
-      if (!urlOf(url).includes('wait=')) return Promise.resolve(new Response(null, { status: 204 }));
-      // A poll: answered at once with a body that the test writes and ends, as a server's backlog arrives.
-      const enc = new TextEncoder();
-      let c!: ReadableStreamDefaultController<Uint8Array>;
-      const body = new ReadableStream<Uint8Array>({ start: (ctl) => void (c = ctl) });
-      polls.push({ write: (t) => c.enqueue(enc.encode(t)), end: () => c.close() });
-      return Promise.resolve(respond(body, 'application/x-ndjson'));
-    }) as typeof globalThis.fetch;
-    const log = openAlone(longPoll(), fetch);
-    await settle();
-    expect(log.opened).toBe(1);
-    // The first answer has arrived (headers) but its body is still coming: the second poll is already out.
-    expect(polls).toHaveLength(2);
-    polls[0]!.write('{"t":"ping","a":0}\n');
-    polls[1]!.write('{"t":"ping","a":1}\n');
-    polls[1]!.end();
-    await settle();
-    // The second answer is complete, yet waits for the first; and no third poll while the first is read.
-    expect(log.frames).toEqual(['{"t":"ping","a":0}']);
-    expect(polls).toHaveLength(2);
-    polls[0]!.end();
-    await settle();
-    expect(log.frames).toEqual(['{"t":"ping","a":0}', '{"t":"ping","a":1}']);
-    // The first answer is read: the third poll left as the second answer's turn came, and the
-    // fourth as the third's (its body still open): again one ahead.
-    expect(polls).toHaveLength(4);
-    await settle(1000);
-    expect(polls).toHaveLength(4);
-    expect(log.closes).toEqual([]);
   });
 });
 

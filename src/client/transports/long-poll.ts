@@ -4,11 +4,7 @@ import type { Transport } from './types';
 export interface LongPollOptions {
   /** How long the server may hold a poll open waiting for data, in ms; 0 makes it short polling. @default 25000 */
   wait?: number;
-  /**
-   * Pause between an answer's arrival and the next poll, in ms (the next poll is under way while
-   * the answer is read). v1 servers hold each poll, so none is needed; short polling sets the pace here.
-   * @default 0
-   */
+  /** Pause between polls, in ms. v1 servers hold each poll, so none is needed; short polling sets the pace here. @default 0 */
   interval?: number;
 }
 
@@ -49,47 +45,25 @@ export function longPoll({ wait = 25000, interval = 0 }: LongPollOptions = {}): 
         feed('\n');
       };
 
-      /** Sends a poll, carrying the acks and pongs that waited for it. */
-      const nextPoll = (): Promise<Response> => {
+      const poll = async (): Promise<void> => {
         const body = [...held.values()].join('\n');
         held.clear();
-        return request(httpUrl(url, env, { link: id!, wait }), { method: 'POST', headers: TEXT, body });
-      };
-
-      /**
-       * Polls until the link ends. The next poll leaves as soon as an answer's headers arrive,
-       * while its body is read and handled: the server holds it and answers it with what it
-       * queues meanwhile, so under a backlog an answer is on its way while the previous one is
-       * handled, instead of a round trip between them. One poll ahead at most, so a client
-       * that reads slowly holds one answer beside the one it reads (docs/protocol.md §14.4).
-       */
-      const poll = async (): Promise<void> => {
-        let answer = nextPoll();
-        for (;;) {
-          const res = await answer;
-          if (end.over) return;
-          answer =
-            interval > 0
-              ? new Promise<void>((resolve) => (timer = env.setTimeout(resolve, interval))).then(nextPoll)
-              : nextPoll();
-          // Its failure is reported when its turn comes; once the link is over, nobody awaits it.
-          answer.catch(() => {});
-          // A v1 server answers with what it had queued, written at once (docs/protocol.md §14.4). An
-          // answer still bringing frames `wait` + `timeout` after it began never ends, and the acks
-          // and pongs waiting for the next poll could never leave. One that stops bringing them is
-          // a dead link, which the heartbeat deadline tells.
-          const began = env.now();
-          const late = wait + timeout;
-          await frames(
-            res,
-            (line, bytes) =>
-              end.over ||
-              (env.now() - began > late
-                ? h.onProtocolError(`poll answer still going after ${late} ms`)
-                : h.onFrame(line, bytes)),
-          );
-          if (end.over) return;
-        }
+        const res = await request(httpUrl(url, env, { link: id!, wait }), { method: 'POST', headers: TEXT, body });
+        // A v1 server answers with what it had queued, written at once (docs/protocol.md §14.4). An
+        // answer still bringing frames `wait` + `timeout` after it began never ends, and the acks
+        // and pongs waiting for the next poll could never leave. One that stops bringing them is
+        // a dead link, which the heartbeat deadline tells.
+        const began = env.now();
+        const late = wait + timeout;
+        await frames(
+          res,
+          (line, bytes) =>
+            end.over ||
+            (env.now() - began > late
+              ? h.onProtocolError(`poll answer still going after ${late} ms`)
+              : h.onFrame(line, bytes)),
+        );
+        if (!end.over) timer = env.setTimeout(() => void poll().catch(end.fail), interval);
       };
 
       (async () => {
