@@ -2,6 +2,7 @@ import type { Endpoint, EndpointHost } from './endpoint';
 import type { ErrorCode } from './errors';
 import type { LadderHost } from './ladder';
 import type { Config } from './options';
+import type { ReconnectOptions } from './retry';
 import type { Connection, Transport } from './transports/types';
 
 /**
@@ -40,9 +41,15 @@ export interface CarrierParts {
   readonly ladderHost: LadderHost;
   /**
    * A ladder driving `endpoint`: over the configured transports with the upgrade probes, or over
-   * `transports` alone with none; reporting to `host` (default: the client).
+   * `transports` alone with none; reporting to `host` (default: the client), reconnecting as
+   * `reconnect` says (default: options.reconnect).
    */
-  ladder(endpoint: Endpoint, transports?: Transport[], host?: LadderHost): Carrier;
+  ladder(
+    endpoint: Endpoint,
+    transports?: Transport[],
+    host?: LadderHost,
+    reconnect?: ReconnectOptions | false,
+  ): Carrier;
 }
 
 /**

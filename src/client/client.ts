@@ -103,9 +103,9 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
       config: c,
       endpointHost,
       ladderHost,
-      ladder: (endpoint, transports = c.transports, host = ladderHost) =>
+      ladder: (endpoint, transports = c.transports, host = ladderHost, reconnect = c.reconnect) =>
         new Ladder(
-          { ...c, url, offline, transports, upgrade: transports === c.transports ? c.upgrade : undefined },
+          { ...c, url, offline, transports, reconnect, upgrade: transports === c.transports ? c.upgrade : undefined },
           endpoint,
           host,
         ),

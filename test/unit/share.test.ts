@@ -20,6 +20,9 @@ interface Tab {
   channels: FakeChannel[];
   /** While busy: what its channels received, in order, not yet read. */
   held?: Array<[FakeChannel, unknown]> | undefined;
+  /** While hung: what it would have run (timers, the news that its lock was taken), in order. */
+  hung?: Array<() => void> | undefined;
+  env: { window: EventTarget; document: EventTarget };
 }
 
 /** One BroadcastChannel bus: a message reaches every other open channel of its name, in order, in a later task. */
@@ -53,9 +56,13 @@ class FakeChannel {
   }
 }
 
-/** Web Locks of one profile: a request waits until the holder lets go or its tab goes, or its signal aborts. */
+/**
+ * Web Locks of one profile: a request waits until the holder lets go or its tab goes, or its
+ * signal aborts. `ifAvailable` gets null at once when the lock is held; `steal` takes it from its
+ * holder, whose request then rejects with an AbortError (a hung tab hears of it when it wakes).
+ */
 class FakeLocks {
-  readonly held = new Map<string, Tab>();
+  readonly held = new Map<string, { tab: Tab; stolen: (e: DOMException) => void }>();
   readonly #queue = new Map<string, Array<() => void>>();
   #free(name: string): void {
     this.held.delete(name);
@@ -63,11 +70,21 @@ class FakeLocks {
   }
   /** The tab is gone: its locks go with it, and none of its requests will be granted. */
   drop(tab: Tab): void {
-    for (const [name, t] of this.held) if (t === tab) this.#free(name);
+    for (const [name, h] of this.held) if (h.tab === tab) this.#free(name);
+  }
+  holder(name: string): Tab | undefined {
+    return this.held.get(name)?.tab;
   }
   for(tab: Tab): Pick<LockManager, 'request'> {
     const request = async (name: string, opts: LockOptions, cb: (lock: Lock | null) => unknown) => {
-      while (this.held.has(name) || !tab.alive) {
+      const holder = this.held.get(name);
+      if (opts.steal && holder) {
+        this.held.delete(name);
+        const news = () => holder.stolen(new DOMException('stolen', 'AbortError'));
+        if (holder.tab.hung) holder.tab.hung.push(news);
+        else news();
+      } else if (opts.ifAvailable && holder) return await cb(null);
+      while (!opts.steal && (this.held.has(name) || !tab.alive)) {
         await new Promise<void>((granted, refused) => {
           const queue = this.#queue.get(name) ?? this.#queue.set(name, []).get(name)!;
           queue.push(granted);
@@ -78,11 +95,14 @@ class FakeLocks {
         });
         if (!tab.alive) return; // a dead tab's request is never granted
       }
-      this.held.set(name, tab);
+      let stolen!: (e: DOMException) => void;
+      const taken = new Promise<never>((_, reject) => (stolen = reject));
+      const entry = { tab, stolen };
+      this.held.set(name, entry);
       try {
-        return await cb({ name, mode: 'exclusive' });
+        return await Promise.race([cb({ name, mode: 'exclusive' }), taken]);
       } finally {
-        if (this.held.get(name) === tab) this.#free(name);
+        if (this.held.get(name) === entry) this.#free(name);
       }
     };
     return { request } as Pick<LockManager, 'request'>;
@@ -107,15 +127,21 @@ afterEach(() => {
 
 function open(options: ClientOptions = {}): Tab {
   const tab = { received: [], errors: [], alive: true, channels: [] } as unknown as Tab;
-  // A tab that has gone runs nothing more.
-  const setTimeout = (fn: () => void, ms: number) => globalThis.setTimeout(() => tab.alive && fn(), ms);
+  // A tab that has gone runs nothing more; a hung one, nothing until it wakes.
+  const setTimeout = (fn: () => void, ms: number) =>
+    globalThis.setTimeout(() => {
+      if (tab.hung) tab.hung.push(() => tab.alive && fn());
+      else if (tab.alive) fn();
+    }, ms);
+  const env = { ...testEnv(), ...options.env };
+  tab.env = env as unknown as Tab['env'];
   tab.client = new RealtimeClient(server.url, {
     transports: ['websocket'],
     reconnect: { initialDelay: 100 },
     share: tabSharing(),
     ...options,
     env: {
-      ...testEnv(),
+      ...env,
       locks: locks.for(tab),
       BroadcastChannel: class extends FakeChannel {
         constructor(name: string) {
@@ -142,6 +168,44 @@ function kill(tab: Tab, connected: boolean): void {
   locks.drop(tab);
   if (connected) server.drop(1006);
 }
+
+/**
+ * The tab's main thread stands still (hung, or frozen without a word) until the returned function
+ * wakes it: it reads nothing and runs no timer. On waking it first hears that its lock was taken,
+ * as the browser's lock manager tells it, then runs what was due and reads its channels.
+ */
+function hang(tab: Tab): () => Promise<void> {
+  tab.hung = [];
+  const read = busy(tab);
+  return async () => {
+    const due = tab.hung!;
+    tab.hung = undefined;
+    for (const run of due) {
+      run();
+      await settle(0);
+    }
+    read();
+  };
+}
+
+/**
+ * The page is frozen, with the Page Lifecycle 'freeze' event, or enters the back/forward cache
+ * ('pagehide', persisted): it runs nothing until the returned function brings it back ('resume',
+ * or 'pageshow', persisted).
+ */
+function freeze(tab: Tab, how: 'freeze' | 'bfcache'): () => Promise<void> {
+  const page = (type: string) => Object.assign(new Event(type), { persisted: true });
+  if (how === 'freeze') tab.env.document.dispatchEvent(new Event('freeze'));
+  else tab.env.window.dispatchEvent(page('pagehide'));
+  const wake = hang(tab);
+  return async () => {
+    await wake();
+    if (how === 'freeze') tab.env.document.dispatchEvent(new Event('resume'));
+    else tab.env.window.dispatchEvent(page('pageshow'));
+  };
+}
+
+const holder = () => tabs.find((t) => locks.holder(`realtime-client share ${server.url}`) === t);
 
 /** The tab reads nothing from its channels until the returned function is called (a busy or slow tab). */
 function busy(tab: Tab): () => void {
@@ -359,6 +423,113 @@ describe('share: the tab holding the connection goes', () => {
     resume();
     await settle(300);
     for (const t of [b!, c!]) expect(t.received).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('share: the holding tab is frozen or hung', () => {
+  for (const how of ['freeze', 'bfcache'] as const)
+    it(`${how === 'freeze' ? "frozen ('freeze')" : "entering the back/forward cache ('pagehide')"}: it hands the session over at once, and follows when it comes back; nothing lost or repeated in any tab, either direction`, async () => {
+      const [a, b, c] = await open3();
+      push(1, 2, 3);
+      await settle(200);
+      server.autoAck = false;
+      const sent: string[] = [];
+      for (const [i, t] of [a!, b!, c!].entries()) void t.client.send(`m${i}`).then(() => sent.push(`m${i}`), String);
+      await settle(50);
+      push(4, 5);
+      await settle(20);
+      expect(holder()).toBe(a);
+      const back = freeze(a!, how);
+      await settle(50);
+      // The lock is free at once: another tab resumes the session, without waiting for any bound.
+      expect(holder()).not.toBe(a);
+      expect(server.hellos.length).toBe(2);
+      expect(lastHello().sid).toBe('sid-1');
+      replayFrom(lastHello().a);
+      push(6);
+      server.autoAck = true;
+      server.ack();
+      await settle(300);
+      for (const t of [b!, c!]) expect(t.received).toEqual([1, 2, 3, 4, 5, 6]);
+      await back();
+      await settle(300);
+      expect(a!.client.state).toBe('open');
+      expect(holder(), 'the tab that came back follows').not.toBe(a);
+      push(7);
+      await settle(300);
+      for (const t of [a!, b!, c!]) expect(t.received).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect([...server.messages].sort()).toEqual(['m0', 'm1', 'm2']);
+      expect(sent.sort()).toEqual(['m0', 'm1', 'm2']);
+      expect(server.hellos.length, 'the tab back did not connect again').toBe(2);
+    });
+
+  it('hung without a word: another tab takes the lock within 2 × heartbeat.timeout and resumes; the hung one, waking, follows without sending anything again', async () => {
+    server.welcome = { hb: 60_000 }; // the server says nothing for the whole test: only the tabs' watch acts
+    pushed = [];
+    const all = [0, 1, 2].map(() => open({ heartbeat: { timeout: 1000 } }));
+    const [a, b, c] = all as [Tab, Tab, Tab];
+    await settle(50);
+    push(1, 2, 3);
+    await settle(200);
+    server.autoAck = false;
+    const sent: string[] = [];
+    for (const [i, t] of all.entries()) void t.client.send(`m${i}`).then(() => sent.push(`m${i}`), String);
+    await settle(50);
+    expect([...server.messages].sort()).toEqual(['m0', 'm1', 'm2']); // sent, none acknowledged
+    push(4, 5);
+    await settle(50);
+    const wake = hang(a);
+    void c.client.send('while hung').then(() => sent.push('while hung'), String);
+    await settle(1900);
+    expect(server.hellos.length, 'taken over before the bound').toBe(1);
+    await settle(200);
+    expect(server.hellos.length, 'taken over within the bound').toBe(2);
+    expect(lastHello().sid).toBe('sid-1');
+    expect(holder()).not.toBe(a);
+    replayFrom(lastHello().a);
+    push(6);
+    server.autoAck = true;
+    server.ack();
+    await settle(300);
+    for (const t of [b, c]) expect(t.received).toEqual([1, 2, 3, 4, 5, 6]);
+    const frames = server.frames.length;
+    await wake();
+    await settle(300);
+    expect(server.frames.length, 'the woken tab sent the server nothing').toBe(frames);
+    expect(server.hellos.length).toBe(2);
+    expect(a.client.state).toBe('open');
+    push(7);
+    await settle(300);
+    for (const t of all) expect(t.received).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect([...server.messages].sort()).toEqual(['m0', 'm1', 'm2', 'while hung']);
+    expect(sent.sort()).toEqual(['m0', 'm1', 'm2', 'while hung']);
+  });
+
+  it('a holder that answers the probe keeps the connection, however long it stays quiet', async () => {
+    server.welcome = { hb: 60_000 };
+    const all = [0, 1, 2].map(() => open({ heartbeat: { timeout: 1000 } }));
+    await settle(10_000);
+    expect(server.hellos.length).toBe(1);
+    expect(holder()).toBe(all[0]);
+  });
+});
+
+describe('share: reconnect: false', () => {
+  it('a follower follows the next holder: a holder change is no reconnect of its own', async () => {
+    pushed = [];
+    const [a, b, c] = [open({ reconnect: false }), open({ reconnect: false }), open({ reconnect: false })];
+    await settle(50);
+    push(1);
+    await settle(100);
+    kill(a, true);
+    await settle(300);
+    for (const t of [b, c]) {
+      expect(t.client.state).toBe('open');
+      expect(t.errors).toEqual([]);
+    }
+    push(2);
+    await settle(100);
+    for (const t of [b, c]) expect(t.received).toEqual([1, 2]);
   });
 });
 

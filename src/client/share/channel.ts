@@ -59,7 +59,11 @@ export type TabMessage =
   /** Leader to every tab: its connection is open (a new leader's, or again after a drop). */
   | { t: 'ready'; tab: string }
   /** Leader to every tab: its connection dropped; it reconnects. */
-  | { t: 'down' }
+  | { t: 'down'; tab: string }
+  /** Follower to the leader: nothing heard from you for a while; are you there? */
+  | { t: 'probe' }
+  /** Leader to every tab, answering a probe: this tab holds the connection and runs. */
+  | { t: 'beat'; tab: string }
   /** Follower to leader: it recorded every message sent up to server seq `s` (see Relay: nothing goes out before). */
   | { t: 'have'; tab: string; s: number }
   /** A tab taking over, to itself: everything the last leader posted before this has been read. */

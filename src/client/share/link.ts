@@ -82,7 +82,9 @@ export class TabLink implements Connection {
         if (m.tab !== this.#leader) this.#end('another tab holds the connection now');
         return;
       case 'down':
-        return this.#end('the tab holding the connection lost it');
+        // Only its own leader's: a tab whose lock was stolen may still report its old connection going.
+        if (m.tab === this.#leader) this.#end('the tab holding the connection lost it');
+        return;
     }
   }
 

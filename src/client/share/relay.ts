@@ -5,7 +5,10 @@ import type { Outbox, Pending } from '../queue';
 import type { Connection } from '../transports/types';
 import type { Mirror, TabMessage } from './channel';
 
-/** The ping interval announced to followers: the leader never pings them, and its death comes from the lock. */
+/**
+ * The ping interval announced to followers: the leader never pings them. Its death comes from the
+ * lock, and a hang from a follower's probe going unanswered (see HolderWatch).
+ */
 const FOLLOWER_HB = 5 * 60_000;
 
 /**
@@ -144,7 +147,7 @@ export class Relay {
       flush: (conn: Connection) => (leading() ? this.#flush(inner, conn) : inner.flush(conn)),
       disconnected: () => {
         inner.disconnected();
-        if (this.#open) this.host.post({ t: 'down' });
+        if (this.#open) this.host.post({ t: 'down', tab: this.host.tab });
         this.#open = false;
       },
       reset: () => inner.reset(),
@@ -167,6 +170,8 @@ export class Relay {
         return this.#forget(m.tab);
       case 'have':
         return this.#recorded(m.tab, m.s);
+      case 'probe':
+        return this.host.post({ t: 'beat', tab: this.host.tab });
     }
   }
 
@@ -188,7 +193,11 @@ export class Relay {
       outbox.restart();
       return;
     }
+    // This tab's own messages keep the numbers it gave them as a follower, which the other tabs
+    // know them by (see stepDown()); its next ones are numbered after them.
+    this.#ownLocal = outbox.nextSeq - 1;
     const mine = outbox.take();
+    for (const p of mine) this.#owners.set(p, [this.host.tab, p.seq]);
     const earlier: Pending[] = [];
     for (const [seq, tab, local, json] of mirror.pending()) {
       const p = tab === this.host.tab ? mine.find((q) => q.seq === local) : undefined;
@@ -225,6 +234,34 @@ export class Relay {
 
   /** The client stopped: nothing of this run is kept. */
   reset(): void {
+    this.#follow();
+    this.#kept = [];
+    this.#received = this.#postedAck = this.#postedOut = this.#ownLocal = 0;
+    this.#sid = undefined;
+  }
+
+  /**
+   * This tab lets another one hold the connection (its page is frozen, or its lock was taken) and
+   * follows: what it knew as the leader goes, and its outbox goes back to its own numbering, as a
+   * follower's. The other tabs know its messages by the tab-local numbers given when they were
+   * announced: those keep them, the rest are numbered after. Other tabs' messages leave it: their
+   * tabs send them again to the next holder, which drops what it already has.
+   */
+  stepDown(): void {
+    const outbox = this.outbox;
+    const mine: Pending[] = [];
+    for (const p of outbox.take()) {
+      const owner = this.#owners.get(p) ?? [this.host.tab, ++this.#ownLocal];
+      if (owner[0] !== this.host.tab) continue;
+      p.seq = owner[1];
+      mine.push(p);
+    }
+    outbox.adopt(mine, mine.at(-1)?.seq ?? this.#ownLocal);
+    this.#follow();
+  }
+
+  /** Forgets what only a leader keeps. */
+  #follow(): void {
     this.#watch.abort();
     this.#watch = new AbortController();
     this.#watched.clear();
@@ -232,13 +269,12 @@ export class Relay {
     this.#seen.clear();
     this.#tabAcked.clear();
     this.#joins = [];
-    this.#kept = [];
     this.#have.clear();
     this.#holding = undefined;
     this.#announced = new WeakMap();
+    this.#acks = {};
+    this.#batch = [];
     this.#open = false;
-    this.#received = this.#postedAck = this.#postedOut = this.#ownLocal = 0;
-    this.#sid = undefined;
   }
 
   /** Whether any follower is linked: then closing this tab hands the session over instead of ending it. */

@@ -8,12 +8,28 @@ import type { Connection } from '../transports/types';
 import { Mirror, type TabMessage } from './channel';
 import { tabLink, type LinkHost, type TabLink } from './link';
 import { Relay, tabLock, type RelayHost } from './relay';
+import { HolderWatch } from './watch';
+import { defaultReconnect } from '../retry';
 
 /** The channel of the tabs sharing `url`'s connection, and the lock its holder holds: one per origin and URL. */
 const shareName = (url: string): string => `realtime-client share ${url}`;
 
 /** The longest a tab taking over waits for the channel to be read up to now, in ms. */
 const DRAIN_WAIT = 200;
+
+/** What only the tab holding the connection posts: any of it shows that tab runs. */
+const HOLDER_SAYS = new Set<TabMessage['t']>([
+  'welcome',
+  'msg',
+  'acks',
+  'sent',
+  'acked',
+  'session',
+  'state',
+  'ready',
+  'down',
+  'beat',
+]);
 
 /**
  * One client's share of the connection: it follows the tab holding the connection (over a link,
@@ -25,7 +41,8 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
   readonly tab: string;
   readonly url: string;
   readonly env: Env;
-  #role: 'follower' | 'leader' = 'follower';
+  /** 'away': the page is frozen or in the back/forward cache; it holds nothing and asks for nothing. */
+  #role: 'follower' | 'leader' | 'away' = 'follower';
   link: TabLink | undefined;
   leaderTransport: string | null = null;
   session: string | null = null;
@@ -40,6 +57,10 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
   #channel: BroadcastChannel | undefined;
   #locks: AbortController | undefined;
   #letGo: Array<() => void> = [];
+  /** This tab's request for the leader lock, and what lets go of it (and of a lock taken from a silent holder). */
+  #election: AbortController | undefined;
+  #resign: Array<() => void> = [];
+  readonly #watch: HolderWatch;
 
   constructor(parts: CarrierParts) {
     const { config, url } = parts;
@@ -65,8 +86,16 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
       },
       disconnected: () => host.disconnected(),
     };
-    this.#follower = parts.ladder(this.endpoint, [tabLink(this)], ladderHost);
+    // A follower's link ends when another tab takes the connection: `reconnect: false` is about
+    // the connection this tab holds, so a follower always follows.
+    this.#follower = parts.ladder(this.endpoint, [tabLink(this)], ladderHost, config.reconnect || defaultReconnect);
     this.#leader = parts.ladder(this.endpoint, undefined, ladderHost);
+    this.#watch = new HolderWatch({
+      env: this.env,
+      timeout: config.timeout,
+      probe: () => this.post({ t: 'probe' }),
+      silent: (holder) => this.#steal(holder),
+    });
   }
 
   get leading(): boolean {
@@ -90,7 +119,10 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     if (joining) this.#open();
     // Started before the lock is asked for: it may be granted at once, and leading then stops the follower's ladder.
     this.#active.start();
-    if (joining) this.#elect();
+    if (joining) {
+      this.#elect();
+      this.#watch.start();
+    }
   }
 
   opened(deadline: number): void {
@@ -99,10 +131,12 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
 
   check(): void {
     this.#active.check();
+    if (this.#role === 'follower') this.#watch.check();
   }
 
   retryNow(): void {
-    this.#active.retryNow();
+    if (this.#role === 'away') this.#back();
+    else this.#active.retryNow();
   }
 
   drop(code: number, reason: string, outcome?: number): void {
@@ -113,8 +147,10 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     this.#active.refuse(...args);
   }
 
+  /** The page enters the back/forward cache: see #away(). */
   leave(reason: string): void {
-    this.#active.leave(reason);
+    if (this.#channel) this.#away(reason);
+    else this.#active.leave(reason);
   }
 
   /**
@@ -151,6 +187,7 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     const { env, url } = this;
     const channel = (this.#channel = new env.BroadcastChannel!(shareName(url)));
     channel.onmessage = (e: MessageEvent<TabMessage>) => this.#take(e.data);
+    this.#listen('addEventListener');
     const abort = (this.#locks = new AbortController());
     this.held = new Promise<void>((held) => {
       env.locks!.request(tabLock(url, this.tab), { signal: abort.signal }, () => this.#hold(held)).catch(() => {});
@@ -165,37 +202,144 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     });
   }
 
-  /** Queues for the leader lock. */
-  #elect(): void {
+  /**
+   * Queues for the leader lock, or (`steal`) takes it from the tab holding it. The request of a
+   * holder whose lock was taken rejects: it learns it no longer holds the connection.
+   */
+  #elect(steal = false): void {
     const { env, url } = this;
-    const abort = this.#locks!;
+    const election = (this.#election = new AbortController());
+    // A steal cannot be aborted (Web Locks refuse a signal with it); it is granted at once.
+    const options: LockOptions = steal ? { steal } : { signal: election.signal };
     env
-      .locks!.request(shareName(url), { signal: abort.signal }, () =>
-        abort.signal.aborted ? undefined : this.#hold(() => this.#lead()),
+      .locks!.request(shareName(url), options, () =>
+        election.signal.aborted
+          ? undefined
+          : new Promise<void>((release) => {
+              this.#resign.push(release);
+              this.#lead(election);
+            }),
       )
-      .catch(() => {});
+      .catch(() => {
+        if (!election.signal.aborted) this.#stolen(election);
+      });
+  }
+
+  /**
+   * The holder said nothing within the bound (see HolderWatch): it is hung, or frozen without a
+   * word. One of the tabs that noticed takes the lock from it and resumes the session as after a
+   * crash; a lock per silent holder says which one (the others wait to hear from it).
+   */
+  #steal(holder: string | undefined): void {
+    const { env, url } = this;
+    const election = this.#election;
+    // Read what was posted up to now first: a page that stood still itself (frozen) may have its
+    // answer waiting behind the timer that woke it.
+    const quiet = this.#drain().then(() => this.#watch.silent);
+    void quiet.then((silent) => {
+      if (!silent) return;
+      env
+        .locks!.request(`${shareName(url)} taken from ${holder ?? 'a tab'}`, { ifAvailable: true }, (lock) => {
+          if (this.#role !== 'follower') return;
+          if (!lock || this.#election !== election) return this.#watch.start();
+          election?.abort();
+          this.#elect(true);
+          return new Promise<void>((release) => this.#resign.push(release));
+        })
+        .catch(() => {});
+    });
+  }
+
+  /**
+   * Another tab took the lock from this one: it owns the session now. This tab lets its
+   * connection go without a word to the others (they follow the new holder) and follows too:
+   * its own messages go to the new holder, which drops those it already has.
+   */
+  #stolen(election: AbortController): void {
+    if (election !== this.#election) return;
+    election.abort(); // a takeover still draining does not go on
+    this.#letLeadGo();
+    if (this.leading) {
+      // Before its connection goes, so that no 'down' goes to the tabs following the new holder.
+      this.#relay.stepDown();
+      this.session = this.endpoint.snapshot().sid ?? null;
+      this.#leader.stop(CloseCode.GOING_AWAY, 'another tab holds the connection now');
+      this.#role = 'follower';
+      this.#follower.leave('another tab took the connection over');
+    }
+    // The follower's ladder was stopped or left when the lock came (#lead): it starts again.
+    this.#follower.start();
+    this.#elect();
+    this.#watch.start();
+  }
+
+  /**
+   * The page is frozen or enters the back/forward cache: a holder hands the session over as
+   * close() does, and lets go of the lock; a follower unlinks. Neither asks for the lock while
+   * away, so no frozen tab is granted it. #back() rejoins as a follower.
+   */
+  #away(reason: string): void {
+    if (this.#role === 'away') return;
+    if (this.leading) {
+      this.#leader.stop(CloseCode.GOING_AWAY, 'handing over to another tab');
+      this.#relay.stepDown();
+      this.session = this.endpoint.snapshot().sid ?? null;
+    }
+    this.#election?.abort();
+    this.#letLeadGo();
+    this.#watch.stop();
+    this.#role = 'away';
+    this.#follower.leave(reason);
+  }
+
+  /** The page is back: it follows, and holds the connection again only if the lock is free. */
+  #back(): void {
+    if (this.#role !== 'away') return;
+    this.#role = 'follower';
+    this.#elect();
+    this.#watch.start();
+    this.#follower.retryNow();
+  }
+
+  readonly #onPage = (e: Event): void => {
+    const cached = (e as PageTransitionEvent).persisted;
+    if (e.type === 'freeze' || (e.type === 'pagehide' && cached)) this.#away('page frozen');
+    else if (e.type === 'resume' || (e.type === 'pageshow' && cached)) this.#back();
+  };
+
+  #listen(method: 'addEventListener' | 'removeEventListener'): void {
+    const { window, document } = this.env;
+    for (const type of ['freeze', 'resume']) document?.[method](type, this.#onPage);
+    for (const type of ['pagehide', 'pageshow']) window?.[method](type, this.#onPage);
+  }
+
+  #letLeadGo(): void {
+    for (const release of this.#resign.splice(0)) release();
   }
 
   #take(m: TabMessage): void {
     if (this.leading) return this.#relay.take(m);
+    if (HOLDER_SAYS.has(m.t)) this.#watch.heard(m.t === 'welcome' ? m.from : 'tab' in m ? m.tab : undefined);
     this.#mirror.take(m);
     // Recorded: the leader may send them (see Relay: nothing goes out before every tab has it).
     if ((m.t === 'sent' || m.t === 'state') && this.link)
       this.post({ t: 'have', tab: this.tab, s: this.#mirror.recorded });
     this.link?.take(m);
     // A leader is ready: a follower waiting out its backoff links at once.
-    if (m.t === 'ready') this.#follower.retryNow();
+    if (m.t === 'ready' && this.#role === 'follower') this.#follower.retryNow();
   }
 
-  /** The lock is granted: the last leader is gone (or there was none). */
-  #lead(): void {
+  /** The lock is granted: the last leader is gone (or there was none, or it was taken from it). */
+  #lead(election: AbortController): void {
+    this.#watch.stop();
     const open = this.#host.state === 'open';
     // Stopped quietly while still connecting; an open link is left, as a connection lost is.
     if (open) this.#follower.leave('the tab holding the connection went away');
     else this.#follower.stop(CloseCode.GOING_AWAY, 'this tab holds the connection now');
     const channel = this.#channel;
     void this.#drain().then(() => {
-      if (this.#channel !== channel || this.#host.state === 'closed') return; // stopped meanwhile
+      // Stopped, gone away or robbed of the lock meanwhile.
+      if (this.#channel !== channel || this.#host.state === 'closed' || election.signal.aborted) return;
       this.#role = 'leader';
       this.#relay.takeOver(this.#mirror, this.endpoint);
       this.#mirror.clear();
@@ -226,11 +370,15 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
 
   /** The client stopped: its channel, locks and role go. */
   #end(): void {
+    this.#listen('removeEventListener');
+    this.#watch.stop();
+    this.#election?.abort();
+    this.#letLeadGo();
     this.#locks?.abort();
     for (const release of this.#letGo) release();
     this.#letGo = [];
     this.#channel?.close();
-    this.#channel = this.#locks = this.link = undefined;
+    this.#channel = this.#locks = this.#election = this.link = undefined;
     this.session = null;
     this.#role = 'follower';
     this.#relay.reset();
