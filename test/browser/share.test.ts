@@ -5,6 +5,12 @@
 //      each, in order, and every send() resolves in its own tab.
 //   2. The tab holding the connection closed mid-stream, 3 times in a row: nothing lost or
 //      repeated in any surviving tab, either direction. 3. The same with its renderer crashed.
+//   5. The tab holding the connection stands still mid-stream (CDP Debugger.pause: its main
+//      thread runs nothing while its locks and connection stay, as a frozen or hung renderer's
+//      do; headless Chromium does not freeze a visible page with Page.setWebLifecycleState), after
+//      the Page Lifecycle 'freeze' event or without a word: another tab takes over, at once or
+//      within 2 x heartbeat.timeout; nothing lost or repeated in any tab, either direction; and
+//      when it runs again it follows (open, getting what came meanwhile and later, once).
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { launchBrowser } from './chromium';
@@ -55,7 +61,7 @@ interface Tab extends OpenedPage {
 }
 
 /** One more tab of `context`, open on the shared connection (or its own, with share: false). */
-async function openTab(context: BrowserContext, transport: string, share = true): Promise<Tab> {
+async function openTab(context: BrowserContext, transport: string, share = true, opts = {}): Promise<Tab> {
   const page = await context.newPage();
   const tab: Tab = { context, page, log: [], pid: newPid(), alive: true };
   page.on('console', (m) => tab.log.push(`console.${m.type()}: ${m.text()}`));
@@ -64,7 +70,7 @@ async function openTab(context: BrowserContext, transport: string, share = true)
     build: 'esm',
     transport,
     pid: tab.pid,
-    opts: { reconnect: { initialDelay: 50 } },
+    opts: { reconnect: { initialDelay: 50 }, ...opts },
   });
   await load(tab, url.replace('/rt-esm.html?', `/rt-share.html?share=${share ? 1 : 0}&`));
   return tab;
@@ -83,6 +89,33 @@ interface ShareApi {
 }
 
 const pushes = (t: Tab) => t.page.evaluate(() => window.T.pushes('s'));
+
+/** The one tab of `tabs` that holds the connection. */
+async function holderOf(tabs: Tab[]): Promise<Tab> {
+  const leaders = [];
+  for (const x of tabs) if (await x.page.evaluate(() => (window.T as unknown as ShareApi).leading())) leaders.push(x);
+  expect(leaders.length, 'one tab holds the connection').toBe(1);
+  return leaders[0]!;
+}
+
+/** Every push arrived in every tab once, in order; the server got every tab's messages once, in order. */
+async function expectExactlyOnce(tabs: Tab[], pushed: number): Promise<void> {
+  for (const x of tabs) await x.page.evaluate(() => window.T.stopLoop());
+  for (const x of tabs)
+    await waitUntil(
+      x,
+      (n) => window.T.pushes('s').length >= n && window.T.settled('m').pending === 0,
+      pushed,
+      'every push arrived and every send() settled',
+    );
+  for (const x of tabs) {
+    expect(await pushes(x), `pushes in ${x.pid}`).toEqual(range(pushed));
+    const sent = await x.page.evaluate(() => window.T.settled('m'));
+    expect(sent.rejected, `sends rejected in ${x.pid}`).toBe(0);
+    expect(fx.got(x.pid, 'm'), `server got ${x.pid}'s messages once, in order`).toEqual(range(sent.total));
+    await expectClean(x);
+  }
+}
 
 describe.each(TRANSPORTS)('share on %s', (transport) => {
   it('1. 5 tabs: 1 session on 1 connection; 500 server messages once, in order, in every tab; 100 from each tab once each, every send() resolved in its tab', async (t) => {
@@ -148,22 +181,10 @@ describe.each(TRANSPORTS)('share on %s', (transport) => {
           );
       }
       clearInterval(loop);
-      const live = tabs.filter((x) => x.alive);
-      for (const x of live) await x.page.evaluate(() => window.T.stopLoop());
-      for (const x of live)
-        await waitUntil(
-          x,
-          (n) => window.T.pushes('s').length >= n && window.T.settled('m').pending === 0,
-          pushed,
-          'every push arrived and every send() settled',
-        );
-      for (const x of live) {
-        expect(await pushes(x), `pushes in ${x.pid}`).toEqual(range(pushed));
-        const sent = await x.page.evaluate(() => window.T.settled('m'));
-        expect(sent.rejected, `sends rejected in ${x.pid}`).toBe(0);
-        expect(fx.got(x.pid, 'm'), `server got ${x.pid}'s messages once, in order`).toEqual(range(sent.total));
-        await expectClean(x);
-      }
+      await expectExactlyOnce(
+        tabs.filter((x) => x.alive),
+        pushed,
+      );
       // The tabs that died: what the server got from them, it got once, in order.
       for (const x of tabs.filter((y) => !y.alive)) {
         const got = fx.got(x.pid, 'm');
@@ -172,6 +193,62 @@ describe.each(TRANSPORTS)('share on %s', (transport) => {
       expect(sessions.length, 'one session throughout').toBe(1);
     });
   }
+});
+
+describe('share: the tab holding the connection stands still', () => {
+  /** heartbeat.timeout of these tabs: a silent holder is taken over from within 2 x this. */
+  const TIMEOUT = 1500;
+  for (const how of ['frozen', 'hung'] as const)
+    it(`5. ${how === 'frozen' ? "frozen after the 'freeze' event: another tab takes over at once" : 'hung without a word: another tab takes over within 2 x heartbeat.timeout'}; nothing lost or repeated in any tab, either direction; woken, it follows`, async (t) => {
+      const context = await browser.newContext();
+      t.onTestFinished(() => context.close());
+      const tabs: Tab[] = [];
+      for (let i = 0; i < 3; i++)
+        tabs.push(await openTab(context, 'websocket', true, { heartbeat: { timeout: TIMEOUT } }));
+      for (const x of tabs) await waitOpen(x);
+      let pushed = 0;
+      const loop = setInterval(() => sessions[0]!.send({ push: 's', i: pushed++ }), 20);
+      t.onTestFinished(() => clearInterval(loop));
+      for (const tab of tabs) await tab.page.evaluate(() => window.T.sendLoop('m', 25));
+      const holder = await holderOf(tabs);
+      const before = pushed;
+      await waitFor(() => pushed > before + 10, { what: 'more pushes' });
+      const cdp = await context.newCDPSession(holder.page);
+      await cdp.send('Debugger.enable');
+      if (how === 'frozen') await holder.page.evaluate(() => document.dispatchEvent(new Event('freeze')));
+      const paused = new Promise((resolve) => cdp.once('Debugger.paused', resolve));
+      await cdp.send('Debugger.pause');
+      await paused; // at its next statement: its send loop's timer
+      const stoodStill = Date.now();
+      const rest = tabs.filter((x) => x !== holder);
+      const mark = pushed;
+      for (const x of rest)
+        await waitUntil(
+          x,
+          (n) => window.T.client!.state === 'open' && window.T.pushes('s').length > n,
+          mark,
+          'open again, receiving what the server sent after the holder stood still',
+        );
+      const next = await holderOf(rest);
+      const tookOver =
+        (await next.page.evaluate(() => (window.T as unknown as { readyAt: number }).readyAt)) - stoodStill;
+      const bound = how === 'frozen' ? 0 : 2 * TIMEOUT;
+      expect(tookOver, 'ms from standing still to the next holder ready').toBeLessThan(bound + 1500);
+      await cdp.send('Debugger.resume');
+      if (how === 'frozen') await holder.page.evaluate(() => document.dispatchEvent(new Event('resume')));
+      const woke = pushed;
+      await waitUntil(
+        holder,
+        (n) => window.T.client!.state === 'open' && window.T.pushes('s').length > n,
+        woke,
+        'following: open, receiving what the server sent after it woke',
+      );
+      expect(await holderOf(tabs)).toBe(next);
+      clearInterval(loop);
+      await expectExactlyOnce(tabs, pushed);
+      expect(sessions.length, 'one session throughout').toBe(1);
+      console.log(`share: ${how} holder taken over in ${tookOver} ms (bound ${bound} ms)`);
+    });
 });
 
 // Over HTTP/1.1 a browser opens at most 6 connections to one origin, and an SSE stream holds one

@@ -70,6 +70,13 @@ export type TabMessage =
   | { t: 'drain'; id: string };
 
 /**
+ * A message as posted: by which tab, in which holder's term. A tab that takes the lock starts a
+ * term later than any it heard of (and no earlier than now), so what a holder robbed of its lock
+ * says before it knows (it stood still) comes in an earlier term than its successor's.
+ */
+export type Posted = TabMessage & { by: string; term: number };
+
+/**
  * Every tab's copy of what the leader said a successor needs. The leader's own copy is not kept
  * (a channel does not deliver to its sender): it has the real thing.
  */

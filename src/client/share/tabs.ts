@@ -5,7 +5,7 @@ import { RealtimeError } from '../errors';
 import type { Env } from '../env';
 import type { LadderHost } from '../ladder';
 import type { Connection } from '../transports/types';
-import { Mirror, type TabMessage } from './channel';
+import { Mirror, type Posted, type TabMessage } from './channel';
 import { tabLink, type LinkHost, type TabLink } from './link';
 import { Relay, tabLock, type RelayHost } from './relay';
 import { HolderWatch } from './watch';
@@ -61,6 +61,8 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
   #election: AbortController | undefined;
   #resign: Array<() => void> = [];
   readonly #watch: HolderWatch;
+  /** The latest holder's term this tab heard of, or its own while it holds the connection (see Posted). */
+  #term = 0;
 
   constructor(parts: CarrierParts) {
     const { config, url } = parts;
@@ -81,8 +83,15 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
       setState: (e) => host.setState(e),
       emit: host.emit,
       finish: (detail, error) => {
-        this.#end();
-        host.finish(detail, error);
+        const finish = () => {
+          this.#end();
+          host.finish(detail, error);
+        };
+        if (!this.leading) return finish();
+        // A holder that stood still may find its connection closed for good ('replaced': the tab
+        // that took its lock resumed the session) before it hears that its lock was taken. It
+        // reads what is due first; robbed meanwhile, it follows (see #stolen()) instead of ending.
+        void this.#drain().then(() => this.leading && finish());
       },
       disconnected: () => host.disconnected(),
     };
@@ -163,7 +172,7 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     this.#end();
   }
 
-  readonly post = (m: TabMessage): void => this.#channel?.postMessage(m);
+  readonly post = (m: TabMessage): void => this.#channel?.postMessage({ ...m, by: this.tab, term: this.#term });
 
   position(): number | null {
     const s = this.endpoint.snapshot();
@@ -186,7 +195,7 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
   #open(): void {
     const { env, url } = this;
     const channel = (this.#channel = new env.BroadcastChannel!(shareName(url)));
-    channel.onmessage = (e: MessageEvent<TabMessage>) => this.#take(e.data);
+    channel.onmessage = (e: MessageEvent<Posted>) => this.#take(e.data);
     this.#listen('addEventListener');
     const abort = (this.#locks = new AbortController());
     this.held = new Promise<void>((held) => {
@@ -317,9 +326,14 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     for (const release of this.#resign.splice(0)) release();
   }
 
-  #take(m: TabMessage): void {
+  #take(m: Posted): void {
     if (this.leading) return this.#relay.take(m);
-    if (HOLDER_SAYS.has(m.t)) this.#watch.heard(m.t === 'welcome' ? m.from : 'tab' in m ? m.tab : undefined);
+    if (HOLDER_SAYS.has(m.t)) {
+      // A holder robbed of its lock may speak before it knows: once its successor spoke, it goes unheard.
+      if (m.term < this.#term) return;
+      this.#term = m.term;
+      this.#watch.heard(m.by);
+    }
     this.#mirror.take(m);
     // Recorded: the leader may send them (see Relay: nothing goes out before every tab has it).
     if ((m.t === 'sent' || m.t === 'state') && this.link)
@@ -341,6 +355,7 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
       // Stopped, gone away or robbed of the lock meanwhile.
       if (this.#channel !== channel || this.#host.state === 'closed' || election.signal.aborted) return;
       this.#role = 'leader';
+      this.#term = Math.max(this.env.now(), this.#term + 1);
       this.#relay.takeOver(this.#mirror, this.endpoint);
       this.#mirror.clear();
       this.#leader.start();
