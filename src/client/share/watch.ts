@@ -1,5 +1,20 @@
 import type { Env } from '../env';
 import { Watchdog } from '../heartbeat';
+import type { Posted, TabMessage } from './channel';
+
+/** What only the tab holding the connection posts: any of it shows that tab runs. */
+const HOLDER_SAYS = new Set<TabMessage['t']>([
+  'welcome',
+  'msg',
+  'acks',
+  'sent',
+  'acked',
+  'session',
+  'state',
+  'ready',
+  'down',
+  'beat',
+]);
 
 /**
  * How long a follower goes without a word from the tab holding the connection before it takes
@@ -17,22 +32,23 @@ export interface WatchHost {
   readonly timeout: number;
   /** Asks the holder whether it runs. */
   probe(): void;
-  /**
-   * The holder (`holder`, when known) said nothing within the bound: take the connection from it,
-   * unless it speaks meanwhile (see `silent`).
-   */
-  silent(holder: string | undefined): void;
+  /** Settles once this tab has read what was posted on the channel up to now. */
+  drain(): Promise<void>;
+  /** Takes the connection from `holder` (when known), unless another tab does; resolves whether it did. */
+  take(holder: string | undefined): Promise<boolean>;
 }
 
 /**
- * A follower's watch on the tab holding the connection: any message from it counts, and
- * silence is first met with a probe, then with the takeover (see {@link holderBound}).
+ * A tab's watch on the tab holding the connection. Which one: the latest term's (see Posted);
+ * whether it runs: any message from it counts, and silence is first met with a probe, then with
+ * the takeover (see {@link holderBound}).
  */
 export class HolderWatch {
   /** 'taking': silent past the bound, and the tab is about to take over unless it hears from the holder first. */
   #phase: 'off' | 'listening' | 'asking' | 'taking' = 'off';
-  /** The holder last heard of, by the messages that name it. */
+  /** The holder last heard of, and its term; this tab's own while it holds the connection. */
   #holder: string | undefined;
+  #term = 0;
   readonly #dog: Watchdog;
 
   constructor(private readonly host: WatchHost) {
@@ -49,9 +65,31 @@ export class HolderWatch {
     this.#dog.stop();
   }
 
-  /** The holder said something (`holder`: and named itself). */
-  heard(holder?: string): void {
-    if (holder) this.#holder = holder;
+  get term(): number {
+    return this.#term;
+  }
+
+  /** This tab holds the connection now, in a term later than any it heard of, and no earlier than now. */
+  lead(): void {
+    this.stop();
+    this.#term = Math.max(this.host.env.now(), this.#term + 1);
+  }
+
+  /**
+   * Whether a message is to be heard: a holder robbed of its lock may speak before it knows, and
+   * once its successor spoke, it goes unheard.
+   */
+  hears(m: Posted): boolean {
+    if (!HOLDER_SAYS.has(m.t)) return true;
+    if (m.term < this.#term) return false;
+    this.#term = m.term;
+    this.#heard(m.by);
+    return true;
+  }
+
+  /** The holder said something. */
+  #heard(holder: string): void {
+    this.#holder = holder;
     if (this.#phase === 'off') return;
     if (this.#phase === 'taking') this.#dog.start(this.host.timeout);
     else this.#dog.touch();
@@ -75,7 +113,38 @@ export class HolderWatch {
       this.#dog.start(this.host.timeout);
     } else if (this.#phase === 'asking') {
       this.#phase = 'taking';
-      this.host.silent(this.#holder);
+      void this.#take();
     }
   }
+
+  /**
+   * The holder said nothing within the bound: it is hung, or frozen without a word. This tab
+   * takes the lock from it and resumes the session as after a crash, unless the holder speaks
+   * first or another tab takes over. What was posted up to now is read first: a page that stood
+   * still itself may have the holder's answer waiting behind the timer that woke it.
+   */
+  async #take(): Promise<void> {
+    await this.host.drain();
+    const took = this.silent && (await this.host.take(this.#holder));
+    if (!took && this.silent) this.start();
+  }
+}
+
+/**
+ * Calls `away` when the page is frozen (Page Lifecycle 'freeze') or enters the back/forward cache
+ * ('pagehide', persisted), and `back` when it returns ('resume'; 'pageshow', persisted). Returns
+ * what stops listening.
+ */
+export function watchPage(env: Env, away: () => void, back: () => void): () => void {
+  const on = (e: Event): void => {
+    const cached = (e as PageTransitionEvent).persisted;
+    if (e.type === 'freeze' || (e.type === 'pagehide' && cached)) away();
+    else if (e.type === 'resume' || (e.type === 'pageshow' && cached)) back();
+  };
+  const listen = (method: 'addEventListener' | 'removeEventListener'): void => {
+    for (const type of ['freeze', 'resume']) env.document?.[method](type, on);
+    for (const type of ['pagehide', 'pageshow']) env.window?.[method](type, on);
+  };
+  listen('addEventListener');
+  return () => listen('removeEventListener');
 }
