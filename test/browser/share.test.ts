@@ -90,6 +90,10 @@ interface ShareApi {
 
 const pushes = (t: Tab) => t.page.evaluate(() => window.T.pushes('s'));
 
+/** Waits until `tab` is open and has received more than `n` pushes: what the server sent after some moment. */
+const receivingAfter = (tab: Tab, n: number, what: string) =>
+  waitUntil(tab, (after) => window.T.client!.state === 'open' && window.T.pushes('s').length > after, n, what);
+
 /** The one tab of `tabs` that holds the connection. */
 async function holderOf(tabs: Tab[]): Promise<Tab> {
   const leaders = [];
@@ -173,12 +177,7 @@ describe.each(TRANSPORTS)('share on %s', (transport) => {
         const rest = tabs.filter((x) => x.alive);
         const mark = pushed;
         for (const x of rest)
-          await waitUntil(
-            x,
-            (n) => window.T.client!.state === 'open' && window.T.pushes('s').length > n,
-            mark,
-            'open again, receiving what the server sent after the death',
-          );
+          await receivingAfter(x, mark, 'open again, receiving what the server sent after the death');
       }
       clearInterval(loop);
       await expectExactlyOnce(
@@ -215,20 +214,15 @@ describe('share: the tab holding the connection stands still', () => {
       await waitFor(() => pushed > before + 10, { what: 'more pushes' });
       const cdp = await context.newCDPSession(holder.page);
       await cdp.send('Debugger.enable');
+      const stoodStill = Date.now();
       if (how === 'frozen') await holder.page.evaluate(() => document.dispatchEvent(new Event('freeze')));
       const paused = new Promise((resolve) => cdp.once('Debugger.paused', resolve));
       await cdp.send('Debugger.pause');
       await paused; // at its next statement: its send loop's timer
-      const stoodStill = Date.now();
       const rest = tabs.filter((x) => x !== holder);
       const mark = pushed;
       for (const x of rest)
-        await waitUntil(
-          x,
-          (n) => window.T.client!.state === 'open' && window.T.pushes('s').length > n,
-          mark,
-          'open again, receiving what the server sent after the holder stood still',
-        );
+        await receivingAfter(x, mark, 'open again, receiving what the server sent after the holder stood still');
       const next = await holderOf(rest);
       const tookOver =
         (await next.page.evaluate(() => (window.T as unknown as { readyAt: number }).readyAt)) - stoodStill;
@@ -237,12 +231,7 @@ describe('share: the tab holding the connection stands still', () => {
       await cdp.send('Debugger.resume');
       if (how === 'frozen') await holder.page.evaluate(() => document.dispatchEvent(new Event('resume')));
       const woke = pushed;
-      await waitUntil(
-        holder,
-        (n) => window.T.client!.state === 'open' && window.T.pushes('s').length > n,
-        woke,
-        'following: open, receiving what the server sent after it woke',
-      );
+      await receivingAfter(holder, woke, 'following: open, receiving what the server sent after it woke');
       expect(await holderOf(tabs)).toBe(next);
       clearInterval(loop);
       await expectExactlyOnce(tabs, pushed);

@@ -6,6 +6,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeClient, type ClientOptions, type RealtimeError } from '../../src/index';
 import { tabSharing } from '../../src/share';
+import { HolderWatch, holderBound } from '../../src/client/share/watch';
+import { resolveEnv } from '../../src/client/env';
 import { WebSocket as MockWebSocket } from 'mock-socket';
 import { freshUrl, MockV1, settle, testEnv, within } from './helpers';
 
@@ -480,7 +482,7 @@ describe('share: the holding tab is frozen or hung', () => {
     await settle(50);
     const wake = hang(a);
     void c.client.send('while hung').then(() => sent.push('while hung'), String);
-    await settle(1900);
+    await settle(holderBound(1000) - 100);
     expect(server.hellos.length, 'taken over before the bound').toBe(1);
     await settle(200);
     expect(server.hellos.length, 'taken over within the bound').toBe(2);
@@ -511,6 +513,25 @@ describe('share: the holding tab is frozen or hung', () => {
     await settle(10_000);
     expect(server.hellos.length).toBe(1);
     expect(holder()).toBe(all[0]);
+  });
+});
+
+describe('share: which holder is heard', () => {
+  it('once a holder of a later term spoke, what one of an earlier term says goes unheard (it may not know its lock was taken)', () => {
+    const watch = new HolderWatch({
+      env: resolveEnv(),
+      timeout: 1000,
+      probe: () => {},
+      drain: async () => {},
+      take: async () => false,
+    });
+    expect(watch.hears({ t: 'acked', a: 3, by: 'a', term: 5 })).toBe(true);
+    expect(watch.hears({ t: 'ready', tab: 'b', by: 'b', term: 9 })).toBe(true);
+    expect(watch.hears({ t: 'sent', items: [], by: 'a', term: 5 }), "the earlier holder's").toBe(false);
+    expect(watch.hears({ t: 'acked', a: 4, by: 'b', term: 9 })).toBe(true);
+    expect(watch.hears({ t: 'send', tab: 'a', text: '', by: 'a', term: 5 }), "a follower's: not a holder's").toBe(true);
+    watch.lead();
+    expect(watch.term, "a new holder's term: later than any heard").toBeGreaterThan(9);
   });
 });
 
