@@ -64,7 +64,7 @@ export type TabMessage =
   | { t: 'probe' }
   /** Leader to every tab, answering a probe: this tab holds the connection and runs. */
   | { t: 'beat'; tab: string }
-  /** Follower to leader: it recorded every message sent up to server seq `s` (see Relay: nothing goes out before). */
+  /** Follower to leader: it recorded every message sent up to server seq `s` (see SendGate: nothing goes out before). */
   | { t: 'have'; tab: string; s: number }
   /** A tab taking over, to itself: everything the last leader posted before this has been read. */
   | { t: 'drain'; id: string };

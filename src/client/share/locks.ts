@@ -1,6 +1,6 @@
 import type { Env } from '../env';
 import type { TabMessage } from './channel';
-import { tabLock } from './relay';
+import { tabLock } from './followers';
 
 /** The channel of the tabs sharing `url`'s connection, and the lock its holder holds: one per origin and URL. */
 export const shareName = (url: string): string => `realtime-client share ${url}`;

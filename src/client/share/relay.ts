@@ -1,15 +1,11 @@
-import { decodeFrame, utf8Length } from '../../protocol';
+import { utf8Length } from '../../protocol';
 import { parsed, type Endpoint, type EndpointHost } from '../endpoint';
 import type { Env } from '../env';
 import type { Outbox, Pending } from '../queue';
 import type { Connection } from '../transports/types';
 import type { Mirror, TabMessage } from './channel';
-
-/**
- * The ping interval announced to followers: the leader never pings them. Its death comes from the
- * lock, and a hang from a follower's probe going unanswered (see HolderWatch).
- */
-const FOLLOWER_HB = 5 * 60_000;
+import { Followers, type Standing } from './followers';
+import { SendGate } from './gate';
 
 /**
  * Server messages the leader keeps for a tab that relinks (after a leader change, or its link
@@ -17,12 +13,6 @@ const FOLLOWER_HB = 5 * 60_000;
  * acknowledged. A tab further behind is told its messages were lost.
  */
 const KEPT = 1024;
-
-/**
- * How long messages wait for every follower to record them before they go out anyway, in ms: a
- * frozen tab must not stop the others (it would then resend, once, what went out meanwhile).
- */
-const RECORD_WAIT = 1000;
 
 /** What the relay needs from the tab it runs in. */
 export interface RelayHost {
@@ -38,42 +28,23 @@ export interface RelayHost {
 }
 
 /**
- * The leader's side of sharing: a v1 server to the followers over the channel, and the keeper of
- * what a successor needs. Composed around the client's own endpoint: while this tab leads, every
- * server message is passed on, every follower message joins the one outbox, and nothing is
- * acknowledged to the server before every tab has it; while it follows, all of this stands still.
+ * The leader's side of sharing, composed around the client's own endpoint: while this tab leads,
+ * every server message is passed on, every follower message joins the one outbox (see
+ * Followers), nothing goes to the server before every tab recorded it (see SendGate), and nothing
+ * is acknowledged to the server before every tab has it; while it follows, all of this stands
+ * still. It keeps what a successor needs, and the last server messages for tabs behind.
  */
 export class Relay {
-  /** Per follower: its highest server seq received (acks wait for the slowest), highest message taken, highest acknowledged. */
-  readonly #positions = new Map<string, number>();
-  readonly #seen = new Map<string, number>();
-  readonly #tabAcked = new Map<string, number>();
-  /** Which tab and tab-local seq each message of the outbox came from. */
-  readonly #owners = new WeakMap<Pending, [string, number]>();
-  #ownLocal = 0;
-  /** Highest server seq received here; the highest acknowledged, and client seq acknowledged, that every tab was told. */
-  #received = 0;
-  /** The server session of the connection this tab holds. */
-  #sid: string | undefined;
+  readonly #gate: SendGate;
+  readonly #followers: Followers;
+  /** The server session held, the highest server seq received here, the server's frame limit, the last messages (see KEPT). */
+  readonly #at: Standing = { sid: undefined, received: 0, serverMax: 1 << 20, kept: [] };
+  /** The highest server seq acknowledged, and client seq acknowledged, that every tab was told. */
   #postedAck = 0;
   #postedOut = 0;
-  #serverMax = 1 << 20;
-  #open = false;
-  #joins: Array<Extract<TabMessage, { t: 'join' }>> = [];
   /** Server messages delivered during the frame being read, passed on when it is done. */
   #batch: unknown[] = [];
   #batchStart = 0;
-  /** Per follower, the highest seq it recorded; when the leader began holding messages back for them. */
-  readonly #have = new Map<string, number>();
-  #holding: number | undefined;
-  /** The seq each message was last announced with ('sent'). */
-  #announced = new WeakMap<Pending, number>();
-  /** The last server messages, for tabs that relink behind (see KEPT). */
-  #kept: Array<[number, unknown]> = [];
-  /** Tabs whose messages the server acknowledged during the frame being read. */
-  #acks: Record<string, number> = {};
-  #watch = new AbortController();
-  readonly #watched = new Set<string>();
   /** The client's endpoint and its host, which the relay wraps. */
   #inner: Endpoint | undefined;
   #client: EndpointHost | undefined;
@@ -81,7 +52,15 @@ export class Relay {
   constructor(
     private readonly host: RelayHost,
     private readonly outbox: Outbox,
-  ) {}
+  ) {
+    const flushSoon = () => this.#client?.flushSoon();
+    this.#gate = new SendGate({ tab: host.tab, env: host.env, post: (m) => host.post(m), flushSoon }, outbox);
+    this.#followers = new Followers(host, this.#at, outbox, this.#gate, {
+      postState: () => this.#state(),
+      ackReleased: () => this.#inner?.ackReleased(),
+      flushSoon,
+    });
+  }
 
   /** The client's endpoint host, seen through the relay. */
   endpointHost(h: EndpointHost): EndpointHost {
@@ -102,12 +81,13 @@ export class Relay {
           if (leading()) {
             if (!this.#batch.length) this.#batchStart = seq;
             this.#batch.push(data);
-            this.#received = seq;
+            this.#at.received = seq;
           }
           // Kept by followers too: a tab that takes over resumes from its own position, and
           // gives a tab behind it what the server no longer has.
-          if (seq > (this.#kept.at(-1)?.[0] ?? 0)) this.#kept.push([seq, data]);
-          if (this.#kept.length > KEPT) this.#kept.splice(0, this.#kept.length - KEPT);
+          const kept = this.#at.kept;
+          if (seq > (kept.at(-1)?.[0] ?? 0)) kept.push([seq, data]);
+          if (kept.length > KEPT) kept.splice(0, kept.length - KEPT);
         }
         h.deliver(data, seq);
       },
@@ -138,17 +118,17 @@ export class Relay {
         // The server's limit, for the followers' welcome (sent as the server wrote it: t first).
         if (text.startsWith('{"t":"welcome"')) {
           const max = (parsed(text) as { max?: unknown }).max;
-          if (typeof max === 'number') this.#serverMax = max;
+          if (typeof max === 'number') this.#at.serverMax = max;
         }
         inner.frame(text);
         this.#passOn();
       },
       protocolError: (what) => inner.protocolError(what),
-      flush: (conn: Connection) => (leading() ? this.#flush(inner, conn) : inner.flush(conn)),
+      flush: (conn: Connection) =>
+        leading() ? this.#gate.flush(inner, conn, this.#followers.tabs()) : inner.flush(conn),
       disconnected: () => {
         inner.disconnected();
-        if (this.#open) this.host.post({ t: 'down', tab: this.host.tab });
-        this.#open = false;
+        if (this.#followers.closed()) this.host.post({ t: 'down', tab: this.host.tab });
       },
       reset: () => inner.reset(),
       snapshot: () => inner.snapshot(),
@@ -159,20 +139,7 @@ export class Relay {
 
   /** What followers say to the leader. */
   take(m: TabMessage): void {
-    switch (m.t) {
-      case 'join':
-        if (this.#open) return this.#welcome(m);
-        this.#joins.push(m);
-        return;
-      case 'send':
-        return this.#frame(m.tab, m.text);
-      case 'bye':
-        return this.#forget(m.tab);
-      case 'have':
-        return this.#recorded(m.tab, m.s);
-      case 'probe':
-        return this.host.post({ t: 'beat', tab: this.host.tab });
-    }
+    this.#followers.take(m);
   }
 
   /**
@@ -193,11 +160,13 @@ export class Relay {
       outbox.restart();
       return;
     }
+    const gate = this.#gate;
+    const followers = this.#followers;
     // This tab's own messages keep the numbers it gave them as a follower, which the other tabs
-    // know them by (see stepDown()); its next ones are numbered after them.
-    this.#ownLocal = outbox.nextSeq - 1;
+    // know them by (see SendGate.stepDown()); its next ones are numbered after them.
+    gate.ownFrom(outbox.nextSeq - 1);
     const mine = outbox.take();
-    for (const p of mine) this.#owners.set(p, [this.host.tab, p.seq]);
+    for (const p of mine) gate.own(p, this.host.tab, p.seq);
     const earlier: Pending[] = [];
     for (const [seq, tab, local, json] of mirror.pending()) {
       const p = tab === this.host.tab ? mine.find((q) => q.seq === local) : undefined;
@@ -207,137 +176,68 @@ export class Relay {
         json,
         bytes: utf8Length(json),
         data: parsed(json),
-        resolve: () => this.#acknowledged(tab, local),
+        resolve: () => followers.acknowledged(tab, local),
         reject: () => {},
       };
       item.seq = seq;
-      this.#owners.set(item, [tab, local]);
+      gate.own(item, tab, local);
       earlier.push(item);
-      this.#seen.set(tab, Math.max(local, this.#seen.get(tab) ?? 0));
+      followers.had(tab, local);
     }
-    for (const [tab, local] of mirror.tabAcked) {
-      this.#tabAcked.set(tab, local);
-      this.#seen.set(tab, Math.max(local, this.#seen.get(tab) ?? 0));
-    }
+    for (const [tab, local] of mirror.tabAcked) followers.had(tab, local, local);
     // Two adoptions: this tab's own messages back in (numbered after nothing), then the sent ones
     // ahead of them, which numbers this tab's own after the last sent.
     outbox.adopt(mine, 0);
     outbox.adopt(earlier, earlier.at(-1)?.seq ?? mirror.out);
     // Its own position counts only in the session it was linked to.
     const from = own.sid && this.host.session === session.sid ? own.a : mirror.acked;
-    this.#sid = session.sid;
+    this.#at.sid = session.sid;
     endpoint.restore({ ...session, a: from });
-    this.#received = from;
+    this.#at.received = from;
     this.#postedAck = mirror.acked;
     this.#postedOut = mirror.out;
   }
 
-  /** The client stopped: nothing of this run is kept. */
-  reset(): void {
-    this.#follow();
-    this.#kept = [];
-    this.#received = this.#postedAck = this.#postedOut = this.#ownLocal = 0;
-    this.#sid = undefined;
-  }
-
   /**
-   * This tab lets another one hold the connection (its page is frozen, or its lock was taken) and
-   * follows: what it knew as the leader goes, and its outbox goes back to its own numbering, as a
-   * follower's. The other tabs know its messages by the tab-local numbers given when they were
-   * announced: those keep them, the rest are numbered after. Other tabs' messages leave it: their
-   * tabs send them again to the next holder, which drops what it already has.
+   * This tab lets another one hold the connection (its page is frozen, or its lock was taken)
+   * and follows: what it knew as the leader goes, and its outbox goes back to its own numbering
+   * (see SendGate.stepDown()).
    */
   stepDown(): void {
-    const outbox = this.outbox;
-    const mine: Pending[] = [];
-    for (const p of outbox.take()) {
-      const owner = this.#owners.get(p) ?? [this.host.tab, ++this.#ownLocal];
-      if (owner[0] !== this.host.tab) continue;
-      p.seq = owner[1];
-      mine.push(p);
-    }
-    outbox.adopt(mine, mine.at(-1)?.seq ?? this.#ownLocal);
-    this.#follow();
+    this.#gate.stepDown();
+    this.#followers.follow();
+    this.#batch = [];
   }
 
-  /** Forgets what only a leader keeps. */
-  #follow(): void {
-    this.#watch.abort();
-    this.#watch = new AbortController();
-    this.#watched.clear();
-    this.#positions.clear();
-    this.#seen.clear();
-    this.#tabAcked.clear();
-    this.#joins = [];
-    this.#have.clear();
-    this.#holding = undefined;
-    this.#announced = new WeakMap();
-    this.#acks = {};
+  /** The client stopped: nothing of this run is kept. */
+  reset(): void {
+    this.#gate.reset();
+    this.#followers.follow();
     this.#batch = [];
-    this.#open = false;
+    this.#at.kept.length = 0;
+    this.#at.received = this.#postedAck = this.#postedOut = 0;
+    this.#at.sid = undefined;
   }
 
   /** Whether any follower is linked: then closing this tab hands the session over instead of ending it. */
   get followed(): boolean {
-    return this.#positions.size > 0;
+    return this.#followers.followed;
   }
 
   #opened(): void {
-    this.#open = true;
     const { sid, key } = this.#inner!.snapshot();
-    if (this.#sid !== sid) {
+    const at = this.#at;
+    if (at.sid !== sid) {
       // Another session (the last one could not be resumed): what the tabs had of the last one
       // means nothing in it. Each tab relinks, and hears that its messages may be lost.
-      this.#kept = [];
-      this.#seen.clear();
-      this.#tabAcked.clear();
-      this.#received = this.#postedAck = this.#postedOut = 0;
-      this.#sid = sid;
+      at.kept.length = 0;
+      this.#followers.newSession();
+      at.received = this.#postedAck = this.#postedOut = 0;
+      at.sid = sid;
     }
     if (sid && key) this.host.post({ t: 'session', sid, key });
     this.host.post({ t: 'ready', tab: this.host.tab });
-    const joins = this.#joins;
-    this.#joins = [];
-    for (const j of joins) this.#welcome(j);
-  }
-
-  #welcome(m: Extract<TabMessage, { t: 'join' }>): void {
-    this.#state();
-    // A tab of a session that is gone starts this one from its start, as after a failed resume.
-    const gone = m.session !== null && m.session !== this.#sid;
-    let a = gone ? 0 : (m.a ?? this.#received);
-    const missed = this.#kept.filter(([seq]) => seq > a);
-    // What it missed is no longer all here: it starts from now, and hears that it lost messages.
-    const lost = a < this.#received && missed[0]?.[0] !== a + 1;
-    if (lost) a = this.#received;
-    const replay =
-      lost || !missed.length
-        ? undefined
-        : JSON.stringify({ t: 'msg', s: missed[0]![0], d: missed.map(([, data]) => data) });
-    this.#positions.set(m.tab, a);
-    this.#watchTab(m.tab);
-    const welcome = {
-      t: 'welcome',
-      v: 1,
-      sid: m.tab,
-      key: m.tab,
-      resumed: !gone,
-      a: this.#tabAcked.get(m.tab) ?? 0,
-      hb: FOLLOWER_HB,
-      max: this.#serverMax,
-      transports: [],
-    };
-    this.host.post({
-      t: 'welcome',
-      to: m.tab,
-      from: this.host.tab,
-      a,
-      transport: this.host.transport,
-      text: JSON.stringify(welcome),
-      replay,
-      lost,
-      session: this.#sid!,
-    });
+    this.#followers.opened();
   }
 
   /** Everything a successor needs so far, for a tab joining now (the others take it again, harmlessly). */
@@ -352,46 +252,9 @@ export class Relay {
       key,
       acked: this.#postedAck,
       out: this.#postedOut,
-      items: this.#sentItems(sent),
-      tabs: Object.fromEntries(this.#tabAcked),
+      items: this.#gate.items(sent),
+      tabs: this.#followers.acks(false),
     });
-  }
-
-  /** A follower's v1 frame: its position, and its messages into the one outbox, each once. */
-  #frame(tab: string, text: string): void {
-    if (!this.#positions.has(tab)) return; // not linked (a frame from before this tab led)
-    const f = decodeFrame(text);
-    if (typeof f === 'string') return;
-    if ((f.t === 'msg' || f.t === 'ack' || f.t === 'hello' || f.t === 'pong') && f.a !== undefined) {
-      const before = this.#positions.get(tab) ?? 0;
-      this.#positions.set(tab, Math.max(f.a, before));
-      // The slowest tab may have been what held an ack back: it may go now.
-      if (f.a > before) this.#inner?.ackReleased();
-    }
-    if (f.t !== 'msg') return;
-    const outbox = this.outbox;
-    for (let i = 0; i < f.d.length; i++) {
-      const local = f.s + i;
-      if (local <= (this.#seen.get(tab) ?? 0)) continue; // sent again after a relink: taken already
-      this.#seen.set(tab, local);
-      const data = f.d[i];
-      const json = JSON.stringify(data);
-      const item = outbox.push({
-        json,
-        bytes: utf8Length(json),
-        data,
-        resolve: () => this.#acknowledged(tab, local),
-        // Rejected when this tab stops: the follower sends it again to the next leader.
-        reject: () => {},
-      });
-      this.#owners.set(item, [tab, local]);
-    }
-    this.#client?.flushSoon();
-  }
-
-  #acknowledged(tab: string, local: number): void {
-    this.#tabAcked.set(tab, local);
-    this.#acks[tab] = local;
   }
 
   /** Passes on what the frame just read delivered and acknowledged. */
@@ -402,88 +265,20 @@ export class Relay {
     }
     const first = this.outbox.items[0];
     const out = (first ? first.seq : this.outbox.nextSeq) - 1;
-    if (out > this.#postedOut || Object.keys(this.#acks).length) {
+    const acks = this.#followers.acks(true);
+    if (out > this.#postedOut || Object.keys(acks).length) {
       this.#postedOut = Math.max(out, this.#postedOut);
-      this.host.post({ t: 'acks', s: this.#postedOut, tabs: this.#acks });
-      this.#acks = {};
+      this.host.post({ t: 'acks', s: this.#postedOut, tabs: acks });
     }
-  }
-
-  /** Before messages go to the server: every tab learns their seqs, so a successor can send them again. */
-  /**
-   * Every follower records a message's seq before it goes to the server: were this tab to crash
-   * right after, its successor must know the server has it, or its sender would send it again.
-   * What not every follower recorded yet stays back (out of the outbox while the endpoint
-   * writes) until each says 'have', or RECORD_WAIT passes.
-   */
-  #flush(inner: Endpoint, conn: Connection): boolean {
-    const outbox = this.outbox;
-    const fresh = outbox.unsent().filter((p) => this.#announced.get(p) !== p.seq);
-    if (fresh.length) {
-      this.host.post({ t: 'sent', items: this.#sentItems(fresh) });
-      for (const p of fresh) this.#announced.set(p, p.seq);
-    }
-    let recorded = Infinity;
-    for (const tab of this.#positions.keys()) recorded = Math.min(recorded, this.#have.get(tab) ?? 0);
-    const held = outbox.items.findIndex((p) => p.seq > recorded && p.seq > outbox.sent);
-    const { env } = this.host;
-    if (held < 0) this.#holding = undefined;
-    else if (this.#holding === undefined) {
-      this.#holding = env.now();
-      env.setTimeout(() => this.#client?.flushSoon(), RECORD_WAIT);
-    }
-    if (held < 0 || env.now() - this.#holding! >= RECORD_WAIT) return inner.flush(conn);
-    const later = outbox.items.splice(held);
-    try {
-      return inner.flush(conn);
-    } finally {
-      outbox.items.push(...later);
-    }
-  }
-
-  /** A follower recorded messages up to `s`: what waited for it may go. */
-  #recorded(tab: string, s: number): void {
-    if (s <= (this.#have.get(tab) ?? 0)) return;
-    this.#have.set(tab, s);
-    this.#client?.flushSoon();
-  }
-
-  /** [server seq, tab, tab-local seq, JSON] of each message; this tab's own are numbered here. */
-  #sentItems(items: Pending[]): Array<[number, string, number, string]> {
-    return items.map((p) => {
-      let owner = this.#owners.get(p);
-      if (!owner) this.#owners.set(p, (owner = [this.host.tab, ++this.#ownLocal]));
-      return [p.seq, owner[0], owner[1], p.json];
-    });
   }
 
   /** No ack to the server past what every follower has; every tab learns how far it went, before the server does. */
   #ackable(a: number): number {
-    for (const p of this.#positions.values()) a = Math.min(a, p);
+    a = this.#followers.slowest(a);
     if (a > this.#postedAck) {
       this.#postedAck = a;
       this.host.post({ t: 'acked', a });
     }
     return a;
   }
-
-  /** A follower's tab lock comes free when the tab goes, however it goes: its position stops holding acks back. */
-  #watchTab(tab: string): void {
-    const { locks } = this.host.env;
-    if (!locks || this.#watched.has(tab)) return;
-    this.#watched.add(tab);
-    locks.request(tabLock(this.host.url, tab), { signal: this.#watch.signal }, () => this.#forget(tab)).catch(() => {});
-  }
-
-  #forget(tab: string): void {
-    if (this.#positions.delete(tab)) this.#inner?.ackReleased();
-    this.#have.delete(tab);
-    this.#client?.flushSoon();
-    this.#seen.delete(tab);
-    this.#tabAcked.delete(tab);
-    this.#watched.delete(tab);
-  }
 }
-
-/** The lock each sharing tab holds while its client runs: free means the tab is gone. */
-export const tabLock = (url: string, tab: string): string => `realtime-client tab ${url} ${tab}`;

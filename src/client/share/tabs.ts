@@ -213,7 +213,7 @@ export class SharedCarrier implements Carrier, RelayHost {
     if (this.leading) return this.#relay.take(m);
     if (!this.#watch.hears(m)) return;
     this.#mirror.take(m);
-    // Recorded: the leader may send them (see Relay: nothing goes out before every tab has it).
+    // Recorded: the leader may send them (see SendGate: nothing goes out before every tab has it).
     const { link } = this.#following;
     if ((m.t === 'sent' || m.t === 'state') && link) this.post({ t: 'have', tab: this.tab, s: this.#mirror.recorded });
     link?.take(m);
