@@ -9,8 +9,9 @@ import { SharedCarrier } from './tabs';
  * and resumes the session: what was not acknowledged is sent again once, and every tab drops
  * what it already had, so each message arrives once, in order, either way.
  *
- * Where Web Locks or BroadcastChannel are missing, or the protocol cannot resume (plain mode), the
- * client keeps its own connection and reports why with an 'unsupported' error.
+ * Where Web Locks or BroadcastChannel are missing, or the protocol can neither resume a session
+ * nor a position (plain mode resumes from its Last-Event-ID, cursor or ETag), the client keeps its
+ * own connection and reports why with an 'unsupported' error.
  */
 export const tabSharing = (): Sharing => ({
   attach(parts) {
@@ -23,9 +24,9 @@ export const tabSharing = (): Sharing => ({
           ? 'queue.persist keeps a queue per tab'
           : undefined;
     if (!why) {
-      // Made before it starts anything: a protocol that cannot resume a session elsewhere is let go.
+      // Made before it starts anything: a protocol that cannot go on elsewhere is let go.
       const carrier = new SharedCarrier(parts);
-      if (carrier.endpoint.resumable) return { endpoint: carrier.endpoint, carrier };
+      if (carrier.shareable) return { endpoint: carrier.endpoint, carrier };
     }
     const endpoint = protocol.create(parts.endpointHost, parts.config);
     // After the constructor, with the first attempt: listeners added right after it hear this.

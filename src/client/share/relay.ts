@@ -2,7 +2,7 @@ import { decodeFrame, utf8Length } from '../../protocol';
 import { parsed, type Endpoint, type EndpointHost } from '../endpoint';
 import type { Env } from '../env';
 import type { Outbox, Pending } from '../queue';
-import type { Connection } from '../transports/types';
+import type { Connection, ResumeState } from '../transports/types';
 import type { Mirror, TabMessage } from './channel';
 
 /** The ping interval announced to followers: the leader never pings them, and its death comes from the lock. */
@@ -71,8 +71,15 @@ export class Relay {
   #acks: Record<string, number> = {};
   #watch = new AbortController();
   readonly #watched = new Set<string>();
-  /** The client's endpoint and its host, which the relay wraps. */
+  /** Where an endpoint that numbers no messages resumes after each of the last ones (see KEPT), by seq. */
+  readonly #resumeAt = new Map<number, ResumeState>();
+  /**
+   * The client's endpoint (the server's protocol) and the one this tab speaks v1 to the leader
+   * with while it follows: the same one, unless the server's protocol numbers no messages (plain
+   * mode), which this relay then numbers itself. And the client's endpoint host.
+   */
   #inner: Endpoint | undefined;
+  #link: Endpoint | undefined;
   #client: EndpointHost | undefined;
 
   constructor(
@@ -95,6 +102,8 @@ export class Relay {
         h.opened(deadline, resumed);
       },
       deliver: (data, seq) => {
+        // An endpoint that numbers nothing: numbered here, in the order the connection gave them.
+        if (seq === undefined && leading() && this.#inner?.position) seq = this.#received + 1;
         if (seq !== undefined) {
           if (leading()) {
             if (!this.#batch.length) this.#batchStart = seq;
@@ -119,19 +128,21 @@ export class Relay {
     };
   }
 
-  /** The client's endpoint, seen through the relay. */
-  endpoint(inner: Endpoint): Endpoint {
+  /** The client's endpoint, seen through the relay: `inner` while this tab leads, `link` while it follows. */
+  endpoint(inner: Endpoint, link: Endpoint): Endpoint {
     this.#inner = inner;
+    this.#link = link;
     const leading = () => this.host.leading;
+    const active = () => (leading() ? inner : link);
     return {
       resumable: inner.resumable,
       context: inner.context,
       serialize: (data) => inner.serialize(data),
-      tooLarge: (bytes) => inner.tooLarge(bytes),
-      credentials: () => inner.credentials(),
-      connected: (conn, token) => inner.connected(conn, token),
+      tooLarge: (bytes) => active().tooLarge(bytes),
+      credentials: () => active().credentials(),
+      connected: (conn, token) => active().connected(conn, token),
       frame: (text) => {
-        if (!leading()) return inner.frame(text);
+        if (!leading()) return link.frame(text);
         // The server's limit, for the followers' welcome (sent as the server wrote it: t first).
         if (text.startsWith('{"t":"welcome"')) {
           const max = (parsed(text) as { max?: unknown }).max;
@@ -140,18 +151,57 @@ export class Relay {
         inner.frame(text);
         this.#passOn();
       },
-      protocolError: (what) => inner.protocolError(what),
-      flush: (conn: Connection) => (leading() ? this.#flush(inner, conn) : inner.flush(conn)),
+      protocolError: (what) => active().protocolError(what),
+      flush: (conn: Connection) => {
+        if (!leading()) return this.#linkFlush(conn);
+        try {
+          return this.#flush(inner, conn);
+        } finally {
+          // An endpoint without acks (plain) resolved what it handed over: the tabs hear it now.
+          this.#passOn();
+        }
+      },
       disconnected: () => {
-        inner.disconnected();
+        active().disconnected();
         if (this.#open) this.host.post({ t: 'down' });
         this.#open = false;
       },
-      reset: () => inner.reset(),
-      snapshot: () => inner.snapshot(),
-      restore: (s) => inner.restore(s),
-      ackReleased: () => inner.ackReleased(),
+      reset: () => {
+        inner.reset();
+        if (link !== inner) link.reset();
+      },
+      snapshot: () => active().snapshot(),
+      restore: (s) => active().restore(s),
+      ackReleased: () => active().ackReleased(),
     };
+  }
+
+  /**
+   * A follower's messages to the leader, as v1 msg frames. When the server's protocol is not v1,
+   * each message's text for the server (plain mode: a string as it is) travels as a JSON string.
+   */
+  #linkFlush(conn: Connection): boolean {
+    const link = this.#link!;
+    if (link === this.#inner) return link.flush(conn);
+    const items = this.outbox.unsent();
+    const texts = items.map((p) => p.json);
+    for (const p of items) p.json = JSON.stringify(p.json);
+    try {
+      return link.flush(conn);
+    } finally {
+      items.forEach((p, i) => (p.json = texts[i]!));
+    }
+  }
+
+  /** What the leader said of a message (followers): where an endpoint numbering none resumes after it. */
+  note(m: TabMessage): void {
+    if (m.t !== 'msg' || !m.at) return;
+    const resumeAt = this.#resumeAt;
+    resumeAt.set(...m.at);
+    for (const seq of resumeAt.keys()) {
+      if (resumeAt.size <= KEPT) break;
+      resumeAt.delete(seq);
+    }
   }
 
   /** What followers say to the leader. */
@@ -177,13 +227,14 @@ export class Relay {
    * the last leader handed the server and was not acknowledged goes first, with its seqs, then
    * what this tab had queued itself. Other followers send the rest again.
    */
-  takeOver(mirror: Mirror, endpoint: Endpoint): void {
-    const own = endpoint.snapshot();
+  takeOver(mirror: Mirror): void {
+    const own = this.#link!.snapshot();
+    const inner = this.#inner!;
     const outbox = this.outbox;
     const session = mirror.session;
     if (!session) {
       // Nothing to resume: a new session, with this tab's messages, none of them sent yet.
-      endpoint.reset();
+      inner.reset();
       outbox.sent = 0;
       outbox.restart();
       return;
@@ -215,9 +266,18 @@ export class Relay {
     outbox.adopt(mine, 0);
     outbox.adopt(earlier, earlier.at(-1)?.seq ?? mirror.out);
     // Its own position counts only in the session it was linked to.
-    const from = own.sid && this.host.session === session.sid ? own.a : mirror.acked;
+    // A tab never linked in this session starts from now: what the last leader acknowledged, or
+    // (an endpoint numbering nothing acknowledges nothing) the last message it announced.
+    const unlinked = inner.position ? ([...this.#resumeAt.keys()].at(-1) ?? 0) : mirror.acked;
+    const from = own.sid && this.host.session === session.sid ? own.a : unlinked;
     this.#sid = session.sid;
-    endpoint.restore({ ...session, a: from });
+    inner.restore({ ...session, a: from });
+    // An endpoint that numbers nothing goes on from where it stood after that message, if known.
+    const position = inner.position;
+    if (position) {
+      for (const k of Object.keys(position)) delete position[k as keyof ResumeState];
+      Object.assign(position, this.#resumeAt.get(from));
+    }
     this.#received = from;
     this.#postedAck = mirror.acked;
     this.#postedOut = mirror.out;
@@ -233,6 +293,7 @@ export class Relay {
     this.#tabAcked.clear();
     this.#joins = [];
     this.#kept = [];
+    this.#resumeAt.clear();
     this.#have.clear();
     this.#holding = undefined;
     this.#announced = new WeakMap();
@@ -246,9 +307,19 @@ export class Relay {
     return this.#positions.size > 0;
   }
 
+  /**
+   * The server's session; with an endpoint that numbers nothing, the numbering the tabs share,
+   * named by the tab that began it, which later holders go on with.
+   */
+  #session(): { sid?: string | undefined; key?: string | undefined } {
+    if (!this.#inner!.position) return this.#inner!.snapshot();
+    const sid = this.#sid ?? this.host.tab;
+    return { sid, key: sid };
+  }
+
   #opened(): void {
     this.#open = true;
-    const { sid, key } = this.#inner!.snapshot();
+    const { sid, key } = this.#session();
     if (this.#sid !== sid) {
       // Another session (the last one could not be resumed): what the tabs had of the last one
       // means nothing in it. Each tab relinks, and hears that its messages may be lost.
@@ -306,7 +377,7 @@ export class Relay {
 
   /** Everything a successor needs so far, for a tab joining now (the others take it again, harmlessly). */
   #state(): void {
-    const { sid, key } = this.#inner!.snapshot();
+    const { sid, key } = this.#session();
     if (!sid || !key) return;
     const outbox = this.outbox;
     const sent = outbox.items.filter((p) => p.seq <= outbox.sent);
@@ -338,8 +409,11 @@ export class Relay {
       const local = f.s + i;
       if (local <= (this.#seen.get(tab) ?? 0)) continue; // sent again after a relink: taken already
       this.#seen.set(tab, local);
-      const data = f.d[i];
-      const json = JSON.stringify(data);
+      // Its text for the server, which a protocol other than v1 sends as a JSON string (see #linkFlush).
+      const plain = this.#link !== this.#inner;
+      if (plain && typeof f.d[i] !== 'string') continue;
+      const json = plain ? (f.d[i] as string) : JSON.stringify(f.d[i]);
+      const data = plain ? parsed(json) : f.d[i];
       const item = outbox.push({
         json,
         bytes: utf8Length(json),
@@ -361,7 +435,9 @@ export class Relay {
   /** Passes on what the frame just read delivered and acknowledged. */
   #passOn(): void {
     if (this.#batch.length) {
-      this.host.post({ t: 'msg', text: JSON.stringify({ t: 'msg', s: this.#batchStart, d: this.#batch }) });
+      const position = this.#inner?.position;
+      const text = JSON.stringify({ t: 'msg', s: this.#batchStart, d: this.#batch });
+      this.host.post({ t: 'msg', text, at: position && [this.#received, { ...position }] });
       this.#batch = [];
     }
     const first = this.outbox.items[0];

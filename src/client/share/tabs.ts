@@ -4,6 +4,7 @@ import type { Endpoint } from '../endpoint';
 import { RealtimeError } from '../errors';
 import type { Env } from '../env';
 import type { LadderHost } from '../ladder';
+import { v1 } from '../session';
 import type { Connection } from '../transports/types';
 import { Mirror, type TabMessage } from './channel';
 import { tabLink, type LinkHost, type TabLink } from './link';
@@ -33,6 +34,8 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
   readonly #mirror = new Mirror();
   readonly #relay: Relay;
   readonly endpoint: Endpoint;
+  /** Whether a successor can go on where this tab's connection stands: a session to resume, or a position to resume from. */
+  readonly shareable: boolean;
   readonly #follower: Carrier;
   readonly #leader: Carrier;
   readonly #host: LadderHost;
@@ -49,21 +52,26 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     // Unique among the tabs (env.random may be a test's constant): it names this tab's lock.
     this.tab = globalThis.crypto?.randomUUID?.() ?? `${config.env.now()}-${Math.random()}`;
     this.#relay = new Relay(this, parts.endpointHost.outbox);
-    const inner = config.protocol.create(this.#relay.endpointHost(parts.endpointHost), config);
-    this.endpoint = this.#relay.endpoint(inner);
+    const host = this.#relay.endpointHost(parts.endpointHost);
+    const inner = config.protocol.create(host, config);
+    this.shareable = inner.resumable || inner.position !== undefined;
+    // The tabs speak v1 to each other: a protocol that numbers no messages (plain mode) has a v1
+    // endpoint of its own for the link, and the relay numbers what its connection delivers.
+    const link = inner.resumable ? inner : v1.create(host, config);
+    this.endpoint = this.#relay.endpoint(inner, link);
     // A ladder that gives up ends the client without stop(): the locks and channel go too.
-    const host = parts.ladderHost;
+    const client = parts.ladderHost;
     const ladderHost: LadderHost = {
       get state() {
-        return host.state;
+        return client.state;
       },
-      setState: (e) => host.setState(e),
-      emit: host.emit,
+      setState: (e) => client.setState(e),
+      emit: client.emit,
       finish: (detail, error) => {
         this.#end();
-        host.finish(detail, error);
+        client.finish(detail, error);
       },
-      disconnected: () => host.disconnected(),
+      disconnected: () => client.disconnected(),
     };
     this.#follower = parts.ladder(this.endpoint, [tabLink(this)], ladderHost);
     this.#leader = parts.ladder(this.endpoint, undefined, ladderHost);
@@ -179,6 +187,7 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
   #take(m: TabMessage): void {
     if (this.leading) return this.#relay.take(m);
     this.#mirror.take(m);
+    this.#relay.note(m);
     // Recorded: the leader may send them (see Relay: nothing goes out before every tab has it).
     if ((m.t === 'sent' || m.t === 'state') && this.link)
       this.post({ t: 'have', tab: this.tab, s: this.#mirror.recorded });
@@ -197,7 +206,7 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     void this.#drain().then(() => {
       if (this.#channel !== channel || this.#host.state === 'closed') return; // stopped meanwhile
       this.#role = 'leader';
-      this.#relay.takeOver(this.#mirror, this.endpoint);
+      this.#relay.takeOver(this.#mirror);
       this.#mirror.clear();
       this.#leader.start();
     });
