@@ -2,6 +2,7 @@ import type { Endpoint, EndpointHost } from './endpoint';
 import type { ErrorCode } from './errors';
 import type { LadderHost } from './ladder';
 import type { Config } from './options';
+import type { Restore } from './persisted-queue';
 import type { Connection, Transport } from './transports/types';
 
 /**
@@ -29,6 +30,12 @@ export interface Carrier {
   leave(reason: string): void;
   /** Stops for good (close()). */
   stop(code: number, reason: string): void;
+  /**
+   * True when it takes the persisted queue (`queue.persist`) over itself, through
+   * {@link CarrierParts.ownQueue}, when it comes to hold the connection; otherwise the client takes
+   * it before the first attempt.
+   */
+  readonly ownsQueue?: boolean;
 }
 
 /** What the client hands the part that builds its endpoint and carrier. */
@@ -43,6 +50,11 @@ export interface CarrierParts {
    * `transports` alone with none; reporting to `host` (default: the client).
    */
   ladder(endpoint: Endpoint, transports?: Transport[], host?: LadderHost): Carrier;
+  /**
+   * Takes the persisted queue over (`queue.persist`; settles at once without it), handing what an
+   * earlier page left to `restore`: for a carrier that {@link Carrier.ownsQueue}.
+   */
+  readonly ownQueue: (restore: Restore) => Promise<void>;
 }
 
 /**

@@ -27,6 +27,8 @@ export interface Pending {
   key?: string | undefined;
   /** When the message's ttl runs out (epoch ms). */
   exp?: number | undefined;
+  /** Tab sharing: the tab it came from and its number there, kept with it in a persisted queue. */
+  origin?: [tab: string, local: number] | undefined;
   resolve(): void;
   reject(e: RealtimeError): void;
 }

@@ -15,6 +15,7 @@ let tabs: Tab[];
 
 interface Tab {
   client: RealtimeClient;
+  env: ReturnType<typeof testEnv>;
   received: unknown[];
   errors: RealtimeError[];
   alive: boolean;
@@ -107,7 +108,7 @@ afterEach(() => {
 });
 
 function open(options: ClientOptions = {}): Tab {
-  const tab = { received: [], errors: [], alive: true, channels: [] } as unknown as Tab;
+  const tab = { received: [], errors: [], alive: true, channels: [], env: testEnv() } as unknown as Tab;
   // A tab that has gone runs nothing more.
   const setTimeout = (fn: () => void, ms: number) => globalThis.setTimeout(() => tab.alive && fn(), ms);
   tab.client = new RealtimeClient(server.url, {
@@ -116,7 +117,7 @@ function open(options: ClientOptions = {}): Tab {
     share: tabSharing(),
     ...options,
     env: {
-      ...testEnv(),
+      ...tab.env,
       locks: locks.for(tab),
       BroadcastChannel: class extends FakeChannel {
         constructor(name: string) {
@@ -474,6 +475,73 @@ describe('share: plain mode', () => {
     expect(feed.mostLive, 'connections open at once').toBe(1);
     expect([...feed.posted].sort()).toEqual(['m0', 'm1', 'm2', '{"after":0}', '{"after":1}']);
     for (const t of [b, c]) expect(t.errors).toEqual([]);
+  });
+});
+
+describe('share: queue.persist', () => {
+  /** One localStorage for the tabs of the test, as for the tabs of one profile. */
+  const persisted = (): ClientOptions => {
+    const store = new Map<string, string>();
+    const localStorage = {
+      getItem: (k: string) => store.get(k) ?? null,
+      setItem: (k: string, v: string) => void store.set(k, v),
+      removeItem: (k: string) => void store.delete(k),
+    } as Storage;
+    return { queue: { persist: 'localStorage' }, env: { localStorage } };
+  };
+  /** The tab is closed: pagehide (the persisted queue is saved), then it is gone. */
+  const close = (tab: Tab) => {
+    tab.env.window.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: false }));
+    kill(tab, false);
+  };
+  const goOffline = async (all: Tab[]) => {
+    for (const t of all) t.env.navigator.onLine = false;
+    server.drop();
+    await settle(50);
+  };
+  const goOnline = (all: Tab[]) => {
+    for (const t of all) {
+      t.env.navigator.onLine = true;
+      t.env.window.dispatchEvent(new Event('online'));
+    }
+  };
+
+  it('3 tabs send offline, the holder closes, back online: each message reaches the server once, and every send() resolves in its tab', async () => {
+    const options = persisted();
+    const [a, b, c] = [open(options), open(options), open(options)];
+    await settle(50);
+    expect(server.sockets.length).toBe(1);
+    await goOffline([a, b, c]);
+    const sends = [b, c].flatMap((t, i) => [t.client.send(`${i} 1`), t.client.send(`${i} 2`)]);
+    void a.client.send('holder 1').catch(String);
+    void a.client.send('holder 2').catch(String);
+    await settle(50);
+    close(a);
+    await settle(300);
+    goOnline([b, c]);
+    await settle(500);
+    await within(Promise.all(sends));
+    expect([...server.messages].sort()).toEqual(['0 1', '0 2', '1 1', '1 2', 'holder 1', 'holder 2']);
+    // Once each: the server saw each message in one frame item, not again under another number.
+    const items = server.frames.flatMap((f) => (f.t === 'msg' ? f.d : []));
+    expect(items.sort()).toEqual(['0 1', '0 2', '1 1', '1 2', 'holder 1', 'holder 2']);
+    expect(server.sockets.length, 'one connection at a time').toBe(2);
+  });
+
+  it('one tab reloaded offline: the next page, holding the connection, sends what the last one saved, once', async () => {
+    const options = persisted();
+    const a = open(options);
+    await settle(50);
+    await goOffline([a]);
+    void a.client.send('queued').catch(String);
+    await settle(50);
+    close(a);
+    const next = open(options);
+    await settle(300);
+    expect(next.client.state).toBe('open');
+    await within(next.client.send('after'));
+    expect(server.messages).toEqual(['queued', 'after']);
+    expect(next.errors).toEqual([]);
   });
 });
 

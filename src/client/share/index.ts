@@ -15,14 +15,12 @@ import { SharedCarrier } from './tabs';
  */
 export const tabSharing = (): Sharing => ({
   attach(parts) {
-    const { env, protocol, storage } = parts.config;
+    const { env, protocol } = parts.config;
     const why = !env.locks
       ? 'Web Locks are not available'
       : !env.BroadcastChannel
         ? 'BroadcastChannel is not available'
-        : storage
-          ? 'queue.persist keeps a queue per tab'
-          : undefined;
+        : undefined;
     if (!why) {
       // Made before it starts anything: a protocol that cannot go on elsewhere is let go.
       const carrier = new SharedCarrier(parts);

@@ -3,7 +3,9 @@ import { parsed, type Endpoint, type EndpointHost } from '../endpoint';
 import type { Env } from '../env';
 import type { Outbox, Pending } from '../queue';
 import type { Connection, ResumeState } from '../transports/types';
+import type { Restore } from '../persisted-queue';
 import type { Mirror, TabMessage } from './channel';
+import { leftBehind } from './left-behind';
 
 /** The ping interval announced to followers: the leader never pings them, and its death comes from the lock. */
 const FOLLOWER_HB = 5 * 60_000;
@@ -45,8 +47,6 @@ export class Relay {
   readonly #positions = new Map<string, number>();
   readonly #seen = new Map<string, number>();
   readonly #tabAcked = new Map<string, number>();
-  /** Which tab and tab-local seq each message of the outbox came from. */
-  readonly #owners = new WeakMap<Pending, [string, number]>();
   #ownLocal = 0;
   /** Highest server seq received here; the highest acknowledged, and client seq acknowledged, that every tab was told. */
   #received = 0;
@@ -226,12 +226,21 @@ export class Relay {
    * still has everything after; tabs further behind get the rest from what this tab kept). What
    * the last leader handed the server and was not acknowledged goes first, with its seqs, then
    * what this tab had queued itself. Other followers send the rest again.
+   *
+   * With `queue.persist`, `saved` is what the last holder persisted: the session, if no tab heard
+   * of one (a reload with no other tab open), or else the messages it had not sent, which go
+   * after the sent ones (see leftBehind).
    */
-  takeOver(mirror: Mirror): void {
+  takeOver(mirror: Mirror, saved?: Parameters<Restore>): void {
     const own = this.#link!.snapshot();
     const inner = this.#inner!;
     const outbox = this.outbox;
     const session = mirror.session;
+    if (saved && !session) {
+      // What the last page of this URL left: its session goes on, its messages first.
+      inner.restore(saved[0]);
+      return outbox.adopt(saved[1], saved[0].sent);
+    }
     if (!session) {
       // Nothing to resume: a new session, with this tab's messages, none of them sent yet.
       inner.reset();
@@ -253,7 +262,7 @@ export class Relay {
         reject: () => {},
       };
       item.seq = seq;
-      this.#owners.set(item, [tab, local]);
+      item.origin = [tab, local];
       earlier.push(item);
       this.#seen.set(tab, Math.max(local, this.#seen.get(tab) ?? 0));
     }
@@ -261,10 +270,22 @@ export class Relay {
       this.#tabAcked.set(tab, local);
       this.#seen.set(tab, Math.max(local, this.#seen.get(tab) ?? 0));
     }
+    const sent = earlier.at(-1)?.seq ?? mirror.out;
+    const taken = (tab: string) =>
+      tab === this.host.tab ? Infinity : Math.max(this.#seen.get(tab) ?? 0, this.#tabAcked.get(tab) ?? 0);
+    const left = saved ? leftBehind(saved, session.sid, sent, taken) : [];
+    left.forEach((p, i) => {
+      p.seq = sent + 1 + i;
+      if (!p.origin) return;
+      const [tab, local] = p.origin;
+      p.resolve = () => this.#acknowledged(tab, local);
+      this.#seen.set(tab, Math.max(local, this.#seen.get(tab) ?? 0));
+    });
     // Two adoptions: this tab's own messages back in (numbered after nothing), then the sent ones
-    // ahead of them, which numbers this tab's own after the last sent.
+    // and those left behind ahead of them, which numbers this tab's own after them. An endpoint
+    // without acks (plain) sends again what it may not have handed over.
     outbox.adopt(mine, 0);
-    outbox.adopt(earlier, earlier.at(-1)?.seq ?? mirror.out);
+    outbox.adopt([...earlier, ...left], inner.resumable ? sent : mirror.out);
     // Its own position counts only in the session it was linked to.
     // A tab never linked in this session starts from now: what the last leader acknowledged, or
     // (an endpoint numbering nothing acknowledges nothing) the last message it announced.
@@ -414,15 +435,15 @@ export class Relay {
       if (plain && typeof f.d[i] !== 'string') continue;
       const json = plain ? (f.d[i] as string) : JSON.stringify(f.d[i]);
       const data = plain ? parsed(json) : f.d[i];
-      const item = outbox.push({
+      outbox.push({
         json,
         bytes: utf8Length(json),
         data,
         resolve: () => this.#acknowledged(tab, local),
         // Rejected when this tab stops: the follower sends it again to the next leader.
         reject: () => {},
+        origin: [tab, local],
       });
-      this.#owners.set(item, [tab, local]);
     }
     this.#client?.flushSoon();
   }
@@ -491,8 +512,7 @@ export class Relay {
   /** [server seq, tab, tab-local seq, JSON] of each message; this tab's own are numbered here. */
   #sentItems(items: Pending[]): Array<[number, string, number, string]> {
     return items.map((p) => {
-      let owner = this.#owners.get(p);
-      if (!owner) this.#owners.set(p, (owner = [this.host.tab, ++this.#ownLocal]));
+      const owner = (p.origin ??= [this.host.tab, ++this.#ownLocal]);
       return [p.seq, owner[0], owner[1], p.json];
     });
   }

@@ -4,6 +4,7 @@ import type { Endpoint } from '../endpoint';
 import { RealtimeError } from '../errors';
 import type { Env } from '../env';
 import type { LadderHost } from '../ladder';
+import type { Restore } from '../persisted-queue';
 import { v1 } from '../session';
 import type { Connection } from '../transports/types';
 import { Mirror, type TabMessage } from './channel';
@@ -39,6 +40,9 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
   readonly #follower: Carrier;
   readonly #leader: Carrier;
   readonly #host: LadderHost;
+  readonly #ownQueue: CarrierParts['ownQueue'];
+  /** The persisted queue (`queue.persist`) of the URL goes with the connection: the tab holding it owns the queue. */
+  readonly ownsQueue = true;
   /** While the client runs: its channel, and what lets go of its locks. */
   #channel: BroadcastChannel | undefined;
   #locks: AbortController | undefined;
@@ -49,6 +53,7 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     this.url = url;
     this.env = config.env;
     this.#host = parts.ladderHost;
+    this.#ownQueue = parts.ownQueue;
     // Unique among the tabs (env.random may be a test's constant): it names this tab's lock.
     this.tab = globalThis.crypto?.randomUUID?.() ?? `${config.env.now()}-${Math.random()}`;
     this.#relay = new Relay(this, parts.endpointHost.outbox);
@@ -203,10 +208,15 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     if (open) this.#follower.leave('the tab holding the connection went away');
     else this.#follower.stop(CloseCode.GOING_AWAY, 'this tab holds the connection now');
     const channel = this.#channel;
-    void this.#drain().then(() => {
-      if (this.#channel !== channel || this.#host.state === 'closed') return; // stopped meanwhile
+    const stopped = () => this.#channel !== channel || this.#host.state === 'closed';
+    void this.#drain().then(async () => {
+      if (stopped()) return;
+      // The persisted queue comes with the connection: what the last holder saved, once it let go.
+      let saved: Parameters<Restore> | undefined;
+      await this.#ownQueue((...taken) => (saved = taken));
+      if (stopped()) return;
       this.#role = 'leader';
-      this.#relay.takeOver(this.#mirror);
+      this.#relay.takeOver(this.#mirror, saved);
       this.#mirror.clear();
       this.#leader.start();
     });
