@@ -10,7 +10,8 @@ export interface QueueOptions {
    * Keeps messages not yet acknowledged across page reloads, so that what was sent offline is
    * delivered, once, by the next load of the page: 'indexeddb' or 'localStorage' (with
    * 'realtime-client/core', pass `indexedDBQueue()` or `localStorageQueue()`). Needs Web Locks:
-   * one page per URL owns the queue; another page on the same URL keeps its own in memory.
+   * one page per URL owns the queue (with `share`, the tab holding the connection); another page
+   * on the same URL keeps its own in memory.
    * @default undefined (memory only)
    */
   persist?: PersistKind | QueueStorage | undefined;
