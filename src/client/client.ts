@@ -5,6 +5,7 @@ import { RealtimeError } from './errors';
 import type { Emit, RealtimeEventMap } from './events';
 import { ownConnection, type Carrier } from './carrier';
 import { Ladder, type LadderHost } from './ladder';
+import { Listeners } from './listeners';
 import type { PageWatch } from './lifecycle';
 import { configure, type ClientOptions, type Defaults, type SendOptions } from './options';
 import type { PersistedQueue } from './persisted-queue';
@@ -14,41 +15,13 @@ import { nextState, type ConnectionState, type StateEvent } from './state';
 
 /**
  * One client over any transport. It is an EventTarget: `on()` is the typed shortcut, and
- * `addEventListener` receives CustomEvents whose `detail` is what `on()` passes.
+ * `addEventListener` receives CustomEvents whose `detail` is what `on()` passes (after the
+ * listeners of `on()`, which are called without an event object).
  *
  * A facade over its parts, each chosen at construction: the endpoint (protocol v1 or plain mode),
  * the ladder (transports, fallback, backoff, upgrade probes), the outbox, and when given, the page
  * lifecycle and the persisted queue. It owns the state, the events and the writing of the outbox.
  */
-/**
- * Typed `addEventListener`/`removeEventListener` for the client's events (declaration merging:
- * types only). Any other string still type-checks as on every EventTarget.
- */
-// eslint-disable-next-line @typescript-eslint/no-unused-vars -- merging needs the class's type parameters, Out too
-export interface RealtimeClient<In = unknown, Out = unknown> {
-  addEventListener<K extends keyof RealtimeEventMap<In>>(
-    type: K,
-    listener: ((event: CustomEvent<RealtimeEventMap<In>[K]>) => void) | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  removeEventListener<K extends keyof RealtimeEventMap<In>>(
-    type: K,
-    listener: ((event: CustomEvent<RealtimeEventMap<In>[K]>) => void) | null,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
-  ): void;
-}
-
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- the interface above only types events
 export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
   readonly url: string;
   #state: ConnectionState = 'closed';
@@ -59,6 +32,9 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
   readonly #page: PageWatch | undefined;
   readonly #persisted: PersistedQueue | undefined;
   readonly #sender: Sender;
+  readonly #listeners = new Listeners();
+  /** The event types someone listens to with addEventListener: only those are dispatched as CustomEvents. */
+  readonly #targeted = new Set<string>();
   /** Bumped by connect() and when the client closes: a run's late steps find it changed and stop. */
   #run = 0;
 
@@ -156,9 +132,45 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
 
   /** Subscribes to an event; returns a function that unsubscribes (safe to call twice). */
   on<K extends keyof RealtimeEventMap<In>>(type: K, listener: (detail: RealtimeEventMap<In>[K]) => void): () => void {
-    const l = (e: Event) => listener((e as CustomEvent<RealtimeEventMap<In>[K]>).detail);
-    this.addEventListener(type, l);
-    return () => this.removeEventListener(type, l);
+    return this.#listeners.add(type, listener);
+  }
+
+  /** Typed for the client's events; any other string still type-checks as on every EventTarget. */
+  override addEventListener<K extends keyof RealtimeEventMap<In>>(
+    type: K,
+    listener: ((event: CustomEvent<RealtimeEventMap<In>[K]>) => void) | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | ((event: CustomEvent) => void) | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    this.#targeted.add(type);
+    super.addEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+  }
+
+  override removeEventListener<K extends keyof RealtimeEventMap<In>>(
+    type: K,
+    listener: ((event: CustomEvent<RealtimeEventMap<In>[K]>) => void) | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | ((event: CustomEvent) => void) | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
   }
 
   /**
@@ -167,11 +179,12 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
    * a reconnect, so check `state` first.
    */
   once<K extends keyof RealtimeEventMap<In>>(type: K): Promise<RealtimeEventMap<In>[K]> {
-    return new Promise((resolve) =>
-      this.addEventListener(type, (e: Event) => resolve((e as CustomEvent<RealtimeEventMap<In>[K]>).detail), {
-        once: true,
-      }),
-    );
+    return new Promise((resolve) => {
+      const off = this.on(type, (detail) => {
+        off();
+        resolve(detail);
+      });
+    });
   }
 
   /**
@@ -246,6 +259,7 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
   }
 
   #emit<K extends keyof RealtimeEventMap>(type: K, detail: RealtimeEventMap[K]): void {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
+    this.#listeners.emit(type, detail);
+    if (this.#targeted.has(type)) this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 }

@@ -4,7 +4,8 @@ import type { Env } from './env';
 import { RealtimeError, type ErrorCode } from './errors';
 import { Watchdog } from './heartbeat';
 import type { Emit } from './events';
-import { closeText, decide, type Outcome, type ReconnectOptions } from './retry';
+import { decide, type Outcome, type ReconnectOptions } from './retry';
+import { AttemptRecord } from './attempts';
 import { Race, type Racer } from './race';
 import type { ConnectionState, StateEvent } from './state';
 import type { Connection, OpenContext, Transport } from './transports/types';
@@ -56,19 +57,13 @@ export class Ladder {
   /** The current attempt's transport (the winner, or the last one started), and the next attempt's first. */
   #index = 0;
   #best = 0;
-  /** Failed attempts since the last stable connection, and refused tokens in a row. */
-  #attempt = 0;
-  #authFailures = 0;
-  /** Why each transport of the current attempt failed before opening, for the 'connect-failed' error. */
-  #failures: string[] = [];
+  readonly #record: AttemptRecord;
   #attemptId = 0;
   /** The current attempt's transports, and the one that opened first. */
   #race: Race | null = null;
   #winner: Racer | null = null;
   #transport: string | null = null;
-  #openedAt = 0;
   #retryTimer: unknown;
-  #stableTimer: unknown;
   readonly #watchdog: Watchdog;
   readonly #prober: Prober | undefined;
 
@@ -77,6 +72,7 @@ export class Ladder {
     private readonly endpoint: Endpoint,
     private readonly host: LadderHost,
   ) {
+    this.#record = new AttemptRecord(o.env, o.resetAfter);
     // Before the session opens the same watchdog bounds the attempt: say which of the two ran out.
     this.#watchdog = new Watchdog(o.env, () =>
       this.drop(
@@ -113,9 +109,7 @@ export class Ladder {
   /** Starts a run of attempts, from the transport remembered as working here. */
   start(): void {
     const { env, transports } = this.o;
-    this.#attempt = this.#authFailures = 0;
-    this.#openedAt = 0; // none of this run's connections has opened yet
-    this.#failures = [];
+    this.#record.reset();
     this.#usable = transports.filter((t) => t.isSupported(env));
     if (!this.#usable.length)
       return this.host.finish(
@@ -131,16 +125,11 @@ export class Ladder {
 
   /** The session opened: watch it with `deadline` (0: not at all), and remember what worked. */
   opened(deadline: number): void {
-    const { env } = this.o;
     if (deadline) this.#watchdog.start(deadline);
     else this.#watchdog.stop();
-    this.#failures = [];
-    this.#authFailures = 0;
+    this.#record.opened();
     this.#best = this.#index;
     this.#prober?.opened(this.#index, this.endpoint.resumable);
-    env.clearTimeout(this.#stableTimer);
-    this.#openedAt = env.now();
-    this.#stableTimer = env.setTimeout(() => (this.#attempt = 0), this.o.resetAfter);
   }
 
   /** Checks liveness now: a page that was hidden or frozen may have missed its timers. */
@@ -201,7 +190,7 @@ export class Ladder {
       }
       if (id !== this.#attemptId) return;
     }
-    const { env, fallbackAfter, url, resetAfter } = this.o;
+    const { env, fallbackAfter, url } = this.o;
     this.#race = new Race(env, fallbackAfter, this.#usable.length, from, {
       open: (index, handlers) => {
         // A transport that carries the token itself gets it here; the others send it in hello.
@@ -222,8 +211,7 @@ export class Ladder {
       closed: (racer, code, reason, retryAfter) => {
         // A connection dropped (1006) before it proved stable counts as failing to open, as a
         // proxy that accepts WebSocket upgrades and then kills them does: move on to the next.
-        const unproven =
-          this.host.state !== 'open' || (code === CloseCode.ABNORMAL && env.now() - this.#openedAt < resetAfter);
+        const unproven = this.host.state !== 'open' || (code === CloseCode.ABNORMAL && this.#record.recent);
         // The next to try at once: after the winner, the one after it; before, the first not started.
         const next = racer === this.#winner ? racer.index + 1 : this.#race!.next;
         // A server that says when to come back is busy, not broken: no fallback, wait as told.
@@ -262,19 +250,11 @@ export class Ladder {
     const race = this.#race;
     if (host.state === 'closed') return this.#stop();
     const { code, reason } = o;
-    if (o.fallback !== undefined && host.state !== 'open' && code !== CloseCode.UNAUTHORIZED)
-      this.#failures.push(`${this.#usable[racer?.index ?? this.#index]!.name}: ${closeText(code, reason)}`);
-    if (code === CloseCode.UNAUTHORIZED) this.#authFailures++;
+    const record = this.#record;
+    record.ended(o, this.#usable[racer?.index ?? this.#index]!.name, host.state === 'open');
     // The attempt's race, while none of its transports has opened.
     const racing = this.#winner ? null : race;
-    const state = {
-      transports: this.#usable.length,
-      attempt: this.#attempt,
-      authFailures: this.#authFailures,
-      best: this.#best,
-      everOpened: this.#openedAt > 0,
-      racing: racing?.racing ?? 0,
-    };
+    const state = { ...record.state, transports: this.#usable.length, best: this.#best, racing: racing?.racing ?? 0 };
     const d = decide(o, state, this.o.reconnect, this.o.env.random);
     // No transport of this attempt has opened yet: the others go on (decide says race-on only
     // while some still try), and the next starts now.
@@ -292,18 +272,11 @@ export class Ladder {
     }
     this.#best = d.from;
     this.#dropped(code, reason);
-    if (this.#failures.length)
-      host.emit(
-        'error',
-        new RealtimeError('connect-failed', `Could not connect (${this.#failures.join('; ')}); retrying`, {
-          closeCode: code,
-        }),
-      );
-    this.#failures = [];
+    const failed = record.failedToConnect(code);
+    if (failed) host.emit('error', failed);
     this.#phase = 'waiting';
     if (this.o.offline()) return; // retryNow() comes with the network; offline time burns no attempts
-    this.#attempt++;
-    host.emit('reconnecting', { attempt: this.#attempt, delay: d.delay });
+    host.emit('reconnecting', { attempt: record.next(), delay: d.delay });
     this.#retryTimer = this.o.env.setTimeout(() => void this.#open(this.#best), d.delay);
   }
 
@@ -321,7 +294,7 @@ export class Ladder {
     race?.end(code, reason);
     this.#watchdog.stop();
     this.o.env.clearTimeout(this.#retryTimer);
-    this.o.env.clearTimeout(this.#stableTimer);
+    this.#record.stop();
     this.#prober?.stop();
     this.host.disconnected();
   }

@@ -28,6 +28,7 @@ afterEach(() => {
   client = undefined;
   server.stop();
   vi.useRealTimers();
+  vi.unstubAllGlobals();
 });
 
 function connect(options: ClientOptions = {}) {
@@ -526,6 +527,70 @@ describe('receiving', () => {
     await settle();
     expect(got).toEqual([1]);
     expect(viaTarget).toEqual([1, 2]);
+  });
+
+  it("on()'s listeners get messages without an event object: nothing is dispatched unless addEventListener is used", async () => {
+    const { client } = connect();
+    const made: string[] = [];
+    const Native = globalThis.CustomEvent;
+    vi.stubGlobal(
+      'CustomEvent',
+      class<T> extends Native<T> {
+        constructor(type: string, init?: CustomEventInit<T>) {
+          super(type, init);
+          made.push(type);
+        }
+      },
+    );
+    const got: unknown[] = [];
+    client.on('message', (d) => got.push(d));
+    await settle();
+    made.length = 0;
+    for (let i = 0; i < 5; i++) server.push(i);
+    await settle();
+    expect(got).toEqual([0, 1, 2, 3, 4]);
+    expect(made).toEqual([]);
+    // Once someone listens through the EventTarget, that type is dispatched as CustomEvents.
+    const viaTarget: unknown[] = [];
+    client.addEventListener('message', (e) => viaTarget.push(e.detail));
+    server.push(5);
+    await settle();
+    expect(made).toEqual(['message']);
+    expect(viaTarget).toEqual([5]);
+  });
+
+  it("on()'s listeners are called as EventTarget calls its own: in order, added meanwhile not now, removed meanwhile no more, a throw stops none", async () => {
+    const { client } = connect();
+    await settle();
+    const calls: string[] = [];
+    const uncaught: unknown[] = [];
+    const offs: Record<string, () => void> = {};
+    offs.a = client.on('message', (d) => {
+      calls.push(`a${String(d)}`);
+      if (d === 1) offs.late = client.on('message', (x) => calls.push(`late${String(x)}`));
+      if (d === 1) offs.c!();
+      throw new Error('listener a failed');
+    });
+    offs.b = client.on('message', (d) => calls.push(`b${String(d)}`));
+    offs.c = client.on('message', (d) => calls.push(`c${String(d)}`));
+    const same = (d: unknown) => calls.push(`same${String(d)}`);
+    const offSame = client.on('message', same);
+    client.on('message', same); // the same function twice: two subscriptions
+    offSame();
+    offSame();
+    const rethrow = vi.spyOn(globalThis, 'queueMicrotask').mockImplementation((fn) => {
+      try {
+        fn();
+      } catch (e) {
+        uncaught.push(e);
+      }
+    });
+    server.push(1);
+    server.push(2);
+    await vi.waitFor(() => expect(calls).toContain('late2'));
+    rethrow.mockRestore();
+    expect(calls).toEqual(['a1', 'b1', 'same1', 'a2', 'b2', 'same2', 'late2']);
+    expect(uncaught.map((e) => (e as Error).message)).toEqual(['listener a failed', 'listener a failed']);
   });
 });
 
