@@ -150,6 +150,12 @@ async function holder(tabs: Tab[]): Promise<Tab> {
   return leaders[0]!;
 }
 
+/** Every one of `tabs` is open again and has more than `mark` pushes: it receives after a holder went. */
+async function receivingAfter(tabs: Tab[], mark: number, what: string): Promise<void> {
+  for (const x of tabs)
+    await waitUntil(x, (n) => window.T.client!.state === 'open' && window.T.pushes('s').length > n, mark, what);
+}
+
 describe.each(TRANSPORTS)('share on %s', (transport) => {
   it('1. 5 tabs: 1 session on 1 connection; 500 server messages once, in order, in every tab; 100 from each tab once each, every send() resolved in its tab', async (t) => {
     const context = await browser.newContext();
@@ -186,12 +192,7 @@ describe.each(TRANSPORTS)('share on %s', (transport) => {
       t.onTestFinished(() => clearInterval(loop));
       for (const tab of tabs) await tab.page.evaluate(() => window.T.sendLoop('m', 25));
       for (let round = 0; round < 3; round++) {
-        const live = tabs.filter((x) => x.alive);
-        const leaders = [];
-        for (const x of live)
-          if (await x.page.evaluate(() => (window.T as unknown as ShareApi).leading())) leaders.push(x);
-        expect(leaders.length, 'one tab holds the connection').toBe(1);
-        const leader = leaders[0]!;
+        const leader = await holder(tabs);
         // Mid-stream: messages both ways in flight.
         const before = pushed;
         await waitFor(() => pushed > before + 10, { what: 'more pushes' });
@@ -203,15 +204,11 @@ describe.each(TRANSPORTS)('share on %s', (transport) => {
           void cdp.send('Page.crash').catch(() => {});
           await crashed;
         }
-        const rest = tabs.filter((x) => x.alive);
-        const mark = pushed;
-        for (const x of rest)
-          await waitUntil(
-            x,
-            (n) => window.T.client!.state === 'open' && window.T.pushes('s').length > n,
-            mark,
-            'open again, receiving what the server sent after the death',
-          );
+        await receivingAfter(
+          tabs.filter((x) => x.alive),
+          pushed,
+          'open again, receiving what the server sent after the death',
+        );
       }
       clearInterval(loop);
       const live = tabs.filter((x) => x.alive);
@@ -305,13 +302,7 @@ describe('share: plain mode and queue.persist', () => {
     await leader.page.close();
     const rest = tabs.filter((x) => x.alive);
     const mark = pushed;
-    for (const x of rest)
-      await waitUntil(
-        x,
-        (n) => window.T.client!.state === 'open' && window.T.pushes('s').length > n,
-        mark,
-        'open again, receiving what the endpoint sent after the holder went',
-      );
+    await receivingAfter(rest, mark, 'open again, receiving what the endpoint sent after the holder went');
     clearInterval(loop);
     for (const x of rest) await x.page.evaluate(() => window.T.send('m', 5));
     for (const x of rest)

@@ -1,4 +1,3 @@
-import { RealtimeError } from '../errors';
 import type { Restore } from '../persisted-queue';
 import type { Pending } from '../queue';
 
@@ -9,8 +8,8 @@ import type { Pending } from '../queue';
  * heard of it before it went); a live tab sends its own again, and `taken(tab)` is how far the
  * new holder has a tab's messages already (by their number in that tab).
  *
- * A queue saved in an older session (the holder's last save came before the session changed):
- * what it had handed over is lost with that session, and reported so, as a reload would.
+ * A queue saved in an older session (its last save, after the session changed, was lost): what
+ * it had handed over went with that session, and the holder reported it 'session-lost' then.
  */
 export function leftBehind(
   [saved, items]: Parameters<Restore>,
@@ -18,16 +17,6 @@ export function leftBehind(
   sent: number,
   taken: (tab: string) => number,
 ): Pending[] {
-  const same = saved.sid === sid;
-  const out = same ? Math.max(sent, saved.sent) : saved.sent;
-  return items.filter((p) => {
-    if (p.seq > out) return !p.origin || p.origin[1] > taken(p.origin[0]);
-    if (!same)
-      p.reject(
-        new RealtimeError('session-lost', 'Session lost: this message, saved by a closed tab, may not have arrived', {
-          data: p.data,
-        }),
-      );
-    return false;
-  });
+  const out = saved.sid === sid ? Math.max(sent, saved.sent) : saved.sent;
+  return items.filter((p) => p.seq > out && (!p.origin || p.origin[1] > taken(p.origin[0])));
 }
