@@ -528,6 +528,32 @@ describe('share: queue.persist', () => {
     expect(server.sockets.length, 'one connection at a time').toBe(2);
   });
 
+  it.each([
+    ['another tab', 2],
+    ['the next holder', 1],
+  ])('a message the holder took from %s but had not sent when it closed goes out once', async (_, from) => {
+    const options = persisted();
+    const [a, b, c] = [open(options), open(options), open(options)];
+    await settle(50);
+    // Its message reaches the holder only after its connection dropped: it waits there, unsent
+    // and unannounced, in the holder's saved queue (and in its tab, which sends it again).
+    const resume = busy(a);
+    const sent = [a, b, c][from]!.client.send('x');
+    await settle(10);
+    a.env.navigator.onLine = false;
+    server.drop();
+    await settle(10);
+    resume();
+    await settle(10);
+    close(a);
+    await settle(500);
+    await within(sent);
+    expect(server.messages).toEqual(['x']);
+    const items = server.frames.flatMap((f) => (f.t === 'msg' ? f.d : []));
+    expect(items, 'sent once, not again under another number').toEqual(['x']);
+    for (const t of [b, c]) expect(t.client.state).toBe('open');
+  });
+
   it('one tab reloaded offline: the next page, holding the connection, sends what the last one saved, once', async () => {
     const options = persisted();
     const a = open(options);

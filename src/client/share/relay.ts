@@ -139,7 +139,7 @@ export class Relay {
       context: inner.context,
       serialize: (data) => inner.serialize(data),
       tooLarge: (bytes) => active().tooLarge(bytes),
-      credentials: () => active().credentials(),
+      credentials: () => inner.credentials(),
       connected: (conn, token) => active().connected(conn, token),
       frame: (text) => {
         if (!leading()) return link.frame(text);
