@@ -9,9 +9,11 @@ import { SharedCarrier } from './tabs';
  * and resumes the session: what was not acknowledged is sent again once, and every tab drops
  * what it already had, so each message arrives once, in order, either way.
  *
- * Where Web Locks or BroadcastChannel are missing, or the protocol can neither resume a session
- * nor a position (plain mode resumes from its Last-Event-ID, cursor or ETag), the client keeps its
- * own connection and reports why with an 'unsupported' error.
+ * Plain mode shares too (the next holder resumes from the Last-Event-ID, cursor or ETag of the
+ * last message it has), and so does `queue.persist` (the holder owns the URL's saved queue).
+ * Where Web Locks or BroadcastChannel are missing, or a custom protocol can resume neither a
+ * session nor a position, the client keeps its own connection and reports why with an
+ * 'unsupported' error.
  */
 export const tabSharing = (): Sharing => ({
   attach(parts) {
