@@ -391,25 +391,28 @@ describe('share: the session is lost', () => {
 });
 
 /**
- * A plain endpoint that honours Last-Event-ID, as an SSE endpoint that keeps its events does: a
- * connection starts after the id it resumes from. Numbers every event 1, 2, ...; counts the
- * connections open at once; keeps what was posted to it.
+ * A plain endpoint that resumes from where the client says it stands: after the Last-Event-ID
+ * (an SSE endpoint that keeps its events) or the polling cursor (`key`), which its transport keeps
+ * in the client's resume state. Numbers every event 1, 2, ...; counts the connections open at
+ * once; keeps what was posted to it.
  */
 class PlainFeed {
   readonly events: unknown[] = [];
   readonly live = new Set<{ h: TransportHandlers; resume: ResumeState; next: number }>();
-  /** The Last-Event-ID each connection opened with. */
+  /** Where each connection opened from. */
   readonly opened: Array<string | undefined> = [];
   mostLive = 0;
   readonly posted: string[] = [];
+
+  constructor(private readonly key: 'lastEventId' | 'cursor') {}
 
   transport(): Transport {
     return {
       name: 'fetch-stream',
       isSupported: () => true,
       open: (_url, h, { resume = {} }) => {
-        const conn = { h, resume, next: Number(resume.lastEventId ?? 0) };
-        this.opened.push(resume.lastEventId);
+        const conn = { h, resume, next: Number(resume[this.key] ?? 0) };
+        this.opened.push(resume[this.key]);
         const start = setTimeout(() => {
           this.live.add(conn);
           this.mostLive = Math.max(this.mostLive, this.live.size);
@@ -435,7 +438,7 @@ class PlainFeed {
 
   #feed(c: { h: TransportHandlers; resume: ResumeState; next: number }): void {
     while (this.live.has(c) && c.next < this.events.length) {
-      c.resume.lastEventId = String(++c.next);
+      c.resume[this.key] = String(++c.next);
       c.h.onFrame(JSON.stringify(this.events[c.next - 1]));
     }
   }
@@ -450,32 +453,35 @@ class PlainFeed {
 }
 
 describe('share: plain mode', () => {
-  it('one connection; every tab gets each message once, in order, across a holder change that resumes from Last-Event-ID; each send goes out once and resolves in its tab', async () => {
-    const feed = new PlainFeed();
-    const plain: ClientOptions = { protocol: 'plain', transports: [feed.transport()] };
-    const [a, b, c] = [open(plain), open(plain), open(plain)];
-    await settle(50);
-    for (const t of [a, b, c]) expect(t.client.state).toBe('open');
-    feed.push(1, 2, 3);
-    const sends = [a, b, c].map((t, i) => t.client.send(`m${i}`));
-    await settle(50);
-    await within(Promise.all(sends));
-    feed.push(4, 5);
-    await settle(50);
-    kill(a, false);
-    feed.drop();
-    feed.push(6);
-    await settle(300);
-    feed.push(7);
-    const after = [b, c].map((t, i) => t.client.send({ after: i }));
-    await settle(50);
-    await within(Promise.all(after));
-    for (const t of [b, c]) expect(t.received).toEqual([1, 2, 3, 4, 5, 6, 7]);
-    expect(feed.opened, 'the next holder resumed from the last event every tab had').toEqual([undefined, '5']);
-    expect(feed.mostLive, 'connections open at once').toBe(1);
-    expect([...feed.posted].sort()).toEqual(['m0', 'm1', 'm2', '{"after":0}', '{"after":1}']);
-    for (const t of [b, c]) expect(t.errors).toEqual([]);
-  });
+  it.each(['lastEventId', 'cursor'] as const)(
+    'one connection; every tab gets each message once, in order, across a holder change that resumes from the %s; each send goes out once and resolves in its tab',
+    async (key) => {
+      const feed = new PlainFeed(key);
+      const plain: ClientOptions = { protocol: 'plain', transports: [feed.transport()] };
+      const [a, b, c] = [open(plain), open(plain), open(plain)];
+      await settle(50);
+      for (const t of [a, b, c]) expect(t.client.state).toBe('open');
+      feed.push(1, 2, 3);
+      const sends = [a, b, c].map((t, i) => t.client.send(`m${i}`));
+      await settle(50);
+      await within(Promise.all(sends));
+      feed.push(4, 5);
+      await settle(50);
+      kill(a, false);
+      feed.drop();
+      feed.push(6);
+      await settle(300);
+      feed.push(7);
+      const after = [b, c].map((t, i) => t.client.send({ after: i }));
+      await settle(50);
+      await within(Promise.all(after));
+      for (const t of [b, c]) expect(t.received).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(feed.opened, 'the next holder resumed from the last event every tab had').toEqual([undefined, '5']);
+      expect(feed.mostLive, 'connections open at once').toBe(1);
+      expect([...feed.posted].sort()).toEqual(['m0', 'm1', 'm2', '{"after":0}', '{"after":1}']);
+      for (const t of [b, c]) expect(t.errors).toEqual([]);
+    },
+  );
 });
 
 describe('share: queue.persist', () => {
