@@ -193,15 +193,13 @@ export class Relay {
     }
   }
 
-  /** What the leader said of a message (followers): where an endpoint numbering none resumes after it. */
+  /** While this tab follows: where an endpoint that numbers nothing resumes after a message the leader passed on. */
   note(m: TabMessage): void {
     if (m.t !== 'msg' || !m.at) return;
     const resumeAt = this.#resumeAt;
     resumeAt.set(...m.at);
-    for (const seq of resumeAt.keys()) {
-      if (resumeAt.size <= KEPT) break;
-      resumeAt.delete(seq);
-    }
+    // One in, the oldest out (a Map keeps the order they came in).
+    if (resumeAt.size > KEPT) resumeAt.delete(resumeAt.keys().next().value!);
   }
 
   /** What followers say to the leader. */
@@ -426,12 +424,12 @@ export class Relay {
     }
     if (f.t !== 'msg') return;
     const outbox = this.outbox;
+    // A message's text for the server, which a protocol other than v1 sends as a JSON string (see #linkFlush).
+    const plain = this.#link !== this.#inner;
     for (let i = 0; i < f.d.length; i++) {
       const local = f.s + i;
       if (local <= (this.#seen.get(tab) ?? 0)) continue; // sent again after a relink: taken already
       this.#seen.set(tab, local);
-      // Its text for the server, which a protocol other than v1 sends as a JSON string (see #linkFlush).
-      const plain = this.#link !== this.#inner;
       if (plain && typeof f.d[i] !== 'string') continue;
       const json = plain ? (f.d[i] as string) : JSON.stringify(f.d[i]);
       const data = plain ? parsed(json) : f.d[i];
