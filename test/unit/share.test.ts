@@ -459,8 +459,10 @@ describe('share: plain mode', () => {
       const feed = new PlainFeed(key);
       const plain: ClientOptions = { protocol: 'plain', transports: [feed.transport()] };
       const [a, b, c] = [open(plain), open(plain), open(plain)];
+      const early = a.client.send('early'); // queued before a holds the connection
       await settle(50);
       for (const t of [a, b, c]) expect(t.client.state).toBe('open');
+      await within(early);
       feed.push(1, 2, 3);
       const sends = [a, b, c].map((t, i) => t.client.send(`m${i}`));
       await settle(50);
@@ -478,7 +480,7 @@ describe('share: plain mode', () => {
       for (const t of [b, c]) expect(t.received).toEqual([1, 2, 3, 4, 5, 6, 7]);
       expect(feed.opened, 'the next holder resumed from the last event every tab had').toEqual([undefined, '5']);
       expect(feed.mostLive, 'connections open at once').toBe(1);
-      expect([...feed.posted].sort()).toEqual(['m0', 'm1', 'm2', '{"after":0}', '{"after":1}']);
+      expect([...feed.posted].sort()).toEqual(['early', 'm0', 'm1', 'm2', '{"after":0}', '{"after":1}']);
       for (const t of [b, c]) expect(t.errors).toEqual([]);
     },
   );

@@ -137,7 +137,8 @@ export class Relay {
     return {
       resumable: inner.resumable,
       context: inner.context,
-      serialize: (data) => inner.serialize(data),
+      // Each tab's queue holds the text for whom it talks to: the leader (v1), or the server.
+      serialize: (data) => active().serialize(data),
       tooLarge: (bytes) => active().tooLarge(bytes),
       credentials: () => inner.credentials(),
       connected: (conn, token) => active().connected(conn, token),
@@ -153,7 +154,7 @@ export class Relay {
       },
       protocolError: (what) => active().protocolError(what),
       flush: (conn: Connection) => {
-        if (!leading()) return this.#linkFlush(conn);
+        if (!leading()) return link.flush(conn);
         try {
           return this.#flush(inner, conn);
         } finally {
@@ -174,23 +175,6 @@ export class Relay {
       restore: (s) => active().restore(s),
       ackReleased: () => active().ackReleased(),
     };
-  }
-
-  /**
-   * A follower's messages to the leader, as v1 msg frames. When the server's protocol is not v1,
-   * each message's text for the server (plain mode: a string as it is) travels as a JSON string.
-   */
-  #linkFlush(conn: Connection): boolean {
-    const link = this.#link!;
-    if (link === this.#inner) return link.flush(conn);
-    const items = this.outbox.unsent();
-    const texts = items.map((p) => p.json);
-    for (const p of items) p.json = JSON.stringify(p.json);
-    try {
-      return link.flush(conn);
-    } finally {
-      items.forEach((p, i) => (p.json = texts[i]!));
-    }
   }
 
   /** While this tab follows: where an endpoint that numbers nothing resumes after a message the leader passed on. */
@@ -234,6 +218,8 @@ export class Relay {
     const inner = this.#inner!;
     const outbox = this.outbox;
     const session = mirror.session;
+    // What this tab queued while it followed, as text for the server now.
+    for (const p of outbox.items) p.json = inner.serialize(p.data)!;
     if (saved && !session) {
       // What the last page of this URL left: its session goes on, its messages first.
       inner.restore(saved[0]);
@@ -424,15 +410,13 @@ export class Relay {
     }
     if (f.t !== 'msg') return;
     const outbox = this.outbox;
-    // A message's text for the server, which a protocol other than v1 sends as a JSON string (see #linkFlush).
-    const plain = this.#link !== this.#inner;
     for (let i = 0; i < f.d.length; i++) {
       const local = f.s + i;
       if (local <= (this.#seen.get(tab) ?? 0)) continue; // sent again after a relink: taken already
       this.#seen.set(tab, local);
-      if (plain && typeof f.d[i] !== 'string') continue;
-      const json = plain ? (f.d[i] as string) : JSON.stringify(f.d[i]);
-      const data = plain ? parsed(json) : f.d[i];
+      const data = f.d[i];
+      // The text the server's protocol sends for it (plain mode: a string as it is).
+      const json = this.#inner!.serialize(data)!;
       outbox.push({
         json,
         bytes: utf8Length(json),
