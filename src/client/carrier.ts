@@ -2,6 +2,7 @@ import type { Endpoint, EndpointHost } from './endpoint';
 import type { ErrorCode } from './errors';
 import type { LadderHost } from './ladder';
 import type { Config } from './options';
+import type { Restore } from './persisted-queue';
 import type { ReconnectOptions } from './retry';
 import type { Connection, Transport } from './transports/types';
 
@@ -30,6 +31,12 @@ export interface Carrier {
   leave(reason: string): void;
   /** Stops for good (close()). */
   stop(code: number, reason: string): void;
+  /**
+   * True when it takes the persisted queue (`queue.persist`) over itself, through
+   * {@link CarrierParts.ownQueue}, when it comes to hold the connection; otherwise the client takes
+   * it before the first attempt.
+   */
+  readonly ownsQueue?: boolean;
 }
 
 /** What the client hands the part that builds its endpoint and carrier. */
@@ -50,6 +57,13 @@ export interface CarrierParts {
     host?: LadderHost,
     reconnect?: ReconnectOptions | false,
   ): Carrier;
+  /**
+   * Takes the persisted queue over (`queue.persist`; settles at once without it), handing what an
+   * earlier page left to `restore`: for a carrier that {@link Carrier.ownsQueue}.
+   */
+  readonly ownQueue: (restore: Restore) => Promise<void>;
+  /** Lets go of the persisted queue, for the next tab holding the connection (`queue.persist`; nothing without it). */
+  readonly releaseQueue: () => void;
 }
 
 /**

@@ -85,6 +85,11 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
           endpoint,
           host,
         ),
+      ownQueue: async (restore) => {
+        const run = this.#run;
+        await this.#persisted?.own(() => run === this.#run, restore);
+      },
+      releaseQueue: () => this.#persisted?.release(),
     });
     this.#endpoint = endpoint;
     this.#ladder = ladder;
@@ -205,7 +210,7 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
   async #begin(run: number): Promise<void> {
     const current = () => run === this.#run;
     if (!current()) return;
-    if (this.#persisted) {
+    if (this.#persisted && !this.#ladder.ownsQueue) {
       await this.#persisted.own(current);
       if (!current()) return;
     }

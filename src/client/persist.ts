@@ -7,15 +7,19 @@ export type PersistKind = 'indexeddb' | 'localStorage';
 
 /**
  * What a page leaves for the next one: the session to resume and every message not yet
- * acknowledged, as [seq, json, key, expiry]. `a` is the highest server seq received, `sent` the
- * highest client seq handed to a transport: with both, a resume neither loses nor repeats.
+ * acknowledged, as [seq, json, key, expiry], and with tab sharing the tab it came from and its
+ * number there. `a` is the highest server seq received, `sent` the highest client seq handed to
+ * a transport: with both, a resume neither loses nor repeats.
  */
 export interface Saved {
   sid?: string;
   key?: string;
   a: number;
   sent: number;
-  items: Array<[seq: number, json: string, key: string | null, exp: number | null]>;
+  items: Array<
+    | [seq: number, json: string, key: string | null, exp: number | null]
+    | [seq: number, json: string, key: string | null, exp: number | null, tab: string, local: number]
+  >;
 }
 
 /** A persisted queue this page owns: what the previous page saved, and how to save and let go. */

@@ -16,10 +16,17 @@ export interface QueueHost {
   expire(p: Pending): void;
 }
 
+/** What an earlier page left, as the client takes it back: its session, and its messages in order. */
+export type Restore = (saved: Saved, items: Pending[]) => void;
+
 /** The client's side of `queue.persist`, composed only when it is set. */
 export interface PersistedQueue {
-  /** Takes the saved queue over, if no other page holds it. Runs before a run of attempts starts. */
-  own(current: () => boolean): Promise<void>;
+  /**
+   * Takes the saved queue over, if no other page holds it. Runs before a run of attempts starts
+   * (with tab sharing: when this tab comes to hold the connection). `restore` takes back what an
+   * earlier page left; by default its session and messages resume ahead of anything sent since.
+   */
+  own(current: () => boolean, restore?: Restore): Promise<void>;
   /** The queue changed: save it at the end of the task. */
   changed(): void;
   /** The highest server seq that may be acknowledged: none past what a completed save records. */
@@ -56,7 +63,7 @@ export class Persisted implements PersistedQueue {
    * twice. What an earlier page left goes ahead of anything sent meanwhile, with its session, so
    * the first attempt resumes it.
    */
-  async own(current: () => boolean): Promise<void> {
+  async own(current: () => boolean, restore?: Restore): Promise<void> {
     if (!this.#usable || this.#owned) return;
     const { env, url } = this.host;
     const owned = await this.lock(`realtime-client queue ${url}`, env).catch(String);
@@ -73,13 +80,12 @@ export class Persisted implements PersistedQueue {
     this.#stored = !!owned.saved;
     // The last moment a leaving page surely runs: save what the next load needs, synchronously with localStorage.
     env.window?.addEventListener('pagehide', this.#save);
-    if (owned.saved) this.#restore(owned.saved);
+    if (owned.saved) this.#restore(owned.saved, restore);
   }
 
-  #restore(s: Saved): void {
+  #restore(s: Saved, restore: Restore = (saved, items) => this.#resume(saved, items)): void {
     const { host } = this;
-    host.endpoint.restore(s);
-    const items = s.items.map(([seq, json, key, exp]): Pending => {
+    const items = s.items.map(([seq, json, key, exp, tab, local]): Pending => {
       // Its send() promise died with the earlier page: a failure now is reported as an 'error' event.
       return {
         seq,
@@ -88,12 +94,19 @@ export class Persisted implements PersistedQueue {
         data: parsed(json),
         key: key ?? undefined,
         exp: exp ?? undefined,
+        origin: typeof tab === 'string' && typeof local === 'number' ? [tab, local] : undefined,
         resolve() {},
         reject: (e) => host.error(e),
       };
     });
-    host.outbox.adopt(items, s.sent);
+    restore(s, items);
     for (const p of items) host.expire(p);
+  }
+
+  /** The earlier page's session goes on, its messages first. */
+  #resume(s: Saved, items: Pending[]): void {
+    this.host.endpoint.restore(s);
+    this.host.outbox.adopt(items, s.sent);
   }
 
   changed(): void {
@@ -130,7 +143,7 @@ export class Persisted implements PersistedQueue {
       ? {
           ...host.endpoint.snapshot(),
           sent: o.sent,
-          items: o.items.map((p) => [p.seq, p.json, p.key ?? null, p.exp ?? null]),
+          items: o.items.map((p) => [p.seq, p.json, p.key ?? null, p.exp ?? null, ...(p.origin ?? [])]),
         }
       : undefined;
     this.#writing.push(s ? s.a : Infinity);

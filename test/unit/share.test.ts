@@ -9,6 +9,7 @@ import { tabSharing } from '../../src/share';
 import { HolderWatch, holderBound } from '../../src/client/share/watch';
 import { resolveEnv } from '../../src/client/env';
 import { WebSocket as MockWebSocket } from 'mock-socket';
+import type { ResumeState, Transport, TransportHandlers } from '../../src/client/transports/types';
 import { freshUrl, MockV1, settle, testEnv, within } from './helpers';
 
 let server: MockV1;
@@ -16,6 +17,7 @@ let tabs: Tab[];
 
 interface Tab {
   client: RealtimeClient;
+  env: ReturnType<typeof testEnv>;
   received: unknown[];
   errors: RealtimeError[];
   alive: boolean;
@@ -24,7 +26,6 @@ interface Tab {
   held?: Array<[FakeChannel, unknown]> | undefined;
   /** While hung: what it would have run (timers, the news that its lock was taken), in order. */
   hung?: Array<() => void> | undefined;
-  env: { window: EventTarget; document: EventTarget };
 }
 
 /** One BroadcastChannel bus: a message reaches every other open channel of its name, in order, in a later task. */
@@ -128,22 +129,20 @@ afterEach(() => {
 });
 
 function open(options: ClientOptions = {}): Tab {
-  const tab = { received: [], errors: [], alive: true, channels: [] } as unknown as Tab;
+  const tab = { received: [], errors: [], alive: true, channels: [], env: testEnv() } as unknown as Tab;
   // A tab that has gone runs nothing more; a hung one, nothing until it wakes.
   const setTimeout = (fn: () => void, ms: number) =>
     globalThis.setTimeout(() => {
       if (tab.hung) tab.hung.push(() => tab.alive && fn());
       else if (tab.alive) fn();
     }, ms);
-  const env = { ...testEnv(), ...options.env };
-  tab.env = env as unknown as Tab['env'];
   tab.client = new RealtimeClient(server.url, {
     transports: ['websocket'],
     reconnect: { initialDelay: 100 },
     share: tabSharing(),
     ...options,
     env: {
-      ...env,
+      ...tab.env,
       locks: locks.for(tab),
       BroadcastChannel: class extends FakeChannel {
         constructor(name: string) {
@@ -577,6 +576,195 @@ describe('share: the session is lost', () => {
     await settle(200);
     for (const t of [a!, b!]) expect(t.received).toEqual([1, 10]);
     for (const t of [a!, b!]) expect(t.client.state).toBe('open');
+  });
+});
+
+/**
+ * A plain endpoint that resumes from where the client says it stands: after the Last-Event-ID
+ * (an SSE endpoint that keeps its events) or the polling cursor (`key`), which its transport keeps
+ * in the client's resume state. Numbers every event 1, 2, ...; counts the connections open at
+ * once; keeps what was posted to it.
+ */
+class PlainFeed {
+  readonly events: unknown[] = [];
+  readonly live = new Set<{ h: TransportHandlers; resume: ResumeState; next: number }>();
+  /** Where each connection opened from. */
+  readonly opened: Array<string | undefined> = [];
+  mostLive = 0;
+  readonly posted: string[] = [];
+
+  constructor(private readonly key: 'lastEventId' | 'cursor') {}
+
+  transport(): Transport {
+    return {
+      name: 'fetch-stream',
+      isSupported: () => true,
+      open: (_url, h, { resume = {} }) => {
+        const conn = { h, resume, next: Number(resume[this.key] ?? 0) };
+        this.opened.push(resume[this.key]);
+        const start = setTimeout(() => {
+          this.live.add(conn);
+          this.mostLive = Math.max(this.mostLive, this.live.size);
+          h.onOpen();
+          this.#feed(conn);
+        }, 1);
+        return {
+          send: (text) => void this.posted.push(text),
+          close: () => {
+            clearTimeout(start);
+            this.live.delete(conn);
+          },
+          buffered: 0,
+        };
+      },
+    };
+  }
+
+  push(...data: unknown[]): void {
+    this.events.push(...data);
+    for (const c of this.live) this.#feed(c);
+  }
+
+  #feed(c: { h: TransportHandlers; resume: ResumeState; next: number }): void {
+    while (this.live.has(c) && c.next < this.events.length) {
+      c.resume[this.key] = String(++c.next);
+      c.h.onFrame(JSON.stringify(this.events[c.next - 1]));
+    }
+  }
+
+  /** The holder's page went: its connection with it. */
+  drop(): void {
+    for (const c of this.live) {
+      this.live.delete(c);
+      c.h.onClose(1006, 'gone');
+    }
+  }
+}
+
+describe('share: plain mode', () => {
+  it.each(['lastEventId', 'cursor'] as const)(
+    'one connection; every tab gets each message once, in order, across a holder change that resumes from the %s; each send goes out once and resolves in its tab',
+    async (key) => {
+      const feed = new PlainFeed(key);
+      const plain: ClientOptions = { protocol: 'plain', transports: [feed.transport()] };
+      const [a, b, c] = [open(plain), open(plain), open(plain)];
+      const early = a.client.send('early'); // queued before a holds the connection
+      await settle(50);
+      for (const t of [a, b, c]) expect(t.client.state).toBe('open');
+      await within(early);
+      feed.push(1, 2, 3);
+      const sends = [a, b, c].map((t, i) => t.client.send(`m${i}`));
+      await settle(50);
+      await within(Promise.all(sends));
+      feed.push(4, 5);
+      await settle(50);
+      kill(a, false);
+      feed.drop();
+      feed.push(6);
+      await settle(300);
+      feed.push(7);
+      const after = [b, c].map((t, i) => t.client.send({ after: i }));
+      await settle(50);
+      await within(Promise.all(after));
+      for (const t of [b, c]) expect(t.received).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(feed.opened, 'the next holder resumed from the last event every tab had').toEqual([undefined, '5']);
+      expect(feed.mostLive, 'connections open at once').toBe(1);
+      expect([...feed.posted].sort()).toEqual(['early', 'm0', 'm1', 'm2', '{"after":0}', '{"after":1}']);
+      for (const t of [b, c]) expect(t.errors).toEqual([]);
+    },
+  );
+});
+
+describe('share: queue.persist', () => {
+  /** One localStorage for the tabs of the test, as for the tabs of one profile. */
+  const persisted = (): ClientOptions => {
+    const store = new Map<string, string>();
+    const localStorage = {
+      getItem: (k: string) => store.get(k) ?? null,
+      setItem: (k: string, v: string) => void store.set(k, v),
+      removeItem: (k: string) => void store.delete(k),
+    } as Storage;
+    return { queue: { persist: 'localStorage' }, env: { localStorage } };
+  };
+  /** The tab is closed: pagehide (the persisted queue is saved), then it is gone. */
+  const close = (tab: Tab) => {
+    tab.env.window.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: false }));
+    kill(tab, false);
+  };
+  const goOffline = async (all: Tab[]) => {
+    for (const t of all) t.env.navigator.onLine = false;
+    server.drop();
+    await settle(50);
+  };
+  const goOnline = (all: Tab[]) => {
+    for (const t of all) {
+      t.env.navigator.onLine = true;
+      t.env.window.dispatchEvent(new Event('online'));
+    }
+  };
+
+  it('3 tabs send offline, the holder closes, back online: each message reaches the server once, and every send() resolves in its tab', async () => {
+    const options = persisted();
+    const [a, b, c] = [open(options), open(options), open(options)];
+    await settle(50);
+    expect(server.sockets.length).toBe(1);
+    await goOffline([a, b, c]);
+    const sends = [b, c].flatMap((t, i) => [t.client.send(`${i} 1`), t.client.send(`${i} 2`)]);
+    void a.client.send('holder 1').catch(String);
+    void a.client.send('holder 2').catch(String);
+    await settle(50);
+    close(a);
+    await settle(300);
+    goOnline([b, c]);
+    await settle(500);
+    await within(Promise.all(sends));
+    expect([...server.messages].sort()).toEqual(['0 1', '0 2', '1 1', '1 2', 'holder 1', 'holder 2']);
+    // Once each: the server saw each message in one frame item, not again under another number.
+    const items = server.frames.flatMap((f) => (f.t === 'msg' ? f.d : []));
+    expect(items.sort()).toEqual(['0 1', '0 2', '1 1', '1 2', 'holder 1', 'holder 2']);
+    expect(server.sockets.length, 'one connection at a time').toBe(2);
+  });
+
+  it.each([
+    ['another tab', 2],
+    ['the next holder', 1],
+  ])('a message the holder took from %s but had not sent when it closed goes out once', async (_, from) => {
+    const options = persisted();
+    const [a, b, c] = [open(options), open(options), open(options)];
+    await settle(50);
+    // Its message reaches the holder only after its connection dropped: it waits there, unsent
+    // and unannounced, in the holder's saved queue (and in its tab, which sends it again).
+    const resume = busy(a);
+    const sent = [a, b, c][from]!.client.send('x');
+    await settle(10);
+    a.env.navigator.onLine = false;
+    server.drop();
+    await settle(10);
+    resume();
+    await settle(10);
+    close(a);
+    await settle(500);
+    await within(sent);
+    expect(server.messages).toEqual(['x']);
+    const items = server.frames.flatMap((f) => (f.t === 'msg' ? f.d : []));
+    expect(items, 'sent once, not again under another number').toEqual(['x']);
+    for (const t of [b, c]) expect(t.client.state).toBe('open');
+  });
+
+  it('one tab reloaded offline: the next page, holding the connection, sends what the last one saved, once', async () => {
+    const options = persisted();
+    const a = open(options);
+    await settle(50);
+    await goOffline([a]);
+    void a.client.send('queued').catch(String);
+    await settle(50);
+    close(a);
+    const next = open(options);
+    await settle(300);
+    expect(next.client.state).toBe('open');
+    await within(next.client.send('after'));
+    expect(server.messages).toEqual(['queued', 'after']);
+    expect(next.errors).toEqual([]);
   });
 });
 

@@ -1,3 +1,5 @@
+import type { ResumeState } from '../transports/types';
+
 /**
  * What the tabs sharing one connection say to each other over their BroadcastChannel, which only
  * pages of this origin can open: the session's id and key travel here and nowhere else.
@@ -36,8 +38,12 @@ export type TabMessage =
       /** The server session the tab is linked to now. */
       session: string;
     }
-  /** Leader to every follower: a v1 msg frame of server messages, with the server's seqs. */
-  | { t: 'msg'; text: string }
+  /**
+   * Leader to every follower: a v1 msg frame of server messages, with the server's seqs (or, from
+   * an endpoint that numbers none, the leader's); `at`: where such an endpoint resumes after the
+   * last of them, for a successor to start from.
+   */
+  | { t: 'msg'; text: string; at?: [seq: number, resume: ResumeState] | undefined }
   /** Leader to every tab: the server acknowledged client seqs up to `s`; per tab, its highest message acknowledged. */
   | { t: 'acks'; s: number; tabs: Record<string, number> }
   /** Leader to every tab: handed to the server: [server seq, tab, tab-local seq, JSON]. */

@@ -27,6 +27,8 @@ export interface Standing {
 export interface FollowerCalls {
   /** Tells every tab what a successor needs so far ('state'). */
   postState(): void;
+  /** The text the server's protocol sends for a message (plain mode: a string as it is). */
+  serialize(data: unknown): string;
   /** A follower's position moved: an ack held back for it may go. */
   ackReleased(): void;
   flushSoon(): void;
@@ -119,6 +121,11 @@ export class Followers {
     this.#seen.set(tab, Math.max(local, this.#seen.get(tab) ?? 0));
   }
 
+  /** The highest message of `tab` taken or acknowledged. */
+  taken(tab: string): number {
+    return Math.max(this.#seen.get(tab) ?? 0, this.#tabAcked.get(tab) ?? 0);
+  }
+
   /** The server acknowledged message `local` of `tab`. */
   acknowledged(tab: string, local: number): void {
     this.#tabAcked.set(tab, local);
@@ -202,16 +209,16 @@ export class Followers {
       if (local <= (this.#seen.get(tab) ?? 0)) continue; // sent again after a relink: taken already
       this.#seen.set(tab, local);
       const data = f.d[i];
-      const json = JSON.stringify(data);
-      const item = this.outbox.push({
+      const json = this.calls.serialize(data);
+      this.outbox.push({
         json,
         bytes: utf8Length(json),
         data,
         resolve: () => this.acknowledged(tab, local),
         // Rejected when this tab stops: the follower sends it again to the next leader.
         reject: () => {},
+        origin: [tab, local],
       });
-      this.gate.own(item, tab, local);
     }
     this.calls.flushSoon();
   }

@@ -29,8 +29,7 @@ export interface GateHost {
  * the message's tab would send it again).
  */
 export class SendGate {
-  /** Which tab and tab-local seq each message of the outbox came from; this tab's last number. */
-  readonly #owners = new WeakMap<Pending, [string, number]>();
+  /** The last tab-local number of this tab's own messages (each message's is its `origin`). */
   #ownLocal = 0;
   /** Per follower, the highest seq it recorded; when the holder began holding messages back for them. */
   readonly #have = new Map<string, number>();
@@ -45,7 +44,7 @@ export class SendGate {
 
   /** `p` is message `local` of `tab`. */
   own(p: Pending, tab: string, local: number): void {
-    this.#owners.set(p, [tab, local]);
+    p.origin = [tab, local];
   }
 
   /** This tab's next message of its own is numbered after `last`. */
@@ -56,8 +55,7 @@ export class SendGate {
   /** [server seq, tab, tab-local seq, JSON] of each message; this tab's own are numbered here. */
   items(items: Pending[]): SentItem[] {
     return items.map((p) => {
-      let owner = this.#owners.get(p);
-      if (!owner) this.#owners.set(p, (owner = [this.host.tab, ++this.#ownLocal]));
+      const owner = (p.origin ??= [this.host.tab, ++this.#ownLocal]);
       return [p.seq, owner[0], owner[1], p.json];
     });
   }
@@ -114,7 +112,7 @@ export class SendGate {
     const outbox = this.outbox;
     const mine: Pending[] = [];
     for (const p of outbox.take()) {
-      const owner = this.#owners.get(p) ?? [this.host.tab, ++this.#ownLocal];
+      const owner = (p.origin ??= [this.host.tab, ++this.#ownLocal]);
       if (owner[0] !== this.host.tab) continue;
       p.seq = owner[1];
       mine.push(p);

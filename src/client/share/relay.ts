@@ -2,10 +2,12 @@ import { utf8Length } from '../../protocol';
 import { parsed, type Endpoint, type EndpointHost } from '../endpoint';
 import type { Env } from '../env';
 import type { Outbox, Pending } from '../queue';
-import type { Connection } from '../transports/types';
+import type { Restore } from '../persisted-queue';
+import type { Connection, ResumeState } from '../transports/types';
 import type { Mirror, TabMessage } from './channel';
 import { Followers, type Standing } from './followers';
 import { SendGate } from './gate';
+import { leftBehind } from './left-behind';
 
 /**
  * Server messages the leader keeps for a tab that relinks (after a leader change, or its link
@@ -45,8 +47,15 @@ export class Relay {
   /** Server messages delivered during the frame being read, passed on when it is done. */
   #batch: unknown[] = [];
   #batchStart = 0;
-  /** The client's endpoint and its host, which the relay wraps. */
+  /** Where an endpoint that numbers no messages resumes after each of the last ones (see KEPT), by seq. */
+  readonly #resumeAt = new Map<number, ResumeState>();
+  /**
+   * The client's endpoint (the server's protocol) and the one this tab speaks v1 to the leader
+   * with while it follows: the same one, unless the server's protocol numbers no messages (plain
+   * mode), which this relay then numbers itself. And the client's endpoint host.
+   */
   #inner: Endpoint | undefined;
+  #link: Endpoint | undefined;
   #client: EndpointHost | undefined;
 
   constructor(
@@ -57,6 +66,7 @@ export class Relay {
     this.#gate = new SendGate({ tab: host.tab, env: host.env, post: (m) => host.post(m), flushSoon }, outbox);
     this.#followers = new Followers(host, this.#at, outbox, this.#gate, {
       postState: () => this.#state(),
+      serialize: (data) => this.#inner!.serialize(data)!,
       ackReleased: () => this.#inner?.ackReleased(),
       flushSoon,
     });
@@ -77,6 +87,8 @@ export class Relay {
         h.opened(deadline, resumed);
       },
       deliver: (data, seq) => {
+        // An endpoint that numbers nothing: numbered here, in the order the connection gave them.
+        if (seq === undefined && leading() && this.#inner?.position) seq = this.#at.received + 1;
         if (seq !== undefined) {
           if (leading()) {
             if (!this.#batch.length) this.#batchStart = seq;
@@ -102,19 +114,22 @@ export class Relay {
     };
   }
 
-  /** The client's endpoint, seen through the relay. */
-  endpoint(inner: Endpoint): Endpoint {
+  /** The client's endpoint, seen through the relay: `inner` while this tab leads, `link` while it follows. */
+  endpoint(inner: Endpoint, link: Endpoint): Endpoint {
     this.#inner = inner;
+    this.#link = link;
     const leading = () => this.host.leading;
+    const active = () => (leading() ? inner : link);
     return {
       resumable: inner.resumable,
       context: inner.context,
-      serialize: (data) => inner.serialize(data),
-      tooLarge: (bytes) => inner.tooLarge(bytes),
+      // Each tab's queue holds the text for whom it talks to: the leader (v1), or the server.
+      serialize: (data) => active().serialize(data),
+      tooLarge: (bytes) => active().tooLarge(bytes),
       credentials: () => inner.credentials(),
-      connected: (conn, token) => inner.connected(conn, token),
+      connected: (conn, token) => active().connected(conn, token),
       frame: (text) => {
-        if (!leading()) return inner.frame(text);
+        if (!leading()) return link.frame(text);
         // The server's limit, for the followers' welcome (sent as the server wrote it: t first).
         if (text.startsWith('{"t":"welcome"')) {
           const max = (parsed(text) as { max?: unknown }).max;
@@ -123,18 +138,37 @@ export class Relay {
         inner.frame(text);
         this.#passOn();
       },
-      protocolError: (what) => inner.protocolError(what),
-      flush: (conn: Connection) =>
-        leading() ? this.#gate.flush(inner, conn, this.#followers.tabs()) : inner.flush(conn),
+      protocolError: (what) => active().protocolError(what),
+      flush: (conn: Connection) => {
+        if (!leading()) return link.flush(conn);
+        try {
+          return this.#gate.flush(inner, conn, this.#followers.tabs());
+        } finally {
+          // An endpoint without acks (plain) resolved what it handed over: the tabs hear it now.
+          this.#passOn();
+        }
+      },
       disconnected: () => {
-        inner.disconnected();
+        active().disconnected();
         if (this.#followers.closed()) this.host.post({ t: 'down', tab: this.host.tab });
       },
-      reset: () => inner.reset(),
-      snapshot: () => inner.snapshot(),
-      restore: (s) => inner.restore(s),
-      ackReleased: () => inner.ackReleased(),
+      reset: () => {
+        inner.reset();
+        if (link !== inner) link.reset();
+      },
+      snapshot: () => active().snapshot(),
+      restore: (s) => active().restore(s),
+      ackReleased: () => active().ackReleased(),
     };
+  }
+
+  /** While this tab follows: where an endpoint that numbers nothing resumes after a message the leader passed on. */
+  note(m: TabMessage): void {
+    if (m.t !== 'msg' || !m.at) return;
+    const resumeAt = this.#resumeAt;
+    resumeAt.set(...m.at);
+    // One in, the oldest out (a Map keeps the order they came in).
+    if (resumeAt.size > KEPT) resumeAt.delete(resumeAt.keys().next().value!);
   }
 
   /** What followers say to the leader. */
@@ -148,14 +182,26 @@ export class Relay {
    * still has everything after; tabs further behind get the rest from what this tab kept). What
    * the last leader handed the server and was not acknowledged goes first, with its seqs, then
    * what this tab had queued itself. Other followers send the rest again.
+   *
+   * With `queue.persist`, `saved` is what the last holder persisted: the session, if no tab heard
+   * of one (a reload with no other tab open), or else the messages it had not sent, which go
+   * after the sent ones (see leftBehind).
    */
-  takeOver(mirror: Mirror, endpoint: Endpoint): void {
-    const own = endpoint.snapshot();
+  takeOver(mirror: Mirror, saved?: Parameters<Restore>): void {
+    const own = this.#link!.snapshot();
+    const inner = this.#inner!;
     const outbox = this.outbox;
     const session = mirror.session;
+    // What this tab queued while it followed, as text for the server now.
+    for (const p of outbox.items) p.json = inner.serialize(p.data)!;
+    if (saved && !session) {
+      // What the last page of this URL left: its session goes on, its messages first.
+      inner.restore(saved[0]);
+      return outbox.adopt(saved[1], saved[0].sent);
+    }
     if (!session) {
       // Nothing to resume: a new session, with this tab's messages, none of them sent yet.
-      endpoint.reset();
+      inner.reset();
       outbox.sent = 0;
       outbox.restart();
       return;
@@ -185,14 +231,34 @@ export class Relay {
       followers.had(tab, local);
     }
     for (const [tab, local] of mirror.tabAcked) followers.had(tab, local, local);
+    const sent = earlier.at(-1)?.seq ?? mirror.out;
+    const taken = (tab: string) => (tab === this.host.tab ? Infinity : followers.taken(tab));
+    const left = saved ? leftBehind(saved, session.sid, sent, taken) : [];
+    left.forEach((p, i) => {
+      p.seq = sent + 1 + i;
+      if (!p.origin) return;
+      const [tab, local] = p.origin;
+      p.resolve = () => followers.acknowledged(tab, local);
+      followers.had(tab, local);
+    });
     // Two adoptions: this tab's own messages back in (numbered after nothing), then the sent ones
-    // ahead of them, which numbers this tab's own after the last sent.
+    // and those left behind ahead of them, which numbers this tab's own after them. An endpoint
+    // without acks (plain) sends again what it may not have handed over.
     outbox.adopt(mine, 0);
-    outbox.adopt(earlier, earlier.at(-1)?.seq ?? mirror.out);
+    outbox.adopt([...earlier, ...left], inner.resumable ? sent : mirror.out);
     // Its own position counts only in the session it was linked to.
-    const from = own.sid && this.host.session === session.sid ? own.a : mirror.acked;
+    // A tab never linked in this session starts from now: what the last leader acknowledged, or
+    // (an endpoint numbering nothing acknowledges nothing) the last message it announced.
+    const unlinked = inner.position ? ([...this.#resumeAt.keys()].at(-1) ?? 0) : mirror.acked;
+    const from = own.sid && this.host.session === session.sid ? own.a : unlinked;
     this.#at.sid = session.sid;
-    endpoint.restore({ ...session, a: from });
+    inner.restore({ ...session, a: from });
+    // An endpoint that numbers nothing goes on from where it stood after that message, if known.
+    const position = inner.position;
+    if (position) {
+      for (const k of Object.keys(position)) delete position[k as keyof ResumeState];
+      Object.assign(position, this.#resumeAt.get(from));
+    }
     this.#at.received = from;
     this.#postedAck = mirror.acked;
     this.#postedOut = mirror.out;
@@ -215,6 +281,7 @@ export class Relay {
     this.#followers.follow();
     this.#batch = [];
     this.#at.kept.length = 0;
+    this.#resumeAt.clear();
     this.#at.received = this.#postedAck = this.#postedOut = 0;
     this.#at.sid = undefined;
   }
@@ -224,8 +291,18 @@ export class Relay {
     return this.#followers.followed;
   }
 
+  /**
+   * The server's session; with an endpoint that numbers nothing, the numbering the tabs share,
+   * named by the tab that began it, which later holders go on with.
+   */
+  #session(): { sid?: string | undefined; key?: string | undefined } {
+    if (!this.#inner!.position) return this.#inner!.snapshot();
+    const sid = this.#at.sid ?? this.host.tab;
+    return { sid, key: sid };
+  }
+
   #opened(): void {
-    const { sid, key } = this.#inner!.snapshot();
+    const { sid, key } = this.#session();
     const at = this.#at;
     if (at.sid !== sid) {
       // Another session (the last one could not be resumed): what the tabs had of the last one
@@ -242,7 +319,7 @@ export class Relay {
 
   /** Everything a successor needs so far, for a tab joining now (the others take it again, harmlessly). */
   #state(): void {
-    const { sid, key } = this.#inner!.snapshot();
+    const { sid, key } = this.#session();
     if (!sid || !key) return;
     const outbox = this.outbox;
     const sent = outbox.items.filter((p) => p.seq <= outbox.sent);
@@ -260,7 +337,9 @@ export class Relay {
   /** Passes on what the frame just read delivered and acknowledged. */
   #passOn(): void {
     if (this.#batch.length) {
-      this.host.post({ t: 'msg', text: JSON.stringify({ t: 'msg', s: this.#batchStart, d: this.#batch }) });
+      const position = this.#inner?.position;
+      const text = JSON.stringify({ t: 'msg', s: this.#batchStart, d: this.#batch });
+      this.host.post({ t: 'msg', text, at: position && [this.#at.received, { ...position }] });
       this.#batch = [];
     }
     const first = this.outbox.items[0];

@@ -3,6 +3,8 @@ import type { Carrier, CarrierParts } from '../carrier';
 import type { Endpoint } from '../endpoint';
 import type { Env } from '../env';
 import type { LadderHost } from '../ladder';
+import type { Restore } from '../persisted-queue';
+import { v1 } from '../session';
 import type { Connection } from '../transports/types';
 import { Mirror, type Posted, type TabMessage } from './channel';
 import { Following, tabLink } from './link';
@@ -26,9 +28,15 @@ export class SharedCarrier implements Carrier, RelayHost {
   readonly #mirror = new Mirror();
   readonly #relay: Relay;
   readonly endpoint: Endpoint;
+  /** Whether a successor can go on where this tab's connection stands: a session to resume, or a position to resume from. */
+  readonly shareable: boolean;
   readonly #follower: Carrier;
   readonly #leader: Carrier;
   readonly #host: LadderHost;
+  readonly #ownQueue: CarrierParts['ownQueue'];
+  readonly #releaseQueue: CarrierParts['releaseQueue'];
+  /** The persisted queue (`queue.persist`) of the URL goes with the connection: the tab holding it owns the queue. */
+  readonly ownsQueue = true;
   /** While the client runs: its channel, and what stops its watch on the page. */
   #channel: BroadcastChannel | undefined;
   #unwatchPage: (() => void) | undefined;
@@ -41,6 +49,8 @@ export class SharedCarrier implements Carrier, RelayHost {
     this.url = url;
     this.env = config.env;
     this.#host = parts.ladderHost;
+    this.#ownQueue = parts.ownQueue;
+    this.#releaseQueue = parts.releaseQueue;
     // Unique among the tabs (env.random may be a test's constant): it names this tab's lock.
     this.tab = globalThis.crypto?.randomUUID?.() ?? `${config.env.now()}-${Math.random()}`;
     this.#relay = new Relay(this, parts.endpointHost.outbox);
@@ -51,8 +61,13 @@ export class SharedCarrier implements Carrier, RelayHost {
       granted: (ballot) => this.#lead(ballot),
       stolen: (ballot) => this.#stolen(ballot),
     });
-    const inner = config.protocol.create(this.#relay.endpointHost(parts.endpointHost), config);
-    this.endpoint = this.#relay.endpoint(inner);
+    const host = this.#relay.endpointHost(parts.endpointHost);
+    const inner = config.protocol.create(host, config);
+    this.shareable = inner.resumable || inner.position !== undefined;
+    // The tabs speak v1 to each other: a protocol that numbers no messages (plain mode) has a v1
+    // endpoint of its own for the link, and the relay numbers what its connection delivers.
+    const link = inner.resumable ? inner : v1.create(host, config);
+    this.endpoint = this.#relay.endpoint(inner, link);
     this.#following = new Following(this.tab, this.endpoint, parts.ladderHost.emit, this.post, this.#locks);
     // The client's, but a ladder that gives up ends the client without stop(): see #finish().
     const client = parts.ladderHost;
@@ -170,8 +185,7 @@ export class SharedCarrier implements Carrier, RelayHost {
     this.#locks.withdraw(); // a takeover still draining does not go on
     if (this.leading) {
       // Before its connection goes, so that no 'down' goes to the tabs following the new holder.
-      this.#relay.stepDown();
-      this.#following.followFrom(this.endpoint.snapshot().sid ?? null);
+      this.#resign();
       this.#leader.stop(CloseCode.GOING_AWAY, 'another tab holds the connection now');
       this.#role = 'follower';
       this.#follower.leave('another tab took the connection over');
@@ -191,13 +205,23 @@ export class SharedCarrier implements Carrier, RelayHost {
     if (this.#role === 'away') return;
     if (this.leading) {
       this.#leader.stop(CloseCode.GOING_AWAY, 'handing over to another tab');
-      this.#relay.stepDown();
-      this.#following.followFrom(this.endpoint.snapshot().sid ?? null);
+      this.#resign();
     }
     this.#locks.withdraw();
     this.#watch.stop();
     this.#role = 'away';
     this.#follower.leave(reason);
+  }
+
+  /**
+   * This tab no longer holds the connection: the persisted queue goes to the next holder, the
+   * outbox back to this tab's own numbering (see SendGate.stepDown()), and its messages belong
+   * to the session it held.
+   */
+  #resign(): void {
+    this.#releaseQueue();
+    this.#relay.stepDown();
+    this.#following.followFrom(this.endpoint.snapshot().sid ?? null);
   }
 
   /** The page is back: it follows, and holds the connection again only if the lock is free. */
@@ -213,6 +237,7 @@ export class SharedCarrier implements Carrier, RelayHost {
     if (this.leading) return this.#relay.take(m);
     if (!this.#watch.hears(m)) return;
     this.#mirror.take(m);
+    this.#relay.note(m);
     // Recorded: the leader may send them (see SendGate: nothing goes out before every tab has it).
     const { link } = this.#following;
     if ((m.t === 'sent' || m.t === 'state') && link) this.post({ t: 'have', tab: this.tab, s: this.#mirror.recorded });
@@ -229,12 +254,17 @@ export class SharedCarrier implements Carrier, RelayHost {
     if (open) this.#follower.leave('the tab holding the connection went away');
     else this.#follower.stop(CloseCode.GOING_AWAY, 'this tab holds the connection now');
     const channel = this.#channel;
-    void this.#drain().then(() => {
-      // Stopped, gone away or robbed of the lock meanwhile.
-      if (this.#channel !== channel || this.#host.state === 'closed' || ballot.signal.aborted) return;
+    // Stopped, gone away or robbed of the lock meanwhile.
+    const stopped = () => this.#channel !== channel || this.#host.state === 'closed' || ballot.signal.aborted;
+    void this.#drain().then(async () => {
+      if (stopped()) return;
+      // The persisted queue comes with the connection: what the last holder saved, once it let go.
+      let saved: Parameters<Restore> | undefined;
+      await this.#ownQueue((...taken) => (saved = taken));
+      if (stopped()) return;
       this.#role = 'leader';
       this.#watch.lead();
-      this.#relay.takeOver(this.#mirror, this.endpoint);
+      this.#relay.takeOver(this.#mirror, saved);
       this.#mirror.clear();
       this.#leader.start();
     });
