@@ -91,8 +91,11 @@ class FakeLocks {
         await new Promise<void>((granted, refused) => {
           const queue = this.#queue.get(name) ?? this.#queue.set(name, []).get(name)!;
           queue.push(granted);
+          // Aborting a request already granted does nothing (Web Locks: the signal only withdraws a wait).
           opts.signal?.addEventListener('abort', () => {
-            queue.splice(queue.indexOf(granted), 1);
+            const waiting = queue.indexOf(granted);
+            if (waiting < 0) return;
+            queue.splice(waiting, 1);
             refused(new DOMException('aborted', 'AbortError'));
           });
         });
@@ -463,6 +466,27 @@ describe('share: the holding tab is frozen or hung', () => {
       expect(sent.sort()).toEqual(['m0', 'm1', 'm2']);
       expect(server.hellos.length, 'the tab back did not connect again').toBe(2);
     });
+
+  it("a holder that had sent as a follower, frozen right after a send: its message goes out once, and resolves only on the server's ack", async () => {
+    const [a, b, c] = await open3();
+    for (const text of ['f1', 'f2']) await within(b!.client.send(text));
+    kill(a!, true);
+    await settle(100);
+    expect(holder()).toBe(b);
+    server.autoAck = false;
+    let resolved = false;
+    void b!.client.send('l1').then(() => (resolved = true), String);
+    const back = freeze(b!, 'freeze'); // before the send is written: the message was never announced
+    await settle(300);
+    expect(holder()).toBe(c);
+    await back();
+    await settle(300);
+    expect(resolved, 'resolved before the server acknowledged it').toBe(false);
+    expect(server.messages).toEqual(['f1', 'f2', 'l1']);
+    server.ack();
+    await settle(100);
+    expect(resolved).toBe(true);
+  });
 
   it('hung without a word: another tab takes the lock within 2 × heartbeat.timeout and resumes; the hung one, waking, follows without sending anything again', async () => {
     server.welcome = { hb: 60_000 }; // the server says nothing for the whole test: only the tabs' watch acts

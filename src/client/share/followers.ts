@@ -2,6 +2,7 @@ import { decodeFrame, utf8Length } from '../../protocol';
 import type { Outbox } from '../queue';
 import type { TabMessage } from './channel';
 import type { SendGate } from './gate';
+import type { Kept } from './kept';
 import type { RelayHost } from './relay';
 
 /**
@@ -19,8 +20,8 @@ export interface Standing {
   sid: string | undefined;
   received: number;
   serverMax: number;
-  /** The last server messages, by seq, for tabs that relink behind. */
-  readonly kept: Array<[number, unknown]>;
+  /** The last server messages, for tabs that relink behind. */
+  readonly kept: Kept;
 }
 
 /** What the follower-facing side asks of the rest of the relay. */
@@ -158,7 +159,7 @@ export class Followers {
     // A tab of a session that is gone starts this one from its start, as after a failed resume.
     const gone = m.session !== null && m.session !== at.sid;
     let a = gone ? 0 : (m.a ?? at.received);
-    const missed = at.kept.filter(([seq]) => seq > a);
+    const missed = at.kept.after(a);
     // What it missed is no longer all here: it starts from now, and hears that it lost messages.
     const lost = a < at.received && missed[0]?.[0] !== a + 1;
     if (lost) a = at.received;

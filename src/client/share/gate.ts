@@ -1,4 +1,5 @@
-import type { Endpoint } from '../endpoint';
+import { utf8Length } from '../../protocol';
+import { parsed, type Endpoint } from '../endpoint';
 import type { Env } from '../env';
 import type { Outbox, Pending } from '../queue';
 import type { Connection } from '../transports/types';
@@ -42,14 +43,34 @@ export class SendGate {
     private readonly outbox: Outbox,
   ) {}
 
-  /** `p` is message `local` of `tab`. */
-  own(p: Pending, tab: string, local: number): void {
-    p.origin = [tab, local];
-  }
-
-  /** This tab's next message of its own is numbered after `last`. */
-  ownFrom(last: number): void {
-    this.#ownLocal = last;
+  /**
+   * For a tab taking over: the messages the last holder handed the server that the server has not
+   * acknowledged (`pending`), with their seqs, and this tab's own messages, taken out of the
+   * outbox. Its own among the sent keep their promises; the other tabs' resolve as `acknowledged`
+   * says. This tab's next numbers come after those it used as a follower, which the other tabs
+   * may still know (see stepDown()).
+   */
+  takeSent(pending: SentItem[], acknowledged: (tab: string, local: number) => void): [Pending[], Pending[]] {
+    const { tab } = this.host;
+    const outbox = this.outbox;
+    this.#ownLocal = outbox.nextSeq - 1;
+    const mine = outbox.take();
+    const sent = pending.map(([seq, from, local, json]) => {
+      const p = from === tab ? mine.find((q) => q.seq === local) : undefined;
+      if (p) mine.splice(mine.indexOf(p), 1);
+      const item: Pending = p ?? {
+        seq,
+        json,
+        bytes: utf8Length(json),
+        data: parsed(json),
+        resolve: () => acknowledged(from, local),
+        reject: () => {},
+      };
+      item.seq = seq;
+      item.origin = [from, local];
+      return item;
+    });
+    return [sent, mine];
   }
 
   /** [server seq, tab, tab-local seq, JSON] of each message; this tab's own are numbered here. */

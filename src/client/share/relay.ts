@@ -1,20 +1,13 @@
-import { utf8Length } from '../../protocol';
 import { parsed, type Endpoint, type EndpointHost } from '../endpoint';
 import type { Env } from '../env';
-import type { Outbox, Pending } from '../queue';
+import type { Outbox } from '../queue';
 import type { Restore } from '../persisted-queue';
-import type { Connection, ResumeState } from '../transports/types';
+import type { Connection } from '../transports/types';
 import type { Mirror, TabMessage } from './channel';
 import { Followers, type Standing } from './followers';
 import { SendGate } from './gate';
+import { Kept } from './kept';
 import { leftBehind } from './left-behind';
-
-/**
- * Server messages the leader keeps for a tab that relinks (after a leader change, or its link
- * dropping) and missed what went out meanwhile: the server no longer has what the leader
- * acknowledged. A tab further behind is told its messages were lost.
- */
-const KEPT = 1024;
 
 /** What the relay needs from the tab it runs in. */
 export interface RelayHost {
@@ -39,16 +32,14 @@ export interface RelayHost {
 export class Relay {
   readonly #gate: SendGate;
   readonly #followers: Followers;
-  /** The server session held, the highest server seq received here, the server's frame limit, the last messages (see KEPT). */
-  readonly #at: Standing = { sid: undefined, received: 0, serverMax: 1 << 20, kept: [] };
+  /** The server session held, the highest server seq received here, the server's frame limit, the last messages. */
+  readonly #at: Standing = { sid: undefined, received: 0, serverMax: 1 << 20, kept: new Kept() };
   /** The highest server seq acknowledged, and client seq acknowledged, that every tab was told. */
   #postedAck = 0;
   #postedOut = 0;
   /** Server messages delivered during the frame being read, passed on when it is done. */
   #batch: unknown[] = [];
   #batchStart = 0;
-  /** Where an endpoint that numbers no messages resumes after each of the last ones (see KEPT), by seq. */
-  readonly #resumeAt = new Map<number, ResumeState>();
   /**
    * The client's endpoint (the server's protocol) and the one this tab speaks v1 to the leader
    * with while it follows: the same one, unless the server's protocol numbers no messages (plain
@@ -97,9 +88,7 @@ export class Relay {
           }
           // Kept by followers too: a tab that takes over resumes from its own position, and
           // gives a tab behind it what the server no longer has.
-          const kept = this.#at.kept;
-          if (seq > (kept.at(-1)?.[0] ?? 0)) kept.push([seq, data]);
-          if (kept.length > KEPT) kept.splice(0, kept.length - KEPT);
+          this.#at.kept.add(seq, data);
         }
         h.deliver(data, seq);
       },
@@ -162,13 +151,9 @@ export class Relay {
     };
   }
 
-  /** While this tab follows: where an endpoint that numbers nothing resumes after a message the leader passed on. */
+  /** While this tab follows: see Kept.note(). */
   note(m: TabMessage): void {
-    if (m.t !== 'msg' || !m.at) return;
-    const resumeAt = this.#resumeAt;
-    resumeAt.set(...m.at);
-    // One in, the oldest out (a Map keeps the order they came in).
-    if (resumeAt.size > KEPT) resumeAt.delete(resumeAt.keys().next().value!);
+    this.#at.kept.note(m);
   }
 
   /** What followers say to the leader. */
@@ -206,30 +191,9 @@ export class Relay {
       outbox.restart();
       return;
     }
-    const gate = this.#gate;
     const followers = this.#followers;
-    // This tab's own messages keep the numbers it gave them as a follower, which the other tabs
-    // know them by (see SendGate.stepDown()); its next ones are numbered after them.
-    gate.ownFrom(outbox.nextSeq - 1);
-    const mine = outbox.take();
-    for (const p of mine) gate.own(p, this.host.tab, p.seq);
-    const earlier: Pending[] = [];
-    for (const [seq, tab, local, json] of mirror.pending()) {
-      const p = tab === this.host.tab ? mine.find((q) => q.seq === local) : undefined;
-      if (p) mine.splice(mine.indexOf(p), 1);
-      const item: Pending = p ?? {
-        seq,
-        json,
-        bytes: utf8Length(json),
-        data: parsed(json),
-        resolve: () => followers.acknowledged(tab, local),
-        reject: () => {},
-      };
-      item.seq = seq;
-      gate.own(item, tab, local);
-      earlier.push(item);
-      followers.had(tab, local);
-    }
+    const [earlier, mine] = this.#gate.takeSent(mirror.pending(), (tab, local) => followers.acknowledged(tab, local));
+    for (const p of earlier) followers.had(...p.origin!);
     for (const [tab, local] of mirror.tabAcked) followers.had(tab, local, local);
     const sent = earlier.at(-1)?.seq ?? mirror.out;
     const taken = (tab: string) => (tab === this.host.tab ? Infinity : followers.taken(tab));
@@ -249,16 +213,12 @@ export class Relay {
     // Its own position counts only in the session it was linked to.
     // A tab never linked in this session starts from now: what the last leader acknowledged, or
     // (an endpoint numbering nothing acknowledges nothing) the last message it announced.
-    const unlinked = inner.position ? ([...this.#resumeAt.keys()].at(-1) ?? 0) : mirror.acked;
+    const unlinked = inner.position ? this.#at.kept.lastNoted() : mirror.acked;
     const from = own.sid && this.host.session === session.sid ? own.a : unlinked;
     this.#at.sid = session.sid;
     inner.restore({ ...session, a: from });
     // An endpoint that numbers nothing goes on from where it stood after that message, if known.
-    const position = inner.position;
-    if (position) {
-      for (const k of Object.keys(position)) delete position[k as keyof ResumeState];
-      Object.assign(position, this.#resumeAt.get(from));
-    }
+    if (inner.position) this.#at.kept.resumeAfter(from, inner.position);
     this.#at.received = from;
     this.#postedAck = mirror.acked;
     this.#postedOut = mirror.out;
@@ -280,8 +240,7 @@ export class Relay {
     this.#gate.reset();
     this.#followers.follow();
     this.#batch = [];
-    this.#at.kept.length = 0;
-    this.#resumeAt.clear();
+    this.#at.kept.clear();
     this.#at.received = this.#postedAck = this.#postedOut = 0;
     this.#at.sid = undefined;
   }
@@ -307,7 +266,7 @@ export class Relay {
     if (at.sid !== sid) {
       // Another session (the last one could not be resumed): what the tabs had of the last one
       // means nothing in it. Each tab relinks, and hears that its messages may be lost.
-      at.kept.length = 0;
+      at.kept.restart();
       this.#followers.newSession();
       at.received = this.#postedAck = this.#postedOut = 0;
       at.sid = sid;
