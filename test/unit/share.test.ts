@@ -727,6 +727,26 @@ describe('share: queue.persist', () => {
     }
   };
 
+  it('the holder frozen: it lets go of the saved queue with the connection, and the next holder takes both over; each message once', async () => {
+    const options = persisted();
+    const [a, b, c] = [open(options), open(options), open(options)];
+    await settle(50);
+    server.autoAck = false;
+    const sends = [a, b, c].map((t, i) => t.client.send(`m${i}`));
+    await settle(50);
+    const back = freeze(a, 'freeze');
+    await settle(300);
+    expect(server.hellos.length, 'the next holder resumed').toBe(2);
+    expect(holder()).not.toBe(a);
+    server.autoAck = true;
+    server.ack();
+    await back();
+    await settle(300);
+    await within(Promise.all(sends));
+    expect([...server.messages].sort()).toEqual(['m0', 'm1', 'm2']);
+    for (const t of [a, b, c]) expect(t.client.state).toBe('open');
+  });
+
   it('3 tabs send offline, the holder closes, back online: each message reaches the server once, and every send() resolves in its tab', async () => {
     const options = persisted();
     const [a, b, c] = [open(options), open(options), open(options)];
