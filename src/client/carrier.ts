@@ -59,11 +59,15 @@ export interface CarrierParts {
   ): Carrier;
   /**
    * Takes the persisted queue over (`queue.persist`; settles at once without it), handing what an
-   * earlier page left to `restore`: for a carrier that {@link Carrier.ownsQueue}.
+   * earlier page left to `restore`: for a carrier that {@link Carrier.ownsQueue}. `steal`: from
+   * the tab holding it, which stopped answering.
    */
-  readonly ownQueue: (restore: Restore) => Promise<void>;
-  /** Lets go of the persisted queue, for the next tab holding the connection (`queue.persist`; nothing without it). */
-  readonly releaseQueue: () => void;
+  readonly ownQueue: (restore: Restore, steal?: boolean) => Promise<void>;
+  /**
+   * Lets go of the persisted queue, for the next tab holding the connection (`queue.persist`;
+   * nothing without it), after a last save unless `save` is false.
+   */
+  readonly releaseQueue: (save?: boolean) => void;
 }
 
 /**

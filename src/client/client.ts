@@ -85,11 +85,11 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
           endpoint,
           host,
         ),
-      ownQueue: async (restore) => {
+      ownQueue: async (restore, steal) => {
         const run = this.#run;
-        await this.#persisted?.own(() => run === this.#run, restore);
+        await this.#persisted?.own(() => run === this.#run, restore, steal);
       },
-      releaseQueue: () => this.#persisted?.release(),
+      releaseQueue: (save) => this.#persisted?.release(save),
     });
     this.#endpoint = endpoint;
     this.#ladder = ladder;

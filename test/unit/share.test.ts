@@ -747,6 +747,36 @@ describe('share: queue.persist', () => {
     for (const t of [a, b, c]) expect(t.client.state).toBe('open');
   });
 
+  it('the holder hung: the next holder takes the saved queue from it with the connection, within the bound; woken, it saves nothing over it', async () => {
+    server.welcome = { hb: 60_000 }; // only the tabs' watch acts
+    const options = { ...persisted(), heartbeat: { timeout: 1000 } };
+    const storage = options.env!.localStorage!;
+    const key = `realtime-client queue ${server.url}`;
+    const [a, b, c] = [open(options), open(options), open(options)];
+    await settle(50);
+    server.autoAck = false;
+    const sends = [a, b, c].map((t, i) => t.client.send(`m${i}`));
+    await settle(50);
+    expect(locks.holder(key)).toBe(a);
+    const wake = hang(a);
+    await settle(holderBound(1000) + 100);
+    expect(server.hellos.length, 'the next holder resumed within the bound').toBe(2);
+    const next = holder();
+    expect(next).not.toBe(a);
+    expect(locks.holder(key), 'the saved queue went with the connection').toBe(next);
+    replayFrom(lastHello().a);
+    server.autoAck = true;
+    server.ack();
+    await settle(300);
+    expect(storage.getItem(key), 'all acknowledged: the new holder deleted the record').toBeNull();
+    await wake();
+    await settle(300);
+    expect(storage.getItem(key), 'the woken tab wrote its old queue back').toBeNull();
+    await within(Promise.all(sends));
+    expect([...server.messages].sort()).toEqual(['m0', 'm1', 'm2']);
+    for (const t of [a, b, c]) expect(t.client.state).toBe('open');
+  });
+
   it('3 tabs send offline, the holder closes, back online: each message reaches the server once, and every send() resolves in its tab', async () => {
     const options = persisted();
     const [a, b, c] = [open(options), open(options), open(options)];

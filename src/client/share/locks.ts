@@ -13,8 +13,8 @@ export interface LocksHost {
   readonly tab: string;
   readonly url: string;
   readonly env: Env;
-  /** The leader lock is granted to `ballot`'s request: lead, unless it is aborted meanwhile. */
-  granted(ballot: AbortController): void;
+  /** The leader lock is granted to `ballot`'s request (taken from a silent holder if `stole`): lead, unless it is aborted meanwhile. */
+  granted(ballot: AbortController, stole: boolean): void;
   /** Another tab took the leader lock granted to `ballot`'s request. */
   stolen(ballot: AbortController): void;
 }
@@ -61,7 +61,7 @@ export class TabLocks {
     const options: LockOptions = steal ? { steal } : { signal: ballot.signal };
     env
       .locks!.request(shareName(url), options, () =>
-        ballot.signal.aborted ? undefined : this.#hold(this.#resign, () => this.host.granted(ballot)),
+        ballot.signal.aborted ? undefined : this.#hold(this.#resign, () => this.host.granted(ballot, steal)),
       )
       .catch(() => {
         if (!ballot.signal.aborted) this.host.stolen(ballot);

@@ -58,7 +58,7 @@ export class SharedCarrier implements Carrier, RelayHost {
       tab: this.tab,
       url,
       env: this.env,
-      granted: (ballot) => this.#lead(ballot),
+      granted: (ballot, stole) => this.#lead(ballot, stole),
       stolen: (ballot) => this.#stolen(ballot),
     });
     const host = this.#relay.endpointHost(parts.endpointHost);
@@ -185,7 +185,8 @@ export class SharedCarrier implements Carrier, RelayHost {
     this.#locks.withdraw(); // a takeover still draining does not go on
     if (this.leading) {
       // Before its connection goes, so that no 'down' goes to the tabs following the new holder.
-      this.#resign();
+      // No last save of the persisted queue: the new holder took it as it was (see #lead()).
+      this.#resign(false);
       this.#leader.stop(CloseCode.GOING_AWAY, 'another tab holds the connection now');
       this.#role = 'follower';
       this.#follower.leave('another tab took the connection over');
@@ -214,12 +215,12 @@ export class SharedCarrier implements Carrier, RelayHost {
   }
 
   /**
-   * This tab no longer holds the connection: the persisted queue goes to the next holder, the
-   * outbox back to this tab's own numbering (see SendGate.stepDown()), and its messages belong
-   * to the session it held.
+   * This tab no longer holds the connection: the persisted queue goes to the next holder (after a
+   * last save, unless `save` is false), the outbox back to this tab's own numbering (see
+   * SendGate.stepDown()), and its messages belong to the session it held.
    */
-  #resign(): void {
-    this.#releaseQueue();
+  #resign(save = true): void {
+    this.#releaseQueue(save);
     this.#relay.stepDown();
     this.#following.followFrom(this.endpoint.snapshot().sid ?? null);
   }
@@ -246,8 +247,8 @@ export class SharedCarrier implements Carrier, RelayHost {
     if (m.t === 'ready' && this.#role === 'follower') this.#follower.retryNow();
   }
 
-  /** The lock is granted: the last leader is gone (or there was none, or it was taken from it). */
-  #lead(ballot: AbortController): void {
+  /** The lock is granted: the last leader is gone (or there was none, or it was taken from it: `stole`). */
+  #lead(ballot: AbortController, stole: boolean): void {
     this.#watch.stop();
     const open = this.#host.state === 'open';
     // Stopped quietly while still connecting; an open link is left, as a connection lost is.
@@ -258,9 +259,10 @@ export class SharedCarrier implements Carrier, RelayHost {
     const stopped = () => this.#channel !== channel || this.#host.state === 'closed' || ballot.signal.aborted;
     void this.#drain().then(async () => {
       if (stopped()) return;
-      // The persisted queue comes with the connection: what the last holder saved, once it let go.
+      // The persisted queue comes with the connection: what the last holder saved, once it let go,
+      // or taken from it with the connection when it stopped answering (it holds on to both).
       let saved: Parameters<Restore> | undefined;
-      await this.#ownQueue((...taken) => (saved = taken));
+      await this.#ownQueue((...taken) => (saved = taken), stole);
       if (stopped()) return;
       this.#role = 'leader';
       this.#watch.lead();
