@@ -2,6 +2,8 @@ import type { Endpoint, EndpointHost } from './endpoint';
 import type { ErrorCode } from './errors';
 import type { LadderHost } from './ladder';
 import type { Config } from './options';
+import type { Restore } from './persisted-queue';
+import type { ReconnectOptions } from './retry';
 import type { Connection, Transport } from './transports/types';
 
 /**
@@ -29,6 +31,12 @@ export interface Carrier {
   leave(reason: string): void;
   /** Stops for good (close()). */
   stop(code: number, reason: string): void;
+  /**
+   * True when it takes the persisted queue (`queue.persist`) over itself, through
+   * {@link CarrierParts.ownQueue}, when it comes to hold the connection; otherwise the client takes
+   * it before the first attempt.
+   */
+  readonly ownsQueue?: boolean;
 }
 
 /** What the client hands the part that builds its endpoint and carrier. */
@@ -40,9 +48,26 @@ export interface CarrierParts {
   readonly ladderHost: LadderHost;
   /**
    * A ladder driving `endpoint`: over the configured transports with the upgrade probes, or over
-   * `transports` alone with none; reporting to `host` (default: the client).
+   * `transports` alone with none; reporting to `host` (default: the client), reconnecting as
+   * `reconnect` says (default: options.reconnect).
    */
-  ladder(endpoint: Endpoint, transports?: Transport[], host?: LadderHost): Carrier;
+  ladder(
+    endpoint: Endpoint,
+    transports?: Transport[],
+    host?: LadderHost,
+    reconnect?: ReconnectOptions | false,
+  ): Carrier;
+  /**
+   * Takes the persisted queue over (`queue.persist`; settles at once without it), handing what an
+   * earlier page left to `restore`: for a carrier that {@link Carrier.ownsQueue}. `steal`: from
+   * the tab holding it, which stopped answering.
+   */
+  readonly ownQueue: (restore: Restore, steal?: boolean) => Promise<void>;
+  /**
+   * Lets go of the persisted queue, for the next tab holding the connection (`queue.persist`;
+   * nothing without it), after a last save unless `save` is false.
+   */
+  readonly releaseQueue: (save?: boolean) => void;
 }
 
 /**

@@ -79,12 +79,17 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
       config: c,
       endpointHost,
       ladderHost,
-      ladder: (endpoint, transports = c.transports, host = ladderHost) =>
+      ladder: (endpoint, transports = c.transports, host = ladderHost, reconnect = c.reconnect) =>
         new Ladder(
-          { ...c, url, offline, transports, upgrade: transports === c.transports ? c.upgrade : undefined },
+          { ...c, url, offline, transports, reconnect, upgrade: transports === c.transports ? c.upgrade : undefined },
           endpoint,
           host,
         ),
+      ownQueue: async (restore, steal) => {
+        const run = this.#run;
+        await this.#persisted?.own(() => run === this.#run, restore, steal);
+      },
+      releaseQueue: (save) => this.#persisted?.release(save),
     });
     this.#endpoint = endpoint;
     this.#ladder = ladder;
@@ -205,7 +210,7 @@ export class RealtimeClient<In = unknown, Out = unknown> extends EventTarget {
   async #begin(run: number): Promise<void> {
     const current = () => run === this.#run;
     if (!current()) return;
-    if (this.#persisted) {
+    if (this.#persisted && !this.#ladder.ownsQueue) {
       await this.#persisted.own(current);
       if (!current()) return;
     }

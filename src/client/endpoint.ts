@@ -2,7 +2,7 @@ import type { Env } from './env';
 import type { ErrorCode, RealtimeError } from './errors';
 import type { Outbox } from './queue';
 import type { ConnectionState } from './state';
-import type { Connection, OpenContext } from './transports/types';
+import type { Connection, OpenContext, ResumeState } from './transports/types';
 
 /** What a session leaves for a later page to resume (the persisted queue keeps it). */
 export interface SessionSnapshot {
@@ -48,6 +48,13 @@ export interface Endpoint {
   readonly resumable: boolean;
   /** What every connection opens with besides the client's own context: plain mode's resume state. */
   readonly context: Partial<OpenContext>;
+  /**
+   * Where an endpoint that numbers no messages resumes from (plain mode: Last-Event-ID, cursor,
+   * ETag), the object its connections update as messages arrive. Tab sharing numbers such an
+   * endpoint's messages itself, keeps this after each, and starts the next holder from it.
+   * Absent: the endpoint resumes by its own sequence numbers, or not at all.
+   */
+  readonly position?: ResumeState;
   /** The text send() queues for `data`; throws, or returns undefined, when it has none. */
   serialize(data: unknown): string | undefined;
   /** Why a message of `bytes` cannot go out, or undefined when it can. */

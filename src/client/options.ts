@@ -17,7 +17,8 @@ export interface HeartbeatOptions {
    * Grace after the server's announced ping interval (protocol v1, believed up to 5 minutes): with
    * no frame for interval + timeout, the connection is treated as dead and replaced. Also bounds
    * how long a connection attempt may take before its first frame, and how long a long-poll
-   * answer may go on past the poll's `wait`.
+   * answer may go on past the poll's `wait`. With `share`, a tab holding the connection that says
+   * nothing for 2 × this is taken over by another.
    * @default 10000
    */
   timeout?: number;
@@ -41,7 +42,11 @@ export interface ClientOptions {
   protocol?: 'v1' | 'plain' | Protocol;
   /** Connect from the constructor. @default true */
   autoConnect?: boolean;
-  /** Reconnect policy, or `false` to never reconnect. @default { initialDelay: 1000, maxDelay: 30000, factor: 2, maxAttempts: Infinity, resetAfter: 5000 } */
+  /**
+   * Reconnect policy, or `false` to never reconnect (with `share`: the connection this tab holds;
+   * a tab following another follows the next holder).
+   * @default { initialDelay: 1000, maxDelay: 30000, factor: 2, maxAttempts: Infinity, resetAfter: 5000 }
+   */
   reconnect?: Partial<ReconnectOptions> | false;
   /** Dead-connection detection. @default { timeout: 10000, idleTimeout: 60000 } */
   heartbeat?: HeartbeatOptions;

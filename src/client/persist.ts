@@ -7,15 +7,19 @@ export type PersistKind = 'indexeddb' | 'localStorage';
 
 /**
  * What a page leaves for the next one: the session to resume and every message not yet
- * acknowledged, as [seq, json, key, expiry]. `a` is the highest server seq received, `sent` the
- * highest client seq handed to a transport: with both, a resume neither loses nor repeats.
+ * acknowledged, as [seq, json, key, expiry], and with tab sharing the tab it came from and its
+ * number there. `a` is the highest server seq received, `sent` the highest client seq handed to
+ * a transport: with both, a resume neither loses nor repeats.
  */
 export interface Saved {
   sid?: string;
   key?: string;
   a: number;
   sent: number;
-  items: Array<[seq: number, json: string, key: string | null, exp: number | null]>;
+  items: Array<
+    | [seq: number, json: string, key: string | null, exp: number | null]
+    | [seq: number, json: string, key: string | null, exp: number | null, tab: string, local: number]
+  >;
 }
 
 /** A persisted queue this page owns: what the previous page saved, and how to save and let go. */
@@ -28,6 +32,8 @@ export interface OwnedQueue {
    */
   save(s: Saved | undefined): Promise<unknown>;
   release(): void;
+  /** Settles if another page takes the lock from this one (tab sharing's takeover of a silent holder). */
+  readonly lost: Promise<void>;
 }
 
 /**
@@ -55,7 +61,7 @@ export interface QueueBackend {
  */
 export const queueStorage = (name: string, open: (key: string, env: Env) => QueueBackend | string): QueueStorage => ({
   name,
-  attach: (host) => new Persisted(host, (key, env) => own(key, env, () => open(key, env))),
+  attach: (host) => new Persisted(host, (key, env, steal) => own(key, env, () => open(key, env), steal)),
 });
 
 /** How long a page waits for another page to let go of the queue, in ms, before keeping its own in memory. */
@@ -64,26 +70,43 @@ export const LOCK_WAIT = 2000;
 /**
  * One page at a time owns a queue, by a Web Lock held until it lets go or goes away, so two tabs
  * never send one queue twice. The record is read back untrusted (another version, a hand edit,
- * a full disk): one without this shape is ignored rather than half-applied.
+ * a full disk): one without this shape is ignored rather than half-applied. `steal` takes the
+ * lock from the page holding it (tab sharing, from a holder that stopped answering), which then
+ * hears of it through `lost`.
  */
-async function own(key: string, env: Env, open: () => QueueBackend | string): Promise<OwnedQueue | null | string> {
+async function own(
+  key: string,
+  env: Env,
+  open: () => QueueBackend | string,
+  steal = false,
+): Promise<OwnedQueue | null | string> {
   const locks = env.locks;
   if (!locks) return 'Web Locks are not available';
   const record = open();
   if (typeof record === 'string') return record;
   let release!: () => void;
+  let stolen!: () => void;
+  const lost = new Promise<void>((r) => (stolen = r));
   // Wait a little: a reloaded page's predecessor still holds the lock for a moment after the new
-  // page starts. A live tab holds it for good, so the wait is bounded.
+  // page starts. A live tab holds it for good, so the wait is bounded. A steal is granted at once
+  // (and Web Locks take no signal with it).
   const abort = new AbortController();
-  const timer = env.setTimeout(() => abort.abort(), LOCK_WAIT);
+  const timer = steal ? undefined : env.setTimeout(() => abort.abort(), LOCK_WAIT);
+  let granted = false;
   const held = await new Promise<boolean>((resolve, reject) => {
     locks
-      .request(key, { signal: abort.signal }, () => {
+      .request(key, steal ? { steal } : { signal: abort.signal }, () => {
         env.clearTimeout(timer);
+        granted = true;
         resolve(true);
         return new Promise<void>((r) => (release = r));
       })
-      .catch((e: Error) => (abort.signal.aborted ? resolve(false) : reject(e)));
+      .catch((e: Error) => {
+        // Granted, then rejected: another page stole it.
+        if (granted) stolen();
+        else if (abort.signal.aborted) resolve(false);
+        else reject(e);
+      });
   });
   if (!held) return null;
   let saved: unknown;
@@ -93,7 +116,7 @@ async function own(key: string, env: Env, open: () => QueueBackend | string): Pr
     release();
     return `the storage cannot be used (${String(e)})`;
   }
-  return { saved: isSaved(saved) ? saved : undefined, save: record.save, release };
+  return { saved: isSaved(saved) ? saved : undefined, save: record.save, release, lost };
 }
 
 function isSaved(saved: unknown): saved is Saved {

@@ -16,16 +16,27 @@ export interface QueueHost {
   expire(p: Pending): void;
 }
 
+/** What an earlier page left, as the client takes it back: its session, and its messages in order. */
+export type Restore = (saved: Saved, items: Pending[]) => void;
+
 /** The client's side of `queue.persist`, composed only when it is set. */
 export interface PersistedQueue {
-  /** Takes the saved queue over, if no other page holds it. Runs before a run of attempts starts. */
-  own(current: () => boolean): Promise<void>;
+  /**
+   * Takes the saved queue over, if no other page holds it. Runs before a run of attempts starts
+   * (with tab sharing: when this tab comes to hold the connection). `restore` takes back what an
+   * earlier page left; by default its session and messages resume ahead of anything sent since.
+   */
+  own(current: () => boolean, restore?: Restore, steal?: boolean): Promise<void>;
   /** The queue changed: save it at the end of the task. */
   changed(): void;
   /** The highest server seq that may be acknowledged: none past what a completed save records. */
   ackable(received: number): number;
-  /** The client closed: the record goes (the queue is empty by now), and the lock with it. */
-  release(): void;
+  /**
+   * The client closed (the record goes: the queue is empty by now), or with tab sharing, another
+   * tab holds the connection now: the lock goes, after a last save unless `save` is false (a
+   * holder that another tab robbed of the connection, which may have taken the queue too).
+   */
+  release(save?: boolean): void;
 }
 
 /**
@@ -48,18 +59,18 @@ export class Persisted implements PersistedQueue {
 
   constructor(
     private readonly host: QueueHost,
-    private readonly lock: (key: string, env: Env) => Promise<OwnedQueue | null | string>,
+    private readonly lock: (key: string, env: Env, steal?: boolean) => Promise<OwnedQueue | null | string>,
   ) {}
 
   /**
    * The lock stays held until close() or the page goes away, so two tabs never send one queue
    * twice. What an earlier page left goes ahead of anything sent meanwhile, with its session, so
-   * the first attempt resumes it.
+   * the first attempt resumes it. `steal`: take it from the page holding it (see OwnedQueue.lost).
    */
-  async own(current: () => boolean): Promise<void> {
+  async own(current: () => boolean, restore?: Restore, steal = false): Promise<void> {
     if (!this.#usable || this.#owned) return;
     const { env, url } = this.host;
-    const owned = await this.lock(`realtime-client queue ${url}`, env).catch(String);
+    const owned = await this.lock(`realtime-client queue ${url}`, env, steal).catch(String);
     if (typeof owned === 'string') {
       this.#usable = false;
       return this.host.error(
@@ -71,15 +82,16 @@ export class Persisted implements PersistedQueue {
     if (!current()) return owned.release();
     this.#owned = owned;
     this.#stored = !!owned.saved;
+    // Taken by another page: saving on would overwrite what that page saves.
+    void owned.lost.then(() => this.#owned === owned && this.#let(owned));
     // The last moment a leaving page surely runs: save what the next load needs, synchronously with localStorage.
     env.window?.addEventListener('pagehide', this.#save);
-    if (owned.saved) this.#restore(owned.saved);
+    if (owned.saved) this.#restore(owned.saved, restore);
   }
 
-  #restore(s: Saved): void {
+  #restore(s: Saved, restore: Restore = (saved, items) => this.#resume(saved, items)): void {
     const { host } = this;
-    host.endpoint.restore(s);
-    const items = s.items.map(([seq, json, key, exp]): Pending => {
+    const items = s.items.map(([seq, json, key, exp, tab, local]): Pending => {
       // Its send() promise died with the earlier page: a failure now is reported as an 'error' event.
       return {
         seq,
@@ -88,12 +100,19 @@ export class Persisted implements PersistedQueue {
         data: parsed(json),
         key: key ?? undefined,
         exp: exp ?? undefined,
+        origin: typeof tab === 'string' && typeof local === 'number' ? [tab, local] : undefined,
         resolve() {},
         reject: (e) => host.error(e),
       };
     });
-    host.outbox.adopt(items, s.sent);
+    restore(s, items);
     for (const p of items) host.expire(p);
+  }
+
+  /** The earlier page's session goes on, its messages first. */
+  #resume(s: Saved, items: Pending[]): void {
+    this.host.endpoint.restore(s);
+    this.host.outbox.adopt(items, s.sent);
   }
 
   changed(): void {
@@ -112,10 +131,14 @@ export class Persisted implements PersistedQueue {
     return Math.min(received, this.#written, ...this.#writing);
   }
 
-  release(): void {
-    this.#save();
+  release(save = true): void {
+    if (save) this.#save();
+    if (this.#owned) this.#let(this.#owned);
+  }
+
+  #let(owned: OwnedQueue): void {
     this.host.env.window?.removeEventListener('pagehide', this.#save);
-    this.#owned?.release();
+    owned.release();
     this.#owned = undefined;
   }
 
@@ -130,7 +153,7 @@ export class Persisted implements PersistedQueue {
       ? {
           ...host.endpoint.snapshot(),
           sent: o.sent,
-          items: o.items.map((p) => [p.seq, p.json, p.key ?? null, p.exp ?? null]),
+          items: o.items.map((p) => [p.seq, p.json, p.key ?? null, p.exp ?? null, ...(p.origin ?? [])]),
         }
       : undefined;
     this.#writing.push(s ? s.a : Infinity);

@@ -17,7 +17,8 @@ import type { Connection, ResumeState } from './transports/types';
  */
 class Plain implements Endpoint {
   readonly resumable = false;
-  readonly context: { resume: ResumeState } = { resume: {} };
+  readonly position: ResumeState = {};
+  readonly context = { resume: this.position };
 
   constructor(
     private readonly host: EndpointHost,

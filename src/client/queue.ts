@@ -10,7 +10,8 @@ export interface QueueOptions {
    * Keeps messages not yet acknowledged across page reloads, so that what was sent offline is
    * delivered, once, by the next load of the page: 'indexeddb' or 'localStorage' (with
    * 'realtime-client/core', pass `indexedDBQueue()` or `localStorageQueue()`). Needs Web Locks:
-   * one page per URL owns the queue; another page on the same URL keeps its own in memory.
+   * one page per URL owns the queue (with `share`, the tab holding the connection); another page
+   * on the same URL keeps its own in memory.
    * @default undefined (memory only)
    */
   persist?: PersistKind | QueueStorage | undefined;
@@ -27,6 +28,8 @@ export interface Pending {
   key?: string | undefined;
   /** When the message's ttl runs out (epoch ms). */
   exp?: number | undefined;
+  /** Tab sharing: the tab it came from and its number there, kept with it in a persisted queue. */
+  origin?: [tab: string, local: number] | undefined;
   resolve(): void;
   reject(e: RealtimeError): void;
 }

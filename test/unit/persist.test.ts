@@ -25,10 +25,12 @@ afterEach(() => {
 
 /**
  * Web Locks shared by the pages of one test, as the browser's lock manager: a request waits until
- * the holder lets go or goes away, or until its signal aborts.
+ * the holder lets go or goes away, or until its signal aborts; `steal` takes the lock at once,
+ * and the holder's request rejects with an AbortError.
  */
 function lockManager() {
   const held = new Map<string, Page>();
+  const steals = new Map<string, (e: DOMException) => void>();
   const waiting = new Map<string, Array<() => void>>();
   const free = (name: string) => {
     held.delete(name);
@@ -43,7 +45,8 @@ function lockManager() {
     for: (page: Page) => ({
       async request(name: string, opts: LockOptions, cb: (lock: Lock | null) => unknown) {
         if (held.has(name) && opts.ifAvailable) return cb(null);
-        if (held.has(name))
+        if (held.has(name) && opts.steal) steals.get(name)!(new DOMException('stolen', 'AbortError'));
+        else if (held.has(name))
           await new Promise<void>((granted, refused) => {
             const queue = waiting.get(name) ?? waiting.set(name, []).get(name)!;
             queue.push(granted);
@@ -53,8 +56,9 @@ function lockManager() {
             });
           });
         held.set(name, page);
+        const stolen = new Promise<never>((_, reject) => steals.set(name, reject));
         try {
-          return await cb({ name, mode: 'exclusive' });
+          return await Promise.race([cb({ name, mode: 'exclusive' }), stolen]);
         } finally {
           if (held.get(name) === page) free(name);
         }
@@ -433,6 +437,26 @@ describe('queue.persist', () => {
     await within(second.client.send('tab 2'));
     expect(server.messages).toEqual(['tab 2']);
     expect(b.record()).toMatchObject({ items: [[1, '"tab 1"', null, null]] });
+  });
+
+  it('a page whose queue lock another page steals (tab sharing, from a silent holder) saves nothing more over it', async () => {
+    const b = browser();
+    const first = await b.openOffline();
+    fire(first.client, 'before');
+    await settle();
+    expect(b.record()).toMatchObject({ items: [[1, '"before"', null, null]] });
+    const key = [...b.store.keys()].find((k) => k.startsWith('realtime-client queue'))!;
+    const thief = { alive: true } as Page;
+    let release!: () => void;
+    void b.locks.for(thief).request(key, { steal: true }, () => new Promise<void>((r) => (release = r)));
+    await settle();
+    expect(b.locks.held.get(key)).toBe(thief);
+    b.store.set(key, 'the new owner wrote this');
+    fire(first.client, 'after');
+    first.env.window.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: false }));
+    await settle();
+    expect(b.store.get(key)).toBe('the new owner wrote this');
+    release();
   });
 
   it('close() rejects what is queued and deletes the record, so no later page sends it', async () => {

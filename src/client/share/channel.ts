@@ -1,3 +1,5 @@
+import type { ResumeState } from '../transports/types';
+
 /**
  * What the tabs sharing one connection say to each other over their BroadcastChannel, which only
  * pages of this origin can open: the session's id and key travel here and nowhere else.
@@ -36,8 +38,12 @@ export type TabMessage =
       /** The server session the tab is linked to now. */
       session: string;
     }
-  /** Leader to every follower: a v1 msg frame of server messages, with the server's seqs. */
-  | { t: 'msg'; text: string }
+  /**
+   * Leader to every follower: a v1 msg frame of server messages, with the server's seqs (or, from
+   * an endpoint that numbers none, the leader's); `at`: where such an endpoint resumes after the
+   * last of them, for a successor to start from.
+   */
+  | { t: 'msg'; text: string; at?: [seq: number, resume: ResumeState] | undefined }
   /** Leader to every tab: the server acknowledged client seqs up to `s`; per tab, its highest message acknowledged. */
   | { t: 'acks'; s: number; tabs: Record<string, number> }
   /** Leader to every tab: handed to the server: [server seq, tab, tab-local seq, JSON]. */
@@ -59,11 +65,22 @@ export type TabMessage =
   /** Leader to every tab: its connection is open (a new leader's, or again after a drop). */
   | { t: 'ready'; tab: string }
   /** Leader to every tab: its connection dropped; it reconnects. */
-  | { t: 'down' }
-  /** Follower to leader: it recorded every message sent up to server seq `s` (see Relay: nothing goes out before). */
+  | { t: 'down'; tab: string }
+  /** Follower to the leader: nothing heard from you for a while; are you there? */
+  | { t: 'probe' }
+  /** Leader to every tab, answering a probe: this tab holds the connection and runs. */
+  | { t: 'beat'; tab: string }
+  /** Follower to leader: it recorded every message sent up to server seq `s` (see SendGate: nothing goes out before). */
   | { t: 'have'; tab: string; s: number }
   /** A tab taking over, to itself: everything the last leader posted before this has been read. */
   | { t: 'drain'; id: string };
+
+/**
+ * A message as posted: by which tab, in which holder's term. A tab that takes the lock starts a
+ * term later than any it heard of (and no earlier than now), so what a holder robbed of its lock
+ * says before it knows (it stood still) comes in an earlier term than its successor's.
+ */
+export type Posted = TabMessage & { by: string; term: number };
 
 /**
  * Every tab's copy of what the leader said a successor needs. The leader's own copy is not kept

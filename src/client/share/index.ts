@@ -9,23 +9,24 @@ import { SharedCarrier } from './tabs';
  * and resumes the session: what was not acknowledged is sent again once, and every tab drops
  * what it already had, so each message arrives once, in order, either way.
  *
- * Where Web Locks or BroadcastChannel are missing, or the protocol cannot resume (plain mode), the
- * client keeps its own connection and reports why with an 'unsupported' error.
+ * Plain mode shares too (the next holder resumes from the Last-Event-ID, cursor or ETag of the
+ * last message it has), and so does `queue.persist` (the holder owns the URL's saved queue).
+ * Where Web Locks or BroadcastChannel are missing, or a custom protocol can resume neither a
+ * session nor a position, the client keeps its own connection and reports why with an
+ * 'unsupported' error.
  */
 export const tabSharing = (): Sharing => ({
   attach(parts) {
-    const { env, protocol, storage } = parts.config;
+    const { env, protocol } = parts.config;
     const why = !env.locks
       ? 'Web Locks are not available'
       : !env.BroadcastChannel
         ? 'BroadcastChannel is not available'
-        : storage
-          ? 'queue.persist keeps a queue per tab'
-          : undefined;
+        : undefined;
     if (!why) {
-      // Made before it starts anything: a protocol that cannot resume a session elsewhere is let go.
+      // Made before it starts anything: a protocol that cannot go on elsewhere is let go.
       const carrier = new SharedCarrier(parts);
-      if (carrier.endpoint.resumable) return { endpoint: carrier.endpoint, carrier };
+      if (carrier.shareable) return { endpoint: carrier.endpoint, carrier };
     }
     const endpoint = protocol.create(parts.endpointHost, parts.config);
     // After the constructor, with the first attempt: listeners added right after it hear this.

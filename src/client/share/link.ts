@@ -1,4 +1,7 @@
 import { CloseCode } from '../../protocol';
+import type { Endpoint } from '../endpoint';
+import { RealtimeError } from '../errors';
+import type { Emit } from '../events';
 import type { Connection, Transport, TransportHandlers } from '../transports/types';
 import type { TabMessage } from './channel';
 
@@ -21,6 +24,53 @@ export interface LinkHost {
   leaderTransport: string | null;
   /** The server session this tab's messages belong to, from its last welcome. */
   session: string | null;
+}
+
+/** A tab's side of its links: what a link needs from its tab, and what it learns. */
+export class Following implements LinkHost {
+  link: TabLink | undefined;
+  leaderTransport: string | null = null;
+  session: string | null = null;
+
+  constructor(
+    readonly tab: string,
+    private readonly endpoint: Endpoint,
+    private readonly emit: Emit,
+    readonly post: (m: TabMessage) => void,
+    private readonly locks: { readonly held: Promise<void> },
+  ) {}
+
+  get held(): Promise<void> {
+    return this.locks.held;
+  }
+
+  position(): number | null {
+    const s = this.endpoint.snapshot();
+    return s.sid ? s.a : null;
+  }
+
+  begin(a: number, lost: boolean): void {
+    if (lost)
+      this.emit(
+        'error',
+        new RealtimeError(
+          'session-lost',
+          'share: this tab was cut off from the tab holding the connection for too long: messages from the server were missed; reload state',
+        ),
+      );
+    if (lost || !this.endpoint.snapshot().sid) this.endpoint.restore({ sid: this.tab, key: this.tab, a });
+  }
+
+  /** This tab's messages belong to the server session it holds now, and it follows from here. */
+  followFrom(session: string | null): void {
+    this.session = session;
+  }
+
+  /** The client stopped. */
+  reset(): void {
+    this.link = undefined;
+    this.session = null;
+  }
 }
 
 /**
@@ -82,7 +132,9 @@ export class TabLink implements Connection {
         if (m.tab !== this.#leader) this.#end('another tab holds the connection now');
         return;
       case 'down':
-        return this.#end('the tab holding the connection lost it');
+        // Only its own leader's: a tab whose lock was stolen may still report its old connection going.
+        if (m.tab === this.#leader) this.#end('the tab holding the connection lost it');
+        return;
     }
   }
 

@@ -1,19 +1,17 @@
 import { CloseCode } from '../../protocol';
 import type { Carrier, CarrierParts } from '../carrier';
 import type { Endpoint } from '../endpoint';
-import { RealtimeError } from '../errors';
 import type { Env } from '../env';
 import type { LadderHost } from '../ladder';
+import type { Restore } from '../persisted-queue';
+import { v1 } from '../session';
 import type { Connection } from '../transports/types';
-import { Mirror, type TabMessage } from './channel';
-import { tabLink, type LinkHost, type TabLink } from './link';
-import { Relay, tabLock, type RelayHost } from './relay';
-
-/** The channel of the tabs sharing `url`'s connection, and the lock its holder holds: one per origin and URL. */
-const shareName = (url: string): string => `realtime-client share ${url}`;
-
-/** The longest a tab taking over waits for the channel to be read up to now, in ms. */
-const DRAIN_WAIT = 200;
+import { Mirror, type Posted, type TabMessage } from './channel';
+import { Following, tabLink } from './link';
+import { readUpToNow, shareName, TabLocks } from './locks';
+import { Relay, type RelayHost } from './relay';
+import { HolderWatch, watchPage } from './watch';
+import { defaultReconnect } from '../retry';
 
 /**
  * One client's share of the connection: it follows the tab holding the connection (over a link,
@@ -21,52 +19,77 @@ const DRAIN_WAIT = 200;
  * connection itself (with the other ladder, over the transports), taking the session over.
  * Only the role says which ladder runs; the client sees one carrier.
  */
-export class SharedCarrier implements Carrier, LinkHost, RelayHost {
+export class SharedCarrier implements Carrier, RelayHost {
   readonly tab: string;
   readonly url: string;
   readonly env: Env;
-  #role: 'follower' | 'leader' = 'follower';
-  link: TabLink | undefined;
-  leaderTransport: string | null = null;
-  session: string | null = null;
-  held: Promise<void> = Promise.resolve();
+  /** 'away': the page is frozen or in the back/forward cache; it holds nothing and asks for nothing. */
+  #role: 'follower' | 'leader' | 'away' = 'follower';
   readonly #mirror = new Mirror();
   readonly #relay: Relay;
   readonly endpoint: Endpoint;
+  /** Whether a successor can go on where this tab's connection stands: a session to resume, or a position to resume from. */
+  readonly shareable: boolean;
   readonly #follower: Carrier;
   readonly #leader: Carrier;
   readonly #host: LadderHost;
-  /** While the client runs: its channel, and what lets go of its locks. */
+  readonly #ownQueue: CarrierParts['ownQueue'];
+  readonly #releaseQueue: CarrierParts['releaseQueue'];
+  /** The persisted queue (`queue.persist`) of the URL goes with the connection: the tab holding it owns the queue. */
+  readonly ownsQueue = true;
+  /** While the client runs: its channel, and what stops its watch on the page. */
   #channel: BroadcastChannel | undefined;
-  #locks: AbortController | undefined;
-  #letGo: Array<() => void> = [];
+  #unwatchPage: (() => void) | undefined;
+  readonly #locks: TabLocks;
+  readonly #watch: HolderWatch;
+  readonly #following: Following;
 
   constructor(parts: CarrierParts) {
     const { config, url } = parts;
     this.url = url;
     this.env = config.env;
     this.#host = parts.ladderHost;
+    this.#ownQueue = parts.ownQueue;
+    this.#releaseQueue = parts.releaseQueue;
     // Unique among the tabs (env.random may be a test's constant): it names this tab's lock.
     this.tab = globalThis.crypto?.randomUUID?.() ?? `${config.env.now()}-${Math.random()}`;
     this.#relay = new Relay(this, parts.endpointHost.outbox);
-    const inner = config.protocol.create(this.#relay.endpointHost(parts.endpointHost), config);
-    this.endpoint = this.#relay.endpoint(inner);
-    // A ladder that gives up ends the client without stop(): the locks and channel go too.
-    const host = parts.ladderHost;
-    const ladderHost: LadderHost = {
-      get state() {
-        return host.state;
-      },
-      setState: (e) => host.setState(e),
-      emit: host.emit,
-      finish: (detail, error) => {
-        this.#end();
-        host.finish(detail, error);
-      },
-      disconnected: () => host.disconnected(),
-    };
-    this.#follower = parts.ladder(this.endpoint, [tabLink(this)], ladderHost);
+    this.#locks = new TabLocks({
+      tab: this.tab,
+      url,
+      env: this.env,
+      granted: (ballot, stole) => this.#lead(ballot, stole),
+      stolen: (ballot) => this.#stolen(ballot),
+    });
+    const host = this.#relay.endpointHost(parts.endpointHost);
+    const inner = config.protocol.create(host, config);
+    this.shareable = inner.resumable || inner.position !== undefined;
+    // The tabs speak v1 to each other: a protocol that numbers no messages (plain mode) has a v1
+    // endpoint of its own for the link, and the relay numbers what its connection delivers.
+    const link = inner.resumable ? inner : v1.create(host, config);
+    this.endpoint = this.#relay.endpoint(inner, link);
+    this.#following = new Following(this.tab, this.endpoint, parts.ladderHost.emit, this.post, this.#locks);
+    // The client's, but a ladder that gives up ends the client without stop(): see #finish().
+    const client = parts.ladderHost;
+    const ladderHost = Object.create(client) as LadderHost;
+    ladderHost.finish = (...args) => this.#finish(() => client.finish(...args));
+    // A follower's link ends when another tab takes the connection: `reconnect: false` is about
+    // the connection this tab holds, so a follower always follows.
+    this.#follower = parts.ladder(
+      this.endpoint,
+      [tabLink(this.#following)],
+      ladderHost,
+      config.reconnect || defaultReconnect,
+    );
     this.#leader = parts.ladder(this.endpoint, undefined, ladderHost);
+    this.#watch = new HolderWatch({
+      env: this.env,
+      timeout: config.timeout,
+      probe: () => this.post({ t: 'probe' }),
+      drain: () => this.#drain(),
+      // A lock per silent holder says which of the tabs that noticed takes over (see TabLocks).
+      take: async (holder) => this.#role === 'follower' && this.#locks.takeFrom(holder, () => this.#watch.silent),
+    });
   }
 
   get leading(): boolean {
@@ -90,7 +113,10 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     if (joining) this.#open();
     // Started before the lock is asked for: it may be granted at once, and leading then stops the follower's ladder.
     this.#active.start();
-    if (joining) this.#elect();
+    if (joining) {
+      this.#locks.elect();
+      this.#watch.start();
+    }
   }
 
   opened(deadline: number): void {
@@ -99,10 +125,12 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
 
   check(): void {
     this.#active.check();
+    if (this.#role === 'follower') this.#watch.check();
   }
 
   retryNow(): void {
-    this.#active.retryNow();
+    if (this.#role === 'away') this.#back();
+    else this.#active.retryNow();
   }
 
   drop(code: number, reason: string, outcome?: number): void {
@@ -113,8 +141,10 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     this.#active.refuse(...args);
   }
 
+  /** The page enters the back/forward cache: see #away(). */
   leave(reason: string): void {
-    this.#active.leave(reason);
+    if (this.#channel) this.#away(reason);
+    else this.#active.leave(reason);
   }
 
   /**
@@ -127,77 +157,116 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
     this.#end();
   }
 
-  readonly post = (m: TabMessage): void => this.#channel?.postMessage(m);
-
-  position(): number | null {
-    const s = this.endpoint.snapshot();
-    return s.sid ? s.a : null;
+  get session(): string | null {
+    return this.#following.session;
   }
 
-  begin(a: number, lost: boolean): void {
-    if (lost)
-      this.#host.emit(
-        'error',
-        new RealtimeError(
-          'session-lost',
-          'share: this tab was cut off from the tab holding the connection for too long: messages from the server were missed; reload state',
-        ),
-      );
-    if (lost || !this.endpoint.snapshot().sid) this.endpoint.restore({ sid: this.tab, key: this.tab, a });
-  }
+  readonly post = (m: TabMessage): void => this.#channel?.postMessage({ ...m, by: this.tab, term: this.#watch.term });
 
-  /** Joins the tabs of this URL: the channel, and this tab's lock (a link joins once it is held). */
+  /** Joins the tabs of this URL: the channel, the page's lifecycle, and this tab's lock (a link joins once it is held). */
   #open(): void {
-    const { env, url } = this;
-    const channel = (this.#channel = new env.BroadcastChannel!(shareName(url)));
-    channel.onmessage = (e: MessageEvent<TabMessage>) => this.#take(e.data);
-    const abort = (this.#locks = new AbortController());
-    this.held = new Promise<void>((held) => {
-      env.locks!.request(tabLock(url, this.tab), { signal: abort.signal }, () => this.#hold(held)).catch(() => {});
-    });
+    const channel = (this.#channel = new this.env.BroadcastChannel!(shareName(this.url)));
+    channel.onmessage = (e: MessageEvent<Posted>) => this.#take(e.data);
+    this.#unwatchPage = watchPage(
+      this.env,
+      () => this.#away('page frozen'),
+      () => this.#back(),
+    );
+    this.#locks.join();
   }
 
-  /** Holds a lock until the client stops. */
-  #hold(granted: () => void): Promise<void> {
-    return new Promise<void>((release) => {
-      this.#letGo.push(release);
-      granted();
-    });
+  /**
+   * Another tab took the lock from this one: it owns the session now. This tab lets its
+   * connection go without a word to the others (they follow the new holder) and follows too:
+   * its own messages go to the new holder, which drops those it already has.
+   */
+  #stolen(ballot: AbortController): void {
+    if (ballot !== this.#locks.ballot) return;
+    this.#locks.withdraw(); // a takeover still draining does not go on
+    if (this.leading) {
+      // Before its connection goes, so that no 'down' goes to the tabs following the new holder.
+      // No last save of the persisted queue: the new holder took it as it was (see #lead()).
+      this.#resign(false);
+      this.#leader.stop(CloseCode.GOING_AWAY, 'another tab holds the connection now');
+      this.#role = 'follower';
+      this.#follower.leave('another tab took the connection over');
+    }
+    // The follower's ladder was stopped or left when the lock came (#lead): it starts again.
+    this.#follower.start();
+    this.#locks.elect();
+    this.#watch.start();
   }
 
-  /** Queues for the leader lock. */
-  #elect(): void {
-    const { env, url } = this;
-    const abort = this.#locks!;
-    env
-      .locks!.request(shareName(url), { signal: abort.signal }, () =>
-        abort.signal.aborted ? undefined : this.#hold(() => this.#lead()),
-      )
-      .catch(() => {});
+  /**
+   * The page is frozen or enters the back/forward cache: a holder hands the session over as
+   * close() does, and lets go of the lock; a follower unlinks. Neither asks for the lock while
+   * away, so no frozen tab is granted it. #back() rejoins as a follower.
+   */
+  #away(reason: string): void {
+    if (this.#role === 'away') return;
+    if (this.leading) {
+      this.#leader.stop(CloseCode.GOING_AWAY, 'handing over to another tab');
+      this.#resign();
+    }
+    this.#locks.withdraw();
+    this.#watch.stop();
+    this.#role = 'away';
+    this.#follower.leave(reason);
   }
 
-  #take(m: TabMessage): void {
+  /**
+   * This tab no longer holds the connection: the persisted queue goes to the next holder (after a
+   * last save, unless `save` is false), the outbox back to this tab's own numbering (see
+   * SendGate.stepDown()), and its messages belong to the session it held.
+   */
+  #resign(save = true): void {
+    this.#releaseQueue(save);
+    this.#relay.stepDown();
+    this.#following.followFrom(this.endpoint.snapshot().sid ?? null);
+  }
+
+  /** The page is back: it follows, and holds the connection again only if the lock is free. */
+  #back(): void {
+    if (this.#role !== 'away') return;
+    this.#role = 'follower';
+    this.#locks.elect();
+    this.#watch.start();
+    this.#follower.retryNow();
+  }
+
+  #take(m: Posted): void {
     if (this.leading) return this.#relay.take(m);
+    if (!this.#watch.hears(m)) return;
     this.#mirror.take(m);
-    // Recorded: the leader may send them (see Relay: nothing goes out before every tab has it).
-    if ((m.t === 'sent' || m.t === 'state') && this.link)
-      this.post({ t: 'have', tab: this.tab, s: this.#mirror.recorded });
-    this.link?.take(m);
+    this.#relay.note(m);
+    // Recorded: the leader may send them (see SendGate: nothing goes out before every tab has it).
+    const { link } = this.#following;
+    if ((m.t === 'sent' || m.t === 'state') && link) this.post({ t: 'have', tab: this.tab, s: this.#mirror.recorded });
+    link?.take(m);
     // A leader is ready: a follower waiting out its backoff links at once.
-    if (m.t === 'ready') this.#follower.retryNow();
+    if (m.t === 'ready' && this.#role === 'follower') this.#follower.retryNow();
   }
 
-  /** The lock is granted: the last leader is gone (or there was none). */
-  #lead(): void {
+  /** The lock is granted: the last leader is gone (or there was none, or it was taken from it: `stole`). */
+  #lead(ballot: AbortController, stole: boolean): void {
+    this.#watch.stop();
     const open = this.#host.state === 'open';
     // Stopped quietly while still connecting; an open link is left, as a connection lost is.
     if (open) this.#follower.leave('the tab holding the connection went away');
     else this.#follower.stop(CloseCode.GOING_AWAY, 'this tab holds the connection now');
     const channel = this.#channel;
-    void this.#drain().then(() => {
-      if (this.#channel !== channel || this.#host.state === 'closed') return; // stopped meanwhile
+    // Stopped, gone away or robbed of the lock meanwhile.
+    const stopped = () => this.#channel !== channel || this.#host.state === 'closed' || ballot.signal.aborted;
+    void this.#drain().then(async () => {
+      if (stopped()) return;
+      // The persisted queue comes with the connection: what the last holder saved, once it let go,
+      // or taken from it with the connection when it stopped answering (it holds on to both).
+      let saved: Parameters<Restore> | undefined;
+      await this.#ownQueue((...taken) => (saved = taken), stole);
+      if (stopped()) return;
       this.#role = 'leader';
-      this.#relay.takeOver(this.#mirror, this.endpoint);
+      this.#watch.lead();
+      this.#relay.takeOver(this.#mirror, saved);
       this.#mirror.clear();
       this.#leader.start();
     });
@@ -206,32 +275,33 @@ export class SharedCarrier implements Carrier, LinkHost, RelayHost {
   /**
    * Settles once this tab has read what the last leader posted before it went: the lock can be
    * granted before the channel's last messages are read, and a successor working from an older
-   * copy would send again what the server already has. A message this tab posts now comes back
-   * (to a second channel of its own) after them; a bounded wait in case it never does.
+   * copy would send again what the server already has.
    */
-  #drain(): Promise<void> {
-    const { env, url } = this;
-    const id = `${this.tab}-${env.now()}`;
-    const probe = new env.BroadcastChannel!(shareName(url));
-    return new Promise<void>((done) => {
-      const timer = env.setTimeout(done, DRAIN_WAIT);
-      probe.onmessage = (e: MessageEvent<TabMessage>) => {
-        if (e.data.t !== 'drain' || e.data.id !== id) return;
-        env.clearTimeout(timer);
-        done();
-      };
-      this.post({ t: 'drain', id });
-    }).finally(() => probe.close());
+  readonly #drain = () => readUpToNow(this.env, shareName(this.url), this.tab, this.post);
+
+  /**
+   * A ladder gave up: the client ends, and its locks and channel go too. A holder that stood
+   * still may find its connection closed for good ('replaced': the tab that took its lock resumed
+   * the session) before it hears that its lock was taken: it reads what is due first, and robbed
+   * meanwhile, it follows (see #stolen()) instead of ending.
+   */
+  #finish(finish: () => void): void {
+    const end = () => {
+      this.#end();
+      finish();
+    };
+    if (!this.leading) return end();
+    void this.#drain().then(() => this.leading && end());
   }
 
   /** The client stopped: its channel, locks and role go. */
   #end(): void {
-    this.#locks?.abort();
-    for (const release of this.#letGo) release();
-    this.#letGo = [];
+    this.#unwatchPage?.();
+    this.#watch.stop();
+    this.#locks.end();
     this.#channel?.close();
-    this.#channel = this.#locks = this.link = undefined;
-    this.session = null;
+    this.#channel = this.#unwatchPage = undefined;
+    this.#following.reset();
     this.#role = 'follower';
     this.#relay.reset();
     this.#mirror.clear();
