@@ -4,10 +4,11 @@ import type { Outbox } from '../queue';
 import type { Restore } from '../persisted-queue';
 import type { Connection } from '../transports/types';
 import type { Mirror, TabMessage } from './channel';
+import { FanOut } from './fanout';
 import { Followers, type Standing } from './followers';
 import { SendGate } from './gate';
 import { Kept } from './kept';
-import { leftBehind } from './left-behind';
+import { takeOver } from './takeover';
 
 /** What the relay needs from the tab it runs in. */
 export interface RelayHost {
@@ -24,22 +25,18 @@ export interface RelayHost {
 
 /**
  * The leader's side of sharing, composed around the client's own endpoint: while this tab leads,
- * every server message is passed on, every follower message joins the one outbox (see
- * Followers), nothing goes to the server before every tab recorded it (see SendGate), and nothing
- * is acknowledged to the server before every tab has it; while it follows, all of this stands
- * still. It keeps what a successor needs, and the last server messages for tabs behind.
+ * every server message is passed on and nothing is acknowledged to the server before every tab
+ * has it (see FanOut), every follower message joins the one outbox (see Followers), and nothing
+ * goes to the server before every tab recorded it (see SendGate); while it follows, all of this
+ * stands still. It keeps what a successor needs, and the last server messages for tabs behind
+ * (see Kept); taking over rebuilds the outbox from them (see takeOver()).
  */
 export class Relay {
   readonly #gate: SendGate;
   readonly #followers: Followers;
   /** The server session held, the highest server seq received here, the server's frame limit, the last messages. */
   readonly #at: Standing = { sid: undefined, received: 0, serverMax: 1 << 20, kept: new Kept() };
-  /** The highest server seq acknowledged, and client seq acknowledged, that every tab was told. */
-  #postedAck = 0;
-  #postedOut = 0;
-  /** Server messages delivered during the frame being read, passed on when it is done. */
-  #batch: unknown[] = [];
-  #batchStart = 0;
+  readonly #news: FanOut;
   /**
    * The client's endpoint (the server's protocol) and the one this tab speaks v1 to the leader
    * with while it follows: the same one, unless the server's protocol numbers no messages (plain
@@ -61,6 +58,7 @@ export class Relay {
       ackReleased: () => this.#inner?.ackReleased(),
       flushSoon,
     });
+    this.#news = new FanOut((m) => host.post(m), this.#at, outbox, this.#followers);
   }
 
   /** The client's endpoint host, seen through the relay. */
@@ -81,11 +79,7 @@ export class Relay {
         // An endpoint that numbers nothing: numbered here, in the order the connection gave them.
         if (seq === undefined && leading() && this.#inner?.position) seq = this.#at.received + 1;
         if (seq !== undefined) {
-          if (leading()) {
-            if (!this.#batch.length) this.#batchStart = seq;
-            this.#batch.push(data);
-            this.#at.received = seq;
-          }
+          if (leading()) this.#news.delivered(seq, data);
           // Kept by followers too: a tab that takes over resumes from its own position, and
           // gives a tab behind it what the server no longer has.
           this.#at.kept.add(seq, data);
@@ -98,7 +92,7 @@ export class Relay {
       flushSoon: () => h.flushSoon(),
       ackable: (received) => {
         const a = h.ackable(received);
-        return leading() ? this.#ackable(a) : a;
+        return leading() ? this.#news.ackable(a) : a;
       },
     };
   }
@@ -125,7 +119,7 @@ export class Relay {
           if (typeof max === 'number') this.#at.serverMax = max;
         }
         inner.frame(text);
-        this.#passOn();
+        this.#news.passOn(inner.position);
       },
       protocolError: (what) => active().protocolError(what),
       flush: (conn: Connection) => {
@@ -134,7 +128,7 @@ export class Relay {
           return this.#gate.flush(inner, conn, this.#followers.tabs());
         } finally {
           // An endpoint without acks (plain) resolved what it handed over: the tabs hear it now.
-          this.#passOn();
+          this.#news.passOn(inner.position);
         }
       },
       disconnected: () => {
@@ -161,67 +155,12 @@ export class Relay {
     this.#followers.take(m);
   }
 
-  /**
-   * This tab takes the connection over: the session the last leader announced, resumed from what
-   * this tab received (the last leader acknowledged no more than this tab had, so the server
-   * still has everything after; tabs further behind get the rest from what this tab kept). What
-   * the last leader handed the server and was not acknowledged goes first, with its seqs, then
-   * what this tab had queued itself. Other followers send the rest again.
-   *
-   * With `queue.persist`, `saved` is what the last holder persisted: the session, if no tab heard
-   * of one (a reload with no other tab open), or else the messages it had not sent, which go
-   * after the sent ones (see leftBehind).
-   */
+  /** This tab takes the connection over: see takeOver(). */
   takeOver(mirror: Mirror, saved?: Parameters<Restore>): void {
     const own = this.#link!.snapshot();
-    const inner = this.#inner!;
-    const outbox = this.outbox;
-    const session = mirror.session;
-    // What this tab queued while it followed, as text for the server now.
-    for (const p of outbox.items) p.json = inner.serialize(p.data)!;
-    if (saved && !session) {
-      // What the last page of this URL left: its session goes on, its messages first.
-      inner.restore(saved[0]);
-      return outbox.adopt(saved[1], saved[0].sent);
-    }
-    if (!session) {
-      // Nothing to resume: a new session, with this tab's messages, none of them sent yet.
-      inner.reset();
-      outbox.sent = 0;
-      outbox.restart();
-      return;
-    }
-    const followers = this.#followers;
-    const [earlier, mine] = this.#gate.takeSent(mirror.pending(), (tab, local) => followers.acknowledged(tab, local));
-    for (const p of earlier) followers.had(...p.origin!);
-    for (const [tab, local] of mirror.tabAcked) followers.had(tab, local, local);
-    const sent = earlier.at(-1)?.seq ?? mirror.out;
-    const taken = (tab: string) => (tab === this.host.tab ? Infinity : followers.taken(tab));
-    const left = saved ? leftBehind(saved, session.sid, sent, taken) : [];
-    left.forEach((p, i) => {
-      p.seq = sent + 1 + i;
-      if (!p.origin) return;
-      const [tab, local] = p.origin;
-      p.resolve = () => followers.acknowledged(tab, local);
-      followers.had(tab, local);
-    });
-    // Two adoptions: this tab's own messages back in (numbered after nothing), then the sent ones
-    // and those left behind ahead of them, which numbers this tab's own after them. An endpoint
-    // without acks (plain) sends again what it may not have handed over.
-    outbox.adopt(mine, 0);
-    outbox.adopt([...earlier, ...left], inner.resumable ? sent : mirror.out);
-    // Its own position counts only in the session it was linked to.
-    // A tab never linked in this session starts from now: what the last leader acknowledged, or
-    // (an endpoint numbering nothing acknowledges nothing) the last message it announced.
-    const unlinked = inner.position ? this.#at.kept.lastNoted() : mirror.acked;
-    const from = own.sid && this.host.session === session.sid ? own.a : unlinked;
-    this.#at.sid = session.sid;
-    inner.restore({ ...session, a: from });
-    // An endpoint that numbers nothing goes on from where it stood after that message, if known.
-    if (inner.position) this.#at.kept.resumeAfter(from, inner.position);
-    this.#at.received = from;
-    this.#postedAck = mirror.acked;
-    this.#postedOut = mirror.out;
+    const { tab, session } = this.host;
+    const parts = { gate: this.#gate, followers: this.#followers, at: this.#at, news: this.#news };
+    takeOver({ tab, session, own, inner: this.#inner!, outbox: this.outbox, ...parts }, mirror, saved);
   }
 
   /**
@@ -232,16 +171,17 @@ export class Relay {
   stepDown(): void {
     this.#gate.stepDown();
     this.#followers.follow();
-    this.#batch = [];
+    this.#news.drop();
   }
 
   /** The client stopped: nothing of this run is kept. */
   reset(): void {
     this.#gate.reset();
     this.#followers.follow();
-    this.#batch = [];
+    this.#news.drop();
+    this.#news.restart();
     this.#at.kept.clear();
-    this.#at.received = this.#postedAck = this.#postedOut = 0;
+    this.#at.received = 0;
     this.#at.sid = undefined;
   }
 
@@ -268,7 +208,8 @@ export class Relay {
       // means nothing in it. Each tab relinks, and hears that its messages may be lost.
       at.kept.restart();
       this.#followers.newSession();
-      at.received = this.#postedAck = this.#postedOut = 0;
+      at.received = 0;
+      this.#news.restart();
       at.sid = sid;
     }
     if (sid && key) this.host.post({ t: 'session', sid, key });
@@ -286,37 +227,10 @@ export class Relay {
       t: 'state',
       sid,
       key,
-      acked: this.#postedAck,
-      out: this.#postedOut,
+      acked: this.#news.acked,
+      out: this.#news.out,
       items: this.#gate.items(sent),
       tabs: this.#followers.acks(false),
     });
-  }
-
-  /** Passes on what the frame just read delivered and acknowledged. */
-  #passOn(): void {
-    if (this.#batch.length) {
-      const position = this.#inner?.position;
-      const text = JSON.stringify({ t: 'msg', s: this.#batchStart, d: this.#batch });
-      this.host.post({ t: 'msg', text, at: position && [this.#at.received, { ...position }] });
-      this.#batch = [];
-    }
-    const first = this.outbox.items[0];
-    const out = (first ? first.seq : this.outbox.nextSeq) - 1;
-    const acks = this.#followers.acks(true);
-    if (out > this.#postedOut || Object.keys(acks).length) {
-      this.#postedOut = Math.max(out, this.#postedOut);
-      this.host.post({ t: 'acks', s: this.#postedOut, tabs: acks });
-    }
-  }
-
-  /** No ack to the server past what every follower has; every tab learns how far it went, before the server does. */
-  #ackable(a: number): number {
-    a = this.#followers.slowest(a);
-    if (a > this.#postedAck) {
-      this.#postedAck = a;
-      this.host.post({ t: 'acked', a });
-    }
-    return a;
   }
 }

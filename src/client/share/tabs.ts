@@ -3,13 +3,13 @@ import type { Carrier, CarrierParts } from '../carrier';
 import type { Endpoint } from '../endpoint';
 import type { Env } from '../env';
 import type { LadderHost } from '../ladder';
-import type { Restore } from '../persisted-queue';
 import { v1 } from '../session';
 import type { Connection } from '../transports/types';
 import { Mirror, type Posted, type TabMessage } from './channel';
 import { Following, tabLink } from './link';
 import { readUpToNow, shareName, TabLocks } from './locks';
 import { Relay, type RelayHost } from './relay';
+import { Succession, type Role } from './succession';
 import { HolderWatch, watchPage } from './watch';
 import { defaultReconnect } from '../retry';
 
@@ -17,14 +17,13 @@ import { defaultReconnect } from '../retry';
  * One client's share of the connection: it follows the tab holding the connection (over a link,
  * with one ladder) until its own request for the leader lock is granted, then holds the
  * connection itself (with the other ladder, over the transports), taking the session over.
- * Only the role says which ladder runs; the client sees one carrier.
+ * Only the role says which ladder runs (see Succession for the steps between roles); the client
+ * sees one carrier.
  */
 export class SharedCarrier implements Carrier, RelayHost {
   readonly tab: string;
   readonly url: string;
   readonly env: Env;
-  /** 'away': the page is frozen or in the back/forward cache; it holds nothing and asks for nothing. */
-  #role: 'follower' | 'leader' | 'away' = 'follower';
   readonly #mirror = new Mirror();
   readonly #relay: Relay;
   readonly endpoint: Endpoint;
@@ -32,9 +31,6 @@ export class SharedCarrier implements Carrier, RelayHost {
   readonly shareable: boolean;
   readonly #follower: Carrier;
   readonly #leader: Carrier;
-  readonly #host: LadderHost;
-  readonly #ownQueue: CarrierParts['ownQueue'];
-  readonly #releaseQueue: CarrierParts['releaseQueue'];
   /** The persisted queue (`queue.persist`) of the URL goes with the connection: the tab holding it owns the queue. */
   readonly ownsQueue = true;
   /** While the client runs: its channel, and what stops its watch on the page. */
@@ -43,14 +39,12 @@ export class SharedCarrier implements Carrier, RelayHost {
   readonly #locks: TabLocks;
   readonly #watch: HolderWatch;
   readonly #following: Following;
+  readonly #succession: Succession;
 
   constructor(parts: CarrierParts) {
     const { config, url } = parts;
     this.url = url;
     this.env = config.env;
-    this.#host = parts.ladderHost;
-    this.#ownQueue = parts.ownQueue;
-    this.#releaseQueue = parts.releaseQueue;
     // Unique among the tabs (env.random may be a test's constant): it names this tab's lock.
     this.tab = globalThis.crypto?.randomUUID?.() ?? `${config.env.now()}-${Math.random()}`;
     this.#relay = new Relay(this, parts.endpointHost.outbox);
@@ -58,8 +52,8 @@ export class SharedCarrier implements Carrier, RelayHost {
       tab: this.tab,
       url,
       env: this.env,
-      granted: (ballot, stole) => this.#lead(ballot, stole),
-      stolen: (ballot) => this.#stolen(ballot),
+      granted: (ballot, stole) => this.#succession.lead(ballot, stole),
+      stolen: (ballot) => this.#succession.stolen(ballot),
     });
     const host = this.#relay.endpointHost(parts.endpointHost);
     const inner = config.protocol.create(host, config);
@@ -90,10 +84,29 @@ export class SharedCarrier implements Carrier, RelayHost {
       // A lock per silent holder says which of the tabs that noticed takes over (see TabLocks).
       take: async (holder) => this.#role === 'follower' && this.#locks.takeFrom(holder, () => this.#watch.silent),
     });
+    this.#succession = new Succession({
+      locks: this.#locks,
+      watch: this.#watch,
+      follower: this.#follower,
+      leader: this.#leader,
+      host: parts.ladderHost,
+      relay: this.#relay,
+      mirror: this.#mirror,
+      following: this.#following,
+      endpoint: this.endpoint,
+      ownQueue: parts.ownQueue,
+      releaseQueue: parts.releaseQueue,
+      drain: () => this.#drain(),
+      channel: () => this.#channel,
+    });
   }
 
   get leading(): boolean {
     return this.#role === 'leader';
+  }
+
+  get #role(): Role {
+    return this.#succession.role;
   }
 
   get #active(): Carrier {
@@ -129,7 +142,7 @@ export class SharedCarrier implements Carrier, RelayHost {
   }
 
   retryNow(): void {
-    if (this.#role === 'away') this.#back();
+    if (this.#role === 'away') this.#succession.back();
     else this.#active.retryNow();
   }
 
@@ -141,9 +154,9 @@ export class SharedCarrier implements Carrier, RelayHost {
     this.#active.refuse(...args);
   }
 
-  /** The page enters the back/forward cache: see #away(). */
+  /** The page enters the back/forward cache: see Succession.away(). */
   leave(reason: string): void {
-    if (this.#channel) this.#away(reason);
+    if (this.#channel) this.#succession.away(reason);
     else this.#active.leave(reason);
   }
 
@@ -169,69 +182,10 @@ export class SharedCarrier implements Carrier, RelayHost {
     channel.onmessage = (e: MessageEvent<Posted>) => this.#take(e.data);
     this.#unwatchPage = watchPage(
       this.env,
-      () => this.#away('page frozen'),
-      () => this.#back(),
+      () => this.#succession.away('page frozen'),
+      () => this.#succession.back(),
     );
     this.#locks.join();
-  }
-
-  /**
-   * Another tab took the lock from this one: it owns the session now. This tab lets its
-   * connection go without a word to the others (they follow the new holder) and follows too:
-   * its own messages go to the new holder, which drops those it already has.
-   */
-  #stolen(ballot: AbortController): void {
-    if (ballot !== this.#locks.ballot) return;
-    this.#locks.withdraw(); // a takeover still draining does not go on
-    if (this.leading) {
-      // Before its connection goes, so that no 'down' goes to the tabs following the new holder.
-      // No last save of the persisted queue: the new holder took it as it was (see #lead()).
-      this.#resign(false);
-      this.#leader.stop(CloseCode.GOING_AWAY, 'another tab holds the connection now');
-      this.#role = 'follower';
-      this.#follower.leave('another tab took the connection over');
-    }
-    // The follower's ladder was stopped or left when the lock came (#lead): it starts again.
-    this.#follower.start();
-    this.#locks.elect();
-    this.#watch.start();
-  }
-
-  /**
-   * The page is frozen or enters the back/forward cache: a holder hands the session over as
-   * close() does, and lets go of the lock; a follower unlinks. Neither asks for the lock while
-   * away, so no frozen tab is granted it. #back() rejoins as a follower.
-   */
-  #away(reason: string): void {
-    if (this.#role === 'away') return;
-    if (this.leading) {
-      this.#leader.stop(CloseCode.GOING_AWAY, 'handing over to another tab');
-      this.#resign();
-    }
-    this.#locks.withdraw();
-    this.#watch.stop();
-    this.#role = 'away';
-    this.#follower.leave(reason);
-  }
-
-  /**
-   * This tab no longer holds the connection: the persisted queue goes to the next holder (after a
-   * last save, unless `save` is false), the outbox back to this tab's own numbering (see
-   * SendGate.stepDown()), and its messages belong to the session it held.
-   */
-  #resign(save = true): void {
-    this.#releaseQueue(save);
-    this.#relay.stepDown();
-    this.#following.followFrom(this.endpoint.snapshot().sid ?? null);
-  }
-
-  /** The page is back: it follows, and holds the connection again only if the lock is free. */
-  #back(): void {
-    if (this.#role !== 'away') return;
-    this.#role = 'follower';
-    this.#locks.elect();
-    this.#watch.start();
-    this.#follower.retryNow();
   }
 
   #take(m: Posted): void {
@@ -247,31 +201,6 @@ export class SharedCarrier implements Carrier, RelayHost {
     if (m.t === 'ready' && this.#role === 'follower') this.#follower.retryNow();
   }
 
-  /** The lock is granted: the last leader is gone (or there was none, or it was taken from it: `stole`). */
-  #lead(ballot: AbortController, stole: boolean): void {
-    this.#watch.stop();
-    const open = this.#host.state === 'open';
-    // Stopped quietly while still connecting; an open link is left, as a connection lost is.
-    if (open) this.#follower.leave('the tab holding the connection went away');
-    else this.#follower.stop(CloseCode.GOING_AWAY, 'this tab holds the connection now');
-    const channel = this.#channel;
-    // Stopped, gone away or robbed of the lock meanwhile.
-    const stopped = () => this.#channel !== channel || this.#host.state === 'closed' || ballot.signal.aborted;
-    void this.#drain().then(async () => {
-      if (stopped()) return;
-      // The persisted queue comes with the connection: what the last holder saved, once it let go,
-      // or taken from it with the connection when it stopped answering (it holds on to both).
-      let saved: Parameters<Restore> | undefined;
-      await this.#ownQueue((...taken) => (saved = taken), stole);
-      if (stopped()) return;
-      this.#role = 'leader';
-      this.#watch.lead();
-      this.#relay.takeOver(this.#mirror, saved);
-      this.#mirror.clear();
-      this.#leader.start();
-    });
-  }
-
   /**
    * Settles once this tab has read what the last leader posted before it went: the lock can be
    * granted before the channel's last messages are read, and a successor working from an older
@@ -283,7 +212,7 @@ export class SharedCarrier implements Carrier, RelayHost {
    * A ladder gave up: the client ends, and its locks and channel go too. A holder that stood
    * still may find its connection closed for good ('replaced': the tab that took its lock resumed
    * the session) before it hears that its lock was taken: it reads what is due first, and robbed
-   * meanwhile, it follows (see #stolen()) instead of ending.
+   * meanwhile, it follows (see Succession.stolen()) instead of ending.
    */
   #finish(finish: () => void): void {
     const end = () => {
@@ -302,7 +231,7 @@ export class SharedCarrier implements Carrier, RelayHost {
     this.#channel?.close();
     this.#channel = this.#unwatchPage = undefined;
     this.#following.reset();
-    this.#role = 'follower';
+    this.#succession.end();
     this.#relay.reset();
     this.#mirror.clear();
     this.#mirror.session = undefined;
