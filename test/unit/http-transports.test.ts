@@ -242,7 +242,15 @@ describe("the HTTP transports tell a frame's size when every byte so far was ASC
       onClose: () => {},
       onProtocolError: () => {},
     };
-    const env = { ...testEnv(), fetch, now: Date.now, baseUrl: undefined } as Env;
+    // Real timers: the link's end clears its poll timer (a missing clearTimeout was an unhandled rejection).
+    const env = {
+      ...testEnv(),
+      fetch,
+      setTimeout: globalThis.setTimeout,
+      clearTimeout: globalThis.clearTimeout,
+      now: Date.now,
+      baseUrl: undefined,
+    } as Env;
     longPoll().open('http://rt.test/realtime', h, { env, maxFrame: MAX, timeout: 10_000, resume: {} });
     await settle();
     return got;
