@@ -53,11 +53,16 @@ export function closeFrame(code: number, reason: string): string {
   return JSON.stringify({ t: 'close', code, reason });
 }
 
+/** Numbers the links of this process in the order they were accepted. */
+let accepted = 0;
+
 /**
  * One connection, whatever its transport: runs the handshake, then routes frames to the
  * session it is attached to. A session outlives its links; a link never outlives its transport.
  */
 export class Link {
+  /** Its place in the order this process accepted links: a later one was opened later. */
+  readonly serial = ++accepted;
   /** 'handshake': waiting for hello; 'hello': hello received, welcome not yet sent; 'open': attached. */
   state: 'handshake' | 'hello' | 'open' | 'done' = 'handshake';
   session: LinkOwner | null = null;

@@ -170,6 +170,13 @@ export class Session extends EventEmitter<SessionEvents> {
     clientAck: number | undefined,
     clientMax = Infinity,
   ): Promise<'attached' | 'failed' | ResumeRefusal> {
+    // A resume from a connection accepted before the one attached now: its client gave up on it
+    // and opened the newer one since, and only its hello was delayed. Taking the session over
+    // would retire the client's live connection with 1000 (for good) in favour of one it left.
+    if (this.link && link.serial < this.link.serial) {
+      link.close(CloseCode.NORMAL, 'replaced', false);
+      return 'failed';
+    }
     let attached;
     try {
       attached = await this.store.attach(clientAck, clientMax);

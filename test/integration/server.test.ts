@@ -776,6 +776,24 @@ describe('RealtimeServer sessions and resume', () => {
     expect(c1.messages()).toEqual([]);
   });
 
+  it('a delayed resume from a connection opened before the one carrying the session is refused: the live one keeps it', async () => {
+    const { rt, url } = await start();
+    const first = client(url);
+    const w1 = await first.hello();
+    // The client's connection drops; it opens a second one, gives up on it before the welcome
+    // (its hello is delayed), and resumes on a third. Then the second one's hello arrives.
+    first.ws.terminate();
+    const stale = client(url);
+    await stale.opened();
+    const live = client(url);
+    expect((await live.hello({ sid: w1.sid, key: w1.key, a: 0 })).resumed).toBe(true);
+    stale.send({ t: 'hello', v: [1], sid: w1.sid, key: w1.key, a: 0 });
+    expect(await stale.whenClosed()).toEqual({ code: 1000, reason: 'replaced' });
+    rt.sessions.get(w1.sid)!.send('to-live');
+    await waitFor(() => live.messages().length === 1, { what: 'the live connection still carries the session' });
+    expect(live.closed).toBeNull();
+  });
+
   it('cannot resume a session whose replay buffer overran', async () => {
     const { url, w: w1, s } = await connected({ replay: { maxMessages: 5 } });
     const ended = new Promise<string>((resolve) => s.on('close', (_code, reason) => resolve(reason)));
