@@ -83,7 +83,7 @@ export class Persisted implements PersistedQueue {
     this.#owned = owned;
     this.#stored = !!owned.saved;
     // Taken by another page: saving on would overwrite what that page saves.
-    void owned.lost.then(() => this.#owned === owned && this.#let(owned));
+    void owned.lost.then(() => this.#owned === owned && this.#letGo(owned));
     // The last moment a leaving page surely runs: save what the next load needs, synchronously with localStorage.
     env.window?.addEventListener('pagehide', this.#save);
     if (owned.saved) this.#restore(owned.saved, restore);
@@ -133,10 +133,10 @@ export class Persisted implements PersistedQueue {
 
   release(save = true): void {
     if (save) this.#save();
-    if (this.#owned) this.#let(this.#owned);
+    if (this.#owned) this.#letGo(this.#owned);
   }
 
-  #let(owned: OwnedQueue): void {
+  #letGo(owned: OwnedQueue): void {
     this.host.env.window?.removeEventListener('pagehide', this.#save);
     owned.release();
     this.#owned = undefined;
