@@ -96,6 +96,15 @@ function openAlone(transport: Transport, fetch: typeof globalThis.fetch) {
     onClose: (code, reason) => log.closes.push([code, reason]),
     onProtocolError: (what) => log.closes.push([4400, what]),
   };
+  openWith(transport, h, fetch);
+  return log;
+}
+
+/**
+ * Opens `transport` with `h` over `fetch`, on real timers: ending a link clears its timers, so
+ * the env needs both (a missing clearTimeout is an unhandled rejection, which fails the run).
+ */
+function openWith(transport: Transport, h: TransportHandlers, fetch: typeof globalThis.fetch): void {
   const env = {
     ...testEnv(),
     fetch,
@@ -105,7 +114,6 @@ function openAlone(transport: Transport, fetch: typeof globalThis.fetch) {
     baseUrl: undefined,
   } as Env;
   transport.open('http://rt.test/realtime', h, { env, maxFrame: MAX, timeout: 10_000, resume: {} });
-  return log;
 }
 
 describe('a frame that never ends, on each HTTP transport that gathers one piecewise', () => {
@@ -242,16 +250,7 @@ describe("the HTTP transports tell a frame's size when every byte so far was ASC
       onClose: () => {},
       onProtocolError: () => {},
     };
-    // Real timers: the link's end clears its poll timer (a missing clearTimeout was an unhandled rejection).
-    const env = {
-      ...testEnv(),
-      fetch,
-      setTimeout: globalThis.setTimeout,
-      clearTimeout: globalThis.clearTimeout,
-      now: Date.now,
-      baseUrl: undefined,
-    } as Env;
-    longPoll().open('http://rt.test/realtime', h, { env, maxFrame: MAX, timeout: 10_000, resume: {} });
+    openWith(longPoll(), h, fetch);
     await settle();
     return got;
   }
