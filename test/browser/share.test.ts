@@ -147,11 +147,20 @@ interface ShareApi {
 
 const pushes = (t: Tab) => t.page.evaluate(() => window.T.pushes('s'));
 
-/** The live tab holding the connection (the test checks there is one). */
+/**
+ * The live tab holding the connection: exactly one must say so. Each tab judges from the 'ready'
+ * and 'join' messages it has read, so just after a holder change a tab may not have read the
+ * latest yet: the tabs are asked again until they agree on one (CI once saw none at the first ask).
+ */
 async function holder(tabs: Tab[]): Promise<Tab> {
-  const leaders = [];
-  for (const x of tabs.filter((y) => y.alive))
-    if (await x.page.evaluate(() => (window.T as unknown as ShareApi).leading())) leaders.push(x);
+  let leaders: Tab[] = [];
+  const agreed = async () => {
+    leaders = [];
+    for (const x of tabs.filter((y) => y.alive))
+      if (await x.page.evaluate(() => (window.T as unknown as ShareApi).leading())) leaders.push(x);
+    return leaders.length === 1;
+  };
+  await waitFor(agreed, { what: 'one tab holding the connection', timeout: 5000 }).catch(() => {});
   expect(leaders.length, 'one tab holds the connection').toBe(1);
   return leaders[0]!;
 }
